@@ -1,0 +1,106 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace FinancialPipeline.Core.Contracts;
+
+/// <summary>Record counts of one stage run.</summary>
+public sealed record RecordCounts(
+    [property: JsonPropertyName("in")] long In,
+    [property: JsonPropertyName("written")] long Written,
+    [property: JsonPropertyName("rejected")] long Rejected);
+
+/// <summary>Wire form of a window inside completion messages.</summary>
+public sealed record WindowDto(DateTimeOffset Start, DateTimeOffset End)
+{
+    public static WindowDto From(TimeWindow w) => new(w.Start, w.End);
+
+    public TimeWindow ToWindow() => new(Start.ToUniversalTime(), End.ToUniversalTime());
+}
+
+/// <summary>
+/// The event each stage publishes once its ledger row is SUCCESS; the next stage's trigger.
+/// Versioned: consumers reject a <see cref="SchemaVersion"/> they do not know.
+/// </summary>
+public sealed record StageCompletedMessage
+{
+    public const int CurrentSchemaVersion = 1;
+
+    public int SchemaVersion { get; init; } = CurrentSchemaVersion;
+
+    public required Guid ExecutionId { get; init; }
+
+    public required string JobName { get; init; }
+
+    public required string Stage { get; init; }
+
+    public required WindowDto Window { get; init; }
+
+    public required RecordCounts Records { get; init; }
+
+    /// <summary>Object URIs (gs://… or file://…) or the table the stage wrote.</summary>
+    public IReadOnlyList<string> Outputs { get; init; } = [];
+
+    /// <summary>Bar dates (UTC, yyyy-MM-dd) whose partitions the stage wrote: what the next stage recomputes.</summary>
+    public IReadOnlyList<string> TouchedDates { get; init; } = [];
+
+    /// <summary>Named counters: rejections per rule, tickers failed, bars dropped…</summary>
+    public IReadOnlyDictionary<string, long> Metrics { get; init; } = new Dictionary<string, long>();
+
+    public IReadOnlyList<string> FailedTickers { get; init; } = [];
+
+    /// <summary>Newest bar (bronze/silver) or newest gold hour written by this run: the freshness mark.</summary>
+    public DateTimeOffset? NewestTimestamp { get; init; }
+
+    public int Attempt { get; init; } = 1;
+
+    public required DateTimeOffset CompletedAt { get; init; }
+
+    public byte[] ToUtf8Json() => JsonSerializer.SerializeToUtf8Bytes(this, PipelineJson.Options);
+
+    public IReadOnlyDictionary<string, string> Attributes() => new Dictionary<string, string>
+    {
+        ["execution_id"] = ExecutionId.ToString("D"),
+        ["job_name"] = JobName,
+        ["stage"] = Stage,
+        ["schema_version"] = SchemaVersion.ToString(System.Globalization.CultureInfo.InvariantCulture),
+    };
+
+    /// <summary>Parses and validates a completion event coming from <paramref name="expectedStage"/>.</summary>
+    public static StageCompletedMessage Parse(ReadOnlyMemory<byte> utf8, Stage expectedStage)
+    {
+        using (var doc = PipelineJson.ParseObject(utf8))
+        {
+            var root = doc.RootElement;
+            if (root.TryGetProperty("schema_version", out var v)
+                && (v.ValueKind != JsonValueKind.Number || !v.TryGetInt32(out var version) || version != CurrentSchemaVersion))
+            {
+                throw new MessageRejectedException("schema_version", $"unsupported value {v.GetRawText()}; this consumer reads {CurrentSchemaVersion}");
+            }
+
+            PipelineJson.RequiredUuid(root, "execution_id");
+            StartMessage.ValidJobName(PipelineJson.RequiredString(root, "job_name"));
+            var stage = PipelineJson.RequiredString(root, "stage");
+            if (stage != expectedStage.ToWire())
+            {
+                throw new MessageRejectedException("stage", $"'{stage}' but this function consumes '{expectedStage.ToWire()}' completions");
+            }
+
+            if (!root.TryGetProperty("window", out var w) || w.ValueKind != JsonValueKind.Object)
+            {
+                throw new MessageRejectedException("window", "is required");
+            }
+
+            StartMessage.ParseWindow(w, "window");
+        }
+
+        try
+        {
+            return JsonSerializer.Deserialize<StageCompletedMessage>(utf8.Span, PipelineJson.Options)
+                ?? throw new MessageRejectedException("data", "is null");
+        }
+        catch (JsonException ex)
+        {
+            throw new MessageRejectedException(ex.Path ?? "data", $"has the wrong shape ({ex.Message})");
+        }
+    }
+}

@@ -1,0 +1,193 @@
+using System.Text.RegularExpressions;
+
+namespace FinancialPipeline.Core.Jobs;
+
+/// <summary>
+/// One row of <c>ingestion_job_config</c>, validated. Column names follow the seed:
+/// <c>interval</c> is the schedule interval in seconds, <c>overlap</c> the seconds re-fetched before
+/// the previous window's end; <c>bar_interval</c> is the provider's bar size ("1h").
+/// </summary>
+public sealed partial record JobConfig
+{
+    public required string JobName { get; init; }
+
+    public required IReadOnlyList<string> Tickers { get; init; }
+
+    public required int IntervalSeconds { get; init; }
+
+    public required int OverlapSeconds { get; init; }
+
+    public required string BucketName { get; init; }
+
+    public required string SilverBucketName { get; init; }
+
+    public required string Provider { get; init; }
+
+    public required string BarInterval { get; init; }
+
+    public required int LookbackSeconds { get; init; }
+
+    public bool Active { get; init; } = true;
+
+    public TimeSpan BarSize => ParseBarInterval(BarInterval);
+
+    public TimeSpan Overlap => TimeSpan.FromSeconds(OverlapSeconds);
+
+    public TimeSpan Lookback => TimeSpan.FromSeconds(LookbackSeconds);
+
+    /// <summary>Validates raw column values; throws <see cref="JobConfigException"/> naming the column.</summary>
+    public static JobConfig Create(
+        string jobName,
+        string tickers,
+        int? interval,
+        int? overlap,
+        string bucketName,
+        string? silverBucketName,
+        string? provider,
+        string? barInterval,
+        int? lookbackSeconds,
+        bool active)
+    {
+        var list = ParseTickers(tickers);
+        var intervalSeconds = interval ?? 3600;
+        if (intervalSeconds is < 60 or > 7 * 86400)
+        {
+            throw new JobConfigException(jobName, "interval", intervalSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture), "must be between 60 and 604800 seconds");
+        }
+
+        var bar = string.IsNullOrWhiteSpace(barInterval) ? "1h" : barInterval.Trim();
+        TimeSpan barSize;
+        try
+        {
+            barSize = ParseBarInterval(bar);
+        }
+        catch (FormatException ex)
+        {
+            throw new JobConfigException(jobName, "bar_interval", bar, ex.Message);
+        }
+
+        var overlapSeconds = overlap ?? (int)(3 * barSize.TotalSeconds);
+        if (overlapSeconds < 0 || overlapSeconds > 30 * 86400)
+        {
+            throw new JobConfigException(jobName, "overlap", overlapSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture), "must be between 0 and 2592000 seconds");
+        }
+
+        var lookback = lookbackSeconds ?? 7 * 86400;
+        if (lookback <= 0 || lookback > 730 * 86400)
+        {
+            throw new JobConfigException(jobName, "lookback_seconds", lookback.ToString(System.Globalization.CultureInfo.InvariantCulture), "must be between 1 second and 730 days");
+        }
+
+        ValidateBucket(jobName, "bucket_name", bucketName);
+        var silver = string.IsNullOrWhiteSpace(silverBucketName) ? bucketName : silverBucketName;
+        ValidateBucket(jobName, "silver_bucket_name", silver);
+        var prov = string.IsNullOrWhiteSpace(provider) ? "synthetic" : provider.Trim().ToLowerInvariant();
+        if (!ProviderPattern().IsMatch(prov))
+        {
+            throw new JobConfigException(jobName, "provider", prov, "must match ^[a-z][a-z0-9_-]{0,31}$");
+        }
+
+        return new JobConfig
+        {
+            JobName = jobName,
+            Tickers = list.Count == 0 ? throw new JobConfigException(jobName, "tickers", tickers, "must list at least one ticker") : list,
+            IntervalSeconds = intervalSeconds,
+            OverlapSeconds = overlapSeconds,
+            BucketName = bucketName,
+            SilverBucketName = silver,
+            Provider = prov,
+            BarInterval = bar,
+            LookbackSeconds = lookback,
+            Active = active,
+        };
+
+        List<string> ParseTickers(string raw)
+        {
+            var result = new List<string>();
+            foreach (var part in (raw ?? string.Empty).Split([',', ' ', ';', '\n', '\t'], StringSplitOptions.RemoveEmptyEntries))
+            {
+                var t = part.Trim().ToUpperInvariant();
+                if (!TickerPattern().IsMatch(t))
+                {
+                    throw new JobConfigException(jobName, "tickers", part, "each ticker must be 1-20 of A-Z 0-9 . ^ = -");
+                }
+
+                if (!result.Contains(t, StringComparer.Ordinal))
+                {
+                    result.Add(t);
+                }
+            }
+
+            return result;
+        }
+    }
+
+    public static bool IsValidTicker(string ticker) => TickerPattern().IsMatch(ticker);
+
+    /// <summary>Accepts the provider intervals with a fixed length: 1m 2m 5m 15m 30m 60m 90m 1h 1d.</summary>
+    public static TimeSpan ParseBarInterval(string value) => value switch
+    {
+        "1m" => TimeSpan.FromMinutes(1),
+        "2m" => TimeSpan.FromMinutes(2),
+        "5m" => TimeSpan.FromMinutes(5),
+        "15m" => TimeSpan.FromMinutes(15),
+        "30m" => TimeSpan.FromMinutes(30),
+        "60m" or "1h" => TimeSpan.FromHours(1),
+        "90m" => TimeSpan.FromMinutes(90),
+        "1d" => TimeSpan.FromDays(1),
+        _ => throw new FormatException($"'{value}' is not one of 1m 2m 5m 15m 30m 60m 90m 1h 1d"),
+    };
+
+    private static void ValidateBucket(string jobName, string column, string bucket)
+    {
+        // GCS naming rules: 3-63 chars of lower-case letters, digits, '-', '_' and '.', starting and ending alphanumeric, no "goog".
+        if (string.IsNullOrEmpty(bucket) || !BucketPattern().IsMatch(bucket) || bucket.StartsWith("goog", StringComparison.Ordinal) || bucket.Contains("..", StringComparison.Ordinal))
+        {
+            throw new JobConfigException(jobName, column, bucket ?? string.Empty, "is not a valid bucket name (3-63 of a-z 0-9 - _ ., alphanumeric at both ends, not starting with goog)");
+        }
+    }
+
+    [GeneratedRegex(@"^[A-Z0-9.^=\-]{1,20}$", RegexOptions.CultureInvariant)]
+    private static partial Regex TickerPattern();
+
+    [GeneratedRegex(@"^[a-z0-9][a-z0-9_.\-]{1,61}[a-z0-9]$", RegexOptions.CultureInvariant)]
+    private static partial Regex BucketPattern();
+
+    [GeneratedRegex("^[a-z][a-z0-9_-]{0,31}$", RegexOptions.CultureInvariant)]
+    private static partial Regex ProviderPattern();
+}
+
+/// <summary>A config row that cannot be used; names the job, the column and the value.</summary>
+public sealed class JobConfigException : Exception
+{
+    public JobConfigException(string jobName, string column, string value, string reason)
+        : base($"job '{jobName}': {column}='{value}' {reason}")
+    {
+        JobName = jobName;
+        Column = column;
+    }
+
+    public JobConfigException()
+    {
+        JobName = string.Empty;
+        Column = string.Empty;
+    }
+
+    public JobConfigException(string message)
+        : base(message)
+    {
+        JobName = string.Empty;
+        Column = string.Empty;
+    }
+
+    public JobConfigException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+        JobName = string.Empty;
+        Column = string.Empty;
+    }
+
+    public string JobName { get; }
+
+    public string Column { get; }
+}

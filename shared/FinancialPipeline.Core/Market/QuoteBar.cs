@@ -1,0 +1,28 @@
+namespace FinancialPipeline.Core.Market;
+
+/// <summary>One OHLCV bar as the provider reported it. <see cref="Timestamp"/> is the bar's start, UTC.</summary>
+public readonly record struct QuoteBar(
+    DateTimeOffset Timestamp,
+    string Ticker,
+    double Open,
+    double High,
+    double Low,
+    double Close,
+    double? AdjClose,
+    long Volume);
+
+/// <summary>What a provider returned for one ticker and window.</summary>
+public sealed record TickerQuotes(string Ticker, IReadOnlyList<QuoteBar> Bars, int DroppedBars = 0, string? Error = null)
+{
+    public bool Failed => Error is not null;
+}
+
+/// <summary>A market-data source. Implementations are chosen by the job config's <c>provider</c> column.</summary>
+public interface IQuoteProvider
+{
+    /// <summary>The config value that selects this provider.</summary>
+    string Name { get; }
+
+    /// <summary>Bars whose start lies in <paramref name="window"/>; a per-ticker problem is reported in the result, not thrown.</summary>
+    Task<TickerQuotes> FetchAsync(string ticker, Contracts.TimeWindow window, TimeSpan barSize, CancellationToken cancellationToken);
+}

@@ -1,0 +1,36 @@
+using System.Globalization;
+
+namespace FinancialPipeline.Core.Storage;
+
+/// <summary>
+/// The deterministic object names of ARCHITECTURE.md: the same on GCS and on disk, so a retry overwrites
+/// instead of duplicating.
+/// </summary>
+public static class ObjectLayout
+{
+    public const string Dataset = "financial_quotes";
+    public const string RejectedDataset = "financial_quotes_rejected";
+
+    /// <summary><c>financial_quotes/ingest_date=YYYY-MM-DD/execution_id={uuid}/part-00000.parquet</c></summary>
+    public static string BronzeObject(DateTimeOffset ingestDate, Guid executionId, int part = 0) =>
+        $"{BronzePrefix(ingestDate, executionId)}part-{part.ToString("D5", CultureInfo.InvariantCulture)}.parquet";
+
+    public static string BronzePrefix(DateTimeOffset ingestDate, Guid executionId) =>
+        $"{Dataset}/ingest_date={DateKey(ingestDate)}/execution_id={executionId:D}/";
+
+    /// <summary><c>financial_quotes/date=YYYY-MM-DD/</c> — one partition per bar date (UTC).</summary>
+    public static string SilverPartitionPrefix(DateOnly barDate) => $"{Dataset}/date={DateKey(barDate)}/";
+
+    public static string SilverObject(DateOnly barDate) => $"{SilverPartitionPrefix(barDate)}part-00000.parquet";
+
+    /// <summary><c>financial_quotes_rejected/date=YYYY-MM-DD/execution_id={uuid}/rejected.parquet</c></summary>
+    public static string RejectedObject(DateOnly barDate, Guid executionId) =>
+        $"{RejectedDataset}/date={DateKey(barDate)}/execution_id={executionId:D}/rejected.parquet";
+
+    public static string DateKey(DateOnly date) => date.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture);
+
+    public static string DateKey(DateTimeOffset instant) => DateKey(DateOnly.FromDateTime(instant.UtcDateTime));
+
+    public static bool TryParseDateKey(string value, out DateOnly date) =>
+        DateOnly.TryParseExact(value, "yyyy-MM-dd", CultureInfo.InvariantCulture, DateTimeStyles.None, out date);
+}

@@ -1,0 +1,86 @@
+namespace FinancialPipeline.PubSub;
+
+/// <summary>A message to publish; shaped like Google.Cloud.PubSub.V1.PubsubMessage.</summary>
+public sealed record PubsubMessage(ReadOnlyMemory<byte> Data, IReadOnlyDictionary<string, string> Attributes, string? OrderingKey = null);
+
+/// <summary>A message returned by a pull, with its ack id.</summary>
+public sealed record ReceivedMessage(
+    string AckId,
+    string MessageId,
+    ReadOnlyMemory<byte> Data,
+    IReadOnlyDictionary<string, string> Attributes,
+    DateTimeOffset? PublishTime,
+    int DeliveryAttempt);
+
+/// <summary>Retry policy of a subscription (Pub/Sub: each 0–600 s).</summary>
+public sealed record RetryPolicySpec(TimeSpan MinimumBackoff, TimeSpan MaximumBackoff);
+
+/// <summary>Dead-letter policy of a subscription (Pub/Sub: 5–100 attempts).</summary>
+public sealed record DeadLetterSpec(string DeadLetterTopicId, int MaxDeliveryAttempts);
+
+/// <summary>A subscription as data: push when <see cref="PushEndpoint"/> is set, pull otherwise.</summary>
+public sealed record SubscriptionSpec(
+    string SubscriptionId,
+    string TopicId,
+    string? PushEndpoint,
+    int AckDeadlineSeconds,
+    RetryPolicySpec? RetryPolicy,
+    DeadLetterSpec? DeadLetter);
+
+/// <summary>Publishing and topic administration; shaped like PublisherServiceApiClient.</summary>
+public interface IPublisherClient
+{
+    /// <summary>Full resource name, <c>projects/{project}/topics/{topic}</c>.</summary>
+    string TopicName(string topicId);
+
+    /// <summary>Publishes in request order, split into requests of at most 1000 messages and 10 MB; returns message ids.</summary>
+    Task<IReadOnlyList<string>> PublishAsync(string topicId, IReadOnlyList<PubsubMessage> messages, CancellationToken cancellationToken = default);
+
+    /// <summary>Creates the topic; an existing topic (409) is fine.</summary>
+    Task EnsureTopicAsync(string topicId, CancellationToken cancellationToken = default);
+
+    /// <summary>Deletes the topic; a missing topic (404) is fine.</summary>
+    Task DeleteTopicAsync(string topicId, CancellationToken cancellationToken = default);
+}
+
+/// <summary>Subscription administration and pull; shaped like SubscriberServiceApiClient.</summary>
+public interface ISubscriberClient
+{
+    string SubscriptionName(string subscriptionId);
+
+    /// <summary>Creates the subscription; an existing one (409) is fine.</summary>
+    Task EnsureSubscriptionAsync(SubscriptionSpec spec, CancellationToken cancellationToken = default);
+
+    Task DeleteSubscriptionAsync(string subscriptionId, CancellationToken cancellationToken = default);
+
+    /// <summary>One pull; returns what is available (possibly nothing) without waiting long.</summary>
+    Task<IReadOnlyList<ReceivedMessage>> PullAsync(string subscriptionId, int maxMessages, CancellationToken cancellationToken = default);
+
+    Task AcknowledgeAsync(string subscriptionId, IReadOnlyCollection<string> ackIds, CancellationToken cancellationToken = default);
+}
+
+/// <summary>Pub/Sub failed in a way a retry of the whole request may fix (5xx, 429, network).</summary>
+public sealed class PubSubException : Exception
+{
+    public PubSubException(string message, int? statusCode = null, Exception? innerException = null)
+        : base(message, innerException)
+    {
+        StatusCode = statusCode;
+    }
+
+    public PubSubException()
+    {
+    }
+
+    public PubSubException(string message)
+        : base(message)
+    {
+    }
+
+    public PubSubException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+    }
+
+    public int? StatusCode { get; }
+}
