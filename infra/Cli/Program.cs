@@ -1,0 +1,6 @@
+using System.CommandLine;
+using FinancialPipeline.Cli;
+
+var root = new RootCommand("fp — operator CLI of FinancialPipeline");
+root.Subcommands.Add(RunCommand.Create());
+return await root.Parse(args).InvokeAsync();

@@ -1,0 +1,135 @@
+using System.CommandLine;
+using System.Diagnostics;
+using FinancialPipeline.ControlDb;
+using FinancialPipeline.Core.Contracts;
+using FinancialPipeline.DevServices;
+using FinancialPipeline.PubSub;
+using Microsoft.Extensions.Logging;
+using Npgsql;
+using Spectre.Console;
+
+namespace FinancialPipeline.Cli;
+
+/// <summary>
+/// <c>fp run</c>: brings up the local stack (PostgreSQL, Pub/Sub emulator, the three function hosts, the topology),
+/// publishes one start message exactly as the Airflow task does, follows the ledger until gold succeeds,
+/// prints a summary, and stops everything it started.
+/// </summary>
+internal static class RunCommand
+{
+    public static Command Create()
+    {
+        var job = new Option<string>("--job") { Description = "Job name (ingestion_job_config.job_name)", DefaultValueFactory = _ => "financial_extract" };
+        var timeout = new Option<int>("--timeout") { Description = "Seconds to wait for gold SUCCESS", DefaultValueFactory = _ => 120 };
+        var dataDir = new Option<string>("--data-dir") { Description = "Local buckets and DuckDB (default FP_DATA_DIR or ./.fp)" };
+        var command = new Command("run", "Run the pipeline once, locally, end to end");
+        command.Options.Add(job);
+        command.Options.Add(timeout);
+        command.Options.Add(dataDir);
+        command.SetAction((parse, ct) => ExecuteAsync(
+            parse.GetValue(job)!,
+            TimeSpan.FromSeconds(parse.GetValue(timeout)),
+            parse.GetValue(dataDir) ?? Environment.GetEnvironmentVariable("FP_DATA_DIR") ?? ".fp",
+            ct));
+        return command;
+    }
+
+    private static async Task<int> ExecuteAsync(string jobName, TimeSpan timeout, string dataDir, CancellationToken ct)
+    {
+        using var loggers = LoggerFactory.Create(b => b.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Warning));
+        var clock = Stopwatch.StartNew();
+        AnsiConsole.MarkupLine("[grey]starting PostgreSQL and the Pub/Sub emulator…[/]");
+        LocalInfrastructure infra;
+        try
+        {
+            infra = await LocalInfrastructure.StartAsync(loggers, ct);
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or NpgsqlException or HttpRequestException)
+        {
+            Console.Error.WriteLine($"fp run: could not start the local stack: {ex.Message}");
+            return 2;
+        }
+
+        await using (infra)
+        {
+            await using var pipeline = await LocalPipeline.StartAsync(infra, new LocalPipelineOptions { DataDirectory = dataDir }, ct);
+            AnsiConsole.MarkupLine($"[grey]stack up in {clock.Elapsed.TotalSeconds:F1}s: postgres, emulator {infra.EmulatorHost}, functions {string.Join(", ", pipeline.HostAddresses)}[/]");
+            return await RunOnceAsync(pipeline, jobName, timeout, ct);
+        }
+    }
+
+    private static async Task<int> RunOnceAsync(LocalPipeline pipeline, string jobName, TimeSpan timeout, CancellationToken ct)
+    {
+        await using var dataSource = NpgsqlDataSource.Create(pipeline.Infrastructure.PostgresConnection);
+        var ledger = new ExecutionLedger(dataSource, TimeProvider.System, new LedgerOptions());
+        var start = new StartMessage(Guid.NewGuid(), jobName, TimeProvider.System.GetUtcNow(), Window: null);
+        var published = Stopwatch.StartNew();
+        await pipeline.PubSub.PublishAsync(pipeline.Topology.StartTopic, [new PubsubMessage(start.ToUtf8Json(), start.Attributes())], ct);
+        AnsiConsole.MarkupLine($"published start message [bold]{start.ExecutionId}[/] to {pipeline.Topology.StartTopic}");
+
+        var seen = new Dictionary<string, string>();
+        IReadOnlyList<ExecutionRow> rows = [];
+        while (published.Elapsed < timeout)
+        {
+            rows = await ledger.ListAsync(start.ExecutionId, ct);
+            foreach (var row in rows)
+            {
+                var state = $"{row.Status} (attempt {row.Attempt})";
+                if (!seen.TryGetValue(row.Stage, out var before) || before != state)
+                {
+                    seen[row.Stage] = state;
+                    AnsiConsole.MarkupLine($"  {published.Elapsed.TotalSeconds,6:F2}s  {row.Stage,-6} {Markup.Escape(state)}{(row.Error is null ? string.Empty : " — " + Markup.Escape(row.Error))}");
+                }
+            }
+
+            if (rows.Any(r => r.Stage == StageNames.Gold && r.Status == "SUCCESS"))
+            {
+                break;
+            }
+
+            await Task.Delay(100, ct);
+        }
+
+        var rejected = await new RejectedMessageStore(dataSource).ListByFunctionAsync("extract", start.RequestedAt!.Value.AddMinutes(-1), ct);
+        PrintSummary(start.ExecutionId, rows, pipeline);
+        if (rows.Any(r => r.Stage == StageNames.Gold && r.Status == "SUCCESS"))
+        {
+            AnsiConsole.MarkupLine($"[green]done[/] in {published.Elapsed.TotalSeconds:F2}s");
+            return 0;
+        }
+
+        var reason = rejected.FirstOrDefault(r => r.ExecutionId == start.ExecutionId.ToString("D")) is { } rej
+            ? $"start message rejected: {rej.Field}: {rej.Reason}"
+            : rows.FirstOrDefault(r => r.Status == "FAILED") is { } failed
+                ? $"{failed.Stage} failed: {failed.Error}"
+                : $"timed out after {timeout.TotalSeconds:F0}s waiting for gold SUCCESS";
+        Console.Error.WriteLine($"fp run: {reason}");
+        return 1;
+    }
+
+    private static string Outputs(string? filename)
+    {
+        var lines = filename?.Split('\n', StringSplitOptions.RemoveEmptyEntries) ?? [];
+        return lines.Length switch
+        {
+            0 => "-",
+            1 => Path.GetFileName(lines[0].Split('#')[0]) + (lines[0].Contains('#', StringComparison.Ordinal) ? "#" + lines[0].Split('#')[1] : string.Empty),
+            _ => $"{lines.Length} objects",
+        };
+    }
+
+    private static void PrintSummary(Guid executionId, IReadOnlyList<ExecutionRow> rows, LocalPipeline pipeline)
+    {
+        var table = new Table().Title($"execution {executionId}");
+        table.AddColumns("stage", "status", "attempt", "records", "window (UTC)", "duration", "output");
+        foreach (var row in rows)
+        {
+            var duration = row.FinishedAt is { } f ? $"{(f - row.StartedAt).TotalMilliseconds:F0} ms" : "-";
+            var window = row.StartTime is { } s && row.EndTime is { } e ? $"{s:yyyy-MM-dd HH:mm} → {e:yyyy-MM-dd HH:mm}" : "-";
+            table.AddRow(row.Stage, row.Status, row.Attempt.ToString(System.Globalization.CultureInfo.InvariantCulture), row.Records?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "-", window, duration, Markup.Escape(Outputs(row.Filename)));
+        }
+
+        AnsiConsole.Write(table);
+        AnsiConsole.MarkupLine($"[grey]buckets: {Markup.Escape(pipeline.Settings.BucketsRoot)}  gold: {Markup.Escape(pipeline.Settings.DuckDbPath)} (table financial_data_hour)[/]");
+    }
+}

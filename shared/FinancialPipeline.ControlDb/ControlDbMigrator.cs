@@ -1,0 +1,84 @@
+using System.Reflection;
+using DbUp;
+using DbUp.Engine.Output;
+using Microsoft.Extensions.Logging;
+using Npgsql;
+
+namespace FinancialPipeline.ControlDb;
+
+/// <summary>
+/// Applies the versioned migrations of <c>sql/postgres/</c> (embedded) with DbUp. Several function instances may
+/// start at once: a session advisory lock serialises them, so each script runs exactly once and the others
+/// see the journal and do nothing.
+/// </summary>
+public sealed partial class ControlDbMigrator(string connectionString, ILogger<ControlDbMigrator> logger)
+{
+    private const long MigrationLockKey = 0x46505f4d4947; // "FP_MIG"
+
+    public async Task MigrateAsync(CancellationToken cancellationToken = default)
+    {
+        await using var conn = new NpgsqlConnection(connectionString);
+        await conn.OpenAsync(cancellationToken);
+        await using (var lockCmd = new NpgsqlCommand("SELECT pg_advisory_lock(@key)", conn))
+        {
+            lockCmd.Parameters.AddWithValue("key", MigrationLockKey);
+            await lockCmd.ExecuteNonQueryAsync(cancellationToken);
+        }
+
+        try
+        {
+            var upgrader = DeployChanges.To
+                .PostgresqlDatabase(connectionString)
+                .WithScriptsEmbeddedInAssembly(Assembly.GetExecutingAssembly(), name => name.StartsWith("migrations.", StringComparison.Ordinal))
+                .WithTransactionPerScript()
+                .LogTo(new UpgradeLog(logger))
+                .Build();
+            var result = upgrader.PerformUpgrade();
+            if (!result.Successful)
+            {
+                throw new InvalidOperationException($"control DB migration {result.ErrorScript?.Name} failed: {result.Error?.Message}", result.Error);
+            }
+
+            LogMigrated(logger, result.Scripts.Count());
+        }
+        finally
+        {
+            await using var unlock = new NpgsqlCommand("SELECT pg_advisory_unlock(@key)", conn);
+            unlock.Parameters.AddWithValue("key", MigrationLockKey);
+            await unlock.ExecuteNonQueryAsync(CancellationToken.None);
+        }
+    }
+
+    /// <summary>Inserts the local default job (dev and tests only).</summary>
+    public async Task SeedLocalDefaultsAsync(CancellationToken cancellationToken = default)
+    {
+        await using var stream = Assembly.GetExecutingAssembly().GetManifestResourceStream("seed.local_default_job.sql")
+            ?? throw new InvalidOperationException("embedded seed script missing");
+        using var reader = new StreamReader(stream);
+        var sql = await reader.ReadToEndAsync(cancellationToken);
+        await using var conn = new NpgsqlConnection(connectionString);
+        await conn.OpenAsync(cancellationToken);
+        await using var cmd = new NpgsqlCommand(sql, conn);
+        await cmd.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "control DB up to date ({Applied} migration(s) applied now)")]
+    private static partial void LogMigrated(ILogger logger, int applied);
+
+    private sealed class UpgradeLog(ILogger logger) : IUpgradeLog
+    {
+#pragma warning disable CA2254 // DbUp hands us composite format strings.
+        public void LogTrace(string format, params object[] args) => logger.LogTrace(format, args);
+
+        public void LogDebug(string format, params object[] args) => logger.LogDebug(format, args);
+
+        public void LogInformation(string format, params object[] args) => logger.LogDebug(format, args);
+
+        public void LogWarning(string format, params object[] args) => logger.LogWarning(format, args);
+
+        public void LogError(string format, params object[] args) => logger.LogError(format, args);
+
+        public void LogError(Exception ex, string format, params object[] args) => logger.LogError(ex, format, args);
+#pragma warning restore CA2254
+    }
+}

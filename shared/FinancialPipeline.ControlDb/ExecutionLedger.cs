@@ -1,0 +1,284 @@
+using System.Text.Json;
+using FinancialPipeline.Core.Contracts;
+using Npgsql;
+using NpgsqlTypes;
+
+namespace FinancialPipeline.ControlDb;
+
+public enum ClaimOutcome
+{
+    /// <summary>This caller owns the row now (new, retry after FAILED, or zombie takeover).</summary>
+    Claimed,
+
+    /// <summary>The stage already succeeded: re-emit the stored completion event.</summary>
+    AlreadySucceeded,
+
+    /// <summary>Another worker holds the row with a fresh heartbeat: answer non-2xx, Pub/Sub redelivers later.</summary>
+    Busy,
+}
+
+public sealed record LedgerOptions
+{
+    /// <summary>A RUNNING row whose heartbeat is older than this is a zombie and may be taken over.</summary>
+    public TimeSpan StaleAfter { get; init; } = TimeSpan.FromSeconds(90);
+
+    public TimeSpan HeartbeatInterval { get; init; } = TimeSpan.FromSeconds(15);
+}
+
+public sealed record ClaimRequest(Guid ExecutionId, Stage Stage, string JobName, string? Tickers, int? Interval, int? Overlap, string? BucketName);
+
+/// <summary>The caller's ownership of one (execution_id, stage) row; every write checks the token.</summary>
+public sealed record Lease(Guid ExecutionId, Stage Stage, Guid OwnerToken, int Attempt, string ClaimReason);
+
+public sealed record ClaimResult(ClaimOutcome Outcome, Lease? Lease, string? CompletionJson, int Attempt, DateTimeOffset? HeartbeatAt);
+
+public sealed record ExecutionRow(
+    long Id,
+    Guid ExecutionId,
+    string Stage,
+    string JobName,
+    string Status,
+    int Attempt,
+    string ClaimReason,
+    DateTimeOffset HeartbeatAt,
+    DateTimeOffset? StartTime,
+    DateTimeOffset? EndTime,
+    string? Filename,
+    long? Records,
+    string? Error,
+    string? CompletionJson,
+    DateTimeOffset StartedAt,
+    DateTimeOffset? FinishedAt);
+
+public sealed record StageSuccess(TimeWindow Window, IReadOnlyList<string> Outputs, long Records, IReadOnlyDictionary<string, long> Metrics, string CompletionJson);
+
+/// <summary>
+/// The (execution_id, stage) ledger: claim, heartbeat, complete, fail — each one statement on the unique key,
+/// race-free under concurrent redeliveries. Times come from the injected <see cref="TimeProvider"/>.
+/// </summary>
+public sealed class ExecutionLedger(NpgsqlDataSource dataSource, TimeProvider time, LedgerOptions options)
+{
+    private const string Columns = """
+        id, execution_id, stage, job_name, status, attempt, claim_reason, heartbeat_at, start_time, end_time,
+        filename, records, error, completion::text, started_at, finished_at
+        """;
+
+    public LedgerOptions Options => options;
+
+    public async Task<ClaimResult> ClaimAsync(ClaimRequest request, CancellationToken cancellationToken)
+    {
+        for (var round = 0; round < 3; round++)
+        {
+            var now = time.GetUtcNow();
+            var owner = Guid.NewGuid();
+            await using (var cmd = dataSource.CreateCommand("""
+                INSERT INTO ingestion_job_execution AS e
+                    (execution_id, stage, job_name, tickers, interval, overlap, bucket_name, status, attempt,
+                     claim_reason, owner_token, heartbeat_at, started_at, created_at, updated_at)
+                VALUES (@execution_id, @stage, @job_name, @tickers, @interval, @overlap, @bucket_name, 'RUNNING', 1,
+                        'new', @owner, @now, @now, @now, @now)
+                ON CONFLICT (execution_id, stage) DO UPDATE
+                SET status = 'RUNNING',
+                    attempt = e.attempt + 1,
+                    claim_reason = CASE WHEN e.status = 'RUNNING' THEN 'takeover' ELSE 'retry' END,
+                    owner_token = EXCLUDED.owner_token,
+                    heartbeat_at = EXCLUDED.heartbeat_at,
+                    error = NULL,
+                    started_at = EXCLUDED.started_at,
+                    finished_at = NULL,
+                    updated_at = EXCLUDED.updated_at
+                WHERE e.status = 'FAILED'
+                   OR (e.status = 'RUNNING' AND e.heartbeat_at < @stale_before)
+                RETURNING e.attempt, e.claim_reason
+                """))
+            {
+                cmd.Parameters.AddWithValue("execution_id", request.ExecutionId);
+                cmd.Parameters.AddWithValue("stage", request.Stage.ToWire());
+                cmd.Parameters.AddWithValue("job_name", request.JobName);
+                cmd.Parameters.AddWithValue("tickers", NpgsqlDbType.Varchar, (object?)request.Tickers ?? DBNull.Value);
+                cmd.Parameters.AddWithValue("interval", NpgsqlDbType.Integer, (object?)request.Interval ?? DBNull.Value);
+                cmd.Parameters.AddWithValue("overlap", NpgsqlDbType.Integer, (object?)request.Overlap ?? DBNull.Value);
+                cmd.Parameters.AddWithValue("bucket_name", NpgsqlDbType.Varchar, (object?)request.BucketName ?? DBNull.Value);
+                cmd.Parameters.AddWithValue("owner", owner);
+                cmd.Parameters.AddWithValue("now", now);
+                cmd.Parameters.AddWithValue("stale_before", now - options.StaleAfter);
+                await using var reader = await cmd.ExecuteReaderAsync(cancellationToken);
+                if (await reader.ReadAsync(cancellationToken))
+                {
+                    var attempt = reader.GetInt32(0);
+                    var reason = reader.GetString(1);
+                    return new ClaimResult(ClaimOutcome.Claimed, new Lease(request.ExecutionId, request.Stage, owner, attempt, reason), null, attempt, now);
+                }
+            }
+
+            var row = await GetAsync(request.ExecutionId, request.Stage, cancellationToken);
+            switch (row?.Status)
+            {
+                case "SUCCESS":
+                    return new ClaimResult(ClaimOutcome.AlreadySucceeded, null, row.CompletionJson, row.Attempt, row.HeartbeatAt);
+                case "RUNNING" when row.HeartbeatAt >= time.GetUtcNow() - options.StaleAfter:
+                    return new ClaimResult(ClaimOutcome.Busy, null, null, row.Attempt, row.HeartbeatAt);
+                default:
+                    continue; // changed between the two statements (failed or went stale): claim again
+            }
+        }
+
+        throw new InvalidOperationException($"could not settle the claim of ({request.ExecutionId}, {request.Stage.ToWire()}) after 3 rounds");
+    }
+
+    /// <summary>Fixes the stage's data window at its first attempt; later attempts get the stored one back.</summary>
+    public async Task<TimeWindow> PinWindowAsync(Lease lease, TimeWindow proposed, CancellationToken cancellationToken)
+    {
+        await using var cmd = dataSource.CreateCommand("""
+            UPDATE ingestion_job_execution
+            SET start_time = COALESCE(start_time, @start), end_time = COALESCE(end_time, @end), updated_at = @now
+            WHERE execution_id = @execution_id AND stage = @stage AND owner_token = @owner AND status = 'RUNNING'
+            RETURNING start_time, end_time
+            """);
+        AddKey(cmd, lease);
+        cmd.Parameters.AddWithValue("start", proposed.Start);
+        cmd.Parameters.AddWithValue("end", proposed.End);
+        cmd.Parameters.AddWithValue("now", time.GetUtcNow());
+        await using var reader = await cmd.ExecuteReaderAsync(cancellationToken);
+        if (!await reader.ReadAsync(cancellationToken))
+        {
+            throw new LeaseLostException(lease);
+        }
+
+        return new TimeWindow(reader.GetFieldValue<DateTimeOffset>(0), reader.GetFieldValue<DateTimeOffset>(1));
+    }
+
+    /// <summary>Refreshes the heartbeat; false when another worker has taken the row over.</summary>
+    public async Task<bool> HeartbeatAsync(Lease lease, CancellationToken cancellationToken)
+    {
+        await using var cmd = dataSource.CreateCommand("""
+            UPDATE ingestion_job_execution SET heartbeat_at = @now, updated_at = @now
+            WHERE execution_id = @execution_id AND stage = @stage AND owner_token = @owner AND status = 'RUNNING'
+            """);
+        AddKey(cmd, lease);
+        cmd.Parameters.AddWithValue("now", time.GetUtcNow());
+        return await cmd.ExecuteNonQueryAsync(cancellationToken) == 1;
+    }
+
+    /// <summary>Marks SUCCESS with counts and the completion event; false when the lease was lost.</summary>
+    public async Task<bool> CompleteAsync(Lease lease, StageSuccess success, CancellationToken cancellationToken)
+    {
+        await using var cmd = dataSource.CreateCommand("""
+            UPDATE ingestion_job_execution
+            SET status = 'SUCCESS', start_time = @start, end_time = @end, filename = @filename, records = @records,
+                metrics = @metrics, completion = @completion, finished_at = @now, heartbeat_at = @now,
+                updated_at = @now, error = NULL
+            WHERE execution_id = @execution_id AND stage = @stage AND owner_token = @owner AND status = 'RUNNING'
+            """);
+        AddKey(cmd, lease);
+        var now = time.GetUtcNow();
+        cmd.Parameters.AddWithValue("start", success.Window.Start);
+        cmd.Parameters.AddWithValue("end", success.Window.End);
+        cmd.Parameters.AddWithValue("filename", string.Join('\n', success.Outputs));
+        cmd.Parameters.AddWithValue("records", success.Records);
+        cmd.Parameters.AddWithValue("metrics", NpgsqlDbType.Jsonb, JsonSerializer.Serialize(success.Metrics));
+        cmd.Parameters.AddWithValue("completion", NpgsqlDbType.Jsonb, success.CompletionJson);
+        cmd.Parameters.AddWithValue("now", now);
+        return await cmd.ExecuteNonQueryAsync(cancellationToken) == 1;
+    }
+
+    /// <summary>Marks FAILED with the error text (a retry will claim it again); false when the lease was lost.</summary>
+    public async Task<bool> FailAsync(Lease lease, string error, CancellationToken cancellationToken)
+    {
+        await using var cmd = dataSource.CreateCommand("""
+            UPDATE ingestion_job_execution
+            SET status = 'FAILED', error = @error, finished_at = @now, updated_at = @now
+            WHERE execution_id = @execution_id AND stage = @stage AND owner_token = @owner AND status = 'RUNNING'
+            """);
+        AddKey(cmd, lease);
+        cmd.Parameters.AddWithValue("error", error.Length > 4000 ? error[..4000] : error);
+        cmd.Parameters.AddWithValue("now", time.GetUtcNow());
+        return await cmd.ExecuteNonQueryAsync(cancellationToken) == 1;
+    }
+
+    public async Task<ExecutionRow?> GetAsync(Guid executionId, Stage stage, CancellationToken cancellationToken)
+    {
+        await using var cmd = dataSource.CreateCommand($"SELECT {Columns} FROM ingestion_job_execution WHERE execution_id = @execution_id AND stage = @stage");
+        cmd.Parameters.AddWithValue("execution_id", executionId);
+        cmd.Parameters.AddWithValue("stage", stage.ToWire());
+        var rows = await ReadRowsAsync(cmd, cancellationToken);
+        return rows.Count == 0 ? null : rows[0];
+    }
+
+    public async Task<IReadOnlyList<ExecutionRow>> ListAsync(Guid executionId, CancellationToken cancellationToken)
+    {
+        await using var cmd = dataSource.CreateCommand($"SELECT {Columns} FROM ingestion_job_execution WHERE execution_id = @execution_id ORDER BY id");
+        cmd.Parameters.AddWithValue("execution_id", executionId);
+        return await ReadRowsAsync(cmd, cancellationToken);
+    }
+
+    /// <summary>The window of the job's newest successful run of <paramref name="stage"/> (incremental windows start from its end).</summary>
+    public async Task<TimeWindow?> LastSuccessfulWindowAsync(string jobName, Stage stage, Guid excludingExecution, CancellationToken cancellationToken)
+    {
+        await using var cmd = dataSource.CreateCommand("""
+            SELECT start_time, end_time FROM ingestion_job_execution
+            WHERE job_name = @job_name AND stage = @stage AND status = 'SUCCESS' AND execution_id <> @exclude
+              AND start_time IS NOT NULL AND end_time IS NOT NULL
+            ORDER BY end_time DESC LIMIT 1
+            """);
+        cmd.Parameters.AddWithValue("job_name", jobName);
+        cmd.Parameters.AddWithValue("stage", stage.ToWire());
+        cmd.Parameters.AddWithValue("exclude", excludingExecution);
+        await using var reader = await cmd.ExecuteReaderAsync(cancellationToken);
+        return await reader.ReadAsync(cancellationToken)
+            ? new TimeWindow(reader.GetFieldValue<DateTimeOffset>(0), reader.GetFieldValue<DateTimeOffset>(1))
+            : null;
+    }
+
+    private static void AddKey(NpgsqlCommand cmd, Lease lease)
+    {
+        cmd.Parameters.AddWithValue("execution_id", lease.ExecutionId);
+        cmd.Parameters.AddWithValue("stage", lease.Stage.ToWire());
+        cmd.Parameters.AddWithValue("owner", lease.OwnerToken);
+    }
+
+    private static async Task<List<ExecutionRow>> ReadRowsAsync(NpgsqlCommand cmd, CancellationToken ct)
+    {
+        var rows = new List<ExecutionRow>();
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct))
+        {
+            rows.Add(new ExecutionRow(
+                r.GetInt64(0), r.GetGuid(1), r.GetString(2), r.GetString(3), r.GetString(4), r.GetInt32(5), r.GetString(6),
+                r.GetFieldValue<DateTimeOffset>(7),
+                r.IsDBNull(8) ? null : r.GetFieldValue<DateTimeOffset>(8),
+                r.IsDBNull(9) ? null : r.GetFieldValue<DateTimeOffset>(9),
+                r.IsDBNull(10) ? null : r.GetString(10),
+                r.IsDBNull(11) ? null : r.GetInt64(11),
+                r.IsDBNull(12) ? null : r.GetString(12),
+                r.IsDBNull(13) ? null : r.GetString(13),
+                r.GetFieldValue<DateTimeOffset>(14),
+                r.IsDBNull(15) ? null : r.GetFieldValue<DateTimeOffset>(15)));
+        }
+
+        return rows;
+    }
+}
+
+/// <summary>Another worker took the (execution_id, stage) row over: this worker must stop writing.</summary>
+public sealed class LeaseLostException : Exception
+{
+    public LeaseLostException(Lease lease)
+        : base($"lost ownership of ({lease.ExecutionId}, {lease.Stage.ToWire()}) attempt {lease.Attempt}: another worker took it over")
+    {
+    }
+
+    public LeaseLostException()
+    {
+    }
+
+    public LeaseLostException(string message)
+        : base(message)
+    {
+    }
+
+    public LeaseLostException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+    }
+}

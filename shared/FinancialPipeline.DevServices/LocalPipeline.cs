@@ -1,0 +1,218 @@
+using FinancialPipeline.ControlDb;
+using FinancialPipeline.Hosting;
+using FinancialPipeline.PubSub;
+using FinancialPipeline.Stages;
+using FinancialPipeline.Stages.Functions;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Npgsql;
+
+namespace FinancialPipeline.DevServices;
+
+public sealed record LocalPipelineOptions
+{
+    /// <summary>Topic/subscription prefix; tests use a unique one each.</summary>
+    public string Prefix { get; init; } = "fp-";
+
+    public string ProjectId { get; init; } = "local-project";
+
+    public required string DataDirectory { get; init; }
+
+    public TimeSpan HeartbeatInterval { get; init; } = TimeSpan.FromSeconds(2);
+
+    public TimeSpan StaleAfter { get; init; } = TimeSpan.FromSeconds(30);
+
+    public int MaxDeliveryAttempts { get; init; } = 5;
+
+    /// <summary>Function hosts' minimum log level (the CLI keeps them quiet, tests may raise it).</summary>
+    public LogLevel FunctionLogLevel { get; init; } = LogLevel.Warning;
+
+    /// <summary>Lets a test replace services of the function hosts (e.g. a publisher that fails once).</summary>
+    public Action<string, IServiceCollection>? ConfigureFunction { get; init; }
+}
+
+/// <summary>Where the shared infrastructure comes from: given by the environment, or started by us.</summary>
+public sealed class LocalInfrastructure : IAsyncDisposable
+{
+    private readonly PostgresCluster? _postgres;
+    private readonly PubSubEmulator? _emulator;
+
+    private LocalInfrastructure(string connection, string emulatorHost, PostgresCluster? postgres, PubSubEmulator? emulator)
+    {
+        PostgresConnection = connection;
+        EmulatorHost = emulatorHost;
+        _postgres = postgres;
+        _emulator = emulator;
+    }
+
+    public string PostgresConnection { get; }
+
+    public string EmulatorHost { get; }
+
+    /// <summary>PIDs we started (postmaster, emulator JVM), for orphan checks.</summary>
+    public IReadOnlyList<int> StartedProcessIds => new[] { _postgres?.ProcessId ?? 0, _emulator?.ProcessId ?? 0 }.Where(p => p > 0).ToList();
+
+    /// <summary>
+    /// Uses FP_POSTGRES_CONNECTION and PUBSUB_EMULATOR_HOST when set; otherwise starts a throwaway PostgreSQL
+    /// cluster and the Pub/Sub emulator (in parallel) on free loopback ports. Applies migrations and the local seed.
+    /// </summary>
+    public static async Task<LocalInfrastructure> StartAsync(ILoggerFactory? loggers = null, CancellationToken cancellationToken = default)
+    {
+        loggers ??= NullLoggerFactory.Instance;
+        var givenPg = Environment.GetEnvironmentVariable("FP_POSTGRES_CONNECTION");
+        var givenEmulator = Environment.GetEnvironmentVariable("PUBSUB_EMULATOR_HOST");
+        var pgTask = string.IsNullOrWhiteSpace(givenPg) ? PostgresCluster.StartAsync(loggers.CreateLogger<PostgresCluster>(), cancellationToken) : Task.FromResult<PostgresCluster>(null!);
+        var emuTask = string.IsNullOrWhiteSpace(givenEmulator) ? PubSubEmulator.StartAsync(loggers.CreateLogger<PubSubEmulator>(), cancellationToken) : Task.FromResult<PubSubEmulator>(null!);
+        try
+        {
+            await Task.WhenAll(pgTask, emuTask);
+        }
+        catch
+        {
+            if (pgTask.IsCompletedSuccessfully && pgTask.Result is { } pg)
+            {
+                await pg.DisposeAsync();
+            }
+
+            if (emuTask.IsCompletedSuccessfully && emuTask.Result is { } emu)
+            {
+                await emu.DisposeAsync();
+            }
+
+            throw;
+        }
+
+        var infra = new LocalInfrastructure(givenPg ?? pgTask.Result.ConnectionString, givenEmulator ?? emuTask.Result.Host, pgTask.Result, emuTask.Result);
+        try
+        {
+            var migrator = new ControlDbMigrator(infra.PostgresConnection, loggers.CreateLogger<ControlDbMigrator>());
+            await migrator.MigrateAsync(cancellationToken);
+            await migrator.SeedLocalDefaultsAsync(cancellationToken);
+            return infra;
+        }
+        catch
+        {
+            await infra.DisposeAsync();
+            throw;
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        NpgsqlConnection.ClearAllPools();
+        if (_emulator is not null)
+        {
+            await _emulator.DisposeAsync();
+        }
+
+        if (_postgres is not null)
+        {
+            await _postgres.DisposeAsync();
+        }
+    }
+}
+
+/// <summary>
+/// The three function hosts on loopback ports, the topology created in the emulator with push subscriptions
+/// to them: the whole pipeline in one process, on real PostgreSQL and the real emulator.
+/// </summary>
+public sealed class LocalPipeline : IAsyncDisposable
+{
+    private readonly List<WebApplication> _hosts;
+
+    private LocalPipeline(LocalInfrastructure infrastructure, PipelineTopology topology, PubSubRestClient pubSub, PipelineSettings settings, List<WebApplication> hosts)
+    {
+        Infrastructure = infrastructure;
+        Topology = topology;
+        PubSub = pubSub;
+        Settings = settings;
+        _hosts = hosts;
+    }
+
+    public LocalInfrastructure Infrastructure { get; }
+
+    public PipelineTopology Topology { get; }
+
+    public PubSubRestClient PubSub { get; }
+
+    public PipelineSettings Settings { get; }
+
+    public IReadOnlyList<Uri> HostAddresses => _hosts.Select(h => h.BoundAddress()).ToList();
+
+    public static async Task<LocalPipeline> StartAsync(LocalInfrastructure infrastructure, LocalPipelineOptions options, CancellationToken cancellationToken = default)
+    {
+        var settings = new PipelineSettings
+        {
+            PostgresConnection = infrastructure.PostgresConnection,
+            ProjectId = options.ProjectId,
+            PubSubEmulatorHost = infrastructure.EmulatorHost,
+            TopicPrefix = options.Prefix,
+            DataDirectory = Path.GetFullPath(options.DataDirectory),
+            HeartbeatInterval = options.HeartbeatInterval,
+            StaleAfter = options.StaleAfter,
+            MigrateOnStart = false,
+        };
+        var hosts = new List<WebApplication>();
+        try
+        {
+            hosts.Add(await StartHostAsync<ExtractFunction>(ExtractFunction.Name, settings, options, cancellationToken));
+            hosts.Add(await StartHostAsync<TransformFunction>(TransformFunction.Name, settings, options, cancellationToken));
+            hosts.Add(await StartHostAsync<AggregateFunction>(AggregateFunction.Name, settings, options, cancellationToken));
+            var topology = PipelineTopology.Create(new TopologySettings
+            {
+                Prefix = options.Prefix,
+                ProjectId = options.ProjectId,
+                ExtractEndpoint = hosts[0].BoundAddress(),
+                TransformEndpoint = hosts[1].BoundAddress(),
+                AggregateEndpoint = hosts[2].BoundAddress(),
+                AckDeadlineSeconds = 60,
+                RetryPolicy = new RetryPolicySpec(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(2)),
+                MaxDeliveryAttempts = options.MaxDeliveryAttempts,
+            });
+            var pubSub = PubSubRestClient.Create(new PubSubOptions { ProjectId = options.ProjectId, EmulatorHost = infrastructure.EmulatorHost });
+            await TopologyApplier.ApplyAsync(topology, pubSub, pubSub, cancellationToken);
+            return new LocalPipeline(infrastructure, topology, pubSub, settings, hosts);
+        }
+        catch
+        {
+            foreach (var host in hosts)
+            {
+                await host.DisposeAsync();
+            }
+
+            throw;
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var host in _hosts)
+        {
+            await host.StopAsync(CancellationToken.None);
+            await host.DisposeAsync();
+        }
+
+        try
+        {
+            await TopologyApplier.DeleteAsync(Topology, PubSub, PubSub, CancellationToken.None);
+        }
+        catch (Exception ex) when (ex is PubSubException or HttpRequestException)
+        {
+            // The emulator may already be gone; its state dies with it.
+        }
+    }
+
+    private static async Task<WebApplication> StartHostAsync<TFunction>(string name, PipelineSettings settings, LocalPipelineOptions options, CancellationToken ct)
+        where TFunction : class, Hosting.ICloudEventFunction<Hosting.MessagePublishedData>
+    {
+        var app = PipelineServices.BuildFunctionHost<TFunction>([], name, _ => settings, port: 0, configure: services =>
+        {
+            services.AddLogging(l => l.SetMinimumLevel(options.FunctionLogLevel));
+            options.ConfigureFunction?.Invoke(name, services);
+        });
+        await app.StartAsync(ct);
+        return app;
+    }
+}

@@ -1,0 +1,306 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Npgsql;
+
+namespace FinancialPipeline.DevServices;
+
+/// <summary>
+/// A throwaway PostgreSQL cluster from Debian's binaries: initdb into a temporary directory, postmaster on a
+/// free loopback port, removed again on dispose. As root the server runs as the <c>postgres</c> user
+/// (initdb refuses root) through <c>setpriv</c>, which execs, so the PID we hold is the postmaster itself.
+/// </summary>
+public sealed class PostgresCluster : IAsyncDisposable
+{
+    public const string DatabaseName = "financial_pipeline";
+
+    private readonly ILogger _logger;
+    private readonly string _binDir;
+    private readonly string _root;
+    private readonly bool _asPostgresUser;
+    private readonly Queue<string> _recentOutput = new();
+    private Process? _postmaster;
+    private int _disposed;
+
+    private PostgresCluster(ILogger logger, string binDir, string root, bool asPostgresUser)
+    {
+        _logger = logger;
+        _binDir = binDir;
+        _root = root;
+        _asPostgresUser = asPostgresUser;
+    }
+
+    public int Port { get; private set; }
+
+    public int ProcessId => _postmaster?.Id ?? 0;
+
+    public string DataDirectory => Path.Combine(_root, "data");
+
+    public string ConnectionString => new NpgsqlConnectionStringBuilder
+    {
+        Host = "127.0.0.1",
+        Port = Port,
+        Username = "postgres",
+        Database = DatabaseName,
+        Pooling = true,
+        MaxPoolSize = 50,
+    }.ConnectionString;
+
+    public static async Task<PostgresCluster> StartAsync(ILogger? logger = null, CancellationToken cancellationToken = default)
+    {
+        logger ??= NullLogger.Instance;
+        var binDir = FindBinDir();
+        var root = Path.Combine(Path.GetTempPath(), $"fp-pg-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(root);
+        var asPostgres = IsRoot();
+        var cluster = new PostgresCluster(logger, binDir, root, asPostgres);
+        try
+        {
+            await cluster.InitAsync(cancellationToken);
+            await cluster.StartServerAsync(cancellationToken);
+            await cluster.CreateDatabaseAsync(cancellationToken);
+            return cluster;
+        }
+        catch
+        {
+            await cluster.DisposeAsync();
+            throw;
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return;
+        }
+
+        AppDomain.CurrentDomain.ProcessExit -= OnProcessExit;
+        if (_postmaster is { HasExited: false } pm)
+        {
+            // Fast shutdown through pg_ctl (SIGINT to the postmaster); kill the tree if it does not stop.
+            try
+            {
+                await RunAsync(Path.Combine(_binDir, "pg_ctl"), ["stop", "-D", DataDirectory, "-m", "fast", "-w", "-t", "15"], CancellationToken.None);
+            }
+            catch (InvalidOperationException ex)
+            {
+                _logger.LogWarning(ex, "pg_ctl stop failed; killing postmaster {Pid}", pm.Id);
+            }
+
+            using var wait = new CancellationTokenSource(TimeSpan.FromSeconds(15));
+            try
+            {
+                await pm.WaitForExitAsync(wait.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                pm.Kill(entireProcessTree: true);
+                await pm.WaitForExitAsync(CancellationToken.None);
+            }
+        }
+
+        _postmaster?.Dispose();
+        NpgsqlConnection.ClearAllPools();
+        try
+        {
+            Directory.Delete(_root, recursive: true);
+        }
+        catch (IOException ex)
+        {
+            _logger.LogWarning(ex, "could not remove {Root}", _root);
+        }
+    }
+
+    private static string FindBinDir()
+    {
+        var fromEnv = Environment.GetEnvironmentVariable("PG_BINDIR");
+        foreach (var candidate in new[] { fromEnv, "/usr/lib/postgresql/15/bin" }.Concat(Directory.Exists("/usr/lib/postgresql") ? Directory.GetDirectories("/usr/lib/postgresql").OrderDescending().Select(d => Path.Combine(d, "bin")) : []))
+        {
+            if (!string.IsNullOrEmpty(candidate) && File.Exists(Path.Combine(candidate, "initdb")))
+            {
+                return candidate;
+            }
+        }
+
+        throw new InvalidOperationException("PostgreSQL server binaries not found: install Debian's postgresql (15) or set PG_BINDIR to the folder holding initdb and postgres, or set FP_POSTGRES_CONNECTION to use an existing server.");
+    }
+
+    private static bool IsRoot() => !OperatingSystem.IsWindows() && Environment.IsPrivilegedProcess;
+
+    private async Task InitAsync(CancellationToken ct)
+    {
+        if (_asPostgresUser)
+        {
+            await RunPlainAsync("chown", ["postgres:postgres", _root], ct);
+        }
+
+        await RunAsync(Path.Combine(_binDir, "initdb"), ["-D", DataDirectory, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync"], ct);
+    }
+
+    private async Task StartServerAsync(CancellationToken ct)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            Port = FreePort();
+            string[] args =
+            [
+                "-D", DataDirectory, "-p", Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "-k", _root,
+                "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "synchronous_commit=off",
+                "-c", "full_page_writes=off", "-c", "max_connections=200", "-c", "timezone=UTC",
+            ];
+            _postmaster = Launch(Path.Combine(_binDir, "postgres"), args);
+            AppDomain.CurrentDomain.ProcessExit += OnProcessExit;
+            if (await WaitReadyAsync(ct))
+            {
+                _logger.LogInformation("PostgreSQL started on 127.0.0.1:{Port} (pid {Pid}, data {Data})", Port, _postmaster.Id, DataDirectory);
+                return;
+            }
+
+            if (!_postmaster.HasExited)
+            {
+                _postmaster.Kill(entireProcessTree: true);
+            }
+
+            await _postmaster.WaitForExitAsync(ct);
+            AppDomain.CurrentDomain.ProcessExit -= OnProcessExit;
+            if (attempt >= 3)
+            {
+                throw new InvalidOperationException($"PostgreSQL did not start: {string.Join(" | ", _recentOutput)}");
+            }
+        }
+    }
+
+    private async Task<bool> WaitReadyAsync(CancellationToken ct)
+    {
+        var builder = new NpgsqlConnectionStringBuilder { Host = "127.0.0.1", Port = Port, Username = "postgres", Database = "postgres", Pooling = false, Timeout = 2 };
+        var deadline = Stopwatch.StartNew();
+        while (deadline.Elapsed < TimeSpan.FromSeconds(30))
+        {
+            if (_postmaster!.HasExited)
+            {
+                return false;
+            }
+
+            try
+            {
+                await using var conn = new NpgsqlConnection(builder.ConnectionString);
+                await conn.OpenAsync(ct);
+                return true;
+            }
+            catch (NpgsqlException)
+            {
+                await Task.Delay(100, ct);
+            }
+        }
+
+        return false;
+    }
+
+    private async Task CreateDatabaseAsync(CancellationToken ct)
+    {
+        var builder = new NpgsqlConnectionStringBuilder { Host = "127.0.0.1", Port = Port, Username = "postgres", Database = "postgres", Pooling = false };
+        await using var conn = new NpgsqlConnection(builder.ConnectionString);
+        await conn.OpenAsync(ct);
+        await using var cmd = new NpgsqlCommand($"CREATE DATABASE {DatabaseName}", conn);
+        await cmd.ExecuteNonQueryAsync(ct);
+    }
+
+    private Process Launch(string exe, IReadOnlyList<string> args)
+    {
+        var psi = new ProcessStartInfo
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        if (_asPostgresUser)
+        {
+            psi.FileName = "setpriv";
+            foreach (var a in new[] { "--reuid=postgres", "--regid=postgres", "--init-groups", "--", exe })
+            {
+                psi.ArgumentList.Add(a);
+            }
+        }
+        else
+        {
+            psi.FileName = exe;
+        }
+
+        foreach (var a in args)
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        psi.Environment["LC_ALL"] = "C";
+        var process = Process.Start(psi) ?? throw new InvalidOperationException($"could not start {exe}");
+        process.OutputDataReceived += (_, e) => Remember(e.Data);
+        process.ErrorDataReceived += (_, e) => Remember(e.Data);
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return process;
+    }
+
+    private void Remember(string? line)
+    {
+        if (line is null)
+        {
+            return;
+        }
+
+        lock (_recentOutput)
+        {
+            _recentOutput.Enqueue(line);
+            while (_recentOutput.Count > 20)
+            {
+                _recentOutput.Dequeue();
+            }
+        }
+
+        _logger.LogDebug("postgres: {Line}", line);
+    }
+
+    private async Task RunAsync(string exe, IReadOnlyList<string> args, CancellationToken ct)
+    {
+        using var process = Launch(exe, args);
+        await process.WaitForExitAsync(ct);
+        if (process.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"{Path.GetFileName(exe)} exited {process.ExitCode}: {string.Join(" | ", _recentOutput)}");
+        }
+    }
+
+    private static async Task RunPlainAsync(string exe, IReadOnlyList<string> args, CancellationToken ct)
+    {
+        var psi = new ProcessStartInfo(exe) { UseShellExecute = false, RedirectStandardError = true };
+        foreach (var a in args)
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        using var process = Process.Start(psi)!;
+        var err = await process.StandardError.ReadToEndAsync(ct);
+        await process.WaitForExitAsync(ct);
+        if (process.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"{exe} exited {process.ExitCode}: {err}");
+        }
+    }
+
+    private void OnProcessExit(object? sender, EventArgs e)
+    {
+        if (_postmaster is { HasExited: false } pm)
+        {
+            pm.Kill(entireProcessTree: true);
+        }
+    }
+
+    internal static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}

@@ -1,0 +1,249 @@
+using System.Diagnostics;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace FinancialPipeline.DevServices;
+
+/// <summary>
+/// gcloud's Pub/Sub emulator on a free loopback port. We start the component's launcher script directly — it
+/// <c>exec</c>s java, so the PID we hold is the JVM (stopping the <c>gcloud beta emulators</c> wrapper instead
+/// would orphan it). Dispose kills the whole tree and checks nothing survived.
+/// </summary>
+public sealed class PubSubEmulator : IAsyncDisposable
+{
+    private readonly Process _process;
+    private readonly ILogger _logger;
+    private readonly Queue<string> _recent;
+    private int _disposed;
+
+    private PubSubEmulator(Process process, int port, ILogger logger, Queue<string> recent)
+    {
+        _process = process;
+        Port = port;
+        _logger = logger;
+        _recent = recent;
+    }
+
+    public int Port { get; }
+
+    /// <summary>The PUBSUB_EMULATOR_HOST value: host:port, no scheme.</summary>
+    public string Host => $"127.0.0.1:{Port}";
+
+    public int ProcessId => _process.Id;
+
+    public static async Task<PubSubEmulator> StartAsync(ILogger? logger = null, CancellationToken cancellationToken = default)
+    {
+        logger ??= NullLogger.Instance;
+        var launcher = FindLauncher();
+        for (var attempt = 1; ; attempt++)
+        {
+            var port = PostgresCluster.FreePort();
+            var recent = new Queue<string>();
+            var psi = new ProcessStartInfo(launcher)
+            {
+                UseShellExecute = false,
+                RedirectStandardOutput = true,
+                RedirectStandardError = true,
+            };
+            psi.ArgumentList.Add("--host=127.0.0.1");
+            psi.ArgumentList.Add($"--port={port}");
+            psi.Environment["JAVA_OPTS"] = "-Xmx384m -XX:+UseSerialGC -XX:TieredStopAtLevel=1";
+            var process = Process.Start(psi) ?? throw new InvalidOperationException($"could not start {launcher}");
+            void Remember(string? line)
+            {
+                if (line is null)
+                {
+                    return;
+                }
+
+                lock (recent)
+                {
+                    recent.Enqueue(line);
+                    while (recent.Count > 20)
+                    {
+                        recent.Dequeue();
+                    }
+                }
+
+                logger.LogDebug("pubsub-emulator: {Line}", line);
+            }
+
+            process.OutputDataReceived += (_, e) => Remember(e.Data);
+            process.ErrorDataReceived += (_, e) => Remember(e.Data);
+            process.BeginOutputReadLine();
+            process.BeginErrorReadLine();
+            var emulator = new PubSubEmulator(process, port, logger, recent);
+            AppDomain.CurrentDomain.ProcessExit += emulator.OnProcessExit;
+            if (await emulator.WaitReadyAsync(cancellationToken))
+            {
+                logger.LogInformation("Pub/Sub emulator ready on {Host} (pid {Pid})", emulator.Host, process.Id);
+                return emulator;
+            }
+
+            var tail = string.Join(" | ", recent);
+            await emulator.DisposeAsync();
+            if (attempt >= 3)
+            {
+                throw new InvalidOperationException($"Pub/Sub emulator did not become ready: {tail}");
+            }
+        }
+    }
+
+    /// <summary>PIDs of the process and all its descendants, read from /proc.</summary>
+    public IReadOnlyList<int> ProcessTree() => ProcessTrees.Of(_process.Id);
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return;
+        }
+
+        AppDomain.CurrentDomain.ProcessExit -= OnProcessExit;
+        var tree = ProcessTrees.Of(_process.Id);
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+        }
+
+        await _process.WaitForExitAsync(CancellationToken.None);
+        _process.Dispose();
+        await ProcessTrees.WaitGoneAsync(tree, TimeSpan.FromSeconds(10));
+    }
+
+    private async Task<bool> WaitReadyAsync(CancellationToken ct)
+    {
+        using var http = new HttpClient { BaseAddress = new Uri($"http://{Host}/"), Timeout = TimeSpan.FromSeconds(2) };
+        var clock = Stopwatch.StartNew();
+        while (clock.Elapsed < TimeSpan.FromSeconds(60))
+        {
+            if (_process.HasExited)
+            {
+                return false;
+            }
+
+            try
+            {
+                using var response = await http.GetAsync("v1/projects/readiness-probe/topics", ct);
+                if (response.IsSuccessStatusCode)
+                {
+                    return true;
+                }
+            }
+            catch (HttpRequestException)
+            {
+            }
+            catch (TaskCanceledException) when (!ct.IsCancellationRequested)
+            {
+            }
+
+            await Task.Delay(150, ct);
+        }
+
+        return false;
+    }
+
+    private void OnProcessExit(object? sender, EventArgs e)
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+        }
+    }
+
+    private static string FindLauncher()
+    {
+        var roots = new List<string?> { Environment.GetEnvironmentVariable("CLOUDSDK_ROOT_DIR") };
+        foreach (var dir in (Environment.GetEnvironmentVariable("PATH") ?? string.Empty).Split(Path.PathSeparator))
+        {
+            var gcloud = Path.Combine(dir, "gcloud");
+            if (File.Exists(gcloud))
+            {
+                var resolved = new FileInfo(gcloud).ResolveLinkTarget(returnFinalTarget: true)?.FullName ?? gcloud;
+                roots.Add(Path.GetDirectoryName(Path.GetDirectoryName(resolved)));
+            }
+        }
+
+        roots.Add("/usr/lib/google-cloud-sdk");
+        foreach (var root in roots.Where(r => !string.IsNullOrEmpty(r)))
+        {
+            var launcher = Path.Combine(root!, "platform", "pubsub-emulator", "bin", "cloud-pubsub-emulator");
+            if (File.Exists(launcher))
+            {
+                return launcher;
+            }
+        }
+
+        throw new InvalidOperationException("gcloud's Pub/Sub emulator was not found: install google-cloud-cli-pubsub-emulator, set CLOUDSDK_ROOT_DIR to the Cloud SDK root, or set PUBSUB_EMULATOR_HOST to use a running emulator.");
+    }
+}
+
+/// <summary>Process-tree helpers over /proc (Linux), used to prove nothing we started is left running.</summary>
+public static class ProcessTrees
+{
+    public static IReadOnlyList<int> Of(int root)
+    {
+        var children = new Dictionary<int, List<int>>();
+        foreach (var dir in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(dir), out var pid))
+            {
+                continue;
+            }
+
+            try
+            {
+                var stat = File.ReadAllText(Path.Combine(dir, "stat"));
+                var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+                var ppid = int.Parse(fields[1], System.Globalization.CultureInfo.InvariantCulture);
+                if (!children.TryGetValue(ppid, out var list))
+                {
+                    children[ppid] = list = [];
+                }
+
+                list.Add(pid);
+            }
+            catch (IOException)
+            {
+            }
+        }
+
+        var result = new List<int> { root };
+        for (var i = 0; i < result.Count; i++)
+        {
+            if (children.TryGetValue(result[i], out var kids))
+            {
+                result.AddRange(kids);
+            }
+        }
+
+        return result;
+    }
+
+    public static bool IsAlive(int pid)
+    {
+        try
+        {
+            var stat = File.ReadAllText($"/proc/{pid}/stat");
+            return stat[(stat.LastIndexOf(')') + 2)] != 'Z';
+        }
+        catch (IOException)
+        {
+            return false;
+        }
+    }
+
+    public static async Task WaitGoneAsync(IReadOnlyList<int> pids, TimeSpan timeout)
+    {
+        var clock = Stopwatch.StartNew();
+        while (pids.Any(IsAlive))
+        {
+            if (clock.Elapsed > timeout)
+            {
+                throw new InvalidOperationException($"processes still alive after stop: {string.Join(", ", pids.Where(IsAlive))}");
+            }
+
+            await Task.Delay(50);
+        }
+    }
+}

@@ -1,0 +1,171 @@
+using System.Diagnostics;
+using System.Net;
+using CloudNative.CloudEvents;
+using FinancialPipeline.Core.Contracts;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace FinancialPipeline.Hosting;
+
+/// <summary>
+/// Hosting of one CloudEvent function the way the .NET Functions Framework does it: <c>PORT</c> (default 8080),
+/// loopback unless <c>DOTNET_RUNNING_IN_CONTAINER</c>, JSON logs for Cloud Logging when <c>K_SERVICE</c> is set,
+/// and POST on any path and query string (Eventarc adds <c>?__GCP_CloudEventsMode=…</c>; raw pushes go to
+/// <c>/projects/P/topics/T</c>).
+/// </summary>
+public static partial class FunctionHost
+{
+    private const int MaxBodyBytes = 10 * 1024 * 1024;
+
+    /// <param name="port">Overrides <c>PORT</c>; 0 picks a free port (tests, <c>fp run</c>).</param>
+    public static WebApplicationBuilder CreateBuilder(string[] args, int? port = null)
+    {
+        var builder = WebApplication.CreateSlimBuilder(args);
+        var configuredPort = port ?? (int.TryParse(builder.Configuration["PORT"], out var p) ? p : 8080);
+        var inContainer = string.Equals(builder.Configuration["DOTNET_RUNNING_IN_CONTAINER"], "true", StringComparison.OrdinalIgnoreCase);
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.Listen(inContainer ? IPAddress.Any : IPAddress.Loopback, configuredPort);
+            kestrel.Limits.MaxRequestBodySize = MaxBodyBytes;
+            kestrel.AddServerHeader = false;
+        });
+        builder.Logging.ClearProviders();
+        if (!string.IsNullOrEmpty(builder.Configuration["K_SERVICE"]) || builder.Configuration["FP_LOG_FORMAT"] == "json")
+        {
+            builder.Logging.AddConsole(o => o.FormatterName = CloudLoggingJsonFormatter.FormatterName)
+                .AddConsoleFormatter<CloudLoggingJsonFormatter, Microsoft.Extensions.Logging.Console.ConsoleFormatterOptions>();
+        }
+        else
+        {
+            builder.Logging.AddSimpleConsole(o =>
+            {
+                o.IncludeScopes = true;
+                o.SingleLine = true;
+                o.UseUtcTimestamp = true;
+                o.TimestampFormat = "HH:mm:ss.fff ";
+            });
+        }
+
+        builder.Services.AddSingleton(TimeProvider.System);
+        return builder;
+    }
+
+    /// <summary>Routes every POST to <typeparamref name="TFunction"/>; GET /healthz answers 200.</summary>
+    public static IEndpointRouteBuilder MapCloudEventFunction<TFunction>(this IEndpointRouteBuilder app, string functionName)
+        where TFunction : class, ICloudEventFunction<MessagePublishedData>
+    {
+        app.MapPost("/{**path}", (HttpContext context) => HandleAsync<TFunction>(context, functionName));
+        app.MapGet("/healthz", () => Results.Text("ok"));
+        return app;
+    }
+
+    /// <summary>The address Kestrel actually bound (after StartAsync), e.g. http://127.0.0.1:41234.</summary>
+    public static Uri BoundAddress(this WebApplication app)
+    {
+        var addresses = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses
+            ?? throw new InvalidOperationException("server has no addresses; call StartAsync first");
+        return new Uri(addresses.First());
+    }
+
+    private static async Task HandleAsync<TFunction>(HttpContext context, string functionName)
+        where TFunction : class, ICloudEventFunction<MessagePublishedData>
+    {
+        var services = context.RequestServices;
+        var logger = services.GetRequiredService<ILoggerFactory>().CreateLogger("FinancialPipeline.Functions." + functionName);
+        var started = Stopwatch.GetTimestamp();
+        var body = await ReadBodyAsync(context.Request, context.RequestAborted);
+        CloudEvent? cloudEvent = null;
+        MessagePublishedData? data = null;
+        try
+        {
+            (cloudEvent, data) = PubSubEventParser.Parse(
+                context.Request.Path.Value ?? "/",
+                name => context.Request.Headers.TryGetValue(name, out var v) ? v.ToString() : null,
+                context.Request.ContentType,
+                body);
+            var function = services.GetRequiredService<TFunction>();
+            await function.HandleAsync(cloudEvent, data, context.RequestAborted);
+            context.Response.StatusCode = StatusCodes.Status204NoContent;
+        }
+        catch (MessageRejectedException ex)
+        {
+            await RejectAsync(context, functionName, cloudEvent, data, body, ex, logger);
+        }
+        catch (RetryLaterException ex)
+        {
+            LogRetryLater(logger, functionName, cloudEvent?.Id, ex.Message);
+            context.Response.StatusCode = StatusCodes.Status409Conflict;
+            await context.Response.WriteAsync(ex.Message, context.RequestAborted);
+        }
+        catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
+        {
+            LogAborted(logger, functionName, cloudEvent?.Id);
+        }
+#pragma warning disable CA1031 // Any failure must become a NACK with a logged reason, never a crash of the host.
+        catch (Exception ex)
+#pragma warning restore CA1031
+        {
+            LogFailed(logger, ex, functionName, cloudEvent?.Id);
+            context.Response.StatusCode = StatusCodes.Status500InternalServerError;
+            await context.Response.WriteAsync(ex.GetType().Name + ": " + ex.Message, context.RequestAborted);
+        }
+        finally
+        {
+            LogHandled(logger, functionName, cloudEvent?.Id, context.Response.StatusCode, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+        }
+    }
+
+    private static async Task RejectAsync(HttpContext context, string functionName, CloudEvent? cloudEvent, MessagePublishedData? data, byte[] body, MessageRejectedException ex, ILogger logger)
+    {
+        var attributes = data?.Message.Attributes ?? new Dictionary<string, string>();
+        attributes.TryGetValue("execution_id", out var executionId);
+        var rejected = new RejectedMessage(
+            functionName,
+            data?.Message.MessageId ?? cloudEvent?.Id,
+            data?.Subscription,
+            cloudEvent?.Source?.ToString(),
+            executionId,
+            ex.Field,
+            ex.Reason,
+            data is null ? body : data.Message.Data,
+            attributes,
+            context.RequestServices.GetRequiredService<TimeProvider>().GetUtcNow());
+        LogRejected(logger, functionName, rejected.MessageId, ex.Field, ex.Reason);
+        if (context.RequestServices.GetService<IRejectionSink>() is { } sink)
+        {
+            // If recording fails the exception propagates as a 500: the message is redelivered, not lost.
+            await sink.RecordAsync(rejected, context.RequestAborted);
+        }
+
+        context.Response.StatusCode = StatusCodes.Status202Accepted;
+    }
+
+    private static async Task<byte[]> ReadBodyAsync(HttpRequest request, CancellationToken ct)
+    {
+        using var buffer = new MemoryStream(request.ContentLength is > 0 and < MaxBodyBytes ? (int)request.ContentLength : 4096);
+        await request.Body.CopyToAsync(buffer, ct);
+        return buffer.ToArray();
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Function} rejected message {MessageId} permanently: {Field}: {Reason}")]
+    private static partial void LogRejected(ILogger logger, string function, string? messageId, string field, string reason);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "{Function} asks to redeliver message {MessageId} later: {Reason}")]
+    private static partial void LogRetryLater(ILogger logger, string function, string? messageId, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Function} request for message {MessageId} was aborted by the caller")]
+    private static partial void LogAborted(ILogger logger, string function, string? messageId);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "{Function} failed on message {MessageId}; answering 500 so Pub/Sub redelivers")]
+    private static partial void LogFailed(ILogger logger, Exception exception, string function, string? messageId);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "{Function} answered {StatusCode} for message {MessageId} in {ElapsedMs:F1} ms")]
+    private static partial void LogHandled(ILogger logger, string function, string? messageId, int statusCode, double elapsedMs);
+}

@@ -1,0 +1,63 @@
+using CloudNative.CloudEvents;
+using FinancialPipeline.Core.Contracts;
+using FinancialPipeline.Hosting;
+using FinancialPipeline.Stages.Runner;
+using FinancialPipeline.Stages.Work;
+
+namespace FinancialPipeline.Stages.Functions;
+
+/// <summary>Extract (bronze), triggered by the start topic.</summary>
+public sealed class ExtractFunction(StageRunner runner, ExtractWork work) : ICloudEventFunction<MessagePublishedData>
+{
+    public const string Name = "extract";
+
+    public Task HandleAsync(CloudEvent cloudEvent, MessagePublishedData data, CancellationToken cancellationToken)
+    {
+        var start = StartMessage.Parse(data.Message.Data);
+        AttributeGuard.Check(data, start.ExecutionId, start.JobName);
+        return runner.RunAsync(work, new StageInput(start.ExecutionId, start.JobName, start.Window, Upstream: null), cancellationToken);
+    }
+}
+
+/// <summary>Transform (silver), triggered by bronze-completed.</summary>
+public sealed class TransformFunction(StageRunner runner, TransformWork work) : ICloudEventFunction<MessagePublishedData>
+{
+    public const string Name = "transform";
+
+    public Task HandleAsync(CloudEvent cloudEvent, MessagePublishedData data, CancellationToken cancellationToken)
+    {
+        var upstream = StageCompletedMessage.Parse(data.Message.Data, Stage.Bronze);
+        AttributeGuard.Check(data, upstream.ExecutionId, upstream.JobName);
+        return runner.RunAsync(work, new StageInput(upstream.ExecutionId, upstream.JobName, upstream.Window.ToWindow(), upstream), cancellationToken);
+    }
+}
+
+/// <summary>Aggregate (gold), triggered by silver-completed.</summary>
+public sealed class AggregateFunction(StageRunner runner, AggregateWork work) : ICloudEventFunction<MessagePublishedData>
+{
+    public const string Name = "aggregate";
+
+    public Task HandleAsync(CloudEvent cloudEvent, MessagePublishedData data, CancellationToken cancellationToken)
+    {
+        var upstream = StageCompletedMessage.Parse(data.Message.Data, Stage.Silver);
+        AttributeGuard.Check(data, upstream.ExecutionId, upstream.JobName);
+        return runner.RunAsync(work, new StageInput(upstream.ExecutionId, upstream.JobName, upstream.Window.ToWindow(), upstream), cancellationToken);
+    }
+}
+
+internal static class AttributeGuard
+{
+    /// <summary>Attributes are optional (a hand-written replay may omit them) but must agree with the body when set.</summary>
+    public static void Check(MessagePublishedData data, Guid executionId, string jobName)
+    {
+        if (data.Message.Attributes.TryGetValue("execution_id", out var id) && !string.Equals(id, executionId.ToString("D"), StringComparison.OrdinalIgnoreCase))
+        {
+            throw new MessageRejectedException("attributes.execution_id", $"'{id}' disagrees with the body's {executionId:D}");
+        }
+
+        if (data.Message.Attributes.TryGetValue("job_name", out var job) && job != jobName)
+        {
+            throw new MessageRejectedException("attributes.job_name", $"'{job}' disagrees with the body's '{jobName}'");
+        }
+    }
+}

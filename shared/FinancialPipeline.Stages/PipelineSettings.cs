@@ -1,0 +1,61 @@
+using Microsoft.Extensions.Configuration;
+
+namespace FinancialPipeline.Stages;
+
+/// <summary>Every setting of a function host, from environment variables (see README, Configuration).</summary>
+public sealed record PipelineSettings
+{
+    public required string PostgresConnection { get; init; }
+
+    public string ProjectId { get; init; } = "local-project";
+
+    public string? PubSubEmulatorHost { get; init; }
+
+    public string TopicPrefix { get; init; } = "fp-";
+
+    public string DataDirectory { get; init; } = Path.GetFullPath(".fp");
+
+    public TimeSpan HeartbeatInterval { get; init; } = TimeSpan.FromSeconds(15);
+
+    public TimeSpan StaleAfter { get; init; } = TimeSpan.FromSeconds(90);
+
+    public bool MigrateOnStart { get; init; } = true;
+
+    public string BucketsRoot => Path.Combine(DataDirectory, "buckets");
+
+    public string DuckDbPath => Path.Combine(DataDirectory, "warehouse", "gold.duckdb");
+
+    public static PipelineSettings FromConfiguration(IConfiguration config)
+    {
+        var connection = config["FP_POSTGRES_CONNECTION"];
+        if (string.IsNullOrWhiteSpace(connection))
+        {
+            throw new InvalidOperationException("FP_POSTGRES_CONNECTION is not set: the functions need the control database (e.g. Host=…;Username=…;Database=financial_pipeline).");
+        }
+
+        var defaults = new PipelineSettings { PostgresConnection = connection };
+        return defaults with
+        {
+            ProjectId = config["FP_PROJECT_ID"] ?? config["GOOGLE_CLOUD_PROJECT"] ?? defaults.ProjectId,
+            PubSubEmulatorHost = config["PUBSUB_EMULATOR_HOST"],
+            TopicPrefix = config["FP_TOPIC_PREFIX"] ?? defaults.TopicPrefix,
+            DataDirectory = Path.GetFullPath(config["FP_DATA_DIR"] ?? defaults.DataDirectory),
+            HeartbeatInterval = Seconds(config, "FP_HEARTBEAT_SECONDS", defaults.HeartbeatInterval),
+            StaleAfter = Seconds(config, "FP_STALE_AFTER_SECONDS", defaults.StaleAfter),
+            MigrateOnStart = !string.Equals(config["FP_MIGRATE_ON_START"], "false", StringComparison.OrdinalIgnoreCase),
+        };
+    }
+
+    private static TimeSpan Seconds(IConfiguration config, string key, TimeSpan fallback)
+    {
+        var raw = config[key];
+        if (raw is null)
+        {
+            return fallback;
+        }
+
+        return double.TryParse(raw, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var s) && s > 0
+            ? TimeSpan.FromSeconds(s)
+            : throw new InvalidOperationException($"{key}='{raw}' must be a positive number of seconds");
+    }
+}

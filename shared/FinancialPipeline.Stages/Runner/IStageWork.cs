@@ -1,0 +1,51 @@
+using FinancialPipeline.ControlDb;
+using FinancialPipeline.Core.Contracts;
+using FinancialPipeline.Core.Jobs;
+
+namespace FinancialPipeline.Stages.Runner;
+
+/// <summary>What triggered a stage run, already validated.</summary>
+public sealed record StageInput(Guid ExecutionId, string JobName, TimeWindow? RequestedWindow, StageCompletedMessage? Upstream);
+
+/// <summary>Everything a stage body needs; <see cref="CancellationToken"/> fires when the lease is lost.</summary>
+public sealed class StageContext(ExecutionLedger ledger, Lease lease, JobConfig job, StageInput input, CancellationToken cancellationToken)
+{
+    public Lease Lease => lease;
+
+    public JobConfig Job => job;
+
+    public StageInput Input => input;
+
+    public CancellationToken CancellationToken => cancellationToken;
+
+    /// <summary>Fixes the data window at the first attempt (retries reuse it, so outputs stay deterministic).</summary>
+    public Task<TimeWindow> PinWindowAsync(TimeWindow proposed) => ledger.PinWindowAsync(lease, proposed, cancellationToken);
+
+    /// <summary>Call before every write of an output: throws <see cref="LeaseLostException"/> if another worker took over.</summary>
+    public async Task EnsureOwnedAsync()
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        if (!await ledger.HeartbeatAsync(lease, cancellationToken))
+        {
+            throw new LeaseLostException(lease);
+        }
+    }
+}
+
+/// <summary>What a stage body produced; becomes the ledger row and the completion event.</summary>
+public sealed record StageOutcome(
+    TimeWindow Window,
+    RecordCounts Records,
+    IReadOnlyList<string> Outputs,
+    IReadOnlyList<string> TouchedDates,
+    IReadOnlyDictionary<string, long> Metrics,
+    IReadOnlyList<string> FailedTickers,
+    DateTimeOffset? NewestTimestamp);
+
+/// <summary>The body of one stage: deterministic outputs for the same input.</summary>
+public interface IStageWork
+{
+    Stage Stage { get; }
+
+    Task<StageOutcome> ExecuteAsync(StageContext context);
+}

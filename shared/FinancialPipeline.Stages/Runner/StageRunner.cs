@@ -1,0 +1,189 @@
+using System.Text;
+using FinancialPipeline.ControlDb;
+using FinancialPipeline.Core.Contracts;
+using FinancialPipeline.Core.Jobs;
+using FinancialPipeline.Hosting;
+using FinancialPipeline.PubSub;
+using Microsoft.Extensions.Logging;
+
+namespace FinancialPipeline.Stages.Runner;
+
+/// <summary>
+/// The one code path every stage follows (ARCHITECTURE.md, stage rules): validate the job, claim
+/// (execution_id, stage), heartbeat inside the request, do the work, mark SUCCESS, publish the completion
+/// event, and only then return (2xx). Already SUCCESS → re-publish the stored event; fresh RUNNING → retry
+/// later; failure → FAILED and rethrow (5xx, redelivered with backoff, then dead-lettered).
+/// </summary>
+public sealed partial class StageRunner(
+    ExecutionLedger ledger,
+    JobConfigRepository jobs,
+    IPublisherClient publisher,
+    StageTopics topics,
+    TimeProvider time,
+    ILogger<StageRunner> logger)
+{
+    public async Task RunAsync(IStageWork work, StageInput input, CancellationToken cancellationToken)
+    {
+        var stage = work.Stage;
+        using var scope = logger.BeginScope(new Dictionary<string, object>
+        {
+            ["execution_id"] = input.ExecutionId.ToString("D"),
+            ["stage"] = stage.ToWire(),
+            ["job_name"] = input.JobName,
+        });
+
+        JobConfig? job = null;
+        JobConfigException? configError = null;
+        try
+        {
+            job = await jobs.FindAsync(input.JobName, cancellationToken)
+                ?? throw new MessageRejectedException("job_name", $"unknown job '{input.JobName}'");
+            if (!job.Active)
+            {
+                throw new MessageRejectedException("job_name", $"job '{input.JobName}' is inactive");
+            }
+        }
+        catch (JobConfigException ex)
+        {
+            configError = ex;
+        }
+
+        var claim = await ledger.ClaimAsync(
+            new ClaimRequest(input.ExecutionId, stage, input.JobName, job is null ? null : string.Join(',', job.Tickers), job?.IntervalSeconds, job?.OverlapSeconds, job?.BucketName),
+            cancellationToken);
+        switch (claim.Outcome)
+        {
+            case ClaimOutcome.AlreadySucceeded:
+                LogReemit(logger, claim.Attempt);
+                await PublishAsync(stage, Encoding.UTF8.GetBytes(claim.CompletionJson ?? throw new InvalidOperationException("SUCCESS row without completion event")), cancellationToken);
+                return;
+            case ClaimOutcome.Busy:
+                throw new RetryLaterException($"{stage.ToWire()} of {input.ExecutionId} is running elsewhere (heartbeat {claim.HeartbeatAt:O})");
+        }
+
+        var lease = claim.Lease!;
+        LogClaimed(logger, lease.Attempt, lease.ClaimReason);
+        if (configError is not null)
+        {
+            await ledger.FailAsync(lease, configError.Message, CancellationToken.None);
+            throw configError;
+        }
+
+        var outcome = await ExecuteWithHeartbeatAsync(work, lease, job!, input, cancellationToken);
+        var completion = new StageCompletedMessage
+        {
+            ExecutionId = input.ExecutionId,
+            JobName = input.JobName,
+            Stage = stage.ToWire(),
+            Window = WindowDto.From(outcome.Window),
+            Records = outcome.Records,
+            Outputs = outcome.Outputs,
+            TouchedDates = outcome.TouchedDates,
+            Metrics = outcome.Metrics,
+            FailedTickers = outcome.FailedTickers,
+            NewestTimestamp = outcome.NewestTimestamp,
+            Attempt = lease.Attempt,
+            CompletedAt = time.GetUtcNow(),
+        };
+        var json = completion.ToUtf8Json();
+        var committed = await ledger.CompleteAsync(
+            lease,
+            new StageSuccess(outcome.Window, outcome.Outputs, outcome.Records.Written, outcome.Metrics, Encoding.UTF8.GetString(json)),
+            cancellationToken);
+        if (!committed)
+        {
+            throw new RetryLaterException($"lost ownership of {stage.ToWire()} before commit; the new owner finishes it");
+        }
+
+        LogSucceeded(logger, lease.Attempt, outcome.Records.In, outcome.Records.Written, outcome.Records.Rejected);
+        await PublishAsync(stage, json, cancellationToken);
+    }
+
+    private async Task<StageOutcome> ExecuteWithHeartbeatAsync(IStageWork work, Lease lease, JobConfig job, StageInput input, CancellationToken requestAborted)
+    {
+        using var lost = CancellationTokenSource.CreateLinkedTokenSource(requestAborted);
+        using var stopHeartbeat = new CancellationTokenSource();
+        var heartbeat = HeartbeatAsync(lease, lost, stopHeartbeat.Token);
+        try
+        {
+            var context = new StageContext(ledger, lease, job, input, lost.Token);
+            return await work.ExecuteAsync(context);
+        }
+        catch (Exception ex) when (ex is LeaseLostException || (ex is OperationCanceledException && lost.IsCancellationRequested && !requestAborted.IsCancellationRequested))
+        {
+            LogLeaseLost(logger, lease.Attempt);
+            throw new RetryLaterException($"lost ownership of {lease.Stage.ToWire()} attempt {lease.Attempt}; stopped writing");
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            LogFailed(logger, ex, lease.Attempt);
+            await ledger.FailAsync(lease, $"{ex.GetType().Name}: {ex.Message}", CancellationToken.None);
+            throw;
+        }
+        finally
+        {
+            await stopHeartbeat.CancelAsync();
+            await heartbeat;
+        }
+    }
+
+    /// <summary>Runs inside the request (Cloud Run throttles CPU outside requests); cancels the work when the lease is lost.</summary>
+    private async Task HeartbeatAsync(Lease lease, CancellationTokenSource lost, CancellationToken stop)
+    {
+        using var timer = new PeriodicTimer(ledger.Options.HeartbeatInterval, time);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(stop))
+            {
+                bool owned;
+                try
+                {
+                    owned = await ledger.HeartbeatAsync(lease, stop);
+                }
+                catch (Npgsql.NpgsqlException ex)
+                {
+                    // A DB blip must not kill the work; the next tick tries again (staleness allows several misses).
+                    LogHeartbeatError(logger, ex);
+                    continue;
+                }
+
+                if (!owned)
+                {
+                    await lost.CancelAsync();
+                    return;
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    private async Task PublishAsync(Stage stage, byte[] completionJson, CancellationToken cancellationToken)
+    {
+        var message = StageCompletedMessage.Parse(completionJson, stage);
+        await publisher.PublishAsync(topics.CompletedOf(stage), [new PubsubMessage(completionJson, message.Attributes())], cancellationToken);
+        LogPublished(logger, topics.CompletedOf(stage));
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "claimed, attempt {Attempt} ({Reason})")]
+    private static partial void LogClaimed(ILogger logger, int attempt, string reason);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "already SUCCESS (attempt {Attempt}): re-emitting the stored completion event")]
+    private static partial void LogReemit(ILogger logger, int attempt);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "SUCCESS attempt {Attempt}: {In} in, {Written} written, {Rejected} rejected")]
+    private static partial void LogSucceeded(ILogger logger, int attempt, long @in, long written, long rejected);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "completion event published to {Topic}")]
+    private static partial void LogPublished(ILogger logger, string topic);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "attempt {Attempt} lost its lease to another worker; stopped")]
+    private static partial void LogLeaseLost(ILogger logger, int attempt);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "attempt {Attempt} failed; marked FAILED")]
+    private static partial void LogFailed(ILogger logger, Exception exception, int attempt);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "heartbeat failed; will retry on the next tick")]
+    private static partial void LogHeartbeatError(ILogger logger, Exception exception);
+}

@@ -1,0 +1,103 @@
+using System.Collections.Concurrent;
+using FinancialPipeline.ControlDb;
+using FinancialPipeline.Core.Contracts;
+using FinancialPipeline.Core.Jobs;
+using FinancialPipeline.Core.Market;
+using FinancialPipeline.Core.Parquet;
+using FinancialPipeline.Core.Storage;
+using FinancialPipeline.Stages.Runner;
+
+namespace FinancialPipeline.Stages.Work;
+
+/// <summary>
+/// Bronze: fetches the job's tickers for its window from the configured provider and writes one raw Parquet
+/// object at <c>financial_quotes/ingest_date=…/execution_id=…/part-00000.parquet</c> (ingest_date is the UTC date
+/// of the pinned window end, so a retry overwrites the same object).
+/// </summary>
+public sealed class ExtractWork(
+    IEnumerable<IQuoteProvider> providers,
+    IObjectStore store,
+    ExecutionLedger ledger,
+    TimeProvider time) : IStageWork
+{
+    private const int MaxConcurrentTickers = 8;
+
+    public Stage Stage => Stage.Bronze;
+
+    public async Task<StageOutcome> ExecuteAsync(StageContext context)
+    {
+        var job = context.Job;
+        var ct = context.CancellationToken;
+        var provider = providers.FirstOrDefault(p => p.Name == job.Provider)
+            ?? throw new JobConfigException(job.JobName, "provider", job.Provider, $"is not one of: {string.Join(", ", providers.Select(p => p.Name))}");
+        var proposed = context.Input.RequestedWindow
+            ?? IncrementalWindow.Next(job, await ledger.LastSuccessfulWindowAsync(job.JobName, Stage.Bronze, context.Lease.ExecutionId, ct), time.GetUtcNow());
+        var window = await context.PinWindowAsync(proposed);
+
+        var results = new ConcurrentBag<TickerQuotes>();
+        await Parallel.ForEachAsync(job.Tickers, new ParallelOptions { MaxDegreeOfParallelism = MaxConcurrentTickers, CancellationToken = ct }, async (ticker, token) =>
+        {
+            try
+            {
+                results.Add(await provider.FetchAsync(ticker, window, job.BarSize, token));
+            }
+            catch (HttpRequestException ex)
+            {
+                results.Add(new TickerQuotes(ticker, [], Error: ex.Message));
+            }
+        });
+
+        var failed = results.Where(r => r.Failed).Select(r => r.Ticker).Order(StringComparer.Ordinal).ToList();
+        if (failed.Count == job.Tickers.Count)
+        {
+            throw new InvalidOperationException($"all {failed.Count} tickers failed, e.g. {failed[0]}: {results.First(r => r.Ticker == failed[0]).Error}");
+        }
+
+        var ingestedAt = time.GetUtcNow();
+        var rows = results
+            .Where(r => !r.Failed)
+            .SelectMany(r => r.Bars)
+            .OrderBy(b => b.Ticker, StringComparer.Ordinal).ThenBy(b => b.Timestamp)
+            .Select(b => new BarRecord(b, context.Lease.ExecutionId, ingestedAt, provider.Name))
+            .ToList();
+        var objectName = ObjectLayout.BronzeObject(window.End, context.Lease.ExecutionId);
+        using var buffer = new MemoryStream();
+        await BarParquet.WriteAsync(buffer, rows, cancellationToken: ct);
+        buffer.Position = 0;
+        await context.EnsureOwnedAsync();
+        var stored = await store.UploadObjectAsync(job.BucketName, objectName, "application/vnd.apache.parquet", buffer, ct);
+
+        var dropped = results.Sum(r => r.DroppedBars);
+        return new StageOutcome(
+            window,
+            new RecordCounts(rows.Count + dropped, rows.Count, dropped),
+            [stored.Uri],
+            rows.Select(r => ObjectLayout.DateKey(r.Bar.Timestamp)).Distinct().Order(StringComparer.Ordinal).ToList(),
+            new Dictionary<string, long>
+            {
+                ["tickers_requested"] = job.Tickers.Count,
+                ["tickers_failed"] = failed.Count,
+                ["bars_dropped"] = dropped,
+            },
+            failed,
+            rows.Count == 0 ? null : rows.Max(r => r.Bar.Timestamp));
+    }
+}
+
+/// <summary>Incremental windows: from the last successful window's end minus the overlap to the last completed bar.</summary>
+public static class IncrementalWindow
+{
+    public static TimeWindow Next(JobConfig job, TimeWindow? lastSuccess, DateTimeOffset now)
+    {
+        var minute = new DateTimeOffset(now.Ticks - (now.Ticks % TimeSpan.TicksPerMinute), TimeSpan.Zero);
+        // A bar starting before `end` has completed (start + bar size <= now): the live bar is never fetched.
+        var end = minute - job.BarSize;
+        var start = lastSuccess is { } last ? last.End - job.Overlap : end - job.Lookback;
+        if (start >= end)
+        {
+            start = end - job.BarSize;
+        }
+
+        return new TimeWindow(start, end);
+    }
+}

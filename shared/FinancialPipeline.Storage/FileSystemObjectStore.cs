@@ -1,0 +1,144 @@
+using System.Runtime.CompilerServices;
+using FinancialPipeline.Core.Storage;
+
+namespace FinancialPipeline.Storage;
+
+/// <summary>
+/// Buckets as directories under <see cref="Root"/>, objects as files with the same names as on GCS.
+/// Uploads write a temporary sibling and rename it over the target, so a reader sees the old object or
+/// the new one and a crash mid-write leaves no partial object.
+/// </summary>
+public sealed class FileSystemObjectStore : IObjectStore
+{
+    private const string TempMarker = ".tmp-";
+
+    public FileSystemObjectStore(string root)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(root);
+        Root = Path.GetFullPath(root);
+        Directory.CreateDirectory(Root);
+    }
+
+    public string Root { get; }
+
+    public string UriOf(string bucket, string objectName) => new Uri(PathOf(bucket, objectName)).AbsoluteUri;
+
+    public string PathOf(string bucket, string objectName)
+    {
+        ValidateBucket(bucket);
+        ValidateObjectName(objectName);
+        return Path.Combine(Root, bucket, objectName.Replace('/', Path.DirectorySeparatorChar));
+    }
+
+    public async Task<StoredObject> UploadObjectAsync(string bucket, string objectName, string contentType, Stream source, CancellationToken cancellationToken = default)
+    {
+        var target = PathOf(bucket, objectName);
+        var directory = Path.GetDirectoryName(target)!;
+        Directory.CreateDirectory(directory);
+        var temp = Path.Combine(directory, $".{Path.GetFileName(target)}{TempMarker}{Guid.NewGuid():N}");
+        try
+        {
+            await using (var file = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.Asynchronous))
+            {
+                await source.CopyToAsync(file, cancellationToken);
+                await file.FlushAsync(cancellationToken);
+                file.Flush(flushToDisk: true);
+            }
+
+            File.Move(temp, target, overwrite: true);
+        }
+        catch
+        {
+            File.Delete(temp);
+            throw;
+        }
+
+        var info = new FileInfo(target);
+        return new StoredObject(bucket, objectName, info.Length, new DateTimeOffset(info.LastWriteTimeUtc, TimeSpan.Zero), UriOf(bucket, objectName));
+    }
+
+    public async Task DownloadObjectAsync(string bucket, string objectName, Stream destination, CancellationToken cancellationToken = default)
+    {
+        var path = PathOf(bucket, objectName);
+        FileStream file;
+        try
+        {
+            file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete, 1 << 16, FileOptions.Asynchronous | FileOptions.SequentialScan);
+        }
+        catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
+        {
+            throw new ObjectNotFoundException(UriOf(bucket, objectName));
+        }
+
+        await using (file)
+        {
+            await file.CopyToAsync(destination, cancellationToken);
+        }
+    }
+
+    public async IAsyncEnumerable<StoredObject> ListObjectsAsync(string bucket, string prefix, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        ValidateBucket(bucket);
+        var bucketDir = Path.Combine(Root, bucket);
+        if (!Directory.Exists(bucketDir))
+        {
+            yield break;
+        }
+
+        // Start from the deepest directory the prefix names, then filter by the full prefix.
+        var slash = prefix.LastIndexOf('/');
+        var startDir = slash < 0 ? bucketDir : Path.Combine(bucketDir, prefix[..slash]);
+        if (!Directory.Exists(startDir))
+        {
+            yield break;
+        }
+
+        var names = new List<(string Name, FileInfo Info)>();
+        foreach (var file in new DirectoryInfo(startDir).EnumerateFiles("*", SearchOption.AllDirectories))
+        {
+            if (file.Name.StartsWith('.') && file.Name.Contains(TempMarker, StringComparison.Ordinal))
+            {
+                continue;
+            }
+
+            var name = Path.GetRelativePath(bucketDir, file.FullName).Replace(Path.DirectorySeparatorChar, '/');
+            if (name.StartsWith(prefix, StringComparison.Ordinal))
+            {
+                names.Add((name, file));
+            }
+        }
+
+        names.Sort((a, b) => string.CompareOrdinal(a.Name, b.Name));
+        foreach (var (name, info) in names)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            yield return new StoredObject(bucket, name, info.Length, new DateTimeOffset(info.LastWriteTimeUtc, TimeSpan.Zero), UriOf(bucket, name));
+        }
+
+        await Task.CompletedTask;
+    }
+
+    public Task DeleteObjectAsync(string bucket, string objectName, CancellationToken cancellationToken = default)
+    {
+        File.Delete(PathOf(bucket, objectName));
+        return Task.CompletedTask;
+    }
+
+    private static void ValidateBucket(string bucket)
+    {
+        if (string.IsNullOrEmpty(bucket) || bucket.Length > 63 || bucket.Any(c => !(char.IsAsciiLetterLower(c) || char.IsAsciiDigit(c) || c is '-' or '_' or '.')) || bucket.Contains("..", StringComparison.Ordinal))
+        {
+            throw new ArgumentException($"bucket name '{bucket}' is not valid", nameof(bucket));
+        }
+    }
+
+    private static void ValidateObjectName(string objectName)
+    {
+        if (string.IsNullOrEmpty(objectName) || objectName.Length > 1024 || objectName.StartsWith('/') || objectName.Contains('\\', StringComparison.Ordinal)
+            || objectName.Contains('\0', StringComparison.Ordinal) || objectName.Contains('\n', StringComparison.Ordinal) || objectName.Contains('\r', StringComparison.Ordinal)
+            || objectName.Split('/').Any(segment => segment is "" or "." or ".."))
+        {
+            throw new ArgumentException($"object name '{objectName}' is not valid here (no empty, '.' or '..' segments, no backslash or control characters)", nameof(objectName));
+        }
+    }
+}
