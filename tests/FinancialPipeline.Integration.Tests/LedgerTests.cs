@@ -1,0 +1,111 @@
+using System.Net;
+using System.Text;
+using FinancialPipeline.ControlDb;
+using FinancialPipeline.Core.Contracts;
+using FinancialPipeline.Stages.Runner;
+using Microsoft.Extensions.Time.Testing;
+
+namespace FinancialPipeline.Integration.Tests;
+
+[Collection(nameof(StackFixture))]
+public sealed class LedgerTests(StackFixture stack)
+{
+    private static readonly LedgerOptions Options = new() { StaleAfter = TimeSpan.FromSeconds(60), HeartbeatInterval = TimeSpan.FromSeconds(10) };
+
+    [Fact]
+    public async Task EightConcurrentClaimers_ExactlyOneWins_EveryTime()
+    {
+        var ledger = new ExecutionLedger(stack.DataSource, TimeProvider.System, Options);
+        for (var round = 0; round < 25; round++)
+        {
+            var request = new ClaimRequest(Guid.NewGuid(), Stage.Bronze, "financial_extract", null, null, null, null);
+            using var gate = new ManualResetEventSlim(false);
+            var claims = Enumerable.Range(0, 8).Select(_ => Task.Run(async () =>
+            {
+                gate.Wait();
+                return await ledger.ClaimAsync(request, CancellationToken.None);
+            })).ToList();
+            gate.Set();
+            var results = await Task.WhenAll(claims);
+
+            Assert.Single(results, r => r.Outcome == ClaimOutcome.Claimed);
+            Assert.Equal(7, results.Count(r => r.Outcome == ClaimOutcome.Busy));
+            Assert.Single(await ledger.ListAsync(request.ExecutionId, CancellationToken.None));
+        }
+    }
+
+    [Fact]
+    public async Task Claim_FollowsTheStageRules_ForSuccessFailedAndStaleRows()
+    {
+        var time = new FakeTimeProvider(new DateTimeOffset(2026, 11, 23, 20, 0, 0, TimeSpan.Zero));
+        var ledger = new ExecutionLedger(stack.DataSource, time, Options);
+        var request = new ClaimRequest(Guid.NewGuid(), Stage.Silver, "financial_extract", null, null, null, null);
+        var window = new TimeWindow(time.GetUtcNow().AddHours(-5), time.GetUtcNow());
+
+        var first = await ledger.ClaimAsync(request, CancellationToken.None);
+        Assert.Equal((ClaimOutcome.Claimed, 1, "new"), (first.Outcome, first.Lease!.Attempt, first.Lease.ClaimReason));
+        Assert.True(await ledger.FailAsync(first.Lease, "boom", CancellationToken.None));
+
+        var retry = await ledger.ClaimAsync(request, CancellationToken.None);
+        Assert.Equal((ClaimOutcome.Claimed, 2, "retry"), (retry.Outcome, retry.Lease!.Attempt, retry.Lease.ClaimReason));
+
+        time.Advance(TimeSpan.FromSeconds(30));
+        Assert.Equal(ClaimOutcome.Busy, (await ledger.ClaimAsync(request, CancellationToken.None)).Outcome);
+
+        time.Advance(TimeSpan.FromSeconds(61));
+        var takeover = await ledger.ClaimAsync(request, CancellationToken.None);
+        Assert.Equal((ClaimOutcome.Claimed, 3, "takeover"), (takeover.Outcome, takeover.Lease!.Attempt, takeover.Lease.ClaimReason));
+
+        // The zombie notices: its heartbeat, its writes and its commit are refused.
+        Assert.False(await ledger.HeartbeatAsync(retry.Lease, CancellationToken.None));
+        var zombieContext = new StageContext(ledger, retry.Lease, null!, null!, CancellationToken.None);
+        await Assert.ThrowsAsync<LeaseLostException>(zombieContext.EnsureOwnedAsync);
+        Assert.False(await ledger.CompleteAsync(retry.Lease, new StageSuccess(window, [], 0, new Dictionary<string, long>(), "{}"), CancellationToken.None));
+        Assert.False(await ledger.FailAsync(retry.Lease, "late", CancellationToken.None));
+
+        Assert.True(await ledger.CompleteAsync(takeover.Lease, new StageSuccess(window, ["file:///x"], 7, new Dictionary<string, long>(), """{"done":true}"""), CancellationToken.None));
+        var done = await ledger.ClaimAsync(request, CancellationToken.None);
+        Assert.Equal(ClaimOutcome.AlreadySucceeded, done.Outcome);
+        Assert.Contains("\"done\"", done.CompletionJson, StringComparison.Ordinal);
+        var row = await ledger.GetAsync(request.ExecutionId, Stage.Silver, CancellationToken.None);
+        Assert.Equal(("SUCCESS", 3, 7L, (string?)null), (row!.Status, row.Attempt, row.Records!.Value, row.Error));
+    }
+
+    [Fact]
+    public async Task RunningWithFreshHeartbeat_IsAnsweredNon2xx_AndRedeliveredLater()
+    {
+        var job = await stack.CreateJobAsync();
+        await using var pipeline = await stack.StartPipelineAsync();
+        var ledger = new ExecutionLedger(stack.DataSource, TimeProvider.System, Options);
+        var start = new StartMessage(Guid.NewGuid(), job.JobName, null, null);
+        var held = await ledger.ClaimAsync(new ClaimRequest(start.ExecutionId, Stage.Bronze, job.JobName, null, null, null, null), CancellationToken.None);
+        Assert.Equal(ClaimOutcome.Claimed, held.Outcome);
+
+        using var http = new HttpClient();
+        var push = $$"""{"message":{"data":"{{Convert.ToBase64String(start.ToUtf8Json())}}","messageId":"42"},"subscription":"projects/p/subscriptions/s"}""";
+        using var response = await http.PostAsync(pipeline.HostAddresses[0], new StringContent(push, Encoding.UTF8, "application/json"));
+
+        Assert.Equal(HttpStatusCode.Conflict, response.StatusCode);
+        var row = await ledger.GetAsync(start.ExecutionId, Stage.Bronze, CancellationToken.None);
+        Assert.Equal(("RUNNING", 1), (row!.Status, row.Attempt));
+    }
+
+    [Fact]
+    public async Task StaleRunningRow_IsTakenOverThroughThePipeline_WithAttemptPlusOne()
+    {
+        var job = await stack.CreateJobAsync();
+        await using var pipeline = await stack.StartPipelineAsync();
+        var driver = new PipelineDriver(stack, pipeline);
+        var start = new StartMessage(Guid.NewGuid(), job.JobName, null, null);
+        // A worker that died long ago: RUNNING with a heartbeat far older than the hosts' 20 s staleness.
+        var past = new FakeTimeProvider(TimeProvider.System.GetUtcNow().AddMinutes(-10));
+        var zombie = await new ExecutionLedger(stack.DataSource, past, Options).ClaimAsync(new ClaimRequest(start.ExecutionId, Stage.Bronze, job.JobName, null, null, null, null), CancellationToken.None);
+
+        await driver.PublishStartAsync(start);
+        await driver.WaitForGoldSuccessAsync(start.ExecutionId);
+
+        var bronze = await driver.Ledger.GetAsync(start.ExecutionId, Stage.Bronze, CancellationToken.None);
+        Assert.Equal(("SUCCESS", 2, "takeover"), (bronze!.Status, bronze.Attempt, bronze.ClaimReason));
+        Assert.False(await driver.Ledger.HeartbeatAsync(zombie.Lease!, CancellationToken.None));
+    }
+}

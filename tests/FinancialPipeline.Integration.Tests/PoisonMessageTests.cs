@@ -1,0 +1,59 @@
+using System.Text;
+using FinancialPipeline.ControlDb;
+using FinancialPipeline.Core.Contracts;
+
+namespace FinancialPipeline.Integration.Tests;
+
+[Collection(nameof(StackFixture))]
+public sealed class PoisonMessageTests(StackFixture stack)
+{
+    [Fact]
+    public async Task PoisonMessages_AreAcknowledged_RecordedWithTheirReason_AndNeverDeadLettered()
+    {
+        var inactive = await stack.CreateJobAsync(active: false);
+        await using var pipeline = await stack.StartPipelineAsync();
+        var driver = new PipelineDriver(stack, pipeline);
+        var since = TimeProvider.System.GetUtcNow().AddSeconds(-5);
+        var id = Guid.NewGuid().ToString("D");
+        var cases = new (string Body, string Field)[]
+        {
+            ("this is not json", "data"),
+            ("""{"job_name":"financial_extract"}""", "execution_id"),
+            ("""{"execution_id":"not-a-uuid","job_name":"financial_extract"}""", "execution_id"),
+            ($$"""{"execution_id":"{{id}}","job_name":"no_such_job"}""", "job_name"),
+            ($$"""{"execution_id":"{{Guid.NewGuid()}}","job_name":"{{inactive.JobName}}"}""", "job_name"),
+            ("""[1, 2, 3]""", "data"),
+            ("""{"execution_id":123,"job_name":true}""", "execution_id"),
+            ($$$"""{"execution_id":"{{{Guid.NewGuid()}}}","job_name":"financial_extract","window":{"start":"2026-11-21T00:00:00Z","end":"2026-11-20T00:00:00Z"}}""", "window"),
+        };
+        var published = new Dictionary<string, string>();
+        foreach (var (body, field) in cases)
+        {
+            published[await driver.PublishRawAsync(Encoding.UTF8.GetBytes(body))] = field;
+        }
+
+        var store = new RejectedMessageStore(stack.DataSource);
+        var rows = await Eventually.WaitAsync(
+            async () =>
+            {
+                var all = await store.ListByFunctionAsync("extract", since, CancellationToken.None);
+                var ours = all.Where(r => r.MessageId is not null && published.ContainsKey(r.MessageId)).ToList();
+                return ours.Select(r => r.MessageId).Distinct().Count() == cases.Length ? ours : null;
+            },
+            PipelineDriver.RunTimeout,
+            "every poison message recorded");
+
+        foreach (var row in rows)
+        {
+            Assert.Equal(published[row.MessageId!], row.Field);
+            Assert.False(string.IsNullOrWhiteSpace(row.Reason));
+        }
+
+        Assert.Contains(rows, r => r.Reason.Contains("unknown job", StringComparison.Ordinal));
+        Assert.Contains(rows, r => r.Reason.Contains("inactive", StringComparison.Ordinal));
+        // Acknowledged, so never redelivered: one record per message, nothing in the dead-letter topic, no ledger row.
+        Assert.Equal(cases.Length, rows.Count);
+        Assert.Empty(await driver.PullDeadLettersAsync());
+        Assert.Null(await driver.Ledger.GetAsync(Guid.Parse(id), Stage.Bronze, CancellationToken.None));
+    }
+}

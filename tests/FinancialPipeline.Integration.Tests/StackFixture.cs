@@ -1,0 +1,61 @@
+using FinancialPipeline.ControlDb;
+using FinancialPipeline.Core.Jobs;
+using FinancialPipeline.DevServices;
+using Npgsql;
+
+namespace FinancialPipeline.Integration.Tests;
+
+/// <summary>
+/// One real PostgreSQL cluster and one real Pub/Sub emulator for the whole collection (or the ones named by
+/// FP_POSTGRES_CONNECTION / PUBSUB_EMULATOR_HOST). Tests create uniquely named jobs, topics and data
+/// directories, so they never depend on each other's data.
+/// </summary>
+public sealed class StackFixture : IAsyncLifetime
+{
+    private LocalInfrastructure? _infrastructure;
+
+    public LocalInfrastructure Infrastructure => _infrastructure ?? throw new InvalidOperationException("fixture not started");
+
+    public NpgsqlDataSource DataSource { get; private set; } = null!;
+
+    public async Task InitializeAsync()
+    {
+        _infrastructure = await LocalInfrastructure.StartAsync();
+        DataSource = NpgsqlDataSource.Create(Infrastructure.PostgresConnection);
+    }
+
+    public async Task DisposeAsync()
+    {
+        await DataSource.DisposeAsync();
+        if (_infrastructure is not null)
+        {
+            var started = _infrastructure.StartedProcessIds;
+            await _infrastructure.DisposeAsync();
+            await ProcessTrees.WaitGoneAsync(started, TimeSpan.FromSeconds(10));
+        }
+    }
+
+    public static string UniqueName(string prefix) => $"{prefix}{Guid.NewGuid():N}"[..Math.Min(prefix.Length + 12, 40)];
+
+    /// <summary>A fresh job with its own buckets, so windows and outputs are the test's own.</summary>
+    public async Task<JobConfig> CreateJobAsync(string? tickers = null, bool active = true, int lookbackSeconds = 3 * 86400)
+    {
+        var name = UniqueName("job_");
+        var job = JobConfig.Create(name, tickers ?? "AAPL,MSFT,NVDA", 3600, 10800, "bronze-" + name.Replace('_', '-'), "silver-" + name.Replace('_', '-'), "synthetic", "1h", lookbackSeconds, active);
+        await new JobConfigRepository(DataSource).UpsertAsync(job, "tests", CancellationToken.None);
+        return job;
+    }
+
+    public Task<LocalPipeline> StartPipelineAsync(Action<string, Microsoft.Extensions.DependencyInjection.IServiceCollection>? configure = null) =>
+        LocalPipeline.StartAsync(Infrastructure, new LocalPipelineOptions
+        {
+            Prefix = UniqueName("t") + "-",
+            DataDirectory = Path.Combine(Path.GetTempPath(), "fp-tests", Guid.NewGuid().ToString("N")),
+            HeartbeatInterval = TimeSpan.FromSeconds(1),
+            StaleAfter = TimeSpan.FromSeconds(20),
+            ConfigureFunction = configure,
+        });
+}
+
+[CollectionDefinition(nameof(StackFixture))]
+public sealed class StackCollection : ICollectionFixture<StackFixture>;
