@@ -6,7 +6,7 @@ namespace FinancialPipeline.Storage.Gcs;
 /// Bearer tokens from Application Default Credentials. The credential is created on first use, once
 /// (a failed attempt is not cached, so a later call tries again); token refresh and caching are the library's.
 /// </summary>
-public sealed class GoogleAccessTokenSource : IDisposable
+internal sealed class GoogleAccessTokenSource : IDisposable
 {
     private readonly string _scope;
     private readonly SemaphoreSlim _gate = new(1, 1);
