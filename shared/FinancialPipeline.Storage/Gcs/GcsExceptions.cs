@@ -1,0 +1,79 @@
+using System.Net;
+
+namespace FinancialPipeline.Storage.Gcs;
+
+/// <summary>GCS answered with an error that retrying did not fix (or that no retry can fix).</summary>
+public class GcsRequestException : Exception
+{
+    public GcsRequestException(HttpStatusCode statusCode, string? googleMessage, string operation)
+        : base($"GCS {operation} failed with {(int)statusCode} {statusCode}: {googleMessage ?? "(no error message)"}")
+    {
+        StatusCode = statusCode;
+        GoogleMessage = googleMessage;
+    }
+
+    protected GcsRequestException(string message, HttpStatusCode statusCode, string? googleMessage)
+        : base(message)
+    {
+        StatusCode = statusCode;
+        GoogleMessage = googleMessage;
+    }
+
+    public GcsRequestException()
+    {
+    }
+
+    public GcsRequestException(string message)
+        : base(message)
+    {
+    }
+
+    public GcsRequestException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+    }
+
+    /// <summary>The HTTP status of the last answer; 0 when there was none.</summary>
+    public HttpStatusCode StatusCode { get; }
+
+    /// <summary><c>error.message</c> of Google's error body, or the body's text when it is not JSON.</summary>
+    public string? GoogleMessage { get; }
+}
+
+/// <summary>A generation precondition (e.g. create-only) did not hold: GCS answered 412 for the object <see cref="Uri"/>.</summary>
+public sealed class PreconditionFailedException : GcsRequestException
+{
+    public PreconditionFailedException(string uri, long? ifGenerationMatch, string? googleMessage)
+        : base(
+            $"precondition failed for {uri}: "
+            + (ifGenerationMatch == 0 ? "the object already exists" : $"its generation is not {ifGenerationMatch}")
+            + (googleMessage is null ? string.Empty : $" ({googleMessage})"),
+            HttpStatusCode.PreconditionFailed,
+            googleMessage)
+    {
+        Uri = uri;
+        IfGenerationMatch = ifGenerationMatch;
+    }
+
+    public PreconditionFailedException()
+    {
+        Uri = string.Empty;
+    }
+
+    public PreconditionFailedException(string message)
+        : base(message)
+    {
+        Uri = string.Empty;
+    }
+
+    public PreconditionFailedException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+        Uri = string.Empty;
+    }
+
+    /// <summary>gs://bucket/name of the object.</summary>
+    public string Uri { get; }
+
+    public long? IfGenerationMatch { get; }
+}
