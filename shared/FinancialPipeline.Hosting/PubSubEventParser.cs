@@ -60,6 +60,11 @@ public static partial class PubSubEventParser
     public static string? TopicOf(CloudEvent cloudEvent)
     {
         var source = cloudEvent.Source?.ToString() ?? string.Empty;
+        if (source == UnknownTopicSource)
+        {
+            return null;
+        }
+
         var match = TopicSourcePattern().Match(source);
         return match.Success ? match.Groups["topic"].Value : null;
     }

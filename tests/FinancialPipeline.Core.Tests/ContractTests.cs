@@ -1,0 +1,83 @@
+using System.Text;
+using FinancialPipeline.Core.Contracts;
+using FinancialPipeline.Core.Jobs;
+
+namespace FinancialPipeline.Core.Tests;
+
+public sealed class ContractTests
+{
+    [Theory]
+    [InlineData("""{"job_name":"financial_extract"}""", "execution_id")]
+    [InlineData("""{"execution_id":"nope","job_name":"financial_extract"}""", "execution_id")]
+    [InlineData("""{"execution_id":"00000000-0000-0000-0000-000000000000","job_name":"financial_extract"}""", "execution_id")]
+    [InlineData("""{"execution_id":"6f1c2d3e-4b5a-4c6d-8e7f-901234567890"}""", "job_name")]
+    [InlineData("""{"execution_id":"6f1c2d3e-4b5a-4c6d-8e7f-901234567890","job_name":"Robert'); DROP TABLE x;--"}""", "job_name")]
+    [InlineData("""{"execution_id":"6f1c2d3e-4b5a-4c6d-8e7f-901234567890","job_name":"j","window":"today"}""", "window")]
+    [InlineData("""{"execution_id":"6f1c2d3e-4b5a-4c6d-8e7f-901234567890","job_name":"j","window":{"start":"2026-11-20T00:00:00Z"}}""", "window.end")]
+    [InlineData("""{"execution_id":"6f1c2d3e-4b5a-4c6d-8e7f-901234567890","job_name":"j","window":{"start":"2026-11-20T00:00:00-03:00","end":"2026-11-21T00:00:00Z"}}""", "window.start")]
+    [InlineData("""{"execution_id":"6f1c2d3e-4b5a-4c6d-8e7f-901234567890","job_name":"j","requested_at":12}""", "requested_at")]
+    [InlineData("""[]""", "data")]
+    public void StartMessage_RejectsBadInput_NamingTheField(string json, string field)
+    {
+        var ex = Assert.Throws<MessageRejectedException>(() => StartMessage.Parse(Encoding.UTF8.GetBytes(json)));
+        Assert.Equal(field, ex.Field);
+    }
+
+    [Fact]
+    public void StartMessage_RoundTrips_AndIgnoresUnknownFields()
+    {
+        var json = """{"execution_id":"6f1c2d3e-4b5a-4c6d-8e7f-901234567890","job_name":"financial_extract","extra":{"x":1},"requested_at":"2026-11-23T20:05:00Z","window":{"start":"2026-11-20T00:00:00Z","end":"2026-11-21T00:00:00Z"}}""";
+        var parsed = StartMessage.Parse(Encoding.UTF8.GetBytes(json));
+        Assert.Equal(parsed, StartMessage.Parse(parsed.ToUtf8Json()));
+        Assert.Equal(TimeSpan.FromDays(1), parsed.Window!.Value.Duration);
+    }
+
+    [Fact]
+    public void CompletionMessage_RoundTrips_AndChecksStageAndVersion()
+    {
+        var message = new StageCompletedMessage
+        {
+            ExecutionId = Guid.NewGuid(),
+            JobName = "financial_extract",
+            Stage = "bronze",
+            Window = new WindowDto(new DateTimeOffset(2026, 11, 20, 0, 0, 0, TimeSpan.Zero), new DateTimeOffset(2026, 11, 21, 0, 0, 0, TimeSpan.Zero)),
+            Records = new RecordCounts(10, 9, 1),
+            Outputs = ["gs://b/o"],
+            TouchedDates = ["2026-11-20"],
+            CompletedAt = new DateTimeOffset(2026, 11, 21, 0, 1, 0, TimeSpan.Zero),
+        };
+        var json = message.ToUtf8Json();
+        var back = StageCompletedMessage.Parse(json, Stage.Bronze);
+        Assert.Equal(message.ExecutionId, back.ExecutionId);
+        Assert.Equal(message.Records, back.Records);
+        Assert.Equal(message.Outputs, back.Outputs);
+        Assert.Contains("\"schema_version\":1", Encoding.UTF8.GetString(json), StringComparison.Ordinal);
+        Assert.Equal("stage", Assert.Throws<MessageRejectedException>(() => StageCompletedMessage.Parse(json, Stage.Silver)).Field);
+        var v2 = Encoding.UTF8.GetBytes(Encoding.UTF8.GetString(json).Replace("\"schema_version\":1", "\"schema_version\":2", StringComparison.Ordinal));
+        Assert.Equal("schema_version", Assert.Throws<MessageRejectedException>(() => StageCompletedMessage.Parse(v2, Stage.Bronze)).Field);
+    }
+
+    [Theory]
+    [InlineData("AAPL,bad ticker!", 3600, 10800, "fp-bronze", "1h", "tickers")]
+    [InlineData("AAPL,ABCDEFGHIJKLMNOPQRSTU", 3600, 10800, "fp-bronze", "1h", "tickers")]
+    [InlineData("AAPL", 10, 10800, "fp-bronze", "1h", "interval")]
+    [InlineData("AAPL", 3600, -5, "fp-bronze", "1h", "overlap")]
+    [InlineData("AAPL", 3600, 10800, "Bad_Bucket", "1h", "bucket_name")]
+    [InlineData("AAPL", 3600, 10800, "google-bucket", "1h", "bucket_name")]
+    [InlineData("AAPL", 3600, 10800, "fp-bronze", "7h", "bar_interval")]
+    public void JobConfig_RejectsBadRows_NamingTheColumn(string tickers, int interval, int overlap, string bucket, string bar, string column)
+    {
+        var ex = Assert.Throws<JobConfigException>(() => JobConfig.Create("job", tickers, interval, overlap, bucket, null, null, bar, null, true));
+        Assert.Equal(column, ex.Column);
+        Assert.Contains(column, ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void JobConfig_DefaultOverlap_RefetchesThreeBars()
+    {
+        var job = JobConfig.Create("job", "aapl, msft;BRK.B ^GSPC", null, null, "fp-bronze", null, null, "1h", null, true);
+        Assert.Equal(["AAPL", "MSFT", "BRK.B", "^GSPC"], job.Tickers);
+        Assert.Equal(TimeSpan.FromHours(3), job.Overlap);
+        Assert.Equal("fp-bronze", job.SilverBucketName);
+    }
+}
