@@ -1,0 +1,98 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using FinancialPipeline.ControlDb;
+using FinancialPipeline.Core.Contracts;
+using FinancialPipeline.Core.Jobs;
+using FinancialPipeline.DevServices;
+using FinancialPipeline.PubSub;
+using Microsoft.Extensions.Logging;
+using Npgsql;
+
+namespace FinancialPipeline.Cli;
+
+/// <summary><c>fp bench …</c>: benchmarks whose last line is <c>RESULT name figure target target met|missed</c>.</summary>
+internal static class BenchCommand
+{
+    public static Command Create()
+    {
+        var bench = new Command("bench", "Benchmarks (each prints RESULT <name> <figure> target <target> <met|missed> last)");
+        var runs = new Option<int>("--runs") { Description = "Measured runs", DefaultValueFactory = _ => 20 };
+        var tickers = new Option<int>("--tickers") { Description = "Tickers per run", DefaultValueFactory = _ => 50 };
+        var e2e = new Command("e2e", "Publish → gold SUCCESS latency of incremental runs through the emulator");
+        e2e.Options.Add(runs);
+        e2e.Options.Add(tickers);
+        e2e.SetAction((parse, ct) => EndToEndAsync(parse.GetValue(runs), parse.GetValue(tickers), ct));
+        bench.Subcommands.Add(e2e);
+        return bench;
+    }
+
+    private static async Task<int> EndToEndAsync(int runs, int tickerCount, CancellationToken ct)
+    {
+        using var loggers = LoggerFactory.Create(b => b.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Warning));
+        await using var infra = await LocalInfrastructure.StartAsync(loggers, ct);
+        var dataDir = Path.Combine(Path.GetTempPath(), $"fp-bench-{Guid.NewGuid():N}");
+        try
+        {
+            await using var pipeline = await LocalPipeline.StartAsync(infra, new LocalPipelineOptions { Prefix = "bench-", DataDirectory = dataDir }, ct);
+            await using var dataSource = NpgsqlDataSource.Create(infra.PostgresConnection);
+            var job = JobConfig.Create(
+                $"bench_e2e_{Guid.NewGuid():N}"[..20],
+                string.Join(',', Enumerable.Range(1, tickerCount).Select(i => $"T{i:D3}")),
+                3600, 10800, "bench-bronze", "bench-silver", "synthetic", "1h", 3 * 86400, true);
+            await new JobConfigRepository(dataSource).UpsertAsync(job, "bench", ct);
+            var ledger = new ExecutionLedger(dataSource, TimeProvider.System, new LedgerOptions());
+
+            Console.WriteLine($"e2e: {tickerCount} tickers, 1 warm-up run (first window: {job.Lookback.TotalDays:F0} days), then {runs} incremental runs");
+            await RunOnceAsync(pipeline, ledger, job.JobName, ct);
+            var latencies = new List<double>();
+            for (var i = 0; i < runs; i++)
+            {
+                var ms = await RunOnceAsync(pipeline, ledger, job.JobName, ct);
+                latencies.Add(ms);
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  run {i + 1,2}: {ms,7:F1} ms"));
+            }
+
+            latencies.Sort();
+            var p50 = Percentile(latencies, 0.50);
+            var p90 = Percentile(latencies, 0.90);
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"publish → gold SUCCESS: p50 {p50:F1} ms, p90 {p90:F1} ms, min {latencies[0]:F1} ms, max {latencies[^1]:F1} ms"));
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"RESULT e2e_p50_ms {p50:F1} target 1000 {(p50 <= 1000 ? "met" : "missed")}"));
+            return 0;
+        }
+        finally
+        {
+            if (Directory.Exists(dataDir))
+            {
+                Directory.Delete(dataDir, recursive: true);
+            }
+        }
+    }
+
+    private static async Task<double> RunOnceAsync(LocalPipeline pipeline, ExecutionLedger ledger, string jobName, CancellationToken ct)
+    {
+        var start = new StartMessage(Guid.NewGuid(), jobName, TimeProvider.System.GetUtcNow(), null);
+        var clock = Stopwatch.StartNew();
+        await pipeline.PubSub.PublishAsync(pipeline.Topology.StartTopic, [new PubsubMessage(start.ToUtf8Json(), start.Attributes())], ct);
+        while (clock.Elapsed < TimeSpan.FromSeconds(60))
+        {
+            var gold = await ledger.GetAsync(start.ExecutionId, Stage.Gold, ct);
+            if (gold?.Status == "SUCCESS")
+            {
+                return clock.Elapsed.TotalMilliseconds;
+            }
+
+            await Task.Delay(5, ct);
+        }
+
+        throw new TimeoutException($"execution {start.ExecutionId} did not reach gold SUCCESS in 60 s");
+    }
+
+    private static double Percentile(List<double> sorted, double p)
+    {
+        var rank = p * (sorted.Count - 1);
+        var lo = (int)Math.Floor(rank);
+        var hi = (int)Math.Ceiling(rank);
+        return sorted[lo] + ((sorted[hi] - sorted[lo]) * (rank - lo));
+    }
+}
