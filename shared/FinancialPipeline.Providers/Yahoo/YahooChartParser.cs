@@ -1,0 +1,277 @@
+using System.Text.Json;
+using FinancialPipeline.Core.Contracts;
+using FinancialPipeline.Core.Market;
+
+namespace FinancialPipeline.Providers.Yahoo;
+
+/// <summary>What one chart response held, with the reasons bars were left out.</summary>
+/// <param name="Quotes">The bars kept; <see cref="TickerQuotes.DroppedBars"/> counts in-window bars with a null OHLCV value.</param>
+/// <param name="OutsideWindow">Bars before the window start or at/after its end (e.g. the live bar Yahoo appends after period2).</param>
+/// <param name="Duplicates">Bars whose timestamp repeated an earlier one; the later bar wins.</param>
+/// <param name="Symbol">The response's <c>meta.symbol</c>, if any.</param>
+public sealed record YahooChartParseResult(TickerQuotes Quotes, int OutsideWindow, int Duplicates, string? Symbol);
+
+/// <summary>
+/// Reads Yahoo's <c>/v8/finance/chart</c> response. Quirks handled: null OHLCV entries, no <c>timestamp</c>
+/// key with <c>quote:[{}]</c>, <c>result:[]</c>, absent <c>adjclose</c>, bars outside the requested window,
+/// volume written as a float. A <c>chart.error</c> or a response for another symbol becomes a per-ticker
+/// error; arrays whose lengths disagree with <c>timestamp</c> raise <see cref="YahooChartFormatException"/>.
+/// </summary>
+public static class YahooChartParser
+{
+    private static readonly string[] QuoteArrays = ["open", "high", "low", "close", "volume"];
+
+    public static TickerQuotes Parse(ReadOnlySpan<byte> json, string ticker, TimeWindow window) =>
+        ParseDetailed(json, ticker, window).Quotes;
+
+    public static TickerQuotes Parse(Stream json, string ticker, TimeWindow window) =>
+        ParseDetailed(json, ticker, window).Quotes;
+
+    public static YahooChartParseResult ParseDetailed(ReadOnlySpan<byte> json, string ticker, TimeWindow window)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(ticker);
+        JsonDocument document;
+        try
+        {
+            var reader = new Utf8JsonReader(json);
+            document = JsonDocument.ParseValue(ref reader);
+        }
+        catch (JsonException ex)
+        {
+            throw new YahooChartFormatException($"chart response for {ticker} is not valid JSON: {ex.Message}", ex);
+        }
+
+        using (document)
+        {
+            return Read(document.RootElement, ticker, window);
+        }
+    }
+
+    public static YahooChartParseResult ParseDetailed(Stream json, string ticker, TimeWindow window)
+    {
+        ArgumentNullException.ThrowIfNull(json);
+        ArgumentException.ThrowIfNullOrWhiteSpace(ticker);
+        JsonDocument document;
+        try
+        {
+            document = JsonDocument.Parse(json);
+        }
+        catch (JsonException ex)
+        {
+            throw new YahooChartFormatException($"chart response for {ticker} is not valid JSON: {ex.Message}", ex);
+        }
+
+        using (document)
+        {
+            return Read(document.RootElement, ticker, window);
+        }
+    }
+
+    /// <summary>The <c>chart.error</c> of a body as "code: description", or null if the body has none.</summary>
+    internal static string? TryReadError(ReadOnlySpan<byte> json)
+    {
+        try
+        {
+            var reader = new Utf8JsonReader(json);
+            using var document = JsonDocument.ParseValue(ref reader);
+            return document.RootElement.ValueKind == JsonValueKind.Object
+                && document.RootElement.TryGetProperty("chart", out var chart)
+                && chart.ValueKind == JsonValueKind.Object
+                && chart.TryGetProperty("error", out var error)
+                && error.ValueKind == JsonValueKind.Object
+                ? DescribeError(error)
+                : null;
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
+
+    private static YahooChartParseResult Read(JsonElement root, string ticker, TimeWindow window)
+    {
+        if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("chart", out var chart) || chart.ValueKind != JsonValueKind.Object)
+        {
+            throw new YahooChartFormatException($"chart response for {ticker} has no 'chart' object");
+        }
+
+        if (chart.TryGetProperty("error", out var error) && error.ValueKind != JsonValueKind.Null)
+        {
+            return Failure(ticker, ErrorMessage(ticker, error));
+        }
+
+        if (!chart.TryGetProperty("result", out var results) || results.ValueKind != JsonValueKind.Array)
+        {
+            throw new YahooChartFormatException($"chart response for {ticker} has neither 'chart.result' nor 'chart.error'");
+        }
+
+        if (results.GetArrayLength() == 0)
+        {
+            return Empty(ticker, symbol: null);
+        }
+
+        var result = results[0];
+        var symbol = ReadSymbol(result);
+        if (symbol is not null && !string.Equals(symbol, ticker, StringComparison.OrdinalIgnoreCase))
+        {
+            return Failure(ticker, $"response is for symbol '{symbol}' but '{ticker}' was requested", symbol);
+        }
+
+        return ReadBars(result, ticker, window, symbol);
+    }
+
+    private static YahooChartParseResult ReadBars(JsonElement result, string ticker, TimeWindow window, string? symbol)
+    {
+        var timestamps = OptionalArray(result, "timestamp");
+        var count = timestamps?.GetArrayLength() ?? 0;
+        var quote = FirstObject(result, "quote");
+        var columns = new JsonElement[QuoteArrays.Length];
+        for (var c = 0; c < QuoteArrays.Length; c++)
+        {
+            var column = quote is { } q ? OptionalArray(q, QuoteArrays[c]) : null;
+            var length = column?.GetArrayLength() ?? 0;
+            if (length != count)
+            {
+                throw LengthMismatch(ticker, $"indicators.quote[0].{QuoteArrays[c]}", column is null ? "missing" : length.ToString(System.Globalization.CultureInfo.InvariantCulture), count);
+            }
+
+            columns[c] = column ?? default;
+        }
+
+        JsonElement? adjClose = FirstObject(result, "adjclose") is { } adj ? OptionalArray(adj, "adjclose") : null;
+        if (adjClose is { } a && a.GetArrayLength() != count)
+        {
+            throw LengthMismatch(ticker, "indicators.adjclose[0].adjclose", a.GetArrayLength().ToString(System.Globalization.CultureInfo.InvariantCulture), count);
+        }
+
+        if (count == 0)
+        {
+            return Empty(ticker, symbol);
+        }
+
+        var bars = new SortedDictionary<long, QuoteBar>();
+        int nullBars = 0, outside = 0, duplicates = 0;
+        for (var i = 0; i < count; i++)
+        {
+            var seconds = Timestamp(timestamps!.Value[i], ticker, i);
+            var start = DateTimeOffset.FromUnixTimeSeconds(seconds);
+            if (!window.Contains(start))
+            {
+                outside++;
+                continue;
+            }
+
+            if (columns.Any(column => column[i].ValueKind == JsonValueKind.Null))
+            {
+                nullBars++;
+                continue;
+            }
+
+            var bar = new QuoteBar(
+                start,
+                ticker,
+                Price(columns[0][i], ticker, "open", i),
+                Price(columns[1][i], ticker, "high", i),
+                Price(columns[2][i], ticker, "low", i),
+                Price(columns[3][i], ticker, "close", i),
+                adjClose is { } adjValues && adjValues[i].ValueKind != JsonValueKind.Null ? Price(adjValues[i], ticker, "adjclose", i) : null,
+                Volume(columns[4][i], ticker, i));
+            if (!bars.TryAdd(seconds, bar))
+            {
+                duplicates++;
+                bars[seconds] = bar;
+            }
+        }
+
+        return new YahooChartParseResult(new TickerQuotes(ticker, [.. bars.Values], nullBars), outside, duplicates, symbol);
+    }
+
+    private static string? ReadSymbol(JsonElement result) =>
+        result.TryGetProperty("meta", out var meta) && meta.ValueKind == JsonValueKind.Object
+        && meta.TryGetProperty("symbol", out var symbol) && symbol.ValueKind == JsonValueKind.String
+            ? symbol.GetString()
+            : null;
+
+    /// <summary><c>indicators.{name}[0]</c>, or null when absent or empty.</summary>
+    private static JsonElement? FirstObject(JsonElement result, string name) =>
+        result.TryGetProperty("indicators", out var indicators) && indicators.ValueKind == JsonValueKind.Object
+        && indicators.TryGetProperty(name, out var list) && list.ValueKind == JsonValueKind.Array
+        && list.GetArrayLength() > 0 && list[0].ValueKind == JsonValueKind.Object
+            ? list[0]
+            : null;
+
+    private static JsonElement? OptionalArray(JsonElement parent, string name)
+    {
+        if (!parent.TryGetProperty(name, out var value) || value.ValueKind == JsonValueKind.Null)
+        {
+            return null;
+        }
+
+        return value.ValueKind == JsonValueKind.Array
+            ? value
+            : throw new YahooChartFormatException($"'{name}' should be an array but is {value.ValueKind}");
+    }
+
+    private static long Timestamp(JsonElement value, string ticker, int index) =>
+        value.ValueKind == JsonValueKind.Number && value.TryGetInt64(out var seconds)
+            ? seconds
+            : throw new YahooChartFormatException($"chart response for {ticker}: timestamp[{index}] is not an integer ({value.GetRawText()})");
+
+    private static double Price(JsonElement value, string ticker, string name, int index) =>
+        value.ValueKind == JsonValueKind.Number
+            ? value.GetDouble()
+            : throw new YahooChartFormatException($"chart response for {ticker}: {name}[{index}] is not a number ({value.GetRawText()})");
+
+    private static long Volume(JsonElement value, string ticker, int index)
+    {
+        if (value.ValueKind == JsonValueKind.Number)
+        {
+            if (value.TryGetInt64(out var integer))
+            {
+                return integer;
+            }
+
+            // Yahoo sometimes writes large volumes in exponent form (1.2E7); accept any integral value.
+            var number = value.GetDouble();
+            if (Math.Floor(number) == number && number >= long.MinValue && number < long.MaxValue)
+            {
+                return (long)number;
+            }
+        }
+
+        throw new YahooChartFormatException($"chart response for {ticker}: volume[{index}] is not an integral number ({value.GetRawText()})");
+    }
+
+    private static YahooChartFormatException LengthMismatch(string ticker, string array, string length, int timestamps) =>
+        new($"chart response for {ticker} rejected: {array} has length {length} but timestamp has {timestamps} entries");
+
+    private static string ErrorMessage(string ticker, JsonElement error)
+    {
+        var described = error.ValueKind == JsonValueKind.Object ? DescribeError(error) : error.GetRawText();
+        var code = error.ValueKind == JsonValueKind.Object && error.TryGetProperty("code", out var c) && c.ValueKind == JsonValueKind.String ? c.GetString() : null;
+        return string.Equals(code, "Not Found", StringComparison.OrdinalIgnoreCase)
+            ? $"unknown or delisted: {ticker} ({described})"
+            : $"yahoo error for {ticker}: {described}";
+    }
+
+    private static string DescribeError(JsonElement error)
+    {
+        static string Text(JsonElement e, string name) =>
+            e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() ?? string.Empty : string.Empty;
+
+        var code = Text(error, "code");
+        var description = Text(error, "description");
+        return (code, description) switch
+        {
+            ("", "") => error.GetRawText(),
+            (_, "") => code,
+            ("", _) => description,
+            _ => $"{code}: {description}",
+        };
+    }
+
+    private static YahooChartParseResult Empty(string ticker, string? symbol) => new(new TickerQuotes(ticker, []), 0, 0, symbol);
+
+    private static YahooChartParseResult Failure(string ticker, string error, string? symbol = null) =>
+        new(new TickerQuotes(ticker, [], 0, error), 0, 0, symbol);
+}

@@ -1,0 +1,257 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using FinancialPipeline.Core.Contracts;
+using FinancialPipeline.Core.Market;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+
+namespace FinancialPipeline.Providers.Yahoo;
+
+/// <summary>
+/// Hourly (or other) bars from Yahoo's unofficial chart API v8. Every request of one instance (or of one DI
+/// registration, which shares a <see cref="YahooRequestThrottle"/>) goes through one rate limit and one
+/// concurrency bound. 429, 5xx, timeouts and network errors are retried with exponential backoff that honours
+/// Retry-After; what still fails, and unknown symbols (404), come back as <see cref="TickerQuotes.Error"/>.
+/// </summary>
+public sealed partial class YahooChartProvider : IQuoteProvider, IDisposable
+{
+    public const string ProviderName = "yahoo";
+
+    private readonly HttpClient _http;
+    private readonly YahooOptions _options;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly bool _ownsThrottle;
+
+    /// <summary>The DI constructor: the throttle is the registration's singleton.</summary>
+    [ActivatorUtilitiesConstructor]
+    public YahooChartProvider(HttpClient http, IOptions<YahooOptions> options, YahooRequestThrottle throttle, TimeProvider timeProvider, ILogger<YahooChartProvider> logger)
+    {
+        ArgumentNullException.ThrowIfNull(http);
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(throttle);
+        ArgumentNullException.ThrowIfNull(timeProvider);
+        ArgumentNullException.ThrowIfNull(logger);
+        options.Value.EnsureValid();
+        _http = http;
+        _options = options.Value;
+        Throttle = throttle;
+        _time = timeProvider;
+        _logger = logger;
+    }
+
+    /// <summary>A stand-alone provider with its own throttle, disposed with it.</summary>
+    public YahooChartProvider(HttpClient http, YahooOptions options, TimeProvider? timeProvider = null, ILogger<YahooChartProvider>? logger = null)
+        : this(http, Options.Create(options), new YahooRequestThrottle(options), timeProvider ?? TimeProvider.System, logger ?? NullLogger<YahooChartProvider>.Instance)
+    {
+        _ownsThrottle = true;
+    }
+
+    public string Name => ProviderName;
+
+    internal YahooRequestThrottle Throttle { get; }
+
+    public async Task<TickerQuotes> FetchAsync(string ticker, TimeWindow window, TimeSpan barSize, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(ticker);
+        var chunks = YahooLimits.Chunk(window, barSize, _time);
+        return await FetchChunksAsync(ticker, chunks, YahooLimits.Interval(barSize), cancellationToken);
+    }
+
+    /// <summary>
+    /// One result per entry of <paramref name="tickers"/>, in order. A ticker's failure is in its result and never
+    /// affects the others; deciding that "all failed" means a failed stage is the caller's business.
+    /// </summary>
+    /// <exception cref="ArgumentException">The window or bar size is one Yahoo cannot serve (checked once, before any request).</exception>
+    public async Task<IReadOnlyList<TickerQuotes>> FetchManyAsync(IReadOnlyList<string> tickers, TimeWindow window, TimeSpan barSize, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(tickers);
+        var chunks = YahooLimits.Chunk(window, barSize, _time);
+        var interval = YahooLimits.Interval(barSize);
+        var fetches = tickers.Select(ticker => FetchIsolatedAsync(ticker, chunks, interval, cancellationToken)).ToArray();
+        return await Task.WhenAll(fetches);
+    }
+
+    public void Dispose()
+    {
+        if (_ownsThrottle)
+        {
+            Throttle.Dispose();
+        }
+    }
+
+    /// <summary>The request URL for one ticker and request window.</summary>
+    internal Uri RequestUri(string ticker, TimeWindow chunk, string interval)
+    {
+        var baseUrl = _options.BaseUrl.AbsoluteUri.TrimEnd('/');
+        var query = string.Create(
+            CultureInfo.InvariantCulture,
+            $"period1={chunk.Start.ToUnixTimeSeconds()}&period2={chunk.End.ToUnixTimeSeconds()}&interval={interval}&includePrePost=false&events=div%7Csplit");
+        return new Uri($"{baseUrl}/v8/finance/chart/{Uri.EscapeDataString(ticker)}?{query}");
+    }
+
+    private async Task<TickerQuotes> FetchIsolatedAsync(string ticker, IReadOnlyList<TimeWindow> chunks, string interval, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await FetchChunksAsync(ticker, chunks, interval, cancellationToken);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            // Defensive: one ticker's unexpected failure must not take down its siblings.
+            LogUnexpected(ex, ticker);
+            return new TickerQuotes(ticker ?? string.Empty, [], 0, $"unexpected {ex.GetType().Name}: {ex.Message}");
+        }
+    }
+
+    private async Task<TickerQuotes> FetchChunksAsync(string ticker, IReadOnlyList<TimeWindow> chunks, string interval, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(ticker);
+        var bars = new List<QuoteBar>();
+        var dropped = 0;
+        for (var i = 0; i < chunks.Count; i++)
+        {
+            var result = await FetchChunkAsync(ticker, chunks[i], interval, cancellationToken);
+            if (result.Failed)
+            {
+                // All or nothing per ticker: a partial series would look complete downstream.
+                var where = chunks.Count > 1 ? $" (request {i + 1} of {chunks.Count}, {chunks[i]})" : string.Empty;
+                return new TickerQuotes(ticker, [], dropped + result.DroppedBars, result.Error + where);
+            }
+
+            bars.AddRange(result.Bars);
+            dropped += result.DroppedBars;
+        }
+
+        return new TickerQuotes(ticker, bars, dropped);
+    }
+
+    private async Task<TickerQuotes> FetchChunkAsync(string ticker, TimeWindow chunk, string interval, CancellationToken cancellationToken)
+    {
+        var uri = RequestUri(ticker, chunk, interval);
+        for (var attempt = 1; ; attempt++)
+        {
+            var answer = await SendOnceAsync(uri, cancellationToken);
+            if (answer.Status == HttpStatusCode.OK)
+            {
+                return Parse(ticker, chunk, answer.Body);
+            }
+
+            if (answer.Status == HttpStatusCode.NotFound)
+            {
+                var reason = YahooChartParser.TryReadError(answer.Body) ?? "HTTP 404";
+                LogGaveUp(ticker, attempt, reason);
+                return new TickerQuotes(ticker, [], 0, $"unknown or delisted: {ticker} ({reason})");
+            }
+
+            var problem = answer.Describe();
+            if (!answer.Transient)
+            {
+                LogGaveUp(ticker, attempt, problem);
+                return new TickerQuotes(ticker, [], 0, $"yahoo request failed: {problem}");
+            }
+
+            if (attempt >= _options.MaxAttempts)
+            {
+                LogGaveUp(ticker, attempt, problem);
+                return new TickerQuotes(ticker, [], 0, $"yahoo request failed after {attempt} attempt(s): {problem}");
+            }
+
+            var delay = answer.RetryAfter ?? YahooRetryPolicy.Backoff(attempt, _options.RetryBaseDelay, Random.Shared.NextDouble());
+            if (delay > _options.MaxRetryDelay)
+            {
+                if (answer.RetryAfter is not null)
+                {
+                    LogGaveUp(ticker, attempt, problem);
+                    return new TickerQuotes(ticker, [], 0, $"yahoo request failed: {problem}; Retry-After {delay.TotalSeconds:0} s exceeds the {_options.MaxRetryDelay.TotalSeconds:0} s allowed");
+                }
+
+                delay = _options.MaxRetryDelay;
+            }
+
+            LogRetrying(ticker, attempt, problem, delay.TotalMilliseconds);
+            await Task.Delay(delay, _time, cancellationToken);
+        }
+    }
+
+    private TickerQuotes Parse(string ticker, TimeWindow chunk, byte[] body)
+    {
+        try
+        {
+            var parsed = YahooChartParser.ParseDetailed(body, ticker, chunk);
+            LogFetched(ticker, chunk.ToString(), parsed.Quotes.Bars.Count, parsed.Quotes.DroppedBars, parsed.OutsideWindow, parsed.Duplicates);
+            return parsed.Quotes;
+        }
+        catch (YahooChartFormatException ex)
+        {
+            LogGaveUp(ticker, 1, ex.Message);
+            return new TickerQuotes(ticker, [], 0, $"malformed yahoo response: {ex.Message}");
+        }
+    }
+
+    /// <summary>One HTTP attempt: waits for the throttle, then sends with the attempt timeout.</summary>
+    private async Task<Answer> SendOnceAsync(Uri uri, CancellationToken cancellationToken)
+    {
+        using var slot = await Throttle.EnterAsync(cancellationToken);
+        using var timeout = new CancellationTokenSource(_options.AttemptTimeout, _time);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token);
+        var started = Stopwatch.GetTimestamp();
+        try
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, uri);
+            request.Headers.TryAddWithoutValidation("User-Agent", _options.UserAgent);
+            request.Headers.TryAddWithoutValidation("Accept", "application/json");
+            using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, linked.Token);
+            var body = await response.Content.ReadAsByteArrayAsync(linked.Token);
+            return new Answer(
+                response.StatusCode,
+                body,
+                YahooRetryPolicy.IsTransient(response.StatusCode),
+                YahooRetryPolicy.RetryAfter(response.Headers.RetryAfter, _time.GetUtcNow()),
+                null);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            // Our attempt timeout or the HttpClient's own Timeout.
+            var elapsed = Stopwatch.GetElapsedTime(started);
+            return Answer.Failure($"timed out after {elapsed.TotalSeconds:0.0} s");
+        }
+        catch (HttpRequestException ex)
+        {
+            return Answer.Failure($"request error: {ex.Message}");
+        }
+    }
+
+    private sealed record Answer(HttpStatusCode Status, byte[] Body, bool Transient, TimeSpan? RetryAfter, string? Problem)
+    {
+        public static Answer Failure(string problem) => new(0, [], true, null, problem);
+
+        public string Describe()
+        {
+            if (Problem is not null)
+            {
+                return Problem;
+            }
+
+            var detail = YahooChartParser.TryReadError(Body);
+            return detail is null
+                ? string.Create(CultureInfo.InvariantCulture, $"HTTP {(int)Status} {Status}")
+                : string.Create(CultureInfo.InvariantCulture, $"HTTP {(int)Status} {Status}: {detail}");
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "yahoo {Ticker} {Window}: {Bars} bar(s), {NullBars} dropped for nulls, {OutsideWindow} outside the window, {Duplicates} duplicate(s)")]
+    private partial void LogFetched(string ticker, string window, int bars, int nullBars, int outsideWindow, int duplicates);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "yahoo {Ticker}: attempt {Attempt} failed ({Problem}); retrying in {DelayMs:F0} ms")]
+    private partial void LogRetrying(string ticker, int attempt, string problem, double delayMs);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "yahoo {Ticker}: giving up after attempt {Attempt}: {Problem}")]
+    private partial void LogGaveUp(string ticker, int attempt, string problem);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "yahoo {Ticker}: unexpected failure")]
+    private partial void LogUnexpected(Exception exception, string ticker);
+}

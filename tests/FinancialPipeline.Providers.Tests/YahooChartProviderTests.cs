@@ -1,0 +1,368 @@
+using System.Net;
+using FinancialPipeline.Core.Contracts;
+using FinancialPipeline.Providers.Yahoo;
+using Microsoft.AspNetCore.Http;
+
+namespace FinancialPipeline.Providers.Tests;
+
+public sealed class YahooChartProviderTests
+{
+    private static readonly TimeSpan Hourly = TimeSpan.FromHours(1);
+
+    /// <summary>Now is fixed (so windows are too); delays and timeouts still run on real timers.</summary>
+    private static readonly FixedClock Clock = new(Fixtures.At("2024-03-08T00:00:00Z"));
+
+    [Fact]
+    public async Task Fetch_SendsBrowserUserAgentAndTheChartQuery()
+    {
+        await using var server = await YahooStubServer.StartAsync(YahooStubServer.Chart);
+        using var provider = Provider(server);
+
+        var quotes = await provider.FetchAsync("MSFT", Fixtures.Monday, Hourly, CancellationToken.None);
+
+        var request = Assert.Single(server.Requests);
+        Assert.Equal("MSFT", request.Symbol);
+        Assert.Equal(Fixtures.Monday.Start.ToUnixTimeSeconds(), request.Period1);
+        Assert.Equal(Fixtures.Monday.End.ToUnixTimeSeconds(), request.Period2);
+        Assert.Equal("1h", request.Query["interval"]);
+        Assert.Equal("false", request.Query["includePrePost"]);
+        Assert.Equal("div|split", request.Query["events"]);
+        Assert.Contains("events=div%7Csplit", request.RawTarget, StringComparison.Ordinal);
+        Assert.StartsWith("Mozilla/5.0 (", request.UserAgent, StringComparison.Ordinal);
+        Assert.Null(quotes.Error);
+        Assert.Equal(24, quotes.Bars.Count); // 00:30 … 23:30; the live bar after period2 is not among them
+        Assert.All(quotes.Bars, bar => Assert.True(Fixtures.Monday.Contains(bar.Timestamp)));
+    }
+
+    [Theory]
+    [InlineData("^GSPC", "%5EGSPC")]
+    [InlineData("EURUSD=X", "EURUSD%3DX")]
+    [InlineData("BRK-B", "BRK-B")]
+    public async Task Fetch_PathEncodesTheSymbol(string symbol, string encoded)
+    {
+        await using var server = await YahooStubServer.StartAsync(YahooStubServer.Chart);
+        using var provider = Provider(server);
+
+        var quotes = await provider.FetchAsync(symbol, Fixtures.Monday, Hourly, CancellationToken.None);
+
+        var request = Assert.Single(server.Requests);
+        Assert.StartsWith($"/v8/finance/chart/{encoded}?", request.RawTarget, StringComparison.Ordinal);
+        Assert.Equal(symbol, request.Symbol);
+        Assert.False(quotes.Failed, quotes.Error);
+    }
+
+    [Fact]
+    public async Task Fetch_BaseUrlMayCarryAPathPrefix()
+    {
+        await using var server = await YahooStubServer.StartAsync(YahooStubServer.Chart);
+        using var provider = Provider(server, o => o.BaseUrl = new Uri(server.BaseUrl, "/mirror/yahoo/"));
+
+        await provider.FetchAsync("MSFT", Fixtures.Monday, Hourly, CancellationToken.None);
+
+        Assert.StartsWith("/mirror/yahoo/v8/finance/chart/MSFT?", Assert.Single(server.Requests).RawTarget, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Fetch_429WithRetryAfter_WaitsThatLongThenSucceeds()
+    {
+        await using var server = await YahooStubServer.StartAsync((context, request) => request.Attempt == 1
+            ? YahooStubServer.Write(context, HttpStatusCode.TooManyRequests, "Too Many Requests", retryAfter: "1")
+            : YahooStubServer.Chart(context, request));
+        using var provider = Provider(server, o => o.RetryBaseDelay = TimeSpan.FromMilliseconds(10));
+
+        var quotes = await provider.FetchAsync("MSFT", Fixtures.Monday, Hourly, CancellationToken.None);
+
+        Assert.False(quotes.Failed, quotes.Error);
+        Assert.Equal(24, quotes.Bars.Count);
+        var requests = server.Requests;
+        Assert.Equal(2, requests.Count);
+        var waited = requests[1].ArrivedAt - requests[0].ArrivedAt;
+        Assert.True(waited >= TimeSpan.FromMilliseconds(950), $"retried after {waited.TotalMilliseconds} ms despite Retry-After: 1");
+    }
+
+    [Fact]
+    public async Task Fetch_RetryAfterLongerThanAllowed_GivesUpAtOnceWithAnError()
+    {
+        await using var server = await YahooStubServer.StartAsync((context, _) =>
+            YahooStubServer.Write(context, HttpStatusCode.TooManyRequests, "Too Many Requests", retryAfter: "3600"));
+        using var provider = Provider(server);
+
+        var quotes = await provider.FetchAsync("MSFT", Fixtures.Monday, Hourly, CancellationToken.None);
+
+        Assert.Single(server.Requests);
+        Assert.True(quotes.Failed);
+        Assert.Contains("Retry-After 3600 s", quotes.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Fetch_503ThenOk_IsRetried()
+    {
+        await using var server = await YahooStubServer.StartAsync((context, request) => request.Attempt == 1
+            ? YahooStubServer.Write(context, HttpStatusCode.ServiceUnavailable, "busy")
+            : YahooStubServer.Chart(context, request));
+        using var provider = Provider(server);
+
+        var quotes = await provider.FetchAsync("MSFT", Fixtures.Monday, Hourly, CancellationToken.None);
+
+        Assert.Equal(2, server.Requests.Count);
+        Assert.False(quotes.Failed, quotes.Error);
+        Assert.Equal(24, quotes.Bars.Count);
+    }
+
+    [Fact]
+    public async Task Fetch_Persistent5xx_StopsAfterMaxAttemptsWithAnError()
+    {
+        await using var server = await YahooStubServer.StartAsync((context, _) =>
+            YahooStubServer.Write(context, HttpStatusCode.BadGateway, "bad gateway"));
+        using var provider = Provider(server, o => o.MaxAttempts = 3);
+
+        var quotes = await provider.FetchAsync("MSFT", Fixtures.Monday, Hourly, CancellationToken.None);
+
+        Assert.Equal(3, server.Requests.Count);
+        Assert.True(quotes.Failed);
+        Assert.Contains("after 3 attempt(s)", quotes.Error, StringComparison.Ordinal);
+        Assert.Contains("502", quotes.Error, StringComparison.Ordinal);
+        Assert.Empty(quotes.Bars);
+    }
+
+    [Fact]
+    public async Task Fetch_AttemptThatTimesOut_IsRetried()
+    {
+        await using var server = await YahooStubServer.StartAsync(async (context, request) =>
+        {
+            if (request.Attempt == 1)
+            {
+                await HoldUntilAborted(context);
+                return;
+            }
+
+            await YahooStubServer.Chart(context, request);
+        });
+        using var provider = Provider(server, o => o.AttemptTimeout = TimeSpan.FromMilliseconds(300));
+
+        var quotes = await provider.FetchAsync("MSFT", Fixtures.Monday, Hourly, CancellationToken.None);
+
+        Assert.Equal(2, server.Requests.Count);
+        Assert.False(quotes.Failed, quotes.Error);
+    }
+
+    [Fact]
+    public async Task Fetch_EveryAttemptTimesOut_ReportsTimeout()
+    {
+        await using var server = await YahooStubServer.StartAsync((context, _) => HoldUntilAborted(context));
+        using var provider = Provider(server, o =>
+        {
+            o.AttemptTimeout = TimeSpan.FromMilliseconds(200);
+            o.MaxAttempts = 2;
+        });
+
+        var quotes = await provider.FetchAsync("MSFT", Fixtures.Monday, Hourly, CancellationToken.None);
+
+        Assert.Equal(2, server.Requests.Count);
+        Assert.True(quotes.Failed);
+        Assert.Contains("timed out", quotes.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Fetch_CallerCancellation_IsThrownNotReported()
+    {
+        var arrived = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var server = await YahooStubServer.StartAsync((context, _) =>
+        {
+            arrived.TrySetResult();
+            return HoldUntilAborted(context);
+        });
+        using var provider = Provider(server);
+        using var cts = new CancellationTokenSource();
+
+        var fetch = provider.FetchAsync("MSFT", Fixtures.Monday, Hourly, cts.Token);
+        await arrived.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        await cts.CancelAsync();
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => fetch);
+    }
+
+    [Fact]
+    public async Task Fetch_404_IsUnknownOrDelistedAndNotRetried()
+    {
+        await using var server = await YahooStubServer.StartAsync((context, _) => YahooStubServer.NotFound(context));
+        using var provider = Provider(server);
+
+        var quotes = await provider.FetchAsync("NOPE", Fixtures.Monday, Hourly, CancellationToken.None);
+
+        Assert.Single(server.Requests);
+        Assert.StartsWith("unknown or delisted: NOPE", quotes.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Fetch_400_ReportsYahoosDescriptionAndIsNotRetried()
+    {
+        var body = System.Text.Encoding.UTF8.GetString(Fixtures.Bytes("bad-request-400.json"));
+        await using var server = await YahooStubServer.StartAsync((context, _) => YahooStubServer.Write(context, HttpStatusCode.BadRequest, body));
+        using var provider = Provider(server);
+
+        var quotes = await provider.FetchAsync("MSFT", Fixtures.Monday, Hourly, CancellationToken.None);
+
+        Assert.Single(server.Requests);
+        Assert.Contains("HTTP 400", quotes.Error, StringComparison.Ordinal);
+        Assert.Contains("within the last 730 days", quotes.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Fetch_MalformedResponse_IsAPerTickerError()
+    {
+        var body = System.Text.Encoding.UTF8.GetString(Fixtures.Bytes("mismatched-lengths.json"));
+        await using var server = await YahooStubServer.StartAsync((context, _) => YahooStubServer.Write(context, HttpStatusCode.OK, body));
+        using var provider = Provider(server);
+
+        var quotes = await provider.FetchAsync("MSFT", Fixtures.Monday, Hourly, CancellationToken.None);
+
+        Assert.Single(server.Requests);
+        Assert.True(quotes.Failed);
+        Assert.Contains("indicators.quote[0].close has length 6", quotes.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task FetchMany_OneUnknownTicker_OthersStillSucceed()
+    {
+        await using var server = await YahooStubServer.StartAsync((context, request) => request.Symbol == "NOPE"
+            ? YahooStubServer.NotFound(context)
+            : YahooStubServer.Chart(context, request));
+        using var provider = Provider(server);
+
+        var results = await provider.FetchManyAsync(["AAPL", "NOPE", "MSFT"], Fixtures.Monday, Hourly, CancellationToken.None);
+
+        Assert.Equal(new[] { "AAPL", "NOPE", "MSFT" }, results.Select(r => r.Ticker));
+        Assert.False(results[0].Failed, results[0].Error);
+        Assert.Equal(24, results[0].Bars.Count);
+        Assert.StartsWith("unknown or delisted: NOPE", results[1].Error, StringComparison.Ordinal);
+        Assert.False(results[2].Failed, results[2].Error);
+        Assert.Equal(24, results[2].Bars.Count);
+        Assert.Single(server.RequestsFor("NOPE"));
+    }
+
+    [Fact]
+    public async Task FetchMany_RequestRateStaysWithinLimitPlusBurst()
+    {
+        const double Rate = 10;
+        const int Burst = 2;
+        await using var server = await YahooStubServer.StartAsync(YahooStubServer.Chart);
+        using var http = new HttpClient();
+        await WarmUpConnections(server, http, connections: 8);
+        using var provider = Provider(server, http, o =>
+        {
+            o.RequestsPerSecond = Rate;
+            o.Burst = Burst;
+            o.MaxConcurrency = 8;
+        });
+        var tickers = Enumerable.Range(1, 20).Select(i => $"T{i:00}").ToArray();
+
+        var results = await provider.FetchManyAsync(tickers, Fixtures.Monday, Hourly, CancellationToken.None);
+
+        Assert.All(results, r => Assert.False(r.Failed, r.Error));
+        var arrivals = server.Requests.Where(r => r.Symbol.StartsWith('T')).Select(r => r.ArrivedAt).Order().ToArray();
+        Assert.Equal(20, arrivals.Length);
+        var busiestSecond = arrivals.Max(start => arrivals.Count(t => t >= start && t < start + TimeSpan.FromSeconds(1)));
+        var timeline = string.Join(" ", arrivals.Select(a => (int)(a - arrivals[0]).TotalMilliseconds));
+        Assert.True(busiestSecond <= Rate + Burst, $"{busiestSecond} requests arrived within one second (ms: {timeline})");
+        var span = arrivals[^1] - arrivals[0];
+        Assert.True(span >= TimeSpan.FromSeconds((20 - Burst - 2) / Rate), $"20 requests took only {span.TotalMilliseconds} ms");
+    }
+
+    [Fact]
+    public async Task FetchMany_InFlightRequestsStayWithinTheConcurrencyBound()
+    {
+        await using var server = await YahooStubServer.StartAsync(async (context, request) =>
+        {
+            await Task.Delay(TimeSpan.FromMilliseconds(150), context.RequestAborted);
+            await YahooStubServer.Chart(context, request);
+        });
+        using var provider = Provider(server, o => o.MaxConcurrency = 3);
+        var tickers = Enumerable.Range(1, 12).Select(i => $"C{i:00}").ToArray();
+
+        var results = await provider.FetchManyAsync(tickers, Fixtures.Monday, Hourly, CancellationToken.None);
+
+        Assert.All(results, r => Assert.False(r.Failed, r.Error));
+        Assert.Equal(12, server.Requests.Count);
+        Assert.InRange(server.MaxInFlight, 2, 3);
+    }
+
+    [Fact]
+    public async Task Fetch_LongBackfill_IsSplitIntoContiguousRequests()
+    {
+        var window = new TimeWindow(Fixtures.At("2023-11-01T00:00:00Z"), Fixtures.At("2024-02-09T00:00:00Z")); // 100 days
+        await using var server = await YahooStubServer.StartAsync(YahooStubServer.Chart);
+        using var provider = Provider(server);
+
+        var quotes = await provider.FetchAsync("MSFT", window, Hourly, CancellationToken.None);
+
+        var requests = server.Requests.OrderBy(r => r.Period1).ToArray();
+        Assert.Equal(2, requests.Length);
+        Assert.Equal(window.Start.ToUnixTimeSeconds(), requests[0].Period1);
+        Assert.Equal(requests[0].Period2, requests[1].Period1);
+        Assert.Equal(window.End.ToUnixTimeSeconds(), requests[1].Period2);
+        Assert.False(quotes.Failed, quotes.Error);
+        Assert.Equal(100 * 24, quotes.Bars.Count);
+        Assert.Equal(quotes.Bars.Count, quotes.Bars.Select(b => b.Timestamp).Distinct().Count());
+    }
+
+    [Fact]
+    public async Task FetchMany_WindowOlderThanYahooServes_ThrowsBeforeAnyRequest()
+    {
+        var window = new TimeWindow(Fixtures.At("2021-01-04T00:00:00Z"), Fixtures.At("2021-01-05T00:00:00Z"));
+        await using var server = await YahooStubServer.StartAsync(YahooStubServer.Chart);
+        using var provider = Provider(server);
+
+        var ex = await Assert.ThrowsAsync<ArgumentException>(() => provider.FetchManyAsync(["MSFT", "AAPL"], window, Hourly, CancellationToken.None));
+
+        Assert.Contains(window.ToString(), ex.Message, StringComparison.Ordinal);
+        Assert.Empty(server.Requests);
+    }
+
+    private static YahooChartProvider Provider(YahooStubServer server, Action<YahooOptions>? configure = null) =>
+        Provider(server, new HttpClient(), configure);
+
+    private static YahooChartProvider Provider(YahooStubServer server, HttpClient http, Action<YahooOptions>? configure = null)
+    {
+        var options = new YahooOptions
+        {
+            BaseUrl = server.BaseUrl,
+            RequestsPerSecond = 1000,
+            Burst = 1000,
+            RetryBaseDelay = TimeSpan.FromMilliseconds(20),
+            MaxRetryDelay = TimeSpan.FromSeconds(5),
+            AttemptTimeout = TimeSpan.FromSeconds(10),
+        };
+        configure?.Invoke(options);
+        return new YahooChartProvider(http, options, Clock);
+    }
+
+    /// <summary>Opens pooled connections first, so arrival times reflect the limiter rather than connection set-up.</summary>
+    private static async Task WarmUpConnections(YahooStubServer server, HttpClient http, int connections)
+    {
+        var warmUp = new YahooChartProvider(http, new YahooOptions { BaseUrl = server.BaseUrl, RequestsPerSecond = 1000, Burst = 1000, MaxConcurrency = connections }, Clock);
+        using (warmUp)
+        {
+            var tickers = Enumerable.Range(1, connections).Select(i => $"WARM{i}").ToArray();
+            Assert.All(await warmUp.FetchManyAsync(tickers, Fixtures.Monday, Hourly, CancellationToken.None), r => Assert.False(r.Failed, r.Error));
+        }
+    }
+
+    private static async Task HoldUntilAborted(HttpContext context)
+    {
+        try
+        {
+            await Task.Delay(TimeSpan.FromSeconds(30), context.RequestAborted);
+        }
+        catch (OperationCanceledException)
+        {
+            // The client gave up, as the test intends.
+        }
+    }
+}
+
+/// <summary>A clock whose "now" stands still while its timers run in real time.</summary>
+internal sealed class FixedClock(DateTimeOffset now) : TimeProvider
+{
+    public override DateTimeOffset GetUtcNow() => now;
+}
