@@ -24,6 +24,7 @@ internal static class BenchCommand
         e2e.Options.Add(tickers);
         e2e.SetAction((parse, ct) => EndToEndAsync(parse.GetValue(runs), parse.GetValue(tickers), ct));
         bench.Subcommands.Add(e2e);
+        bench.Subcommands.Add(ColdStartBench.Create());
         return bench;
     }
 
@@ -94,5 +95,114 @@ internal static class BenchCommand
         var lo = (int)Math.Floor(rank);
         var hi = (int)Math.Ceiling(rank);
         return sorted[lo] + ((sorted[hi] - sorted[lo]) * (rank - lo));
+    }
+}
+
+/// <summary>
+/// <c>fp bench coldstart</c>: process start → first CloudEvent answered 2xx, for the Extract function host and
+/// for a bare <c>WebApplication.CreateSlimBuilder</c> app, alternating, in the same run.
+/// </summary>
+internal static class ColdStartBench
+{
+    public static Command Create()
+    {
+        var runs = new Option<int>("--runs") { Description = "Starts of each host", DefaultValueFactory = _ => 10 };
+        var command = new Command("coldstart", "Function host cold start vs a bare CreateSlimBuilder app (target ≤ 1.2×)");
+        command.Options.Add(runs);
+        command.SetAction((parse, ct) => RunAsync(parse.GetValue(runs), ct));
+        return command;
+    }
+
+    private static async Task<int> RunAsync(int runs, CancellationToken ct)
+    {
+        await using var infra = await LocalInfrastructure.StartAsync(null, ct);
+        var dir = AppContext.BaseDirectory;
+        var function = Path.Combine(dir, "FinancialPipeline.Functions.Extract.dll");
+        var bare = Path.Combine(dir, "FinancialPipeline.Bench.BareHost.dll");
+        // A start message for a job that does not exist: parsed, looked up in PostgreSQL, recorded as rejected, 202.
+        var start = new StartMessage(Guid.NewGuid(), "coldstart_probe", null, null);
+        var body = $$"""{"message":{"data":"{{Convert.ToBase64String(start.ToUtf8Json())}}","messageId":"1"},"subscription":"projects/p/subscriptions/s"}""";
+        var env = new Dictionary<string, string>
+        {
+            ["FP_POSTGRES_CONNECTION"] = infra.PostgresConnection,
+            ["PUBSUB_EMULATOR_HOST"] = infra.EmulatorHost,
+            ["FP_DATA_DIR"] = Path.Combine(Path.GetTempPath(), "fp-coldstart"),
+            ["Logging__LogLevel__Default"] = "Warning",
+        };
+        await MeasureAsync(bare, body, env, ct); // warm the OS file cache for both
+        await MeasureAsync(function, body, env, ct);
+        var fn = new List<double>();
+        var baseline = new List<double>();
+        for (var i = 0; i < runs; i++)
+        {
+            baseline.Add(await MeasureAsync(bare, body, env, ct));
+            fn.Add(await MeasureAsync(function, body, env, ct));
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  run {i + 1,2}: bare {baseline[^1],6:F0} ms   extract {fn[^1],6:F0} ms"));
+        }
+
+        var ratio = Median(fn) / Median(baseline);
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"median cold start: bare {Median(baseline):F0} ms, extract function {Median(fn):F0} ms"));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"RESULT coldstart_ratio {ratio:F2} target 1.2 {(ratio <= 1.2 ? "met" : "missed")}"));
+        return 0;
+    }
+
+    private static async Task<double> MeasureAsync(string dll, string body, Dictionary<string, string> env, CancellationToken ct)
+    {
+        var port = PostgresClusterPort();
+        var psi = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+        psi.ArgumentList.Add(dll);
+        foreach (var (k, v) in env)
+        {
+            psi.Environment[k] = v;
+        }
+
+        psi.Environment["PORT"] = port.ToString(CultureInfo.InvariantCulture);
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
+        var clock = Stopwatch.StartNew();
+        using var process = Process.Start(psi)!;
+        process.OutputDataReceived += (_, _) => { };
+        process.ErrorDataReceived += (_, _) => { };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        try
+        {
+            while (clock.Elapsed < TimeSpan.FromSeconds(30))
+            {
+                try
+                {
+                    using var response = await http.PostAsync($"http://127.0.0.1:{port}/", new StringContent(body, System.Text.Encoding.UTF8, "application/json"), ct);
+                    if (response.IsSuccessStatusCode)
+                    {
+                        return clock.Elapsed.TotalMilliseconds;
+                    }
+
+                    throw new InvalidOperationException($"{Path.GetFileName(dll)} answered {(int)response.StatusCode}");
+                }
+                catch (HttpRequestException)
+                {
+                    await Task.Delay(2, ct);
+                }
+            }
+
+            throw new TimeoutException($"{Path.GetFileName(dll)} did not answer within 30 s");
+        }
+        finally
+        {
+            process.Kill(entireProcessTree: true);
+            await process.WaitForExitAsync(CancellationToken.None);
+        }
+    }
+
+    private static int PostgresClusterPort()
+    {
+        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    private static double Median(List<double> values)
+    {
+        var sorted = values.Order().ToList();
+        return sorted.Count % 2 == 1 ? sorted[sorted.Count / 2] : (sorted[(sorted.Count / 2) - 1] + sorted[sorted.Count / 2]) / 2;
     }
 }

@@ -32,6 +32,8 @@ public sealed partial class PubSubRestClient : IPublisherClient, ISubscriberClie
     public const int MaxRequestBytes = 10_000_000;
     private const string Scope = "https://www.googleapis.com/auth/pubsub";
 
+    private static readonly JsonSerializerOptions WireJson = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
     private readonly HttpClient _http;
     private readonly PubSubOptions _options;
     private readonly Lazy<Task<GoogleCredential?>> _credential;
@@ -251,7 +253,8 @@ public sealed partial class PubSubRestClient : IPublisherClient, ISubscriberClie
 
     private async Task<HttpResponseMessage> SendAsync(HttpMethod method, string path, JsonNode? body, CancellationToken cancellationToken)
     {
-        var payload = body?.ToJsonString();
+        // Relaxed escaping: the default encoder writes base64's '+' as \u002B, which would break the 10 MB batch estimate.
+        var payload = body?.ToJsonString(WireJson);
         var credential = await _credential.Value;
         string? token = credential is null ? null : await ((ITokenAccess)credential).GetAccessTokenForRequestAsync(cancellationToken: cancellationToken);
         return await _retry.ExecuteAsync(
