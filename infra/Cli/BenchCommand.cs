@@ -148,7 +148,7 @@ internal static class ColdStartBench
 
     private static async Task<double> MeasureAsync(string dll, string body, Dictionary<string, string> env, CancellationToken ct)
     {
-        var port = PostgresClusterPort();
+        var port = PostgresCluster.FreePort();
         var psi = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
         psi.ArgumentList.Add(dll);
         foreach (var (k, v) in env)
@@ -191,13 +191,6 @@ internal static class ColdStartBench
             process.Kill(entireProcessTree: true);
             await process.WaitForExitAsync(CancellationToken.None);
         }
-    }
-
-    private static int PostgresClusterPort()
-    {
-        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-        listener.Start();
-        return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
     }
 
     private static double Median(List<double> values)

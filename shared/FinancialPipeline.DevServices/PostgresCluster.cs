@@ -297,7 +297,7 @@ public sealed class PostgresCluster : IAsyncDisposable
         }
     }
 
-    internal static int FreePort()
+    public static int FreePort()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
