@@ -26,9 +26,7 @@ public sealed class TransformFunction(StageRunner runner, TransformWork work) : 
 
     public Task HandleAsync(CloudEvent cloudEvent, MessagePublishedData data, CancellationToken cancellationToken)
     {
-        var upstream = StageCompletedMessage.Parse(data.Message.Data, Stage.Bronze);
-        AttributeGuard.Check(data, upstream.ExecutionId, upstream.JobName);
-        return runner.RunAsync(work, new StageInput(upstream.ExecutionId, upstream.JobName, upstream.Window.ToWindow(), upstream), cancellationToken);
+        return AttributeGuard.RunDownstreamAsync(runner, work, data, cancellationToken);
     }
 }
 
@@ -39,14 +37,21 @@ public sealed class AggregateFunction(StageRunner runner, AggregateWork work) : 
 
     public Task HandleAsync(CloudEvent cloudEvent, MessagePublishedData data, CancellationToken cancellationToken)
     {
-        var upstream = StageCompletedMessage.Parse(data.Message.Data, Stage.Silver);
-        AttributeGuard.Check(data, upstream.ExecutionId, upstream.JobName);
-        return runner.RunAsync(work, new StageInput(upstream.ExecutionId, upstream.JobName, upstream.Window.ToWindow(), upstream), cancellationToken);
+        return AttributeGuard.RunDownstreamAsync(runner, work, data, cancellationToken);
     }
 }
 
 internal static class AttributeGuard
 {
+    /// <summary>Silver and gold: the trigger is the completion event of the stage upstream of <paramref name="work"/>.</summary>
+    public static Task RunDownstreamAsync(StageRunner runner, IStageWork work, MessagePublishedData data, CancellationToken cancellationToken)
+    {
+        var upstreamStage = work.Stage.Upstream() ?? throw new InvalidOperationException($"{work.Stage.ToWire()} has no upstream stage");
+        var upstream = StageCompletedMessage.Parse(data.Message.Data, upstreamStage);
+        Check(data, upstream.ExecutionId, upstream.JobName);
+        return runner.RunAsync(work, new StageInput(upstream.ExecutionId, upstream.JobName, upstream.Window.ToWindow(), upstream), cancellationToken);
+    }
+
     /// <summary>Attributes are optional (a hand-written replay may omit them) but must agree with the body when set.</summary>
     public static void Check(MessagePublishedData data, Guid executionId, string jobName)
     {
