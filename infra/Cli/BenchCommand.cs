@@ -115,10 +115,46 @@ internal static class ColdStartBench
 
     private static async Task<int> RunAsync(int runs, CancellationToken ct)
     {
+        // Both apps are measured as deployed: `dotnet publish -c Release` (ReadyToRun for the web projects, see
+        // Directory.Build.props), into a temp dir removed at the end.
+        var root = RepoRoot.Find();
+        var published = Directory.CreateTempSubdirectory("fp-coldstart-");
+        try
+        {
+            var function = await PublishAsync(Path.Combine(root, "functions", "Extract", "FinancialPipeline.Functions.Extract.csproj"), Path.Combine(published.FullName, "extract"), ct);
+            var bare = await PublishAsync(Path.Combine(root, "infra", "Bench.BareHost", "FinancialPipeline.Bench.BareHost.csproj"), Path.Combine(published.FullName, "bare"), ct);
+            return await MeasureBothAsync(function, bare, runs, ct);
+        }
+        finally
+        {
+            published.Delete(recursive: true);
+        }
+    }
+
+    private static async Task<string> PublishAsync(string project, string output, CancellationToken ct)
+    {
+        Console.WriteLine($"publishing {Path.GetFileNameWithoutExtension(project)} (Release) …");
+        var psi = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var arg in new[] { "publish", project, "-c", "Release", "-o", output, "-nologo", "-v", "quiet" })
+        {
+            psi.ArgumentList.Add(arg);
+        }
+
+        using var process = Process.Start(psi)!;
+        var stdout = process.StandardOutput.ReadToEndAsync(ct);
+        var stderr = process.StandardError.ReadToEndAsync(ct);
+        await process.WaitForExitAsync(ct);
+        if (process.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"dotnet publish {Path.GetFileName(project)} failed ({process.ExitCode}): {await stdout}{await stderr}");
+        }
+
+        return Path.Combine(output, Path.GetFileNameWithoutExtension(project) + ".dll");
+    }
+
+    private static async Task<int> MeasureBothAsync(string function, string bare, int runs, CancellationToken ct)
+    {
         await using var infra = await LocalInfrastructure.StartAsync(null, ct);
-        var dir = AppContext.BaseDirectory;
-        var function = Path.Combine(dir, "FinancialPipeline.Functions.Extract.dll");
-        var bare = Path.Combine(dir, "FinancialPipeline.Bench.BareHost.dll");
         // A start message for a job that does not exist: parsed, looked up in PostgreSQL, recorded as rejected, 202.
         var start = new StartMessage(Guid.NewGuid(), "coldstart_probe", null, null);
         var body = $$"""{"message":{"data":"{{Convert.ToBase64String(start.ToUtf8Json())}}","messageId":"1"},"subscription":"projects/p/subscriptions/s"}""";
@@ -128,6 +164,7 @@ internal static class ColdStartBench
             ["PUBSUB_EMULATOR_HOST"] = infra.EmulatorHost,
             ["FP_DATA_DIR"] = Path.Combine(Path.GetTempPath(), "fp-coldstart"),
             ["Logging__LogLevel__Default"] = "Warning",
+            ["FP_MIGRATE_ON_START"] = Environment.GetEnvironmentVariable("FP_MIGRATE_ON_START") ?? "true",
         };
         await MeasureAsync(bare, body, env, ct); // warm the OS file cache for both
         await MeasureAsync(function, body, env, ct);

@@ -9,16 +9,29 @@ namespace FinancialPipeline.ControlDb;
 /// <summary>
 /// Applies the versioned migrations of <c>sql/postgres/</c> (embedded) with DbUp. Several function instances may
 /// start at once: a session advisory lock serialises them, so each script runs exactly once and the others
-/// see the journal and do nothing.
+/// see the journal and do nothing. A database that already has every script is recognised with one query, without
+/// loading DbUp: that is the common case of a function's cold start.
 /// </summary>
-public sealed partial class ControlDbMigrator(string connectionString, ILogger<ControlDbMigrator> logger)
+/// <param name="dataSource">When given, the up-to-date check and the lock use its pool (a host's warm connection).</param>
+public sealed partial class ControlDbMigrator(string connectionString, ILogger<ControlDbMigrator> logger, NpgsqlDataSource? dataSource = null)
 {
     private const long MigrationLockKey = 0x46505f4d4947; // "FP_MIG"
+    private const string Prefix = "migrations.";
+
+    /// <summary>The embedded scripts, by the names DbUp journals them under.</summary>
+    public static IReadOnlyList<string> ScriptNames { get; } =
+        [.. Assembly.GetExecutingAssembly().GetManifestResourceNames().Where(n => n.StartsWith(Prefix, StringComparison.Ordinal)).Order(StringComparer.Ordinal)];
 
     public async Task MigrateAsync(CancellationToken cancellationToken = default)
     {
-        await using var conn = new NpgsqlConnection(connectionString);
+        await using var conn = dataSource is null ? new NpgsqlConnection(connectionString) : dataSource.CreateConnection();
         await conn.OpenAsync(cancellationToken);
+        if (await IsUpToDateAsync(conn, cancellationToken))
+        {
+            LogMigrated(logger, 0);
+            return;
+        }
+
         await using (var lockCmd = new NpgsqlCommand("SELECT pg_advisory_lock(@key)", conn))
         {
             lockCmd.Parameters.AddWithValue("key", MigrationLockKey);
@@ -29,7 +42,7 @@ public sealed partial class ControlDbMigrator(string connectionString, ILogger<C
         {
             var upgrader = DeployChanges.To
                 .PostgresqlDatabase(connectionString)
-                .WithScriptsEmbeddedInAssembly(Assembly.GetExecutingAssembly(), name => name.StartsWith("migrations.", StringComparison.Ordinal))
+                .WithScriptsEmbeddedInAssembly(Assembly.GetExecutingAssembly(), name => name.StartsWith(Prefix, StringComparison.Ordinal))
                 .WithTransactionPerScript()
                 .LogTo(new UpgradeLog(logger))
                 .Build();
@@ -46,6 +59,22 @@ public sealed partial class ControlDbMigrator(string connectionString, ILogger<C
             await using var unlock = new NpgsqlCommand("SELECT pg_advisory_unlock(@key)", conn);
             unlock.Parameters.AddWithValue("key", MigrationLockKey);
             await unlock.ExecuteNonQueryAsync(CancellationToken.None);
+        }
+    }
+
+    private static async Task<bool> IsUpToDateAsync(NpgsqlConnection conn, CancellationToken cancellationToken)
+    {
+        await using var cmd = new NpgsqlCommand(
+            "SELECT to_regclass('public.schemaversions') IS NOT NULL AND (SELECT count(DISTINCT scriptname) FROM schemaversions WHERE scriptname = ANY(@names)) = cardinality(@names)",
+            conn);
+        cmd.Parameters.AddWithValue("names", ScriptNames.ToArray());
+        try
+        {
+            return await cmd.ExecuteScalarAsync(cancellationToken) is true;
+        }
+        catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.UndefinedTable)
+        {
+            return false; // no journal yet: a fresh database
         }
     }
 

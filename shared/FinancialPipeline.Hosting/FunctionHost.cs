@@ -24,6 +24,9 @@ public static partial class FunctionHost
 {
     private const int MaxBodyBytes = 10 * 1024 * 1024;
 
+    private static readonly byte[] WarmUpBody =
+        """{"message":{"data":"e30=","messageId":"warm-up","attributes":{}},"subscription":"projects/p/subscriptions/warm-up"}"""u8.ToArray();
+
     /// <param name="port">Overrides <c>PORT</c>; 0 picks a free port (tests, <c>fp run</c>).</param>
     public static WebApplicationBuilder CreateBuilder(string[] args, int? port = null)
     {
@@ -54,6 +57,8 @@ public static partial class FunctionHost
         }
 
         builder.Services.AddSingleton(TimeProvider.System);
+        builder.Services.AddSingleton<StartupGate>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<StartupGate>());
         return builder;
     }
 
@@ -62,7 +67,13 @@ public static partial class FunctionHost
         where TFunction : class, ICloudEventFunction<MessagePublishedData>
     {
         app.MapPost("/{**path}", (HttpContext context) => HandleAsync<TFunction>(context, functionName));
-        app.MapGet("/healthz", () => Results.Text("ok"));
+        app.MapGet("/healthz", (StartupGate gate) => gate.IsReady ? Results.Text("ok") : Results.Text("starting", statusCode: StatusCodes.Status503ServiceUnavailable));
+        app.ServiceProvider.GetService<StartupGate>()?.AddWarmer(static sp =>
+        {
+            // Build the function's object graph and run the parser once before the first real event arrives.
+            sp.GetRequiredService<TFunction>();
+            PubSubEventParser.Parse("/", static _ => null, "application/json", WarmUpBody);
+        });
         return app;
     }
 
@@ -80,6 +91,17 @@ public static partial class FunctionHost
         var services = context.RequestServices;
         var logger = services.GetRequiredService<ILoggerFactory>().CreateLogger("FinancialPipeline.Functions." + functionName);
         var started = Stopwatch.GetTimestamp();
+        try
+        {
+            await services.GetRequiredService<StartupGate>().WaitAsync(context.RequestAborted);
+        }
+        catch (HostNotReadyException ex)
+        {
+            context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
+            await context.Response.WriteAsync(ex.Message, context.RequestAborted);
+            return;
+        }
+
         var body = await ReadBodyAsync(context.Request, context.RequestAborted);
         CloudEvent? cloudEvent = null;
         MessagePublishedData? data = null;

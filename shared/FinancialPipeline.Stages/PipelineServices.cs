@@ -26,7 +26,14 @@ public static class PipelineServices
     {
         services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton(settings);
-        services.AddSingleton(_ => new NpgsqlDataSourceBuilder(settings.PostgresConnection).Build());
+        services.AddSingleton(_ =>
+        {
+            var builder = new NpgsqlDataSourceBuilder(settings.PostgresConnection);
+            // The control schema uses built-in types only: skip loading pg_type on the first connection (a cold
+            // start pays for it on every instance).
+            builder.ConfigureTypeLoading(types => types.EnableTypeLoading(false));
+            return builder.Build();
+        });
         services.AddSingleton(new LedgerOptions { HeartbeatInterval = settings.HeartbeatInterval, StaleAfter = settings.StaleAfter });
         services.AddSingleton<ExecutionLedger>();
         services.AddSingleton<JobConfigRepository>();
@@ -48,8 +55,10 @@ public static class PipelineServices
         services.AddSingleton<AggregateFunction>();
         if (settings.MigrateOnStart)
         {
-            services.AddHostedService<MigrateOnStart>();
+            services.AddSingleton<IStartupTask, MigrateOnStart>();
         }
+
+        services.AddSingleton<IStartupTask, OpenControlDbPool>();
 
         return services;
     }
@@ -73,11 +82,23 @@ public static class PipelineServices
                 rejected.Field, rejected.Reason, rejected.Payload, rejected.Attributes, rejected.ReceivedAt, cancellationToken);
     }
 
-    /// <summary>Applies the control-DB migrations before the host accepts requests (safe with concurrent instances).</summary>
-    private sealed class MigrateOnStart(PipelineSettings settings, ILogger<ControlDbMigrator> logger) : IHostedService
+    /// <summary>Applies the control-DB migrations before the host handles an event (safe with concurrent instances).</summary>
+    private sealed class MigrateOnStart(PipelineSettings settings, NpgsqlDataSource dataSource, ILogger<ControlDbMigrator> logger) : IStartupTask
     {
-        public Task StartAsync(CancellationToken cancellationToken) => new ControlDbMigrator(settings.PostgresConnection, logger).MigrateAsync(cancellationToken);
+        public string Name => "control DB migration";
 
-        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+        public Task RunAsync(CancellationToken cancellationToken) =>
+            new ControlDbMigrator(settings.PostgresConnection, logger, dataSource).MigrateAsync(cancellationToken);
+    }
+
+    /// <summary>
+    /// Opens the control DB pool and runs the job lookup once, so the first event does not pay for the connection
+    /// and the first query; also proves at start that the database is reachable.
+    /// </summary>
+    private sealed class OpenControlDbPool(JobConfigRepository jobs) : IStartupTask
+    {
+        public string Name => "control DB connection";
+
+        public Task RunAsync(CancellationToken cancellationToken) => jobs.FindAsync("warm_up_probe", cancellationToken);
     }
 }

@@ -1,0 +1,88 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace FinancialPipeline.Hosting;
+
+/// <summary>Work a host must finish before it handles its first event (migrations, opening the DB pool).</summary>
+public interface IStartupTask
+{
+    string Name { get; }
+
+    Task RunAsync(CancellationToken cancellationToken);
+}
+
+/// <summary>
+/// Runs the <see cref="IStartupTask"/>s in registration order on a background task while Kestrel starts, instead of
+/// before it: on a cold start the two overlap (2 cores), and every request waits for the gate, so no event is
+/// handled against an unmigrated database. If a task fails, requests answer 503 (Pub/Sub redelivers) and the host
+/// stops, so the platform replaces the instance.
+/// </summary>
+public sealed partial class StartupGate(IServiceProvider services, IHostApplicationLifetime lifetime, ILogger<StartupGate> logger) : IHostedService
+{
+    private readonly List<Action<IServiceProvider>> warmers = [];
+    private Task ready = Task.CompletedTask;
+
+    /// <summary>True once every startup task has completed successfully.</summary>
+    public bool IsReady => ready.IsCompletedSuccessfully;
+
+    /// <summary>Adds a cheap action run after the startup tasks, e.g. resolving the function so its graph is built.</summary>
+    public void AddWarmer(Action<IServiceProvider> warmer) => warmers.Add(warmer);
+
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        ready = Task.Run(() => RunAllAsync(lifetime.ApplicationStopping), CancellationToken.None);
+        return Task.CompletedTask;
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    /// <summary>Completes when the host is ready; throws <see cref="HostNotReadyException"/> if startup failed.</summary>
+    public async Task WaitAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await ready.WaitAsync(cancellationToken);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            throw new HostNotReadyException($"host startup failed: {ex.Message}", ex);
+        }
+    }
+
+    private async Task RunAllAsync(CancellationToken stopping)
+    {
+        var current = "warm-up";
+        try
+        {
+            foreach (var task in services.GetServices<IStartupTask>())
+            {
+                current = task.Name;
+                await task.RunAsync(stopping);
+            }
+
+            current = "warm-up";
+            foreach (var warm in warmers)
+            {
+                warm(services);
+            }
+
+            LogReady(logger);
+        }
+        catch (Exception ex)
+        {
+            LogStartupFailed(logger, ex, current);
+            lifetime.StopApplication();
+            throw;
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "host ready: startup tasks done")]
+    private static partial void LogReady(ILogger logger);
+
+    [LoggerMessage(Level = LogLevel.Critical, Message = "startup task {Task} failed; the host stops")]
+    private static partial void LogStartupFailed(ILogger logger, Exception exception, string task);
+}
+
+/// <summary>The host's startup tasks failed: answer 503 so the message is redelivered to a healthy instance.</summary>
+public sealed class HostNotReadyException(string message, Exception inner) : Exception(message, inner);
