@@ -127,11 +127,13 @@ public sealed class ExecutionLedger(NpgsqlDataSource dataSource, TimeProvider ti
     }
 
     /// <summary>Fixes the stage's data window at its first attempt; later attempts get the stored one back.</summary>
-    public async Task<TimeWindow> PinWindowAsync(Lease lease, TimeWindow proposed, CancellationToken cancellationToken)
+    /// <param name="backfill">An explicit (backfill) window: it does not continue the incremental chain.</param>
+    public async Task<TimeWindow> PinWindowAsync(Lease lease, TimeWindow proposed, CancellationToken cancellationToken, bool? backfill = null)
     {
         await using var cmd = dataSource.CreateCommand("""
             UPDATE ingestion_job_execution
-            SET start_time = COALESCE(start_time, @start), end_time = COALESCE(end_time, @end), updated_at = @now
+            SET start_time = COALESCE(start_time, @start), end_time = COALESCE(end_time, @end), updated_at = @now,
+                window_kind = COALESCE(window_kind, @kind)
             WHERE execution_id = @execution_id AND stage = @stage AND owner_token = @owner AND status = 'RUNNING'
             RETURNING start_time, end_time
             """);
@@ -139,6 +141,7 @@ public sealed class ExecutionLedger(NpgsqlDataSource dataSource, TimeProvider ti
         cmd.Parameters.AddWithValue("start", proposed.Start);
         cmd.Parameters.AddWithValue("end", proposed.End);
         cmd.Parameters.AddWithValue("now", time.GetUtcNow());
+        cmd.Parameters.Add(new NpgsqlParameter<string?>("kind", NpgsqlDbType.Text) { TypedValue = backfill switch { true => "backfill", false => "incremental", null => null } });
         await using var reader = await cmd.ExecuteReaderAsync(cancellationToken);
         if (!await reader.ReadAsync(cancellationToken))
         {
@@ -218,7 +221,7 @@ public sealed class ExecutionLedger(NpgsqlDataSource dataSource, TimeProvider ti
         await using var cmd = dataSource.CreateCommand("""
             SELECT start_time, end_time FROM ingestion_job_execution
             WHERE job_name = @job_name AND stage = @stage AND status = 'SUCCESS' AND execution_id <> @exclude
-              AND start_time IS NOT NULL AND end_time IS NOT NULL
+              AND start_time IS NOT NULL AND end_time IS NOT NULL AND window_kind IS DISTINCT FROM 'backfill'
             ORDER BY end_time DESC LIMIT 1
             """);
         cmd.Parameters.AddWithValue("job_name", jobName);

@@ -29,6 +29,12 @@ public sealed record LocalPipelineOptions
     /// <summary>Function hosts' minimum log level (the CLI keeps them quiet, tests may raise it).</summary>
     public LogLevel FunctionLogLevel { get; init; } = LogLevel.Warning;
 
+    /// <summary>Where jobs with provider <c>yahoo</c> fetch from (e.g. a <see cref="LocalYahooServer"/>).</summary>
+    public Uri? YahooBaseUrl { get; init; }
+
+    /// <summary>Yahoo requests per second of the Extract host.</summary>
+    public double? YahooRequestsPerSecond { get; init; }
+
     /// <summary>Lets a test replace services of the function hosts (e.g. a publisher that fails once).</summary>
     public Action<string, IServiceCollection>? ConfigureFunction { get; init; }
 }
@@ -153,6 +159,8 @@ public sealed class LocalPipeline : IAsyncDisposable
             HeartbeatInterval = options.HeartbeatInterval,
             StaleAfter = options.StaleAfter,
             MigrateOnStart = false,
+            YahooBaseUrl = options.YahooBaseUrl,
+            YahooRequestsPerSecond = options.YahooRequestsPerSecond,
         };
         var hosts = new List<WebApplication>();
         try

@@ -3,11 +3,13 @@ using FinancialPipeline.Core.Market;
 using FinancialPipeline.Core.Storage;
 using FinancialPipeline.Core.Warehouse;
 using FinancialPipeline.Hosting;
+using FinancialPipeline.Providers.Yahoo;
 using FinancialPipeline.PubSub;
 using FinancialPipeline.Stages.Functions;
 using FinancialPipeline.Stages.Runner;
 using FinancialPipeline.Stages.Work;
 using FinancialPipeline.Storage;
+using FinancialPipeline.Storage.Gcs;
 using FinancialPipeline.Warehouse;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
@@ -41,10 +43,21 @@ public static class PipelineServices
         services.AddSingleton<AdvisoryLocks>();
         services.AddSingleton<IRejectionSink, ControlDbRejectionSink>();
         services.TryAddSingleton<IPublisherClient>(_ => PubSubRestClient.Create(new PubSubOptions { ProjectId = settings.ProjectId, EmulatorHost = settings.PubSubEmulatorHost }));
+        if (settings.Storage == "gcs" && !services.Any(d => d.ServiceType == typeof(IObjectStore)))
+        {
+            services.AddGcsObjectStore(_ => { }); // ADC, or STORAGE_EMULATOR_HOST
+        }
+
         services.TryAddSingleton<IObjectStore>(_ => new FileSystemObjectStore(settings.BucketsRoot));
         services.TryAddSingleton<IGoldWarehouse>(sp => new DuckDbGoldWarehouse(
             new DuckDbOptions { DatabasePath = settings.DuckDbPath, BucketsRoot = settings.BucketsRoot }, sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton<IQuoteProvider, SyntheticQuoteProvider>();
+        services.AddYahooChartProvider(o =>
+        {
+            o.BaseUrl = settings.YahooBaseUrl ?? o.BaseUrl;
+            o.RequestsPerSecond = settings.YahooRequestsPerSecond ?? o.RequestsPerSecond;
+            o.MaxConcurrency = settings.YahooMaxConcurrency ?? o.MaxConcurrency;
+        });
         services.AddSingleton(new StageTopics(settings.TopicPrefix));
         services.AddSingleton<StageRunner>();
         services.AddSingleton<ExtractWork>();

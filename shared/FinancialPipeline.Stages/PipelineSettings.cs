@@ -21,6 +21,18 @@ public sealed record PipelineSettings
 
     public bool MigrateOnStart { get; init; } = true;
 
+    /// <summary><c>filesystem</c> (buckets are directories under the data directory) or <c>gcs</c>.</summary>
+    public string Storage { get; init; } = "filesystem";
+
+    /// <summary>Base URL of the Yahoo chart API (a proxy, a mirror or a local server can stand in).</summary>
+    public Uri? YahooBaseUrl { get; init; }
+
+    /// <summary>Requests per second to Yahoo from one instance (shared by all its tickers).</summary>
+    public double? YahooRequestsPerSecond { get; init; }
+
+    /// <summary>Yahoo requests in flight at once from one instance.</summary>
+    public int? YahooMaxConcurrency { get; init; }
+
     public string BucketsRoot => Path.Combine(DataDirectory, "buckets");
 
     public string DuckDbPath => Path.Combine(DataDirectory, "warehouse", "gold.duckdb");
@@ -43,7 +55,33 @@ public sealed record PipelineSettings
             HeartbeatInterval = Seconds(config, "FP_HEARTBEAT_SECONDS", defaults.HeartbeatInterval),
             StaleAfter = Seconds(config, "FP_STALE_AFTER_SECONDS", defaults.StaleAfter),
             MigrateOnStart = !string.Equals(config["FP_MIGRATE_ON_START"], "false", StringComparison.OrdinalIgnoreCase),
+            Storage = OneOf(config, "FP_STORAGE", defaults.Storage, "filesystem", "gcs"),
+            YahooBaseUrl = config["FP_YAHOO_BASE_URL"] is { Length: > 0 } url
+                ? Uri.TryCreate(url, UriKind.Absolute, out var u) && (u.Scheme == Uri.UriSchemeHttps || u.Scheme == Uri.UriSchemeHttp) ? u : throw new InvalidOperationException($"FP_YAHOO_BASE_URL='{url}' must be an absolute http(s) URL")
+                : null,
+            YahooRequestsPerSecond = config["FP_YAHOO_REQUESTS_PER_SECOND"] is null ? null : PositiveNumber(config, "FP_YAHOO_REQUESTS_PER_SECOND"),
+            YahooMaxConcurrency = config["FP_YAHOO_MAX_CONCURRENCY"] is null ? null : (int)PositiveNumber(config, "FP_YAHOO_MAX_CONCURRENCY"),
         };
+    }
+
+    private static string OneOf(IConfiguration config, string key, string fallback, params string[] allowed)
+    {
+        var raw = config[key];
+        if (string.IsNullOrWhiteSpace(raw))
+        {
+            return fallback;
+        }
+
+        var value = raw.Trim().ToLowerInvariant();
+        return allowed.Contains(value) ? value : throw new InvalidOperationException($"{key}='{raw}' must be one of: {string.Join(", ", allowed)}");
+    }
+
+    private static double PositiveNumber(IConfiguration config, string key)
+    {
+        var raw = config[key];
+        return double.TryParse(raw, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var n) && n > 0
+            ? n
+            : throw new InvalidOperationException($"{key}='{raw}' must be a positive number");
     }
 
     private static TimeSpan Seconds(IConfiguration config, string key, TimeSpan fallback)
@@ -54,8 +92,6 @@ public sealed record PipelineSettings
             return fallback;
         }
 
-        return double.TryParse(raw, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var s) && s > 0
-            ? TimeSpan.FromSeconds(s)
-            : throw new InvalidOperationException($"{key}='{raw}' must be a positive number of seconds");
+        return TimeSpan.FromSeconds(PositiveNumber(config, key));
     }
 }

@@ -43,13 +43,13 @@ public sealed class StageLogicTests
     public void ConsecutiveIncrementalWindows_OverlapByTheConfiguredOverlap_AndNeverLeaveAGap()
     {
         var now = new DateTimeOffset(2026, 11, 23, 20, 5, 17, TimeSpan.Zero);
-        var first = IncrementalWindow.Next(Job, null, now);
+        var first = ExtractWindows.Incremental(Job, null, now, null).Window;
         Assert.Equal(Job.Lookback, first.Duration);
         Assert.True(first.End <= now - Job.BarSize, "the live bar must not be fetched");
         var previous = first;
         for (var hour = 1; hour <= 48; hour++)
         {
-            var next = IncrementalWindow.Next(Job, previous, now.AddHours(hour));
+            var next = ExtractWindows.Incremental(Job, previous, now.AddHours(hour), null).Window;
             Assert.Equal(previous.End - Job.Overlap, next.Start);
             Assert.True(next.End > previous.End);
             previous = next;

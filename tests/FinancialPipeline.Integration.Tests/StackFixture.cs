@@ -38,17 +38,18 @@ public sealed class StackFixture : IAsyncLifetime
     public static string UniqueName(string prefix) => $"{prefix}{Guid.NewGuid():N}"[..Math.Min(prefix.Length + 12, 40)];
 
     /// <summary>A fresh job with its own buckets, so windows and outputs are the test's own.</summary>
-    public async Task<JobConfig> CreateJobAsync(string? tickers = null, bool active = true, int lookbackSeconds = 3 * 86400)
+    public async Task<JobConfig> CreateJobAsync(string? tickers = null, bool active = true, int lookbackSeconds = 3 * 86400, string provider = "synthetic")
     {
         var name = UniqueName("job_");
-        var job = JobConfig.Create(name, tickers ?? "AAPL,MSFT,NVDA", 3600, 10800, "bronze-" + name.Replace('_', '-'), "silver-" + name.Replace('_', '-'), "synthetic", "1h", lookbackSeconds, active);
+        var job = JobConfig.Create(name, tickers ?? "AAPL,MSFT,NVDA", 3600, 10800, "bronze-" + name.Replace('_', '-'), "silver-" + name.Replace('_', '-'), provider, "1h", lookbackSeconds, active);
         await new JobConfigRepository(DataSource).UpsertAsync(job, "tests", CancellationToken.None);
         return job;
     }
 
-    public Task<LocalPipeline> StartPipelineAsync(Action<string, Microsoft.Extensions.DependencyInjection.IServiceCollection>? configure = null) =>
+    public Task<LocalPipeline> StartPipelineAsync(Action<string, Microsoft.Extensions.DependencyInjection.IServiceCollection>? configure = null, Uri? yahooBaseUrl = null) =>
         LocalPipeline.StartAsync(Infrastructure, new LocalPipelineOptions
         {
+            YahooBaseUrl = yahooBaseUrl,
             Prefix = UniqueName("t") + "-",
             DataDirectory = Path.Combine(Path.GetTempPath(), "fp-tests", Guid.NewGuid().ToString("N")),
             HeartbeatInterval = TimeSpan.FromSeconds(1),

@@ -67,9 +67,10 @@ public sealed partial record JobConfig
         }
 
         var overlapSeconds = overlap ?? (int)(3 * barSize.TotalSeconds);
-        if (overlapSeconds < 0 || overlapSeconds > 30 * 86400)
+        if (overlapSeconds < barSize.TotalSeconds || overlapSeconds > 30 * 86400)
         {
-            throw new JobConfigException(jobName, "overlap", overlapSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture), "must be between 0 and 2592000 seconds");
+            // The seed's 180 s re-fetched no hourly bar at all: an overlap shorter than one bar is a silent no-op.
+            throw new JobConfigException(jobName, "overlap", overlapSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture), $"must be between one bar ({barSize.TotalSeconds:0} s for {bar}) and 2592000 seconds; the default re-fetches 3 bars");
         }
 
         var lookback = lookbackSeconds ?? 7 * 86400;

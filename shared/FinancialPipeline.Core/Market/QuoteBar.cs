@@ -25,4 +25,7 @@ public interface IQuoteProvider
 
     /// <summary>Bars whose start lies in <paramref name="window"/>; a per-ticker problem is reported in the result, not thrown.</summary>
     Task<TickerQuotes> FetchAsync(string ticker, Contracts.TimeWindow window, TimeSpan barSize, CancellationToken cancellationToken);
+
+    /// <summary>How far back from now the provider serves <paramref name="barSize"/> bars; null when it has no limit.</summary>
+    TimeSpan? MaxLookback(TimeSpan barSize) => null;
 }

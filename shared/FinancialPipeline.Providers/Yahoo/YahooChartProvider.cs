@@ -52,6 +52,9 @@ public sealed partial class YahooChartProvider : IQuoteProvider, IDisposable
 
     public string Name => ProviderName;
 
+    /// <inheritdoc/>
+    public TimeSpan? MaxLookback(TimeSpan barSize) => YahooLimits.MaxLookback(barSize);
+
     internal YahooRequestThrottle Throttle { get; }
 
     public async Task<TickerQuotes> FetchAsync(string ticker, TimeWindow window, TimeSpan barSize, CancellationToken cancellationToken)

@@ -19,7 +19,8 @@ public sealed class StageContext(ExecutionLedger ledger, Lease lease, JobConfig 
     public CancellationToken CancellationToken => cancellationToken;
 
     /// <summary>Fixes the data window at the first attempt (retries reuse it, so outputs stay deterministic).</summary>
-    public Task<TimeWindow> PinWindowAsync(TimeWindow proposed) => ledger.PinWindowAsync(lease, proposed, cancellationToken);
+    /// <param name="backfill">Bronze says whether the window was requested (a backfill) or is the incremental one.</param>
+    public Task<TimeWindow> PinWindowAsync(TimeWindow proposed, bool? backfill = null) => ledger.PinWindowAsync(lease, proposed, cancellationToken, backfill);
 
     /// <summary>Call before every write of an output: throws <see cref="LeaseLostException"/> if another worker took over.</summary>
     public async Task EnsureOwnedAsync()

@@ -6,6 +6,7 @@ using FinancialPipeline.Core.Market;
 using FinancialPipeline.Core.Parquet;
 using FinancialPipeline.Core.Storage;
 using FinancialPipeline.Stages.Runner;
+using Microsoft.Extensions.Logging;
 
 namespace FinancialPipeline.Stages.Work;
 
@@ -14,11 +15,12 @@ namespace FinancialPipeline.Stages.Work;
 /// object at <c>financial_quotes/ingest_date=…/execution_id=…/part-00000.parquet</c> (ingest_date is the UTC date
 /// of the pinned window end, so a retry overwrites the same object).
 /// </summary>
-public sealed class ExtractWork(
+public sealed partial class ExtractWork(
     IEnumerable<IQuoteProvider> providers,
     IObjectStore store,
     ExecutionLedger ledger,
-    TimeProvider time) : IStageWork
+    TimeProvider time,
+    ILogger<ExtractWork> logger) : IStageWork
 {
     private const int MaxConcurrentTickers = 8;
 
@@ -30,9 +32,17 @@ public sealed class ExtractWork(
         var ct = context.CancellationToken;
         var provider = providers.FirstOrDefault(p => p.Name == job.Provider)
             ?? throw new JobConfigException(job.JobName, "provider", job.Provider, $"is not one of: {string.Join(", ", providers.Select(p => p.Name))}");
-        var proposed = context.Input.RequestedWindow
-            ?? IncrementalWindow.Next(job, await ledger.LastSuccessfulWindowAsync(job.JobName, Stage.Bronze, context.Lease.ExecutionId, ct), time.GetUtcNow());
-        var window = await context.PinWindowAsync(proposed);
+        var now = time.GetUtcNow();
+        var requested = context.Input.RequestedWindow;
+        var plan = requested is { } explicitWindow
+            ? ExtractWindows.Backfill(job, explicitWindow, now, provider.MaxLookback(job.BarSize))
+            : ExtractWindows.Incremental(job, await ledger.LastSuccessfulWindowAsync(job.JobName, Stage.Bronze, context.Lease.ExecutionId, ct), now, provider.MaxLookback(job.BarSize));
+        if (plan.Note is { } note)
+        {
+            LogWindowClamped(logger, context.Lease.ExecutionId, job.JobName, note);
+        }
+
+        var window = await context.PinWindowAsync(plan.Window, backfill: requested is not null);
 
         var results = new ConcurrentBag<TickerQuotes>();
         await Parallel.ForEachAsync(job.Tickers, new ParallelOptions { MaxDegreeOfParallelism = MaxConcurrentTickers, CancellationToken = ct }, async (ticker, token) =>
@@ -41,9 +51,10 @@ public sealed class ExtractWork(
             {
                 results.Add(await provider.FetchAsync(ticker, window, job.BarSize, token));
             }
-            catch (HttpRequestException ex)
+            catch (Exception ex) when (ex is not OperationCanceledException)
             {
-                results.Add(new TickerQuotes(ticker, [], Error: ex.Message));
+                // One ticker's failure (network, a response that breaks the format) never fails the others.
+                results.Add(new TickerQuotes(ticker, [], Error: $"{ex.GetType().Name}: {ex.Message}"));
             }
         });
 
@@ -78,26 +89,12 @@ public sealed class ExtractWork(
                 ["tickers_requested"] = job.Tickers.Count,
                 ["tickers_failed"] = failed.Count,
                 ["bars_dropped"] = dropped,
+                ["window_clamped"] = plan.Note is null ? 0 : 1,
             },
             failed,
             rows.Count == 0 ? null : rows.Max(r => r.Bar.Timestamp));
     }
-}
 
-/// <summary>Incremental windows: from the last successful window's end minus the overlap to the last completed bar.</summary>
-public static class IncrementalWindow
-{
-    public static TimeWindow Next(JobConfig job, TimeWindow? lastSuccess, DateTimeOffset now)
-    {
-        var minute = new DateTimeOffset(now.Ticks - (now.Ticks % TimeSpan.TicksPerMinute), TimeSpan.Zero);
-        // A bar starting before `end` has completed (start + bar size <= now): the live bar is never fetched.
-        var end = minute - job.BarSize;
-        var start = lastSuccess is { } last ? last.End - job.Overlap : end - job.Lookback;
-        if (start >= end)
-        {
-            start = end - job.BarSize;
-        }
-
-        return new TimeWindow(start, end);
-    }
+    [LoggerMessage(Level = LogLevel.Warning, Message = "execution {ExecutionId} of job {JobName}: {Note}")]
+    private static partial void LogWindowClamped(ILogger logger, Guid executionId, string jobName, string note);
 }

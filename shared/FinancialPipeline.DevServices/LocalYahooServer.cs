@@ -1,0 +1,237 @@
+using System.Globalization;
+using System.Net;
+using System.Text.Json;
+using FinancialPipeline.Core.Contracts;
+using FinancialPipeline.Core.Market;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace FinancialPipeline.DevServices;
+
+public sealed record LocalYahooServerOptions
+{
+    /// <summary>Added before every answer, as a remote API's round trip.</summary>
+    public TimeSpan Latency { get; init; } = TimeSpan.Zero;
+
+    /// <summary>Requests accepted in any one-second window; more are answered 429 with Retry-After. Null: no limit.</summary>
+    public int? RequestsPerSecond { get; init; }
+
+    /// <summary>Symbols answered 404 with the chart API's "No data found, symbol may be delisted" body.</summary>
+    public IReadOnlySet<string> UnknownSymbols { get; init; } = new HashSet<string>(StringComparer.Ordinal);
+}
+
+/// <summary>
+/// A local stand-in for Yahoo's chart API v8 (<c>GET /v8/finance/chart/{symbol}?period1&amp;period2&amp;interval</c>)
+/// serving the synthetic provider's deterministic bars in the real response format, with the real quirks that
+/// matter to a client: no <c>adjclose</c> for intraday bars, the live bar appended after period2, 404 with a
+/// <c>chart.error</c> body for unknown symbols, and 429 + Retry-After above a rate limit. Used by
+/// <c>fp bench extract</c> and the integration tests (point <c>FP_YAHOO_BASE_URL</c> at it).
+/// </summary>
+public sealed class LocalYahooServer : IAsyncDisposable
+{
+    private const string ChartPrefix = "/v8/finance/chart/";
+
+    private readonly WebApplication _app;
+    private readonly LocalYahooServerOptions _options;
+    private readonly SyntheticQuoteProvider _quotes = new();
+    private readonly Queue<long> _accepted = new();
+    private readonly Lock _gate = new();
+    private readonly TimeProvider _time;
+    private long _ok;
+    private long _throttled;
+    private long _notFound;
+
+    private LocalYahooServer(WebApplication app, LocalYahooServerOptions options, TimeProvider time)
+    {
+        _app = app;
+        _options = options;
+        _time = time;
+        _app.Run(HandleAsync);
+    }
+
+    public Uri BaseUrl { get; private set; } = null!;
+
+    public long Answered200 => Interlocked.Read(ref _ok);
+
+    public long Answered429 => Interlocked.Read(ref _throttled);
+
+    public long Answered404 => Interlocked.Read(ref _notFound);
+
+    public static async Task<LocalYahooServer> StartAsync(LocalYahooServerOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.UseKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, 0));
+        var server = new LocalYahooServer(builder.Build(), options ?? new LocalYahooServerOptions(), TimeProvider.System);
+        await server._app.StartAsync(cancellationToken);
+        var address = server._app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.Single();
+        server.BaseUrl = new Uri(address);
+        return server;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+    }
+
+    private async Task HandleAsync(HttpContext context)
+    {
+        var path = context.Request.Path.Value ?? string.Empty;
+        if (!path.StartsWith(ChartPrefix, StringComparison.Ordinal))
+        {
+            await WriteErrorAsync(context, HttpStatusCode.NotFound, "Not Found", "unknown path");
+            return;
+        }
+
+        if (!TryAdmit())
+        {
+            Interlocked.Increment(ref _throttled);
+            context.Response.Headers.RetryAfter = "1";
+            context.Response.StatusCode = StatusCodes.Status429TooManyRequests;
+            await context.Response.WriteAsync("Too Many Requests", context.RequestAborted);
+            return;
+        }
+
+        await Task.Delay(_options.Latency, _time, context.RequestAborted);
+        var symbol = Uri.UnescapeDataString(path[ChartPrefix.Length..]);
+        if (_options.UnknownSymbols.Contains(symbol))
+        {
+            Interlocked.Increment(ref _notFound);
+            await WriteErrorAsync(context, HttpStatusCode.NotFound, "Not Found", "No data found, symbol may be delisted");
+            return;
+        }
+
+        if (!long.TryParse(context.Request.Query["period1"], CultureInfo.InvariantCulture, out var period1)
+            || !long.TryParse(context.Request.Query["period2"], CultureInfo.InvariantCulture, out var period2)
+            || context.Request.Query["interval"] != "1h" || period2 <= period1)
+        {
+            await WriteErrorAsync(context, HttpStatusCode.BadRequest, "Bad Request", "this local server serves interval=1h with period1 < period2");
+            return;
+        }
+
+        var window = new TimeWindow(DateTimeOffset.FromUnixTimeSeconds(period1), DateTimeOffset.FromUnixTimeSeconds(period2));
+        var bars = (await _quotes.FetchAsync(symbol, window, TimeSpan.FromHours(1), context.RequestAborted)).Bars.ToList();
+        // Yahoo appends the live (incomplete) bar after period2 when the market is open; clients must drop it.
+        var live = (await _quotes.FetchAsync(symbol, new TimeWindow(window.End, window.End.AddHours(1)), TimeSpan.FromHours(1), context.RequestAborted)).Bars;
+        bars.AddRange(live);
+        Interlocked.Increment(ref _ok);
+        context.Response.ContentType = "application/json;charset=utf-8";
+        await using var json = new Utf8JsonWriter(context.Response.Body);
+        WriteChart(json, symbol, bars);
+        await json.FlushAsync(context.RequestAborted);
+    }
+
+    /// <summary>A sliding one-second window of accepted requests, as a strict server-side limiter counts them.</summary>
+    private bool TryAdmit()
+    {
+        if (_options.RequestsPerSecond is not { } limit)
+        {
+            return true;
+        }
+
+        var now = _time.GetTimestamp();
+        var windowStart = now - _time.TimestampFrequency;
+        lock (_gate)
+        {
+            while (_accepted.Count > 0 && _accepted.Peek() <= windowStart)
+            {
+                _accepted.Dequeue();
+            }
+
+            if (_accepted.Count >= limit)
+            {
+                return false;
+            }
+
+            _accepted.Enqueue(now);
+            return true;
+        }
+    }
+
+    private static void WriteChart(Utf8JsonWriter json, string symbol, List<QuoteBar> bars)
+    {
+        json.WriteStartObject();
+        json.WriteStartObject("chart");
+        json.WriteStartArray("result");
+        json.WriteStartObject();
+        json.WriteStartObject("meta");
+        json.WriteString("currency", "USD");
+        json.WriteString("symbol", symbol);
+        json.WriteString("exchangeName", "NMS");
+        json.WriteString("instrumentType", "EQUITY");
+        json.WriteNumber("gmtoffset", -18000);
+        json.WriteString("timezone", "EST");
+        json.WriteString("exchangeTimezoneName", "America/New_York");
+        json.WriteString("dataGranularity", "1h");
+        json.WriteEndObject();
+        if (bars.Count > 0)
+        {
+            // Yahoo omits "timestamp" (and sends empty quote arrays) when the range holds no bar.
+            json.WriteStartArray("timestamp");
+            foreach (var bar in bars)
+            {
+                json.WriteNumberValue(bar.Timestamp.ToUnixTimeSeconds());
+            }
+
+            json.WriteEndArray();
+        }
+
+        json.WriteStartObject("indicators");
+        json.WriteStartArray("quote");
+        json.WriteStartObject();
+        WriteSeries(json, "open", bars, b => b.Open);
+        WriteSeries(json, "high", bars, b => b.High);
+        WriteSeries(json, "low", bars, b => b.Low);
+        WriteSeries(json, "close", bars, b => b.Close);
+        json.WriteStartArray("volume");
+        foreach (var bar in bars)
+        {
+            json.WriteNumberValue(bar.Volume);
+        }
+
+        json.WriteEndArray();
+        json.WriteEndObject();
+        json.WriteEndArray();
+        json.WriteEndObject();
+        json.WriteEndObject();
+        json.WriteEndArray();
+        json.WriteNull("error");
+        json.WriteEndObject();
+        json.WriteEndObject();
+    }
+
+    private static void WriteSeries(Utf8JsonWriter json, string name, List<QuoteBar> bars, Func<QuoteBar, double> value)
+    {
+        json.WriteStartArray(name);
+        foreach (var bar in bars)
+        {
+            json.WriteNumberValue(value(bar));
+        }
+
+        json.WriteEndArray();
+    }
+
+    private static async Task WriteErrorAsync(HttpContext context, HttpStatusCode status, string code, string description)
+    {
+        context.Response.StatusCode = (int)status;
+        context.Response.ContentType = "application/json;charset=utf-8";
+        await using var json = new Utf8JsonWriter(context.Response.Body);
+        json.WriteStartObject();
+        json.WriteStartObject("chart");
+        json.WriteNull("result");
+        json.WriteStartObject("error");
+        json.WriteString("code", code);
+        json.WriteString("description", description);
+        json.WriteEndObject();
+        json.WriteEndObject();
+        json.WriteEndObject();
+        await json.FlushAsync(context.RequestAborted);
+    }
+}

@@ -1,0 +1,105 @@
+using FinancialPipeline.Core.Contracts;
+using FinancialPipeline.Core.Parquet;
+using FinancialPipeline.Core.Storage;
+using FinancialPipeline.DevServices;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Time.Testing;
+
+namespace FinancialPipeline.Integration.Tests;
+
+[Collection(nameof(StackFixture))]
+public sealed class ExtractTests(StackFixture stack)
+{
+    [Fact]
+    public async Task TwoConsecutiveHourlyRuns_WriteTwoBronzeObjects_WhoseBarsOverlapByExactlyTheConfiguredOverlap()
+    {
+        var job = await stack.CreateJobAsync(lookbackSeconds: 86400);
+        // Wednesday 15:05 New York: the scheduler's :05 run during a session, then the next hour's.
+        var clock = new FakeTimeProvider(new DateTimeOffset(2026, 11, 18, 20, 5, 0, TimeSpan.Zero));
+        await using var pipeline = await stack.StartPipelineAsync((_, services) => services.AddSingleton<TimeProvider>(clock));
+        var driver = new PipelineDriver(stack, pipeline);
+
+        var first = new StartMessage(Guid.NewGuid(), job.JobName, clock.GetUtcNow(), null);
+        await driver.PublishStartAsync(first);
+        await driver.WaitForGoldSuccessAsync(first.ExecutionId);
+        clock.Advance(TimeSpan.FromHours(1));
+        var second = new StartMessage(Guid.NewGuid(), job.JobName, clock.GetUtcNow(), null);
+        await driver.PublishStartAsync(second);
+        await driver.WaitForGoldSuccessAsync(second.ExecutionId);
+
+        var bronze1 = (await driver.Ledger.GetAsync(first.ExecutionId, Stage.Bronze, CancellationToken.None))!;
+        var bronze2 = (await driver.Ledger.GetAsync(second.ExecutionId, Stage.Bronze, CancellationToken.None))!;
+        Assert.Equal(bronze1.EndTime!.Value - job.Overlap, bronze2.StartTime);
+        var bars1 = await ReadBronzeAsync(pipeline, job.BucketName, bronze1);
+        var bars2 = await ReadBronzeAsync(pipeline, job.BucketName, bronze2);
+        Assert.Equal(2, Directory.GetFiles(Path.Combine(pipeline.Settings.BucketsRoot, job.BucketName), "*.parquet", SearchOption.AllDirectories).Length);
+
+        var keys1 = bars1.Select(b => (b.Bar.Ticker, b.Bar.Timestamp)).ToHashSet();
+        var keys2 = bars2.Select(b => (b.Bar.Ticker, b.Bar.Timestamp)).ToHashSet();
+        var shared = keys1.Intersect(keys2).OrderBy(k => k).ToList();
+        var inOverlap = keys1.Where(k => k.Timestamp >= bronze1.EndTime!.Value - job.Overlap).OrderBy(k => k).ToList();
+        Assert.Equal(inOverlap, shared);
+        Assert.Equal(3 * job.Tickers.Count, shared.Count); // 3 hourly bars (16:30, 17:30, 18:30 UTC) per ticker
+        Assert.All(keys2.Except(keys1), k => Assert.True(k.Timestamp >= bronze1.EndTime!.Value, "the second run re-fetched more than the overlap"));
+
+        // The overlap was fetched twice and kept once.
+        var silverRows = 0;
+        foreach (var file in Directory.GetFiles(Path.Combine(pipeline.Settings.BucketsRoot, job.SilverBucketName, ObjectLayout.Dataset), "*.parquet", SearchOption.AllDirectories))
+        {
+            await using var stream = File.OpenRead(file);
+            silverRows += (await BarParquet.ReadAsync(stream)).Count;
+        }
+
+        Assert.Equal(keys1.Union(keys2).Count(), silverRows);
+    }
+
+    [Fact]
+    public async Task YahooProvider_AnUnknownTickerIsRecordedAndDoesNotFailTheOthers()
+    {
+        await using var yahoo = await LocalYahooServer.StartAsync(new LocalYahooServerOptions { UnknownSymbols = new HashSet<string> { "ZZZZ" } });
+        var job = await stack.CreateJobAsync("AAPL,ZZZZ,MSFT", lookbackSeconds: 5 * 86400, provider: "yahoo");
+        await using var pipeline = await stack.StartPipelineAsync(yahooBaseUrl: yahoo.BaseUrl);
+        var driver = new PipelineDriver(stack, pipeline);
+        var start = new StartMessage(Guid.NewGuid(), job.JobName, TimeProvider.System.GetUtcNow(), null);
+
+        await driver.PublishStartAsync(start);
+        await driver.WaitForGoldSuccessAsync(start.ExecutionId);
+
+        var bronze = (await driver.Ledger.GetAsync(start.ExecutionId, Stage.Bronze, CancellationToken.None))!;
+        var completion = StageCompletedMessage.Parse(System.Text.Encoding.UTF8.GetBytes(bronze.CompletionJson!), Stage.Bronze);
+        Assert.Equal(["ZZZZ"], completion.FailedTickers);
+        Assert.Equal(1, completion.Metrics["tickers_failed"]);
+        var bars = await ReadBronzeAsync(pipeline, job.BucketName, bronze);
+        Assert.Equal(["AAPL", "MSFT"], bars.Select(b => b.Bar.Ticker).Distinct().Order(StringComparer.Ordinal));
+        Assert.All(bars, b => Assert.Equal("yahoo", b.Provider));
+        Assert.All(bars, b => Assert.True(b.Bar.Timestamp < bronze.EndTime, "the live bar after period2 must be dropped"));
+        Assert.Equal(1, yahoo.Answered404);
+    }
+
+    [Fact]
+    public async Task AJobWhoseEveryTickerFails_FailsTheStage_AndWritesNoObject()
+    {
+        await using var yahoo = await LocalYahooServer.StartAsync(new LocalYahooServerOptions { UnknownSymbols = new HashSet<string> { "ZZZZ", "YYYY" } });
+        var job = await stack.CreateJobAsync("ZZZZ,YYYY", provider: "yahoo");
+        await using var pipeline = await stack.StartPipelineAsync(yahooBaseUrl: yahoo.BaseUrl);
+        var driver = new PipelineDriver(stack, pipeline);
+        var start = new StartMessage(Guid.NewGuid(), job.JobName, TimeProvider.System.GetUtcNow(), null);
+
+        await driver.PublishStartAsync(start);
+        await Eventually.WaitAsync(
+            async () => (await driver.Ledger.GetAsync(start.ExecutionId, Stage.Bronze, CancellationToken.None))?.Status == "FAILED",
+            PipelineDriver.RunTimeout,
+            "bronze FAILED");
+
+        var row = (await driver.Ledger.GetAsync(start.ExecutionId, Stage.Bronze, CancellationToken.None))!;
+        Assert.Contains("all 2 tickers failed", row.Error, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(Path.Combine(pipeline.Settings.BucketsRoot, job.BucketName)) && Directory.EnumerateFiles(Path.Combine(pipeline.Settings.BucketsRoot, job.BucketName), "*", SearchOption.AllDirectories).Any());
+    }
+
+    private static async Task<List<BarRecord>> ReadBronzeAsync(LocalPipeline pipeline, string bucket, ControlDb.ExecutionRow row)
+    {
+        var path = Path.Combine(pipeline.Settings.BucketsRoot, bucket, ObjectLayout.BronzeObject(row.EndTime!.Value, row.ExecutionId));
+        await using var stream = File.OpenRead(path);
+        return await BarParquet.ReadAsync(stream);
+    }
+}
