@@ -21,6 +21,22 @@ public sealed record PipelineSettings
 
     public bool MigrateOnStart { get; init; } = true;
 
+    /// <summary>Gold warehouse: <c>duckdb</c> (local file, the default) or <c>bigquery</c> (FP_WAREHOUSE).</summary>
+    public string Warehouse { get; init; } = DuckDbWarehouse;
+
+    /// <summary>Project of the BigQuery datasets and jobs (FP_BQ_PROJECT, default the pipeline's project).</summary>
+    public string? BigQueryProjectId { get; init; }
+
+    /// <summary>Dataset holding financial_data_hour and the silver external table (FP_BQ_DATASET).</summary>
+    public string BigQueryDataset { get; init; } = "financial";
+
+    /// <summary>BigQuery job location (FP_BQ_LOCATION); must be the dataset's.</summary>
+    public string BigQueryLocation { get; init; } = "US";
+
+    public const string DuckDbWarehouse = "duckdb";
+
+    public const string BigQueryWarehouse = "bigquery";
+
     public string BucketsRoot => Path.Combine(DataDirectory, "buckets");
 
     public string DuckDbPath => Path.Combine(DataDirectory, "warehouse", "gold.duckdb");
@@ -43,7 +59,25 @@ public sealed record PipelineSettings
             HeartbeatInterval = Seconds(config, "FP_HEARTBEAT_SECONDS", defaults.HeartbeatInterval),
             StaleAfter = Seconds(config, "FP_STALE_AFTER_SECONDS", defaults.StaleAfter),
             MigrateOnStart = !string.Equals(config["FP_MIGRATE_ON_START"], "false", StringComparison.OrdinalIgnoreCase),
+            Warehouse = OneOf(config, "FP_WAREHOUSE", defaults.Warehouse, DuckDbWarehouse, BigQueryWarehouse),
+            BigQueryProjectId = config["FP_BQ_PROJECT"],
+            BigQueryDataset = config["FP_BQ_DATASET"] ?? defaults.BigQueryDataset,
+            BigQueryLocation = config["FP_BQ_LOCATION"] ?? defaults.BigQueryLocation,
         };
+    }
+
+    private static string OneOf(IConfiguration config, string key, string fallback, params string[] allowed)
+    {
+        var raw = config[key];
+        if (string.IsNullOrWhiteSpace(raw))
+        {
+            return fallback;
+        }
+
+        var value = raw.Trim().ToLowerInvariant();
+        return allowed.Contains(value, StringComparer.Ordinal)
+            ? value
+            : throw new InvalidOperationException($"{key}='{raw}' must be one of {string.Join(", ", allowed)}");
     }
 
     private static TimeSpan Seconds(IConfiguration config, string key, TimeSpan fallback)
