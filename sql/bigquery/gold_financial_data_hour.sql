@@ -17,7 +17,7 @@ CREATE TABLE IF NOT EXISTS `${project}.${dataset}.financial_data_hour`
     high          FLOAT64   NOT NULL OPTIONS (description = 'Highest high of the hour'),
     low           FLOAT64   NOT NULL OPTIONS (description = 'Lowest low of the hour'),
     close         FLOAT64   NOT NULL OPTIONS (description = 'Close of the last bar of the hour'),
-    volume        INT64     NOT NULL OPTIONS (description = 'Sum of the bars'' volume'),
+    volume        INT64     NOT NULL OPTIONS (description = 'Sum of the volume of the bars'),
     vwap          FLOAT64            OPTIONS (description = 'Sum((high+low+close)/3 * volume) / sum(volume); NULL when volume is 0'),
     bar_count     INT64     NOT NULL OPTIONS (description = 'Silver bars in the hour'),
     return_pct    FLOAT64            OPTIONS (description = '(close / previous hour close of the ticker - 1) * 100; NULL when the ticker has no hour in the 7 days before'),

@@ -49,8 +49,8 @@ USING (
     )
     SELECT ticker, `hour`, open, high, low, close, volume, vwap, bar_count, return_pct, range_pct
     FROM derived
-    WHERE EXISTS (SELECT 1 FROM UNNEST(@touched_dates) AS day
-                  WHERE day BETWEEN derived.depends_from AND DATE(derived.`hour`))
+    WHERE EXISTS (SELECT 1 FROM UNNEST(@touched_dates) AS touched_day
+                  WHERE touched_day BETWEEN derived.depends_from AND DATE(derived.`hour`))
 ) AS s
 ON t.ticker = s.ticker AND t.`hour` = s.`hour` AND DATE(t.`hour`) IN UNNEST(@target_dates)
 WHEN MATCHED AND (t.open IS DISTINCT FROM s.open OR t.high IS DISTINCT FROM s.high OR t.low IS DISTINCT FROM s.low
