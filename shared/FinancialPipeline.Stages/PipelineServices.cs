@@ -11,6 +11,7 @@ using FinancialPipeline.Stages.Work;
 using FinancialPipeline.Storage;
 using FinancialPipeline.Storage.Gcs;
 using FinancialPipeline.Warehouse;
+using FinancialPipeline.Warehouse.BigQuery;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -49,8 +50,7 @@ public static class PipelineServices
         }
 
         services.TryAddSingleton<IObjectStore>(_ => new FileSystemObjectStore(settings.BucketsRoot));
-        services.TryAddSingleton<IGoldWarehouse>(sp => new DuckDbGoldWarehouse(
-            new DuckDbOptions { DatabasePath = settings.DuckDbPath, BucketsRoot = settings.BucketsRoot }, sp.GetRequiredService<TimeProvider>()));
+        var warehouseLocation = AddGoldWarehouse(services, settings);
         services.AddSingleton<IQuoteProvider, SyntheticQuoteProvider>();
         services.AddYahooChartProvider(o =>
         {
@@ -62,7 +62,7 @@ public static class PipelineServices
         services.AddSingleton<StageRunner>();
         services.AddSingleton<ExtractWork>();
         services.AddSingleton<TransformWork>();
-        services.AddSingleton(sp => new AggregateWork(sp.GetRequiredService<IGoldWarehouse>(), "duckdb://" + settings.DuckDbPath));
+        services.AddSingleton(sp => new AggregateWork(sp.GetRequiredService<IGoldWarehouse>(), warehouseLocation));
         services.AddSingleton<ExtractFunction>();
         services.AddSingleton<TransformFunction>();
         services.AddSingleton<AggregateFunction>();
@@ -86,6 +86,32 @@ public static class PipelineServices
         var app = builder.Build();
         app.MapCloudEventFunction<TFunction>(functionName);
         return app;
+    }
+
+    /// <summary>FP_WAREHOUSE: DuckDB on the local data directory, or BigQuery over REST. Returns the location named in completion events.</summary>
+    private static string AddGoldWarehouse(IServiceCollection services, PipelineSettings settings)
+    {
+        if (settings.Warehouse != PipelineSettings.BigQueryWarehouse)
+        {
+            services.TryAddSingleton<IGoldWarehouse>(sp => new DuckDbGoldWarehouse(
+                new DuckDbOptions { DatabasePath = settings.DuckDbPath, BucketsRoot = settings.BucketsRoot }, sp.GetRequiredService<TimeProvider>()));
+            return "duckdb://" + settings.DuckDbPath;
+        }
+
+        var gold = new BigQueryGoldOptions { ProjectId = settings.BigQueryProjectId ?? settings.ProjectId, Dataset = settings.BigQueryDataset };
+        if (gold.Validate() is { Count: > 0 } errors)
+        {
+            throw new InvalidOperationException("FP_BQ_PROJECT / FP_BQ_DATASET: " + string.Join("; ", errors));
+        }
+
+        services.AddBigQueryRestClient(o =>
+        {
+            o.ProjectId = gold.ProjectId;
+            o.Location = settings.BigQueryLocation;
+        });
+        services.TryAddSingleton<IGoldWarehouse>(sp => new BigQueryGoldWarehouse(
+            sp.GetRequiredService<IBigQueryJobClient>(), gold, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<BigQueryGoldWarehouse>>()));
+        return "bigquery://" + gold.ProjectId;
     }
 
     private sealed class ControlDbRejectionSink(RejectedMessageStore store) : IRejectionSink

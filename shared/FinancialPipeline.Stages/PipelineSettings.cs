@@ -33,6 +33,22 @@ public sealed record PipelineSettings
     /// <summary>Yahoo requests in flight at once from one instance.</summary>
     public int? YahooMaxConcurrency { get; init; }
 
+    /// <summary>Gold warehouse: <c>duckdb</c> (local file, the default) or <c>bigquery</c> (FP_WAREHOUSE).</summary>
+    public string Warehouse { get; init; } = DuckDbWarehouse;
+
+    /// <summary>Project of the BigQuery datasets and jobs (FP_BQ_PROJECT, default the pipeline's project).</summary>
+    public string? BigQueryProjectId { get; init; }
+
+    /// <summary>Dataset holding financial_data_hour and the silver external table (FP_BQ_DATASET).</summary>
+    public string BigQueryDataset { get; init; } = "financial";
+
+    /// <summary>BigQuery job location (FP_BQ_LOCATION); must be the dataset's.</summary>
+    public string BigQueryLocation { get; init; } = "US";
+
+    public const string DuckDbWarehouse = "duckdb";
+
+    public const string BigQueryWarehouse = "bigquery";
+
     public string BucketsRoot => Path.Combine(DataDirectory, "buckets");
 
     public string DuckDbPath => Path.Combine(DataDirectory, "warehouse", "gold.duckdb");
@@ -61,6 +77,10 @@ public sealed record PipelineSettings
                 : null,
             YahooRequestsPerSecond = config["FP_YAHOO_REQUESTS_PER_SECOND"] is null ? null : PositiveNumber(config, "FP_YAHOO_REQUESTS_PER_SECOND"),
             YahooMaxConcurrency = config["FP_YAHOO_MAX_CONCURRENCY"] is null ? null : (int)PositiveNumber(config, "FP_YAHOO_MAX_CONCURRENCY"),
+            Warehouse = OneOf(config, "FP_WAREHOUSE", defaults.Warehouse, DuckDbWarehouse, BigQueryWarehouse),
+            BigQueryProjectId = config["FP_BQ_PROJECT"],
+            BigQueryDataset = config["FP_BQ_DATASET"] ?? defaults.BigQueryDataset,
+            BigQueryLocation = config["FP_BQ_LOCATION"] ?? defaults.BigQueryLocation,
         };
     }
 
@@ -73,7 +93,9 @@ public sealed record PipelineSettings
         }
 
         var value = raw.Trim().ToLowerInvariant();
-        return allowed.Contains(value) ? value : throw new InvalidOperationException($"{key}='{raw}' must be one of: {string.Join(", ", allowed)}");
+        return allowed.Contains(value, StringComparer.Ordinal)
+            ? value
+            : throw new InvalidOperationException($"{key}='{raw}' must be one of {string.Join(", ", allowed)}");
     }
 
     private static double PositiveNumber(IConfiguration config, string key)

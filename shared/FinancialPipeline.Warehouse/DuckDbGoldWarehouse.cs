@@ -1,4 +1,5 @@
-using System.Reflection;
+using System.Collections.Concurrent;
+using System.Text.RegularExpressions;
 using DuckDB.NET.Data;
 using FinancialPipeline.Core.Storage;
 using FinancialPipeline.Core.Warehouse;
@@ -15,75 +16,89 @@ public sealed record DuckDbOptions
 }
 
 /// <summary>
-/// Gold in a DuckDB file reading the silver Parquet partitions directly. One writer at a time per file:
-/// DuckDB allows a single read-write process, so MERGEs from concurrent requests are serialised here.
+/// Gold in a DuckDB file reading the silver Parquet partitions directly. DuckDB allows a single read-write
+/// process per file, so MERGEs into one file are serialised here; the table DDL runs once per process and file.
 /// </summary>
-public sealed class DuckDbGoldWarehouse(DuckDbOptions options, TimeProvider time) : IGoldWarehouse
+public sealed partial class DuckDbGoldWarehouse(DuckDbOptions options, TimeProvider time) : IGoldWarehouse
 {
     public const string Table = "financial_data_hour";
-    private static readonly SemaphoreSlim Gate = new(1, 1);
-    private static readonly string SchemaSql = ReadSql("duckdb.001_gold_schema.sql");
-    private static readonly string MergeSql = ReadSql("duckdb.002_gold_merge.sql");
+    private static readonly ConcurrentDictionary<string, SemaphoreSlim> Gates = new(StringComparer.Ordinal);
+    private static readonly ConcurrentDictionary<string, bool> SchemaApplied = new(StringComparer.Ordinal);
+    private static readonly string SchemaSql = EmbeddedSql.Read("duckdb.001_gold_schema.sql");
+    private static readonly string MergeSql = EmbeddedSql.Read("duckdb.002_gold_merge.sql");
+    private static readonly string FreshnessSql = EmbeddedSql.Read("duckdb.003_gold_freshness.sql");
 
     public async Task<GoldMergeResult> MergeHoursAsync(Guid executionId, int attempt, string silverBucket, IReadOnlyCollection<DateOnly> touchedDates, CancellationToken cancellationToken)
     {
-        string SilverFile(DateOnly date) =>
-            Path.Combine(options.BucketsRoot, silverBucket, ObjectLayout.SilverObject(date).Replace('/', Path.DirectorySeparatorChar));
+        if (executionId == Guid.Empty)
+        {
+            throw new ArgumentException("execution id must not be empty", nameof(executionId));
+        }
 
-        if (touchedDates.Count == 0)
+        var silverRoot = SilverRoot(silverBucket);
+        if (GoldScope.For(touchedDates) is not { } scope)
         {
             return new GoldMergeResult(0, 0, null, Table);
         }
 
-        // Source dates: the touched ones, the day after each (its first hour's return_pct depends on the
-        // touched day's last close) and a week before (the previous close may lie across a weekend).
-        var recompute = touchedDates.SelectMany(d => new[] { d, d.AddDays(1) }).Distinct().Where(d => File.Exists(SilverFile(d))).Order().ToList();
-        if (recompute.Count == 0)
-        {
-            return new GoldMergeResult(0, 0, null, Table);
-        }
-
-        var files = Enumerable.Range(0, recompute[^1].DayNumber - recompute[0].DayNumber + 8)
-            .Select(i => recompute[0].AddDays(i - 7))
-            .Select(SilverFile)
-            .Where(File.Exists)
-            .ToList();
-
-        await Gate.WaitAsync(cancellationToken);
+        var databasePath = Path.GetFullPath(options.DatabasePath);
+        var gate = Gates.GetOrAdd(databasePath, _ => new SemaphoreSlim(1, 1));
+        await gate.WaitAsync(cancellationToken);
         try
         {
-            Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(options.DatabasePath))!);
-            await using var conn = new DuckDBConnection($"Data Source={options.DatabasePath}");
+            Directory.CreateDirectory(Path.GetDirectoryName(databasePath)!);
+            await using var conn = new DuckDBConnection($"Data Source={databasePath}");
             await conn.OpenAsync(cancellationToken);
             await ExecuteAsync(conn, "SET TimeZone = 'UTC'", cancellationToken);
-            await ExecuteAsync(conn, SchemaSql, cancellationToken);
-            await using var tx = await conn.BeginTransactionAsync(cancellationToken);
-            long affected;
-            await using (var merge = conn.CreateCommand())
+            if (!SchemaApplied.ContainsKey(databasePath))
             {
-                merge.Transaction = (DuckDBTransaction)tx;
-                merge.CommandText = MergeSql.Replace("{silver_files}", FileList(files), StringComparison.Ordinal);
-                merge.Parameters.Add(new DuckDBParameter("dates", recompute.Select(d => d.ToDateTime(TimeOnly.MinValue)).ToList()));
-                merge.Parameters.Add(new DuckDBParameter("execution_id", executionId.ToString("D")));
-                merge.Parameters.Add(new DuckDBParameter("updated_at", time.GetUtcNow().UtcDateTime));
-                affected = await merge.ExecuteNonQueryAsync(cancellationToken);
+                await ExecuteAsync(conn, SchemaSql, cancellationToken);
+                SchemaApplied[databasePath] = true;
             }
 
-            await tx.CommitAsync(cancellationToken);
-            var (hours, newest) = await ScopeAsync(conn, recompute, cancellationToken);
+            // Silver files are listed here, not globbed by DuckDB: a partition may hold several part files
+            // or none, and the list travels as a bound parameter, never spliced into the SQL.
+            var files = scope.ReadDates
+                .Select(d => Path.Combine(silverRoot, ObjectLayout.SilverPartitionPrefix(d).Replace('/', Path.DirectorySeparatorChar)))
+                .Where(Directory.Exists)
+                .SelectMany(dir => Directory.EnumerateFiles(dir, "*.parquet").Order(StringComparer.Ordinal))
+                .ToList();
+            var affected = files.Count == 0 ? 0 : await MergeAsync(conn, scope, files, executionId, cancellationToken);
+            var (hours, newest) = await FreshnessAsync(conn, scope, cancellationToken);
             return new GoldMergeResult(affected, hours, newest, Table);
         }
         finally
         {
-            Gate.Release();
+            gate.Release();
         }
     }
 
-    private static async Task<(long Hours, DateTimeOffset? Newest)> ScopeAsync(DuckDBConnection conn, IReadOnlyList<DateOnly> dates, CancellationToken ct)
+    private async Task<long> MergeAsync(DuckDBConnection conn, GoldScope scope, List<string> files, Guid executionId, CancellationToken ct)
+    {
+        await using var tx = await conn.BeginTransactionAsync(ct);
+        long affected;
+        await using (var merge = conn.CreateCommand())
+        {
+            merge.Transaction = (DuckDBTransaction)tx;
+            merge.CommandText = MergeSql;
+            merge.Parameters.Add(new DuckDBParameter("files", files));
+            merge.Parameters.Add(new DuckDBParameter("touched", Dates(scope.Touched)));
+            merge.Parameters.Add(new DuckDBParameter("target_dates", Dates(scope.TargetDates)));
+            merge.Parameters.Add(new DuckDBParameter("execution_id", executionId.ToString("D")));
+            merge.Parameters.Add(new DuckDBParameter("updated_at", time.GetUtcNow().UtcDateTime));
+            affected = await merge.ExecuteNonQueryAsync(ct);
+        }
+
+        await tx.CommitAsync(ct);
+        return affected;
+    }
+
+    private static async Task<(long Hours, DateTimeOffset? Newest)> FreshnessAsync(DuckDBConnection conn, GoldScope scope, CancellationToken ct)
     {
         await using var cmd = conn.CreateCommand();
-        cmd.CommandText = $"""SELECT count(*), max("hour") FROM {Table} WHERE CAST("hour" AS DATE) IN (SELECT unnest($dates::DATE[]))""";
-        cmd.Parameters.Add(new DuckDBParameter("dates", dates.Select(d => d.ToDateTime(TimeOnly.MinValue)).ToList()));
+        cmd.CommandText = FreshnessSql;
+        cmd.Parameters.Add(new DuckDBParameter("touched", Dates(scope.Touched)));
+        cmd.Parameters.Add(new DuckDBParameter("newest_from", scope.Touched[0].ToDateTime(TimeOnly.MinValue)));
         await using var r = await cmd.ExecuteReaderAsync(ct);
         await r.ReadAsync(ct);
         var count = r.GetInt64(0);
@@ -91,9 +106,18 @@ public sealed class DuckDbGoldWarehouse(DuckDbOptions options, TimeProvider time
         return (count, newest);
     }
 
-    /// <summary>A DuckDB list literal of file paths we built ourselves; quotes are escaped all the same.</summary>
-    private static string FileList(IEnumerable<string> files) =>
-        "[" + string.Join(", ", files.Select(f => "'" + f.Replace("'", "''", StringComparison.Ordinal) + "'")) + "]";
+    /// <summary>The silver bucket's directory; the name must be a GCS bucket name, so it cannot leave the buckets root.</summary>
+    private string SilverRoot(string silverBucket)
+    {
+        if (string.IsNullOrEmpty(silverBucket) || !BucketPattern().IsMatch(silverBucket) || silverBucket.Contains("..", StringComparison.Ordinal))
+        {
+            throw new ArgumentException($"silver bucket '{silverBucket}' is not a valid bucket name (3-63 of a-z 0-9 - _ ., alphanumeric at both ends)", nameof(silverBucket));
+        }
+
+        return Path.Combine(Path.GetFullPath(options.BucketsRoot), silverBucket, string.Empty);
+    }
+
+    private static List<DateTime> Dates(IEnumerable<DateOnly> dates) => dates.Select(d => d.ToDateTime(TimeOnly.MinValue)).ToList();
 
     private static async Task ExecuteAsync(DuckDBConnection conn, string sql, CancellationToken ct)
     {
@@ -102,11 +126,6 @@ public sealed class DuckDbGoldWarehouse(DuckDbOptions options, TimeProvider time
         await cmd.ExecuteNonQueryAsync(ct);
     }
 
-    private static string ReadSql(string resource)
-    {
-        using var stream = Assembly.GetExecutingAssembly().GetManifestResourceStream(resource)
-            ?? throw new InvalidOperationException($"embedded SQL {resource} missing");
-        using var reader = new StreamReader(stream);
-        return reader.ReadToEnd();
-    }
+    [GeneratedRegex(@"^[a-z0-9][a-z0-9_.\-]{1,61}[a-z0-9]$", RegexOptions.CultureInvariant)]
+    private static partial Regex BucketPattern();
 }

@@ -1,44 +1,70 @@
--- Recomputes the hours of the touched bar dates from de-duplicated silver and MERGEs them.
--- {silver_files} is replaced by a validated list of partition files; $dates (DATE[]), $execution_id and
--- $updated_at are bound parameters. Silver holds each (ticker, bar_ts) once, so each target row matches at
--- most one source row. Unchanged rows are not touched (re-running an execution changes nothing).
+-- Recomputes the gold hours an execution touched from de-duplicated silver and MERGEs them (DuckDB).
+-- The same statement as sql/bigquery/gold_merge.sql; keep the two in step.
+-- Bound parameters:
+--   $files        VARCHAR[]  silver Parquet files of the partitions touched − 7 days … + 7 days (listed by the adapter)
+--   $touched      DATE[]     bar dates silver rewrote (from its completion event)
+--   $target_dates DATE[]     touched dates and the 7 days after each: the only gold partitions the MERGE may change
+--   $execution_id VARCHAR, $updated_at TIMESTAMPTZ
+-- Scope: every hour of a touched date, plus every later hour whose return_pct depends on one (its previous
+-- close, or the absence of one, lies in a touched date). Gold hours of a touched date that silver no longer
+-- holds are deleted. Rows whose values did not change are left alone, so a re-run changes nothing.
 MERGE INTO financial_data_hour AS t
 USING (
-    WITH src AS (
+    WITH bars AS (
+        -- one row per (ticker, bar_ts) even if silver ever held two: newest ingestion wins
         SELECT ticker, bar_ts, open, high, low, close, volume
-        FROM read_parquet({silver_files}, hive_partitioning = false)
+        FROM read_parquet($files, hive_partitioning = false)
+        QUALIFY row_number() OVER (PARTITION BY ticker, bar_ts ORDER BY ingested_at DESC, execution_id DESC) = 1
     ),
     hourly AS (
         SELECT ticker,
-               date_trunc('hour', bar_ts)                     AS "hour",
-               arg_min(open, bar_ts)                          AS open,
-               max(high)                                      AS high,
-               min(low)                                       AS low,
-               arg_max(close, bar_ts)                         AS close,
-               sum(volume)::BIGINT                            AS volume,
+               date_trunc('hour', bar_ts)                                   AS "hour",
+               arg_min(open, bar_ts)                                        AS open,
+               max(high)                                                    AS high,
+               min(low)                                                     AS low,
+               arg_max(close, bar_ts)                                       AS close,
+               sum(volume)::BIGINT                                          AS volume,
                CASE WHEN sum(volume) > 0
                     THEN sum((high + low + close) / 3 * volume) / sum(volume) END AS vwap,
-               count(*)::INTEGER                              AS bar_count
-        FROM src
+               count(*)::BIGINT                                             AS bar_count
+        FROM bars
         GROUP BY ticker, date_trunc('hour', bar_ts)
     ),
-    derived AS (
+    chained AS (
         SELECT *,
-               (close / lag(close) OVER (PARTITION BY ticker ORDER BY "hour") - 1) * 100 AS return_pct,
-               CASE WHEN low > 0 THEN (high - low) / low * 100 END                     AS range_pct
+               lag("hour") OVER w AS prev_hour,
+               lag(close)  OVER w AS prev_close
         FROM hourly
+        WINDOW w AS (PARTITION BY ticker ORDER BY "hour")
+    ),
+    derived AS (
+        SELECT ticker, "hour", open, high, low, close, volume, vwap, bar_count,
+               CASE WHEN prev_hour >= "hour" - INTERVAL 7 DAY AND prev_close > 0
+                    THEN (close / prev_close - 1) * 100 END                AS return_pct,
+               CASE WHEN low > 0 THEN (high - low) / low * 100 END         AS range_pct,
+               -- earliest date whose bars can change this row's return_pct
+               CAST(CASE WHEN prev_hour >= "hour" - INTERVAL 7 DAY THEN prev_hour
+                         ELSE "hour" - INTERVAL 7 DAY END AS DATE)          AS depends_from
+        FROM chained
     )
-    SELECT * FROM derived WHERE CAST("hour" AS DATE) IN (SELECT unnest($dates::DATE[]))
+    SELECT ticker, "hour", open, high, low, close, volume, vwap, bar_count, return_pct, range_pct
+    FROM derived
+    WHERE EXISTS (SELECT 1 FROM unnest($touched::DATE[]) AS touched(day)
+                  WHERE touched.day BETWEEN derived.depends_from AND CAST(derived."hour" AS DATE))
 ) AS s
-ON t.ticker = s.ticker AND t."hour" = s."hour"
+ON t.ticker = s.ticker AND t."hour" = s."hour" AND list_contains($target_dates::DATE[], CAST(t."hour" AS DATE))
 WHEN MATCHED AND (t.open IS DISTINCT FROM s.open OR t.high IS DISTINCT FROM s.high OR t.low IS DISTINCT FROM s.low
                   OR t.close IS DISTINCT FROM s.close OR t.volume IS DISTINCT FROM s.volume
-                  OR t.vwap IS DISTINCT FROM s.vwap OR t.bar_count IS DISTINCT FROM s.bar_count
-                  OR t.return_pct IS DISTINCT FROM s.return_pct OR t.range_pct IS DISTINCT FROM s.range_pct) THEN
+                  OR t.bar_count IS DISTINCT FROM s.bar_count
+                  OR t.return_pct IS DISTINCT FROM s.return_pct OR t.range_pct IS DISTINCT FROM s.range_pct
+                  -- a float sum's last bits depend on summation order: only a real change counts
+                  OR (t.vwap IS NULL) <> (s.vwap IS NULL) OR abs(t.vwap - s.vwap) > 1e-12 * abs(s.vwap)) THEN
     UPDATE SET open = s.open, high = s.high, low = s.low, close = s.close, volume = s.volume, vwap = s.vwap,
                bar_count = s.bar_count, return_pct = s.return_pct, range_pct = s.range_pct,
                execution_id = $execution_id, updated_at = $updated_at
-WHEN NOT MATCHED THEN
+WHEN NOT MATCHED BY TARGET THEN
     INSERT (ticker, "hour", open, high, low, close, volume, vwap, bar_count, return_pct, range_pct, execution_id, updated_at)
     VALUES (s.ticker, s."hour", s.open, s.high, s.low, s.close, s.volume, s.vwap, s.bar_count, s.return_pct, s.range_pct,
-            $execution_id, $updated_at);
+            $execution_id, $updated_at)
+WHEN NOT MATCHED BY SOURCE AND list_contains($touched::DATE[], CAST(t."hour" AS DATE)) THEN
+    DELETE;

@@ -5,7 +5,11 @@ using FinancialPipeline.Stages.Runner;
 
 namespace FinancialPipeline.Stages.Work;
 
-/// <summary>Gold: MERGEs the hourly aggregates of the bar dates silver touched into <c>financial_data_hour</c>.</summary>
+/// <summary>
+/// Gold: MERGEs the hourly aggregates of the bar dates silver touched into <c>financial_data_hour</c>. The outcome's
+/// <c>newest_timestamp</c> (and the <c>newest_hour_unix_seconds</c> metric, kept in the ledger row) is the gold table's
+/// newest hour after the MERGE, so a freshness check can compare it with the market calendar.
+/// </summary>
 public sealed class AggregateWork(IGoldWarehouse warehouse, string warehouseLocation) : IStageWork
 {
     public Stage Stage => Stage.Gold;
@@ -27,8 +31,24 @@ public sealed class AggregateWork(IGoldWarehouse warehouse, string warehouseLoca
             new RecordCounts(result.HoursInScope, result.RowsAffected, 0),
             [$"{warehouseLocation}#{result.Table}"],
             upstream.TouchedDates,
-            new Dictionary<string, long> { ["hours_in_scope"] = result.HoursInScope, ["rows_merged"] = result.RowsAffected },
+            Metrics(result),
             [],
             result.NewestHour);
+    }
+
+    private static Dictionary<string, long> Metrics(GoldMergeResult result)
+    {
+        var metrics = new Dictionary<string, long> { ["hours_in_scope"] = result.HoursInScope, ["rows_merged"] = result.RowsAffected };
+        if (result.NewestHour is { } newest)
+        {
+            metrics["newest_hour_unix_seconds"] = newest.ToUnixTimeSeconds();
+        }
+
+        if (result.BytesBilled is { } billed)
+        {
+            metrics["bytes_billed"] = billed;
+        }
+
+        return metrics;
     }
 }

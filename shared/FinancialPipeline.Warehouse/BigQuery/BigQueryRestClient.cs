@@ -24,6 +24,16 @@ public interface IBigQueryJobClient
         IReadOnlyList<BigQueryParameter> parameters,
         string jobId,
         CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// The first <paramref name="maxRows"/> rows of a finished query job's result (getQueryResults). Cells are
+    /// BigQuery's strings (INT64 as text, TIMESTAMP as microseconds since the epoch); SQL NULL is null.
+    /// </summary>
+    /// <exception cref="BigQueryJobException">The result could not be read.</exception>
+    Task<IReadOnlyList<IReadOnlyList<string?>>> ReadRowsAsync(
+        BigQueryJobResult job,
+        int maxRows,
+        CancellationToken cancellationToken = default);
 }
 
 /// <summary>
@@ -104,6 +114,39 @@ public sealed partial class BigQueryRestClient : IBigQueryJobClient
                 isPermanent: false,
                 errors: failure.Errors);
         }
+    }
+
+    public async Task<IReadOnlyList<IReadOnlyList<string?>>> ReadRowsAsync(
+        BigQueryJobResult job,
+        int maxRows,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(job);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maxRows);
+        var path = string.Create(
+            CultureInfo.InvariantCulture,
+            $"bigquery/v2/projects/{_options.ProjectId}/queries/{Uri.EscapeDataString(job.JobId)}?location={Uri.EscapeDataString(job.Location)}&timeoutMs=0&maxResults={maxRows}&formatOptions.useInt64Timestamp=true");
+        var response = await SendAsync(HttpMethod.Get, path, null, cancellationToken);
+        if (!response.IsSuccess || response.Body is not { } body)
+        {
+            throw ApiFailure(response, job.JobId, "getQueryResults");
+        }
+
+        if (!body.TryGetProperty("jobComplete", out var complete) || complete.ValueKind != JsonValueKind.True)
+        {
+            throw new BigQueryJobException($"BigQuery job {job.JobId} has no result yet", "notComplete", null, job.JobId, isPermanent: false);
+        }
+
+        if (!body.TryGetProperty("rows", out var rows) || rows.ValueKind != JsonValueKind.Array)
+        {
+            return [];
+        }
+
+        return rows.EnumerateArray()
+            .Select(row => (IReadOnlyList<string?>)row.GetProperty("f").EnumerateArray()
+                .Select(cell => cell.TryGetProperty("v", out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null)
+                .ToList())
+            .ToList();
     }
 
     private async Task<BigQueryJobResult> RunJobAsync(string sql, JsonObject[] parameters, string jobId, CancellationToken ct)

@@ -18,7 +18,8 @@ internal sealed record JobScript(
     long DmlAffectedRows = 0,
     long BytesProcessed = 0,
     long BytesBilled = 0,
-    bool DoneOnInsert = false)
+    bool DoneOnInsert = false,
+    IReadOnlyList<string?[]>? Rows = null)
 {
     public static JobScript Success(long rows = 3, long processed = 1024, long billed = 10_485_760, int pendingPolls = 0) =>
         new(pendingPolls, DmlAffectedRows: rows, BytesProcessed: processed, BytesBilled: billed);
@@ -207,7 +208,7 @@ internal sealed class FakeBigQueryServer : IAsyncDisposable
         {
             "insert" => Insert(body!, jobId!),
             "get" => GetJob(jobId!),
-            _ => Poll(jobId!),
+            _ => Poll(jobId!, int.TryParse(query.GetValueOrDefault("maxResults"), CultureInfo.InvariantCulture, out var max) ? max : 0),
         };
     }
 
@@ -234,7 +235,7 @@ internal sealed class FakeBigQueryServer : IAsyncDisposable
         return (200, JobResource(job, done: job.PendingPolls == 0), null);
     }
 
-    private (int, JsonNode, int?) Poll(string jobId)
+    private (int, JsonNode, int?) Poll(string jobId, int maxResults)
     {
         if (!_jobs.TryGetValue(jobId, out var job))
         {
@@ -253,16 +254,26 @@ internal sealed class FakeBigQueryServer : IAsyncDisposable
             return (400, Error(400, reason, job.Script.ErrorMessage!), null);
         }
 
-        return (200, new JsonObject
+        var result = new JsonObject
         {
             ["kind"] = "bigquery#getQueryResultsResponse",
             ["jobReference"] = reference,
             ["jobComplete"] = true,
-            ["totalRows"] = "0",
+            ["totalRows"] = (job.Script.Rows?.Count ?? 0).ToString(CultureInfo.InvariantCulture),
             ["numDmlAffectedRows"] = job.Script.DmlAffectedRows.ToString(CultureInfo.InvariantCulture),
             ["totalBytesProcessed"] = job.Script.BytesProcessed.ToString(CultureInfo.InvariantCulture),
             ["cacheHit"] = false,
-        }, null);
+        };
+
+        // Rows as getQueryResults sends them: {"f":[{"v":"text"|null}, …]}, at most maxResults of them.
+        if (job.Script.Rows is { } rows && maxResults > 0)
+        {
+            result["rows"] = new JsonArray(rows.Take(maxResults)
+                .Select(row => (JsonNode)new JsonObject { ["f"] = new JsonArray(row.Select(v => (JsonNode)new JsonObject { ["v"] = v }).ToArray()) })
+                .ToArray());
+        }
+
+        return (200, result, null);
     }
 
     private JsonObject JobResource(FakeJob job, bool done)

@@ -1,0 +1,172 @@
+using System.Globalization;
+using FinancialPipeline.Core.Warehouse;
+using Microsoft.Extensions.Logging;
+
+namespace FinancialPipeline.Warehouse.BigQuery;
+
+/// <summary>Where the gold table and the silver external table live in BigQuery.</summary>
+public sealed record BigQueryGoldOptions
+{
+    /// <summary>Project holding the dataset (usually the one that runs the jobs).</summary>
+    public required string ProjectId { get; init; }
+
+    /// <summary>Dataset holding <c>financial_data_hour</c> and the silver external table <c>financial_quotes_silver</c>.</summary>
+    public required string Dataset { get; init; }
+
+    /// <summary>Run <c>sql/bigquery/gold_financial_data_hour.sql</c> (CREATE TABLE IF NOT EXISTS) once per process before the first MERGE.</summary>
+    public bool EnsureTable { get; init; } = true;
+
+    /// <summary>Every problem with these options, empty when they are usable.</summary>
+    public IReadOnlyList<string> Validate()
+    {
+        var errors = new List<string>();
+        if (!BigQueryNames.IsValidProjectId(ProjectId))
+        {
+            errors.Add($"{nameof(ProjectId)} '{ProjectId}' is not a BigQuery project id (6-30 chars: lowercase letters, digits, hyphens; starts with a letter)");
+        }
+
+        if (!BigQueryNames.IsValidDatasetOrTableId(Dataset))
+        {
+            errors.Add($"{nameof(Dataset)} '{Dataset}' must be 1-{BigQueryNames.MaxDatasetOrTableLength} letters, digits or underscores");
+        }
+
+        return errors;
+    }
+}
+
+/// <summary>
+/// Gold in BigQuery: one MERGE job per stage attempt (<c>sql/bigquery/gold_merge.sql</c>) reading silver through the
+/// external table, then one small query for the freshness mark. Job ids are deterministic per (execution, stage,
+/// attempt, purpose), so a redelivered request adopts the job already running instead of MERGing twice.
+/// </summary>
+public sealed partial class BigQueryGoldWarehouse : IGoldWarehouse
+{
+    public const string TableId = "financial_data_hour";
+    public const string SilverTableId = "financial_quotes_silver";
+    private const string Stage = "gold";
+    private static readonly string TableSql = EmbeddedSql.Read("bigquery.gold_financial_data_hour.sql");
+    private static readonly string MergeSql = EmbeddedSql.Read("bigquery.gold_merge.sql");
+    private static readonly string FreshnessSql = EmbeddedSql.Read("bigquery.gold_freshness.sql");
+
+    private readonly IBigQueryJobClient _client;
+    private readonly BigQueryGoldOptions _options;
+    private readonly TimeProvider _time;
+    private readonly ILogger<BigQueryGoldWarehouse> _logger;
+    private readonly SemaphoreSlim _tableGate = new(1, 1);
+    private bool _tableEnsured;
+
+    public BigQueryGoldWarehouse(IBigQueryJobClient client, BigQueryGoldOptions options, TimeProvider time, ILogger<BigQueryGoldWarehouse> logger)
+    {
+        ArgumentNullException.ThrowIfNull(client);
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(time);
+        ArgumentNullException.ThrowIfNull(logger);
+        var errors = options.Validate();
+        if (errors.Count > 0)
+        {
+            throw new ArgumentException("Invalid BigQueryGoldOptions: " + string.Join("; ", errors), nameof(options));
+        }
+
+        _client = client;
+        _options = options;
+        _time = time;
+        _logger = logger;
+    }
+
+    /// <summary><c>project.dataset.financial_data_hour</c>.</summary>
+    public string TableName => $"{_options.ProjectId}.{_options.Dataset}.{TableId}";
+
+    public async Task<GoldMergeResult> MergeHoursAsync(Guid executionId, int attempt, string silverBucket, IReadOnlyCollection<DateOnly> touchedDates, CancellationToken cancellationToken)
+    {
+        // The silver bucket is bound into the external table's URIs at deployment; it is not part of the query.
+        _ = silverBucket;
+        if (GoldScope.For(touchedDates) is not { } scope)
+        {
+            return new GoldMergeResult(0, 0, null, TableName);
+        }
+
+        await EnsureTableAsync(executionId, attempt, cancellationToken);
+
+        var merge = await _client.ExecuteQueryAsync(
+            Render(MergeSql),
+            [
+                BigQueryParameter.Date("read_from", scope.ReadFrom),
+                BigQueryParameter.Date("read_to", scope.ReadTo),
+                BigQueryParameter.DateArray("touched_dates", scope.Touched),
+                BigQueryParameter.DateArray("target_dates", scope.TargetDates),
+                BigQueryParameter.String("execution_id", executionId.ToString("D")),
+                BigQueryParameter.Timestamp("updated_at", _time.GetUtcNow()),
+            ],
+            BigQueryJobIds.For(executionId, Stage, attempt, "merge"),
+            cancellationToken);
+        LogMerged(executionId, Stage, merge.JobId, merge.NumDmlAffectedRows, merge.TotalBytesBilled, scope.Touched.Count, scope.TargetDates.Count);
+
+        var freshness = await _client.ExecuteQueryAsync(
+            Render(FreshnessSql),
+            [
+                BigQueryParameter.DateArray("touched_dates", scope.Touched),
+                BigQueryParameter.Date("newest_from", scope.Touched[0]),
+            ],
+            BigQueryJobIds.For(executionId, Stage, attempt, "freshness"),
+            cancellationToken);
+        var rows = await _client.ReadRowsAsync(freshness, 1, cancellationToken);
+        var (hours, newest) = ParseFreshness(rows, freshness.JobId);
+        var billed = (merge.TotalBytesBilled ?? 0) + (freshness.TotalBytesBilled ?? 0);
+        return new GoldMergeResult(merge.NumDmlAffectedRows ?? 0, hours, newest, TableName, billed);
+    }
+
+    private async Task EnsureTableAsync(Guid executionId, int attempt, CancellationToken ct)
+    {
+        if (!_options.EnsureTable || Volatile.Read(ref _tableEnsured))
+        {
+            return;
+        }
+
+        await _tableGate.WaitAsync(ct);
+        try
+        {
+            if (!_tableEnsured)
+            {
+                await _client.ExecuteQueryAsync(Render(TableSql), [], BigQueryJobIds.For(executionId, Stage, attempt, "ddl"), ct);
+                Volatile.Write(ref _tableEnsured, true);
+            }
+        }
+        finally
+        {
+            _tableGate.Release();
+        }
+    }
+
+    /// <summary>Splices the validated project and dataset ids into a SQL file; every value is a query parameter.</summary>
+    private string Render(string sql) =>
+        sql.Replace("${project}", _options.ProjectId, StringComparison.Ordinal)
+           .Replace("${dataset}", _options.Dataset, StringComparison.Ordinal);
+
+    private static (long Hours, DateTimeOffset? Newest) ParseFreshness(IReadOnlyList<IReadOnlyList<string?>> rows, string jobId)
+    {
+        if (rows is not [{ Count: 2 } row])
+        {
+            throw new BigQueryJobException($"BigQuery job {jobId}: the freshness query returned {rows.Count} rows, expected one row of (hours_in_scope, newest_hour)");
+        }
+
+        if (!long.TryParse(row[0], NumberStyles.Integer, CultureInfo.InvariantCulture, out var hours))
+        {
+            throw new BigQueryJobException($"BigQuery job {jobId}: hours_in_scope '{row[0]}' is not an INT64");
+        }
+
+        if (row[1] is null)
+        {
+            return (hours, null);
+        }
+
+        if (!long.TryParse(row[1], NumberStyles.Integer, CultureInfo.InvariantCulture, out var micros))
+        {
+            throw new BigQueryJobException($"BigQuery job {jobId}: newest_hour '{row[1]}' is not a TIMESTAMP in microseconds");
+        }
+
+        return (hours, DateTimeOffset.UnixEpoch.AddTicks(micros * 10));
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Gold MERGE {JobId} for {ExecutionId} ({Stage}): {RowsAffected} rows changed, {BytesBilled} bytes billed, {TouchedDates} touched dates, {TargetPartitions} target partitions")]
+    private partial void LogMerged(Guid executionId, string stage, string jobId, long? rowsAffected, long? bytesBilled, int touchedDates, int targetPartitions);
+}

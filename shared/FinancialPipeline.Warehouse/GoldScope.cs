@@ -1,0 +1,44 @@
+namespace FinancialPipeline.Warehouse;
+
+/// <summary>
+/// Which silver partitions a gold MERGE reads and which gold partitions it may change, for the bar dates silver
+/// touched. A gold hour's <c>return_pct</c> looks back to the ticker's previous hour, at most
+/// <see cref="ReturnLookbackDays"/> days earlier; so the rows that can change are the touched dates' hours and
+/// hours up to that many days after them, and computing those needs silver from that many days before.
+/// </summary>
+public sealed record GoldScope
+{
+    /// <summary>Longest gap between an hour and the previous hour its <c>return_pct</c> is computed against.</summary>
+    public const int ReturnLookbackDays = 7;
+
+    private GoldScope(IReadOnlyList<DateOnly> touched)
+    {
+        Touched = touched;
+        TargetDates = touched.SelectMany(d => Enumerable.Range(0, ReturnLookbackDays + 1).Select(d.AddDays)).Distinct().Order().ToList();
+        ReadFrom = touched[0].AddDays(-ReturnLookbackDays);
+        ReadTo = touched[^1].AddDays(ReturnLookbackDays);
+    }
+
+    /// <summary>The bar dates silver rewrote, distinct and ascending: every gold hour on them is recomputed.</summary>
+    public IReadOnlyList<DateOnly> Touched { get; }
+
+    /// <summary>The gold partitions the MERGE may change: each touched date and the <see cref="ReturnLookbackDays"/> after it.</summary>
+    public IReadOnlyList<DateOnly> TargetDates { get; }
+
+    /// <summary>First silver partition read.</summary>
+    public DateOnly ReadFrom { get; }
+
+    /// <summary>Last silver partition read (inclusive).</summary>
+    public DateOnly ReadTo { get; }
+
+    /// <summary>Every silver partition date from <see cref="ReadFrom"/> to <see cref="ReadTo"/>.</summary>
+    public IEnumerable<DateOnly> ReadDates => Enumerable.Range(0, ReadTo.DayNumber - ReadFrom.DayNumber + 1).Select(ReadFrom.AddDays);
+
+    /// <summary>The scope of <paramref name="touchedDates"/>, or null when there is nothing to recompute.</summary>
+    public static GoldScope? For(IEnumerable<DateOnly> touchedDates)
+    {
+        ArgumentNullException.ThrowIfNull(touchedDates);
+        var touched = touchedDates.Distinct().Order().ToList();
+        return touched.Count == 0 ? null : new GoldScope(touched);
+    }
+}

@@ -1,0 +1,276 @@
+using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
+using FinancialPipeline.Warehouse.BigQuery;
+using FinancialPipeline.Warehouse.Tests.Fakes;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+
+namespace FinancialPipeline.Warehouse.Tests;
+
+/// <summary>The BigQuery gold warehouse against the in-process fake BigQuery: jobs, parameters, ids, answers.</summary>
+public sealed partial class BigQueryGoldWarehouseTests : IAsyncLifetime, IDisposable
+{
+    private static readonly Guid Execution = Guid.Parse("0b9f3c2e-7a41-4d5e-9c1b-2f6a8e4d1c3b");
+    private static readonly DateOnly Monday = new(2024, 3, 4);
+    private static readonly DateTimeOffset NewestHour = new(2024, 3, 5, 19, 0, 0, TimeSpan.Zero);
+
+    private readonly JumpingTimeProvider _time = new();
+    private readonly HttpClient _http = new();
+    private FakeBigQueryServer _server = null!;
+
+    public async Task InitializeAsync()
+    {
+        _server = await FakeBigQueryServer.StartAsync();
+        _server.ScriptFor = id => id.Contains("-freshness-", StringComparison.Ordinal)
+            ? JobScript.Success(rows: 0) with { Rows = [["14", (NewestHour.ToUnixTimeMilliseconds() * 1000).ToString(System.Globalization.CultureInfo.InvariantCulture)]] }
+            : JobScript.Success(rows: 9, billed: 20_971_520);
+    }
+
+    public async Task DisposeAsync() => await _server.DisposeAsync();
+
+    public void Dispose() => _http.Dispose();
+
+    [Fact]
+    public async Task Merge_runs_ddl_merge_and_freshness_jobs_with_deterministic_ids_in_the_configured_location()
+    {
+        var result = await Warehouse().MergeHoursAsync(Execution, 2, "fp-silver", [Monday.AddDays(1), Monday, Monday], CancellationToken.None);
+
+        Assert.Empty(_server.Violations);
+        Assert.Equal(
+            ["fp-gold-ddl-0b9f3c2e7a414d5e9c1b2f6a8e4d1c3b-a2", "fp-gold-merge-0b9f3c2e7a414d5e9c1b2f6a8e4d1c3b-a2", "fp-gold-freshness-0b9f3c2e7a414d5e9c1b2f6a8e4d1c3b-a2"],
+            _server.RequestsOf("insert").Select(r => r.JobId));
+        Assert.All(_server.RequestsOf("insert"), r => Assert.Equal("us-east4", r.Body!["jobReference"]!["location"]!.GetValue<string>()));
+        var read = _server.RequestsOf("poll").Last();
+        Assert.Equal("fp-gold-freshness-0b9f3c2e7a414d5e9c1b2f6a8e4d1c3b-a2", read.JobId);
+        Assert.Equal("1", read.Query["maxResults"]);
+        Assert.Equal("true", read.Query["formatOptions.useInt64Timestamp"]);
+        Assert.Equal(new Core.Warehouse.GoldMergeResult(9, 14, NewestHour, "fp-test-project.gold_test.financial_data_hour", 20_971_520 + 10_485_760), result);
+    }
+
+    [Fact]
+    public async Task Merge_sends_named_parameters_for_the_scope_and_splices_only_validated_names()
+    {
+        await Warehouse().MergeHoursAsync(Execution, 1, "fp-silver", [Monday, Monday.AddDays(1)], CancellationToken.None);
+
+        var query = MergeRequest()["configuration"]!["query"]!;
+        var sql = query["query"]!.GetValue<string>();
+        Assert.StartsWith("-- Recomputes the gold hours", sql, StringComparison.Ordinal);
+        Assert.DoesNotContain("${", sql, StringComparison.Ordinal);
+        Assert.Contains("MERGE `fp-test-project.gold_test.financial_data_hour` AS t", sql, StringComparison.Ordinal);
+        Assert.Contains("FROM `fp-test-project.gold_test.financial_quotes_silver`", sql, StringComparison.Ordinal);
+        var parameters = query["queryParameters"]!.AsArray().ToDictionary(p => p!["name"]!.GetValue<string>(), p => p!);
+        Assert.Equal(["read_from", "read_to", "touched_dates", "target_dates", "execution_id", "updated_at"], parameters.Keys);
+        Assert.Equal("2024-02-26", Scalar(parameters["read_from"], "DATE"));
+        Assert.Equal("2024-03-12", Scalar(parameters["read_to"], "DATE"));
+        Assert.Equal(["2024-03-04", "2024-03-05"], DateArray(parameters["touched_dates"]));
+        Assert.Equal(Enumerable.Range(4, 9).Select(d => $"2024-03-{d:D2}"), DateArray(parameters["target_dates"]));
+        Assert.Equal(Execution.ToString("D"), Scalar(parameters["execution_id"], "STRING"));
+        Assert.Equal("2024-01-02 14:30:00.000000+00:00", Scalar(parameters["updated_at"], "TIMESTAMP"));
+    }
+
+    [Fact]
+    public void Merge_target_condition_names_the_partitions_by_parameter_so_BigQuery_prunes_them()
+    {
+        var sql = Read("gold_merge.sql");
+
+        // The ON clause and the DELETE branch filter the target on its partitioning expression with constant
+        // parameters; the source filters the external table on its hive partition key.
+        Assert.Matches(OnClause(), sql);
+        Assert.Contains("WHEN NOT MATCHED BY SOURCE AND DATE(t.`hour`) IN UNNEST(@touched_dates) THEN", sql, StringComparison.Ordinal);
+        Assert.Contains("WHERE `date` BETWEEN @read_from AND @read_to", sql, StringComparison.Ordinal);
+        Assert.Contains("QUALIFY ROW_NUMBER() OVER (PARTITION BY ticker, bar_ts", sql, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Gold_table_ddl_is_partitioned_by_the_hours_date_and_clustered_by_ticker_with_the_duckdb_columns()
+    {
+        var bigQuery = Read("gold_financial_data_hour.sql");
+        var duckDb = File.ReadAllText(Path.Combine(SqlRoot(), "duckdb", "001_gold_schema.sql"));
+
+        Assert.Contains("CREATE TABLE IF NOT EXISTS `${project}.${dataset}.financial_data_hour`", bigQuery, StringComparison.Ordinal);
+        Assert.Contains("\nPARTITION BY DATE(`hour`)\nCLUSTER BY ticker\n", bigQuery.ReplaceLineEndings("\n"), StringComparison.Ordinal);
+        Assert.DoesNotContain("PARTITIONS", bigQuery, StringComparison.Ordinal);
+        Assert.Equal(Columns(duckDb), Columns(bigQuery));
+        Assert.Equal(
+            ["ticker", "hour", "open", "high", "low", "close", "volume", "vwap", "bar_count", "return_pct", "range_pct", "execution_id", "updated_at"],
+            Columns(bigQuery));
+    }
+
+    [Fact]
+    public async Task Ddl_runs_once_per_process_and_each_attempt_gets_its_own_merge_job()
+    {
+        var warehouse = Warehouse();
+
+        await warehouse.MergeHoursAsync(Execution, 1, "fp-silver", [Monday], CancellationToken.None);
+        await warehouse.MergeHoursAsync(Execution, 2, "fp-silver", [Monday], CancellationToken.None);
+
+        var ids = _server.RequestsOf("insert").Select(r => r.JobId!).ToList();
+        Assert.Single(ids, id => id.StartsWith("fp-gold-ddl-", StringComparison.Ordinal));
+        Assert.Equal(
+            ["fp-gold-merge-0b9f3c2e7a414d5e9c1b2f6a8e4d1c3b-a1", "fp-gold-merge-0b9f3c2e7a414d5e9c1b2f6a8e4d1c3b-a2"],
+            ids.Where(id => id.StartsWith("fp-gold-merge-", StringComparison.Ordinal)));
+    }
+
+    [Fact]
+    public async Task Redelivered_attempt_adopts_the_running_merge_job_instead_of_merging_twice()
+    {
+        var mergeId = BigQueryJobIds.For(Execution, "gold", 1, "merge");
+        await Warehouse().MergeHoursAsync(Execution, 1, "fp-silver", [Monday], CancellationToken.None);
+        var sql = MergeRequest()["configuration"]!["query"]!["query"]!.GetValue<string>();
+
+        // A second host (same attempt, answer of the first lost) sends the same job id: 409, then jobs.get.
+        var result = await Warehouse().MergeHoursAsync(Execution, 1, "fp-silver", [Monday], CancellationToken.None);
+
+        Assert.Equal(1, _server.SuccessfulInserts(mergeId));
+        Assert.Contains(_server.Requests, r => r.Kind == "insert" && r.JobId == mergeId && r.ResponseStatus == 409);
+        Assert.Contains(_server.Requests, r => r.Kind == "get" && r.JobId == mergeId);
+        Assert.Equal(9, result.RowsAffected);
+        Assert.Equal(sql, MergeRequest()["configuration"]!["query"]!["query"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public async Task Merge_not_complete_is_polled_until_done()
+    {
+        _server.ScriptFor = id => id.Contains("-freshness-", StringComparison.Ordinal)
+            ? JobScript.Success() with { Rows = [["3", null]] }
+            : JobScript.Success(rows: 4, pendingPolls: 2);
+
+        var result = await Warehouse().MergeHoursAsync(Execution, 1, "fp-silver", [Monday], CancellationToken.None);
+
+        Assert.Equal(3, _server.RequestsOf("poll").Count(r => r.JobId!.Contains("-merge-", StringComparison.Ordinal)));
+        Assert.Equal(4, result.RowsAffected);
+        Assert.Equal(3, result.HoursInScope);
+        Assert.Null(result.NewestHour);
+    }
+
+    [Fact]
+    public async Task Concurrent_update_is_retried_under_a_new_job_id()
+    {
+        var mergeId = BigQueryJobIds.For(Execution, "gold", 1, "merge");
+        var inner = _server.ScriptFor;
+        _server.ScriptFor = id => id == mergeId
+            ? JobScript.Failure("invalidQuery", "Could not serialize access to table fp-test-project:gold_test.financial_data_hour due to concurrent update")
+            : inner(id);
+
+        var result = await Warehouse().MergeHoursAsync(Execution, 1, "fp-silver", [Monday], CancellationToken.None);
+
+        Assert.Equal(9, result.RowsAffected);
+        Assert.Contains(_server.RequestsOf("insert"), r => r.JobId == mergeId + "-r1");
+    }
+
+    [Fact]
+    public async Task Rate_limit_and_5xx_on_insert_are_retried_with_the_same_job_id()
+    {
+        _server.InsertFaults.Enqueue(new Fault(429, Reason: "rateLimitExceeded"));
+        _server.InsertFaults.Enqueue(new Fault(503, AfterApplying: true));
+
+        var result = await Warehouse().MergeHoursAsync(Execution, 1, "fp-silver", [Monday], CancellationToken.None);
+
+        Assert.Equal(9, result.RowsAffected);
+        var ddl = BigQueryJobIds.For(Execution, "gold", 1, "ddl");
+        Assert.Equal(1, _server.SuccessfulInserts(ddl));
+        Assert.Equal(3, _server.RequestsOf("insert").Count(r => r.JobId == ddl));
+    }
+
+    [Fact]
+    public async Task Invalid_query_fails_the_stage_with_BigQuerys_message()
+    {
+        const string message = "Unrecognized name: bar_ts at [20:23]";
+        _server.ScriptFor = id => id.Contains("-merge-", StringComparison.Ordinal)
+            ? JobScript.Failure("invalidQuery", message, "query")
+            : JobScript.Success();
+
+        var error = await Assert.ThrowsAsync<BigQueryJobException>(() =>
+            Warehouse().MergeHoursAsync(Execution, 1, "fp-silver", [Monday], CancellationToken.None));
+
+        Assert.Equal(message, error.Message);
+        Assert.Equal("invalidQuery", error.Reason);
+        Assert.True(error.IsPermanent);
+        Assert.DoesNotContain(_server.RequestsOf("insert"), r => r.JobId!.Contains("-freshness-", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task No_touched_dates_runs_no_job()
+    {
+        var result = await Warehouse().MergeHoursAsync(Execution, 1, "fp-silver", [], CancellationToken.None);
+
+        Assert.Empty(_server.Requests);
+        Assert.Equal(0, result.RowsAffected);
+    }
+
+    [Theory]
+    [InlineData("fp-test-project", "gold-test")]
+    [InlineData("fp-test-project", "gold`; DROP")]
+    [InlineData("Bad_Project", "gold_test")]
+    public void Invalid_project_or_dataset_is_refused_before_any_sql(string project, string dataset)
+    {
+        var error = Assert.Throws<ArgumentException>(() => new BigQueryGoldWarehouse(
+            Client(), new BigQueryGoldOptions { ProjectId = project, Dataset = dataset }, _time, NullLogger<BigQueryGoldWarehouse>.Instance));
+        Assert.Contains(project == "Bad_Project" ? "ProjectId" : "Dataset", error.Message, StringComparison.Ordinal);
+    }
+
+    private BigQueryGoldWarehouse Warehouse() => new(
+        Client(), new BigQueryGoldOptions { ProjectId = "fp-test-project", Dataset = "gold_test" }, _time, NullLogger<BigQueryGoldWarehouse>.Instance);
+
+    private BigQueryRestClient Client() => new(
+        _http,
+        Options.Create(new BigQueryOptions
+        {
+            ProjectId = _server.ProjectId,
+            Location = _server.Location,
+            BaseAddress = _server.BaseAddress,
+            AccessTokenSource = _ => Task.FromResult<string?>("test-token"),
+            PollInterval = TimeSpan.FromMilliseconds(500),
+            MaxRetryAttempts = 4,
+        }),
+        _time,
+        NullLogger<BigQueryRestClient>.Instance);
+
+    private JsonNode MergeRequest() =>
+        _server.RequestsOf("insert").First(r => r.JobId!.Contains("-merge-", StringComparison.Ordinal)).Body!;
+
+    private static string Scalar(JsonNode parameter, string type)
+    {
+        Assert.Equal(type, parameter["parameterType"]!["type"]!.GetValue<string>());
+        return parameter["parameterValue"]!["value"]!.GetValue<string>();
+    }
+
+    private static List<string> DateArray(JsonNode parameter)
+    {
+        Assert.Equal("ARRAY", parameter["parameterType"]!["type"]!.GetValue<string>());
+        Assert.Equal("DATE", parameter["parameterType"]!["arrayType"]!["type"]!.GetValue<string>());
+        return parameter["parameterValue"]!["arrayValues"]!.AsArray().Select(v => v!["value"]!.GetValue<string>()).ToList();
+    }
+
+    private static string Read(string bigQueryFile) => File.ReadAllText(Path.Combine(SqlRoot(), "bigquery", bigQueryFile));
+
+    private static string SqlRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "FinancialPipeline.sln")))
+            {
+                return Path.Combine(dir.FullName, "sql");
+            }
+        }
+
+        throw new InvalidOperationException("repository root (FinancialPipeline.sln) not found above " + AppContext.BaseDirectory);
+    }
+
+    /// <summary>Column names of a CREATE TABLE, in order.</summary>
+    private static List<string> Columns(string ddl)
+    {
+        var body = ddl[ddl.IndexOf("CREATE TABLE", StringComparison.Ordinal)..];
+        body = body[(body.IndexOf('(', StringComparison.Ordinal) + 1)..];
+        return ColumnLine().Matches(body)
+            .Select(m => m.Groups[1].Value.Trim('"', '`'))
+            .TakeWhile(name => name != "PRIMARY")
+            .ToList();
+    }
+
+    [GeneratedRegex(@"^\s{4}([""`]?[A-Za-z_]+[""`]?)\s+[A-Z]", RegexOptions.Multiline)]
+    private static partial Regex ColumnLine();
+
+    [GeneratedRegex(@"ON t\.ticker = s\.ticker AND t\.`hour` = s\.`hour` AND DATE\(t\.`hour`\) IN UNNEST\(@target_dates\)")]
+    private static partial Regex OnClause();
+}
