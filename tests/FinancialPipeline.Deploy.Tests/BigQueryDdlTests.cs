@@ -55,6 +55,21 @@ public sealed class BigQueryDdlTests(RepositoryFixture repo) : IClassFixture<Rep
         Assert.Empty(plan.Commands("bq", $"--project_id={Project}", "--location=US", "query"));
     }
 
+    [Fact]
+    public void TheRepositorysOwnSqlUsesOnlyKnownPlaceholders()
+    {
+        var root = new DirectoryInfo(AppContext.BaseDirectory);
+        while (root is not null && !File.Exists(Path.Combine(root.FullName, "FinancialPipeline.sln")))
+        {
+            root = root.Parent;
+        }
+
+        Assert.NotNull(root);
+        var (ddl, skipped) = BigQueryDdl.Load(Path.Combine(root.FullName, "sql", "bigquery"), BigQueryDdl.Placeholders(repo.Settings));
+        Assert.All(ddl, script => Assert.DoesNotContain("${", script.Sql, StringComparison.Ordinal));
+        Assert.Equal(Directory.Exists(Path.Combine(root.FullName, "sql", "bigquery")) ? Directory.GetFiles(Path.Combine(root.FullName, "sql", "bigquery"), "*.sql").Length : 0, ddl.Count + skipped.Count);
+    }
+
     [Theory]
     [InlineData("CREATE TABLE t (x INT64)", true)]
     [InlineData("-- c\n/* block\n MERGE */\n  create or replace external table t", true)]

@@ -42,7 +42,7 @@ public sealed class PlanVsTopologyTests(RepositoryFixture repo) : IClassFixture<
     public void EveryPushSubscriptionBecomesAnEventarcTriggerOnItsTopicWithThePatchedSubscription()
     {
         var pushes = Topology.Subscriptions.Where(s => s.PushEndpoint is not null).ToList();
-        Assert.Equal(4, pushes.Count);
+        Assert.True(pushes.Count >= 4, $"{pushes.Count} push subscriptions");
         var triggers = Plan.Commands("gcloud", "eventarc", "triggers", "create");
         Assert.Equal(pushes.Select(s => s.SubscriptionId + "-trigger"), triggers.Select(t => t.Command[4]));
         foreach (var subscription in pushes)
@@ -135,9 +135,11 @@ public sealed class PlanVsTopologyTests(RepositoryFixture repo) : IClassFixture<
         var bindings = Plan.Bindings();
         foreach (var (key, roles) in expected)
         {
+            // Stages also report zombie takeovers on the alerts topic, when the topology has one.
+            var alerts = key != "alert" && Topology.Topics.Contains("fp-alerts") ? [("pubsub topics fp-alerts", "roles/pubsub.publisher")] : Array.Empty<(string, string)>();
             var member = $"serviceAccount:fp-{key}-fn@{Project}.iam.gserviceaccount.com";
             var held = bindings.Where(b => b.Member == member).Select(b => (b.Resource, b.Role)).Order().ToList();
-            Assert.Equal(roles.Order().ToList(), held);
+            Assert.Equal(roles.Concat(alerts).Order().ToList(), held);
         }
     }
 
@@ -183,29 +185,36 @@ public sealed class PlanVsTopologyTests(RepositoryFixture repo) : IClassFixture<
     [Fact]
     public void ASubscriptionAndTopicAddedToTheTopologyAppearWithoutChangingThePlanner()
     {
-        var settings = Settings;
-        var baseTopology = FunctionCatalog.Topology(settings);
-        var alertEndpoint = FunctionCatalog.Endpoint(settings, "alert");
-        var topology = baseTopology with
+        var topology = Topology with
         {
-            Topics = [.. baseTopology.Topics, "fp-alerts"],
+            Topics = [.. Topology.Topics, "fp-audit"],
             Subscriptions =
             [
-                .. baseTopology.Subscriptions,
-                new SubscriptionSpec("fp-alert-events", "fp-alerts", PipelineTopology.PushUrl(alertEndpoint, Project, "fp-alerts"), 60, new RetryPolicySpec(TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(600)), null),
+                .. Topology.Subscriptions,
+                new SubscriptionSpec("fp-alert-audit", "fp-audit", PipelineTopology.PushUrl(FunctionCatalog.Endpoint(Settings, "alert"), Project, "fp-audit"), 60, new RetryPolicySpec(TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(600)), null),
+                new SubscriptionSpec("fp-audit-hold", "fp-audit", null, 30, null, null),
             ],
         };
-        var plan = DeploymentPlanner.Build(settings, topology, FunctionCatalog.Standard(settings, topology), [], []);
+        var plan = DeploymentPlanner.Build(Settings, topology, FunctionCatalog.Standard(Settings, topology), [], []);
 
-        Assert.Single(plan.Commands("gcloud", "pubsub", "topics", "create", "fp-alerts"));
-        var trigger = Assert.Single(plan.Commands("gcloud", "eventarc", "triggers", "create", "fp-alert-events-trigger"));
-        Assert.Equal($"projects/{Project}/topics/fp-alerts", trigger.Flag("--transport-topic"));
+        Assert.Single(plan.Commands("gcloud", "pubsub", "topics", "create", "fp-audit"));
+        var trigger = Assert.Single(plan.Commands("gcloud", "eventarc", "triggers", "create", "fp-alert-audit-trigger"));
+        Assert.Equal($"projects/{Project}/topics/fp-audit", trigger.Flag("--transport-topic"));
         Assert.Equal("fp-alert", trigger.Flag("--destination-run-service"));
-        Assert.Single(plan.Commands("gcloud", "pubsub", "subscriptions", "update", ShellQuoting.Variable("sub_fp_alert_events")));
-        foreach (var stage in new[] { "extract", "transform", "aggregate" })
-        {
-            Assert.Contains(new Binding("pubsub topics fp-alerts", "roles/pubsub.publisher", $"serviceAccount:fp-{stage}-fn@{Project}.iam.gserviceaccount.com"), plan.Bindings());
-        }
+        var patch = Assert.Single(plan.Commands("gcloud", "pubsub", "subscriptions", "update", ShellQuoting.Variable("sub_fp_alert_audit")));
+        Assert.Equal("60", patch.Flag("--ack-deadline"));
+        Assert.Equal("fp-audit", Assert.Single(plan.Commands("gcloud", "pubsub", "subscriptions", "create", "fp-audit-hold")).Flag("--topic"));
+        Assert.Equal("30", Assert.Single(plan.Commands("gcloud", "pubsub", "subscriptions", "update", "fp-audit-hold")).Flag("--ack-deadline"));
+    }
+
+    [Fact]
+    public void WithAnAlertsTopicTheStagesMayPublishToItAndTheAlertFunctionMayNot()
+    {
+        var topology = Topology.Topics.Contains("fp-alerts") ? Topology : Topology with { Topics = [.. Topology.Topics, "fp-alerts"] };
+        var plan = DeploymentPlanner.Build(Settings, topology, FunctionCatalog.Standard(Settings, topology), [], []);
+
+        var publishers = plan.Bindings().Where(b => b.Resource == "pubsub topics fp-alerts" && b.Role == "roles/pubsub.publisher").Select(b => b.Member).Order();
+        Assert.Equal(["aggregate", "extract", "transform"], publishers.Select(m => m["serviceAccount:fp-".Length..m.IndexOf("-fn@", StringComparison.Ordinal)]));
     }
 
     [Fact]
