@@ -231,6 +231,14 @@ public static class DeploymentPlanner
                 ["FP_PROJECT_ID"] = settings.ProjectId,
                 ["FP_TOPIC_PREFIX"] = settings.Prefix,
             };
+            foreach (var (variable, value) in function.Environment)
+            {
+                // gcloud splits --set-env-vars on commas.
+                environment[variable] = value.Contains(',', StringComparison.Ordinal)
+                    ? throw new InvalidOperationException($"functions[{function.Key}].Environment[{variable}]: '{value}' must not contain a comma")
+                    : value;
+            }
+
             var timeout = subscriptions.Max(s => s.AckDeadlineSeconds);
             List<string> deploy =
             [

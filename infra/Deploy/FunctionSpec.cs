@@ -49,6 +49,9 @@ public sealed record FunctionSpec
     /// <summary>Environment variable → Secret Manager secret (latest version), besides the control DB's.</summary>
     public IReadOnlyDictionary<string, string> Secrets { get; init; } = new Dictionary<string, string>();
 
+    /// <summary>Environment variables of this function, besides the ones every function gets.</summary>
+    public IReadOnlyDictionary<string, string> Environment { get; init; } = new Dictionary<string, string>();
+
     /// <summary>Everything the function's runtime service account is granted; nothing else is.</summary>
     public IReadOnlyList<IamGrant> Grants(DeploymentSettings settings)
     {
@@ -151,6 +154,14 @@ public static class FunctionCatalog
                 Buckets = new Dictionary<string, BucketAccess> { [settings.SilverBucket] = BucketAccess.Read },
                 UsesControlDb = true,
                 UsesBigQuery = true,
+                // Gold is BigQuery in the cloud (DuckDB is a single-process local file).
+                Environment = new Dictionary<string, string>
+                {
+                    ["FP_WAREHOUSE"] = "bigquery",
+                    ["FP_BQ_PROJECT"] = settings.ProjectId,
+                    ["FP_BQ_DATASET"] = settings.BigQueryDataset,
+                    ["FP_BQ_LOCATION"] = settings.BigQueryLocation,
+                },
             },
             Function("alert", "functions/Alert") with
             {

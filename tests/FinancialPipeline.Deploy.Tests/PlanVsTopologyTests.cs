@@ -115,6 +115,21 @@ public sealed class PlanVsTopologyTests(RepositoryFixture repo) : IClassFixture<
     }
 
     [Fact]
+    public void AggregateWritesGoldToTheDeployedBigQueryDataset()
+    {
+        var aggregate = EnvironmentOf("fp-aggregate");
+        Assert.Equal("bigquery", aggregate["FP_WAREHOUSE"]);
+        Assert.Equal(Project, aggregate["FP_BQ_PROJECT"]);
+        Assert.Equal("financial_pipeline", aggregate["FP_BQ_DATASET"]);
+        Assert.Equal("US", aggregate["FP_BQ_LOCATION"]);
+        Assert.DoesNotContain("FP_WAREHOUSE", EnvironmentOf("fp-extract").Keys);
+    }
+
+    private Dictionary<string, string> EnvironmentOf(string service) =>
+        Assert.Single(Plan.Commands("gcloud", "run", "deploy", service)).Flag("--set-env-vars")!
+            .Split(',').Select(e => e.Split('=', 2)).ToDictionary(kv => kv[0], kv => kv[1], StringComparer.Ordinal);
+
+    [Fact]
     public void EachFunctionServiceAccountHoldsExactlyItsRoles()
     {
         var bronze = $"storage buckets gs://{Project}-fp-bronze";
