@@ -21,7 +21,7 @@ from airflow.providers.google.cloud.operators.pubsub import PubSubPublishMessage
 from airflow.providers.slack.hooks.slack_webhook import SlackWebhookHook
 
 from fp_failure_alert import failure_alert
-from fp_start_message import DEFAULT_JOB_NAME, execution_id_of, start_messages
+from fp_start_message import DEFAULT_JOB_NAME, execution_id_of, requested_at_of, start_messages
 
 DAG_ID = "financial_pipeline_start"
 SCHEDULE = "5 * * * *"  # hourly at :05 UTC (the scheduler's time zone is UTC; start_date is UTC)
@@ -71,7 +71,7 @@ with DAG(
         "window_start": Param(None, type=["null", "string"], description="backfill window start (ISO-8601 UTC), with window_end"),
         "window_end": Param(None, type=["null", "string"], description="backfill window end (ISO-8601 UTC, exclusive)"),
     },
-    user_defined_macros={"fp_start_messages": start_messages},
+    user_defined_macros={"fp_start_messages": start_messages, "fp_requested_at": requested_at_of},
     # ``messages`` must render to a list of dicts with bytes, not to its text.
     render_template_as_native_obj=True,
     tags=["financial_pipeline", "pubsub"],
@@ -81,6 +81,6 @@ with DAG(
         gcp_conn_id=GCP_CONN_ID,
         project_id="{{ var.value.FP_GCP_PROJECT_ID }}",
         topic="{{ var.value.FP_START_TOPIC }}",
-        messages="{{ fp_start_messages(params, data_interval_end) }}",
+        messages="{{ fp_start_messages(params, fp_requested_at(dag_run.run_type, data_interval_end, logical_date, dag_run.start_date)) }}",
         on_failure_callback=notify_slack_on_failure,
     )

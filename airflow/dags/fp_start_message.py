@@ -104,6 +104,17 @@ def to_pubsub_message(payload: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def requested_at_of(run_type: Any, data_interval_end: Any, logical_date: Any, started_at: Any) -> datetime:
+    """When the run asked for the pipeline: the :05 tick a scheduled run stands for (its data_interval_end);
+    for a manual run, the moment it was triggered (its logical date, or its start when it has none)."""
+    if str(getattr(run_type, "value", run_type)) == "scheduled" and data_interval_end is not None:
+        return parse_utc("requested_at", data_interval_end)
+    for candidate in (logical_date, started_at):
+        if candidate is not None:
+            return parse_utc("requested_at", candidate)
+    raise StartMessageError("requested_at", "the run has neither a logical date nor a start date")
+
+
 def start_messages(params: Mapping[str, Any] | None, requested_at: datetime) -> list[dict[str, Any]]:
     """The operator's ``messages``: one start message from the DAG run's params (job_name, window_start, window_end)."""
     params = params or {}

@@ -96,11 +96,15 @@ class DagStructureTests(unittest.TestCase):
         self.assertEqual("publish_start_message", self.dag_file.value(task["task_id"]))
         for field in ["project_id", "topic"]:
             self.assertRegex(self.dag_file.value(task[field]), r"^\{\{ var\.value\.FP_[A-Z_]+ \}\}$", field)
-        self.assertEqual("{{ fp_start_messages(params, data_interval_end) }}", self.dag_file.value(task["messages"]))
+        self.assertEqual(
+            "{{ fp_start_messages(params, fp_requested_at(dag_run.run_type, data_interval_end, logical_date, dag_run.start_date)) }}",
+            self.dag_file.value(task["messages"]),
+        )
         macros = self.dag["user_defined_macros"]
-        self.assertEqual(["fp_start_messages"], [self.dag_file.value(k) for k in macros.keys])
-        self.assertEqual("start_messages", macros.values[0].id)
-        self.assertEqual("fp_start_message", self.dag_file.imports["start_messages"])
+        registered = {self.dag_file.value(k): v.id for k, v in zip(macros.keys, macros.values)}
+        self.assertEqual({"fp_start_messages": "start_messages", "fp_requested_at": "requested_at_of"}, registered)
+        for function in registered.values():
+            self.assertEqual("fp_start_message", self.dag_file.imports[function])
         self.assertIs(True, self.dag_file.value(self.dag["render_template_as_native_obj"]))
 
     def test_backfill_params_are_declared(self):

@@ -11,6 +11,7 @@ from fp_start_message import (
     StartMessageError,
     build_start_payload,
     execution_id_of,
+    requested_at_of,
     start_messages,
     to_pubsub_message,
 )
@@ -90,6 +91,32 @@ class TimestampTests(unittest.TestCase):
         for value in [payload["requested_at"], payload["window"]["start"], payload["window"]["end"]]:
             self.assertRegex(value, RFC3339_UTC)
         self.assertEqual("2026-11-20T00:00:00Z", payload["window"]["start"])
+
+
+class RequestedAtTests(unittest.TestCase):
+    TICK = datetime(2026, 11, 23, 20, 5, tzinfo=timezone.utc)
+    TRIGGERED = datetime(2026, 11, 23, 20, 41, 7, tzinfo=timezone.utc)
+    STARTED = datetime(2026, 11, 23, 20, 41, 9, tzinfo=timezone.utc)
+
+    def test_scheduled_run_is_requested_at_its_tick(self):
+        self.assertEqual(self.TICK, requested_at_of("scheduled", self.TICK, self.TICK - timedelta(hours=1), self.STARTED))
+
+    def test_manual_run_is_requested_when_it_was_triggered(self):
+        self.assertEqual(self.TRIGGERED, requested_at_of("manual", self.TICK, self.TRIGGERED, self.STARTED))
+
+    def test_manual_run_without_logical_date_uses_its_start(self):
+        self.assertEqual(self.STARTED, requested_at_of("manual", None, None, self.STARTED))
+
+    def test_run_type_enum_values_are_understood(self):
+        class RunType:
+            value = "scheduled"
+
+        self.assertEqual(self.TICK, requested_at_of(RunType(), self.TICK, None, self.STARTED))
+
+    def test_a_run_without_any_time_is_refused(self):
+        with self.assertRaises(StartMessageError) as caught:
+            requested_at_of("manual", None, None, None)
+        self.assertEqual("requested_at", caught.exception.field)
 
 
 class BackfillParamsTests(unittest.TestCase):
