@@ -23,6 +23,10 @@ public sealed partial class PythonDagTests
         Assert.True(ran.Success, "no 'Ran N tests' line\n" + output);
         var count = int.Parse(ran.Groups["n"].Value, System.Globalization.CultureInfo.InvariantCulture);
         Assert.True(count > 0, "python ran no tests\n" + output);
+        // Every test method written must have run: a module that failed to import or was not discovered shows here.
+        var written = Directory.GetFiles(Path.Combine(root, "airflow", "tests"), "test_*.py")
+            .Sum(file => TestMethod().Matches(File.ReadAllText(file)).Count);
+        Assert.True(count == written, $"ran {count} tests, the files define {written}\n" + output);
         Assert.Matches(OkLine(), result.StdErr);
         Assert.DoesNotMatch(FailureMarker(), result.StdErr);
     }
@@ -75,6 +79,9 @@ public sealed partial class PythonDagTests
 
     [GeneratedRegex(@"^Ran (?<n>\d+) tests? in ", RegexOptions.Multiline)]
     private static partial Regex RanLine();
+
+    [GeneratedRegex(@"^\s+def test_\w+\(self", RegexOptions.Multiline)]
+    private static partial Regex TestMethod();
 
     [GeneratedRegex(@"^OK( \(.*\))?$", RegexOptions.Multiline)]
     private static partial Regex OkLine();
