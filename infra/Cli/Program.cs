@@ -4,4 +4,5 @@ using FinancialPipeline.Cli;
 var root = new RootCommand("fp — operator CLI of FinancialPipeline");
 root.Subcommands.Add(RunCommand.Create());
 root.Subcommands.Add(BenchCommand.Create());
+root.Subcommands.Add(DeployCommand.Create());
 return await root.Parse(args).InvokeAsync();

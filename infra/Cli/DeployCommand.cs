@@ -1,0 +1,163 @@
+using System.CommandLine;
+using System.Diagnostics;
+using FinancialPipeline.Deploy;
+
+namespace FinancialPipeline.Cli;
+
+/// <summary>
+/// <c>fp deploy plan</c> prints the GCP deployment (a bash script of gcloud/bq commands generated from the topology)
+/// without running anything; <c>fp deploy apply</c> runs that same script.
+/// </summary>
+internal static class DeployCommand
+{
+    public static Command Create()
+    {
+        var options = new DeployOptions();
+        var output = new Option<string>("--output") { Description = "Write the script to this file instead of standard output" };
+        var plan = new Command("plan", "Print the deployment script; nothing is run");
+        options.AddTo(plan);
+        plan.Options.Add(output);
+        plan.SetAction(parse => Plan(options.Read(parse), parse.GetValue(output)));
+
+        var apply = new Command("apply", "Generate the deployment script and run it with bash (gcloud and bq must be logged in)");
+        options.AddTo(apply);
+        apply.SetAction((parse, ct) => ApplyAsync(options.Read(parse), ct));
+
+        var deploy = new Command("deploy", "Deploy the pipeline to Google Cloud (plan, apply)");
+        deploy.Subcommands.Add(plan);
+        deploy.Subcommands.Add(apply);
+        return deploy;
+    }
+
+    private static int Plan(DeploymentSettings? settings, string? output)
+    {
+        if (Render(settings) is not { } script)
+        {
+            return 2;
+        }
+
+        if (output is null)
+        {
+            Console.Out.Write(script);
+        }
+        else
+        {
+            File.WriteAllText(output, script);
+            Console.Error.WriteLine($"fp deploy plan: wrote {output}");
+        }
+
+        return 0;
+    }
+
+    private static async Task<int> ApplyAsync(DeploymentSettings? settings, CancellationToken ct)
+    {
+        if (Render(settings) is not { } script)
+        {
+            return 2;
+        }
+
+        var path = Path.Combine(Path.GetTempPath(), $"fp-deploy-{Guid.NewGuid():N}.sh");
+        await File.WriteAllTextAsync(path, script, ct);
+        try
+        {
+            var start = new ProcessStartInfo("bash") { UseShellExecute = false, WorkingDirectory = settings!.RepositoryRoot };
+            start.ArgumentList.Add(path);
+            using var process = Process.Start(start) ?? throw new InvalidOperationException("could not start bash");
+            await process.WaitForExitAsync(ct);
+            return process.ExitCode;
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    private static string? Render(DeploymentSettings? settings)
+    {
+        if (settings is null)
+        {
+            return null;
+        }
+
+        try
+        {
+            return DeploymentPlanner.Build(settings).ToBashScript();
+        }
+        catch (Exception ex) when (ex is ArgumentException or InvalidOperationException or InvalidDataException or IOException)
+        {
+            Console.Error.WriteLine($"fp deploy: {ex.Message}");
+            return null;
+        }
+    }
+
+    private sealed class DeployOptions
+    {
+        private readonly Option<string> project = new("--project") { Description = "Google Cloud project id (default FP_PROJECT_ID)" };
+        private readonly Option<string> region = new("--region") { Description = "Region of the functions, triggers and Cloud SQL", DefaultValueFactory = _ => "us-east4" };
+        private readonly Option<string> prefix = new("--prefix") { Description = "Prefix of every topic, subscription, function and service account", DefaultValueFactory = _ => "fp-" };
+        private readonly Option<string> bronzeBucket = new("--bronze-bucket") { Description = "Bronze bucket (default PROJECT-fp-bronze)" };
+        private readonly Option<string> silverBucket = new("--silver-bucket") { Description = "Silver bucket (default PROJECT-fp-silver)" };
+        private readonly Option<string> bucketLocation = new("--bucket-location") { Description = "Bucket location (default: the region)" };
+        private readonly Option<string> dataset = new("--dataset") { Description = "BigQuery dataset", DefaultValueFactory = _ => "financial_pipeline" };
+        private readonly Option<string> bigQueryLocation = new("--bq-location") { Description = "BigQuery location", DefaultValueFactory = _ => "US" };
+        private readonly Option<string> sqlInstance = new("--sql-instance") { Description = "Cloud SQL instance of the control DB", DefaultValueFactory = _ => "fp-control" };
+        private readonly Option<string> postgresSecret = new("--postgres-secret") { Description = "Secret holding the Npgsql connection string", DefaultValueFactory = _ => "fp-postgres-connection" };
+        private readonly Option<string> slackSecret = new("--slack-secret") { Description = "Secret holding the Slack webhook URL", DefaultValueFactory = _ => "fp-slack-webhook" };
+        private readonly Option<int> maxInstances = new("--max-instances") { Description = "Cloud Run max instances per function", DefaultValueFactory = _ => 10 };
+        private readonly Option<string> repoRoot = new("--repo-root") { Description = "Repository root (default: the folder above the current one holding FinancialPipeline.sln)" };
+
+        public void AddTo(Command command)
+        {
+            foreach (var option in new Option[] { project, region, prefix, bronzeBucket, silverBucket, bucketLocation, dataset, bigQueryLocation, sqlInstance, postgresSecret, slackSecret, maxInstances, repoRoot })
+            {
+                command.Options.Add(option);
+            }
+        }
+
+        public DeploymentSettings? Read(ParseResult parse)
+        {
+            var projectId = parse.GetValue(project) ?? Environment.GetEnvironmentVariable("FP_PROJECT_ID");
+            if (string.IsNullOrWhiteSpace(projectId))
+            {
+                Console.Error.WriteLine("fp deploy: --project is required (or set FP_PROJECT_ID)");
+                return null;
+            }
+
+            var root = parse.GetValue(repoRoot) is { } given ? Path.GetFullPath(given) : FindRepositoryRoot();
+            if (root is null)
+            {
+                Console.Error.WriteLine("fp deploy: FinancialPipeline.sln not found above the current folder; pass --repo-root");
+                return null;
+            }
+
+            var defaults = DeploymentSettings.ForProject(projectId, root);
+            return defaults with
+            {
+                Region = parse.GetValue(region)!,
+                Prefix = parse.GetValue(prefix)!,
+                BronzeBucket = parse.GetValue(bronzeBucket) ?? defaults.BronzeBucket,
+                SilverBucket = parse.GetValue(silverBucket) ?? defaults.SilverBucket,
+                BucketLocation = parse.GetValue(bucketLocation),
+                BigQueryDataset = parse.GetValue(dataset)!,
+                BigQueryLocation = parse.GetValue(bigQueryLocation)!,
+                CloudSqlInstance = parse.GetValue(sqlInstance)!,
+                PostgresSecret = parse.GetValue(postgresSecret)!,
+                SlackWebhookSecret = parse.GetValue(slackSecret)!,
+                MaxInstances = parse.GetValue(maxInstances),
+            };
+        }
+
+        private static string? FindRepositoryRoot()
+        {
+            for (var dir = new DirectoryInfo(Directory.GetCurrentDirectory()); dir is not null; dir = dir.Parent)
+            {
+                if (File.Exists(Path.Combine(dir.FullName, "FinancialPipeline.sln")))
+                {
+                    return dir.FullName;
+                }
+            }
+
+            return null;
+        }
+    }
+}

@@ -1,0 +1,57 @@
+namespace FinancialPipeline.Deploy;
+
+/// <summary>How the script runs a step's command.</summary>
+public enum StepKind
+{
+    /// <summary>Run the command; it is idempotent (updates, IAM bindings).</summary>
+    Run,
+
+    /// <summary>Run the command only when <see cref="DeployStep.Check"/> fails (create what does not exist yet).</summary>
+    CreateIfMissing,
+
+    /// <summary>Assign the command's standard output to <see cref="DeployStep.Variable"/>.</summary>
+    Capture,
+
+    /// <summary>Stop the script with <see cref="DeployStep.FailureMessage"/> when the command fails (a prerequisite the operator must provide).</summary>
+    Require,
+}
+
+/// <summary>One command of the deployment: an argv array and a short comment saying why.</summary>
+public sealed record DeployStep(string Comment, StepKind Kind, IReadOnlyList<string> Command)
+{
+    public IReadOnlyList<string>? Check { get; init; }
+
+    public string? Variable { get; init; }
+
+    public string? FailureMessage { get; init; }
+
+    /// <summary>Text fed to the command's standard input verbatim (a quoted here-document: nothing in it expands).</summary>
+    public string? Stdin { get; init; }
+
+    public static DeployStep Run(string comment, params string[] command) => new(comment, StepKind.Run, command);
+
+    public static DeployStep RunWithInput(string comment, string stdin, params string[] command) =>
+        new(comment, StepKind.Run, command) { Stdin = stdin };
+
+    public static DeployStep CreateIfMissing(string comment, IReadOnlyList<string> check, params string[] command) =>
+        new(comment, StepKind.CreateIfMissing, command) { Check = check };
+
+    public static DeployStep Capture(string comment, string variable, params string[] command) =>
+        new(comment, StepKind.Capture, command) { Variable = variable };
+
+    public static DeployStep Require(string comment, string failureMessage, params string[] command) =>
+        new(comment, StepKind.Require, command) { FailureMessage = failureMessage };
+
+    /// <summary>The value of a <c>--name=value</c> argument, or null.</summary>
+    public string? Flag(string name)
+    {
+        var prefix = name + "=";
+        var match = Command.LastOrDefault(a => a.StartsWith(prefix, StringComparison.Ordinal));
+        return match is null ? null : ShellQuoting.Display(match[prefix.Length..]);
+    }
+
+    public bool Has(string argument) => Command.Contains(argument);
+
+    /// <summary>The command as a reader sees it (variable references shown as <c>${NAME}</c>).</summary>
+    public string Text => string.Join(' ', Command.Select(ShellQuoting.Display));
+}

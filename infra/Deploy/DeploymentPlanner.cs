@@ -1,0 +1,366 @@
+using System.Globalization;
+using FinancialPipeline.PubSub;
+
+namespace FinancialPipeline.Deploy;
+
+/// <summary>
+/// Turns the topology (the same definition the emulator setup uses) and the deployment settings into the ordered
+/// gcloud/bq commands of a GCP deployment. Every step is idempotent, so applying the plan again converges.
+/// </summary>
+public static class DeploymentPlanner
+{
+    public const string PubSubEventType = "google.cloud.pubsub.topic.v1.messagePublished";
+    public const string ProjectNumberVariable = "PROJECT_NUMBER";
+
+    private static readonly string[] RequiredApis =
+    [
+        "run.googleapis.com", "cloudbuild.googleapis.com", "artifactregistry.googleapis.com", "eventarc.googleapis.com",
+        "pubsub.googleapis.com", "secretmanager.googleapis.com", "sqladmin.googleapis.com", "bigquery.googleapis.com",
+        "storage.googleapis.com", "iam.googleapis.com",
+    ];
+
+    /// <summary>The standard deployment: topology and functions from the catalog, DDL read from the repository now.</summary>
+    public static DeploymentPlan Build(DeploymentSettings settings)
+    {
+        settings.Validate();
+        var topology = FunctionCatalog.Topology(settings);
+        var functions = FunctionCatalog.Standard(settings, topology);
+        var (ddl, skipped) = BigQueryDdl.Load(Path.Combine(settings.RepositoryRoot, settings.BigQuerySqlDirectory), BigQueryDdl.Placeholders(settings));
+        return Build(settings, topology, functions, ddl, skipped);
+    }
+
+    public static DeploymentPlan Build(
+        DeploymentSettings settings,
+        PipelineTopology topology,
+        IReadOnlyList<FunctionSpec> functions,
+        IReadOnlyList<SqlScript> ddl,
+        IReadOnlyList<string> skippedSql)
+    {
+        settings.Validate();
+        var triggers = MapTriggers(topology, functions);
+        CheckFunctions(settings, functions);
+        var plan = new Planner(settings);
+        plan.Foundations();
+        plan.ServiceAccounts(functions);
+        plan.Buckets();
+        plan.Messaging(topology);
+        plan.Secrets(functions);
+        plan.BigQuery(ddl, skippedSql);
+        foreach (var function in functions)
+        {
+            plan.Function(function, triggers.Where(t => t.Function == function).Select(t => t.Subscription).ToList());
+        }
+
+        plan.InvokerTokens();
+        foreach (var (subscription, function) in triggers)
+        {
+            plan.Trigger(subscription, function);
+        }
+
+        var steps = plan.Steps;
+        if (steps.Any(s => s.Command.Any(a => a.StartsWith("--allow-unauthenticated", StringComparison.Ordinal))))
+        {
+            throw new InvalidOperationException("a step would allow unauthenticated calls");
+        }
+
+        return new DeploymentPlan($"FinancialPipeline deployment: project {settings.ProjectId}, region {settings.Region}, prefix {settings.Prefix}", steps);
+    }
+
+    /// <summary>Every push subscription of the topology becomes an Eventarc trigger of exactly one function.</summary>
+    private static List<(SubscriptionSpec Subscription, FunctionSpec Function)> MapTriggers(PipelineTopology topology, IReadOnlyList<FunctionSpec> functions)
+    {
+        var byService = functions.ToDictionary(f => f.ServiceName, StringComparer.Ordinal);
+        var triggers = new List<(SubscriptionSpec, FunctionSpec)>();
+        foreach (var subscription in topology.Subscriptions.Where(s => s.PushEndpoint is not null))
+        {
+            var service = FunctionCatalog.ServiceOf(subscription);
+            if (!byService.TryGetValue(service, out var function))
+            {
+                throw new InvalidOperationException($"subscription {subscription.SubscriptionId} pushes to '{service}', which no function deploys");
+            }
+
+            if (!topology.Topics.Contains(subscription.TopicId))
+            {
+                throw new InvalidOperationException($"subscription {subscription.SubscriptionId}: topic {subscription.TopicId} is not in the topology");
+            }
+
+            triggers.Add((subscription, function));
+        }
+
+        var idle = functions.Where(f => triggers.All(t => t.Item2 != f)).Select(f => f.ServiceName).ToList();
+        if (idle.Count > 0)
+        {
+            throw new InvalidOperationException($"no subscription of the topology triggers {string.Join(", ", idle)}");
+        }
+
+        return triggers;
+    }
+
+    private static void CheckFunctions(DeploymentSettings settings, IReadOnlyList<FunctionSpec> functions)
+    {
+        foreach (var function in functions)
+        {
+            DeploymentSettings.CheckServiceName($"functions[{function.Key}].ServiceName", function.ServiceName);
+            DeploymentSettings.CheckServiceAccountId($"functions[{function.Key}].ServiceAccountId", function.ServiceAccountId);
+            var folder = Path.Combine(settings.RepositoryRoot, function.SourceProject);
+            if (!Directory.Exists(folder) || Directory.GetFiles(folder, "*.csproj").Length != 1)
+            {
+                throw new InvalidOperationException(
+                    $"functions[{function.Key}].SourceProject: {function.SourceProject} must be a folder of {settings.RepositoryRoot} with one .csproj (GOOGLE_BUILDABLE)");
+            }
+        }
+    }
+
+    private sealed class Planner(DeploymentSettings settings)
+    {
+        private readonly string project = "--project=" + settings.ProjectId;
+        private readonly string pubSubAgent = $"serviceAccount:service-{ShellQuoting.Variable(ProjectNumberVariable)}@gcp-sa-pubsub.iam.gserviceaccount.com";
+
+        public List<DeployStep> Steps { get; } = [];
+
+        private string Invoker => settings.ServiceAccountEmail(settings.InvokerServiceAccountId);
+
+        public void Foundations()
+        {
+            Add(DeployStep.Run("APIs the deployment uses.", ["gcloud", "services", "enable", .. RequiredApis, project]));
+            Add(DeployStep.Capture(
+                "Project number: names the Pub/Sub service agent, which dead-letters messages and signs push tokens.",
+                ProjectNumberVariable,
+                "gcloud", "projects", "describe", settings.ProjectId, "--format=value(projectNumber)"));
+        }
+
+        public void ServiceAccounts(IReadOnlyList<FunctionSpec> functions)
+        {
+            ServiceAccount(settings.InvokerServiceAccountId, "FinancialPipeline Eventarc invoker (run.invoker only)");
+            foreach (var function in functions)
+            {
+                ServiceAccount(function.ServiceAccountId, $"FinancialPipeline {function.Key} function runtime");
+            }
+        }
+
+        public void Buckets()
+        {
+            foreach (var bucket in new[] { settings.BronzeBucket, settings.SilverBucket })
+            {
+                var url = "gs://" + bucket;
+                Add(DeployStep.CreateIfMissing(
+                    $"Bucket {bucket}: uniform bucket-level access, public access prevented.",
+                    ["gcloud", "storage", "buckets", "describe", url, project],
+                    "gcloud", "storage", "buckets", "create", url, project, "--location=" + settings.EffectiveBucketLocation,
+                    "--uniform-bucket-level-access", "--public-access-prevention"));
+                Add(DeployStep.Run(
+                    $"Enforce the same on {bucket} if it already existed.",
+                    "gcloud", "storage", "buckets", "update", url, project, "--uniform-bucket-level-access", "--public-access-prevention"));
+            }
+        }
+
+        public void Messaging(PipelineTopology topology)
+        {
+            foreach (var topic in topology.Topics)
+            {
+                Add(DeployStep.CreateIfMissing(
+                    $"Topic {topic}.",
+                    ["gcloud", "pubsub", "topics", "describe", topic, project],
+                    "gcloud", "pubsub", "topics", "create", topic, project));
+            }
+
+            foreach (var subscription in topology.Subscriptions.Where(s => s.PushEndpoint is null))
+            {
+                Add(DeployStep.CreateIfMissing(
+                    $"Pull subscription {subscription.SubscriptionId} on {subscription.TopicId}.",
+                    ["gcloud", "pubsub", "subscriptions", "describe", subscription.SubscriptionId, project],
+                    "gcloud", "pubsub", "subscriptions", "create", subscription.SubscriptionId, project, "--topic=" + subscription.TopicId));
+                Add(DeployStep.Run(
+                    $"{subscription.SubscriptionId}: keep messages 7 days and never expire the subscription (an idle hold must not vanish).",
+                    ["gcloud", "pubsub", "subscriptions", "update", subscription.SubscriptionId, project,
+                        .. PolicyFlags(subscription), "--message-retention-duration=7d", "--expiration-period=never"]));
+                DeadLetterSource(subscription, subscription.SubscriptionId);
+            }
+
+            foreach (var deadLetterTopic in topology.Subscriptions.Select(s => s.DeadLetter?.DeadLetterTopicId).OfType<string>().Distinct(StringComparer.Ordinal))
+            {
+                Add(Grant(
+                    $"The Pub/Sub service agent forwards undeliverable messages to {deadLetterTopic}.",
+                    new IamGrant(IamResource.Topic, deadLetterTopic, "roles/pubsub.publisher"),
+                    pubSubAgent));
+            }
+        }
+
+        public void Secrets(IReadOnlyList<FunctionSpec> functions)
+        {
+            foreach (var secret in functions.SelectMany(f => f.AllSecrets(settings).Values).Distinct(StringComparer.Ordinal))
+            {
+                Add(DeployStep.CreateIfMissing(
+                    $"Secret {secret} (its value is never part of the plan).",
+                    ["gcloud", "secrets", "describe", secret, project],
+                    "gcloud", "secrets", "create", secret, project, "--replication-policy=automatic"));
+                Add(DeployStep.Require(
+                    $"{secret} needs a value before a function can start.",
+                    $"secret {secret} has no version yet; add one with: gcloud secrets versions add {secret} --project={settings.ProjectId} --data-file=FILE (- reads standard input)",
+                    "gcloud", "secrets", "versions", "describe", "latest", "--secret=" + secret, project));
+            }
+        }
+
+        public void BigQuery(IReadOnlyList<SqlScript> ddl, IReadOnlyList<string> skippedSql)
+        {
+            var dataset = $"{settings.ProjectId}:{settings.BigQueryDataset}";
+            var bq = new[] { "bq", "--project_id=" + settings.ProjectId, "--location=" + settings.BigQueryLocation };
+            var skipped = skippedSql.Count == 0 ? "" : $"\nNot run here (queries the functions run with parameters): {string.Join(", ", skippedSql)}.";
+            Add(DeployStep.CreateIfMissing(
+                $"BigQuery dataset {settings.BigQueryDataset} in {settings.BigQueryLocation}." + skipped,
+                [.. bq, "show", "--dataset", dataset],
+                [.. bq, "mk", "--dataset", "--description=FinancialPipeline silver (external) and gold tables", dataset]));
+            foreach (var script in ddl)
+            {
+                Add(DeployStep.RunWithInput($"BigQuery DDL sql/bigquery/{script.FileName} (placeholders substituted).", script.Sql, [.. bq, "query", "--use_legacy_sql=false"]));
+            }
+        }
+
+        public void Function(FunctionSpec function, IReadOnlyList<SubscriptionSpec> subscriptions)
+        {
+            var account = settings.ServiceAccountEmail(function.ServiceAccountId);
+            foreach (var grant in function.Grants(settings))
+            {
+                Add(Grant($"{function.ServiceName} runtime: {grant.Role} on {grant.Kind} {grant.Resource}.", grant, "serviceAccount:" + account));
+            }
+
+            var secrets = function.AllSecrets(settings);
+            var environment = new SortedDictionary<string, string>(StringComparer.Ordinal)
+            {
+                ["DOTNET_RUNNING_IN_CONTAINER"] = "true",
+                ["FP_PROJECT_ID"] = settings.ProjectId,
+                ["FP_TOPIC_PREFIX"] = settings.Prefix,
+            };
+            foreach (var (variable, value) in function.Environment)
+            {
+                // gcloud splits --set-env-vars on commas.
+                environment[variable] = value.Contains(',', StringComparison.Ordinal)
+                    ? throw new InvalidOperationException($"functions[{function.Key}].Environment[{variable}]: '{value}' must not contain a comma")
+                    : value;
+            }
+
+            var timeout = subscriptions.Max(s => s.AckDeadlineSeconds);
+            List<string> deploy =
+            [
+                "gcloud", "run", "deploy", function.ServiceName, project, "--region=" + settings.Region, "--quiet",
+                "--source=" + settings.RepositoryRoot, "--base-image=" + settings.BaseImage,
+                "--set-build-env-vars=GOOGLE_BUILDABLE=" + function.SourceProject,
+                "--service-account=" + account, "--no-allow-unauthenticated", "--ingress=internal",
+                // The push request lasts at most the ack deadline; the service must not cut it shorter.
+                "--timeout=" + timeout.ToString(CultureInfo.InvariantCulture) + "s",
+                "--cpu-boost", "--max-instances=" + settings.MaxInstances.ToString(CultureInfo.InvariantCulture),
+                "--set-env-vars=" + string.Join(',', environment.Select(e => $"{e.Key}={e.Value}")),
+            ];
+            if (secrets.Count > 0)
+            {
+                deploy.Add("--set-secrets=" + string.Join(',', secrets.Select(s => $"{s.Key}={s.Value}:latest")));
+            }
+
+            if (function.UsesControlDb)
+            {
+                deploy.Add("--add-cloudsql-instances=" + settings.CloudSqlConnectionName);
+            }
+
+            Add(new DeployStep(
+                $"Function {function.ServiceName}: Cloud Run, built from {function.SourceProject} on {settings.BaseImage}; private (IAM-checked) and internal ingress.",
+                StepKind.Run,
+                deploy));
+            Add(Grant(
+                $"Only the Eventarc invoker may call {function.ServiceName}.",
+                new IamGrant(IamResource.RunService, function.ServiceName, "roles/run.invoker"),
+                "serviceAccount:" + Invoker));
+        }
+
+        public void InvokerTokens() => Add(Grant(
+            "The Pub/Sub service agent signs the invoker's OIDC tokens on push (needed in projects created before April 2021).",
+            new IamGrant(IamResource.ServiceAccount, Invoker, "roles/iam.serviceAccountTokenCreator"),
+            pubSubAgent));
+
+        public void Trigger(SubscriptionSpec subscription, FunctionSpec function)
+        {
+            var name = subscription.SubscriptionId + "-trigger";
+            var location = "--location=" + settings.Region;
+            Add(DeployStep.CreateIfMissing(
+                $"Eventarc trigger {name}: {subscription.TopicId} → {function.ServiceName}, as the invoker service account.",
+                ["gcloud", "eventarc", "triggers", "describe", name, location, project],
+                "gcloud", "eventarc", "triggers", "create", name, location, project,
+                "--destination-run-service=" + function.ServiceName, "--destination-run-region=" + settings.Region,
+                "--event-filters=type=" + PubSubEventType,
+                $"--transport-topic=projects/{settings.ProjectId}/topics/{subscription.TopicId}",
+                "--service-account=" + Invoker));
+            var variable = "sub_" + subscription.SubscriptionId.Replace('-', '_');
+            Add(DeployStep.Capture(
+                $"The subscription Eventarc created for {name}.",
+                variable,
+                "gcloud", "eventarc", "triggers", "describe", name, location, project, "--format=value(transport.pubsub.subscription)"));
+            Add(DeployStep.Run(
+                $"Eventarc does not set these: {PolicyDescription(subscription)} of {subscription.SubscriptionId}.",
+                ["gcloud", "pubsub", "subscriptions", "update", ShellQuoting.Variable(variable), project, .. PolicyFlags(subscription)]));
+            DeadLetterSource(subscription, ShellQuoting.Variable(variable));
+        }
+
+        private void DeadLetterSource(SubscriptionSpec subscription, string subscriptionName)
+        {
+            if (subscription.DeadLetter is not null)
+            {
+                Add(Grant(
+                    $"The Pub/Sub service agent acknowledges what {subscription.SubscriptionId} dead-letters.",
+                    new IamGrant(IamResource.Subscription, subscriptionName, "roles/pubsub.subscriber"),
+                    pubSubAgent));
+            }
+        }
+
+        private List<string> PolicyFlags(SubscriptionSpec subscription)
+        {
+            var flags = new List<string> { "--ack-deadline=" + subscription.AckDeadlineSeconds.ToString(CultureInfo.InvariantCulture) };
+            if (subscription.RetryPolicy is { } retry)
+            {
+                flags.Add("--min-retry-delay=" + Seconds(retry.MinimumBackoff));
+                flags.Add("--max-retry-delay=" + Seconds(retry.MaximumBackoff));
+            }
+
+            if (subscription.DeadLetter is { } deadLetter)
+            {
+                flags.Add($"--dead-letter-topic=projects/{settings.ProjectId}/topics/{deadLetter.DeadLetterTopicId}");
+                flags.Add("--max-delivery-attempts=" + deadLetter.MaxDeliveryAttempts.ToString(CultureInfo.InvariantCulture));
+            }
+
+            return flags;
+        }
+
+        private static string PolicyDescription(SubscriptionSpec subscription) => string.Join(", ", new[]
+        {
+            "ack deadline",
+            subscription.RetryPolicy is null ? null : "retry policy",
+            subscription.DeadLetter is null ? null : "dead-letter policy",
+        }.OfType<string>());
+
+        private static string Seconds(TimeSpan span) => ((int)Math.Round(span.TotalSeconds)).ToString(CultureInfo.InvariantCulture) + "s";
+
+        private void ServiceAccount(string accountId, string displayName) => Add(DeployStep.CreateIfMissing(
+            $"Service account {accountId}.",
+            ["gcloud", "iam", "service-accounts", "describe", settings.ServiceAccountEmail(accountId), project],
+            "gcloud", "iam", "service-accounts", "create", accountId, project, "--display-name=" + displayName));
+
+        private DeployStep Grant(string comment, IamGrant grant, string member)
+        {
+            var binding = new[] { "--member=" + member, "--role=" + grant.Role };
+            string[] command = grant.Kind switch
+            {
+                // --condition=None: no prompt when the project policy already has conditional bindings.
+                IamResource.Project => ["gcloud", "projects", "add-iam-policy-binding", grant.Resource, .. binding, "--condition=None"],
+                IamResource.Topic => ["gcloud", "pubsub", "topics", "add-iam-policy-binding", grant.Resource, project, .. binding],
+                IamResource.Subscription => ["gcloud", "pubsub", "subscriptions", "add-iam-policy-binding", grant.Resource, project, .. binding],
+                IamResource.Bucket => ["gcloud", "storage", "buckets", "add-iam-policy-binding", "gs://" + grant.Resource, project, .. binding],
+                IamResource.Secret => ["gcloud", "secrets", "add-iam-policy-binding", grant.Resource, project, .. binding],
+                IamResource.Dataset => ["bq", "--project_id=" + settings.ProjectId, "add-iam-policy-binding", "--dataset", .. binding, $"{settings.ProjectId}:{grant.Resource}"],
+                IamResource.RunService => ["gcloud", "run", "services", "add-iam-policy-binding", grant.Resource, project, "--region=" + settings.Region, .. binding],
+                IamResource.ServiceAccount => ["gcloud", "iam", "service-accounts", "add-iam-policy-binding", grant.Resource, project, .. binding],
+                _ => throw new InvalidOperationException($"unknown IAM resource kind {grant.Kind}"),
+            };
+            return DeployStep.Run(comment, command);
+        }
+
+        private void Add(DeployStep step) => Steps.Add(step);
+    }
+}

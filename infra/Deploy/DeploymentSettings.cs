@@ -1,0 +1,146 @@
+using System.Text.RegularExpressions;
+
+namespace FinancialPipeline.Deploy;
+
+/// <summary>
+/// Everything a GCP deployment needs besides the topology. Names of functions and service accounts derive from
+/// <see cref="Prefix"/> (the same prefix as the topics), so one prefix gives one independent deployment.
+/// </summary>
+public sealed partial record DeploymentSettings
+{
+    public required string ProjectId { get; init; }
+
+    public string Region { get; init; } = "us-east4";
+
+    /// <summary>Prefix of topics, subscriptions, functions, triggers and service accounts (<c>FP_TOPIC_PREFIX</c>).</summary>
+    public string Prefix { get; init; } = "fp-";
+
+    public required string BronzeBucket { get; init; }
+
+    public required string SilverBucket { get; init; }
+
+    /// <summary>Location of the buckets (a region or multi-region); the region of the functions by default.</summary>
+    public string? BucketLocation { get; init; }
+
+    public string BigQueryDataset { get; init; } = "financial_pipeline";
+
+    public string BigQueryLocation { get; init; } = "US";
+
+    /// <summary>Cloud SQL for PostgreSQL instance (in <see cref="ProjectId"/> and <see cref="Region"/>) holding the control DB.</summary>
+    public string CloudSqlInstance { get; init; } = "fp-control";
+
+    /// <summary>Secret Manager secret whose latest version is the Npgsql connection string (<c>FP_POSTGRES_CONNECTION</c>).</summary>
+    public string PostgresSecret { get; init; } = "fp-postgres-connection";
+
+    /// <summary>Secret Manager secret whose latest version is the Slack incoming-webhook URL of the Alert function.</summary>
+    public string SlackWebhookSecret { get; init; } = "fp-slack-webhook";
+
+    /// <summary>Cloud Run base image (runtime id) of the functions; the projects' TargetFramework must match.</summary>
+    public string BaseImage { get; init; } = "dotnet10";
+
+    public int MaxInstances { get; init; } = 10;
+
+    /// <summary>Repository root: uploaded as the build source (each function is built with GOOGLE_BUILDABLE).</summary>
+    public required string RepositoryRoot { get; init; }
+
+    /// <summary>BigQuery DDL, relative to <see cref="RepositoryRoot"/>.</summary>
+    public string BigQuerySqlDirectory { get; init; } = "sql/bigquery";
+
+    public static DeploymentSettings ForProject(string projectId, string repositoryRoot) => new()
+    {
+        ProjectId = projectId,
+        BronzeBucket = $"{projectId}-fp-bronze",
+        SilverBucket = $"{projectId}-fp-silver",
+        RepositoryRoot = repositoryRoot,
+    };
+
+    public string EffectiveBucketLocation => BucketLocation ?? Region;
+
+    /// <summary>The service account Eventarc triggers use to call the functions; it holds run.invoker and nothing else.</summary>
+    public string InvokerServiceAccountId => Prefix + "invoker";
+
+    public string ServiceAccountEmail(string accountId) => $"{accountId}@{ProjectId}.iam.gserviceaccount.com";
+
+    public string CloudSqlConnectionName => $"{ProjectId}:{Region}:{CloudSqlInstance}";
+
+    /// <summary>Checks every name against the rule of the service that will receive it; the error names the setting.</summary>
+    public DeploymentSettings Validate()
+    {
+        Check(nameof(ProjectId), ProjectId, ProjectIdRule(), "6–30 characters: lowercase letters, digits, hyphens; starts with a letter");
+        Check(nameof(Region), Region, RegionRule(), "a region such as us-east4");
+        Check(nameof(Prefix), Prefix, PrefixRule(), "1–12 characters: lowercase letters, digits, hyphens; starts with a letter");
+        Check(nameof(BronzeBucket), BronzeBucket, BucketRule(), "3–63 characters: lowercase letters, digits, '-', '_', '.'");
+        Check(nameof(SilverBucket), SilverBucket, BucketRule(), "3–63 characters: lowercase letters, digits, '-', '_', '.'");
+        if (BronzeBucket == SilverBucket)
+        {
+            throw new ArgumentException($"{nameof(SilverBucket)}: must differ from {nameof(BronzeBucket)} ('{BronzeBucket}')");
+        }
+
+        Check(nameof(BucketLocation), EffectiveBucketLocation, LocationRule(), "a region or multi-region such as us-east4 or US");
+        Check(nameof(BigQueryDataset), BigQueryDataset, DatasetRule(), "1–1024 letters, digits, underscores");
+        Check(nameof(BigQueryLocation), BigQueryLocation, LocationRule(), "a region or multi-region such as US or us-east4");
+        Check(nameof(CloudSqlInstance), CloudSqlInstance, CloudSqlRule(), "1–98 characters: lowercase letters, digits, hyphens; starts with a letter");
+        Check(nameof(PostgresSecret), PostgresSecret, SecretRule(), "1–255 letters, digits, '-', '_'");
+        Check(nameof(SlackWebhookSecret), SlackWebhookSecret, SecretRule(), "1–255 letters, digits, '-', '_'");
+        Check(nameof(BaseImage), BaseImage, BaseImageRule(), "a .NET runtime id such as dotnet10");
+        Check(nameof(InvokerServiceAccountId), InvokerServiceAccountId, ServiceAccountRule(), "6–30 characters: lowercase letters, digits, hyphens (shorten Prefix)");
+        if (MaxInstances is < 1 or > 1000)
+        {
+            throw new ArgumentException($"{nameof(MaxInstances)}: {MaxInstances} must be between 1 and 1000");
+        }
+
+        if (!Path.IsPathFullyQualified(RepositoryRoot) || !Directory.Exists(RepositoryRoot))
+        {
+            throw new ArgumentException($"{nameof(RepositoryRoot)}: '{RepositoryRoot}' must be an existing absolute directory");
+        }
+
+        return this;
+    }
+
+    internal static void CheckServiceAccountId(string setting, string accountId) =>
+        Check(setting, accountId, ServiceAccountRule(), "6–30 characters: lowercase letters, digits, hyphens (shorten Prefix)");
+
+    internal static void CheckServiceName(string setting, string name) =>
+        Check(setting, name, ServiceNameRule(), "1–49 characters: lowercase letters, digits, hyphens; starts with a letter");
+
+    private static void Check(string setting, string? value, Regex rule, string expectation)
+    {
+        if (value is null || !rule.IsMatch(value))
+        {
+            throw new ArgumentException($"{setting}: '{value}' is invalid ({expectation})");
+        }
+    }
+
+    [GeneratedRegex("^[a-z][a-z0-9-]{4,28}[a-z0-9]$")]
+    private static partial Regex ProjectIdRule();
+
+    [GeneratedRegex("^[a-z]+-[a-z]+[0-9]{1,2}$")]
+    private static partial Regex RegionRule();
+
+    [GeneratedRegex("^([a-z]+-[a-z]+[0-9]{1,2}|[A-Za-z][A-Za-z0-9-]{1,30})$")]
+    private static partial Regex LocationRule();
+
+    [GeneratedRegex("^[a-z][a-z0-9-]{0,11}$")]
+    private static partial Regex PrefixRule();
+
+    [GeneratedRegex("^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$")]
+    private static partial Regex BucketRule();
+
+    [GeneratedRegex("^[A-Za-z0-9_]{1,1024}$")]
+    private static partial Regex DatasetRule();
+
+    [GeneratedRegex("^[a-z][a-z0-9-]{0,97}$")]
+    private static partial Regex CloudSqlRule();
+
+    [GeneratedRegex("^[A-Za-z0-9_-]{1,255}$")]
+    private static partial Regex SecretRule();
+
+    [GeneratedRegex("^dotnet[0-9]+$")]
+    private static partial Regex BaseImageRule();
+
+    [GeneratedRegex("^[a-z][a-z0-9-]{4,28}[a-z0-9]$")]
+    private static partial Regex ServiceAccountRule();
+
+    [GeneratedRegex("^[a-z]([a-z0-9-]{0,47}[a-z0-9])?$")]
+    private static partial Regex ServiceNameRule();
+}

@@ -1,0 +1,175 @@
+using FinancialPipeline.PubSub;
+
+namespace FinancialPipeline.Deploy;
+
+public enum BucketAccess
+{
+    /// <summary>Read and list objects.</summary>
+    Read,
+
+    /// <summary>Read, list, create, overwrite and delete objects (deterministic rewrites overwrite).</summary>
+    ReadWrite,
+}
+
+/// <summary>Where an IAM role is granted: always the narrowest resource the function touches.</summary>
+public enum IamResource
+{
+    Project,
+    Topic,
+    Subscription,
+    Bucket,
+    Secret,
+    Dataset,
+    RunService,
+    ServiceAccount,
+}
+
+public sealed record IamGrant(IamResource Kind, string Resource, string Role);
+
+/// <summary>One deployable function (a Cloud Run service built from one project) and what it may touch.</summary>
+public sealed record FunctionSpec
+{
+    public required string Key { get; init; }
+
+    public required string ServiceName { get; init; }
+
+    public required string ServiceAccountId { get; init; }
+
+    /// <summary>GOOGLE_BUILDABLE: the project folder, relative to the repository root (case-sensitive).</summary>
+    public required string SourceProject { get; init; }
+
+    public IReadOnlyList<string> PublishesTo { get; init; } = [];
+
+    public IReadOnlyDictionary<string, BucketAccess> Buckets { get; init; } = new Dictionary<string, BucketAccess>();
+
+    public bool UsesControlDb { get; init; }
+
+    public bool UsesBigQuery { get; init; }
+
+    /// <summary>Environment variable → Secret Manager secret (latest version), besides the control DB's.</summary>
+    public IReadOnlyDictionary<string, string> Secrets { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>Environment variables of this function, besides the ones every function gets.</summary>
+    public IReadOnlyDictionary<string, string> Environment { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>Everything the function's runtime service account is granted; nothing else is.</summary>
+    public IReadOnlyList<IamGrant> Grants(DeploymentSettings settings)
+    {
+        var grants = new List<IamGrant>();
+        grants.AddRange(PublishesTo.Select(topic => new IamGrant(IamResource.Topic, topic, "roles/pubsub.publisher")));
+        grants.AddRange(Buckets.Select(b => new IamGrant(
+            IamResource.Bucket, b.Key, b.Value == BucketAccess.ReadWrite ? "roles/storage.objectUser" : "roles/storage.objectViewer")));
+        if (UsesControlDb)
+        {
+            grants.Add(new IamGrant(IamResource.Project, settings.ProjectId, "roles/cloudsql.client"));
+        }
+
+        if (UsesBigQuery)
+        {
+            grants.Add(new IamGrant(IamResource.Project, settings.ProjectId, "roles/bigquery.jobUser"));
+            grants.Add(new IamGrant(IamResource.Dataset, settings.BigQueryDataset, "roles/bigquery.dataEditor"));
+        }
+
+        grants.AddRange(AllSecrets(settings).Values.Select(secret => new IamGrant(IamResource.Secret, secret, "roles/secretmanager.secretAccessor")));
+        return grants;
+    }
+
+    public IReadOnlyDictionary<string, string> AllSecrets(DeploymentSettings settings)
+    {
+        var all = new SortedDictionary<string, string>(StringComparer.Ordinal);
+        if (UsesControlDb)
+        {
+            all["FP_POSTGRES_CONNECTION"] = settings.PostgresSecret;
+        }
+
+        foreach (var (variable, secret) in Secrets)
+        {
+            all[variable] = secret;
+        }
+
+        return all;
+    }
+}
+
+/// <summary>The pipeline's functions. Names derive from the prefix; topics come from the topology.</summary>
+public static class FunctionCatalog
+{
+    public static string ServiceName(DeploymentSettings settings, string key) => settings.Prefix + key;
+
+    /// <summary>
+    /// The topology as deployed: push endpoints name the Cloud Run service that receives each subscription's
+    /// messages (Eventarc creates the real push endpoint; the host part says which function it is).
+    /// </summary>
+    public static PipelineTopology Topology(DeploymentSettings settings) => PipelineTopology.Create(new TopologySettings
+    {
+        Prefix = settings.Prefix,
+        ProjectId = settings.ProjectId,
+        ExtractEndpoint = Endpoint(settings, "extract"),
+        TransformEndpoint = Endpoint(settings, "transform"),
+        AggregateEndpoint = Endpoint(settings, "aggregate"),
+        AlertEndpoint = Endpoint(settings, "alert"),
+    });
+
+    public static Uri Endpoint(DeploymentSettings settings, string key) => new($"https://{ServiceName(settings, key)}.eventarc.invalid/");
+
+    /// <summary>The service a push subscription of <see cref="Topology"/> delivers to.</summary>
+    public static string ServiceOf(SubscriptionSpec subscription) =>
+        new Uri(subscription.PushEndpoint ?? throw new ArgumentException($"{subscription.SubscriptionId} is a pull subscription", nameof(subscription)))
+            .Host.Split('.')[0];
+
+    public static IReadOnlyList<FunctionSpec> Standard(DeploymentSettings settings, PipelineTopology topology)
+    {
+        // Stages publish operational alerts (zombie takeovers) when the topology has that topic.
+        var alerts = topology.Topics.Where(t => t == settings.Prefix + "alerts").ToList();
+        FunctionSpec Function(string key, string project) => new()
+        {
+            Key = key,
+            ServiceName = ServiceName(settings, key),
+            ServiceAccountId = settings.Prefix + key + "-fn",
+            SourceProject = project,
+        };
+
+        return
+        [
+            Function("extract", "functions/Extract") with
+            {
+                PublishesTo = [topology.BronzeCompletedTopic, .. alerts],
+                Buckets = new Dictionary<string, BucketAccess> { [settings.BronzeBucket] = BucketAccess.ReadWrite },
+                UsesControlDb = true,
+                Environment = new Dictionary<string, string> { ["FP_STORAGE"] = "gcs" },
+            },
+            Function("transform", "functions/Transform") with
+            {
+                PublishesTo = [topology.SilverCompletedTopic, .. alerts],
+                Buckets = new Dictionary<string, BucketAccess>
+                {
+                    [settings.BronzeBucket] = BucketAccess.Read,
+                    [settings.SilverBucket] = BucketAccess.ReadWrite,
+                },
+                UsesControlDb = true,
+                Environment = new Dictionary<string, string> { ["FP_STORAGE"] = "gcs" },
+            },
+            Function("aggregate", "functions/Aggregate") with
+            {
+                PublishesTo = [topology.GoldCompletedTopic, .. alerts],
+                // BigQuery reads the silver external table with the caller's credentials.
+                Buckets = new Dictionary<string, BucketAccess> { [settings.SilverBucket] = BucketAccess.Read },
+                UsesControlDb = true,
+                UsesBigQuery = true,
+                // Gold is BigQuery in the cloud (DuckDB is a single-process local file).
+                Environment = new Dictionary<string, string>
+                {
+                    ["FP_WAREHOUSE"] = "bigquery",
+                    ["FP_BQ_PROJECT"] = settings.ProjectId,
+                    ["FP_BQ_DATASET"] = settings.BigQueryDataset,
+                    ["FP_BQ_LOCATION"] = settings.BigQueryLocation,
+                },
+            },
+            Function("alert", "functions/Alert") with
+            {
+                UsesControlDb = true,
+                Secrets = new Dictionary<string, string> { ["FP_SLACK_WEBHOOK_URL"] = settings.SlackWebhookSecret },
+            },
+        ];
+    }
+}

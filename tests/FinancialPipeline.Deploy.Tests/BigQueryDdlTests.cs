@@ -1,0 +1,81 @@
+namespace FinancialPipeline.Deploy.Tests;
+
+public sealed class BigQueryDdlTests(RepositoryFixture repo) : IClassFixture<RepositoryFixture>
+{
+    private const string Project = RepositoryFixture.ProjectId;
+
+    [Fact]
+    public void DdlFilesRunInNameOrderWithEveryPlaceholderSubstituted()
+    {
+        var plan = DeploymentPlanner.Build(repo.Settings);
+        var queries = plan.Commands("bq", $"--project_id={Project}", "--location=US", "query");
+        Assert.Equal(["gold_financial_data_hour.sql", "silver_external_table.sql"], queries.Select(q => q.Comment.Split(' ')[2]["sql/bigquery/".Length..]));
+        Assert.All(queries, q => Assert.Equal("false", q.Flag("--use_legacy_sql")));
+        Assert.All(queries, q => Assert.DoesNotContain("${", q.Stdin, StringComparison.Ordinal));
+        Assert.Contains($"`{Project}.financial_pipeline.financial_data_hour`", queries[0].Stdin, StringComparison.Ordinal);
+        Assert.Contains($"`{Project}.financial_pipeline.financial_quotes_silver`", queries[1].Stdin, StringComparison.Ordinal);
+        Assert.Contains($"'gs://{Project}-fp-silver/financial_quotes/*'", queries[1].Stdin, StringComparison.Ordinal);
+        Assert.Contains($"'gs://{Project}-fp-silver/financial_quotes/'", queries[1].Stdin, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void TheDatasetIsCreatedBeforeItsTablesAndQueriesAreListedAsNotRun()
+    {
+        var plan = DeploymentPlanner.Build(repo.Settings);
+        var steps = plan.Steps.ToList();
+        var dataset = Assert.Single(plan.Steps, s => s.Kind == StepKind.CreateIfMissing && s.Command.Contains("mk"));
+        Assert.Equal($"{Project}:financial_pipeline", dataset.Command[^1]);
+        Assert.True(dataset.Has("--dataset"));
+        Assert.Contains("gold_merge.sql", dataset.Comment, StringComparison.Ordinal);
+        Assert.True(steps.IndexOf(dataset) < steps.FindIndex(s => s.Command.Contains("query")));
+        Assert.DoesNotContain(plan.Steps, s => s.Stdin?.Contains("MERGE", StringComparison.Ordinal) == true);
+    }
+
+    [Fact]
+    public void AnUnknownPlaceholderIsAnErrorNamingTheFileAndThePlaceholder()
+    {
+        var folder = Directory.CreateTempSubdirectory("fp-ddl-").FullName;
+        try
+        {
+            File.WriteAllText(Path.Combine(folder, "bad.sql"), "CREATE TABLE `${project}.${gold_dataset}.t` (x INT64);");
+            var error = Assert.Throws<InvalidDataException>(() => BigQueryDdl.Load(folder, BigQueryDdl.Placeholders(repo.Settings)));
+            Assert.Contains("bad.sql", error.Message, StringComparison.Ordinal);
+            Assert.Contains("${gold_dataset}", error.Message, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void AMissingSqlFolderMeansNoDdl()
+    {
+        var plan = DeploymentPlanner.Build(repo.Settings with { BigQuerySqlDirectory = "sql/none" });
+        Assert.Empty(plan.Commands("bq", $"--project_id={Project}", "--location=US", "query"));
+    }
+
+    [Fact]
+    public void TheRepositorysOwnSqlUsesOnlyKnownPlaceholders()
+    {
+        var root = new DirectoryInfo(AppContext.BaseDirectory);
+        while (root is not null && !File.Exists(Path.Combine(root.FullName, "FinancialPipeline.sln")))
+        {
+            root = root.Parent;
+        }
+
+        Assert.NotNull(root);
+        var (ddl, skipped) = BigQueryDdl.Load(Path.Combine(root.FullName, "sql", "bigquery"), BigQueryDdl.Placeholders(repo.Settings));
+        Assert.All(ddl, script => Assert.DoesNotContain("${", script.Sql, StringComparison.Ordinal));
+        Assert.Equal(Directory.Exists(Path.Combine(root.FullName, "sql", "bigquery")) ? Directory.GetFiles(Path.Combine(root.FullName, "sql", "bigquery"), "*.sql").Length : 0, ddl.Count + skipped.Count);
+    }
+
+    [Theory]
+    [InlineData("CREATE TABLE t (x INT64)", true)]
+    [InlineData("-- c\n/* block\n MERGE */\n  create or replace external table t", true)]
+    [InlineData("# hash comment\nALTER TABLE t SET OPTIONS (description = 'x')", true)]
+    [InlineData("MERGE t USING s ON FALSE WHEN NOT MATCHED THEN INSERT ROW", false)]
+    [InlineData("-- CREATE in a comment only\nSELECT 1", false)]
+    [InlineData("", false)]
+    public void OnlyDdlIsRunAtDeployTime(string sql, bool ddl) => Assert.Equal(ddl, BigQueryDdl.IsDdl(sql));
+}

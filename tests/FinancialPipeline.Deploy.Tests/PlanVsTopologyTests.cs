@@ -1,0 +1,254 @@
+using FinancialPipeline.PubSub;
+
+namespace FinancialPipeline.Deploy.Tests;
+
+public sealed class PlanVsTopologyTests(RepositoryFixture repo) : IClassFixture<RepositoryFixture>
+{
+    private const string Project = RepositoryFixture.ProjectId;
+    private const string PubSubAgent = "serviceAccount:service-${PROJECT_NUMBER}@gcp-sa-pubsub.iam.gserviceaccount.com";
+    private const string Invoker = "serviceAccount:fp-invoker@" + Project + ".iam.gserviceaccount.com";
+
+    private DeploymentSettings Settings => repo.Settings;
+
+    private PipelineTopology Topology => FunctionCatalog.Topology(Settings);
+
+    private DeploymentPlan Plan => DeploymentPlanner.Build(Settings);
+
+    [Fact]
+    public void EveryTopicOfTheTopologyIsCreated()
+    {
+        var created = Plan.Commands("gcloud", "pubsub", "topics", "create").Select(s => s.Command[4]).ToList();
+        Assert.Equal(Topology.Topics, created);
+        Assert.All(Plan.Commands("gcloud", "pubsub", "topics", "create"), s => Assert.Equal(StepKind.CreateIfMissing, s.Kind));
+    }
+
+    [Fact]
+    public void EveryPullSubscriptionIsCreatedOnItsTopicWithItsPolicyAndNeverExpires()
+    {
+        var pulls = Topology.Subscriptions.Where(s => s.PushEndpoint is null).ToList();
+        Assert.NotEmpty(pulls);
+        foreach (var subscription in pulls)
+        {
+            var create = Assert.Single(Plan.Commands("gcloud", "pubsub", "subscriptions", "create", subscription.SubscriptionId));
+            Assert.Equal(subscription.TopicId, create.Flag("--topic"));
+            var update = Assert.Single(Plan.Commands("gcloud", "pubsub", "subscriptions", "update", subscription.SubscriptionId));
+            Assert.Equal(subscription.AckDeadlineSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture), update.Flag("--ack-deadline"));
+            Assert.Equal("never", update.Flag("--expiration-period"));
+            Assert.Equal("7d", update.Flag("--message-retention-duration"));
+        }
+    }
+
+    [Fact]
+    public void EveryPushSubscriptionBecomesAnEventarcTriggerOnItsTopicWithThePatchedSubscription()
+    {
+        var pushes = Topology.Subscriptions.Where(s => s.PushEndpoint is not null).ToList();
+        Assert.True(pushes.Count >= 4, $"{pushes.Count} push subscriptions");
+        var triggers = Plan.Commands("gcloud", "eventarc", "triggers", "create");
+        Assert.Equal(pushes.Select(s => s.SubscriptionId + "-trigger"), triggers.Select(t => t.Command[4]));
+        foreach (var subscription in pushes)
+        {
+            var name = subscription.SubscriptionId + "-trigger";
+            var trigger = Assert.Single(triggers, t => t.Command[4] == name);
+            Assert.Equal($"projects/{Project}/topics/{subscription.TopicId}", trigger.Flag("--transport-topic"));
+            Assert.Equal("type=google.cloud.pubsub.topic.v1.messagePublished", trigger.Flag("--event-filters"));
+            Assert.Equal(FunctionCatalog.ServiceOf(subscription), trigger.Flag("--destination-run-service"));
+            Assert.Equal("us-east4", trigger.Flag("--destination-run-region"));
+            Assert.Equal(Invoker["serviceAccount:".Length..], trigger.Flag("--service-account"));
+
+            var variable = "sub_" + subscription.SubscriptionId.Replace('-', '_');
+            var capture = Assert.Single(Plan.Steps, s => s.Kind == StepKind.Capture && s.Variable == variable);
+            Assert.Equal(["gcloud", "eventarc", "triggers", "describe", name], capture.Command.Take(5));
+            Assert.Equal("value(transport.pubsub.subscription)", capture.Flag("--format"));
+
+            var patch = Assert.Single(Plan.Commands("gcloud", "pubsub", "subscriptions", "update", ShellQuoting.Variable(variable)));
+            Assert.Equal(subscription.AckDeadlineSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture), patch.Flag("--ack-deadline"));
+            Assert.Equal($"{subscription.RetryPolicy!.MinimumBackoff.TotalSeconds}s", patch.Flag("--min-retry-delay"));
+            Assert.Equal($"{subscription.RetryPolicy.MaximumBackoff.TotalSeconds}s", patch.Flag("--max-retry-delay"));
+            if (subscription.DeadLetter is { } deadLetter)
+            {
+                Assert.Equal($"projects/{Project}/topics/{deadLetter.DeadLetterTopicId}", patch.Flag("--dead-letter-topic"));
+                Assert.Equal(deadLetter.MaxDeliveryAttempts.ToString(System.Globalization.CultureInfo.InvariantCulture), patch.Flag("--max-delivery-attempts"));
+                Assert.Contains(new Binding("pubsub subscriptions ${" + variable + "}", "roles/pubsub.subscriber", PubSubAgent), Plan.Bindings());
+            }
+            else
+            {
+                Assert.Null(patch.Flag("--dead-letter-topic"));
+            }
+
+            // Order: the function exists before its trigger, the trigger before its subscription is patched.
+            var steps = Plan.Steps.Select(s => s.Text).ToList();
+            var deploy = steps.FindIndex(s => s.StartsWith($"gcloud run deploy {FunctionCatalog.ServiceOf(subscription)} ", StringComparison.Ordinal));
+            var create = steps.FindIndex(s => s.StartsWith($"gcloud eventarc triggers create {name} ", StringComparison.Ordinal));
+            var update = steps.FindIndex(s => s.StartsWith($"gcloud pubsub subscriptions update ${{{variable}}} ", StringComparison.Ordinal));
+            Assert.True(deploy >= 0 && deploy < create && create < update, $"{name}: deploy {deploy}, trigger {create}, patch {update}");
+        }
+    }
+
+    [Fact]
+    public void DeadLetterTopicHasItsOwnSubscriptionAndThePubSubAgentMayPublishToIt()
+    {
+        var dlq = Topology.DeadLetterTopic;
+        Assert.Contains(Topology.Subscriptions, s => s.TopicId == dlq && s.PushEndpoint is null);
+        Assert.Single(Plan.Commands("gcloud", "pubsub", "subscriptions", "create", Topology.DeadLetterHoldSubscription));
+        Assert.Contains(new Binding("pubsub topics " + dlq, "roles/pubsub.publisher", PubSubAgent), Plan.Bindings());
+        Assert.Contains(new Binding($"iam service-accounts {Invoker["serviceAccount:".Length..]}", "roles/iam.serviceAccountTokenCreator", PubSubAgent), Plan.Bindings());
+    }
+
+    [Theory]
+    [InlineData("extract", "functions/Extract")]
+    [InlineData("transform", "functions/Transform")]
+    [InlineData("aggregate", "functions/Aggregate")]
+    [InlineData("alert", "functions/Alert")]
+    public void EachFunctionIsAPrivateCloudRunServiceBuiltFromItsProjectUnderItsOwnServiceAccount(string key, string project)
+    {
+        var deploy = Assert.Single(Plan.Commands("gcloud", "run", "deploy", "fp-" + key));
+        Assert.Equal($"fp-{key}-fn@{Project}.iam.gserviceaccount.com", deploy.Flag("--service-account"));
+        Assert.Equal("GOOGLE_BUILDABLE=" + project, deploy.Flag("--set-build-env-vars"));
+        Assert.Equal("dotnet10", deploy.Flag("--base-image"));
+        Assert.Equal(repo.Root, deploy.Flag("--source"));
+        Assert.True(deploy.Has("--no-allow-unauthenticated"));
+        Assert.Equal("internal", deploy.Flag("--ingress"));
+        Assert.Contains("FP_POSTGRES_CONNECTION=fp-postgres-connection:latest", deploy.Flag("--set-secrets")!.Split(','));
+        Assert.Equal($"{Project}:us-east4:fp-control", deploy.Flag("--add-cloudsql-instances"));
+        Assert.Contains("DOTNET_RUNNING_IN_CONTAINER=true", deploy.Flag("--set-env-vars")!.Split(','));
+        Assert.Contains(new Binding("run services fp-" + key, "roles/run.invoker", Invoker), Plan.Bindings());
+    }
+
+    [Fact]
+    public void AggregateWritesGoldToTheDeployedBigQueryDataset()
+    {
+        var aggregate = EnvironmentOf("fp-aggregate");
+        Assert.Equal("bigquery", aggregate["FP_WAREHOUSE"]);
+        Assert.Equal(Project, aggregate["FP_BQ_PROJECT"]);
+        Assert.Equal("financial_pipeline", aggregate["FP_BQ_DATASET"]);
+        Assert.Equal("US", aggregate["FP_BQ_LOCATION"]);
+        Assert.DoesNotContain("FP_WAREHOUSE", EnvironmentOf("fp-extract").Keys);
+    }
+
+    private Dictionary<string, string> EnvironmentOf(string service) =>
+        Assert.Single(Plan.Commands("gcloud", "run", "deploy", service)).Flag("--set-env-vars")!
+            .Split(',').Select(e => e.Split('=', 2)).ToDictionary(kv => kv[0], kv => kv[1], StringComparer.Ordinal);
+
+    [Fact]
+    public void EachFunctionServiceAccountHoldsExactlyItsRoles()
+    {
+        var bronze = $"storage buckets gs://{Project}-fp-bronze";
+        var silver = $"storage buckets gs://{Project}-fp-silver";
+        var sql = ($"projects {Project}", "roles/cloudsql.client");
+        var dbSecret = ("secrets fp-postgres-connection", "roles/secretmanager.secretAccessor");
+        var expected = new Dictionary<string, (string Resource, string Role)[]>
+        {
+            ["extract"] = [("pubsub topics fp-bronze-completed", "roles/pubsub.publisher"), (bronze, "roles/storage.objectUser"), sql, dbSecret],
+            ["transform"] = [("pubsub topics fp-silver-completed", "roles/pubsub.publisher"), (bronze, "roles/storage.objectViewer"), (silver, "roles/storage.objectUser"), sql, dbSecret],
+            ["aggregate"] =
+            [
+                ("pubsub topics fp-gold-completed", "roles/pubsub.publisher"), (silver, "roles/storage.objectViewer"), sql, dbSecret,
+                ($"projects {Project}", "roles/bigquery.jobUser"), ($"bq dataset {Project}:financial_pipeline", "roles/bigquery.dataEditor"),
+            ],
+            ["alert"] = [sql, dbSecret, ("secrets fp-slack-webhook", "roles/secretmanager.secretAccessor")],
+        };
+        var bindings = Plan.Bindings();
+        foreach (var (key, roles) in expected)
+        {
+            // Stages also report zombie takeovers on the alerts topic, when the topology has one.
+            var alerts = key != "alert" && Topology.Topics.Contains("fp-alerts") ? [("pubsub topics fp-alerts", "roles/pubsub.publisher")] : Array.Empty<(string, string)>();
+            var member = $"serviceAccount:fp-{key}-fn@{Project}.iam.gserviceaccount.com";
+            var held = bindings.Where(b => b.Member == member).Select(b => (b.Resource, b.Role)).Order().ToList();
+            Assert.Equal(roles.Concat(alerts).Order().ToList(), held);
+        }
+    }
+
+    [Fact]
+    public void TheInvokerHoldsOnlyRunInvokerOnTheFunctions()
+    {
+        var held = Plan.Bindings().Where(b => b.Member == Invoker).ToList();
+        Assert.Equal(["fp-aggregate", "fp-alert", "fp-extract", "fp-transform"], held.Select(b => b.Resource["run services ".Length..]).Order());
+        Assert.All(held, b => Assert.Equal("roles/run.invoker", b.Role));
+    }
+
+    [Fact]
+    public void NothingIsPublicOrUnauthenticated()
+    {
+        var script = Plan.ToBashScript();
+        Assert.DoesNotContain("--allow-unauthenticated", script, StringComparison.Ordinal);
+        Assert.DoesNotContain("allUsers", script, StringComparison.Ordinal);
+        Assert.DoesNotContain("allAuthenticatedUsers", script, StringComparison.Ordinal);
+        foreach (var bucket in new[] { Settings.BronzeBucket, Settings.SilverBucket })
+        {
+            var create = Assert.Single(Plan.Commands("gcloud", "storage", "buckets", "create", "gs://" + bucket));
+            var update = Assert.Single(Plan.Commands("gcloud", "storage", "buckets", "update", "gs://" + bucket));
+            foreach (var step in new[] { create, update })
+            {
+                Assert.True(step.Has("--uniform-bucket-level-access") && step.Has("--public-access-prevention"), step.Text);
+            }
+        }
+    }
+
+    [Fact]
+    public void SecretsAreReferencedNeverValuedAndMustExistBeforeDeploying()
+    {
+        foreach (var secret in new[] { "fp-postgres-connection", "fp-slack-webhook" })
+        {
+            Assert.Single(Plan.Commands("gcloud", "secrets", "create", secret));
+            var require = Assert.Single(Plan.Steps, s => s.Kind == StepKind.Require && s.Flag("--secret") == secret);
+            Assert.Contains($"gcloud secrets versions add {secret}", require.FailureMessage, StringComparison.Ordinal);
+        }
+
+        Assert.DoesNotContain(Plan.Steps, s => s.Command.Contains("versions") && s.Command.Contains("add"));
+    }
+
+    [Fact]
+    public void ASubscriptionAndTopicAddedToTheTopologyAppearWithoutChangingThePlanner()
+    {
+        var topology = Topology with
+        {
+            Topics = [.. Topology.Topics, "fp-audit"],
+            Subscriptions =
+            [
+                .. Topology.Subscriptions,
+                new SubscriptionSpec("fp-alert-audit", "fp-audit", PipelineTopology.PushUrl(FunctionCatalog.Endpoint(Settings, "alert"), Project, "fp-audit"), 60, new RetryPolicySpec(TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(600)), null),
+                new SubscriptionSpec("fp-audit-hold", "fp-audit", null, 30, null, null),
+            ],
+        };
+        var plan = DeploymentPlanner.Build(Settings, topology, FunctionCatalog.Standard(Settings, topology), [], []);
+
+        Assert.Single(plan.Commands("gcloud", "pubsub", "topics", "create", "fp-audit"));
+        var trigger = Assert.Single(plan.Commands("gcloud", "eventarc", "triggers", "create", "fp-alert-audit-trigger"));
+        Assert.Equal($"projects/{Project}/topics/fp-audit", trigger.Flag("--transport-topic"));
+        Assert.Equal("fp-alert", trigger.Flag("--destination-run-service"));
+        var patch = Assert.Single(plan.Commands("gcloud", "pubsub", "subscriptions", "update", ShellQuoting.Variable("sub_fp_alert_audit")));
+        Assert.Equal("60", patch.Flag("--ack-deadline"));
+        Assert.Equal("fp-audit", Assert.Single(plan.Commands("gcloud", "pubsub", "subscriptions", "create", "fp-audit-hold")).Flag("--topic"));
+        Assert.Equal("30", Assert.Single(plan.Commands("gcloud", "pubsub", "subscriptions", "update", "fp-audit-hold")).Flag("--ack-deadline"));
+    }
+
+    [Fact]
+    public void WithAnAlertsTopicTheStagesMayPublishToItAndTheAlertFunctionMayNot()
+    {
+        var topology = Topology.Topics.Contains("fp-alerts") ? Topology : Topology with { Topics = [.. Topology.Topics, "fp-alerts"] };
+        var plan = DeploymentPlanner.Build(Settings, topology, FunctionCatalog.Standard(Settings, topology), [], []);
+
+        var publishers = plan.Bindings().Where(b => b.Resource == "pubsub topics fp-alerts" && b.Role == "roles/pubsub.publisher").Select(b => b.Member).Order();
+        Assert.Equal(["aggregate", "extract", "transform"], publishers.Select(m => m["serviceAccount:fp-".Length..m.IndexOf("-fn@", StringComparison.Ordinal)]));
+    }
+
+    [Fact]
+    public void APushSubscriptionNoFunctionReceivesIsRefusedByName()
+    {
+        var topology = Topology with
+        {
+            Subscriptions = [.. Topology.Subscriptions, new SubscriptionSpec("fp-orphan", "fp-start", "https://fp-nobody.eventarc.invalid/", 60, null, null)],
+        };
+        var error = Assert.Throws<InvalidOperationException>(() => DeploymentPlanner.Build(Settings, topology, FunctionCatalog.Standard(Settings, topology), [], []));
+        Assert.Contains("fp-orphan", error.Message, StringComparison.Ordinal);
+        Assert.Contains("fp-nobody", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void AFunctionWithoutItsProjectFolderIsRefusedByName()
+    {
+        var functions = FunctionCatalog.Standard(Settings, Topology).Select(f => f.Key == "alert" ? f with { SourceProject = "functions/Missing" } : f).ToList();
+        var error = Assert.Throws<InvalidOperationException>(() => DeploymentPlanner.Build(Settings, Topology, functions, [], []));
+        Assert.Contains("functions[alert].SourceProject", error.Message, StringComparison.Ordinal);
+    }
+}

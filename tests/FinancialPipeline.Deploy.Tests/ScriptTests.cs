@@ -1,0 +1,121 @@
+using System.Diagnostics;
+
+namespace FinancialPipeline.Deploy.Tests;
+
+/// <summary>The rendered script, checked by the real tools: bash runs it, shellcheck lints it.</summary>
+public sealed class ScriptTests(RepositoryFixture repo) : IClassFixture<RepositoryFixture>
+{
+    [Fact]
+    public async Task ThePlanIsShellcheckClean()
+    {
+        var script = DeploymentPlanner.Build(repo.Settings).ToBashScript();
+        var path = Path.Combine(repo.Root, "plan.sh");
+        await File.WriteAllTextAsync(path, script);
+
+        var shellcheck = await RunAsync("shellcheck", ["--shell=bash", "--severity=style", "--external-sources", path]);
+        Assert.True(shellcheck.ExitCode == 0, $"shellcheck found problems:\n{shellcheck.StdOut}{shellcheck.StdErr}");
+        var syntax = await RunAsync("bash", ["-n", path]);
+        Assert.True(syntax.ExitCode == 0, syntax.StdErr);
+    }
+
+    [Fact]
+    public void TheScriptIsStrictAndPrintsEveryStepWithItsComment()
+    {
+        var plan = DeploymentPlanner.Build(repo.Settings);
+        var script = plan.ToBashScript();
+        Assert.StartsWith("#!/usr/bin/env bash\n", script, StringComparison.Ordinal);
+        Assert.Contains("\nset -euo pipefail\n", script, StringComparison.Ordinal);
+        Assert.All(plan.Steps, s => Assert.Contains("# " + s.Comment.Split('\n')[0] + "\n", script, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task EveryWordReachesTheCommandExactlyAsPlanned()
+    {
+        string[] words =
+        [
+            "plain", "with space", "it's", "double \"quoted\"", "$HOME", "`date`", "$(id)", "semi;colon", "a|b", "*", "~", "",
+            "--flag=value with 'both' \"quotes\"", "new\nline", "back\\slash", "tab\tchar", "!bang", "#hash",
+        ];
+        var sql = "CREATE TABLE `p.d.t` (x STRING OPTIONS (description = 'It''s $x and `y`'))\nFP_INPUT\n  trailing spaces  ";
+        var plan = new DeploymentPlan("quoting", [
+            DeployStep.Run("every word", ["printf", "<%s>\\n", .. words]),
+            DeployStep.Capture("captured", "captured", "printf", "%s", "from a capture"),
+            DeployStep.Run("variable inside a word", "printf", "<%s>\\n", "pre-" + ShellQuoting.Variable("captured") + "-post it's"),
+            DeployStep.RunWithInput("stdin kept verbatim", sql, "cat"),
+            DeployStep.CreateIfMissing("skipped when the check succeeds", ["true"], "printf", "%s\\n", "not printed"),
+            DeployStep.CreateIfMissing("run when the check fails", ["false"], "printf", "%s\\n", "created"),
+        ]);
+        var path = Path.Combine(repo.Root, "quoting.sh");
+        await File.WriteAllTextAsync(path, plan.ToBashScript());
+
+        var run = await RunAsync("bash", [path]);
+
+        Assert.True(run.ExitCode == 0, run.StdErr);
+        var expected = string.Concat(words.Select(w => $"<{w}>\n")) + "<pre-from a capture-post it's>\n" + sql + "\ncreated\ndeployment finished: 6 steps\n";
+        Assert.Equal(expected, run.StdOut);
+    }
+
+    [Fact]
+    public async Task AFailingRequirementStopsTheScriptWithItsMessage()
+    {
+        var plan = new DeploymentPlan("require", [
+            DeployStep.Require("needs a value", "secret s has no version yet", "false"),
+            DeployStep.Run("never reached", "printf", "%s", "reached"),
+        ]);
+        var path = Path.Combine(repo.Root, "require.sh");
+        await File.WriteAllTextAsync(path, plan.ToBashScript());
+
+        var run = await RunAsync("bash", [path]);
+
+        Assert.Equal(1, run.ExitCode);
+        Assert.Equal("secret s has no version yet\n", run.StdErr);
+        Assert.Equal("", run.StdOut);
+    }
+
+    [Fact]
+    public async Task AnEmptyCaptureStopsTheScript()
+    {
+        var plan = new DeploymentPlan("capture", [
+            DeployStep.Capture("the subscription of a trigger", "sub_x", "printf", ""),
+            DeployStep.Run("never reached", "printf", "%s", "reached"),
+        ]);
+        var path = Path.Combine(repo.Root, "capture.sh");
+        await File.WriteAllTextAsync(path, plan.ToBashScript());
+
+        var run = await RunAsync("bash", [path]);
+
+        Assert.Equal(1, run.ExitCode);
+        Assert.Contains("sub_x is empty", run.StdErr, StringComparison.Ordinal);
+        Assert.Equal("", run.StdOut);
+    }
+
+    private static async Task<(int ExitCode, string StdOut, string StdErr)> RunAsync(string program, IEnumerable<string> arguments)
+    {
+        var start = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var argument in arguments)
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        Process process;
+        try
+        {
+            process = Process.Start(start) ?? throw new InvalidOperationException($"could not start {program}");
+        }
+        catch (System.ComponentModel.Win32Exception ex)
+        {
+            // A missing tool fails the test: the scripts must be checked, not assumed clean.
+            Assert.Fail($"{program} is not installed ({ex.Message}); on Debian: apt-get install -y {program}");
+            throw;
+        }
+
+        using (process)
+        {
+            var stdout = process.StandardOutput.ReadToEndAsync();
+            var stderr = process.StandardError.ReadToEndAsync();
+            using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(1));
+            await process.WaitForExitAsync(timeout.Token);
+            return (process.ExitCode, await stdout, await stderr);
+        }
+    }
+}

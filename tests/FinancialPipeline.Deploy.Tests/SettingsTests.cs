@@ -1,0 +1,53 @@
+namespace FinancialPipeline.Deploy.Tests;
+
+public sealed class SettingsTests(RepositoryFixture repo) : IClassFixture<RepositoryFixture>
+{
+    public static TheoryData<string, Func<DeploymentSettings, DeploymentSettings>> InvalidSettings => new()
+    {
+        { "ProjectId", s => s with { ProjectId = "Acme_Prod" } },
+        { "Region", s => s with { Region = "us east4; rm -rf /" } },
+        { "Prefix", s => s with { Prefix = "FP-" } },
+        { "BronzeBucket", s => s with { BronzeBucket = "gs://bronze" } },
+        { "SilverBucket", s => s with { SilverBucket = s.BronzeBucket } },
+        { "BigQueryDataset", s => s with { BigQueryDataset = "gold-layer" } },
+        { "BigQueryLocation", s => s with { BigQueryLocation = "U S" } },
+        { "CloudSqlInstance", s => s with { CloudSqlInstance = "Control DB" } },
+        { "PostgresSecret", s => s with { PostgresSecret = "a/b" } },
+        { "SlackWebhookSecret", s => s with { SlackWebhookSecret = "" } },
+        { "BaseImage", s => s with { BaseImage = "dotnet8'" } },
+        { "Prefix", s => s with { Prefix = "pipeline-production-" } },
+        { "MaxInstances", s => s with { MaxInstances = 0 } },
+        { "RepositoryRoot", s => s with { RepositoryRoot = "relative/path" } },
+    };
+
+    [Theory]
+    [MemberData(nameof(InvalidSettings))]
+    public void InvalidSettingIsRefusedNamingIt(string setting, Func<DeploymentSettings, DeploymentSettings> change)
+    {
+        var error = Assert.Throws<ArgumentException>(() => DeploymentPlanner.Build(change(repo.Settings)));
+        Assert.StartsWith(setting + ":", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void DefaultsDeriveFromTheProjectAndPrefix()
+    {
+        var settings = repo.Settings.Validate();
+        Assert.Equal("acme-markets-prod-fp-bronze", settings.BronzeBucket);
+        Assert.Equal("acme-markets-prod-fp-silver", settings.SilverBucket);
+        Assert.Equal("fp-invoker", settings.InvokerServiceAccountId);
+        Assert.Equal("acme-markets-prod:us-east4:fp-control", settings.CloudSqlConnectionName);
+        Assert.Equal("us-east4", settings.EffectiveBucketLocation);
+    }
+
+    [Fact]
+    public void AnotherPrefixGivesAnIndependentSetOfNames()
+    {
+        var plan = DeploymentPlanner.Build(repo.Settings with { Prefix = "stg-" });
+        Assert.Single(plan.Commands("gcloud", "pubsub", "topics", "create", "stg-start"));
+        Assert.Single(plan.Commands("gcloud", "run", "deploy", "stg-extract"));
+        Assert.Single(plan.Commands("gcloud", "iam", "service-accounts", "create", "stg-invoker"));
+        Assert.All(plan.Commands("gcloud", "pubsub", "topics", "create"), s => Assert.StartsWith("stg-", s.Command[4], StringComparison.Ordinal));
+        Assert.All(plan.Commands("gcloud", "run", "deploy"), s => Assert.StartsWith("stg-", s.Command[3], StringComparison.Ordinal));
+        Assert.All(plan.Commands("gcloud", "eventarc", "triggers", "create"), s => Assert.StartsWith("stg-", s.Command[4], StringComparison.Ordinal));
+    }
+}
