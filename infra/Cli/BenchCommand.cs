@@ -25,6 +25,7 @@ internal static class BenchCommand
         e2e.SetAction((parse, ct) => EndToEndAsync(parse.GetValue(runs), parse.GetValue(tickers), ct));
         bench.Subcommands.Add(e2e);
         bench.Subcommands.Add(ColdStartBench.Create());
+        bench.Subcommands.Add(ExtractBench.Create());
         return bench;
     }
 

@@ -46,6 +46,9 @@ public sealed class LocalYahooServer : IAsyncDisposable
     private long _ok;
     private long _throttled;
     private long _notFound;
+    private long _admitted;
+    private long _firstAdmitted;
+    private long _lastAdmitted;
 
     private LocalYahooServer(WebApplication app, LocalYahooServerOptions options, TimeProvider time)
     {
@@ -62,6 +65,21 @@ public sealed class LocalYahooServer : IAsyncDisposable
     public long Answered429 => Interlocked.Read(ref _throttled);
 
     public long Answered404 => Interlocked.Read(ref _notFound);
+
+    /// <summary>Requests let through the rate limit (answered 200, 404 or 400).</summary>
+    public long Admitted => Interlocked.Read(ref _admitted);
+
+    /// <summary>From the first admitted request to the last: what an achieved request rate is measured over.</summary>
+    public TimeSpan AdmittedSpan
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _admitted < 2 ? TimeSpan.Zero : _time.GetElapsedTime(_firstAdmitted, _lastAdmitted);
+            }
+        }
+    }
 
     public static async Task<LocalYahooServer> StartAsync(LocalYahooServerOptions? options = null, CancellationToken cancellationToken = default)
     {
@@ -131,15 +149,16 @@ public sealed class LocalYahooServer : IAsyncDisposable
     /// <summary>A sliding one-second window of accepted requests, as a strict server-side limiter counts them.</summary>
     private bool TryAdmit()
     {
-        if (_options.RequestsPerSecond is not { } limit)
-        {
-            return true;
-        }
-
         var now = _time.GetTimestamp();
         var windowStart = now - _time.TimestampFrequency;
         lock (_gate)
         {
+            if (_options.RequestsPerSecond is not { } limit)
+            {
+                Record(now);
+                return true;
+            }
+
             while (_accepted.Count > 0 && _accepted.Peek() <= windowStart)
             {
                 _accepted.Dequeue();
@@ -151,8 +170,19 @@ public sealed class LocalYahooServer : IAsyncDisposable
             }
 
             _accepted.Enqueue(now);
+            Record(now);
             return true;
         }
+    }
+
+    private void Record(long now)
+    {
+        if (_admitted++ == 0)
+        {
+            _firstAdmitted = now;
+        }
+
+        _lastAdmitted = now;
     }
 
     private static void WriteChart(Utf8JsonWriter json, string symbol, List<QuoteBar> bars)
