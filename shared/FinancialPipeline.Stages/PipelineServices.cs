@@ -4,6 +4,7 @@ using FinancialPipeline.Core.Storage;
 using FinancialPipeline.Core.Warehouse;
 using FinancialPipeline.Hosting;
 using FinancialPipeline.PubSub;
+using FinancialPipeline.Stages.Alerts;
 using FinancialPipeline.Stages.Functions;
 using FinancialPipeline.Stages.Runner;
 using FinancialPipeline.Stages.Work;
@@ -46,6 +47,7 @@ public static class PipelineServices
         services.AddSingleton<ExtractFunction>();
         services.AddSingleton<TransformFunction>();
         services.AddSingleton<AggregateFunction>();
+        services.AddAlerts();
         if (settings.MigrateOnStart)
         {
             services.AddHostedService<MigrateOnStart>();
