@@ -42,6 +42,7 @@ public sealed class AlertTests(StackFixture stack, ITestOutputHelper output)
         var text = AllText(post);
         Assert.Contains("Dead letter: bronze", text, StringComparison.Ordinal);
         Assert.Contains("*Deliveries*\n5", text, StringComparison.Ordinal);
+        Assert.Contains($"*Source subscription*\n{pipeline.Topology.StartTopic.Replace("start", "extract", StringComparison.Ordinal)}", text, StringComparison.Ordinal);
         Assert.Contains("bucket_name='Not A Bucket'", text, StringComparison.Ordinal); // the ledger's error text
         Assert.Contains($"gcloud pubsub topics publish {pipeline.Topology.StartTopic} --project=local-project --message='{start}'", text, StringComparison.Ordinal);
         Assert.Contains($"fp replay --execution-id {start.ExecutionId:D} --stage bronze", text, StringComparison.Ordinal);

@@ -25,6 +25,9 @@ internal sealed class SlackReceiver : IAsyncDisposable
 
     public IReadOnlyList<JsonObject> Delivered => _requests.Where(r => r.Status == StatusCodes.Status200OK).Select(r => r.Payload).ToList();
 
+    /// <summary>How long each answer takes (a hung webhook).</summary>
+    public TimeSpan AnswerDelay { get; set; }
+
     public static async Task<SlackReceiver> StartAsync(int failFirst = 0)
     {
         var app = FunctionHost.CreateBuilder([], port: 0).Build();
@@ -50,6 +53,11 @@ internal sealed class SlackReceiver : IAsyncDisposable
         catch (System.Text.Json.JsonException)
         {
             payload = null;
+        }
+
+        if (AnswerDelay > TimeSpan.Zero)
+        {
+            await Task.Delay(AnswerDelay, context.RequestAborted);
         }
 
         if (payload?["text"] is null || payload["blocks"] is not JsonArray)
