@@ -81,7 +81,7 @@ public sealed class AlertMessageTests
             $"gcloud pubsub topics publish fp-start --project=demo-project --message='{start}' --attribute=execution_id={ExecutionId:D},job_name=financial_extract",
             alert.ReplayCommands[0]);
         Assert.Equal($"fp replay --execution-id {ExecutionId:D} --stage bronze", alert.ReplayCommands[1]);
-        foreach (var expected in new[] { ExecutionId.ToString("D"), "bronze", "Deliveries: 5", "fp-extract", "FAILED, attempt 5", "not a valid bucket name", "replay: gcloud pubsub topics publish fp-start" })
+        foreach (var expected in new[] { ExecutionId.ToString("D"), "bronze", "Deliveries: 5", "fp-extract", "FAILED, attempt 5", "First published: 2026-11-23T20:05", "not a valid bucket name", "replay: gcloud pubsub topics publish fp-start" })
         {
             Assert.Contains(expected, alert.Text, StringComparison.Ordinal);
         }
@@ -133,7 +133,7 @@ public sealed class AlertMessageTests
 
         Assert.Contains(ExecutionId.ToString("D"), payload["text"]!.GetValue<string>(), StringComparison.Ordinal);
         Assert.Equal("header", blocks[0]!["type"]!.GetValue<string>());
-        Assert.Equal(6, blocks[1]!["fields"]!.AsArray().Count);
+        Assert.Equal(7, blocks[1]!["fields"]!.AsArray().Count);
         var error = blocks[2]!["text"]!["text"]!.GetValue<string>();
         Assert.StartsWith("```x &lt; y &amp;&amp; z &gt; w ''' ", error, StringComparison.Ordinal);
         Assert.Contains("fp replay --execution-id", blocks[3]!["text"]!["text"]!.GetValue<string>(), StringComparison.Ordinal);

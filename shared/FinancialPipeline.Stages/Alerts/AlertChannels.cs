@@ -1,4 +1,3 @@
-using System.Net;
 using System.Net.Http.Json;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Logging;
@@ -98,11 +97,9 @@ public sealed class SlackWebhookChannel(HttpClient http, Uri webhookUrl) : IAler
             }
 
             var body = await response.Content.ReadAsStringAsync(cancellationToken);
-            throw new AlertDeliveryException($"Slack webhook answered {(int)response.StatusCode} {ReasonOf(response.StatusCode)}: {(body.Length > 200 ? body[..200] : body)}");
+            throw new AlertDeliveryException($"Slack webhook answered {(int)response.StatusCode} {response.StatusCode}: {(body.Length > 200 ? body[..200] : body)}");
         }
     }
-
-    private static string ReasonOf(HttpStatusCode code) => code.ToString();
 }
 
 /// <summary>No webhook configured (local runs): the alert goes to the log at Warning, in full.</summary>

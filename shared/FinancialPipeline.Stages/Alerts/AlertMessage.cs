@@ -103,6 +103,7 @@ public static partial class AlertComposer
             new("Job", deadLetter.JobName ?? "unknown"),
             new("Deliveries", deliveries),
             new("Source subscription", deadLetter.SourceSubscription ?? "unknown"),
+            new("First published", deadLetter.SourcePublishTime is { } published ? PipelineJson.FormatUtc(published) : "unknown"),
             new("Ledger", ledgerRow is null ? "no row" : $"{ledgerRow.Status}, attempt {ledgerRow.Attempt}"),
         };
         var title = $"Dead letter: {stage} of execution {execution} gave up after {deliveries} deliveries";

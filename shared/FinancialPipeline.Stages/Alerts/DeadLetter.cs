@@ -19,7 +19,6 @@ public sealed record DeadLetter(
     Stage? Stage,
     int? DeliveryCount,
     string? SourceSubscription,
-    string? SourceProject,
     DateTimeOffset? SourcePublishTime,
     ReadOnlyMemory<byte> Data)
 {
@@ -55,7 +54,6 @@ public sealed record DeadLetter(
             stage,
             deliveryCount,
             subscription,
-            attributes.GetValueOrDefault(SourceProjectAttribute),
             publishTime,
             message.Data);
     }

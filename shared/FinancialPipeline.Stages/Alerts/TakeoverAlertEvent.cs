@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Text.Json;
 using FinancialPipeline.Core.Contracts;
 
@@ -72,6 +71,4 @@ public sealed record TakeoverAlertEvent(
         root.TryGetProperty(field, out var v) && v.ValueKind == JsonValueKind.Number && v.TryGetInt32(out var n) && n > 0
             ? n
             : throw new MessageRejectedException(field, "must be a positive integer");
-
-    public override string ToString() => string.Create(CultureInfo.InvariantCulture, $"{Kind} {ExecutionId:D}/{Stage.ToWire()} attempt {Attempt}");
 }
