@@ -176,6 +176,7 @@ public sealed class LocalPipeline : IAsyncDisposable
             if (options.Alerts)
             {
                 hosts.Add(await StartHostAsync<AlertFunction>(AlertFunction.Name, settings, options, cancellationToken));
+                hosts[^1].Services.GetRequiredService<IAlertChannel>(); // a malformed FP_SLACK_WEBHOOK_URL fails here, not at the first alert
             }
 
             var topology = PipelineTopology.Create(new TopologySettings

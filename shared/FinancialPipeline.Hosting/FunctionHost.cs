@@ -54,7 +54,7 @@ public static partial class FunctionHost
         }
 
         builder.Services.AddSingleton(TimeProvider.System);
-        builder.Services.AddSingleton(sp => PushAuthenticationOptions.FromConfiguration(sp.GetRequiredService<IConfiguration>()));
+        builder.Services.AddSingleton(PushAuthenticationOptions.FromConfiguration(builder.Configuration)); // invalid settings fail the start
         builder.Services.AddSingleton<PushAuthenticator>();
         return builder;
     }

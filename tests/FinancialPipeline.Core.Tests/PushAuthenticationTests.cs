@@ -7,6 +7,7 @@ using CloudNative.CloudEvents;
 using FinancialPipeline.Hosting;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace FinancialPipeline.Core.Tests;
@@ -59,6 +60,19 @@ public sealed class PushAuthenticationTests(PushAuthenticationTests.HostFixture 
         var (status, calls) = await host.PushAsync("Bearer " + host.Token(email: "intruder@demo-project.iam.gserviceaccount.com"));
 
         Assert.Equal((HttpStatusCode.Forbidden, 0), (status, calls));
+    }
+
+    [Fact]
+    public void Configuration_EnablesTheCheckWithAnAudience_AndRejectsAServiceAccountWithoutOne()
+    {
+        static IConfiguration Config(params (string Key, string Value)[] values) =>
+            new ConfigurationBuilder().AddInMemoryCollection(values.ToDictionary(v => v.Key, v => (string?)v.Value)).Build();
+
+        Assert.False(PushAuthenticationOptions.FromConfiguration(Config()).Enabled);
+        var enabled = PushAuthenticationOptions.FromConfiguration(Config((PushAuthenticationOptions.AudienceVariable, Audience), (PushAuthenticationOptions.ServiceAccountVariable, PushAccount)));
+        Assert.Equal((true, Audience, PushAccount), (enabled.Enabled, enabled.Audience, enabled.ServiceAccountEmail));
+        var ex = Assert.Throws<InvalidOperationException>(() => PushAuthenticationOptions.FromConfiguration(Config((PushAuthenticationOptions.ServiceAccountVariable, PushAccount))));
+        Assert.Contains(PushAuthenticationOptions.AudienceVariable, ex.Message, StringComparison.Ordinal);
     }
 
     public sealed class HostFixture : IAsyncLifetime
