@@ -82,13 +82,10 @@ public sealed class AlertTests(StackFixture stack, ITestOutputHelper output)
     [Fact]
     public async Task ZombieTakeover_IsPostedToSlack_AndThePipelineStillFinishes()
     {
-        var job = await stack.CreateJobAsync();
         await using var slack = await SlackReceiver.StartAsync();
         await using var pipeline = await StartAsync(slack);
         var driver = new PipelineDriver(stack, pipeline);
-        var start = new StartMessage(Guid.NewGuid(), job.JobName, null, null);
-        var past = new FakeTimeProvider(TimeProvider.System.GetUtcNow().AddMinutes(-10));
-        await new ExecutionLedger(stack.DataSource, past, new LedgerOptions()).ClaimAsync(new ClaimRequest(start.ExecutionId, Stage.Bronze, job.JobName, null, null, null, null), CancellationToken.None);
+        var start = await ZombieBronzeAsync();
 
         await driver.PublishStartAsync(start);
         await driver.WaitForGoldSuccessAsync(start.ExecutionId);
@@ -99,6 +96,22 @@ public sealed class AlertTests(StackFixture stack, ITestOutputHelper output)
         var row = Assert.Single(await Alerts().ListByExecutionAsync(start.ExecutionId, CancellationToken.None));
         Assert.Equal(($"zombie_takeover:{start.ExecutionId:D}:bronze:2", "SENT"), (row.DedupeKey, row.Status));
         await AssertNoMorePostsAsync(slack, 1);
+    }
+
+    [Fact]
+    public async Task ZombieTakeover_WhoseAlertCannotBePublished_StillFinishesTheStage()
+    {
+        await using var pipeline = await stack.StartPipelineAsync();
+        var driver = new PipelineDriver(stack, pipeline);
+        var start = await ZombieBronzeAsync();
+        await pipeline.PubSub.DeleteTopicAsync(pipeline.Topology.AlertsTopic); // publishing the alert now fails with 404
+
+        await driver.PublishStartAsync(start);
+        await driver.WaitForGoldSuccessAsync(start.ExecutionId);
+
+        var bronze = await driver.Ledger.GetAsync(start.ExecutionId, Stage.Bronze, CancellationToken.None);
+        Assert.Equal(("SUCCESS", 2, "takeover"), (bronze!.Status, bronze.Attempt, bronze.ClaimReason));
+        Assert.Empty(await Alerts().ListByExecutionAsync(start.ExecutionId, CancellationToken.None));
     }
 
     private static string AllText(JsonObject payload) => payload.ToJsonString(new System.Text.Json.JsonSerializerOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping })
@@ -115,6 +128,17 @@ public sealed class AlertTests(StackFixture stack, ITestOutputHelper output)
     {
         await Task.Delay(QuietPeriod);
         Assert.Equal(expected, slack.Delivered.Count);
+    }
+
+    /// <summary>A start message of a fresh job whose bronze row is RUNNING with a heartbeat 10 minutes old: a dead worker.</summary>
+    private async Task<StartMessage> ZombieBronzeAsync()
+    {
+        var job = await stack.CreateJobAsync();
+        var start = new StartMessage(Guid.NewGuid(), job.JobName, null, null);
+        var longAgo = new FakeTimeProvider(TimeProvider.System.GetUtcNow().AddMinutes(-10));
+        var claim = await new ExecutionLedger(stack.DataSource, longAgo, new LedgerOptions()).ClaimAsync(new ClaimRequest(start.ExecutionId, Stage.Bronze, job.JobName, null, null, null, null), CancellationToken.None);
+        Assert.Equal(ClaimOutcome.Claimed, claim.Outcome);
+        return start;
     }
 
     private AlertNotificationStore Alerts() => new(stack.DataSource, TimeProvider.System);
