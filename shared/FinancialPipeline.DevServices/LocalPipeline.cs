@@ -2,6 +2,7 @@ using FinancialPipeline.ControlDb;
 using FinancialPipeline.Hosting;
 using FinancialPipeline.PubSub;
 using FinancialPipeline.Stages;
+using FinancialPipeline.Stages.Alerts;
 using FinancialPipeline.Stages.Functions;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
@@ -25,6 +26,18 @@ public sealed record LocalPipelineOptions
     public TimeSpan StaleAfter { get; init; } = TimeSpan.FromSeconds(30);
 
     public int MaxDeliveryAttempts { get; init; } = 5;
+
+    /// <summary>Retry policy of every push subscription (the emulator honours it; tests shorten it).</summary>
+    public RetryPolicySpec RetryPolicy { get; init; } = new(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(2));
+
+    /// <summary>Also host the Alert function, subscribed to the dead-letter and alerts topics.</summary>
+    public bool Alerts { get; init; } = true;
+
+    /// <summary>
+    /// Where the Alert function posts. Null: FP_SLACK_WEBHOOK_URL from the environment, and when that is unset too
+    /// the alerts are logged (Warning) instead of posted.
+    /// </summary>
+    public Uri? SlackWebhookUrl { get; init; }
 
     /// <summary>Function hosts' minimum log level (the CLI keeps them quiet, tests may raise it).</summary>
     public LogLevel FunctionLogLevel { get; init; } = LogLevel.Warning;
@@ -121,7 +134,7 @@ public sealed class LocalInfrastructure : IAsyncDisposable
 }
 
 /// <summary>
-/// The three function hosts on loopback ports, the topology created in the emulator with push subscriptions
+/// The three stage hosts (and the Alert function) on loopback ports, the topology created in the emulator with push subscriptions
 /// to them: the whole pipeline in one process, on real PostgreSQL and the real emulator.
 /// </summary>
 public sealed class LocalPipeline : IAsyncDisposable
@@ -168,6 +181,12 @@ public sealed class LocalPipeline : IAsyncDisposable
             hosts.Add(await StartHostAsync<ExtractFunction>(ExtractFunction.Name, settings, options, cancellationToken));
             hosts.Add(await StartHostAsync<TransformFunction>(TransformFunction.Name, settings, options, cancellationToken));
             hosts.Add(await StartHostAsync<AggregateFunction>(AggregateFunction.Name, settings, options, cancellationToken));
+            if (options.Alerts)
+            {
+                hosts.Add(await StartHostAsync<AlertFunction>(AlertFunction.Name, settings, options, cancellationToken));
+                hosts[^1].Services.GetRequiredService<IAlertChannel>(); // a malformed FP_SLACK_WEBHOOK_URL fails here, not at the first alert
+            }
+
             var topology = PipelineTopology.Create(new TopologySettings
             {
                 Prefix = options.Prefix,
@@ -175,8 +194,9 @@ public sealed class LocalPipeline : IAsyncDisposable
                 ExtractEndpoint = hosts[0].BoundAddress(),
                 TransformEndpoint = hosts[1].BoundAddress(),
                 AggregateEndpoint = hosts[2].BoundAddress(),
+                AlertEndpoint = options.Alerts ? hosts[3].BoundAddress() : null,
                 AckDeadlineSeconds = 60,
-                RetryPolicy = new RetryPolicySpec(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(2)),
+                RetryPolicy = options.RetryPolicy,
                 MaxDeliveryAttempts = options.MaxDeliveryAttempts,
             });
             var pubSub = PubSubRestClient.Create(new PubSubOptions { ProjectId = options.ProjectId, EmulatorHost = infrastructure.EmulatorHost });
@@ -218,6 +238,11 @@ public sealed class LocalPipeline : IAsyncDisposable
         var app = PipelineServices.BuildFunctionHost<TFunction>([], name, _ => settings, port: 0, configure: services =>
         {
             services.AddLogging(l => l.SetMinimumLevel(options.FunctionLogLevel));
+            if (options.SlackWebhookUrl is { } webhook)
+            {
+                services.AddSingleton(new AlertSettings { SlackWebhookUrl = webhook });
+            }
+
             options.ConfigureFunction?.Invoke(name, services);
         });
         await app.StartAsync(ct);

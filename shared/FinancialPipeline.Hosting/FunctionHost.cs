@@ -59,6 +59,8 @@ public static partial class FunctionHost
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<StartupGate>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<StartupGate>());
+        builder.Services.AddSingleton(PushAuthenticationOptions.FromConfiguration(builder.Configuration)); // invalid settings fail the start
+        builder.Services.AddSingleton<PushAuthenticator>();
         return builder;
     }
 
@@ -91,6 +93,11 @@ public static partial class FunctionHost
         var services = context.RequestServices;
         var logger = services.GetRequiredService<ILoggerFactory>().CreateLogger("FinancialPipeline.Functions." + functionName);
         var started = Stopwatch.GetTimestamp();
+        if (!await AuthenticateAsync(context, functionName, logger))
+        {
+            return;
+        }
+
         try
         {
             await services.GetRequiredService<StartupGate>().WaitAsync(context.RequestAborted);
@@ -144,6 +151,31 @@ public static partial class FunctionHost
         }
     }
 
+    /// <summary>OIDC check before anything else (no body read, no ledger access); false when the request was answered.</summary>
+    private static async Task<bool> AuthenticateAsync(HttpContext context, string functionName, ILogger logger)
+    {
+        var authenticator = context.RequestServices.GetRequiredService<PushAuthenticator>();
+        if (!authenticator.Enabled)
+        {
+            return true;
+        }
+
+        var verdict = await authenticator.AuthenticateAsync(context.Request.Headers.Authorization.ToString(), context.RequestAborted);
+        if (verdict.Allowed)
+        {
+            return true;
+        }
+
+        LogUnauthenticated(logger, functionName, verdict.StatusCode, verdict.Reason);
+        context.Response.StatusCode = verdict.StatusCode;
+        if (verdict.StatusCode == StatusCodes.Status401Unauthorized)
+        {
+            context.Response.Headers.WWWAuthenticate = "Bearer error=\"invalid_token\"";
+        }
+
+        return false;
+    }
+
     private static async Task RejectAsync(HttpContext context, string functionName, CloudEvent? cloudEvent, MessagePublishedData? data, byte[] body, MessageRejectedException ex, ILogger logger)
     {
         var attributes = data?.Message.Attributes ?? new Dictionary<string, string>();
@@ -178,6 +210,9 @@ public static partial class FunctionHost
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "{Function} rejected message {MessageId} permanently: {Field}: {Reason}")]
     private static partial void LogRejected(ILogger logger, string function, string? messageId, string field, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Function} refused a push with {StatusCode}: {Reason}")]
+    private static partial void LogUnauthenticated(ILogger logger, string function, int statusCode, string reason);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "{Function} asks to redeliver message {MessageId} later: {Reason}")]
     private static partial void LogRetryLater(ILogger logger, string function, string? messageId, string reason);

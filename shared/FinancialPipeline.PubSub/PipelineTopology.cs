@@ -13,6 +13,7 @@ public sealed record TopologySettings
 
     public required Uri AggregateEndpoint { get; init; }
 
+    /// <summary>The Alert function; when set it gets push subscriptions on the dead-letter and alerts topics.</summary>
     public Uri? AlertEndpoint { get; init; }
 
     /// <summary>Also the push request timeout; keep each stage well under it.</summary>
@@ -41,6 +42,9 @@ public sealed record PipelineTopology
 
     public required string DeadLetterTopic { get; init; }
 
+    /// <summary>Operational alerts that are not dead letters (zombie takeovers); pushed to the Alert function.</summary>
+    public required string AlertsTopic { get; init; }
+
     public required string GoldCompletedWatchSubscription { get; init; }
 
     public required string DeadLetterHoldSubscription { get; init; }
@@ -57,6 +61,7 @@ public sealed record PipelineTopology
         var silver = p + "silver-completed";
         var gold = p + "gold-completed";
         var dlq = p + "dead-letter";
+        var alerts = p + "alerts";
         var deadLetter = new DeadLetterSpec(dlq, settings.MaxDeliveryAttempts);
         SubscriptionSpec Push(string id, string topic, Uri endpoint) =>
             new(id, topic, PushUrl(endpoint, settings.ProjectId, topic), settings.AckDeadlineSeconds, settings.RetryPolicy, deadLetter);
@@ -71,7 +76,9 @@ public sealed record PipelineTopology
         };
         if (settings.AlertEndpoint is { } alert)
         {
+            // No dead-letter policy on the Alert function's own subscriptions: a Slack outage is retried until it ends.
             subscriptions.Add(new(p + "alert", dlq, PushUrl(alert, settings.ProjectId, dlq), 60, settings.RetryPolicy, null));
+            subscriptions.Add(new(p + "alert-events", alerts, PushUrl(alert, settings.ProjectId, alerts), 60, settings.RetryPolicy, null));
         }
 
         return new PipelineTopology
@@ -82,9 +89,10 @@ public sealed record PipelineTopology
             SilverCompletedTopic = silver,
             GoldCompletedTopic = gold,
             DeadLetterTopic = dlq,
+            AlertsTopic = alerts,
             GoldCompletedWatchSubscription = p + "gold-completed-watch",
             DeadLetterHoldSubscription = p + "dead-letter-hold",
-            Topics = [start, bronze, silver, gold, dlq],
+            Topics = [start, bronze, silver, gold, dlq, alerts],
             Subscriptions = subscriptions,
         };
     }

@@ -5,6 +5,7 @@ using FinancialPipeline.Core.Warehouse;
 using FinancialPipeline.Hosting;
 using FinancialPipeline.Providers.Yahoo;
 using FinancialPipeline.PubSub;
+using FinancialPipeline.Stages.Alerts;
 using FinancialPipeline.Stages.Functions;
 using FinancialPipeline.Stages.Runner;
 using FinancialPipeline.Stages.Work;
@@ -66,6 +67,7 @@ public static class PipelineServices
         services.AddSingleton<ExtractFunction>();
         services.AddSingleton<TransformFunction>();
         services.AddSingleton<AggregateFunction>();
+        services.AddAlerts();
         if (settings.MigrateOnStart)
         {
             services.AddSingleton<IStartupTask, MigrateOnStart>();

@@ -58,7 +58,7 @@ public sealed class ExtractTests(StackFixture stack)
     {
         await using var yahoo = await LocalYahooServer.StartAsync(new LocalYahooServerOptions { UnknownSymbols = new HashSet<string> { "ZZZZ" } });
         var job = await stack.CreateJobAsync("AAPL,ZZZZ,MSFT", lookbackSeconds: 5 * 86400, provider: "yahoo");
-        await using var pipeline = await stack.StartPipelineAsync(yahooBaseUrl: yahoo.BaseUrl);
+        await using var pipeline = await stack.StartPipelineAsync(options: o => o with { YahooBaseUrl = yahoo.BaseUrl });
         var driver = new PipelineDriver(stack, pipeline);
         var start = new StartMessage(Guid.NewGuid(), job.JobName, TimeProvider.System.GetUtcNow(), null);
 
@@ -81,7 +81,7 @@ public sealed class ExtractTests(StackFixture stack)
     {
         await using var yahoo = await LocalYahooServer.StartAsync(new LocalYahooServerOptions { UnknownSymbols = new HashSet<string> { "ZZZZ", "YYYY" } });
         var job = await stack.CreateJobAsync("ZZZZ,YYYY", provider: "yahoo");
-        await using var pipeline = await stack.StartPipelineAsync(yahooBaseUrl: yahoo.BaseUrl);
+        await using var pipeline = await stack.StartPipelineAsync(options: o => o with { YahooBaseUrl = yahoo.BaseUrl });
         var driver = new PipelineDriver(stack, pipeline);
         var start = new StartMessage(Guid.NewGuid(), job.JobName, TimeProvider.System.GetUtcNow(), null);
 

@@ -46,16 +46,21 @@ public sealed class StackFixture : IAsyncLifetime
         return job;
     }
 
-    public Task<LocalPipeline> StartPipelineAsync(Action<string, Microsoft.Extensions.DependencyInjection.IServiceCollection>? configure = null, Uri? yahooBaseUrl = null) =>
-        LocalPipeline.StartAsync(Infrastructure, new LocalPipelineOptions
+    /// <param name="options">Adjusts the test defaults (e.g. the Slack webhook, a shorter retry policy).</param>
+    public Task<LocalPipeline> StartPipelineAsync(
+        Action<string, Microsoft.Extensions.DependencyInjection.IServiceCollection>? configure = null,
+        Func<LocalPipelineOptions, LocalPipelineOptions>? options = null)
+    {
+        var defaults = new LocalPipelineOptions
         {
-            YahooBaseUrl = yahooBaseUrl,
             Prefix = UniqueName("t") + "-",
             DataDirectory = Path.Combine(Path.GetTempPath(), "fp-tests", Guid.NewGuid().ToString("N")),
             HeartbeatInterval = TimeSpan.FromSeconds(1),
             StaleAfter = TimeSpan.FromSeconds(20),
             ConfigureFunction = configure,
-        });
+        };
+        return LocalPipeline.StartAsync(Infrastructure, options is null ? defaults : options(defaults));
+    }
 }
 
 [CollectionDefinition(nameof(StackFixture))]

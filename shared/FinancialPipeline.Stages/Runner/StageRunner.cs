@@ -4,6 +4,7 @@ using FinancialPipeline.Core.Contracts;
 using FinancialPipeline.Core.Jobs;
 using FinancialPipeline.Hosting;
 using FinancialPipeline.PubSub;
+using FinancialPipeline.Stages.Alerts;
 using Microsoft.Extensions.Logging;
 
 namespace FinancialPipeline.Stages.Runner;
@@ -63,6 +64,11 @@ public sealed partial class StageRunner(
 
         var lease = claim.Lease!;
         LogClaimed(logger, lease.Attempt, lease.ClaimReason);
+        if (lease.ClaimReason == "takeover")
+        {
+            await ReportTakeoverAsync(input, lease, cancellationToken);
+        }
+
         if (configError is not null)
         {
             await ledger.FailAsync(lease, configError.Message, CancellationToken.None);
@@ -159,6 +165,26 @@ public sealed partial class StageRunner(
         }
     }
 
+    /// <summary>
+    /// A takeover means a worker died or hung mid-stage: tell the Alert function (alerts topic → Slack). The alert
+    /// must not cost the data: if publishing fails (after the client's retries) the takeover is logged at Error and
+    /// the stage goes on; the ledger keeps claim_reason = 'takeover' either way.
+    /// </summary>
+    private async Task ReportTakeoverAsync(StageInput input, Lease lease, CancellationToken cancellationToken)
+    {
+        var staleAfter = (int)Math.Ceiling(ledger.Options.StaleAfter.TotalSeconds);
+        LogTakeover(logger, lease.Attempt, staleAfter);
+        var takeover = new TakeoverAlertEvent(input.ExecutionId, input.JobName, lease.Stage, lease.Attempt, staleAfter, time.GetUtcNow());
+        try
+        {
+            await publisher.PublishAsync(topics.Alerts, [new PubsubMessage(takeover.ToUtf8Json(), takeover.Attributes())], cancellationToken);
+        }
+        catch (Exception ex) when (ex is PubSubException or HttpRequestException)
+        {
+            LogTakeoverAlertFailed(logger, ex, topics.Alerts);
+        }
+    }
+
     private async Task PublishAsync(Stage stage, byte[] completionJson, CancellationToken cancellationToken)
     {
         var message = StageCompletedMessage.Parse(completionJson, stage);
@@ -168,6 +194,12 @@ public sealed partial class StageRunner(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "claimed, attempt {Attempt} ({Reason})")]
     private static partial void LogClaimed(ILogger logger, int attempt, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "zombie takeover: the previous worker's heartbeat was older than {StaleAfterSeconds} s; attempt {Attempt} re-runs the stage")]
+    private static partial void LogTakeover(ILogger logger, int attempt, int staleAfterSeconds);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "could not publish the zombie-takeover alert to {Topic}; the takeover is only in this log and the ledger")]
+    private static partial void LogTakeoverAlertFailed(ILogger logger, Exception exception, string topic);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "already SUCCESS (attempt {Attempt}): re-emitting the stored completion event")]
     private static partial void LogReemit(ILogger logger, int attempt);

@@ -1,0 +1,95 @@
+using CloudNative.CloudEvents;
+using FinancialPipeline.ControlDb;
+using FinancialPipeline.Core.Contracts;
+using FinancialPipeline.Hosting;
+using FinancialPipeline.Stages.Runner;
+using Microsoft.Extensions.Logging;
+
+namespace FinancialPipeline.Stages.Alerts;
+
+/// <summary>
+/// The Alert function, subscribed to the dead-letter topic and to the alerts topic: turns each message into one
+/// Slack post. A failed post answers 5xx so Pub/Sub redelivers (the alert is not lost); a redelivery after a
+/// successful post is acknowledged without posting again.
+/// </summary>
+public sealed class AlertFunction(ExecutionLedger ledger, AlertDispatcher dispatcher, StageTopics topics, PipelineSettings settings) : ICloudEventFunction<MessagePublishedData>
+{
+    public const string Name = "alert";
+
+    public async Task HandleAsync(CloudEvent cloudEvent, MessagePublishedData data, CancellationToken cancellationToken)
+    {
+        var alert = await ComposeAsync(data, cancellationToken);
+        await dispatcher.SendAsync(alert, cancellationToken);
+    }
+
+    private async Task<AlertMessage> ComposeAsync(MessagePublishedData data, CancellationToken cancellationToken)
+    {
+        var kind = data.Message.Attributes.GetValueOrDefault(TakeoverAlertEvent.AlertAttribute);
+        switch (kind)
+        {
+            case TakeoverAlertEvent.Kind:
+                return AlertComposer.ForTakeover(TakeoverAlertEvent.Parse(data.Message.Data));
+            case null:
+                var deadLetter = DeadLetter.From(data.Message, topics.Prefix);
+                var row = deadLetter is { ExecutionId: { } id, Stage: { } stage } ? await ledger.GetAsync(id, stage, cancellationToken) : null;
+                return AlertComposer.ForDeadLetter(deadLetter, row, topics, settings.ProjectId);
+            default:
+                throw new MessageRejectedException("attributes." + TakeoverAlertEvent.AlertAttribute, $"unknown alert kind '{kind}'");
+        }
+    }
+}
+
+/// <summary>Claim in <c>alert_notification</c>, post, record the outcome: once per dedupe key, again only after a failure.</summary>
+public sealed partial class AlertDispatcher(AlertNotificationStore store, IAlertChannel channel, ILogger<AlertDispatcher> logger)
+{
+    public async Task SendAsync(AlertMessage alert, CancellationToken cancellationToken)
+    {
+        using var scope = logger.BeginScope(new Dictionary<string, object>
+        {
+            ["execution_id"] = alert.ExecutionId?.ToString("D") ?? "unknown",
+            ["stage"] = alert.Stage?.ToWire() ?? "unknown",
+            ["alert_kind"] = alert.Kind,
+        });
+        var claim = await store.ClaimAsync(
+            new AlertNotification(alert.DedupeKey, alert.Kind, alert.ExecutionId, alert.Stage?.ToWire(), alert.Text),
+            cancellationToken);
+        switch (claim.Outcome)
+        {
+            case AlertClaimOutcome.AlreadySent:
+                LogAlreadySent(logger, alert.DedupeKey);
+                return;
+            case AlertClaimOutcome.Busy:
+                throw new RetryLaterException($"alert {alert.DedupeKey} is being posted by another delivery");
+        }
+
+        try
+        {
+            await channel.PostAsync(alert, cancellationToken);
+        }
+        catch (AlertDeliveryException ex)
+        {
+            LogPostFailed(logger, alert.DedupeKey, claim.Attempts, ex.Message);
+            await store.MarkFailedAsync(alert.DedupeKey, claim.ClaimToken, ex.Message, CancellationToken.None);
+            throw;
+        }
+
+        if (!await store.MarkSentAsync(alert.DedupeKey, claim.ClaimToken, channel.Name, CancellationToken.None))
+        {
+            LogClaimLost(logger, alert.DedupeKey);
+        }
+
+        LogSent(logger, alert.DedupeKey, channel.Name, claim.Attempts);
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "alert {DedupeKey} already posted; acknowledging the redelivery without posting again")]
+    private static partial void LogAlreadySent(ILogger logger, string dedupeKey);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "alert {DedupeKey} post attempt {Attempt} failed: {Reason}; answering 5xx so Pub/Sub redelivers it")]
+    private static partial void LogPostFailed(ILogger logger, string dedupeKey, int attempt, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "alert {DedupeKey} was posted but its claim had been taken over meanwhile (the post was slower than the claim lifetime)")]
+    private static partial void LogClaimLost(ILogger logger, string dedupeKey);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "alert {DedupeKey} sent to {Channel} (attempt {Attempt})")]
+    private static partial void LogSent(ILogger logger, string dedupeKey, string channel, int attempt);
+}

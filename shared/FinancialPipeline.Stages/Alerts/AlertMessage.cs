@@ -1,0 +1,204 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
+using FinancialPipeline.ControlDb;
+using FinancialPipeline.Core.Contracts;
+using FinancialPipeline.Stages.Runner;
+
+namespace FinancialPipeline.Stages.Alerts;
+
+/// <summary>One alert, ready to post: a plain-text form (logs, the ledger of alerts, Slack's notification text) and Block Kit.</summary>
+public sealed record AlertMessage(
+    string Kind,
+    string DedupeKey,
+    Guid? ExecutionId,
+    Stage? Stage,
+    string Title,
+    IReadOnlyList<KeyValuePair<string, string>> Fields,
+    string Detail,
+    IReadOnlyList<string> ReplayCommands)
+{
+    public const string DeadLetterKind = "dead_letter";
+
+    /// <summary>Slack section text is limited to 3000 characters; keep every block well under it.</summary>
+    private const int MaxBlockChars = 2800;
+
+    public string Text
+    {
+        get
+        {
+            var text = new StringBuilder(Title).Append('\n');
+            foreach (var (label, value) in Fields)
+            {
+                text.Append(label).Append(": ").Append(value).Append('\n');
+            }
+
+            text.Append(Detail);
+            foreach (var command in ReplayCommands)
+            {
+                text.Append("\nreplay: ").Append(command);
+            }
+
+            return text.ToString();
+        }
+    }
+
+    /// <summary>The body of a Slack incoming-webhook POST: <c>text</c> (notification fallback) and <c>blocks</c>.</summary>
+    public JsonObject ToSlackPayload()
+    {
+        var blocks = new JsonArray
+        {
+            new JsonObject
+            {
+                ["type"] = "header",
+                ["text"] = new JsonObject { ["type"] = "plain_text", ["text"] = Truncate(Title, 150) },
+            },
+            new JsonObject
+            {
+                ["type"] = "section",
+                ["fields"] = new JsonArray(Fields.Take(10).Select(f => (JsonNode)Mrkdwn($"*{Escape(f.Key)}*\n{Escape(f.Value)}", 1900)).ToArray()),
+            },
+            new JsonObject { ["type"] = "section", ["text"] = Mrkdwn(CodeBlock(Detail), MaxBlockChars) },
+        };
+        if (ReplayCommands.Count > 0)
+        {
+            blocks.Add(new JsonObject
+            {
+                ["type"] = "section",
+                ["text"] = Mrkdwn("*Replay* (after fixing the cause)\n" + string.Concat(ReplayCommands.Select(CodeBlock)), MaxBlockChars),
+            });
+        }
+
+        return new JsonObject { ["text"] = Escape(Title), ["blocks"] = blocks };
+    }
+
+    /// <summary>Slack mrkdwn control characters (&amp;, &lt;, &gt;) must be escaped everywhere, code blocks included.</summary>
+    public static string Escape(string text) => text.Replace("&", "&amp;", StringComparison.Ordinal)
+        .Replace("<", "&lt;", StringComparison.Ordinal)
+        .Replace(">", "&gt;", StringComparison.Ordinal);
+
+    private static string CodeBlock(string text) => "```" + Escape(text.Replace("```", "'''", StringComparison.Ordinal)) + "```";
+
+    private static JsonObject Mrkdwn(string text, int max) => new() { ["type"] = "mrkdwn", ["text"] = Truncate(text, max) };
+
+    private static string Truncate(string text, int max) => text.Length <= max ? text : text[..(max - 1)] + "…";
+}
+
+/// <summary>Builds the alerts: what happened, the ledger's error, and the commands that replay the message.</summary>
+public static partial class AlertComposer
+{
+    private const int MaxInlineMessageChars = 1500;
+    private const int MaxErrorChars = 1500;
+
+    public static AlertMessage ForDeadLetter(DeadLetter deadLetter, ExecutionRow? ledgerRow, StageTopics topics, string projectId)
+    {
+        var stage = deadLetter.Stage?.ToWire() ?? "unknown";
+        var execution = deadLetter.ExecutionId?.ToString("D") ?? "unknown";
+        var deliveries = deadLetter.DeliveryCount?.ToString(CultureInfo.InvariantCulture) ?? "unknown";
+        var fields = new List<KeyValuePair<string, string>>
+        {
+            new("Execution", execution),
+            new("Stage", stage),
+            new("Job", deadLetter.JobName ?? "unknown"),
+            new("Deliveries", deliveries),
+            new("Source subscription", deadLetter.SourceSubscription ?? "unknown"),
+            new("First published", deadLetter.SourcePublishTime is { } published ? PipelineJson.FormatUtc(published) : "unknown"),
+            new("Ledger", ledgerRow is null ? "no row" : $"{ledgerRow.Status}, attempt {ledgerRow.Attempt}"),
+        };
+        var title = $"Dead letter: {stage} of execution {execution} gave up after {deliveries} deliveries";
+        return new AlertMessage(AlertMessage.DeadLetterKind, deadLetter.DedupeKey, deadLetter.ExecutionId, deadLetter.Stage, title, fields, ErrorOf(deadLetter, ledgerRow), ReplayCommandsOf(deadLetter, topics, projectId));
+    }
+
+    public static AlertMessage ForTakeover(TakeoverAlertEvent takeover)
+    {
+        var stage = takeover.Stage.ToWire();
+        var fields = new List<KeyValuePair<string, string>>
+        {
+            new("Execution", takeover.ExecutionId.ToString("D")),
+            new("Stage", stage),
+            new("Job", takeover.JobName),
+            new("New attempt", takeover.Attempt.ToString(CultureInfo.InvariantCulture)),
+            new("Detected at", PipelineJson.FormatUtc(takeover.DetectedAt)),
+        };
+        var detail = string.Create(
+            CultureInfo.InvariantCulture,
+            $"The worker running {stage} stopped heartbeating for more than {takeover.StaleAfterSeconds} s (crashed, OOM-killed or hung); attempt {takeover.Attempt} took the row over and is re-running the stage. The old worker stops writing as soon as it notices. No action needed unless this repeats.");
+        return new AlertMessage(
+            TakeoverAlertEvent.Kind,
+            $"{TakeoverAlertEvent.Kind}:{takeover.ExecutionId:D}:{stage}:{takeover.Attempt}",
+            takeover.ExecutionId,
+            takeover.Stage,
+            $"Zombie takeover: {stage} of execution {takeover.ExecutionId:D} (attempt {takeover.Attempt})",
+            fields,
+            detail,
+            []);
+    }
+
+    private static string ErrorOf(DeadLetter deadLetter, ExecutionRow? row)
+    {
+        if (deadLetter.ExecutionId is null || deadLetter.Stage is null)
+        {
+            var payload = Encoding.UTF8.GetString(deadLetter.Data.Span);
+            return "The message names no execution and stage the pipeline knows; payload: " + (payload.Length > 300 ? payload[..300] + "…" : payload);
+        }
+
+        if (row is null)
+        {
+            return $"No ledger row for ({deadLetter.ExecutionId:D}, {deadLetter.Stage.Value.ToWire()}): the stage never claimed the message.";
+        }
+
+        var error = row.Error ?? $"(no error recorded; status {row.Status})";
+        return error.Length > MaxErrorChars ? error[..MaxErrorChars] + "…" : error;
+    }
+
+    private static List<string> ReplayCommandsOf(DeadLetter deadLetter, StageTopics topics, string projectId)
+    {
+        var commands = new List<string>();
+        if (deadLetter.Stage is not { } stage)
+        {
+            return commands;
+        }
+
+        var text = Utf8OrNull(deadLetter.Data);
+        var attributes = deadLetter.ExecutionId is { } id && deadLetter.JobName is { } job ? $" --attribute=execution_id={id:D},job_name={job}" : string.Empty;
+        if (text is not null && text.Length <= MaxInlineMessageChars)
+        {
+            // The exact message that was dead-lettered, to the topic it came from.
+            commands.Add($"gcloud pubsub topics publish {ShellArg(topics.TriggerOf(stage))} --project={ShellArg(projectId)} --message={ShellQuote(text)}{attributes}");
+        }
+        else if (deadLetter.ExecutionId is { } executionId && deadLetter.JobName is { } jobName)
+        {
+            // Too long to inline: a start message with the same execution id replays the chain (finished stages re-emit their events).
+            var start = new StartMessage(executionId, jobName, null, null).ToString();
+            commands.Add($"gcloud pubsub topics publish {ShellArg(topics.Start)} --project={ShellArg(projectId)} --message={ShellQuote(start)}{attributes}");
+        }
+
+        if (deadLetter.ExecutionId is { } exec)
+        {
+            commands.Add($"fp replay --execution-id {exec:D} --stage {stage.ToWire()}");
+        }
+
+        return commands;
+    }
+
+    private static string? Utf8OrNull(ReadOnlyMemory<byte> data)
+    {
+        try
+        {
+            return new UTF8Encoding(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true).GetString(data.Span);
+        }
+        catch (DecoderFallbackException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>POSIX single quotes: everything literal; an embedded quote becomes <c>'\''</c>.</summary>
+    public static string ShellQuote(string value) => "'" + value.Replace("'", "'\\''", StringComparison.Ordinal) + "'";
+
+    private static string ShellArg(string value) => SafeShellWord().IsMatch(value) ? value : ShellQuote(value);
+
+    [GeneratedRegex("^[A-Za-z0-9._:/@=,-]+$", RegexOptions.CultureInvariant)]
+    private static partial Regex SafeShellWord();
+}

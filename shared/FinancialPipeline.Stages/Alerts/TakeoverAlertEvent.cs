@@ -1,0 +1,74 @@
+using System.Text.Json;
+using FinancialPipeline.Core.Contracts;
+
+namespace FinancialPipeline.Stages.Alerts;
+
+/// <summary>
+/// Published by a stage to the alerts topic when it took over a zombie (a RUNNING row with a stale heartbeat).
+/// Attribute <see cref="AlertAttribute"/> = <see cref="Kind"/> tells the Alert function what it is.
+/// </summary>
+public sealed record TakeoverAlertEvent(
+    Guid ExecutionId,
+    string JobName,
+    Stage Stage,
+    int Attempt,
+    int StaleAfterSeconds,
+    DateTimeOffset DetectedAt)
+{
+    public const string AlertAttribute = "fp_alert";
+    public const string Kind = "zombie_takeover";
+    public const int SchemaVersion = 1;
+
+    public byte[] ToUtf8Json() => JsonSerializer.SerializeToUtf8Bytes(
+        new Dictionary<string, object>
+        {
+            ["schema_version"] = SchemaVersion,
+            ["kind"] = Kind,
+            ["execution_id"] = ExecutionId.ToString("D"),
+            ["job_name"] = JobName,
+            ["stage"] = Stage.ToWire(),
+            ["attempt"] = Attempt,
+            ["stale_after_seconds"] = StaleAfterSeconds,
+            ["detected_at"] = PipelineJson.FormatUtc(DetectedAt),
+        },
+        PipelineJson.Options);
+
+    public IReadOnlyDictionary<string, string> Attributes() => new Dictionary<string, string>
+    {
+        [AlertAttribute] = Kind,
+        ["execution_id"] = ExecutionId.ToString("D"),
+        ["job_name"] = JobName,
+        ["stage"] = Stage.ToWire(),
+    };
+
+    /// <summary>Parses and validates the event; a malformed one is a permanent rejection naming the field.</summary>
+    public static TakeoverAlertEvent Parse(ReadOnlyMemory<byte> utf8)
+    {
+        using var doc = PipelineJson.ParseObject(utf8);
+        var root = doc.RootElement;
+        if (PipelineJson.RequiredString(root, "kind") != Kind)
+        {
+            throw new MessageRejectedException("kind", $"must be '{Kind}'");
+        }
+
+        var stageName = PipelineJson.RequiredString(root, "stage");
+        if (!StageNames.TryParse(stageName, out var stage))
+        {
+            throw new MessageRejectedException("stage", $"'{stageName}' is not bronze, silver or gold");
+        }
+
+        return new TakeoverAlertEvent(
+            PipelineJson.RequiredUuid(root, "execution_id"),
+            StartMessage.ValidJobName(PipelineJson.RequiredString(root, "job_name")),
+            stage,
+            PositiveInt(root, "attempt"),
+            PositiveInt(root, "stale_after_seconds"),
+            PipelineJson.OptionalUtcTimestamp(root, "detected_at", "detected_at")
+                ?? throw new MessageRejectedException("detected_at", "is required"));
+    }
+
+    private static int PositiveInt(JsonElement root, string field) =>
+        root.TryGetProperty(field, out var v) && v.ValueKind == JsonValueKind.Number && v.TryGetInt32(out var n) && n > 0
+            ? n
+            : throw new MessageRejectedException(field, "must be a positive integer");
+}

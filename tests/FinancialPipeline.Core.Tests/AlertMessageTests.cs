@@ -1,0 +1,207 @@
+using System.Diagnostics;
+using System.Text;
+using System.Text.Json.Nodes;
+using FinancialPipeline.ControlDb;
+using FinancialPipeline.Core.Contracts;
+using FinancialPipeline.Hosting;
+using FinancialPipeline.Stages.Alerts;
+using FinancialPipeline.Stages.Runner;
+using Microsoft.Extensions.Configuration;
+
+namespace FinancialPipeline.Core.Tests;
+
+public sealed class AlertMessageTests
+{
+    private const string Prefix = "fp-";
+    private static readonly Guid ExecutionId = Guid.Parse("6f1c2d3e-4b5a-4c6d-8e7f-901234567890");
+    private static readonly StageTopics Topics = new(Prefix);
+
+    [Fact]
+    public void DeadLetteredStartMessage_IsBronze_WithDeliveryCountAndSource()
+    {
+        var start = new StartMessage(ExecutionId, "financial_extract", null, null);
+        var deadLetter = DeadLetter.From(DeadLettered(start.ToUtf8Json(), start.Attributes(), "fp-extract"), Prefix);
+
+        Assert.Equal((ExecutionId, "financial_extract", Stage.Bronze, 5, "fp-extract"), (deadLetter.ExecutionId!.Value, deadLetter.JobName, deadLetter.Stage!.Value, deadLetter.DeliveryCount!.Value, deadLetter.SourceSubscription));
+    }
+
+    [Theory]
+    [InlineData("bronze", Stage.Silver)]
+    [InlineData("silver", Stage.Gold)]
+    public void DeadLetteredCompletionEvent_IsTheTriggerOfTheNextStage(string completedStage, Stage failedStage)
+    {
+        var data = Encoding.UTF8.GetBytes($$"""{"execution_id":"{{ExecutionId}}","job_name":"financial_extract","stage":"{{completedStage}}"}""");
+        var deadLetter = DeadLetter.From(DeadLettered(data, new Dictionary<string, string>(), "eventarc-europe-west1-trigger-sub-123"), Prefix);
+
+        Assert.Equal(failedStage, deadLetter.Stage);
+    }
+
+    [Fact]
+    public void GarbagePayload_StillMakesAnAlert_WithTheStageFromTheSourceSubscription()
+    {
+        var deadLetter = DeadLetter.From(DeadLettered("not json \u0001"u8.ToArray(), new Dictionary<string, string>(), "projects/p/subscriptions/fp-transform"), Prefix);
+        var alert = AlertComposer.ForDeadLetter(deadLetter, null, Topics, "demo-project");
+
+        Assert.Equal(("fp-transform", Stage.Silver, (Guid?)null), (deadLetter.SourceSubscription, deadLetter.Stage!.Value, deadLetter.ExecutionId));
+        Assert.Contains("names no execution", alert.Detail, StringComparison.Ordinal);
+        Assert.Contains("not json", alert.Detail, StringComparison.Ordinal);
+        Assert.DoesNotContain(alert.ReplayCommands, c => c.StartsWith("fp ", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void DedupeKey_IsTheSameWhenTheSameMessageIsDeadLetteredTwice_AndDiffersForAReplay()
+    {
+        var start = new StartMessage(ExecutionId, "financial_extract", null, null);
+        var first = DeadLettered(start.ToUtf8Json(), start.Attributes(), "fp-extract", messageId: "101");
+        var again = DeadLettered(start.ToUtf8Json(), start.Attributes(), "fp-extract", messageId: "202", deliveryCount: "6");
+        var replayed = DeadLettered(start.ToUtf8Json(), start.Attributes(), "fp-extract", messageId: "303", publishTime: "2026-11-23T21:00:00.000Z");
+        var handPublished = new PubsubMessageData(start.ToUtf8Json(), start.Attributes(), "404", null, null);
+
+        Assert.Equal(DeadLetter.From(first, Prefix).DedupeKey, DeadLetter.From(again, Prefix).DedupeKey);
+        Assert.NotEqual(DeadLetter.From(first, Prefix).DedupeKey, DeadLetter.From(replayed, Prefix).DedupeKey);
+        Assert.Equal("dead_letter:message:404", DeadLetter.From(handPublished, Prefix).DedupeKey);
+        Assert.True(DeadLetter.From(first, Prefix).DedupeKey.Length <= 300);
+    }
+
+    [Fact]
+    public void DeadLetterAlert_CarriesExecutionStageDeliveriesErrorAndReplayCommands()
+    {
+        var start = new StartMessage(ExecutionId, "financial_extract", null, new TimeWindow(new DateTimeOffset(2026, 11, 20, 0, 0, 0, TimeSpan.Zero), new DateTimeOffset(2026, 11, 21, 0, 0, 0, TimeSpan.Zero)));
+        var deadLetter = DeadLetter.From(DeadLettered(start.ToUtf8Json(), start.Attributes(), "fp-extract"), Prefix);
+        var row = LedgerRow("FAILED", 5, "JobConfigException: bucket_name 'Bad<Bucket>' is not a valid bucket name");
+
+        var alert = AlertComposer.ForDeadLetter(deadLetter, row, Topics, "demo-project");
+
+        Assert.Equal(AlertMessage.DeadLetterKind, alert.Kind);
+        Assert.Contains(ExecutionId.ToString("D"), alert.Title, StringComparison.Ordinal);
+        Assert.Contains("bronze", alert.Title, StringComparison.Ordinal);
+        Assert.Contains("5 deliveries", alert.Title, StringComparison.Ordinal);
+        Assert.Equal(row.Error, alert.Detail);
+        Assert.Equal(
+            $"gcloud pubsub topics publish fp-start --project=demo-project --message='{start}' --attribute=execution_id={ExecutionId:D},job_name=financial_extract",
+            alert.ReplayCommands[0]);
+        Assert.Equal($"fp replay --execution-id {ExecutionId:D} --stage bronze", alert.ReplayCommands[1]);
+        foreach (var expected in new[] { ExecutionId.ToString("D"), "bronze", "Deliveries: 5", "fp-extract", "FAILED, attempt 5", "First published: 2026-11-23T20:05", "not a valid bucket name", "replay: gcloud pubsub topics publish fp-start" })
+        {
+            Assert.Contains(expected, alert.Text, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public void SilverDeadLetter_ReplaysTheCompletionEventToBronzeCompleted()
+    {
+        var data = Encoding.UTF8.GetBytes($$"""{"execution_id":"{{ExecutionId}}","job_name":"financial_extract","stage":"bronze","outputs":["file:///tmp/x.parquet"]}""");
+        var alert = AlertComposer.ForDeadLetter(DeadLetter.From(DeadLettered(data, new Dictionary<string, string>(), "fp-transform"), Prefix), null, Topics, "demo-project");
+
+        Assert.StartsWith("gcloud pubsub topics publish fp-bronze-completed --project=demo-project --message='{", alert.ReplayCommands[0], StringComparison.Ordinal);
+        Assert.Contains("No ledger row", alert.Detail, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void TooLongMessage_IsReplayedThroughAStartMessageWithTheSameExecutionId()
+    {
+        var outputs = string.Join(',', Enumerable.Range(0, 100).Select(i => $"\"gs://silver/financial_quotes/date=2026-11-{i % 28 + 1:00}/part-{i:00000}.parquet\""));
+        var data = Encoding.UTF8.GetBytes($$"""{"execution_id":"{{ExecutionId}}","job_name":"financial_extract","stage":"silver","outputs":[{{outputs}}]}""");
+        var alert = AlertComposer.ForDeadLetter(DeadLetter.From(DeadLettered(data, new Dictionary<string, string>(), "fp-aggregate"), Prefix), null, Topics, "demo-project");
+
+        Assert.Equal(
+            $$"""gcloud pubsub topics publish fp-start --project=demo-project --message='{"execution_id":"{{ExecutionId:D}}","job_name":"financial_extract"}' --attribute=execution_id={{ExecutionId:D}},job_name=financial_extract""",
+            alert.ReplayCommands[0]);
+        Assert.Equal($"fp replay --execution-id {ExecutionId:D} --stage gold", alert.ReplayCommands[1]);
+    }
+
+    [Fact]
+    public void ShellQuote_SurvivesASingleQuoteInTheMessage()
+    {
+        var message = """{"execution_id":"x","job_name":"it's; rm -rf / $(boom) `x`"}""";
+        var psi = new ProcessStartInfo("/bin/sh", ["-c", "printf %s " + AlertComposer.ShellQuote(message)]) { RedirectStandardOutput = true };
+        using var process = Process.Start(psi)!;
+        var output = process.StandardOutput.ReadToEnd();
+        process.WaitForExit();
+
+        Assert.Equal(message, output);
+    }
+
+    [Fact]
+    public void SlackPayload_HasFallbackTextAndBlocks_EscapedAndWithinSlackLimits()
+    {
+        var deadLetter = DeadLetter.From(DeadLettered(new StartMessage(ExecutionId, "financial_extract", null, null).ToUtf8Json(), new Dictionary<string, string>(), "fp-extract"), Prefix);
+        var alert = AlertComposer.ForDeadLetter(deadLetter, LedgerRow("FAILED", 5, "x < y && z > w ``` " + new string('e', 5000)), Topics, "demo-project");
+
+        var payload = alert.ToSlackPayload();
+        var blocks = payload["blocks"]!.AsArray();
+
+        Assert.Contains(ExecutionId.ToString("D"), payload["text"]!.GetValue<string>(), StringComparison.Ordinal);
+        Assert.Equal("header", blocks[0]!["type"]!.GetValue<string>());
+        Assert.Equal(7, blocks[1]!["fields"]!.AsArray().Count);
+        var error = blocks[2]!["text"]!["text"]!.GetValue<string>();
+        Assert.StartsWith("```x &lt; y &amp;&amp; z &gt; w ''' ", error, StringComparison.Ordinal);
+        Assert.Contains("fp replay --execution-id", blocks[3]!["text"]!["text"]!.GetValue<string>(), StringComparison.Ordinal);
+        Assert.All(blocks.Select(b => b!["text"]?["text"]?.GetValue<string>()).OfType<string>(), t => Assert.True(t.Length <= 3000));
+    }
+
+    [Fact]
+    public void TakeoverEvent_RoundTrips_AndBecomesOneAlertPerAttempt()
+    {
+        var takeover = new TakeoverAlertEvent(ExecutionId, "financial_extract", Stage.Silver, 3, 90, new DateTimeOffset(2026, 11, 23, 21, 0, 0, TimeSpan.Zero));
+        var parsed = TakeoverAlertEvent.Parse(takeover.ToUtf8Json());
+        var alert = AlertComposer.ForTakeover(parsed);
+
+        Assert.Equal(takeover, parsed);
+        Assert.Equal("zombie_takeover", takeover.Attributes()["fp_alert"]);
+        Assert.Equal($"zombie_takeover:{ExecutionId:D}:silver:3", alert.DedupeKey);
+        Assert.Contains("Zombie takeover: silver", alert.Title, StringComparison.Ordinal);
+        Assert.Contains("90 s", alert.Detail, StringComparison.Ordinal);
+        Assert.Empty(alert.ReplayCommands);
+    }
+
+    [Theory]
+    [InlineData("""{"kind":"zombie_takeover","execution_id":"nope","job_name":"j","stage":"silver","attempt":2,"stale_after_seconds":90,"detected_at":"2026-11-23T21:00:00Z"}""", "execution_id")]
+    [InlineData("""{"kind":"zombie_takeover","execution_id":"6f1c2d3e-4b5a-4c6d-8e7f-901234567890","job_name":"j","stage":"platinum","attempt":2,"stale_after_seconds":90,"detected_at":"2026-11-23T21:00:00Z"}""", "stage")]
+    [InlineData("""{"kind":"zombie_takeover","execution_id":"6f1c2d3e-4b5a-4c6d-8e7f-901234567890","job_name":"j","stage":"silver","attempt":0,"stale_after_seconds":90,"detected_at":"2026-11-23T21:00:00Z"}""", "attempt")]
+    [InlineData("""{"kind":"other","execution_id":"6f1c2d3e-4b5a-4c6d-8e7f-901234567890"}""", "kind")]
+    public void MalformedTakeoverEvent_IsRejectedNamingTheField(string json, string field)
+    {
+        var ex = Assert.Throws<MessageRejectedException>(() => TakeoverAlertEvent.Parse(Encoding.UTF8.GetBytes(json)));
+        Assert.Equal(field, ex.Field);
+    }
+
+    [Theory]
+    [InlineData("not a url", "absolute URL")]
+    [InlineData("http://hooks.slack.example/services/T000/B000/SECRETSECRET", "https")]
+    public void WebhookUrl_IsValidated_WithoutEchoingTheSecret(string value, string expected)
+    {
+        var config = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { [AlertSettings.WebhookVariable] = value }).Build();
+
+        var ex = Assert.Throws<InvalidOperationException>(() => AlertSettings.FromConfiguration(config));
+        Assert.Contains(expected, ex.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("SECRET", ex.Message, StringComparison.Ordinal);
+        Assert.Contains(AlertSettings.WebhookVariable, ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void NoWebhook_MeansAlertsAreLogged_AndLoopbackHttpIsAllowedForLocalReceivers()
+    {
+        Assert.Null(AlertSettings.FromConfiguration(new ConfigurationBuilder().Build()).SlackWebhookUrl);
+        var config = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { [AlertSettings.WebhookVariable] = "http://127.0.0.1:9/hook" }).Build();
+        Assert.Equal(new Uri("http://127.0.0.1:9/hook"), AlertSettings.FromConfiguration(config).SlackWebhookUrl);
+    }
+
+    private static PubsubMessageData DeadLettered(byte[] data, IReadOnlyDictionary<string, string> attributes, string subscription, string messageId = "77", string deliveryCount = "5", string publishTime = "2026-11-23T20:05:00.123Z")
+    {
+        var all = new Dictionary<string, string>(attributes)
+        {
+            [DeadLetter.DeliveryCountAttribute] = deliveryCount,
+            [DeadLetter.SourceSubscriptionAttribute] = subscription,
+            [DeadLetter.SourceProjectAttribute] = "demo-project",
+            [DeadLetter.SourcePublishTimeAttribute] = publishTime,
+        };
+        return new PubsubMessageData(data, all, messageId, null, null);
+    }
+
+    private static ExecutionRow LedgerRow(string status, int attempt, string? error)
+    {
+        var now = new DateTimeOffset(2026, 11, 23, 20, 10, 0, TimeSpan.Zero);
+        return new ExecutionRow(1, ExecutionId, "bronze", "financial_extract", status, attempt, "retry", now, null, null, null, null, error, null, now, now);
+    }
+}

@@ -1,0 +1,163 @@
+using System.Diagnostics;
+using System.Text.Json.Nodes;
+using FinancialPipeline.ControlDb;
+using FinancialPipeline.Core.Contracts;
+using FinancialPipeline.DevServices;
+using FinancialPipeline.PubSub;
+using FinancialPipeline.Stages.Alerts;
+using Microsoft.Extensions.Time.Testing;
+using Xunit.Abstractions;
+
+namespace FinancialPipeline.Integration.Tests;
+
+/// <summary>
+/// Dead letters and zombie takeovers reach Slack (a local receiver) through the real emulator: once per message,
+/// and not lost when the webhook is down.
+/// </summary>
+[Collection(nameof(StackFixture))]
+public sealed class AlertTests(StackFixture stack, ITestOutputHelper output)
+{
+    /// <summary>After the post, how long nothing more may arrive (redeliveries come within ~1 s with the test retry policy).</summary>
+    private static readonly TimeSpan QuietPeriod = TimeSpan.FromSeconds(2);
+
+    /// <summary>
+    /// Extract fails on every delivery; after 5 the emulator dead-letters the start message; the Alert function posts
+    /// it. Slack is down for the first two posts: Pub/Sub redelivers the dead letter until one post succeeds, and
+    /// then nothing is posted again.
+    /// </summary>
+    [Fact]
+    public async Task MessageFailingPastMaxDeliveryAttempts_IsPostedOnce_EvenThroughAWebhookOutage()
+    {
+        var job = await BrokenJobAsync();
+        await using var slack = await SlackReceiver.StartAsync(failFirst: 2);
+        await using var pipeline = await StartAsync(slack);
+        var driver = new PipelineDriver(stack, pipeline);
+        var start = new StartMessage(Guid.NewGuid(), job, null, null);
+        var clock = Stopwatch.StartNew();
+
+        await driver.PublishStartAsync(start);
+        var post = (await WaitForPostsAsync(slack, start.ExecutionId.ToString("D"), 1))[0];
+        output.WriteLine($"publish → Slack post in {clock.Elapsed.TotalSeconds:F1} s");
+
+        var text = AllText(post);
+        Assert.Contains("Dead letter: bronze", text, StringComparison.Ordinal);
+        Assert.Contains("*Deliveries*\n5", text, StringComparison.Ordinal);
+        Assert.Contains($"*Source subscription*\n{pipeline.Topology.StartTopic.Replace("start", "extract", StringComparison.Ordinal)}", text, StringComparison.Ordinal);
+        Assert.Contains("bucket_name='Not A Bucket'", text, StringComparison.Ordinal); // the ledger's error text
+        Assert.Contains($"gcloud pubsub topics publish {pipeline.Topology.StartTopic} --project=local-project --message='{start}'", text, StringComparison.Ordinal);
+        Assert.Contains($"fp replay --execution-id {start.ExecutionId:D} --stage bronze", text, StringComparison.Ordinal);
+        Assert.Equal([500, 500, 200], slack.Requests.Select(r => r.Status));
+
+        var row = Assert.Single(await Alerts().ListByExecutionAsync(start.ExecutionId, CancellationToken.None));
+        Assert.Equal(("dead_letter", "SENT", "slack", 3, "bronze", (string?)null), (row.Kind, row.Status, row.Channel, row.Attempts, row.Stage, row.LastError));
+        await AssertNoMorePostsAsync(slack, 1);
+        // The dead letter is still held for inspection and replay.
+        Assert.Contains(await driver.PullDeadLettersAsync(), m => m.Attributes.GetValueOrDefault("execution_id") == start.ExecutionId.ToString("D"));
+    }
+
+    [Fact]
+    public async Task SameMessageDeadLetteredTwice_IsPostedOnce()
+    {
+        await using var slack = await SlackReceiver.StartAsync();
+        await using var pipeline = await StartAsync(slack);
+        var start = new StartMessage(Guid.NewGuid(), "financial_extract", null, null);
+        // What Pub/Sub forwards; dead-lettering is best effort, so the same source message can arrive twice (new message ids).
+        var attributes = new Dictionary<string, string>(start.Attributes())
+        {
+            [DeadLetter.DeliveryCountAttribute] = "5",
+            [DeadLetter.SourceSubscriptionAttribute] = pipeline.Topology.Subscriptions[0].SubscriptionId,
+            [DeadLetter.SourceProjectAttribute] = "local-project",
+            [DeadLetter.SourcePublishTimeAttribute] = "2026-11-23T20:05:00.123Z",
+        };
+        var message = new PubsubMessage(start.ToUtf8Json(), attributes);
+
+        await pipeline.PubSub.PublishAsync(pipeline.Topology.DeadLetterTopic, [message, message]);
+        await WaitForPostsAsync(slack, start.ExecutionId.ToString("D"), 1);
+
+        Assert.Contains("No ledger row", AllText(slack.Delivered[0]), StringComparison.Ordinal);
+        await AssertNoMorePostsAsync(slack, 1);
+        Assert.Equal(1, Assert.Single(await Alerts().ListByExecutionAsync(start.ExecutionId, CancellationToken.None)).Attempts);
+    }
+
+    [Fact]
+    public async Task ZombieTakeover_IsPostedToSlack_AndThePipelineStillFinishes()
+    {
+        await using var slack = await SlackReceiver.StartAsync();
+        await using var pipeline = await StartAsync(slack);
+        var driver = new PipelineDriver(stack, pipeline);
+        var start = await ZombieBronzeAsync();
+
+        await driver.PublishStartAsync(start);
+        await driver.WaitForGoldSuccessAsync(start.ExecutionId);
+        var post = (await WaitForPostsAsync(slack, start.ExecutionId.ToString("D"), 1))[0];
+
+        Assert.Contains("Zombie takeover: bronze", AllText(post), StringComparison.Ordinal);
+        Assert.Contains("20 s", AllText(post), StringComparison.Ordinal);
+        var row = Assert.Single(await Alerts().ListByExecutionAsync(start.ExecutionId, CancellationToken.None));
+        Assert.Equal(($"zombie_takeover:{start.ExecutionId:D}:bronze:2", "SENT"), (row.DedupeKey, row.Status));
+        await AssertNoMorePostsAsync(slack, 1);
+    }
+
+    [Fact]
+    public async Task ZombieTakeover_WhoseAlertCannotBePublished_StillFinishesTheStage()
+    {
+        await using var pipeline = await stack.StartPipelineAsync();
+        var driver = new PipelineDriver(stack, pipeline);
+        var start = await ZombieBronzeAsync();
+        await pipeline.PubSub.DeleteTopicAsync(pipeline.Topology.AlertsTopic); // publishing the alert now fails with 404
+
+        await driver.PublishStartAsync(start);
+        await driver.WaitForGoldSuccessAsync(start.ExecutionId);
+
+        var bronze = await driver.Ledger.GetAsync(start.ExecutionId, Stage.Bronze, CancellationToken.None);
+        Assert.Equal(("SUCCESS", 2, "takeover"), (bronze!.Status, bronze.Attempt, bronze.ClaimReason));
+        Assert.Empty(await Alerts().ListByExecutionAsync(start.ExecutionId, CancellationToken.None));
+    }
+
+    private static string AllText(JsonObject payload) => payload.ToJsonString(new System.Text.Json.JsonSerializerOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping })
+        .Replace("\\n", "\n", StringComparison.Ordinal)
+        .Replace("\\\"", "\"", StringComparison.Ordinal);
+
+    private static async Task<IReadOnlyList<JsonObject>> WaitForPostsAsync(SlackReceiver slack, string executionId, int count) =>
+        await Eventually.WaitAsync(
+            () => Task.FromResult(slack.DeliveredAbout(executionId) is { } posts && posts.Count >= count ? posts : null),
+            PipelineDriver.RunTimeout,
+            $"{count} Slack post(s) about {executionId}");
+
+    private static async Task AssertNoMorePostsAsync(SlackReceiver slack, int expected)
+    {
+        await Task.Delay(QuietPeriod);
+        Assert.Equal(expected, slack.Delivered.Count);
+    }
+
+    /// <summary>A start message of a fresh job whose bronze row is RUNNING with a heartbeat 10 minutes old: a dead worker.</summary>
+    private async Task<StartMessage> ZombieBronzeAsync()
+    {
+        var job = await stack.CreateJobAsync();
+        var start = new StartMessage(Guid.NewGuid(), job.JobName, null, null);
+        var longAgo = new FakeTimeProvider(TimeProvider.System.GetUtcNow().AddMinutes(-10));
+        var claim = await new ExecutionLedger(stack.DataSource, longAgo, new LedgerOptions()).ClaimAsync(new ClaimRequest(start.ExecutionId, Stage.Bronze, job.JobName, null, null, null, null), CancellationToken.None);
+        Assert.Equal(ClaimOutcome.Claimed, claim.Outcome);
+        return start;
+    }
+
+    private AlertNotificationStore Alerts() => new(stack.DataSource, TimeProvider.System);
+
+    /// <summary>A job whose configuration makes Extract fail on every delivery (invalid bucket name), until dead-lettered.</summary>
+    private async Task<string> BrokenJobAsync()
+    {
+        var job = await stack.CreateJobAsync();
+        await using var cmd = stack.DataSource.CreateCommand("UPDATE ingestion_job_config SET bucket_name = 'Not A Bucket' WHERE job_name = @job");
+        cmd.Parameters.AddWithValue("job", job.JobName);
+        Assert.Equal(1, await cmd.ExecuteNonQueryAsync());
+        return job.JobName;
+    }
+
+    /// <summary>The shortest retry policy the emulator honours, so five deliveries take seconds.</summary>
+    private Task<LocalPipeline> StartAsync(SlackReceiver slack) =>
+        stack.StartPipelineAsync(options: o => o with
+        {
+            SlackWebhookUrl = slack.WebhookUrl,
+            RetryPolicy = new RetryPolicySpec(TimeSpan.Zero, TimeSpan.FromSeconds(1)),
+        });
+}
