@@ -79,6 +79,35 @@ public sealed class OperationsTests(StackFixture stack)
     }
 
     [Fact]
+    public async Task ReplayOfBronze_OfABackfill_RerunsEveryStageOnItsPinnedWindow()
+    {
+        var job = await stack.CreateJobAsync();
+        await using var pipeline = await stack.StartPipelineAsync();
+        var driver = new PipelineDriver(stack, pipeline);
+        var op = Operator(pipeline);
+        var day = new DateTimeOffset(TimeProvider.System.GetUtcNow().UtcDateTime.Date.AddDays(-5), TimeSpan.Zero);
+        var window = new TimeWindow(day, day.AddDays(1));
+        var (start, _) = await op.PublishStartAsync(job.JobName, null, window, CancellationToken.None);
+        await driver.WaitForGoldSuccessAsync(start.ExecutionId);
+        var goldBefore = await GoldContentAsync(pipeline);
+
+        var result = await op.ReplayAsync(start.ExecutionId, Stage.Bronze, "tests", CancellationToken.None);
+
+        Assert.Equal(["bronze", "silver", "gold"], result.ResetStages);
+        Assert.Equal(op.Topics.Start, result.Topic);
+        await Eventually.WaitAsync(
+            async () => (await driver.Ledger.GetAsync(start.ExecutionId, Stage.Gold, CancellationToken.None)) is { Status: "SUCCESS", Attempt: 2 },
+            PipelineDriver.RunTimeout,
+            "gold SUCCESS attempt 2");
+        var rows = await driver.Ledger.ListAsync(start.ExecutionId, CancellationToken.None);
+        Assert.All(rows, r => Assert.Equal(("SUCCESS", 2, "replay"), (r.Status, r.Attempt, r.ClaimReason)));
+        Assert.Equal((window.Start, window.End), (rows[0].StartTime, rows[0].EndTime));
+        Assert.Equal(goldBefore, await GoldContentAsync(pipeline));
+        var recent = await op.Operations.RecentRunsAsync(1, job.JobName, CancellationToken.None);
+        Assert.Equal("backfill", recent[0].WindowKind);
+    }
+
+    [Fact]
     public async Task Replay_IsRefusedWhileTheStageRuns_AndWhenTheUpstreamHasNotSucceeded()
     {
         var job = await stack.CreateJobAsync();
