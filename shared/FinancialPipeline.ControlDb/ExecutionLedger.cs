@@ -63,6 +63,9 @@ public sealed class ExecutionLedger(NpgsqlDataSource dataSource, TimeProvider ti
         filename, records, error, completion::text, started_at, finished_at
         """;
 
+    /// <summary>Error text of a row an operator reset for replay; the next claim records reason <c>replay</c>.</summary>
+    public const string ReplayMarker = "reset for replay";
+
     public LedgerOptions Options => options;
 
     public async Task<ClaimResult> ClaimAsync(ClaimRequest request, CancellationToken cancellationToken)
@@ -80,7 +83,8 @@ public sealed class ExecutionLedger(NpgsqlDataSource dataSource, TimeProvider ti
                 ON CONFLICT (execution_id, stage) DO UPDATE
                 SET status = 'RUNNING',
                     attempt = e.attempt + 1,
-                    claim_reason = CASE WHEN e.status = 'RUNNING' THEN 'takeover' ELSE 'retry' END,
+                    claim_reason = CASE WHEN e.status = 'RUNNING' THEN 'takeover'
+                                        WHEN e.error LIKE @replay_marker THEN 'replay' ELSE 'retry' END,
                     owner_token = EXCLUDED.owner_token,
                     heartbeat_at = EXCLUDED.heartbeat_at,
                     error = NULL,
@@ -102,6 +106,7 @@ public sealed class ExecutionLedger(NpgsqlDataSource dataSource, TimeProvider ti
                 cmd.Parameters.AddWithValue("owner", owner);
                 cmd.Parameters.AddWithValue("now", now);
                 cmd.Parameters.AddWithValue("stale_before", now - options.StaleAfter);
+                cmd.Parameters.AddWithValue("replay_marker", ReplayMarker + "%");
                 await using var reader = await cmd.ExecuteReaderAsync(cancellationToken);
                 if (await reader.ReadAsync(cancellationToken))
                 {

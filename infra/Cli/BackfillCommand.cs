@@ -1,0 +1,95 @@
+using System.CommandLine;
+using System.Globalization;
+using FinancialPipeline.ControlDb;
+using FinancialPipeline.Core.Contracts;
+using FinancialPipeline.Core.Jobs;
+using FinancialPipeline.Stages.Operations;
+using Npgsql;
+
+namespace FinancialPipeline.Cli;
+
+/// <summary><c>fp backfill</c>: one execution per provider-sized window, bounded in flight, resumable.</summary>
+internal static class BackfillCommand
+{
+    public static Command Create()
+    {
+        var job = new Option<string>("--job") { Description = "Job name", DefaultValueFactory = _ => "financial_extract" };
+        var from = new Option<string>("--from") { Description = "First day, UTC (yyyy-MM-dd)", Required = true };
+        var to = new Option<string>("--to") { Description = "Day after the last one, UTC (yyyy-MM-dd, exclusive)", Required = true };
+        var windowDays = new Option<int>("--window-days") { Description = "Days per execution (capped by the provider's request span)", DefaultValueFactory = _ => 7 };
+        var maxInFlight = new Option<int>("--max-in-flight") { Description = "Executions running at once", DefaultValueFactory = _ => 2 };
+        var timeout = new Option<int>("--window-timeout") { Description = "Seconds a window may take", DefaultValueFactory = _ => 600 };
+        var command = new Command("backfill", "Backfill a date range, one execution per window; rerun to resume");
+        foreach (var option in new Option[] { job, from, to, windowDays, maxInFlight, timeout })
+        {
+            command.Options.Add(option);
+        }
+
+        command.SetAction((parse, ct) => ExecuteAsync(
+            parse.GetValue(job)!, parse.GetValue(from)!, parse.GetValue(to)!, parse.GetValue(windowDays), parse.GetValue(maxInFlight), parse.GetValue(timeout), ct));
+        return command;
+    }
+
+    private static async Task<int> ExecuteAsync(string jobName, string fromText, string toText, int windowDays, int maxInFlight, int timeoutSeconds, CancellationToken ct)
+    {
+        if (!TryDay(fromText, "--from", out var from) || !TryDay(toText, "--to", out var to))
+        {
+            return 2;
+        }
+
+        if (maxInFlight < 1 || timeoutSeconds < 1)
+        {
+            Console.Error.WriteLine("fp backfill: --max-in-flight and --window-timeout must be at least 1");
+            return 2;
+        }
+
+        await using var env = OperatorEnvironment.TryCreate("backfill");
+        if (env is null)
+        {
+            return 2;
+        }
+
+        try
+        {
+            var job = await new JobConfigRepository(env.DataSource).FindAsync(StartMessage.ValidJobName(jobName), ct);
+            if (job is null)
+            {
+                Console.Error.WriteLine($"fp backfill: --job '{jobName}' is not in ingestion_job_config");
+                return 2;
+            }
+
+            var windows = Backfill.Split(job, from, to, windowDays);
+            Console.WriteLine($"backfill of {jobName} {from:yyyy-MM-dd} → {to:yyyy-MM-dd}: {windows.Count} window(s), at most {maxInFlight} in flight");
+            var done = 0;
+            var results = await Backfill.RunAsync(
+                env.Operator,
+                new RejectedMessageStore(env.DataSource),
+                jobName,
+                windows,
+                new BackfillOptions { MaxInFlight = maxInFlight, WindowTimeout = TimeSpan.FromSeconds(timeoutSeconds) },
+                r => Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"[{Interlocked.Increment(ref done)}/{windows.Count}] {r.Window} {r.ExecutionId} {r.State} {r.Elapsed.TotalSeconds:F1}s {r.Reason}")),
+                ct);
+            var failed = results.Count(r => r.State == BackfillWindowState.Failed);
+            Console.WriteLine($"{results.Count(r => r.State == BackfillWindowState.Succeeded)} succeeded, {results.Count(r => r.State == BackfillWindowState.Skipped)} skipped (already done), {failed} failed");
+            return failed == 0 ? 0 : 1;
+        }
+        catch (Exception ex) when (ex is ArgumentException or JobConfigException or MessageRejectedException or HttpRequestException or NpgsqlException)
+        {
+            Console.Error.WriteLine($"fp backfill: {ex.Message}");
+            return 2;
+        }
+    }
+
+    private static bool TryDay(string text, string option, out DateTimeOffset day)
+    {
+        if (DateTime.TryParseExact(text, "yyyy-MM-dd", CultureInfo.InvariantCulture, DateTimeStyles.None, out var d))
+        {
+            day = new DateTimeOffset(d.Year, d.Month, d.Day, 0, 0, 0, TimeSpan.Zero);
+            return true;
+        }
+
+        Console.Error.WriteLine($"fp backfill: {option} '{text}' must be a date yyyy-MM-dd (UTC)");
+        day = default;
+        return false;
+    }
+}

@@ -1,0 +1,58 @@
+using FinancialPipeline.ControlDb;
+using FinancialPipeline.PubSub;
+using FinancialPipeline.Stages;
+using FinancialPipeline.Stages.Operations;
+using FinancialPipeline.Stages.Runner;
+using Microsoft.Extensions.Configuration;
+using Npgsql;
+
+namespace FinancialPipeline.Cli;
+
+/// <summary>
+/// The stack the operator commands act on, from the same environment variables as the functions:
+/// FP_POSTGRES_CONNECTION (control DB), PUBSUB_EMULATOR_HOST or real Pub/Sub in FP_PROJECT_ID/GOOGLE_CLOUD_PROJECT,
+/// FP_TOPIC_PREFIX, FP_STALE_AFTER_SECONDS.
+/// </summary>
+internal sealed class OperatorEnvironment : IAsyncDisposable
+{
+    private OperatorEnvironment(PipelineSettings settings, NpgsqlDataSource dataSource, PipelineOperator op)
+    {
+        Settings = settings;
+        DataSource = dataSource;
+        Operator = op;
+    }
+
+    public PipelineSettings Settings { get; }
+
+    public NpgsqlDataSource DataSource { get; }
+
+    public PipelineOperator Operator { get; }
+
+    /// <summary>Null and an error on stderr when the environment is incomplete.</summary>
+    public static OperatorEnvironment? TryCreate(string command)
+    {
+        PipelineSettings settings;
+        try
+        {
+            settings = PipelineSettings.FromConfiguration(new ConfigurationBuilder().AddEnvironmentVariables().Build());
+        }
+        catch (InvalidOperationException ex)
+        {
+            Console.Error.WriteLine($"fp {command}: {ex.Message}");
+            return null;
+        }
+
+        var dataSource = NpgsqlDataSource.Create(settings.PostgresConnection);
+        var options = new LedgerOptions { StaleAfter = settings.StaleAfter, HeartbeatInterval = settings.HeartbeatInterval };
+        var publisher = PubSubRestClient.Create(new PubSubOptions { ProjectId = settings.ProjectId, EmulatorHost = settings.PubSubEmulatorHost });
+        var op = new PipelineOperator(
+            new ExecutionLedger(dataSource, TimeProvider.System, options),
+            new LedgerOperations(dataSource, TimeProvider.System, options),
+            publisher,
+            new StageTopics(settings.TopicPrefix),
+            TimeProvider.System);
+        return new OperatorEnvironment(settings, dataSource, op);
+    }
+
+    public ValueTask DisposeAsync() => DataSource.DisposeAsync();
+}

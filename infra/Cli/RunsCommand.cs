@@ -1,0 +1,71 @@
+using System.CommandLine;
+using System.Globalization;
+using FinancialPipeline.ControlDb;
+using Npgsql;
+using Spectre.Console;
+
+namespace FinancialPipeline.Cli;
+
+/// <summary><c>fp runs</c>: recent executions with each stage's status, attempt, records and duration; zombies flagged.</summary>
+internal static class RunsCommand
+{
+    public static Command Create()
+    {
+        var limit = new Option<int>("--limit") { Description = "Executions to show", DefaultValueFactory = _ => 20 };
+        var job = new Option<string?>("--job") { Description = "Only this job" };
+        var command = new Command("runs", "Recent executions and their stages");
+        command.Options.Add(limit);
+        command.Options.Add(job);
+        command.SetAction((parse, ct) => ExecuteAsync(parse.GetValue(limit), parse.GetValue(job), ct));
+        return command;
+    }
+
+    private static async Task<int> ExecuteAsync(int limit, string? job, CancellationToken ct)
+    {
+        if (limit < 1)
+        {
+            Console.Error.WriteLine($"fp runs: --limit must be at least 1, got {limit}");
+            return 2;
+        }
+
+        await using var env = OperatorEnvironment.TryCreate("runs");
+        if (env is null)
+        {
+            return 2;
+        }
+
+        IReadOnlyList<RunRow> rows;
+        try
+        {
+            rows = await env.Operator.Operations.RecentRunsAsync(limit, job, ct);
+        }
+        catch (NpgsqlException ex)
+        {
+            Console.Error.WriteLine($"fp runs: {ex.Message}");
+            return 1;
+        }
+
+        var now = env.Operator.Time.GetUtcNow();
+        var table = new Table();
+        table.AddColumns("execution", "job", "stage", "status", "attempt", "reason", "records", "window (UTC)", "duration", "error");
+        foreach (var row in rows)
+        {
+            var zombie = row.IsZombie(now, env.Settings.StaleAfter);
+            var status = zombie ? $"[red]ZOMBIE[/] (RUNNING, heartbeat {(now - row.HeartbeatAt).TotalSeconds:F0}s ago)" : Markup.Escape(row.Status);
+            table.AddRow(
+                row.ExecutionId.ToString("D"),
+                Markup.Escape(row.JobName),
+                row.Stage,
+                status,
+                row.Attempt.ToString(CultureInfo.InvariantCulture),
+                row.ClaimReason,
+                row.Records?.ToString(CultureInfo.InvariantCulture) ?? "-",
+                row.StartTime is { } s && row.EndTime is { } e ? $"{s:yyyy-MM-dd HH:mm} → {e:yyyy-MM-dd HH:mm}{(row.WindowKind == "backfill" ? " (backfill)" : string.Empty)}" : "-",
+                row.Duration(now) is { } d ? $"{d.TotalSeconds:F2}s" : "-",
+                Markup.Escape(row.Error is { Length: > 60 } err ? err[..60] + "…" : row.Error ?? string.Empty));
+        }
+
+        AnsiConsole.Write(table);
+        return 0;
+    }
+}

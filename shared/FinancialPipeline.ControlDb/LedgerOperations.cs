@@ -1,0 +1,182 @@
+using System.IO.Hashing;
+using System.Text;
+using FinancialPipeline.Core.Contracts;
+using Npgsql;
+
+namespace FinancialPipeline.ControlDb;
+
+/// <summary>What a replay must republish once its ledger rows are reset.</summary>
+/// <param name="JobName">The execution's job.</param>
+/// <param name="BackfillWindow">Bronze replay of a backfill: the pinned window to send again (null for incremental runs).</param>
+/// <param name="UpstreamCompletionJson">Silver/gold replay: the upstream stage's stored completion event.</param>
+/// <param name="ResetStages">The rows that were reset (the stage and the later ones that existed).</param>
+public sealed record ReplayReset(string JobName, TimeWindow? BackfillWindow, string? UpstreamCompletionJson, IReadOnlyList<string> ResetStages);
+
+/// <summary>A replay that must not happen now (running elsewhere, nothing to replay from).</summary>
+public sealed class ReplayRefusedException : Exception
+{
+    public ReplayRefusedException(string message)
+        : base(message)
+    {
+    }
+
+    public ReplayRefusedException()
+    {
+    }
+
+    public ReplayRefusedException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+    }
+}
+
+/// <summary>One ledger row as the operator sees it.</summary>
+public sealed record RunRow(
+    Guid ExecutionId,
+    string Stage,
+    string JobName,
+    string Status,
+    int Attempt,
+    string ClaimReason,
+    long? Records,
+    DateTimeOffset? StartTime,
+    DateTimeOffset? EndTime,
+    string? WindowKind,
+    DateTimeOffset HeartbeatAt,
+    DateTimeOffset StartedAt,
+    DateTimeOffset? FinishedAt,
+    string? Error,
+    DateTimeOffset CreatedAt)
+{
+    /// <summary>RUNNING with a heartbeat older than the stale threshold: its worker is gone.</summary>
+    public bool IsZombie(DateTimeOffset now, TimeSpan staleAfter) => Status == "RUNNING" && HeartbeatAt < now - staleAfter;
+
+    public TimeSpan? Duration(DateTimeOffset now) => Status == "RUNNING" ? now - StartedAt : FinishedAt - StartedAt;
+}
+
+/// <summary>Operator actions on the ledger: reset for replay, recent runs.</summary>
+public sealed class LedgerOperations(NpgsqlDataSource dataSource, TimeProvider time, LedgerOptions options)
+{
+    private static readonly Stage[] Order = [Stage.Bronze, Stage.Silver, Stage.Gold];
+
+    /// <summary>
+    /// Under a per-execution advisory lock, in one transaction: refuses when <paramref name="stage"/> or a later
+    /// stage is RUNNING with a fresh heartbeat; otherwise marks those rows FAILED with
+    /// <see cref="ExecutionLedger.ReplayMarker"/>, so the normal claim path takes them again (attempt + 1, reason
+    /// <c>replay</c>). Returns what to republish.
+    /// </summary>
+    public async Task<ReplayReset> ResetForReplayAsync(Guid executionId, Stage stage, string requestedBy, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(requestedBy);
+        await using var conn = await dataSource.OpenConnectionAsync(cancellationToken);
+        await using var tx = await conn.BeginTransactionAsync(cancellationToken);
+        await using (var lockCmd = new NpgsqlCommand("SELECT pg_advisory_xact_lock(@key)", conn, tx))
+        {
+            lockCmd.Parameters.AddWithValue("key", LockKey(executionId));
+            await lockCmd.ExecuteNonQueryAsync(cancellationToken);
+        }
+
+        var rows = new Dictionary<string, (string Job, string Status, DateTimeOffset Heartbeat, DateTimeOffset? Start, DateTimeOffset? End, string? Kind, string? Completion)>();
+        await using (var select = new NpgsqlCommand("""
+            SELECT stage, job_name, status, heartbeat_at, start_time, end_time, window_kind, completion::text
+            FROM ingestion_job_execution WHERE execution_id = @execution_id FOR UPDATE
+            """, conn, tx))
+        {
+            select.Parameters.AddWithValue("execution_id", executionId);
+            await using var r = await select.ExecuteReaderAsync(cancellationToken);
+            while (await r.ReadAsync(cancellationToken))
+            {
+                rows[r.GetString(0)] = (
+                    r.GetString(1), r.GetString(2), r.GetFieldValue<DateTimeOffset>(3),
+                    r.IsDBNull(4) ? null : r.GetFieldValue<DateTimeOffset>(4),
+                    r.IsDBNull(5) ? null : r.GetFieldValue<DateTimeOffset>(5),
+                    r.IsDBNull(6) ? null : r.GetString(6),
+                    r.IsDBNull(7) ? null : r.GetString(7));
+            }
+        }
+
+        if (!rows.TryGetValue(stage.ToWire(), out var target))
+        {
+            throw new ReplayRefusedException($"execution {executionId} has no {stage.ToWire()} row: nothing to replay (publish a start message instead)");
+        }
+
+        string? upstreamCompletion = null;
+        if (stage.Upstream() is { } upstream)
+        {
+            if (!rows.TryGetValue(upstream.ToWire(), out var up) || up.Status != "SUCCESS" || up.Completion is null)
+            {
+                throw new ReplayRefusedException($"{upstream.ToWire()} of {executionId} has not succeeded: replay {upstream.ToWire()} instead");
+            }
+
+            upstreamCompletion = up.Completion;
+        }
+
+        var now = time.GetUtcNow();
+        var affected = Order.SkipWhile(s => s != stage).Select(s => s.ToWire()).Where(rows.ContainsKey).ToList();
+        foreach (var name in affected)
+        {
+            var row = rows[name];
+            if (row.Status == "RUNNING" && row.Heartbeat >= now - options.StaleAfter)
+            {
+                throw new ReplayRefusedException($"{name} of {executionId} is RUNNING with a fresh heartbeat ({row.Heartbeat:O}): wait for it to finish or go stale");
+            }
+        }
+
+        await using (var update = new NpgsqlCommand("""
+            UPDATE ingestion_job_execution
+            SET status = 'FAILED', error = @error, finished_at = @now, updated_at = @now
+            WHERE execution_id = @execution_id AND stage = ANY(@stages)
+            """, conn, tx))
+        {
+            update.Parameters.AddWithValue("execution_id", executionId);
+            update.Parameters.AddWithValue("stages", affected.ToArray());
+            update.Parameters.AddWithValue("error", $"{ExecutionLedger.ReplayMarker} by {requestedBy} at {now:O}");
+            update.Parameters.AddWithValue("now", now);
+            await update.ExecuteNonQueryAsync(cancellationToken);
+        }
+
+        await tx.CommitAsync(cancellationToken);
+        var backfill = stage == Stage.Bronze && target.Kind == "backfill" && target.Start is { } s && target.End is { } e ? new TimeWindow(s, e) : (TimeWindow?)null;
+        return new ReplayReset(target.Job, backfill, upstreamCompletion, affected);
+    }
+
+    /// <summary>Every row of the <paramref name="limit"/> most recently created executions (of one job if given), newest first.</summary>
+    public async Task<IReadOnlyList<RunRow>> RecentRunsAsync(int limit, string? jobName, CancellationToken cancellationToken)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(limit);
+        await using var cmd = dataSource.CreateCommand("""
+            WITH recent AS (
+                SELECT execution_id, max(created_at) AS newest FROM ingestion_job_execution
+                WHERE @job_name::text IS NULL OR job_name = @job_name
+                GROUP BY execution_id ORDER BY newest DESC LIMIT @limit)
+            SELECT e.execution_id, e.stage, e.job_name, e.status, e.attempt, e.claim_reason, e.records, e.start_time,
+                   e.end_time, e.window_kind, e.heartbeat_at, e.started_at, e.finished_at, e.error, e.created_at
+            FROM ingestion_job_execution e JOIN recent USING (execution_id)
+            ORDER BY recent.newest DESC, e.execution_id,
+                     CASE e.stage WHEN 'bronze' THEN 0 WHEN 'silver' THEN 1 ELSE 2 END
+            """);
+        cmd.Parameters.Add(new NpgsqlParameter<string?>("job_name", NpgsqlTypes.NpgsqlDbType.Text) { TypedValue = jobName });
+        cmd.Parameters.AddWithValue("limit", limit);
+        var rows = new List<RunRow>();
+        await using var r = await cmd.ExecuteReaderAsync(cancellationToken);
+        while (await r.ReadAsync(cancellationToken))
+        {
+            rows.Add(new RunRow(
+                r.GetGuid(0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetInt32(4), r.GetString(5),
+                r.IsDBNull(6) ? null : r.GetInt64(6),
+                r.IsDBNull(7) ? null : r.GetFieldValue<DateTimeOffset>(7),
+                r.IsDBNull(8) ? null : r.GetFieldValue<DateTimeOffset>(8),
+                r.IsDBNull(9) ? null : r.GetString(9),
+                r.GetFieldValue<DateTimeOffset>(10),
+                r.GetFieldValue<DateTimeOffset>(11),
+                r.IsDBNull(12) ? null : r.GetFieldValue<DateTimeOffset>(12),
+                r.IsDBNull(13) ? null : r.GetString(13),
+                r.GetFieldValue<DateTimeOffset>(14)));
+        }
+
+        return rows;
+    }
+
+    private static long LockKey(Guid executionId) =>
+        unchecked((long)XxHash64.HashToUInt64(Encoding.UTF8.GetBytes("replay:" + executionId.ToString("D"))));
+}

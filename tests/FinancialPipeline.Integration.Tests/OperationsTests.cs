@@ -1,0 +1,327 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Security.Cryptography;
+using DuckDB.NET.Data;
+using FinancialPipeline.ControlDb;
+using FinancialPipeline.Core.Contracts;
+using FinancialPipeline.Core.Jobs;
+using FinancialPipeline.Core.Storage;
+using FinancialPipeline.DevServices;
+using FinancialPipeline.Stages.Operations;
+using FinancialPipeline.Stages.Runner;
+using Microsoft.Extensions.Time.Testing;
+
+namespace FinancialPipeline.Integration.Tests;
+
+/// <summary>Operator actions against a running local pipeline: gcloud replays, stage replays, runs, backfills.</summary>
+[Collection(nameof(StackFixture))]
+public sealed class OperationsTests(StackFixture stack)
+{
+    private static readonly LedgerOptions Options = new() { StaleAfter = TimeSpan.FromSeconds(20) };
+
+    [Fact]
+    public async Task GcloudPublish_ThroughTheEmulator_CompletesARun_AndRepublishingChangesNothing()
+    {
+        var gcloud = FindGcloud();
+        var job = await stack.CreateJobAsync();
+        await using var pipeline = await stack.StartPipelineAsync();
+        var driver = new PipelineDriver(stack, pipeline);
+        var executionId = Guid.NewGuid();
+        var message = $$"""{"execution_id":"{{executionId:D}}","job_name":"{{job.JobName}}"}""";
+
+        await RunGcloudAsync(gcloud, pipeline, message);
+        await driver.WaitForGoldCompletedAsync(executionId, 1);
+        var rowsBefore = await driver.Ledger.ListAsync(executionId, CancellationToken.None);
+        Assert.Equal(["bronze", "silver", "gold"], rowsBefore.Select(r => r.Stage));
+        Assert.All(rowsBefore, r => Assert.Equal(("SUCCESS", 1), (r.Status, r.Attempt)));
+        var goldBefore = await PipelineEndToEndTests.GoldRowCountAsync(pipeline.Settings.DuckDbPath, job.Tickers);
+        var silverBefore = SilverFiles(pipeline, job);
+        Assert.NotEmpty(silverBefore);
+
+        // The same replay again: every stage finds SUCCESS and re-emits; nothing is recomputed.
+        await RunGcloudAsync(gcloud, pipeline, message);
+        await driver.WaitForGoldCompletedAsync(executionId, 1);
+
+        var rowsAfter = await driver.Ledger.ListAsync(executionId, CancellationToken.None);
+        Assert.Equal(
+            rowsBefore.Select(r => (r.Stage, r.Status, r.Attempt, r.FinishedAt)),
+            rowsAfter.Select(r => (r.Stage, r.Status, r.Attempt, r.FinishedAt)));
+        Assert.Equal(goldBefore, await PipelineEndToEndTests.GoldRowCountAsync(pipeline.Settings.DuckDbPath, job.Tickers));
+        Assert.Equal(silverBefore, SilverFiles(pipeline, job));
+    }
+
+    [Fact]
+    public async Task ReplayOfSilver_RerunsSilverAndGold_WithIdenticalOutputs_AndLeavesBronzeAlone()
+    {
+        var job = await stack.CreateJobAsync();
+        await using var pipeline = await stack.StartPipelineAsync();
+        var driver = new PipelineDriver(stack, pipeline);
+        var op = Operator(pipeline);
+        var (start, _) = await op.PublishStartAsync(job.JobName, null, null, CancellationToken.None);
+        await driver.WaitForGoldSuccessAsync(start.ExecutionId);
+        var before = await driver.Ledger.ListAsync(start.ExecutionId, CancellationToken.None);
+        var silverBefore = await SilverContentAsync(pipeline, job);
+        var goldBefore = await GoldContentAsync(pipeline);
+
+        var result = await op.ReplayAsync(start.ExecutionId, Stage.Silver, "tests", CancellationToken.None);
+
+        Assert.Equal(["silver", "gold"], result.ResetStages);
+        Assert.Equal(op.Topics.CompletedOf(Stage.Bronze), result.Topic);
+        await Eventually.WaitAsync(
+            async () => (await driver.Ledger.GetAsync(start.ExecutionId, Stage.Gold, CancellationToken.None)) is { Status: "SUCCESS", Attempt: 2 },
+            PipelineDriver.RunTimeout,
+            "gold SUCCESS attempt 2");
+        var after = await driver.Ledger.ListAsync(start.ExecutionId, CancellationToken.None);
+        Assert.Equal(before[0], after[0]); // bronze untouched, to the timestamp
+        Assert.All(after.Skip(1), r => Assert.Equal(("SUCCESS", 2, "replay"), (r.Status, r.Attempt, r.ClaimReason)));
+        Assert.Equal(silverBefore, await SilverContentAsync(pipeline, job));
+        Assert.Equal(goldBefore, await GoldContentAsync(pipeline));
+    }
+
+    [Fact]
+    public async Task ReplayOfBronze_OfABackfill_RerunsEveryStageOnItsPinnedWindow()
+    {
+        var job = await stack.CreateJobAsync();
+        await using var pipeline = await stack.StartPipelineAsync();
+        var driver = new PipelineDriver(stack, pipeline);
+        var op = Operator(pipeline);
+        var day = new DateTimeOffset(TimeProvider.System.GetUtcNow().UtcDateTime.Date.AddDays(-5), TimeSpan.Zero);
+        var window = new TimeWindow(day, day.AddDays(1));
+        var (start, _) = await op.PublishStartAsync(job.JobName, null, window, CancellationToken.None);
+        await driver.WaitForGoldSuccessAsync(start.ExecutionId);
+        var goldBefore = await GoldContentAsync(pipeline);
+
+        var result = await op.ReplayAsync(start.ExecutionId, Stage.Bronze, "tests", CancellationToken.None);
+
+        Assert.Equal(["bronze", "silver", "gold"], result.ResetStages);
+        Assert.Equal(op.Topics.Start, result.Topic);
+        await Eventually.WaitAsync(
+            async () => (await driver.Ledger.GetAsync(start.ExecutionId, Stage.Gold, CancellationToken.None)) is { Status: "SUCCESS", Attempt: 2 },
+            PipelineDriver.RunTimeout,
+            "gold SUCCESS attempt 2");
+        var rows = await driver.Ledger.ListAsync(start.ExecutionId, CancellationToken.None);
+        Assert.All(rows, r => Assert.Equal(("SUCCESS", 2, "replay"), (r.Status, r.Attempt, r.ClaimReason)));
+        Assert.Equal((window.Start, window.End), (rows[0].StartTime, rows[0].EndTime));
+        Assert.Equal(goldBefore, await GoldContentAsync(pipeline));
+        var recent = await op.Operations.RecentRunsAsync(1, job.JobName, CancellationToken.None);
+        Assert.Equal("backfill", recent[0].WindowKind);
+    }
+
+    [Fact]
+    public async Task Replay_IsRefusedWhileTheStageRuns_AndWhenTheUpstreamHasNotSucceeded()
+    {
+        var job = await stack.CreateJobAsync();
+        var ledger = new ExecutionLedger(stack.DataSource, TimeProvider.System, Options);
+        var operations = new LedgerOperations(stack.DataSource, TimeProvider.System, Options);
+        var executionId = Guid.NewGuid();
+        await ledger.ClaimAsync(new ClaimRequest(executionId, Stage.Bronze, job.JobName, null, null, null, null), CancellationToken.None);
+
+        var running = await Assert.ThrowsAsync<ReplayRefusedException>(() => operations.ResetForReplayAsync(executionId, Stage.Bronze, "tests", CancellationToken.None));
+        Assert.Contains("fresh heartbeat", running.Message, StringComparison.Ordinal);
+        var noUpstream = await Assert.ThrowsAsync<ReplayRefusedException>(() => operations.ResetForReplayAsync(executionId, Stage.Silver, "tests", CancellationToken.None));
+        Assert.Contains("no silver row", noUpstream.Message, StringComparison.Ordinal);
+        var bronze = await ledger.GetAsync(executionId, Stage.Bronze, CancellationToken.None);
+        Assert.Equal(("RUNNING", 1, (string?)null), (bronze!.Status, bronze.Attempt, bronze.Error));
+    }
+
+    [Fact]
+    public async Task RecentRuns_ListEachStage_AndFlagAStaleRunningRowAsZombie()
+    {
+        var job = await stack.CreateJobAsync();
+        var now = TimeProvider.System.GetUtcNow();
+        var past = new FakeTimeProvider(now - TimeSpan.FromMinutes(5));
+        var stale = Guid.NewGuid();
+        var fresh = Guid.NewGuid();
+        await new ExecutionLedger(stack.DataSource, past, Options).ClaimAsync(new ClaimRequest(stale, Stage.Bronze, job.JobName, null, null, null, null), CancellationToken.None);
+        var ledger = new ExecutionLedger(stack.DataSource, TimeProvider.System, Options);
+        var lease = (await ledger.ClaimAsync(new ClaimRequest(fresh, Stage.Bronze, job.JobName, null, null, null, null), CancellationToken.None)).Lease!;
+        var window = new TimeWindow(now.AddHours(-3), now);
+        await ledger.CompleteAsync(lease, new StageSuccess(window, [], 7, new Dictionary<string, long>(), "{}"), CancellationToken.None);
+        await ledger.ClaimAsync(new ClaimRequest(fresh, Stage.Silver, job.JobName, null, null, null, null), CancellationToken.None);
+
+        var rows = await new LedgerOperations(stack.DataSource, TimeProvider.System, Options).RecentRunsAsync(10, job.JobName, CancellationToken.None);
+
+        Assert.Equal([fresh, fresh, stale], rows.Select(r => r.ExecutionId));
+        Assert.Equal(["bronze", "silver", "bronze"], rows.Select(r => r.Stage));
+        Assert.Equal((7L, "SUCCESS"), (rows[0].Records, rows[0].Status));
+        var checkedAt = TimeProvider.System.GetUtcNow();
+        Assert.Equal([false, false, true], rows.Select(r => r.IsZombie(checkedAt, Options.StaleAfter)));
+        Assert.NotNull(rows[0].Duration(checkedAt));
+    }
+
+    [Fact]
+    public async Task BackfillOfTenDays_IsResumableAfterAnInterruption_AndLeavesNoDuplicate()
+    {
+        var job = await stack.CreateJobAsync();
+        await using var pipeline = await stack.StartPipelineAsync();
+        var op = Operator(pipeline);
+        var rejected = new RejectedMessageStore(stack.DataSource);
+        var today = TimeProvider.System.GetUtcNow().UtcDateTime.Date;
+        var from = new DateTimeOffset(today.AddDays(-14), TimeSpan.Zero);
+        var windows = Backfill.Split(job, from, from.AddDays(10), windowDays: 2);
+        Assert.Equal(5, windows.Count);
+        var options = new BackfillOptions { MaxInFlight = 2, WindowTimeout = PipelineDriver.RunTimeout };
+
+        // First run: interrupted as soon as one window has completed.
+        using (var interrupt = new CancellationTokenSource())
+        {
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => Backfill.RunAsync(
+                op, rejected, job.JobName, windows, options with { MaxInFlight = 1 }, r => interrupt.Cancel(), interrupt.Token));
+        }
+
+        var second = await Backfill.RunAsync(op, rejected, job.JobName, windows, options, null, CancellationToken.None);
+
+        Assert.All(second, r => Assert.NotEqual(BackfillWindowState.Failed, r.State));
+        Assert.Equal(BackfillWindowState.Skipped, second[0].State);
+        Assert.Contains(second, r => r.State == BackfillWindowState.Succeeded);
+        Assert.Equal(5, second.Select(r => r.ExecutionId).Distinct().Count());
+        foreach (var r in second)
+        {
+            var rows = await op.Ledger.ListAsync(r.ExecutionId, CancellationToken.None);
+            Assert.Equal(3, rows.Count);
+            Assert.All(rows, row => Assert.Equal(("SUCCESS", 1), (row.Status, row.Attempt)));
+            Assert.Equal((r.Window.Start, r.Window.End), (rows[0].StartTime, rows[0].EndTime));
+        }
+
+        var third = await Backfill.RunAsync(op, rejected, job.JobName, windows, options, null, CancellationToken.None);
+        Assert.All(third, r => Assert.Equal(BackfillWindowState.Skipped, r.State));
+
+        await using var duck = new DuckDBConnection("Data Source=:memory:");
+        await duck.OpenAsync();
+        var silverGlob = Path.Combine(pipeline.Settings.BucketsRoot, job.SilverBucketName, ObjectLayout.Dataset, "date=*", "*.parquet");
+        var (silverRows, silverKeys, silverHours) = await ScalarsAsync(duck, $"""
+            SELECT count(*), count(DISTINCT (ticker, bar_ts)), count(DISTINCT (ticker, date_trunc('hour', bar_ts)))
+            FROM read_parquet('{silverGlob}')
+            """);
+        Assert.True(silverRows > 0, "the backfill wrote no silver rows");
+        Assert.Equal(silverKeys, silverRows);
+        var (goldRows, goldKeys, _) = await ScalarsAsync(duck, $"""
+            ATTACH '{pipeline.Settings.DuckDbPath}' AS gold (READ_ONLY);
+            SELECT count(*), count(DISTINCT (ticker, "hour")), 0 FROM gold.financial_data_hour
+            """);
+        Assert.Equal(goldKeys, goldRows);
+        Assert.Equal(silverHours, goldRows);
+    }
+
+    [Fact]
+    public void BackfillWindows_AreDayAligned_CappedByTheProvider_AndTheirIdsStable()
+    {
+        var job = JobConfig.Create("job_split", "AAPL", 3600, 10800, "bronze-split", "silver-split", "yahoo", "1m", 86400, true);
+        var from = new DateTimeOffset(2026, 11, 1, 0, 0, 0, TimeSpan.Zero);
+
+        var windows = Backfill.Split(job, from, from.AddDays(10), windowDays: 30);
+
+        Assert.Equal([(from, from.AddDays(7)), (from.AddDays(7), from.AddDays(10))], windows.Select(w => (w.Start, w.End)));
+        Assert.Equal(Backfill.ExecutionId("job_split", windows[0]), Backfill.ExecutionId("job_split", windows[0]));
+        Assert.NotEqual(Backfill.ExecutionId("job_split", windows[0]), Backfill.ExecutionId("job_split", windows[1]));
+        Assert.NotEqual(Backfill.ExecutionId("job_split", windows[0]), Backfill.ExecutionId("job_other", windows[0]));
+        Assert.Throws<ArgumentException>(() => Backfill.Split(job, from.AddHours(1), from.AddDays(2), 1));
+        Assert.Throws<ArgumentException>(() => Backfill.Split(job, from, from, 1));
+    }
+
+    private PipelineOperator Operator(LocalPipeline pipeline) => new(
+        new ExecutionLedger(stack.DataSource, TimeProvider.System, Options),
+        new LedgerOperations(stack.DataSource, TimeProvider.System, Options),
+        pipeline.PubSub,
+        new StageTopics(pipeline.Settings.TopicPrefix),
+        TimeProvider.System);
+
+    private static async Task<(long, long, long)> ScalarsAsync(DuckDBConnection duck, string sql)
+    {
+        await using var cmd = duck.CreateCommand();
+        cmd.CommandText = sql;
+        await using var reader = await cmd.ExecuteReaderAsync();
+        Assert.True(await reader.ReadAsync());
+        return (Convert.ToInt64(reader.GetValue(0), CultureInfo.InvariantCulture), Convert.ToInt64(reader.GetValue(1), CultureInfo.InvariantCulture), Convert.ToInt64(reader.GetValue(2), CultureInfo.InvariantCulture));
+    }
+
+    /// <summary>Every silver object's path, size, write time and hash.</summary>
+    private static List<string> SilverFiles(LocalPipeline pipeline, JobConfig job)
+    {
+        var root = Path.Combine(pipeline.Settings.BucketsRoot, job.SilverBucketName);
+        return Directory.GetFiles(root, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal)
+            .Select(f => $"{Path.GetRelativePath(root, f)} {new FileInfo(f).Length} {File.GetLastWriteTimeUtc(f):O} {Convert.ToHexString(SHA256.HashData(File.ReadAllBytes(f)))}")
+            .ToList();
+    }
+
+    private static async Task<List<string>> SilverContentAsync(LocalPipeline pipeline, JobConfig job)
+    {
+        var glob = Path.Combine(pipeline.Settings.BucketsRoot, job.SilverBucketName, ObjectLayout.Dataset, "date=*", "*.parquet");
+        return await RowsAsync("Data Source=:memory:", $"SELECT * FROM read_parquet('{glob}') ORDER BY ALL");
+    }
+
+    private static Task<List<string>> GoldContentAsync(LocalPipeline pipeline) =>
+        RowsAsync($"Data Source={pipeline.Settings.DuckDbPath};ACCESS_MODE=READ_ONLY", "SELECT * EXCLUDE (updated_at) FROM financial_data_hour ORDER BY ALL");
+
+    private static async Task<List<string>> RowsAsync(string connection, string sql)
+    {
+        await using var conn = new DuckDBConnection(connection);
+        await conn.OpenAsync();
+        await using var cmd = conn.CreateCommand();
+        cmd.CommandText = sql;
+        await using var reader = await cmd.ExecuteReaderAsync();
+        var rows = new List<string>();
+        while (await reader.ReadAsync())
+        {
+            rows.Add(string.Join('|', Enumerable.Range(0, reader.FieldCount).Select(i => Convert.ToString(reader.GetValue(i), CultureInfo.InvariantCulture))));
+        }
+
+        Assert.NotEmpty(rows);
+        return rows;
+    }
+
+    /// <summary>The gcloud CLI: CLOUDSDK_ROOT_DIR/bin/gcloud, else on PATH. Its absence fails the test (CI has it).</summary>
+    private static string FindGcloud()
+    {
+        var candidates = new List<string>();
+        if (Environment.GetEnvironmentVariable("CLOUDSDK_ROOT_DIR") is { Length: > 0 } root)
+        {
+            candidates.Add(Path.Combine(root, "bin", "gcloud"));
+        }
+
+        candidates.AddRange((Environment.GetEnvironmentVariable("PATH") ?? string.Empty)
+            .Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries)
+            .Select(dir => Path.Combine(dir, "gcloud")));
+        return candidates.FirstOrDefault(File.Exists)
+            ?? throw new InvalidOperationException("the gcloud CLI was not found (CLOUDSDK_ROOT_DIR/bin/gcloud or on PATH): install google-cloud-cli; this test drives the real CLI against the emulator");
+    }
+
+    /// <summary>
+    /// <c>gcloud pubsub topics publish</c> exactly as an operator would, pointed at the emulator, with a throwaway
+    /// config directory (the user's gcloud configuration is untouched) and no credentials.
+    /// </summary>
+    private static async Task RunGcloudAsync(string gcloud, LocalPipeline pipeline, string message)
+    {
+        var config = Directory.CreateTempSubdirectory("fp-gcloud-");
+        try
+        {
+            var psi = new ProcessStartInfo(gcloud)
+            {
+                RedirectStandardOutput = true,
+                RedirectStandardError = true,
+                UseShellExecute = false,
+            };
+            foreach (var arg in new[] { "pubsub", "topics", "publish", pipeline.Topology.StartTopic, "--message=" + message, "--project=" + pipeline.Topology.ProjectId })
+            {
+                psi.ArgumentList.Add(arg);
+            }
+
+            psi.Environment["CLOUDSDK_CONFIG"] = config.FullName;
+            psi.Environment["CLOUDSDK_API_ENDPOINT_OVERRIDES_PUBSUB"] = $"http://{pipeline.Infrastructure.EmulatorHost}/";
+            psi.Environment["CLOUDSDK_AUTH_DISABLE_CREDENTIALS"] = "true";
+            psi.Environment["CLOUDSDK_CORE_DISABLE_PROMPTS"] = "1";
+            psi.Environment.Remove("PUBSUB_EMULATOR_HOST");
+            using var process = Process.Start(psi)!;
+            var stdout = process.StandardOutput.ReadToEndAsync();
+            var stderr = process.StandardError.ReadToEndAsync();
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+            await process.WaitForExitAsync(timeout.Token);
+            Assert.True(process.ExitCode == 0, $"gcloud exited {process.ExitCode}: {await stderr}");
+            Assert.Contains("messageIds", await stdout, StringComparison.Ordinal);
+        }
+        finally
+        {
+            config.Delete(recursive: true);
+        }
+    }
+}
