@@ -18,7 +18,7 @@ public interface IStartupTask
 /// handled against an unmigrated database. If a task fails, requests answer 503 (Pub/Sub redelivers) and the host
 /// stops, so the platform replaces the instance.
 /// </summary>
-public sealed partial class StartupGate(IServiceProvider services, IHostApplicationLifetime lifetime, ILogger<StartupGate> logger) : IHostedService
+public sealed partial class StartupGate(IServiceProvider services, IHostApplicationLifetime lifetime, TimeProvider time, ILogger<StartupGate> logger) : IHostedService
 {
     private readonly List<Action<IServiceProvider>> warmers = [];
     private Task ready = Task.CompletedTask;
@@ -67,7 +67,7 @@ public sealed partial class StartupGate(IServiceProvider services, IHostApplicat
                 warm(services);
             }
 
-            LogReady(logger);
+            LogReady(logger, (time.GetUtcNow().UtcDateTime - System.Diagnostics.Process.GetCurrentProcess().StartTime.ToUniversalTime()).TotalMilliseconds, System.Runtime.JitInfo.GetCompiledMethodCount(), System.Runtime.JitInfo.GetCompilationTime().TotalMilliseconds);
         }
         catch (Exception ex)
         {
@@ -77,8 +77,8 @@ public sealed partial class StartupGate(IServiceProvider services, IHostApplicat
         }
     }
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "host ready: startup tasks done")]
-    private static partial void LogReady(ILogger logger);
+    [LoggerMessage(Level = LogLevel.Information, Message = "host ready {SinceProcessStartMs:F0} ms after process start; {JittedMethods} methods JIT-compiled in {JitMs:F0} ms")]
+    private static partial void LogReady(ILogger logger, double sinceProcessStartMs, long jittedMethods, double jitMs);
 
     [LoggerMessage(Level = LogLevel.Critical, Message = "startup task {Task} failed; the host stops")]
     private static partial void LogStartupFailed(ILogger logger, Exception exception, string task);
