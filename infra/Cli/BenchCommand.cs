@@ -25,6 +25,7 @@ internal static class BenchCommand
         e2e.SetAction((parse, ct) => EndToEndAsync(parse.GetValue(runs), parse.GetValue(tickers), ct));
         bench.Subcommands.Add(e2e);
         bench.Subcommands.Add(ColdStartBench.Create());
+        SilverBench.AddTo(bench);
         return bench;
     }
 
