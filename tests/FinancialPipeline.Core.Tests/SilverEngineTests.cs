@@ -320,6 +320,40 @@ public sealed class SilverEngineTests : IDisposable
         Assert.Equal("corrupt"u8.ToArray(), File.ReadAllBytes(_store.PathOf(Job.SilverBucketName, ObjectLayout.SilverObject(date))));
     }
 
+    [Fact]
+    public async Task TheDuckDbSilverViews_ReadWhatTheEngineWrote_WithTheDateFromThePath()
+    {
+        var exec = Guid.NewGuid();
+        var rows = Bars(new DateTimeOffset(2026, 11, 18, 14, 30, 0, TimeSpan.Zero), hours: 30, ingested: Now.AddHours(-1), exec: exec).Append(Row("TSLA", T.AddHours(-2), exec: exec)).ToList();
+        await RunAsync(exec, [await WriteBronzeAsync(exec, Now, rows)]);
+        using var sql = typeof(FinancialPipeline.Warehouse.DuckDbGoldWarehouse).Assembly.GetManifestResourceStream("duckdb.010_silver_views.sql")!;
+        var ddl = new StreamReader(sql).ReadToEnd().Replace("{silver_root}", Path.Combine(_root, Job.SilverBucketName).Replace("'", "''", StringComparison.Ordinal), StringComparison.Ordinal);
+
+        await using var conn = new DuckDB.NET.Data.DuckDBConnection("Data Source=:memory:");
+        await conn.OpenAsync();
+        await using var cmd = conn.CreateCommand();
+        cmd.CommandText = "SET TimeZone = 'UTC';\n" + ddl;
+        await cmd.ExecuteNonQueryAsync();
+        cmd.CommandText = "SELECT count(*), count(DISTINCT (ticker, bar_ts)), min(\"date\"), max(\"date\"), bool_and(CAST(bar_ts AS DATE) = \"date\") FROM financial_quotes_silver";
+        await using (var reader = await cmd.ExecuteReaderAsync())
+        {
+            Assert.True(await reader.ReadAsync());
+            Assert.Equal(60L, reader.GetInt64(0));
+            Assert.Equal(60L, reader.GetInt64(1));
+            Assert.Equal(new DateTime(2026, 11, 18), reader.GetDateTime(2));
+            Assert.Equal(new DateTime(2026, 11, 19), reader.GetDateTime(3));
+            Assert.True(reader.GetBoolean(4));
+        }
+
+        cmd.CommandText = "SELECT rule, rejected_by FROM financial_quotes_rejected";
+        await using (var reader = await cmd.ExecuteReaderAsync())
+        {
+            Assert.True(await reader.ReadAsync());
+            Assert.Equal((SilverRules.TickerInJob, exec.ToString("D")), (reader.GetString(0), reader.GetString(1)));
+            Assert.False(await reader.ReadAsync());
+        }
+    }
+
     private static BarRecord Row(string ticker, DateTimeOffset at, double o = 10, double h = 11, double l = 9, double c = 10, long v = 100, Guid? exec = null) =>
         new(new QuoteBar(at, ticker, o, h, l, c, null, v), exec ?? Guid.Empty, Now.AddMinutes(-5), "synthetic");
 
