@@ -32,7 +32,17 @@ public static class BarParquet
 
     public static ParquetSchema RejectedSchema { get; } = new(BarTs, Ticker, Open, High, Low, Close, AdjClose, Volume, ExecutionId, IngestedAt, Provider, Rule, Reason, RejectedBy);
 
-    public static ParquetOptions WriterOptions => new() { CompressionMethod = CompressionMethod.Snappy };
+    /// <summary>Parquet.Net keeps an unbounded pool of recycled buffers unless told otherwise: bound it, so memory stays flat.</summary>
+    public static ParquetOptions WriterOptions => new()
+    {
+        CompressionMethod = CompressionMethod.Snappy,
+        MaximumSmallPoolFreeBytes = PoolFreeBytes,
+        MaximumLargePoolFreeBytes = PoolFreeBytes,
+    };
+
+    public static ParquetOptions ReaderOptions => new() { MaximumSmallPoolFreeBytes = PoolFreeBytes, MaximumLargePoolFreeBytes = PoolFreeBytes };
+
+    private const int PoolFreeBytes = 16 << 20;
 
     public static async Task WriteAsync(Stream destination, IReadOnlyList<BarRecord> rows, int rowGroupSize = DefaultRowGroupSize, CancellationToken cancellationToken = default)
     {
@@ -88,7 +98,7 @@ public static class BarParquet
     public static async Task<List<RejectedRecord>> ReadRejectedAsync(Stream source, CancellationToken cancellationToken = default)
     {
         var result = new List<RejectedRecord>();
-        await using var reader = await ParquetReader.CreateAsync(source, new ParquetOptions(), leaveStreamOpen: true, cancellationToken);
+        await using var reader = await ParquetReader.CreateAsync(source, ReaderOptions, leaveStreamOpen: true, cancellationToken);
         var layout = BarFileLayout.Of(reader.Schema);
         for (var g = 0; g < reader.RowGroupCount; g++)
         {
@@ -125,7 +135,7 @@ public static class BarParquet
     /// <summary>Streams the file one row group at a time, so memory is bounded by the row-group size.</summary>
     public static async IAsyncEnumerable<BarRecord[]> ReadRowGroupsAsync(Stream source, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
-        await using var reader = await ParquetReader.CreateAsync(source, new ParquetOptions(), leaveStreamOpen: true, cancellationToken);
+        await using var reader = await ParquetReader.CreateAsync(source, ReaderOptions, leaveStreamOpen: true, cancellationToken);
         var layout = BarFileLayout.Of(reader.Schema);
         for (var g = 0; g < reader.RowGroupCount; g++)
         {

@@ -16,8 +16,11 @@ public sealed record SilverEngineOptions
     /// <summary>Where bronze downloads and spill files go (default: the system temp directory).</summary>
     public string? WorkDirectory { get; init; }
 
-    /// <summary>Bronze objects decoded, and date partitions merged, at the same time.</summary>
+    /// <summary>Bronze objects decoded at the same time.</summary>
     public int MaxDegreeOfParallelism { get; init; } = Environment.ProcessorCount;
+
+    /// <summary>Date partitions merged and uploaded at the same time (uploads wait on I/O, so more than the cores).</summary>
+    public int MaxConcurrentPartitions { get; init; } = 2 * Environment.ProcessorCount;
 }
 
 /// <summary>One silver batch: the bronze objects of an execution, validated against its job at <paramref name="Now"/>.</summary>
@@ -56,6 +59,7 @@ public sealed class SilverEngine(IObjectStore store, SilverEngineOptions options
             Directory.CreateDirectory(staged.WorkDirectory);
             var parallel = new ParallelOptions { MaxDegreeOfParallelism = options.MaxDegreeOfParallelism, CancellationToken = cancellationToken };
             await Parallel.ForEachAsync(Enumerable.Range(0, batch.BronzeObjects.Count), parallel, (i, ct) => new ValueTask(ScanBronzeAsync(staged, i, ct)));
+            staged.ReleaseScanBuffers();
             return staged;
         }
         catch
@@ -69,7 +73,14 @@ public sealed class SilverEngine(IObjectStore store, SilverEngineOptions options
     public async Task<SilverResult> CommitAsync(SilverStage staged, Func<CancellationToken, Task> beforeWrite, CancellationToken cancellationToken)
     {
         var results = new ConcurrentDictionary<int, PartitionResult>();
-        var parallel = new ParallelOptions { MaxDegreeOfParallelism = options.MaxDegreeOfParallelism, CancellationToken = cancellationToken };
+        // Listed under the caller's lock: no other writer can add a partition until the commit ends.
+        staged.ExistingPartitions = [];
+        await foreach (var o in store.ListObjectsAsync(staged.Batch.Job.SilverBucketName, ObjectLayout.Dataset + "/", cancellationToken))
+        {
+            staged.ExistingPartitions.Add(o.Name);
+        }
+
+        var parallel = new ParallelOptions { MaxDegreeOfParallelism = options.MaxConcurrentPartitions, CancellationToken = cancellationToken };
         await Parallel.ForEachAsync(staged.Buckets.Values.OrderBy(b => b.DayNumber), parallel, async (bucket, ct) =>
             results[bucket.DayNumber] = await MergePartitionAsync(staged, bucket, beforeWrite, ct));
 
@@ -112,7 +123,7 @@ public sealed class SilverEngine(IObjectStore store, SilverEngineOptions options
             }
 
             await using var input = new FileStream(local, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.Asynchronous | FileOptions.DeleteOnClose);
-            await using var reader = await ParquetReader.CreateAsync(input, new ParquetOptions(), leaveStreamOpen: true, ct);
+            await using var reader = await ParquetReader.CreateAsync(input, BarParquet.ReaderOptions, leaveStreamOpen: true, ct);
             var layout = BarFileLayout.Of(reader.Schema);
             var seq = 0;
             staged.ColumnBuffers.TryTake(out var columns);
@@ -173,7 +184,9 @@ public sealed class SilverEngine(IObjectStore store, SilverEngineOptions options
         if (valid.Count > 0)
         {
             var silverObject = ObjectLayout.SilverObject(date);
-            var existing = await ReadExistingAsync(staged, batch.Job.SilverBucketName, silverObject, ct);
+            var existing = staged.ExistingPartitions!.Contains(silverObject)
+                ? await ReadExistingAsync(staged, batch.Job.SilverBucketName, date, silverObject, ct)
+                : [];
             var all = new SilverRow[existing.Length + valid.Count];
             existing.CopyTo(all, 0);
             valid.CopyTo(all, existing.Length);
@@ -197,52 +210,42 @@ public sealed class SilverEngine(IObjectStore store, SilverEngineOptions options
     }
 
     /// <summary>
-    /// One row per (ticker, bar_ts): sorts by (ticker, bar_ts, source, seq); within a key, a second row from the same
-    /// bronze object is an in-batch duplicate (quarantined), and among the rest the newest ingestion wins — ties go
-    /// to the later source (this batch over the existing partition), so re-running an execution changes nothing.
+    /// One row per (ticker, bar_ts). Rows are sorted by a 64-bit key (ticker rank, time of day); within a key, a
+    /// second row from the same bronze object is an in-batch duplicate (quarantined; the lowest seq is kept), and
+    /// among the rest the newest ingestion wins — ties go to the later source (this batch over the existing
+    /// partition), then the lower seq — so the result does not depend on the sort's order inside a key and a
+    /// re-run of an execution changes nothing.
     /// </summary>
     private static SilverRow[] Deduplicate(SilverRow[] rows, SilverStage staged, List<SilverRow> rejected, out int duplicates)
     {
         var ranks = staged.Symbols.Ranks(rows.Select(r => r.Ticker));
-        var rank = new int[rows.Length];
+        var lineage = staged.Lineages.Snapshot();
+        var keys = new long[rows.Length];
+        var order = new int[rows.Length];
         for (var i = 0; i < rows.Length; i++)
         {
-            rank[i] = ranks[rows[i].Ticker];
+            // Every row of a partition shares its UTC date, so the time of day (< 2^40 ticks) identifies the bar.
+            keys[i] = ((long)ranks[rows[i].Ticker] << 40) | (rows[i].Ts % TimeSpan.TicksPerDay);
+            order[i] = i;
         }
 
-        var order = Enumerable.Range(0, rows.Length).ToArray();
-        Array.Sort(order, (a, b) =>
-        {
-            var c = rank[a].CompareTo(rank[b]);
-            if (c == 0)
-            {
-                c = rows[a].Ts.CompareTo(rows[b].Ts);
-            }
-
-            if (c == 0)
-            {
-                c = rows[a].Source.CompareTo(rows[b].Source);
-            }
-
-            return c != 0 ? c : rows[a].Seq.CompareTo(rows[b].Seq);
-        });
-
-        var winners = new List<SilverRow>(rows.Length);
+        Array.Sort(keys, order);
+        var winners = new SilverRow[rows.Length];
+        var count = 0;
         duplicates = 0;
         for (var start = 0; start < order.Length;)
         {
             var end = start + 1;
-            while (end < order.Length && rank[order[end]] == rank[order[start]] && rows[order[end]].Ts == rows[order[start]].Ts)
+            while (end < order.Length && keys[end] == keys[start])
             {
                 end++;
             }
 
             var best = -1;
-            var previousSource = -1;
             for (var k = start; k < end; k++)
             {
-                ref var row = ref rows[order[k]];
-                if (row.Source > 0 && row.Source == previousSource)
+                ref readonly var row = ref rows[order[k]];
+                if (row.Source > 0 && IsLaterDuplicate(rows, order, start, end, k))
                 {
                     var duplicate = row;
                     duplicate.Rule = SilverRules.DuplicateInBatchId;
@@ -251,21 +254,50 @@ public sealed class SilverEngine(IObjectStore store, SilverEngineOptions options
                     continue;
                 }
 
-                previousSource = row.Source;
-                if (best < 0 || staged.Lineages.Compare(row.Lineage, rows[best].Lineage) >= 0)
+                if (best < 0 || Wins(in row, in rows[best], lineage))
                 {
                     best = order[k];
                 }
             }
 
-            winners.Add(rows[best]);
+            winners[count++] = rows[best];
             start = end;
         }
 
-        return [.. winners];
+        return winners[..count];
     }
 
-    private async Task<SilverRow[]> ReadExistingAsync(SilverStage staged, string bucket, string objectName, CancellationToken ct)
+    /// <summary>True when an earlier row (lower seq) of the same bronze object has the same key.</summary>
+    private static bool IsLaterDuplicate(SilverRow[] rows, int[] order, int start, int end, int k)
+    {
+        ref readonly var row = ref rows[order[k]];
+        for (var j = start; j < end; j++)
+        {
+            ref readonly var other = ref rows[order[j]];
+            if (j != k && other.Source == row.Source && other.Seq < row.Seq)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private static bool Wins(in SilverRow candidate, in SilverRow current, LineageTable.Entry[] lineage)
+    {
+        if (candidate.Lineage != current.Lineage)
+        {
+            var c = LineageTable.Compare(lineage[candidate.Lineage], lineage[current.Lineage]);
+            if (c != 0)
+            {
+                return c > 0;
+            }
+        }
+
+        return candidate.Source != current.Source ? candidate.Source > current.Source : candidate.Seq < current.Seq;
+    }
+
+    private async Task<SilverRow[]> ReadExistingAsync(SilverStage staged, string bucket, DateOnly date, string objectName, CancellationToken ct)
     {
         using var buffer = new MemoryStream();
         try
@@ -281,7 +313,7 @@ public sealed class SilverEngine(IObjectStore store, SilverEngineOptions options
         var uri = store.UriOf(bucket, objectName);
         try
         {
-            await using var reader = await ParquetReader.CreateAsync(buffer, new ParquetOptions(), leaveStreamOpen: true, ct);
+            await using var reader = await ParquetReader.CreateAsync(buffer, BarParquet.ReaderOptions, leaveStreamOpen: true, ct);
             var layout = BarFileLayout.Of(reader.Schema);
             var rows = new List<SilverRow>();
             for (var g = 0; g < reader.RowGroupCount; g++)
@@ -290,6 +322,11 @@ public sealed class SilverEngine(IObjectStore store, SilverEngineOptions options
                 var columns = await BarParquet.ReadColumnsAsync(group, layout, ct);
                 var part = new SilverRow[columns.Count];
                 SilverRowColumns.FromColumns(columns, part, 0, rows.Count, staged.Symbols, staged.Lineages, $"silver object {uri}, row group {g}");
+                if (part.Any(r => r.Ts / TimeSpan.TicksPerDay != date.DayNumber))
+                {
+                    throw new InvalidDataException($"row group {g} holds bars of another date than {ObjectLayout.DateKey(date)}");
+                }
+
                 rows.AddRange(part);
             }
 
@@ -379,6 +416,9 @@ public sealed class SilverStage : IDisposable
 
     internal long[] RejectedByRule { get; } = new long[SilverRules.Names.Count];
 
+    /// <summary>Silver object names present when the commit started.</summary>
+    internal HashSet<string>? ExistingPartitions { get; set; }
+
     /// <summary>Row-group column arrays reused across bronze objects (one per concurrent reader).</summary>
     internal ConcurrentBag<BarColumns> ColumnBuffers { get; } = [];
 
@@ -461,7 +501,6 @@ public sealed class SilverStage : IDisposable
                 var n = c == bucket.Chunks.Count - 1 ? bucket.LastChunkCount : DateBucket.ChunkRows;
                 bucket.Chunks[c].AsSpan(0, n).CopyTo(rows.AsSpan(offset));
                 offset += n;
-                _pool.Push(bucket.Chunks[c]);
             }
 
             bucket.Chunks.Clear();
@@ -469,6 +508,17 @@ public sealed class SilverStage : IDisposable
         }
 
         return rows;
+    }
+
+    /// <summary>After the scan: the chunk pool and row-group buffers are no longer needed by the merge.</summary>
+    internal void ReleaseScanBuffers()
+    {
+        lock (_gate)
+        {
+            _pool.Clear();
+        }
+
+        ColumnBuffers.Clear();
     }
 
     public void Dispose()
@@ -508,3 +558,4 @@ public sealed class SilverStage : IDisposable
         _buffered = 0;
     }
 }
+

@@ -129,18 +129,20 @@ internal sealed class LineageTable
         }
     }
 
-    /// <summary>&gt; 0 when <paramref name="a"/> is the newer ingestion: later ingested_at, then the greater execution_id.</summary>
-    public int Compare(int a, int b)
+    /// <summary>A copy of the entries, indexed by id, for lock-free comparisons.</summary>
+    public Entry[] Snapshot()
     {
-        if (a == b)
+        lock (_gate)
         {
-            return 0;
+            return [.. _entries];
         }
+    }
 
-        var x = Get(a);
-        var y = Get(b);
-        var c = x.IngestedAt.Ticks.CompareTo(y.IngestedAt.Ticks);
-        return c != 0 ? c : string.CompareOrdinal(x.ExecutionId, y.ExecutionId);
+    /// <summary>&gt; 0 when <paramref name="a"/> is the newer ingestion: later ingested_at, then the greater execution_id.</summary>
+    public static int Compare(Entry a, Entry b)
+    {
+        var c = a.IngestedAt.Ticks.CompareTo(b.IngestedAt.Ticks);
+        return c != 0 ? c : string.CompareOrdinal(a.ExecutionId, b.ExecutionId);
     }
 }
 
