@@ -11,7 +11,7 @@ namespace FinancialPipeline.Stages.Work;
 public sealed record SilverEngineOptions
 {
     /// <summary>Rows of a batch held in memory before every date bucket spills to disk (80 bytes a row).</summary>
-    public int MaxBufferedRows { get; init; } = 1 << 20;
+    public int MaxBufferedRows { get; init; } = 1 << 19;
 
     /// <summary>Where bronze downloads and spill files go (default: the system temp directory).</summary>
     public string? WorkDirectory { get; init; }
@@ -19,8 +19,8 @@ public sealed record SilverEngineOptions
     /// <summary>Bronze objects decoded at the same time.</summary>
     public int MaxDegreeOfParallelism { get; init; } = Environment.ProcessorCount;
 
-    /// <summary>Date partitions merged and uploaded at the same time (uploads wait on I/O, so more than the cores).</summary>
-    public int MaxConcurrentPartitions { get; init; } = 2 * Environment.ProcessorCount;
+    /// <summary>Date partitions merged and uploaded at the same time.</summary>
+    public int MaxConcurrentPartitions { get; init; } = Environment.ProcessorCount;
 }
 
 /// <summary>One silver batch: the bronze objects of an execution, validated against its job at <paramref name="Now"/>.</summary>
@@ -170,26 +170,33 @@ public sealed class SilverEngine(IObjectStore store, SilverEngineOptions options
         var batch = staged.Batch;
         var date = bucket.Date;
         var incoming = staged.Load(bucket);
-        var valid = new List<SilverRow>(incoming.Length);
+        var validCount = 0;
         var rejected = new List<SilverRow>();
         foreach (var row in incoming)
         {
-            (row.Rule == SilverRules.Valid ? valid : rejected).Add(row);
+            if (row.Rule == SilverRules.Valid)
+            {
+                incoming[validCount++] = row; // in place: no second copy of the partition
+            }
+            else
+            {
+                rejected.Add(row);
+            }
         }
 
         string? silverUri = null;
         var written = 0L;
         var partitionRows = 0;
         var duplicates = 0;
-        if (valid.Count > 0)
+        if (validCount > 0)
         {
             var silverObject = ObjectLayout.SilverObject(date);
-            var existing = staged.ExistingPartitions!.Contains(silverObject)
-                ? await ReadExistingAsync(staged, batch.Job.SilverBucketName, date, silverObject, ct)
-                : [];
-            var all = new SilverRow[existing.Length + valid.Count];
-            existing.CopyTo(all, 0);
-            valid.CopyTo(all, existing.Length);
+            var all = incoming[..validCount];
+            if (staged.ExistingPartitions!.Contains(silverObject))
+            {
+                all = [.. await ReadExistingAsync(staged, batch.Job.SilverBucketName, date, silverObject, ct), .. all];
+            }
+
             var winners = Deduplicate(all, staged, rejected, out duplicates);
             written = winners.Count(r => r.Source > 0);
             partitionRows = winners.Length;
