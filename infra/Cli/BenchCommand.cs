@@ -26,6 +26,7 @@ internal static class BenchCommand
         bench.Subcommands.Add(e2e);
         bench.Subcommands.Add(ColdStartBench.Create());
         bench.Subcommands.Add(ExtractBench.Create());
+        SilverBench.AddTo(bench);
         return bench;
     }
 

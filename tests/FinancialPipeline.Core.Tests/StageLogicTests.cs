@@ -1,7 +1,6 @@
 using FinancialPipeline.Core.Contracts;
 using FinancialPipeline.Core.Jobs;
 using FinancialPipeline.Core.Market;
-using FinancialPipeline.Core.Parquet;
 using FinancialPipeline.Stages.Work;
 
 namespace FinancialPipeline.Core.Tests;
@@ -54,47 +53,5 @@ public sealed class StageLogicTests
             Assert.True(next.End > previous.End);
             previous = next;
         }
-    }
-
-    [Fact]
-    public void SilverRules_NameEachFailure_AndPassTheBoundaryCases()
-    {
-        var now = new DateTimeOffset(2026, 11, 23, 21, 0, 0, TimeSpan.Zero);
-        var t = new DateTimeOffset(2026, 11, 23, 14, 30, 0, TimeSpan.Zero);
-        BarRecord Row(string ticker = "AAPL", DateTimeOffset? at = null, double o = 10, double h = 11, double l = 9, double c = 10, long v = 100) =>
-            new(new QuoteBar(at ?? t, ticker, o, h, l, c, null, v), Guid.NewGuid(), now, "synthetic");
-
-        var cases = new (BarRecord Row, string? Rule)[]
-        {
-            (Row(o: 9, h: 9, l: 9, c: 9, v: 0), null),
-            (Row(at: t.AddHours(-1), o: 0.0001, l: 0.0001), null),
-            (Row(at: t.AddHours(-2), o: 0), SilverRules.PricePositive),
-            (Row(at: t.AddHours(-3), h: 9.99), SilverRules.HighLowBounds),
-            (Row(at: t.AddHours(-4), v: -1), SilverRules.VolumeNonNegative),
-            (Row(at: t.AddMinutes(-1)), SilverRules.TimestampAligned),
-            (Row(at: now.AddMinutes(-30)), SilverRules.NotInFuture),
-            (Row(ticker: "TSLA"), SilverRules.TickerInJob),
-            (Row(), SilverRules.DuplicateInBatch),
-        };
-
-        var result = SilverRules.Validate(cases.Select(c => c.Row), Job, now, Guid.NewGuid());
-
-        Assert.Equal(2, result.Valid.Count);
-        Assert.Equal(cases.Where(c => c.Rule is not null).Select(c => c.Rule), result.Rejected.Select(r => r.Rule));
-    }
-
-    [Fact]
-    public void SilverMerge_KeepsEachBarOnce_WithTheNewestIngestion()
-    {
-        var t = new DateTimeOffset(2026, 11, 20, 14, 30, 0, TimeSpan.Zero);
-        var old = new BarRecord(new QuoteBar(t, "AAPL", 10, 11, 9, 10, null, 100), Guid.NewGuid(), t.AddHours(2), "synthetic");
-        var corrected = old with { Bar = old.Bar with { Close = 10.5 }, IngestedAt = t.AddHours(5), ExecutionId = Guid.NewGuid() };
-        var other = old with { Bar = old.Bar with { Timestamp = t.AddHours(1) } };
-
-        var merged = SilverRules.Merge([old, other], [corrected]);
-
-        Assert.Equal(2, merged.Count);
-        Assert.Equal(10.5, merged.Single(r => r.Bar.Timestamp == t).Bar.Close);
-        Assert.Equal(merged, SilverRules.Merge(merged, [corrected]));
     }
 }

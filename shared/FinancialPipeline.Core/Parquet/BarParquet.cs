@@ -13,26 +13,36 @@ public static class BarParquet
 {
     public const int DefaultRowGroupSize = 256 * 1024;
 
-    private static readonly DateTimeDataField BarTs = new("bar_ts", DateTimeFormat.Timestamp, isAdjustedToUTC: true, unit: DateTimeTimeUnit.Micros, isNullable: false);
-    private static readonly DataField<string> Ticker = new("ticker", false);
-    private static readonly DataField<double> Open = new("open", false);
-    private static readonly DataField<double> High = new("high", false);
-    private static readonly DataField<double> Low = new("low", false);
-    private static readonly DataField<double> Close = new("close", false);
-    private static readonly DataField<double?> AdjClose = new("adj_close", true);
-    private static readonly DataField<long> Volume = new("volume", false);
-    private static readonly DataField<string> ExecutionId = new("execution_id", false);
-    private static readonly DateTimeDataField IngestedAt = new("ingested_at", DateTimeFormat.Timestamp, isAdjustedToUTC: true, unit: DateTimeTimeUnit.Micros, isNullable: false);
-    private static readonly DataField<string> Provider = new("provider", false);
-    private static readonly DataField<string> Rule = new("rule", false);
-    private static readonly DataField<string> Reason = new("reason", false);
-    private static readonly DataField<string> RejectedBy = new("rejected_by", false);
+    public static readonly DateTimeDataField BarTs = new("bar_ts", DateTimeFormat.Timestamp, isAdjustedToUTC: true, unit: DateTimeTimeUnit.Micros, isNullable: false);
+    public static readonly DataField<string> Ticker = new("ticker", false);
+    public static readonly DataField<double> Open = new("open", false);
+    public static readonly DataField<double> High = new("high", false);
+    public static readonly DataField<double> Low = new("low", false);
+    public static readonly DataField<double> Close = new("close", false);
+    public static readonly DataField<double?> AdjClose = new("adj_close", true);
+    public static readonly DataField<long> Volume = new("volume", false);
+    public static readonly DataField<string> ExecutionId = new("execution_id", false);
+    public static readonly DateTimeDataField IngestedAt = new("ingested_at", DateTimeFormat.Timestamp, isAdjustedToUTC: true, unit: DateTimeTimeUnit.Micros, isNullable: false);
+    public static readonly DataField<string> Provider = new("provider", false);
+    public static readonly DataField<string> Rule = new("rule", false);
+    public static readonly DataField<string> Reason = new("reason", false);
+    public static readonly DataField<string> RejectedBy = new("rejected_by", false);
 
     public static ParquetSchema Schema { get; } = new(BarTs, Ticker, Open, High, Low, Close, AdjClose, Volume, ExecutionId, IngestedAt, Provider);
 
     public static ParquetSchema RejectedSchema { get; } = new(BarTs, Ticker, Open, High, Low, Close, AdjClose, Volume, ExecutionId, IngestedAt, Provider, Rule, Reason, RejectedBy);
 
-    private static ParquetOptions WriterOptions => new() { CompressionMethod = CompressionMethod.Snappy };
+    /// <summary>Parquet.Net keeps an unbounded pool of recycled buffers unless told otherwise: bound it, so memory stays flat.</summary>
+    public static ParquetOptions WriterOptions => new()
+    {
+        CompressionMethod = CompressionMethod.Snappy,
+        MaximumSmallPoolFreeBytes = PoolFreeBytes,
+        MaximumLargePoolFreeBytes = PoolFreeBytes,
+    };
+
+    public static ParquetOptions ReaderOptions => new() { MaximumSmallPoolFreeBytes = PoolFreeBytes, MaximumLargePoolFreeBytes = PoolFreeBytes };
+
+    private const int PoolFreeBytes = 16 << 20;
 
     public static async Task WriteAsync(Stream destination, IReadOnlyList<BarRecord> rows, int rowGroupSize = DefaultRowGroupSize, CancellationToken cancellationToken = default)
     {
@@ -41,7 +51,7 @@ public static class BarParquet
         {
             var count = Math.Min(rowGroupSize, rows.Count - offset);
             using var group = writer.CreateRowGroup();
-            await WriteBarColumnsAsync(group, rows, offset, count, r => r, cancellationToken);
+            await WriteColumnsAsync(group, ToColumns(rows, offset, count), cancellationToken);
             if (rows.Count == 0)
             {
                 break;
@@ -49,14 +59,65 @@ public static class BarParquet
         }
     }
 
-    public static async Task WriteRejectedAsync(Stream destination, IReadOnlyList<RejectedRecord> rows, CancellationToken cancellationToken = default)
+    /// <summary>Writes the eleven bar columns of one row group.</summary>
+    public static async Task WriteColumnsAsync(ParquetRowGroupWriter group, BarColumns c, CancellationToken ct)
     {
+        var n = c.Count;
+        await group.WriteAsync<DateTime>(BarTs, c.Timestamp.AsMemory(0, n), null, null, ct);
+        await group.WriteAsync(Ticker, Exact(c.Ticker, n));
+        await group.WriteAsync<double>(Open, c.Open.AsMemory(0, n), null, null, ct);
+        await group.WriteAsync<double>(High, c.High.AsMemory(0, n), null, null, ct);
+        await group.WriteAsync<double>(Low, c.Low.AsMemory(0, n), null, null, ct);
+        await group.WriteAsync<double>(Close, c.Close.AsMemory(0, n), null, null, ct);
+        await group.WriteAsync<double>(AdjClose, c.AdjClose.AsMemory(0, n), null, null, ct);
+        await group.WriteAsync<long>(Volume, c.Volume.AsMemory(0, n), null, null, ct);
+        await group.WriteAsync(ExecutionId, Exact(c.ExecutionId, n));
+        await group.WriteAsync<DateTime>(IngestedAt, c.IngestedAt.AsMemory(0, n), null, null, ct);
+        await group.WriteAsync(Provider, Exact(c.Provider, n));
+
+        static string?[] Exact(string?[] values, int count) => values.Length == count ? values : values[..count];
+    }
+
+    /// <summary>Writes one quarantine object: the bar columns plus the rule each row broke, why, and the rejecting execution.</summary>
+    public static async Task WriteRejectedAsync(Stream destination, BarColumns columns, string[] rules, string[] reasons, Guid rejectedBy, CancellationToken cancellationToken = default)
+    {
+        if (rules.Length != columns.Count || reasons.Length != columns.Count)
+        {
+            throw new ArgumentException($"rules ({rules.Length}) and reasons ({reasons.Length}) must have one entry per row ({columns.Count})", nameof(rules));
+        }
+
         await using var writer = await ParquetWriter.CreateAsync(RejectedSchema, destination, WriterOptions, append: false, cancellationToken);
         using var group = writer.CreateRowGroup();
-        await WriteBarColumnsAsync(group, rows, 0, rows.Count, r => r.Record, cancellationToken);
-        await group.WriteAsync(Rule, rows.Select(r => r.Rule).ToArray());
-        await group.WriteAsync(Reason, rows.Select(r => r.Reason).ToArray());
-        await group.WriteAsync(RejectedBy, rows.Select(r => r.RejectedBy.ToString("D")).ToArray());
+        await WriteColumnsAsync(group, columns, cancellationToken);
+        await group.WriteAsync(Rule, rules);
+        await group.WriteAsync(Reason, reasons);
+        await group.WriteAsync(RejectedBy, Enumerable.Repeat(rejectedBy.ToString("D"), columns.Count).ToArray());
+    }
+
+    /// <summary>Reads a quarantine object back (operators, tests).</summary>
+    public static async Task<List<RejectedRecord>> ReadRejectedAsync(Stream source, CancellationToken cancellationToken = default)
+    {
+        var result = new List<RejectedRecord>();
+        await using var reader = await ParquetReader.CreateAsync(source, ReaderOptions, leaveStreamOpen: true, cancellationToken);
+        var layout = BarFileLayout.Of(reader.Schema);
+        for (var g = 0; g < reader.RowGroupCount; g++)
+        {
+            using var group = reader.OpenRowGroupReader(g);
+            var c = await ReadColumnsAsync(group, layout, cancellationToken);
+            var rule = new string?[c.Count];
+            var reason = new string?[c.Count];
+            var by = new string?[c.Count];
+            await group.ReadAsync(Rule, rule.AsMemory(), null, cancellationToken);
+            await group.ReadAsync(Reason, reason.AsMemory(), null, cancellationToken);
+            await group.ReadAsync(RejectedBy, by.AsMemory(), null, cancellationToken);
+            var rows = ToRecords(c, g);
+            for (var i = 0; i < c.Count; i++)
+            {
+                result.Add(new RejectedRecord(rows[i], rule[i] ?? string.Empty, reason[i] ?? string.Empty, Guid.Parse(by[i] ?? string.Empty)));
+            }
+        }
+
+        return result;
     }
 
     /// <summary>Reads every row; throws <see cref="InvalidDataException"/> naming the column when the schema differs.</summary>
@@ -74,102 +135,127 @@ public static class BarParquet
     /// <summary>Streams the file one row group at a time, so memory is bounded by the row-group size.</summary>
     public static async IAsyncEnumerable<BarRecord[]> ReadRowGroupsAsync(Stream source, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
-        await using var reader = await ParquetReader.CreateAsync(source, new ParquetOptions(), leaveStreamOpen: true, cancellationToken);
-        foreach (var field in Schema.DataFields)
-        {
-            if (reader.Schema.FindDataField(field.Name) is not { } found || found.ClrType != field.ClrType)
-            {
-                throw new InvalidDataException($"parquet column '{field.Name}' is missing or not {field.ClrType.Name}");
-            }
-        }
-
+        await using var reader = await ParquetReader.CreateAsync(source, ReaderOptions, leaveStreamOpen: true, cancellationToken);
+        var layout = BarFileLayout.Of(reader.Schema);
         for (var g = 0; g < reader.RowGroupCount; g++)
         {
             using var group = reader.OpenRowGroupReader(g);
-            var n = checked((int)group.RowCount);
-            var ts = new DateTime[n];
-            var ticker = new string?[n];
-            var open = new double[n];
-            var high = new double[n];
-            var low = new double[n];
-            var close = new double[n];
-            var adj = new double?[n];
-            var volume = new long[n];
-            var exec = new string?[n];
-            var ingested = new DateTime[n];
-            var provider = new string?[n];
-            await group.ReadAsync(BarTs, ts.AsMemory(), null, cancellationToken);
-            await group.ReadAsync(Ticker, ticker.AsMemory(), null, cancellationToken);
-            await group.ReadAsync(Open, open.AsMemory(), null, cancellationToken);
-            await group.ReadAsync(High, high.AsMemory(), null, cancellationToken);
-            await group.ReadAsync(Low, low.AsMemory(), null, cancellationToken);
-            await group.ReadAsync(Close, close.AsMemory(), null, cancellationToken);
-            await group.ReadAsync(AdjClose, adj.AsMemory(), null, cancellationToken);
-            await group.ReadAsync(Volume, volume.AsMemory(), null, cancellationToken);
-            await group.ReadAsync(ExecutionId, exec.AsMemory(), null, cancellationToken);
-            await group.ReadAsync(IngestedAt, ingested.AsMemory(), null, cancellationToken);
-            await group.ReadAsync(Provider, provider.AsMemory(), null, cancellationToken);
-            var rows = new BarRecord[n];
-            for (var i = 0; i < n; i++)
-            {
-                if (!Guid.TryParse(exec[i], out var executionId))
-                {
-                    throw new InvalidDataException($"parquet row {i} of row group {g}: execution_id '{exec[i]}' is not a UUID");
-                }
-
-                rows[i] = new BarRecord(
-                    new QuoteBar(Utc(ts[i]), ticker[i] ?? throw new InvalidDataException($"parquet row {i}: ticker is null"), open[i], high[i], low[i], close[i], adj[i], volume[i]),
-                    executionId,
-                    Utc(ingested[i]),
-                    provider[i] ?? string.Empty);
-            }
-
-            yield return rows;
+            yield return ToRecords(await ReadColumnsAsync(group, layout, cancellationToken), g);
         }
     }
 
-    private static async Task WriteBarColumnsAsync<T>(ParquetRowGroupWriter group, IReadOnlyList<T> rows, int offset, int count, Func<T, BarRecord> select, CancellationToken ct)
+    /// <summary>
+    /// Reads the bar columns of one row group into arrays. Prices may be optional in the file (a null reads as NaN);
+    /// every other column must have the pinned type and be non-null.
+    /// </summary>
+    /// <param name="buffer">Arrays to reuse when large enough (see <see cref="BarColumns.Reuse"/>), so a scan does not allocate per row group.</param>
+    public static async Task<BarColumns> ReadColumnsAsync(ParquetRowGroupReader group, BarFileLayout layout, CancellationToken ct, BarColumns? buffer = null)
     {
-        var ts = new DateTime[count];
-        var ticker = new string[count];
-        var open = new double[count];
-        var high = new double[count];
-        var low = new double[count];
-        var close = new double[count];
-        var adj = new double?[count];
-        var volume = new long[count];
-        var exec = new string[count];
-        var ingested = new DateTime[count];
-        var provider = new string[count];
-        for (var i = 0; i < count; i++)
+        var n = checked((int)group.RowCount);
+        var c = BarColumns.Reuse(buffer, n);
+        await group.ReadAsync(BarTs, c.Timestamp.AsMemory(0, n), null, ct);
+        await group.ReadAsync(Ticker, c.Ticker.AsMemory(0, n), null, ct);
+        await ReadPriceAsync(group, layout.Open, c.Open.AsMemory(0, n), ct);
+        await ReadPriceAsync(group, layout.High, c.High.AsMemory(0, n), ct);
+        await ReadPriceAsync(group, layout.Low, c.Low.AsMemory(0, n), ct);
+        await ReadPriceAsync(group, layout.Close, c.Close.AsMemory(0, n), ct);
+        await group.ReadAsync(AdjClose, c.AdjClose.AsMemory(0, n), null, ct);
+        await group.ReadAsync(Volume, c.Volume.AsMemory(0, n), null, ct);
+        await group.ReadAsync(ExecutionId, c.ExecutionId.AsMemory(0, n), null, ct);
+        await group.ReadAsync(IngestedAt, c.IngestedAt.AsMemory(0, n), null, ct);
+        await group.ReadAsync(Provider, c.Provider.AsMemory(0, n), null, ct);
+        return c;
+    }
+
+    private static async Task ReadPriceAsync(ParquetRowGroupReader group, DataField field, Memory<double> target, CancellationToken ct)
+    {
+        if (!field.IsNullable)
         {
-            var r = select(rows[offset + i]);
-            ts[i] = r.Bar.Timestamp.UtcDateTime;
-            ticker[i] = r.Bar.Ticker;
-            open[i] = r.Bar.Open;
-            high[i] = r.Bar.High;
-            low[i] = r.Bar.Low;
-            close[i] = r.Bar.Close;
-            adj[i] = r.Bar.AdjClose;
-            volume[i] = r.Bar.Volume;
-            exec[i] = r.ExecutionId.ToString("D");
-            ingested[i] = r.IngestedAt.UtcDateTime;
-            provider[i] = r.Provider;
+            await group.ReadAsync(field, target, null, ct);
+            return;
         }
 
-        await group.WriteAsync<DateTime>(BarTs, ts, null, null, ct);
-        await group.WriteAsync(Ticker, ticker);
-        await group.WriteAsync<double>(Open, open, null, null, ct);
-        await group.WriteAsync<double>(High, high, null, null, ct);
-        await group.WriteAsync<double>(Low, low, null, null, ct);
-        await group.WriteAsync<double>(Close, close, null, null, ct);
-        await group.WriteAsync<double>(AdjClose, adj, null, null, ct);
-        await group.WriteAsync<long>(Volume, volume, null, null, ct);
-        await group.WriteAsync(ExecutionId, exec);
-        await group.WriteAsync<DateTime>(IngestedAt, ingested, null, null, ct);
-        await group.WriteAsync(Provider, provider);
+        var values = new double?[target.Length];
+        await group.ReadAsync(field, values.AsMemory(), null, ct);
+        var span = target.Span;
+        for (var i = 0; i < values.Length; i++)
+        {
+            span[i] = values[i] ?? double.NaN;
+        }
+    }
+
+    private static BarColumns ToColumns(IReadOnlyList<BarRecord> rows, int offset, int count)
+    {
+        var c = new BarColumns(count);
+        for (var i = 0; i < count; i++)
+        {
+            var r = rows[offset + i];
+            c.Timestamp[i] = r.Bar.Timestamp.UtcDateTime;
+            c.Ticker[i] = r.Bar.Ticker;
+            c.Open[i] = r.Bar.Open;
+            c.High[i] = r.Bar.High;
+            c.Low[i] = r.Bar.Low;
+            c.Close[i] = r.Bar.Close;
+            c.AdjClose[i] = r.Bar.AdjClose;
+            c.Volume[i] = r.Bar.Volume;
+            c.ExecutionId[i] = r.ExecutionId.ToString("D");
+            c.IngestedAt[i] = r.IngestedAt.UtcDateTime;
+            c.Provider[i] = r.Provider;
+        }
+
+        return c;
+    }
+
+    private static BarRecord[] ToRecords(BarColumns c, int rowGroup)
+    {
+        var rows = new BarRecord[c.Count];
+        for (var i = 0; i < c.Count; i++)
+        {
+            if (!Guid.TryParse(c.ExecutionId[i], out var executionId))
+            {
+                throw new InvalidDataException($"parquet row {i} of row group {rowGroup}: execution_id '{c.ExecutionId[i]}' is not a UUID");
+            }
+
+            rows[i] = new BarRecord(
+                new QuoteBar(Utc(c.Timestamp[i]), c.Ticker[i] ?? throw new InvalidDataException($"parquet row {i}: ticker is null"), c.Open[i], c.High[i], c.Low[i], c.Close[i], c.AdjClose[i], c.Volume[i]),
+                executionId,
+                Utc(c.IngestedAt[i]),
+                c.Provider[i] ?? string.Empty);
+        }
+
+        return rows;
     }
 
     private static DateTimeOffset Utc(DateTime value) =>
         new(DateTime.SpecifyKind(value, DateTimeKind.Utc));
+}
+
+/// <summary>The bar columns as a file declares them: checked once per file against the pinned schema.</summary>
+public sealed record BarFileLayout(DataField Open, DataField High, DataField Low, DataField Close)
+{
+    /// <summary>Throws <see cref="InvalidDataException"/> naming the first column that is missing or has another type.</summary>
+    public static BarFileLayout Of(ParquetSchema fileSchema)
+    {
+        DataField Find(DataField pinned, bool mayBeNullable)
+        {
+            if (fileSchema.FindDataField(pinned.Name) is not { } found || found.ClrType != pinned.ClrType)
+            {
+                throw new InvalidDataException($"parquet column '{pinned.Name}' is missing or not {pinned.ClrType.Name}");
+            }
+
+            if (found.IsNullable && !pinned.IsNullable && !mayBeNullable)
+            {
+                throw new InvalidDataException($"parquet column '{pinned.Name}' must be required (non-null)");
+            }
+
+            return found;
+        }
+
+        foreach (var field in BarParquet.Schema.DataFields)
+        {
+            Find(field, mayBeNullable: field.Name is "open" or "high" or "low" or "close");
+        }
+
+        return new BarFileLayout(Find(BarParquet.Open, true), Find(BarParquet.High, true), Find(BarParquet.Low, true), Find(BarParquet.Close, true));
+    }
 }

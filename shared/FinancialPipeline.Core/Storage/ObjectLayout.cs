@@ -23,9 +23,13 @@ public static class ObjectLayout
 
     public static string SilverObject(DateOnly barDate) => $"{SilverPartitionPrefix(barDate)}part-00000.parquet";
 
-    /// <summary><c>financial_quotes_rejected/date=YYYY-MM-DD/execution_id={uuid}/rejected.parquet</c></summary>
+    /// <summary>
+    /// <c>financial_quotes_rejected/date=YYYY-MM-DD/rejected-{uuid}.parquet</c>: one object per bar date and rejecting
+    /// execution. The execution is in the file name, not a Hive key, because the rows carry an <c>execution_id</c>
+    /// column already (BigQuery rejects partition keys that repeat a column).
+    /// </summary>
     public static string RejectedObject(DateOnly barDate, Guid executionId) =>
-        $"{RejectedDataset}/date={DateKey(barDate)}/execution_id={executionId:D}/rejected.parquet";
+        $"{RejectedDataset}/date={DateKey(barDate)}/rejected-{executionId:D}.parquet";
 
     public static string DateKey(DateOnly date) => date.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture);
 

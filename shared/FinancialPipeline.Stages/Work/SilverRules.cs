@@ -1,10 +1,14 @@
+using System.Globalization;
 using FinancialPipeline.Core.Jobs;
-using FinancialPipeline.Core.Parquet;
 
 namespace FinancialPipeline.Stages.Work;
 
-/// <summary>The named validation rules of silver and the boundary de-duplication.</summary>
-public static class SilverRules
+/// <summary>
+/// The named validation rules of silver, checked on primitive column values (no object per row). A row is
+/// named after the first rule it breaks, in the order of <see cref="Names"/>. <c>duplicate_in_batch</c> needs
+/// the whole batch and is decided while a date partition is merged (see <see cref="SilverEngine"/>).
+/// </summary>
+public sealed class SilverRules
 {
     public const string PricePositive = "price_positive";
     public const string HighLowBounds = "high_low_bounds";
@@ -14,89 +18,78 @@ public static class SilverRules
     public const string TickerInJob = "ticker_in_job";
     public const string DuplicateInBatch = "duplicate_in_batch";
 
-    public sealed record Result(List<BarRecord> Valid, List<RejectedRecord> Rejected);
+    public const int Valid = 0;
+    public const int DuplicateInBatchId = 7;
 
-    public static Result Validate(IEnumerable<BarRecord> rows, JobConfig job, DateTimeOffset now, Guid executionId)
+    private readonly long _alignmentTicks;
+    private readonly long _barTicks;
+    private readonly long _nowTicks;
+
+    public SilverRules(JobConfig job, DateTimeOffset now)
     {
-        var valid = new List<BarRecord>();
-        var rejected = new List<RejectedRecord>();
-        var tickers = job.Tickers.ToHashSet(StringComparer.Ordinal);
-        var seen = new HashSet<(string, DateTimeOffset)>();
-        var alignment = job.BarSize >= TimeSpan.FromDays(1) ? TimeSpan.FromMinutes(30) : TimeSpan.FromMinutes(Math.Min(30, job.BarSize.TotalMinutes));
-        foreach (var row in rows)
-        {
-            var rule = Check(row, tickers, now, alignment, job.BarSize);
-            if (rule is null && !seen.Add((row.Bar.Ticker, row.Bar.Timestamp)))
-            {
-                rule = (DuplicateInBatch, $"({row.Bar.Ticker}, {row.Bar.Timestamp:O}) appears more than once in this batch");
-            }
-
-            if (rule is { } r)
-            {
-                rejected.Add(new RejectedRecord(row, r.Rule, r.Reason, executionId));
-            }
-            else
-            {
-                valid.Add(row);
-            }
-        }
-
-        return new Result(valid, rejected);
+        Alignment = AlignmentOf(job.BarSize);
+        BarSize = job.BarSize;
+        Now = now.ToUniversalTime();
+        _alignmentTicks = Alignment.Ticks;
+        _barTicks = BarSize.Ticks;
+        _nowTicks = Now.UtcTicks;
     }
 
-    private static (string Rule, string Reason)? Check(BarRecord row, HashSet<string> tickers, DateTimeOffset now, TimeSpan alignment, TimeSpan barSize)
+    /// <summary>Rule names by id (index 0 is "valid").</summary>
+    public static IReadOnlyList<string> Names { get; } =
+        ["", PricePositive, HighLowBounds, VolumeNonNegative, TimestampAligned, NotInFuture, TickerInJob, DuplicateInBatch];
+
+    /// <summary>Bar starts must sit on this grid: the bar size up to 30 minutes (US hourly bars start at :30), 30 minutes above.</summary>
+    public TimeSpan Alignment { get; }
+
+    public TimeSpan BarSize { get; }
+
+    public DateTimeOffset Now { get; }
+
+    public static TimeSpan AlignmentOf(TimeSpan barSize) => barSize <= TimeSpan.FromMinutes(30) ? barSize : TimeSpan.FromMinutes(30);
+
+    /// <summary>Returns <see cref="Valid"/> or the id (index in <see cref="Names"/>) of the first rule the row breaks.</summary>
+    public int Check(long barStartTicks, bool tickerInJob, double open, double high, double low, double close, long volume)
     {
-        var b = row.Bar;
-        if (!(b.Open > 0 && b.High > 0 && b.Low > 0 && b.Close > 0) || !double.IsFinite(b.Open + b.High + b.Low + b.Close))
+        // NaN (a null price) fails every comparison; +Infinity is caught by the finiteness check.
+        if (!(open > 0 && high > 0 && low > 0 && close > 0) || !double.IsFinite(open + high + low + close))
         {
-            return (PricePositive, $"prices must be positive and finite (o={b.Open} h={b.High} l={b.Low} c={b.Close})");
+            return 1;
         }
 
-        if (!(b.Low <= b.Open && b.Low <= b.Close && b.Open <= b.High && b.Close <= b.High))
+        if (!(low <= open && low <= close && open <= high && close <= high))
         {
-            return (HighLowBounds, $"need low <= open, close <= high (o={b.Open} h={b.High} l={b.Low} c={b.Close})");
+            return 2;
         }
 
-        if (b.Volume < 0)
+        if (volume < 0)
         {
-            return (VolumeNonNegative, $"volume {b.Volume} is negative");
+            return 3;
         }
 
-        if (b.Timestamp.Ticks % alignment.Ticks != 0)
+        if (barStartTicks % _alignmentTicks != 0)
         {
-            return (TimestampAligned, $"bar start {b.Timestamp:O} is not aligned to {alignment.TotalMinutes} minutes");
+            return 4;
         }
 
-        if (b.Timestamp + barSize > now)
+        if (barStartTicks > _nowTicks - _barTicks)
         {
-            return (NotInFuture, $"bar {b.Timestamp:O} has not completed at {now:O}");
+            return 5;
         }
 
-        if (!tickers.Contains(b.Ticker))
-        {
-            return (TickerInJob, $"ticker '{b.Ticker}' is not in the job's list");
-        }
-
-        return null;
+        return tickerInJob ? Valid : 6;
     }
 
-    /// <summary>Existing partition rows plus new rows, one per (ticker, bar_ts): the newest ingestion wins.</summary>
-    public static List<BarRecord> Merge(IEnumerable<BarRecord> existing, IEnumerable<BarRecord> incoming)
+    /// <summary>The quarantine's <c>reason</c>: the rule in words with the values that broke it.</summary>
+    public string Describe(int rule, DateTime barStart, string ticker, double open, double high, double low, double close, long volume) => rule switch
     {
-        var byKey = new Dictionary<(string, DateTimeOffset), BarRecord>();
-        foreach (var row in existing.Concat(incoming))
-        {
-            var key = (row.Bar.Ticker, row.Bar.Timestamp);
-            if (!byKey.TryGetValue(key, out var current) || Newer(row, current))
-            {
-                byKey[key] = row;
-            }
-        }
-
-        return byKey.Values.OrderBy(r => r.Bar.Ticker, StringComparer.Ordinal).ThenBy(r => r.Bar.Timestamp).ToList();
-    }
-
-    private static bool Newer(BarRecord candidate, BarRecord current) =>
-        candidate.IngestedAt > current.IngestedAt
-        || (candidate.IngestedAt == current.IngestedAt && string.CompareOrdinal(candidate.ExecutionId.ToString("D"), current.ExecutionId.ToString("D")) > 0);
+        1 => string.Create(CultureInfo.InvariantCulture, $"prices must be positive, finite and non-null (o={open} h={high} l={low} c={close})"),
+        2 => string.Create(CultureInfo.InvariantCulture, $"need low <= open, close <= high (o={open} h={high} l={low} c={close})"),
+        3 => string.Create(CultureInfo.InvariantCulture, $"volume {volume} is negative"),
+        4 => string.Create(CultureInfo.InvariantCulture, $"bar start {barStart:O} is not aligned to {Alignment.TotalMinutes} minutes"),
+        5 => string.Create(CultureInfo.InvariantCulture, $"bar {barStart:O} has not completed at {Now:O}"),
+        6 => $"ticker '{ticker}' is not in the job's list",
+        7 => string.Create(CultureInfo.InvariantCulture, $"({ticker}, {barStart:O}) appears more than once in this bronze object; the first occurrence is kept"),
+        _ => throw new ArgumentOutOfRangeException(nameof(rule), rule, "unknown rule id"),
+    };
 }

@@ -1,0 +1,471 @@
+using FinancialPipeline.Core.Jobs;
+using FinancialPipeline.Core.Market;
+using FinancialPipeline.Core.Parquet;
+using FinancialPipeline.Core.Storage;
+using FinancialPipeline.Stages.Work;
+using FinancialPipeline.Storage;
+using Parquet;
+using Parquet.Schema;
+
+namespace FinancialPipeline.Core.Tests;
+
+/// <summary>The silver engine on a real directory tree: rules, quarantine, de-duplication, determinism, spilling, crashes.</summary>
+public sealed class SilverEngineTests : IDisposable
+{
+    private static readonly JobConfig Job = JobConfig.Create("silver_job", "AAPL,MSFT", 3600, 10800, "fp-bronze", "fp-silver", "synthetic", "1h", 86400 * 3, true);
+    private static readonly DateTimeOffset Now = new(2026, 11, 23, 21, 0, 0, TimeSpan.Zero);
+    private static readonly DateTimeOffset T = new(2026, 11, 23, 14, 30, 0, TimeSpan.Zero);
+    private static readonly DateTimeOffset Micro = T.AddTicks(10); // 1 µs: the Parquet timestamp resolution
+
+    private readonly string _root = Path.Combine(Path.GetTempPath(), "fp-silver-tests", Guid.NewGuid().ToString("N"));
+    private readonly FileSystemObjectStore _store;
+
+    public SilverEngineTests() => _store = new FileSystemObjectStore(_root);
+
+    public void Dispose()
+    {
+        if (Directory.Exists(_root))
+        {
+            Directory.Delete(_root, recursive: true);
+        }
+    }
+
+    public static TheoryData<string, string?, string?> RuleBoundaries() => new()
+    {
+        // rule, the case that just passes, the case that just fails
+        { SilverRules.PricePositive, "o=1e-9 h=1e-9 l=1e-9 c=1e-9", "o=0" },
+        { SilverRules.PricePositive, "o=1e-9 h=1e-9 l=1e-9 c=1e-9", "c=NaN" },
+        { SilverRules.PricePositive, "h=1e308", "h=Infinity" },
+        { SilverRules.HighLowBounds, "o=10 h=10 l=10 c=10", "o=10 h=9.999999 l=9 c=9.5" },
+        { SilverRules.HighLowBounds, "o=10 h=11 l=10 c=10", "o=10 h=11 l=10.000001 c=10.5" },
+        { SilverRules.VolumeNonNegative, "v=0", "v=-1" },
+        { SilverRules.TimestampAligned, "at=14:30", "at=14:30+1us" },
+        { SilverRules.NotInFuture, "at=20:00", "at=20:30" },
+        { SilverRules.TickerInJob, "ticker=MSFT", "ticker=MSFTX" },
+    };
+
+    [Theory]
+    [MemberData(nameof(RuleBoundaries))]
+    public void EachRule_PassesTheBoundaryRow_AndNamesTheRowJustBeyond(string rule, string? passing, string? failing)
+    {
+        var rules = new SilverRules(Job, Now);
+        int Check(string? spec)
+        {
+            var o = 10.0;
+            var h = 11.0;
+            var l = 9.0;
+            var c = 10.0;
+            var v = 100L;
+            var at = T;
+            var ticker = "AAPL";
+            foreach (var part in (spec ?? string.Empty).Split(' ', StringSplitOptions.RemoveEmptyEntries))
+            {
+                var (key, value) = (part[..part.IndexOf('=')], part[(part.IndexOf('=') + 1)..]);
+                switch (key)
+                {
+                    case "o": o = double.Parse(value, System.Globalization.CultureInfo.InvariantCulture); break;
+                    case "h": h = double.Parse(value, System.Globalization.CultureInfo.InvariantCulture); break;
+                    case "l": l = double.Parse(value, System.Globalization.CultureInfo.InvariantCulture); break;
+                    case "c": c = double.Parse(value, System.Globalization.CultureInfo.InvariantCulture); break;
+                    case "v": v = long.Parse(value, System.Globalization.CultureInfo.InvariantCulture); break;
+                    case "ticker": ticker = value; break;
+                    case "at":
+                        var micro = value.EndsWith("+1us", StringComparison.Ordinal);
+                        var hm = TimeOnly.Parse(value.Replace("+1us", string.Empty, StringComparison.Ordinal), System.Globalization.CultureInfo.InvariantCulture);
+                        at = T.Date.Add(hm.ToTimeSpan()).ToUniversalTime().AddTicks(micro ? 10 : 0);
+                        at = new DateTimeOffset(at.UtcDateTime, TimeSpan.Zero);
+                        break;
+                }
+            }
+
+            return rules.Check(at.UtcTicks, Job.Tickers.Contains(ticker), o, h, l, c, v);
+        }
+
+        Assert.Equal(SilverRules.Valid, Check(passing));
+        Assert.Equal(rule, SilverRules.Names[Check(failing)]);
+    }
+
+    [Fact]
+    public async Task EveryRejectedRow_IsQuarantinedWithItsRuleAndExecution_AndNothingIsDropped()
+    {
+        var exec = Guid.NewGuid();
+        var rows = new List<BarRecord>
+        {
+            Row("AAPL", T.AddHours(-2)),
+            Row("MSFT", T.AddHours(-2)),
+            Row("AAPL", T.AddHours(-3), o: 0),                       // price_positive
+            Row("AAPL", T.AddHours(-4), h: 9.5),                     // high_low_bounds
+            Row("AAPL", T.AddHours(-5), v: -1),                      // volume_non_negative
+            Row("AAPL", T.AddHours(-2).AddMinutes(1)),               // timestamp_aligned
+            Row("AAPL", Now.AddMinutes(-30)),                        // not_in_future
+            Row("TSLA", T.AddHours(-2)),                             // ticker_in_job
+            Row("MSFT", T.AddHours(-2)),                             // duplicate_in_batch (second occurrence)
+        };
+        var bronze = await WriteBronzeAsync(exec, Now.AddMinutes(-5), rows);
+
+        var result = await RunAsync(exec, [bronze]);
+
+        Assert.Equal(rows.Count, result.RowsIn);
+        Assert.Equal(2, result.Written);
+        Assert.Equal(7, result.Rejected);
+        Assert.Equal(result.RowsIn, result.Written + result.Rejected + result.Metrics["rows_superseded"]);
+        foreach (var rule in SilverRules.Names.Skip(1))
+        {
+            Assert.Equal(1, result.Metrics["rejected_" + rule]);
+        }
+
+        Assert.Equal(["2026-11-23"], result.TouchedDates);
+        var quarantined = await ReadQuarantineAsync(DateOnly.FromDateTime(T.UtcDateTime), exec);
+        Assert.Equal(SilverRules.Names.Skip(1).Order(), quarantined.Select(q => q.Rule).Order());
+        Assert.All(quarantined, q => Assert.Equal(exec, q.RejectedBy));
+        Assert.All(quarantined, q => Assert.False(string.IsNullOrWhiteSpace(q.Reason)));
+        Assert.Equal(2, (await ReadSilverAsync(DateOnly.FromDateTime(T.UtcDateTime))).Count);
+        Assert.Contains(result.Outputs, o => o.Contains(ObjectLayout.RejectedDataset, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task ANullPrice_InABronzeFileWithOptionalPrices_IsQuarantinedAsPricePositive()
+    {
+        var exec = Guid.NewGuid();
+        var schema = new ParquetSchema(
+            BarParquet.BarTs, BarParquet.Ticker, new DataField<double?>("open", true), BarParquet.High, BarParquet.Low, new DataField<double?>("close", true),
+            BarParquet.AdjClose, BarParquet.Volume, BarParquet.ExecutionId, BarParquet.IngestedAt, BarParquet.Provider);
+        using var buffer = new MemoryStream();
+        await using (var writer = await ParquetWriter.CreateAsync(schema, buffer))
+        {
+            using var g = writer.CreateRowGroup();
+            var ts = new[] { T.UtcDateTime, T.AddHours(-1).UtcDateTime };
+            await g.WriteAsync<DateTime>(BarParquet.BarTs, ts);
+            await g.WriteAsync(BarParquet.Ticker, ["AAPL", "AAPL"]);
+            await g.WriteAsync<double>((DataField)schema[2], new double?[] { 10, 10 });
+            await g.WriteAsync<double>(BarParquet.High, new double[] { 11, 11 });
+            await g.WriteAsync<double>(BarParquet.Low, new double[] { 9, 9 });
+            await g.WriteAsync<double>((DataField)schema[5], new double?[] { 10, null });
+            await g.WriteAsync<double>(BarParquet.AdjClose, new double?[] { null, null });
+            await g.WriteAsync<long>(BarParquet.Volume, new long[] { 1, 1 });
+            await g.WriteAsync(BarParquet.ExecutionId, [exec.ToString("D"), exec.ToString("D")]);
+            await g.WriteAsync<DateTime>(BarParquet.IngestedAt, new[] { Now.UtcDateTime, Now.UtcDateTime });
+            await g.WriteAsync(BarParquet.Provider, ["synthetic", "synthetic"]);
+        }
+
+        buffer.Position = 0;
+        var name = ObjectLayout.BronzeObject(Now, exec);
+        await _store.UploadObjectAsync(Job.BucketName, name, "application/vnd.apache.parquet", buffer);
+
+        var result = await RunAsync(exec, [name]);
+
+        Assert.Equal(1, result.Written);
+        Assert.Equal(1, result.Metrics["rejected_" + SilverRules.PricePositive]);
+        var q = Assert.Single(await ReadQuarantineAsync(DateOnly.FromDateTime(T.UtcDateTime), exec));
+        Assert.True(double.IsNaN(q.Record.Bar.Close));
+    }
+
+    [Fact]
+    public async Task TwoOverlappingWindows_WithALateCorrection_HoldEachBarOnce_WithTheCorrectedValues()
+    {
+        var day1 = new DateTimeOffset(2026, 11, 19, 14, 30, 0, TimeSpan.Zero);
+        var first = Guid.NewGuid();
+        var second = Guid.NewGuid();
+        var firstRows = Bars(day1, hours: 30, ingested: day1.AddHours(31), exec: first).ToList();
+        // The second window re-fetches the last 3 bars (overlap); Yahoo has corrected one of them since.
+        var overlapStart = day1.AddHours(27);
+        var secondRows = Bars(overlapStart, hours: 10, ingested: day1.AddHours(40), exec: second)
+            .Select(r => r.Bar.Timestamp == day1.AddHours(28) ? r with { Bar = r.Bar with { Close = r.Bar.Close + 0.25, High = r.Bar.High + 0.25 } } : r)
+            .ToList();
+
+        await RunAsync(first, [await WriteBronzeAsync(first, day1.AddHours(31), firstRows)]);
+        var secondObject = await WriteBronzeAsync(second, day1.AddHours(40), secondRows);
+        var result = await RunAsync(second, [secondObject]);
+
+        var silver = await ReadAllSilverAsync();
+        Assert.Equal(silver.Count, silver.Select(r => (r.Bar.Ticker, r.Bar.Timestamp)).Distinct().Count());
+        Assert.Equal(firstRows.Concat(secondRows).Select(r => (r.Bar.Ticker, r.Bar.Timestamp)).Distinct().Count(), silver.Count);
+        var corrected = silver.Where(r => r.Bar.Timestamp == day1.AddHours(28)).ToList();
+        Assert.Equal(2, corrected.Count);
+        Assert.All(corrected, r => Assert.Equal(second, r.ExecutionId));
+        Assert.All(corrected, r => Assert.Equal(secondRows.Single(s => s.Bar.Ticker == r.Bar.Ticker && s.Bar.Timestamp == r.Bar.Timestamp).Bar.Close, r.Bar.Close));
+        Assert.Equal(secondRows.Select(r => ObjectLayout.DateKey(r.Bar.Timestamp)).Distinct().Order(), result.TouchedDates);
+
+        // Deterministic: re-running the second execution rewrites byte-identical partitions.
+        var before = SilverFiles().ToDictionary(f => f, File.ReadAllBytes);
+        await RunAsync(second, [secondObject]);
+        Assert.All(before, kv => Assert.Equal(kv.Value, File.ReadAllBytes(kv.Key)));
+
+        // A replay of the older execution does not undo the correction: the newest ingestion wins, not the last writer.
+        await RunAsync(first, [await WriteBronzeAsync(first, day1.AddHours(31), firstRows)]);
+        Assert.All(before, kv => Assert.Equal(kv.Value, File.ReadAllBytes(kv.Key)));
+    }
+
+    [Fact]
+    public async Task InBatchDuplicates_KeepTheFirstOccurrence_WhileTheSameBarInTwoObjectsIsNotADuplicate()
+    {
+        var exec = Guid.NewGuid();
+        var a = Row("AAPL", T.AddHours(-2), exec: exec);
+        var b = a with { Bar = a.Bar with { Close = 10.5 } };
+        var objectOne = await WriteBronzeAsync(exec, Now, [a, b], part: 0);
+        var objectTwo = await WriteBronzeAsync(exec, Now, [b], part: 1);
+
+        var result = await RunAsync(exec, [objectOne, objectTwo]);
+
+        Assert.Equal(1, result.Metrics["rejected_" + SilverRules.DuplicateInBatch]);
+        var q = Assert.Single(await ReadQuarantineAsync(DateOnly.FromDateTime(T.UtcDateTime), exec));
+        Assert.Equal(10.5, q.Record.Bar.Close); // the second occurrence in object one
+        var kept = Assert.Single(await ReadSilverAsync(DateOnly.FromDateTime(T.UtcDateTime)));
+        Assert.Equal(10.5, kept.Bar.Close); // same ingestion: the later object wins the tie
+    }
+
+    [Fact]
+    public async Task SpillingToDiskAndParallelMerging_DoNotChangeTheOutput()
+    {
+        var start = new DateTimeOffset(2026, 9, 1, 14, 30, 0, TimeSpan.Zero);
+        var execs = Enumerable.Range(0, 3).Select(_ => Guid.NewGuid()).ToList();
+        var objects = new List<string>();
+        for (var i = 0; i < execs.Count; i++)
+        {
+            var rows = Bars(start.AddDays(i * 27), hours: 24 * 30, ingested: start.AddDays(100 + i), exec: execs[i]).ToList();
+            objects.Add(await WriteBronzeAsync(execs[i], start.AddDays(100 + i), rows));
+        }
+
+        var spilled = await RunAsync(execs[2], objects, new SilverEngineOptions { MaxBufferedRows = 2048, MaxDegreeOfParallelism = 2 }, silverBucket: "silver-a");
+        var inMemory = await RunAsync(execs[2], objects, new SilverEngineOptions { MaxDegreeOfParallelism = 1 }, silverBucket: "silver-b");
+
+        Assert.True(spilled.Metrics["rows_spilled"] > 0);
+        Assert.Equal(0, inMemory.Metrics["rows_spilled"]);
+        Assert.Equal(inMemory.TouchedDates, spilled.TouchedDates);
+        foreach (var date in inMemory.TouchedDates)
+        {
+            var name = ObjectLayout.SilverObject(DateOnly.ParseExact(date, "yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture));
+            Assert.Equal(File.ReadAllBytes(_store.PathOf("silver-b", name)), File.ReadAllBytes(_store.PathOf("silver-a", name)));
+        }
+    }
+
+    [Fact]
+    public async Task AMissingBronzeObject_FailsTheBatchWithItsUri_InsteadOfCountingAsEmpty()
+    {
+        var exec = Guid.NewGuid();
+        var missing = ObjectLayout.BronzeObject(Now, exec);
+
+        var error = await Assert.ThrowsAsync<InvalidDataException>(() => RunAsync(exec, [missing]));
+
+        Assert.Contains(_store.UriOf(Job.BucketName, missing), error.Message, StringComparison.Ordinal);
+        Assert.Contains("does not exist", error.Message, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(Path.Combine(_root, Job.SilverBucketName)));
+    }
+
+    [Fact]
+    public async Task AnUnreadableBronzeObject_FailsTheBatchWithItsUri()
+    {
+        var exec = Guid.NewGuid();
+        var name = ObjectLayout.BronzeObject(Now, exec);
+        await _store.UploadObjectAsync(Job.BucketName, name, "application/octet-stream", new MemoryStream("not parquet at all"u8.ToArray()));
+
+        var error = await Assert.ThrowsAsync<InvalidDataException>(() => RunAsync(exec, [name]));
+
+        Assert.Contains("unreadable", error.Message, StringComparison.Ordinal);
+        Assert.Contains(_store.UriOf(Job.BucketName, name), error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task ACrashBetweenWritingAPartitionAndReplacingTheOldOne_LeavesSilverReadable_AndTheRetryCompletesIt()
+    {
+        var day1 = new DateTimeOffset(2026, 11, 16, 14, 30, 0, TimeSpan.Zero);
+        var first = Guid.NewGuid();
+        var second = Guid.NewGuid();
+        var firstRows = Bars(day1, hours: 24 * 3, ingested: day1.AddDays(3), exec: first).ToList();
+        await RunAsync(first, [await WriteBronzeAsync(first, day1.AddDays(3), firstRows)]);
+        var before = SilverFiles().ToDictionary(f => f, File.ReadAllBytes);
+        var secondRows = Bars(day1, hours: 24 * 4, ingested: day1.AddDays(4), exec: second)
+            .Select(r => r with { Bar = r.Bar with { Volume = r.Bar.Volume + 1 } })
+            .ToList();
+        var secondObject = await WriteBronzeAsync(second, day1.AddDays(4), secondRows);
+
+        // The new version of the second partition is fully written next to the old one, then the process dies.
+        var crashing = new CrashBeforeReplaceStore(_store, ObjectLayout.SilverObject(DateOnly.FromDateTime(day1.AddDays(1).UtcDateTime)));
+        await Assert.ThrowsAsync<IOException>(() => RunAsync(second, [secondObject], new SilverEngineOptions { MaxDegreeOfParallelism = 1 }, store: crashing));
+
+        Assert.True(crashing.Crashed);
+        foreach (var (file, bytes) in before)
+        {
+            var rows = await BarParquet.ReadAsync(new MemoryStream(File.ReadAllBytes(file)));
+            Assert.NotEmpty(rows);
+            if (file.Contains("2026-11-17", StringComparison.Ordinal))
+            {
+                Assert.Equal(bytes, File.ReadAllBytes(file)); // the crashed partition still holds its previous version
+            }
+        }
+
+        await foreach (var o in _store.ListObjectsAsync(Job.SilverBucketName, ObjectLayout.Dataset + "/"))
+        {
+            Assert.EndsWith("part-00000.parquet", o.Name, StringComparison.Ordinal); // readers never list the half-done replacement
+        }
+
+        await RunAsync(second, [secondObject]);
+
+        var silver = await ReadAllSilverAsync();
+        Assert.Equal(secondRows.Count, silver.Count);
+        Assert.All(silver, r => Assert.Equal(second, r.ExecutionId));
+        Assert.Equal(secondRows.Select(r => (r.Bar.Ticker, r.Bar.Timestamp, r.Bar.Volume)).Order(), silver.Select(r => (r.Bar.Ticker, r.Bar.Timestamp, r.Bar.Volume)).Order());
+    }
+
+    [Fact]
+    public async Task AnUnreadableExistingPartition_IsNeverReplaced()
+    {
+        var exec = Guid.NewGuid();
+        var date = DateOnly.FromDateTime(T.UtcDateTime);
+        await _store.UploadObjectAsync(Job.SilverBucketName, ObjectLayout.SilverObject(date), "application/octet-stream", new MemoryStream("corrupt"u8.ToArray()));
+
+        var error = await Assert.ThrowsAsync<InvalidDataException>(async () => await RunAsync(exec, [await WriteBronzeAsync(exec, Now, [Row("AAPL", T.AddHours(-2))])]));
+
+        Assert.Contains("refusing to replace", error.Message, StringComparison.Ordinal);
+        Assert.Equal("corrupt"u8.ToArray(), File.ReadAllBytes(_store.PathOf(Job.SilverBucketName, ObjectLayout.SilverObject(date))));
+    }
+
+    [Fact]
+    public async Task TheDuckDbSilverViews_ReadWhatTheEngineWrote_WithTheDateFromThePath()
+    {
+        var exec = Guid.NewGuid();
+        var rows = Bars(new DateTimeOffset(2026, 11, 18, 14, 30, 0, TimeSpan.Zero), hours: 30, ingested: Now.AddHours(-1), exec: exec).Append(Row("TSLA", T.AddHours(-2), exec: exec)).ToList();
+        await RunAsync(exec, [await WriteBronzeAsync(exec, Now, rows)]);
+        using var sql = typeof(FinancialPipeline.Warehouse.DuckDbGoldWarehouse).Assembly.GetManifestResourceStream("duckdb.010_silver_views.sql")!;
+        var ddl = new StreamReader(sql).ReadToEnd().Replace("{silver_root}", Path.Combine(_root, Job.SilverBucketName).Replace("'", "''", StringComparison.Ordinal), StringComparison.Ordinal);
+
+        await using var conn = new DuckDB.NET.Data.DuckDBConnection("Data Source=:memory:");
+        await conn.OpenAsync();
+        await using var cmd = conn.CreateCommand();
+        cmd.CommandText = "SET TimeZone = 'UTC';\n" + ddl;
+        await cmd.ExecuteNonQueryAsync();
+        cmd.CommandText = "SELECT count(*), count(DISTINCT (ticker, bar_ts)), min(\"date\"), max(\"date\"), bool_and(CAST(bar_ts AS DATE) = \"date\") FROM financial_quotes_silver";
+        await using (var reader = await cmd.ExecuteReaderAsync())
+        {
+            Assert.True(await reader.ReadAsync());
+            Assert.Equal(60L, reader.GetInt64(0));
+            Assert.Equal(60L, reader.GetInt64(1));
+            Assert.Equal(new DateTime(2026, 11, 18), reader.GetDateTime(2));
+            Assert.Equal(new DateTime(2026, 11, 19), reader.GetDateTime(3));
+            Assert.True(reader.GetBoolean(4));
+        }
+
+        cmd.CommandText = "SELECT rule, rejected_by FROM financial_quotes_rejected";
+        await using (var reader = await cmd.ExecuteReaderAsync())
+        {
+            Assert.True(await reader.ReadAsync());
+            Assert.Equal((SilverRules.TickerInJob, exec.ToString("D")), (reader.GetString(0), reader.GetString(1)));
+            Assert.False(await reader.ReadAsync());
+        }
+    }
+
+    private static BarRecord Row(string ticker, DateTimeOffset at, double o = 10, double h = 11, double l = 9, double c = 10, long v = 100, Guid? exec = null) =>
+        new(new QuoteBar(at, ticker, o, h, l, c, null, v), exec ?? Guid.Empty, Now.AddMinutes(-5), "synthetic");
+
+    /// <summary>Hourly :30 bars of both job tickers, every hour (dates change at midnight UTC).</summary>
+    private static IEnumerable<BarRecord> Bars(DateTimeOffset from, int hours, DateTimeOffset ingested, Guid exec)
+    {
+        foreach (var ticker in Job.Tickers)
+        {
+            for (var i = 0; i < hours; i++)
+            {
+                var at = from.AddHours(i);
+                var price = 100 + (i % 17) + (ticker == "MSFT" ? 300 : 0);
+                yield return new BarRecord(new QuoteBar(at, ticker, price, price + 1, price - 1, price + 0.5, null, 1000 + i), exec, ingested, "synthetic");
+            }
+        }
+    }
+
+    private async Task<string> WriteBronzeAsync(Guid exec, DateTimeOffset windowEnd, IReadOnlyList<BarRecord> rows, int part = 0)
+    {
+        var stamped = rows.Select(r => r.ExecutionId == Guid.Empty ? r with { ExecutionId = exec } : r).ToList();
+        using var buffer = new MemoryStream();
+        await BarParquet.WriteAsync(buffer, stamped);
+        buffer.Position = 0;
+        var name = ObjectLayout.BronzeObject(windowEnd, exec, part);
+        await _store.UploadObjectAsync(Job.BucketName, name, "application/vnd.apache.parquet", buffer);
+        return name;
+    }
+
+    private async Task<SilverResult> RunAsync(Guid exec, IReadOnlyList<string> bronze, SilverEngineOptions? options = null, string? silverBucket = null, IObjectStore? store = null)
+    {
+        var job = silverBucket is null ? Job : Job with { SilverBucketName = silverBucket };
+        var engine = new SilverEngine(store ?? _store, (options ?? new SilverEngineOptions()) with { WorkDirectory = Path.Combine(_root, "work") });
+        Directory.CreateDirectory(Path.Combine(_root, "work"));
+        SilverResult result;
+        string workDirectory;
+        using (var staged = await engine.StageAsync(new SilverBatch(job, exec, bronze, Now), CancellationToken.None))
+        {
+            workDirectory = staged.WorkDirectory;
+            result = await engine.CommitAsync(staged, _ => Task.CompletedTask, CancellationToken.None);
+        }
+
+        Assert.False(Directory.Exists(workDirectory), "the batch's downloads and spill files are deleted");
+        return result;
+    }
+
+    private IEnumerable<string> SilverFiles()
+    {
+        var dir = Path.Combine(_root, Job.SilverBucketName, ObjectLayout.Dataset);
+        return Directory.Exists(dir) ? Directory.GetFiles(dir, "*.parquet", SearchOption.AllDirectories).Order(StringComparer.Ordinal) : [];
+    }
+
+    private async Task<List<BarRecord>> ReadSilverAsync(DateOnly date)
+    {
+        using var buffer = new MemoryStream();
+        await _store.DownloadObjectAsync(Job.SilverBucketName, ObjectLayout.SilverObject(date), buffer);
+        buffer.Position = 0;
+        return await BarParquet.ReadAsync(buffer);
+    }
+
+    private async Task<List<BarRecord>> ReadAllSilverAsync()
+    {
+        var all = new List<BarRecord>();
+        foreach (var file in SilverFiles())
+        {
+            all.AddRange(await BarParquet.ReadAsync(new MemoryStream(File.ReadAllBytes(file))));
+        }
+
+        return all;
+    }
+
+    private async Task<List<RejectedRecord>> ReadQuarantineAsync(DateOnly date, Guid exec)
+    {
+        using var buffer = new MemoryStream();
+        await _store.DownloadObjectAsync(Job.SilverBucketName, ObjectLayout.RejectedObject(date, exec), buffer);
+        buffer.Position = 0;
+        return await BarParquet.ReadRejectedAsync(buffer);
+    }
+
+    /// <summary>
+    /// Writes the new version of one object as the temporary sibling the filesystem store would rename, then
+    /// "crashes" (throws) before the rename: the moment between writing the new partition and replacing the old.
+    /// </summary>
+    private sealed class CrashBeforeReplaceStore(FileSystemObjectStore inner, string crashOn) : IObjectStore
+    {
+        public bool Crashed { get; private set; }
+
+        public string UriOf(string bucket, string objectName) => inner.UriOf(bucket, objectName);
+
+        public async Task<StoredObject> UploadObjectAsync(string bucket, string objectName, string contentType, Stream source, CancellationToken cancellationToken = default)
+        {
+            if (objectName != crashOn)
+            {
+                return await inner.UploadObjectAsync(bucket, objectName, contentType, source, cancellationToken);
+            }
+
+            var target = inner.PathOf(bucket, objectName);
+            await using (var temp = File.Create(Path.Combine(Path.GetDirectoryName(target)!, $".{Path.GetFileName(target)}.tmp-{Guid.NewGuid():N}")))
+            {
+                await source.CopyToAsync(temp, cancellationToken);
+            }
+
+            Crashed = true;
+            throw new IOException("injected crash between writing the new partition and replacing the old one");
+        }
+
+        public Task DownloadObjectAsync(string bucket, string objectName, Stream destination, CancellationToken cancellationToken = default) =>
+            inner.DownloadObjectAsync(bucket, objectName, destination, cancellationToken);
+
+        public IAsyncEnumerable<StoredObject> ListObjectsAsync(string bucket, string prefix, CancellationToken cancellationToken = default) =>
+            inner.ListObjectsAsync(bucket, prefix, cancellationToken);
+
+        public Task DeleteObjectAsync(string bucket, string objectName, CancellationToken cancellationToken = default) =>
+            inner.DeleteObjectAsync(bucket, objectName, cancellationToken);
+    }
+}
