@@ -142,6 +142,11 @@ internal static class ColdStartBench
             psi.ArgumentList.Add(arg);
         }
 
+        foreach (var arg in (Environment.GetEnvironmentVariable("FP_BENCH_PUBLISH_ARGS") ?? string.Empty).Split(' ', StringSplitOptions.RemoveEmptyEntries))
+        {
+            psi.ArgumentList.Add(arg); // e.g. "-p:SelfContained=true -p:PublishReadyToRunComposite=true" to compare deployment modes
+        }
+
         using var process = Process.Start(psi)!;
         var stdout = process.StandardOutput.ReadToEndAsync(ct);
         var stderr = process.StandardError.ReadToEndAsync(ct);
