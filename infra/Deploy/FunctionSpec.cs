@@ -119,8 +119,8 @@ public static class FunctionCatalog
 
     public static IReadOnlyList<FunctionSpec> Standard(DeploymentSettings settings, PipelineTopology topology)
     {
-        // Stages publish operational alerts (zombie takeovers) when the topology has that topic.
-        var alerts = topology.Topics.Where(t => t == settings.Prefix + "alerts").ToList();
+        // Stages publish operational alerts (zombie takeovers) to the topology's alerts topic.
+        string[] alerts = [topology.AlertsTopic];
         FunctionSpec Function(string key, string project) => new()
         {
             Key = key,

@@ -1,3 +1,5 @@
+using FinancialPipeline.Core.Contracts;
+
 namespace FinancialPipeline.PubSub;
 
 /// <summary>Inputs of the topology: names come from the prefix, endpoints from where the functions run.</summary>
@@ -56,21 +58,22 @@ public sealed record PipelineTopology
     public static PipelineTopology Create(TopologySettings settings)
     {
         var p = settings.Prefix;
-        var start = p + "start";
-        var bronze = p + "bronze-completed";
-        var silver = p + "silver-completed";
-        var gold = p + "gold-completed";
-        var dlq = p + "dead-letter";
-        var alerts = p + "alerts";
+        var names = new StageTopics(p);
+        var start = names.Start;
+        var bronze = names.CompletedOf(Stage.Bronze);
+        var silver = names.CompletedOf(Stage.Silver);
+        var gold = names.CompletedOf(Stage.Gold);
+        var dlq = names.DeadLetter;
+        var alerts = names.Alerts;
         var deadLetter = new DeadLetterSpec(dlq, settings.MaxDeliveryAttempts);
         SubscriptionSpec Push(string id, string topic, Uri endpoint) =>
             new(id, topic, PushUrl(endpoint, settings.ProjectId, topic), settings.AckDeadlineSeconds, settings.RetryPolicy, deadLetter);
 
         var subscriptions = new List<SubscriptionSpec>
         {
-            Push(p + "extract", start, settings.ExtractEndpoint),
-            Push(p + "transform", bronze, settings.TransformEndpoint),
-            Push(p + "aggregate", silver, settings.AggregateEndpoint),
+            Push(names.SubscriptionOf(Stage.Bronze), names.TriggerOf(Stage.Bronze), settings.ExtractEndpoint),
+            Push(names.SubscriptionOf(Stage.Silver), names.TriggerOf(Stage.Silver), settings.TransformEndpoint),
+            Push(names.SubscriptionOf(Stage.Gold), names.TriggerOf(Stage.Gold), settings.AggregateEndpoint),
             new(p + "gold-completed-watch", gold, null, 60, null, null),
             new(p + "dead-letter-hold", dlq, null, 60, null, null),
         };

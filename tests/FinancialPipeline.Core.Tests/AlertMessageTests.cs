@@ -5,7 +5,7 @@ using FinancialPipeline.ControlDb;
 using FinancialPipeline.Core.Contracts;
 using FinancialPipeline.Hosting;
 using FinancialPipeline.Stages.Alerts;
-using FinancialPipeline.Stages.Runner;
+using FinancialPipeline.PubSub;
 using Microsoft.Extensions.Configuration;
 
 namespace FinancialPipeline.Core.Tests;

@@ -8,7 +8,7 @@ using FinancialPipeline.Core.Jobs;
 using FinancialPipeline.Core.Storage;
 using FinancialPipeline.DevServices;
 using FinancialPipeline.Stages.Operations;
-using FinancialPipeline.Stages.Runner;
+using FinancialPipeline.PubSub;
 using Microsoft.Extensions.Time.Testing;
 
 namespace FinancialPipeline.Integration.Tests;

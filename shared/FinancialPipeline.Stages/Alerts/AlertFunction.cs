@@ -2,7 +2,7 @@ using CloudNative.CloudEvents;
 using FinancialPipeline.ControlDb;
 using FinancialPipeline.Core.Contracts;
 using FinancialPipeline.Hosting;
-using FinancialPipeline.Stages.Runner;
+using FinancialPipeline.PubSub;
 using Microsoft.Extensions.Logging;
 
 namespace FinancialPipeline.Stages.Alerts;

@@ -4,7 +4,7 @@ using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using FinancialPipeline.ControlDb;
 using FinancialPipeline.Core.Contracts;
-using FinancialPipeline.Stages.Runner;
+using FinancialPipeline.PubSub;
 
 namespace FinancialPipeline.Stages.Alerts;
 

@@ -3,6 +3,7 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using FinancialPipeline.Core.Contracts;
+using FinancialPipeline.PubSub;
 using FinancialPipeline.Hosting;
 
 namespace FinancialPipeline.Stages.Alerts;
@@ -28,13 +29,6 @@ public sealed record DeadLetter(
     public const string SourcePublishTimeAttribute = "CloudPubSubDeadLetterSourceTopicPublishTime";
 
     /// <summary>Subscription id suffixes of the topology (<c>{prefix}extract</c>…) and the stage each feeds.</summary>
-    private static readonly (string Suffix, Stage Stage)[] SubscriptionStages =
-    [
-        ("extract", Core.Contracts.Stage.Bronze),
-        ("transform", Core.Contracts.Stage.Silver),
-        ("aggregate", Core.Contracts.Stage.Gold),
-    ];
-
     public static DeadLetter From(PubsubMessageData message, string topicPrefix)
     {
         var attributes = message.Attributes;
@@ -42,7 +36,7 @@ public sealed record DeadLetter(
         var body = ReadBody(message.Data);
         var executionId = Uuid(attributes.GetValueOrDefault("execution_id")) ?? body.ExecutionId;
         var jobName = ValidJobNameOrNull(attributes.GetValueOrDefault("job_name")) ?? body.JobName;
-        var stage = body.FailedStage ?? StageOfSubscription(subscription, topicPrefix);
+        var stage = body.FailedStage ?? new StageTopics(topicPrefix).StageOfSubscription(subscription);
         var deliveryCount = int.TryParse(attributes.GetValueOrDefault(DeliveryCountAttribute), NumberStyles.None, CultureInfo.InvariantCulture, out var n) ? n : (int?)null;
         DateTimeOffset? publishTime = DateTimeOffset.TryParse(
             attributes.GetValueOrDefault(SourcePublishTimeAttribute), CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var t) ? t : null;
@@ -87,19 +81,6 @@ public sealed record DeadLetter(
     /// <summary>Real Pub/Sub sends the subscription id; accept a full resource name too.</summary>
     public static string? ShortSubscriptionId(string? value) =>
         string.IsNullOrWhiteSpace(value) ? null : value[(value.LastIndexOf('/') + 1)..];
-
-    public static Stage? StageOfSubscription(string? subscriptionId, string topicPrefix)
-    {
-        foreach (var (suffix, stage) in SubscriptionStages)
-        {
-            if (subscriptionId == topicPrefix + suffix)
-            {
-                return stage;
-            }
-        }
-
-        return null;
-    }
 
     private static (Guid? ExecutionId, string? JobName, Stage? FailedStage) ReadBody(ReadOnlyMemory<byte> data)
     {

@@ -176,7 +176,7 @@ public static class Backfill
 
     private static int MaxDays(JobConfig job)
     {
-        if (!string.Equals(job.Provider, "yahoo", StringComparison.OrdinalIgnoreCase))
+        if (!string.Equals(job.Provider, YahooChartProvider.ProviderName, StringComparison.Ordinal))
         {
             return int.MaxValue;
         }

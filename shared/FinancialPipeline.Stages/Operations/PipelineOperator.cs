@@ -2,7 +2,6 @@ using System.Text;
 using FinancialPipeline.ControlDb;
 using FinancialPipeline.Core.Contracts;
 using FinancialPipeline.PubSub;
-using FinancialPipeline.Stages.Runner;
 
 namespace FinancialPipeline.Stages.Operations;
 

@@ -1,0 +1,36 @@
+using FinancialPipeline.Core.Contracts;
+
+namespace FinancialPipeline.PubSub;
+
+/// <summary>
+/// The naming convention of the pipeline's topics and stage subscriptions, derived from one prefix. The one place
+/// it is written: <see cref="PipelineTopology"/> creates what these name, and the stages, the Alert function and
+/// the operator CLI publish to and recognise them.
+/// </summary>
+public sealed record StageTopics(string Prefix)
+{
+    public string Start => Prefix + "start";
+
+    public string DeadLetter => Prefix + "dead-letter";
+
+    /// <summary>Operational alerts that are not dead letters (zombie takeovers), consumed by the Alert function.</summary>
+    public string Alerts => Prefix + "alerts";
+
+    public string CompletedOf(Stage stage) => Prefix + stage.ToWire() + "-completed";
+
+    /// <summary>The topic whose messages trigger <paramref name="stage"/>: where a replay of its trigger is published.</summary>
+    public string TriggerOf(Stage stage) => stage.Upstream() is { } upstream ? CompletedOf(upstream) : Start;
+
+    /// <summary>The push subscription that delivers <paramref name="stage"/>'s trigger to its function.</summary>
+    public string SubscriptionOf(Stage stage) => Prefix + stage switch
+    {
+        Stage.Bronze => "extract",
+        Stage.Silver => "transform",
+        Stage.Gold => "aggregate",
+        _ => throw new ArgumentOutOfRangeException(nameof(stage), stage, "not a pipeline stage"),
+    };
+
+    /// <summary>The stage whose push subscription is <paramref name="subscriptionId"/>, if it is one.</summary>
+    public Stage? StageOfSubscription(string? subscriptionId) =>
+        Enum.GetValues<Stage>().Where(s => SubscriptionOf(s) == subscriptionId).Select(s => (Stage?)s).FirstOrDefault();
+}
