@@ -7,7 +7,6 @@ using FinancialPipeline.Core.Jobs;
 using FinancialPipeline.DevServices;
 using FinancialPipeline.PubSub;
 using Microsoft.Extensions.Logging;
-using Npgsql;
 
 namespace FinancialPipeline.Cli;
 
@@ -38,7 +37,7 @@ internal static class BenchCommand
         try
         {
             await using var pipeline = await LocalPipeline.StartAsync(infra, new LocalPipelineOptions { Prefix = "bench-", DataDirectory = dataDir }, ct);
-            await using var dataSource = NpgsqlDataSource.Create(infra.PostgresConnection);
+            await using var dataSource = ControlDbDataSource.Create(infra.PostgresConnection);
             var job = JobConfig.Create(
                 $"bench_e2e_{Guid.NewGuid():N}"[..20],
                 string.Join(',', Enumerable.Range(1, tickerCount).Select(i => $"T{i:D3}")),

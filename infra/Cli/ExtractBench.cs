@@ -7,7 +7,6 @@ using FinancialPipeline.Core.Jobs;
 using FinancialPipeline.DevServices;
 using FinancialPipeline.PubSub;
 using Microsoft.Extensions.Logging;
-using Npgsql;
 
 namespace FinancialPipeline.Cli;
 
@@ -44,7 +43,7 @@ internal static class ExtractBench
                 infra,
                 new LocalPipelineOptions { Prefix = "bench-x-", DataDirectory = dataDir.FullName, YahooBaseUrl = yahoo.BaseUrl, YahooRequestsPerSecond = limit },
                 ct);
-            await using var dataSource = NpgsqlDataSource.Create(infra.PostgresConnection);
+            await using var dataSource = ControlDbDataSource.Create(infra.PostgresConnection);
             var job = JobConfig.Create(
                 $"bench_extract_{Guid.NewGuid():N}"[..24],
                 string.Join(',', Enumerable.Range(1, tickerCount).Select(i => $"X{i:D4}")),

@@ -2,7 +2,6 @@ using FinancialPipeline.ControlDb;
 using FinancialPipeline.PubSub;
 using FinancialPipeline.Stages;
 using FinancialPipeline.Stages.Operations;
-using FinancialPipeline.Stages.Runner;
 using Microsoft.Extensions.Configuration;
 using Npgsql;
 
@@ -42,7 +41,7 @@ internal sealed class OperatorEnvironment : IAsyncDisposable
             return null;
         }
 
-        var dataSource = NpgsqlDataSource.Create(settings.PostgresConnection);
+        var dataSource = ControlDbDataSource.Create(settings.PostgresConnection);
         var options = new LedgerOptions { StaleAfter = settings.StaleAfter, HeartbeatInterval = settings.HeartbeatInterval };
         var publisher = PubSubRestClient.Create(new PubSubOptions { ProjectId = settings.ProjectId, EmulatorHost = settings.PubSubEmulatorHost });
         var op = new PipelineOperator(

@@ -60,7 +60,7 @@ internal static class RunCommand
 
     private static async Task<int> RunOnceAsync(LocalPipeline pipeline, string jobName, TimeSpan timeout, CancellationToken ct)
     {
-        await using var dataSource = NpgsqlDataSource.Create(pipeline.Infrastructure.PostgresConnection);
+        await using var dataSource = ControlDbDataSource.Create(pipeline.Infrastructure.PostgresConnection);
         var ledger = new ExecutionLedger(dataSource, TimeProvider.System, new LedgerOptions());
         var start = new StartMessage(Guid.NewGuid(), jobName, TimeProvider.System.GetUtcNow(), Window: null);
         var published = Stopwatch.StartNew();

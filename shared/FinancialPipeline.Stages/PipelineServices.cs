@@ -30,18 +30,7 @@ public static class PipelineServices
     {
         services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton(settings);
-        services.AddSingleton(_ =>
-        {
-            // The control schema uses built-in scalar types, arrays and jsonb only: the slim builder registers just
-            // those mappings (the full one builds ~130 generic type mappings at the first connection), and pg_type
-            // is not loaded. Both costs were paid by every cold start.
-            var builder = new NpgsqlSlimDataSourceBuilder(settings.PostgresConnection);
-            builder.EnableArrays();
-            builder.EnableJsonTypes();
-            builder.EnableTransportSecurity();
-            builder.ConfigureTypeLoading(types => types.EnableTypeLoading(false));
-            return builder.Build();
-        });
+        services.AddSingleton(_ => ControlDbDataSource.Create(settings.PostgresConnection));
         services.AddSingleton(new LedgerOptions { HeartbeatInterval = settings.HeartbeatInterval, StaleAfter = settings.StaleAfter });
         services.AddSingleton<ExecutionLedger>();
         services.AddSingleton<JobConfigRepository>();

@@ -21,7 +21,7 @@ public sealed class StackFixture : IAsyncLifetime
     public async Task InitializeAsync()
     {
         _infrastructure = await LocalInfrastructure.StartAsync();
-        DataSource = NpgsqlDataSource.Create(Infrastructure.PostgresConnection);
+        DataSource = ControlDbDataSource.Create(Infrastructure.PostgresConnection);
     }
 
     public async Task DisposeAsync()
