@@ -58,7 +58,7 @@ internal static class BackfillCommand
                 return 2;
             }
 
-            var windows = Backfill.Split(job, from, to, windowDays);
+            var windows = Backfill.Split(job, env.ProviderFor(job), from, to, windowDays);
             Console.WriteLine($"backfill of {jobName} {from:yyyy-MM-dd} → {to:yyyy-MM-dd}: {windows.Count} window(s), at most {maxInFlight} in flight");
             var done = 0;
             var results = await Backfill.RunAsync(

@@ -2,7 +2,10 @@ using FinancialPipeline.ControlDb;
 using FinancialPipeline.PubSub;
 using FinancialPipeline.Stages;
 using FinancialPipeline.Stages.Operations;
+using FinancialPipeline.Core.Jobs;
+using FinancialPipeline.Core.Market;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
 
 namespace FinancialPipeline.Cli;
@@ -14,11 +17,14 @@ namespace FinancialPipeline.Cli;
 /// </summary>
 internal sealed class OperatorEnvironment : IAsyncDisposable
 {
-    private OperatorEnvironment(PipelineSettings settings, NpgsqlDataSource dataSource, PipelineOperator op)
+    private readonly ServiceProvider _providers;
+
+    private OperatorEnvironment(PipelineSettings settings, NpgsqlDataSource dataSource, PipelineOperator op, ServiceProvider providers)
     {
         Settings = settings;
         DataSource = dataSource;
         Operator = op;
+        _providers = providers;
     }
 
     public PipelineSettings Settings { get; }
@@ -26,6 +32,9 @@ internal sealed class OperatorEnvironment : IAsyncDisposable
     public NpgsqlDataSource DataSource { get; }
 
     public PipelineOperator Operator { get; }
+
+    /// <summary>The provider <paramref name="job"/> names, configured as the functions configure it (request spans, limits).</summary>
+    public IQuoteProvider ProviderFor(JobConfig job) => QuoteProviders.For(_providers.GetServices<IQuoteProvider>(), job);
 
     /// <summary>Null and an error on stderr when the environment is incomplete.</summary>
     public static OperatorEnvironment? TryCreate(string command)
@@ -50,8 +59,12 @@ internal sealed class OperatorEnvironment : IAsyncDisposable
             publisher,
             new StageTopics(settings.TopicPrefix),
             TimeProvider.System);
-        return new OperatorEnvironment(settings, dataSource, op);
+        return new OperatorEnvironment(settings, dataSource, op, new ServiceCollection().AddQuoteProviders(settings).BuildServiceProvider());
     }
 
-    public ValueTask DisposeAsync() => DataSource.DisposeAsync();
+    public async ValueTask DisposeAsync()
+    {
+        await _providers.DisposeAsync();
+        await DataSource.DisposeAsync();
+    }
 }

@@ -45,13 +45,7 @@ public static class PipelineServices
 
         services.TryAddSingleton<IObjectStore>(_ => new FileSystemObjectStore(settings.BucketsRoot));
         var warehouseLocation = AddGoldWarehouse(services, settings);
-        services.AddSingleton<IQuoteProvider, SyntheticQuoteProvider>();
-        services.AddYahooChartProvider(o =>
-        {
-            o.BaseUrl = settings.YahooBaseUrl ?? o.BaseUrl;
-            o.RequestsPerSecond = settings.YahooRequestsPerSecond ?? o.RequestsPerSecond;
-            o.MaxConcurrency = settings.YahooMaxConcurrency ?? o.MaxConcurrency;
-        });
+        services.AddQuoteProviders(settings);
         services.AddSingleton(new StageTopics(settings.TopicPrefix));
         services.AddSingleton<StageRunner>();
         services.AddSingleton<ExtractWork>();
@@ -68,6 +62,21 @@ public static class PipelineServices
 
         services.AddSingleton<IStartupTask, OpenControlDbPool>();
 
+        return services;
+    }
+
+    /// <summary>The market-data providers a job's <c>provider</c> column can name (hosts, and the CLI's backfill).</summary>
+    public static IServiceCollection AddQuoteProviders(this IServiceCollection services, PipelineSettings settings)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        services.TryAddSingleton(TimeProvider.System);
+        services.AddSingleton<IQuoteProvider, SyntheticQuoteProvider>();
+        services.AddYahooChartProvider(o =>
+        {
+            o.BaseUrl = settings.YahooBaseUrl ?? o.BaseUrl;
+            o.RequestsPerSecond = settings.YahooRequestsPerSecond ?? o.RequestsPerSecond;
+            o.MaxConcurrency = settings.YahooMaxConcurrency ?? o.MaxConcurrency;
+        });
         return services;
     }
 

@@ -5,9 +5,12 @@ using DuckDB.NET.Data;
 using FinancialPipeline.ControlDb;
 using FinancialPipeline.Core.Contracts;
 using FinancialPipeline.Core.Jobs;
+using FinancialPipeline.Core.Market;
 using FinancialPipeline.Core.Storage;
 using FinancialPipeline.DevServices;
+using FinancialPipeline.Stages;
 using FinancialPipeline.Stages.Operations;
+using Microsoft.Extensions.DependencyInjection;
 using FinancialPipeline.PubSub;
 using Microsoft.Extensions.Time.Testing;
 
@@ -158,7 +161,7 @@ public sealed class OperationsTests(StackFixture stack)
         var rejected = new RejectedMessageStore(stack.DataSource);
         var today = TimeProvider.System.GetUtcNow().UtcDateTime.Date;
         var from = new DateTimeOffset(today.AddDays(-14), TimeSpan.Zero);
-        var windows = Backfill.Split(job, from, from.AddDays(10), windowDays: 2);
+        var windows = Backfill.Split(job, new SyntheticQuoteProvider(), from, from.AddDays(10), windowDays: 2);
         Assert.Equal(5, windows.Count);
         var options = new BackfillOptions { MaxInFlight = 2, WindowTimeout = PipelineDriver.RunTimeout };
 
@@ -208,15 +211,21 @@ public sealed class OperationsTests(StackFixture stack)
     {
         var job = JobConfig.Create("job_split", "AAPL", 3600, 10800, "bronze-split", "silver-split", "yahoo", "1m", 86400, true);
         var from = new DateTimeOffset(2026, 11, 1, 0, 0, 0, TimeSpan.Zero);
+        using var services = new ServiceCollection().AddQuoteProviders(new PipelineSettings { PostgresConnection = "Host=unused" }).BuildServiceProvider();
+        var providers = services.GetServices<IQuoteProvider>().ToList();
+        var yahoo = QuoteProviders.For(providers, job);
 
-        var windows = Backfill.Split(job, from, from.AddDays(10), windowDays: 30);
+        var windows = Backfill.Split(job, yahoo, from, from.AddDays(10), windowDays: 30);
 
+        // Yahoo serves 1m bars 7 days per request; the synthetic provider has no request span.
         Assert.Equal([(from, from.AddDays(7)), (from.AddDays(7), from.AddDays(10))], windows.Select(w => (w.Start, w.End)));
+        Assert.Single(Backfill.Split(job, new SyntheticQuoteProvider(), from, from.AddDays(10), windowDays: 30));
+        Assert.Equal("provider", Assert.Throws<JobConfigException>(() => QuoteProviders.For(providers, job with { Provider = "bloomberg" })).Column);
         Assert.Equal(Backfill.ExecutionId("job_split", windows[0]), Backfill.ExecutionId("job_split", windows[0]));
         Assert.NotEqual(Backfill.ExecutionId("job_split", windows[0]), Backfill.ExecutionId("job_split", windows[1]));
         Assert.NotEqual(Backfill.ExecutionId("job_split", windows[0]), Backfill.ExecutionId("job_other", windows[0]));
-        Assert.Throws<ArgumentException>(() => Backfill.Split(job, from.AddHours(1), from.AddDays(2), 1));
-        Assert.Throws<ArgumentException>(() => Backfill.Split(job, from, from, 1));
+        Assert.Throws<ArgumentException>(() => Backfill.Split(job, yahoo, from.AddHours(1), from.AddDays(2), 1));
+        Assert.Throws<ArgumentException>(() => Backfill.Split(job, yahoo, from, from, 1));
     }
 
     private PipelineOperator Operator(LocalPipeline pipeline) => new(

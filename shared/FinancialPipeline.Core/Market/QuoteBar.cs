@@ -28,4 +28,20 @@ public interface IQuoteProvider
 
     /// <summary>How far back from now the provider serves <paramref name="barSize"/> bars; null when it has no limit.</summary>
     TimeSpan? MaxLookback(TimeSpan barSize) => null;
+
+    /// <summary>The longest window one request should cover for <paramref name="barSize"/> bars; null when any window fits.</summary>
+    TimeSpan? MaxRequestSpan(TimeSpan barSize) => null;
+}
+
+/// <summary>Choosing the provider a job's <c>provider</c> column names.</summary>
+public static class QuoteProviders
+{
+    /// <exception cref="Jobs.JobConfigException">No registered provider has that name.</exception>
+    public static IQuoteProvider For(IEnumerable<IQuoteProvider> providers, Jobs.JobConfig job)
+    {
+        ArgumentNullException.ThrowIfNull(providers);
+        ArgumentNullException.ThrowIfNull(job);
+        return providers.FirstOrDefault(p => p.Name == job.Provider)
+            ?? throw new Jobs.JobConfigException(job.JobName, "provider", job.Provider, $"is not one of: {string.Join(", ", providers.Select(p => p.Name))}");
+    }
 }

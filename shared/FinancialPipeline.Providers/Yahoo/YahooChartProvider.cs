@@ -55,6 +55,9 @@ public sealed partial class YahooChartProvider : IQuoteProvider, IDisposable
     /// <inheritdoc/>
     public TimeSpan? MaxLookback(TimeSpan barSize) => YahooLimits.MaxLookback(barSize);
 
+    /// <inheritdoc/>
+    public TimeSpan? MaxRequestSpan(TimeSpan barSize) => YahooLimits.MaxRequestSpan(barSize);
+
     internal YahooRequestThrottle Throttle { get; }
 
     public async Task<TickerQuotes> FetchAsync(string ticker, TimeWindow window, TimeSpan barSize, CancellationToken cancellationToken)

@@ -4,7 +4,7 @@ using System.Text;
 using FinancialPipeline.ControlDb;
 using FinancialPipeline.Core.Contracts;
 using FinancialPipeline.Core.Jobs;
-using FinancialPipeline.Providers.Yahoo;
+using FinancialPipeline.Core.Market;
 
 namespace FinancialPipeline.Stages.Operations;
 
@@ -42,11 +42,15 @@ public static class Backfill
 {
     private static readonly Guid Namespace = new("5b0f3b7e-8d7c-4b8e-9a51-6f1d0c2e4a17");
 
-    /// <summary>Day-aligned windows of at most <paramref name="windowDays"/> days (fewer when the provider's request span is shorter).</summary>
+    /// <summary>
+    /// Day-aligned windows of at most <paramref name="windowDays"/> days, fewer when the job's provider serves its bar
+    /// size in shorter requests (so each execution's window is one request per ticker).
+    /// </summary>
     /// <exception cref="ArgumentException">A bound is not midnight UTC, the range is empty, or <paramref name="windowDays"/> is below 1.</exception>
-    public static IReadOnlyList<TimeWindow> Split(JobConfig job, DateTimeOffset from, DateTimeOffset to, int windowDays)
+    public static IReadOnlyList<TimeWindow> Split(JobConfig job, IQuoteProvider provider, DateTimeOffset from, DateTimeOffset to, int windowDays)
     {
         ArgumentNullException.ThrowIfNull(job);
+        ArgumentNullException.ThrowIfNull(provider);
         if (from.Offset != TimeSpan.Zero || from.TimeOfDay != TimeSpan.Zero)
         {
             throw new ArgumentException($"--from {from:O} must be a UTC date (midnight)", nameof(from));
@@ -67,7 +71,7 @@ public static class Backfill
             throw new ArgumentException($"--window-days must be at least 1, got {windowDays}", nameof(windowDays));
         }
 
-        var days = Math.Min(windowDays, MaxDays(job));
+        var days = provider.MaxRequestSpan(job.BarSize) is { } span ? Math.Min(windowDays, Math.Max(1, (int)span.TotalDays)) : windowDays;
         var windows = new List<TimeWindow>();
         for (var start = from; start < to; start = start.AddDays(days))
         {
@@ -172,15 +176,5 @@ public static class Backfill
                 return new BackfillWindowResult(window, id, BackfillWindowState.Failed, $"gold not SUCCESS after {options.WindowTimeout.TotalSeconds:F0}s", elapsed);
             }
         }
-    }
-
-    private static int MaxDays(JobConfig job)
-    {
-        if (!string.Equals(job.Provider, YahooChartProvider.ProviderName, StringComparison.Ordinal))
-        {
-            return int.MaxValue;
-        }
-
-        return Math.Max(1, (int)YahooLimits.MaxRequestSpan(job.BarSize).TotalDays);
     }
 }

@@ -30,8 +30,7 @@ public sealed partial class ExtractWork(
     {
         var job = context.Job;
         var ct = context.CancellationToken;
-        var provider = providers.FirstOrDefault(p => p.Name == job.Provider)
-            ?? throw new JobConfigException(job.JobName, "provider", job.Provider, $"is not one of: {string.Join(", ", providers.Select(p => p.Name))}");
+        var provider = QuoteProviders.For(providers, job);
         var now = time.GetUtcNow();
         var requested = context.Input.RequestedWindow;
         var plan = requested is { } explicitWindow
