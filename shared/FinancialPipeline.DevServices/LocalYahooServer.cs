@@ -3,14 +3,7 @@ using System.Net;
 using System.Text.Json;
 using FinancialPipeline.Core.Contracts;
 using FinancialPipeline.Core.Market;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
-using Microsoft.AspNetCore.Http.Features;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
 
 namespace FinancialPipeline.DevServices;
 
@@ -37,7 +30,6 @@ public sealed class LocalYahooServer : IAsyncDisposable
 {
     private const string ChartPrefix = "/v8/finance/chart/";
 
-    private readonly WebApplication _app;
     private readonly LocalYahooServerOptions _options;
     private readonly SyntheticQuoteProvider _quotes = new();
     private readonly Queue<long> _accepted = new();
@@ -50,15 +42,15 @@ public sealed class LocalYahooServer : IAsyncDisposable
     private long _firstAdmitted;
     private long _lastAdmitted;
 
-    private LocalYahooServer(WebApplication app, LocalYahooServerOptions options, TimeProvider time)
+    private LoopbackHttpServer _http = null!;
+
+    private LocalYahooServer(LocalYahooServerOptions options, TimeProvider time)
     {
-        _app = app;
         _options = options;
         _time = time;
-        _app.Run(HandleAsync);
     }
 
-    public Uri BaseUrl { get; private set; } = null!;
+    public Uri BaseUrl => _http.BaseAddress;
 
     public long Answered200 => Interlocked.Read(ref _ok);
 
@@ -83,21 +75,12 @@ public sealed class LocalYahooServer : IAsyncDisposable
 
     public static async Task<LocalYahooServer> StartAsync(LocalYahooServerOptions? options = null, CancellationToken cancellationToken = default)
     {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        builder.WebHost.UseKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, 0));
-        var server = new LocalYahooServer(builder.Build(), options ?? new LocalYahooServerOptions(), TimeProvider.System);
-        await server._app.StartAsync(cancellationToken);
-        var address = server._app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.Single();
-        server.BaseUrl = new Uri(address);
+        var server = new LocalYahooServer(options ?? new LocalYahooServerOptions(), TimeProvider.System);
+        server._http = await LoopbackHttpServer.StartAsync(server.HandleAsync, cancellationToken);
         return server;
     }
 
-    public async ValueTask DisposeAsync()
-    {
-        await _app.StopAsync();
-        await _app.DisposeAsync();
-    }
+    public ValueTask DisposeAsync() => _http.DisposeAsync();
 
     private async Task HandleAsync(HttpContext context)
     {

@@ -3,14 +3,9 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Text;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
+using FinancialPipeline.DevServices;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
 
 namespace FinancialPipeline.Providers.Tests;
 
@@ -32,7 +27,6 @@ public sealed class YahooStubServer : IAsyncDisposable
 {
     private const string ChartPrefix = "/v8/finance/chart/";
 
-    private readonly WebApplication _app;
     private readonly Func<HttpContext, StubRequest, Task> _respond;
     private readonly ConcurrentDictionary<string, int> _attempts = new(StringComparer.Ordinal);
     private readonly ConcurrentQueue<StubRequest> _requests = new();
@@ -40,14 +34,14 @@ public sealed class YahooStubServer : IAsyncDisposable
     private int _inFlight;
     private int _maxInFlight;
 
-    private YahooStubServer(WebApplication app, Func<HttpContext, StubRequest, Task> respond)
+    private LoopbackHttpServer _http = null!;
+
+    private YahooStubServer(Func<HttpContext, StubRequest, Task> respond)
     {
-        _app = app;
         _respond = respond;
-        _app.Run(HandleAsync);
     }
 
-    public Uri BaseUrl { get; private set; } = null!;
+    public Uri BaseUrl => _http.BaseAddress;
 
     public IReadOnlyList<StubRequest> Requests => [.. _requests];
 
@@ -55,23 +49,14 @@ public sealed class YahooStubServer : IAsyncDisposable
 
     public static async Task<YahooStubServer> StartAsync(Func<HttpContext, StubRequest, Task> respond)
     {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        builder.WebHost.UseKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, 0));
-        var server = new YahooStubServer(builder.Build(), respond);
-        await server._app.StartAsync();
-        var address = server._app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.Single();
-        server.BaseUrl = new Uri(address);
+        var server = new YahooStubServer(respond);
+        server._http = await LoopbackHttpServer.StartAsync(server.HandleAsync);
         return server;
     }
 
     public IReadOnlyList<StubRequest> RequestsFor(string symbol) => [.. Requests.Where(r => r.Symbol == symbol)];
 
-    public async ValueTask DisposeAsync()
-    {
-        await _app.StopAsync();
-        await _app.DisposeAsync();
-    }
+    public ValueTask DisposeAsync() => _http.DisposeAsync();
 
     /// <summary>A 200 with hourly bars at hh:30 in [period1, period2), plus the live bar Yahoo appends after period2.</summary>
     public static Task Chart(HttpContext context, StubRequest request)

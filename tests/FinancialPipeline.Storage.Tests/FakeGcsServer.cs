@@ -3,14 +3,9 @@ using System.Net;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
+using FinancialPipeline.DevServices;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
 
 namespace FinancialPipeline.Storage.Tests;
 
@@ -60,17 +55,15 @@ public sealed class FakeGcsServer : IAsyncDisposable
     private readonly Dictionary<string, Session> _sessions = [];
     private readonly List<RecordedRequest> _requests = [];
     private readonly List<Fault> _faults = [];
-    private readonly WebApplication _app;
+    private LoopbackHttpServer _http = null!;
     private ChunkFault? _chunkFault;
     private long _generation = 1_700_000_000_000_000;
 
-    private FakeGcsServer(WebApplication app)
+    private FakeGcsServer()
     {
-        _app = app;
-        app.Run(HandleAsync);
     }
 
-    public Uri BaseAddress { get; private set; } = null!;
+    public Uri BaseAddress => _http.BaseAddress;
 
     /// <summary>Most objects a list page holds, whatever maxResults asks.</summary>
     public int PageSize { get; set; } = 2;
@@ -88,17 +81,8 @@ public sealed class FakeGcsServer : IAsyncDisposable
 
     public static async Task<FakeGcsServer> StartAsync()
     {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        builder.WebHost.UseKestrel(kestrel =>
-        {
-            kestrel.Listen(IPAddress.Loopback, 0);
-            kestrel.Limits.MaxRequestBodySize = null;
-        });
-        var server = new FakeGcsServer(builder.Build());
-        await server._app.StartAsync();
-        var address = server._app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.Single();
-        server.BaseAddress = new Uri(address);
+        var server = new FakeGcsServer();
+        server._http = await LoopbackHttpServer.StartAsync(server.HandleAsync);
         return server;
     }
 
@@ -136,11 +120,7 @@ public sealed class FakeGcsServer : IAsyncDisposable
         }
     }
 
-    public async ValueTask DisposeAsync()
-    {
-        await _app.StopAsync();
-        await _app.DisposeAsync();
-    }
+    public ValueTask DisposeAsync() => _http.DisposeAsync();
 
     private async Task HandleAsync(HttpContext context)
     {

@@ -2,10 +2,8 @@ using System.Collections.Concurrent;
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
+using FinancialPipeline.DevServices;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.Logging;
 
 namespace FinancialPipeline.Warehouse.Tests.Fakes;
 
@@ -47,15 +45,14 @@ internal sealed record RecordedRequest(
 /// </summary>
 internal sealed class FakeBigQueryServer : IAsyncDisposable
 {
-    private readonly WebApplication _app;
+    private LoopbackHttpServer _http = null!;
     private readonly ConcurrentDictionary<string, FakeJob> _jobs = new(StringComparer.Ordinal);
     private readonly ConcurrentQueue<RecordedRequest> _requests = new();
     private readonly ConcurrentQueue<string> _violations = new();
     private readonly ConcurrentDictionary<string, int> _successfulInserts = new(StringComparer.Ordinal);
 
-    private FakeBigQueryServer(WebApplication app, string projectId, string location, string? expectedToken)
+    private FakeBigQueryServer(string projectId, string location, string? expectedToken)
     {
-        _app = app;
         ProjectId = projectId;
         Location = location;
         ExpectedToken = expectedToken;
@@ -67,7 +64,7 @@ internal sealed class FakeBigQueryServer : IAsyncDisposable
 
     public string? ExpectedToken { get; }
 
-    public Uri BaseAddress { get; private set; } = null!;
+    public Uri BaseAddress => _http.BaseAddress;
 
     public Func<string, JobScript> ScriptFor { get; set; } = _ => JobScript.Success();
 
@@ -83,14 +80,8 @@ internal sealed class FakeBigQueryServer : IAsyncDisposable
 
     public static async Task<FakeBigQueryServer> StartAsync(string projectId = "fp-test-project", string location = "us-east4", string? expectedToken = "test-token")
     {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.WebHost.UseUrls("http://127.0.0.1:0");
-        builder.Logging.ClearProviders();
-        var app = builder.Build();
-        var server = new FakeBigQueryServer(app, projectId, location, expectedToken);
-        app.Run(server.HandleAsync);
-        await app.StartAsync();
-        server.BaseAddress = new Uri(app.Urls.Single().TrimEnd('/') + "/");
+        var server = new FakeBigQueryServer(projectId, location, expectedToken);
+        server._http = await LoopbackHttpServer.StartAsync(server.HandleAsync);
         return server;
     }
 
@@ -105,7 +96,7 @@ internal sealed class FakeBigQueryServer : IAsyncDisposable
         _successfulInserts.AddOrUpdate(jobId, 1, (_, n) => n + 1);
     }
 
-    public async ValueTask DisposeAsync() => await _app.DisposeAsync();
+    public ValueTask DisposeAsync() => _http.DisposeAsync();
 
     private async Task HandleAsync(HttpContext context)
     {
