@@ -49,6 +49,7 @@ public static class PipelineServices
         services.AddSingleton(new StageTopics(settings.TopicPrefix));
         services.AddSingleton<StageRunner>();
         services.AddSingleton<ExtractWork>();
+        services.AddSingleton(new SilverEngineOptions { WorkDirectory = settings.WorkDirectory });
         services.AddSingleton<TransformWork>();
         services.AddSingleton(sp => new AggregateWork(sp.GetRequiredService<IGoldWarehouse>(), warehouseLocation));
         services.AddSingleton<ExtractFunction>();

@@ -49,6 +49,9 @@ public sealed record PipelineSettings
 
     public const string BigQueryWarehouse = "bigquery";
 
+    /// <summary>Scratch space of the Transform stage: bronze downloads and silver spill files (FP_WORK_DIR; default the system temp directory).</summary>
+    public string? WorkDirectory { get; init; }
+
     public string BucketsRoot => Path.Combine(DataDirectory, "buckets");
 
     public string DuckDbPath => Path.Combine(DataDirectory, "warehouse", "gold.duckdb");
@@ -81,6 +84,9 @@ public sealed record PipelineSettings
             BigQueryProjectId = config["FP_BQ_PROJECT"],
             BigQueryDataset = config["FP_BQ_DATASET"] ?? defaults.BigQueryDataset,
             BigQueryLocation = config["FP_BQ_LOCATION"] ?? defaults.BigQueryLocation,
+            WorkDirectory = config["FP_WORK_DIR"] is { Length: > 0 } work
+                ? Path.IsPathFullyQualified(work) ? work : throw new InvalidOperationException($"FP_WORK_DIR='{work}' must be an absolute path")
+                : null,
         };
     }
 

@@ -1,5 +1,6 @@
 using FinancialPipeline.Core.Warehouse;
 using FinancialPipeline.Stages;
+using FinancialPipeline.Stages.Work;
 using FinancialPipeline.Warehouse;
 using FinancialPipeline.Warehouse.BigQuery;
 using Microsoft.Extensions.Configuration;
@@ -8,8 +9,8 @@ using Microsoft.Extensions.Logging;
 
 namespace FinancialPipeline.Core.Tests;
 
-/// <summary>FP_WAREHOUSE and the FP_BQ_* variables choose and configure the gold warehouse.</summary>
-public sealed class WarehouseSelectionTests
+/// <summary>The FP_* variables choose and configure a host's services (gold warehouse, Transform's work directory).</summary>
+public sealed class HostConfigurationTests
 {
     [Fact]
     public void Default_is_DuckDb_in_the_data_directory()
@@ -46,6 +47,26 @@ public sealed class WarehouseSelectionTests
         var error = Assert.Throws<InvalidOperationException>(() => Build(Settings(values)).Dispose());
 
         Assert.Contains(expected, error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Work_directory_reaches_the_silver_engine()
+    {
+        var work = Path.Combine(Path.GetTempPath(), "fp-work-volume");
+        using var provider = Build(new Dictionary<string, string?> { ["FP_WORK_DIR"] = work });
+
+        using var defaults = Build(new Dictionary<string, string?>());
+
+        Assert.Equal(work, provider.GetRequiredService<SilverEngineOptions>().WorkDirectory);
+        Assert.Null(defaults.GetRequiredService<SilverEngineOptions>().WorkDirectory);
+    }
+
+    [Fact]
+    public void Relative_work_directory_fails_start_naming_the_variable()
+    {
+        var error = Assert.Throws<InvalidOperationException>(() => Settings(new Dictionary<string, string?> { ["FP_WORK_DIR"] = "scratch" }));
+
+        Assert.StartsWith("FP_WORK_DIR='scratch'", error.Message, StringComparison.Ordinal);
     }
 
     private static PipelineSettings Settings(Dictionary<string, string?> values)
