@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using FinancialPipeline.Core.Storage;
+using FinancialPipeline.Storage.Gcs;
 
 namespace FinancialPipeline.Storage;
 
@@ -124,18 +125,13 @@ public sealed class FileSystemObjectStore : IObjectStore
         return Task.CompletedTask;
     }
 
-    private static void ValidateBucket(string bucket)
-    {
-        if (string.IsNullOrEmpty(bucket) || bucket.Length > 63 || bucket.Any(c => !(char.IsAsciiLetterLower(c) || char.IsAsciiDigit(c) || c is '-' or '_' or '.')) || bucket.Contains("..", StringComparison.Ordinal))
-        {
-            throw new ArgumentException($"bucket name '{bucket}' is not valid", nameof(bucket));
-        }
-    }
+    private static void ValidateBucket(string bucket) => BucketNames.Validate(bucket);
 
+    /// <summary>GCS's object-name rule, plus what makes a name a safe relative path: no empty, '.' or '..' segment, no backslash or NUL.</summary>
     private static void ValidateObjectName(string objectName)
     {
-        if (string.IsNullOrEmpty(objectName) || objectName.Length > 1024 || objectName.StartsWith('/') || objectName.Contains('\\', StringComparison.Ordinal)
-            || objectName.Contains('\0', StringComparison.Ordinal) || objectName.Contains('\n', StringComparison.Ordinal) || objectName.Contains('\r', StringComparison.Ordinal)
+        GcsNames.ValidateObjectName(objectName);
+        if (objectName.StartsWith('/') || objectName.Contains('\\', StringComparison.Ordinal) || objectName.Contains('\0', StringComparison.Ordinal)
             || objectName.Split('/').Any(segment => segment is "" or "." or ".."))
         {
             throw new ArgumentException($"object name '{objectName}' is not valid here (no empty, '.' or '..' segments, no backslash or control characters)", nameof(objectName));

@@ -141,18 +141,14 @@ public sealed partial record JobConfig
 
     private static void ValidateBucket(string jobName, string column, string bucket)
     {
-        // GCS naming rules: 3-63 chars of lower-case letters, digits, '-', '_' and '.', starting and ending alphanumeric, no "goog".
-        if (string.IsNullOrEmpty(bucket) || !BucketPattern().IsMatch(bucket) || bucket.StartsWith("goog", StringComparison.Ordinal) || bucket.Contains("..", StringComparison.Ordinal))
+        if (Storage.BucketNames.Problem(bucket) is { } problem)
         {
-            throw new JobConfigException(jobName, column, bucket ?? string.Empty, "is not a valid bucket name (3-63 of a-z 0-9 - _ ., alphanumeric at both ends, not starting with goog)");
+            throw new JobConfigException(jobName, column, bucket ?? string.Empty, problem);
         }
     }
 
     [GeneratedRegex(@"^[A-Z0-9.^=\-]{1,20}$", RegexOptions.CultureInvariant)]
     private static partial Regex TickerPattern();
-
-    [GeneratedRegex(@"^[a-z0-9][a-z0-9_.\-]{1,61}[a-z0-9]$", RegexOptions.CultureInvariant)]
-    private static partial Regex BucketPattern();
 
     [GeneratedRegex("^[a-z][a-z0-9_-]{0,31}$", RegexOptions.CultureInvariant)]
     private static partial Regex ProviderPattern();

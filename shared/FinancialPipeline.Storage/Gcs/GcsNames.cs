@@ -1,4 +1,5 @@
 using System.Text;
+using FinancialPipeline.Core.Storage;
 
 namespace FinancialPipeline.Storage.Gcs;
 
@@ -15,28 +16,8 @@ public static class GcsNames
         return $"gs://{bucket}/{objectName}";
     }
 
-    /// <summary>3–63 characters of a-z, 0-9, '-', '_' and '.', starting and ending with a letter or digit.</summary>
-    public static void ValidateBucket(string bucket)
-    {
-        ArgumentNullException.ThrowIfNull(bucket);
-        if (bucket.Length is < 3 or > 63)
-        {
-            throw new ArgumentException($"bucket name '{bucket}' must be 3-63 characters long", nameof(bucket));
-        }
-
-        foreach (var c in bucket)
-        {
-            if (!IsLowerAlphanumeric(c) && c is not ('-' or '_' or '.'))
-            {
-                throw new ArgumentException($"bucket name '{bucket}' may hold only a-z, 0-9, '-', '_' and '.'", nameof(bucket));
-            }
-        }
-
-        if (!IsLowerAlphanumeric(bucket[0]) || !IsLowerAlphanumeric(bucket[^1]))
-        {
-            throw new ArgumentException($"bucket name '{bucket}' must start and end with a letter or digit", nameof(bucket));
-        }
-    }
+    /// <summary>The shared rule of <see cref="BucketNames"/>.</summary>
+    public static void ValidateBucket(string bucket) => BucketNames.Validate(bucket);
 
     /// <summary>1–1024 bytes of valid UTF-8, no carriage return or line feed, and neither "." nor "..".</summary>
     public static void ValidateObjectName(string objectName)
