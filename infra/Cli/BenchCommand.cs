@@ -191,7 +191,7 @@ internal static class ColdStartBench
 
     private static async Task<double> MeasureAsync(string dll, string body, Dictionary<string, string> env, CancellationToken ct)
     {
-        var port = PostgresCluster.FreePort();
+        var port = LoopbackPorts.Free();
         var psi = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
         psi.ArgumentList.Add(dll);
         foreach (var (k, v) in env)

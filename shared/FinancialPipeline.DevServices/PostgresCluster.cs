@@ -1,6 +1,4 @@
 using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Npgsql;
@@ -20,13 +18,14 @@ public sealed class PostgresCluster : IAsyncDisposable
     private readonly string _binDir;
     private readonly string _root;
     private readonly bool _asPostgresUser;
-    private readonly Queue<string> _recentOutput = new();
+    private readonly OutputTail _output;
     private Process? _postmaster;
     private int _disposed;
 
     private PostgresCluster(ILogger logger, string binDir, string root, bool asPostgresUser)
     {
         _logger = logger;
+        _output = new OutputTail(logger, "postgres");
         _binDir = binDir;
         _root = root;
         _asPostgresUser = asPostgresUser;
@@ -144,7 +143,7 @@ public sealed class PostgresCluster : IAsyncDisposable
     {
         for (var attempt = 1; ; attempt++)
         {
-            Port = FreePort();
+            Port = LoopbackPorts.Free();
             string[] args =
             [
                 "-D", DataDirectory, "-p", Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "-k", _root,
@@ -168,7 +167,7 @@ public sealed class PostgresCluster : IAsyncDisposable
             AppDomain.CurrentDomain.ProcessExit -= OnProcessExit;
             if (attempt >= 3)
             {
-                throw new InvalidOperationException($"PostgreSQL did not start: {string.Join(" | ", _recentOutput)}");
+                throw new InvalidOperationException($"PostgreSQL did not start: {_output}");
             }
         }
     }
@@ -236,30 +235,8 @@ public sealed class PostgresCluster : IAsyncDisposable
 
         psi.Environment["LC_ALL"] = "C";
         var process = Process.Start(psi) ?? throw new InvalidOperationException($"could not start {exe}");
-        process.OutputDataReceived += (_, e) => Remember(e.Data);
-        process.ErrorDataReceived += (_, e) => Remember(e.Data);
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
+        _output.Attach(process);
         return process;
-    }
-
-    private void Remember(string? line)
-    {
-        if (line is null)
-        {
-            return;
-        }
-
-        lock (_recentOutput)
-        {
-            _recentOutput.Enqueue(line);
-            while (_recentOutput.Count > 20)
-            {
-                _recentOutput.Dequeue();
-            }
-        }
-
-        _logger.LogDebug("postgres: {Line}", line);
     }
 
     private async Task RunAsync(string exe, IReadOnlyList<string> args, CancellationToken ct)
@@ -268,7 +245,7 @@ public sealed class PostgresCluster : IAsyncDisposable
         await process.WaitForExitAsync(ct);
         if (process.ExitCode != 0)
         {
-            throw new InvalidOperationException($"{Path.GetFileName(exe)} exited {process.ExitCode}: {string.Join(" | ", _recentOutput)}");
+            throw new InvalidOperationException($"{Path.GetFileName(exe)} exited {process.ExitCode}: {_output}");
         }
     }
 
@@ -295,12 +272,5 @@ public sealed class PostgresCluster : IAsyncDisposable
         {
             pm.Kill(entireProcessTree: true);
         }
-    }
-
-    public static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }

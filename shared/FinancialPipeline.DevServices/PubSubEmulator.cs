@@ -13,15 +13,13 @@ public sealed class PubSubEmulator : IAsyncDisposable
 {
     private readonly Process _process;
     private readonly ILogger _logger;
-    private readonly Queue<string> _recent;
     private int _disposed;
 
-    private PubSubEmulator(Process process, int port, ILogger logger, Queue<string> recent)
+    private PubSubEmulator(Process process, int port, ILogger logger)
     {
         _process = process;
         Port = port;
         _logger = logger;
-        _recent = recent;
     }
 
     public int Port { get; }
@@ -37,8 +35,8 @@ public sealed class PubSubEmulator : IAsyncDisposable
         var launcher = FindLauncher();
         for (var attempt = 1; ; attempt++)
         {
-            var port = PostgresCluster.FreePort();
-            var recent = new Queue<string>();
+            var port = LoopbackPorts.Free();
+            var output = new OutputTail(logger, "pubsub-emulator");
             var psi = new ProcessStartInfo(launcher)
             {
                 UseShellExecute = false,
@@ -49,30 +47,8 @@ public sealed class PubSubEmulator : IAsyncDisposable
             psi.ArgumentList.Add($"--port={port}");
             psi.Environment["JAVA_OPTS"] = "-Xmx384m -XX:+UseSerialGC -XX:TieredStopAtLevel=1";
             var process = Process.Start(psi) ?? throw new InvalidOperationException($"could not start {launcher}");
-            void Remember(string? line)
-            {
-                if (line is null)
-                {
-                    return;
-                }
-
-                lock (recent)
-                {
-                    recent.Enqueue(line);
-                    while (recent.Count > 20)
-                    {
-                        recent.Dequeue();
-                    }
-                }
-
-                logger.LogDebug("pubsub-emulator: {Line}", line);
-            }
-
-            process.OutputDataReceived += (_, e) => Remember(e.Data);
-            process.ErrorDataReceived += (_, e) => Remember(e.Data);
-            process.BeginOutputReadLine();
-            process.BeginErrorReadLine();
-            var emulator = new PubSubEmulator(process, port, logger, recent);
+            output.Attach(process);
+            var emulator = new PubSubEmulator(process, port, logger);
             AppDomain.CurrentDomain.ProcessExit += emulator.OnProcessExit;
             if (await emulator.WaitReadyAsync(cancellationToken))
             {
@@ -80,7 +56,7 @@ public sealed class PubSubEmulator : IAsyncDisposable
                 return emulator;
             }
 
-            var tail = string.Join(" | ", recent);
+            var tail = output.ToString();
             await emulator.DisposeAsync();
             if (attempt >= 3)
             {
@@ -175,75 +151,5 @@ public sealed class PubSubEmulator : IAsyncDisposable
         }
 
         throw new InvalidOperationException("gcloud's Pub/Sub emulator was not found: install google-cloud-cli-pubsub-emulator, set CLOUDSDK_ROOT_DIR to the Cloud SDK root, or set PUBSUB_EMULATOR_HOST to use a running emulator.");
-    }
-}
-
-/// <summary>Process-tree helpers over /proc (Linux), used to prove nothing we started is left running.</summary>
-public static class ProcessTrees
-{
-    public static IReadOnlyList<int> Of(int root)
-    {
-        var children = new Dictionary<int, List<int>>();
-        foreach (var dir in Directory.EnumerateDirectories("/proc"))
-        {
-            if (!int.TryParse(Path.GetFileName(dir), out var pid))
-            {
-                continue;
-            }
-
-            try
-            {
-                var stat = File.ReadAllText(Path.Combine(dir, "stat"));
-                var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-                var ppid = int.Parse(fields[1], System.Globalization.CultureInfo.InvariantCulture);
-                if (!children.TryGetValue(ppid, out var list))
-                {
-                    children[ppid] = list = [];
-                }
-
-                list.Add(pid);
-            }
-            catch (IOException)
-            {
-            }
-        }
-
-        var result = new List<int> { root };
-        for (var i = 0; i < result.Count; i++)
-        {
-            if (children.TryGetValue(result[i], out var kids))
-            {
-                result.AddRange(kids);
-            }
-        }
-
-        return result;
-    }
-
-    public static bool IsAlive(int pid)
-    {
-        try
-        {
-            var stat = File.ReadAllText($"/proc/{pid}/stat");
-            return stat[(stat.LastIndexOf(')') + 2)] != 'Z';
-        }
-        catch (IOException)
-        {
-            return false;
-        }
-    }
-
-    public static async Task WaitGoneAsync(IReadOnlyList<int> pids, TimeSpan timeout)
-    {
-        var clock = Stopwatch.StartNew();
-        while (pids.Any(IsAlive))
-        {
-            if (clock.Elapsed > timeout)
-            {
-                throw new InvalidOperationException($"processes still alive after stop: {string.Join(", ", pids.Where(IsAlive))}");
-            }
-
-            await Task.Delay(50);
-        }
     }
 }
