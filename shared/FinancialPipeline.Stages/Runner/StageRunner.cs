@@ -56,7 +56,9 @@ public sealed partial class StageRunner(
         {
             case ClaimOutcome.AlreadySucceeded:
                 LogReemit(logger, claim.Attempt);
-                await PublishAsync(stage, Encoding.UTF8.GetBytes(claim.CompletionJson ?? throw new InvalidOperationException("SUCCESS row without completion event")), cancellationToken);
+                // The stored event is parsed (and so validated) before it goes out again.
+                var stored = Encoding.UTF8.GetBytes(claim.CompletionJson ?? throw new InvalidOperationException("SUCCESS row without completion event"));
+                await PublishAsync(stage, StageCompletedMessage.Parse(stored, stage), stored, cancellationToken);
                 return;
             case ClaimOutcome.Busy:
                 throw new RetryLaterException($"{stage.ToWire()} of {input.ExecutionId} is running elsewhere (heartbeat {claim.HeartbeatAt:O})");
@@ -102,7 +104,7 @@ public sealed partial class StageRunner(
         }
 
         LogSucceeded(logger, lease.Attempt, outcome.Records.In, outcome.Records.Written, outcome.Records.Rejected);
-        await PublishAsync(stage, json, cancellationToken);
+        await PublishAsync(stage, completion, json, cancellationToken);
     }
 
     private async Task<StageOutcome> ExecuteWithHeartbeatAsync(IStageWork work, Lease lease, JobConfig job, StageInput input, CancellationToken requestAborted)
@@ -185,9 +187,8 @@ public sealed partial class StageRunner(
         }
     }
 
-    private async Task PublishAsync(Stage stage, byte[] completionJson, CancellationToken cancellationToken)
+    private async Task PublishAsync(Stage stage, StageCompletedMessage message, byte[] completionJson, CancellationToken cancellationToken)
     {
-        var message = StageCompletedMessage.Parse(completionJson, stage);
         await publisher.PublishAsync(topics.CompletedOf(stage), [new PubsubMessage(completionJson, message.Attributes())], cancellationToken);
         LogPublished(logger, topics.CompletedOf(stage));
     }
