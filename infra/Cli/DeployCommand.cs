@@ -101,6 +101,9 @@ internal static class DeployCommand
         private readonly Option<string> dataset = new("--dataset") { Description = "BigQuery dataset", DefaultValueFactory = _ => "financial_pipeline" };
         private readonly Option<string> bigQueryLocation = new("--bq-location") { Description = "BigQuery location", DefaultValueFactory = _ => "US" };
         private readonly Option<string> sqlInstance = new("--sql-instance") { Description = "Cloud SQL instance of the control DB", DefaultValueFactory = _ => "fp-control" };
+        private readonly Option<string> sqlTier = new("--sql-tier") { Description = "Cloud SQL machine tier, when the instance is created", DefaultValueFactory = _ => "db-custom-1-3840" };
+        private readonly Option<string> sqlVersion = new("--sql-version") { Description = "Cloud SQL PostgreSQL version, when the instance is created", DefaultValueFactory = _ => "POSTGRES_15" };
+        private readonly Option<string> controlDatabase = new("--control-db") { Description = "Database of the control tables on the instance", DefaultValueFactory = _ => "financial_pipeline" };
         private readonly Option<string> postgresSecret = new("--postgres-secret") { Description = "Secret holding the Npgsql connection string", DefaultValueFactory = _ => "fp-postgres-connection" };
         private readonly Option<string> slackSecret = new("--slack-secret") { Description = "Secret holding the Slack webhook URL", DefaultValueFactory = _ => "fp-slack-webhook" };
         private readonly Option<int> maxInstances = new("--max-instances") { Description = "Cloud Run max instances per function", DefaultValueFactory = _ => 10 };
@@ -108,7 +111,7 @@ internal static class DeployCommand
 
         public void AddTo(Command command)
         {
-            foreach (var option in new Option[] { project, region, prefix, bronzeBucket, silverBucket, bucketLocation, dataset, bigQueryLocation, sqlInstance, postgresSecret, slackSecret, maxInstances, repoRoot })
+            foreach (var option in new Option[] { project, region, prefix, bronzeBucket, silverBucket, bucketLocation, dataset, bigQueryLocation, sqlInstance, sqlTier, sqlVersion, controlDatabase, postgresSecret, slackSecret, maxInstances, repoRoot })
             {
                 command.Options.Add(option);
             }
@@ -141,6 +144,9 @@ internal static class DeployCommand
                 BigQueryDataset = parse.GetValue(dataset)!,
                 BigQueryLocation = parse.GetValue(bigQueryLocation)!,
                 CloudSqlInstance = parse.GetValue(sqlInstance)!,
+                CloudSqlTier = parse.GetValue(sqlTier)!,
+                CloudSqlDatabaseVersion = parse.GetValue(sqlVersion)!,
+                ControlDatabase = parse.GetValue(controlDatabase)!,
                 PostgresSecret = parse.GetValue(postgresSecret)!,
                 SlackWebhookSecret = parse.GetValue(slackSecret)!,
                 MaxInstances = parse.GetValue(maxInstances),

@@ -43,6 +43,7 @@ public static class DeploymentPlanner
         plan.Foundations();
         plan.ServiceAccounts(functions);
         plan.Buckets();
+        plan.ControlDatabase();
         plan.Messaging(topology);
         plan.Secrets(functions);
         plan.BigQuery(ddl, skippedSql);
@@ -152,6 +153,22 @@ public static class DeploymentPlanner
                     $"Enforce the same on {bucket} if it already existed.",
                     "gcloud", "storage", "buckets", "update", url, project, "--uniform-bucket-level-access", "--public-access-prevention"));
             }
+        }
+
+        public void ControlDatabase()
+        {
+            var instance = settings.CloudSqlInstance;
+            Add(DeployStep.CreateIfMissing(
+                $"Cloud SQL instance {instance} for the control DB: {settings.CloudSqlDatabaseVersion}, daily backups, encrypted connections through the Cloud SQL connector only (Cloud Run's --add-cloudsql-instances), deletion protection. Creating one takes several minutes.",
+                ["gcloud", "sql", "instances", "describe", instance, project],
+                "gcloud", "sql", "instances", "create", instance, project, "--region=" + settings.Region,
+                "--database-version=" + settings.CloudSqlDatabaseVersion, "--edition=enterprise", "--tier=" + settings.CloudSqlTier,
+                "--backup-start-time=03:00", "--storage-auto-increase", "--ssl-mode=ENCRYPTED_ONLY", "--connector-enforcement=REQUIRED",
+                "--deletion-protection"));
+            Add(DeployStep.CreateIfMissing(
+                $"Database {settings.ControlDatabase} on {instance}; its tables come from sql/postgres, applied by the functions on start.",
+                ["gcloud", "sql", "databases", "describe", settings.ControlDatabase, "--instance=" + instance, project],
+                "gcloud", "sql", "databases", "create", settings.ControlDatabase, "--instance=" + instance, project));
         }
 
         public void Messaging(PipelineTopology topology)

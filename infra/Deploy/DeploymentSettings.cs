@@ -29,6 +29,15 @@ public sealed partial record DeploymentSettings
     /// <summary>Cloud SQL for PostgreSQL instance (in <see cref="ProjectId"/> and <see cref="Region"/>) holding the control DB.</summary>
     public string CloudSqlInstance { get; init; } = "fp-control";
 
+    /// <summary>Machine tier of the Cloud SQL instance when the plan creates it (Enterprise edition).</summary>
+    public string CloudSqlTier { get; init; } = "db-custom-1-3840";
+
+    /// <summary>PostgreSQL major version of the Cloud SQL instance when the plan creates it (the tests run on 15).</summary>
+    public string CloudSqlDatabaseVersion { get; init; } = "POSTGRES_15";
+
+    /// <summary>Database of the control tables on the instance; the functions migrate it on start.</summary>
+    public string ControlDatabase { get; init; } = "financial_pipeline";
+
     /// <summary>Secret Manager secret whose latest version is the Npgsql connection string (<c>FP_POSTGRES_CONNECTION</c>).</summary>
     public string PostgresSecret { get; init; } = "fp-postgres-connection";
 
@@ -80,6 +89,9 @@ public sealed partial record DeploymentSettings
         Check(nameof(BigQueryDataset), BigQueryDataset, DatasetRule(), "1–1024 letters, digits, underscores");
         Check(nameof(BigQueryLocation), BigQueryLocation, LocationRule(), "a region or multi-region such as US or us-east4");
         Check(nameof(CloudSqlInstance), CloudSqlInstance, CloudSqlRule(), "1–98 characters: lowercase letters, digits, hyphens; starts with a letter");
+        Check(nameof(CloudSqlTier), CloudSqlTier, CloudSqlTierRule(), "a Cloud SQL tier such as db-custom-1-3840 or db-g1-small");
+        Check(nameof(CloudSqlDatabaseVersion), CloudSqlDatabaseVersion, PostgresVersionRule(), "POSTGRES_ and a major version, such as POSTGRES_15");
+        Check(nameof(ControlDatabase), ControlDatabase, DatabaseNameRule(), "1–63 characters: lowercase letters, digits, underscores; starts with a letter or underscore");
         Check(nameof(PostgresSecret), PostgresSecret, SecretRule(), "1–255 letters, digits, '-', '_'");
         Check(nameof(SlackWebhookSecret), SlackWebhookSecret, SecretRule(), "1–255 letters, digits, '-', '_'");
         Check(nameof(BaseImage), BaseImage, BaseImageRule(), "a .NET runtime id such as dotnet10");
@@ -134,6 +146,15 @@ public sealed partial record DeploymentSettings
 
     [GeneratedRegex("^[A-Za-z0-9_-]{1,255}$")]
     private static partial Regex SecretRule();
+
+    [GeneratedRegex("^db-[a-z0-9-]{1,60}$")]
+    private static partial Regex CloudSqlTierRule();
+
+    [GeneratedRegex("^POSTGRES_[0-9]{2}$")]
+    private static partial Regex PostgresVersionRule();
+
+    [GeneratedRegex("^[a-z_][a-z0-9_]{0,62}$")]
+    private static partial Regex DatabaseNameRule();
 
     [GeneratedRegex("^dotnet[0-9]+$")]
     private static partial Regex BaseImageRule();

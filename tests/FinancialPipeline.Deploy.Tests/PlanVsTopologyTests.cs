@@ -185,6 +185,30 @@ public sealed class PlanVsTopologyTests(RepositoryFixture repo) : IClassFixture<
     }
 
     [Fact]
+    public void TheControlDatabaseExistsBeforeAnyFunctionIsDeployedAndOnlyConnectorsReachIt()
+    {
+        var plan = Plan;
+        var steps = plan.Steps.ToList();
+        var instance = Assert.Single(plan.Commands("gcloud", "sql", "instances", "create", "fp-control"));
+        Assert.Equal(StepKind.CreateIfMissing, instance.Kind);
+        Assert.Equal(["gcloud", "sql", "instances", "describe", "fp-control", "--project=" + Project], instance.Check);
+        Assert.Equal("POSTGRES_15", instance.Flag("--database-version"));
+        Assert.Equal(Settings.Region, instance.Flag("--region"));
+        Assert.Equal("REQUIRED", instance.Flag("--connector-enforcement"));
+        Assert.Equal("ENCRYPTED_ONLY", instance.Flag("--ssl-mode"));
+        Assert.True(instance.Has("--deletion-protection") && instance.Flag("--backup-start-time") is not null, instance.Text);
+        Assert.DoesNotContain(instance.Command, word => word.StartsWith("--authorized-networks", StringComparison.Ordinal));
+        var database = Assert.Single(plan.Commands("gcloud", "sql", "databases", "create", "financial_pipeline"));
+        Assert.Equal("fp-control", database.Flag("--instance"));
+        Assert.True(steps.IndexOf(instance) < steps.IndexOf(database));
+
+        var deploys = plan.Commands("gcloud", "run", "deploy");
+        Assert.Equal(4, deploys.Count);
+        Assert.All(deploys, d => Assert.True(steps.IndexOf(d) > steps.IndexOf(database), d.Text));
+        Assert.All(deploys, d => Assert.Equal(Settings.CloudSqlConnectionName, d.Flag("--add-cloudsql-instances")));
+    }
+
+    [Fact]
     public void SecretsAreReferencedNeverValuedAndMustExistBeforeDeploying()
     {
         foreach (var secret in new[] { "fp-postgres-connection", "fp-slack-webhook" })
