@@ -4,8 +4,10 @@ using System.Globalization;
 using FinancialPipeline.ControlDb;
 using FinancialPipeline.Core.Contracts;
 using FinancialPipeline.Core.Jobs;
+using FinancialPipeline.Core.Market;
 using FinancialPipeline.DevServices;
 using FinancialPipeline.PubSub;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
 namespace FinancialPipeline.Cli;
@@ -36,7 +38,15 @@ internal static class BenchCommand
         var dataDir = Path.Combine(Path.GetTempPath(), $"fp-bench-{Guid.NewGuid():N}");
         try
         {
-            await using var pipeline = await LocalPipeline.StartAsync(infra, new LocalPipelineOptions { Prefix = "bench-", DataDirectory = dataDir }, ct);
+            // The functions run on a bench clock, one trading hour per run, so every incremental run has one new
+            // completed bar per ticker (plus the overlap) whatever the time of day the bench runs at: the latency of
+            // a run in a session, reproducible. Timers (heartbeats) stay real.
+            var schedule = HourlyRunsInSession(runs + 1);
+            var clock = new BenchClock(schedule[0]);
+            await using var pipeline = await LocalPipeline.StartAsync(
+                infra,
+                new LocalPipelineOptions { Prefix = "bench-", DataDirectory = dataDir, ConfigureFunction = (_, services) => services.AddSingleton<TimeProvider>(clock) },
+                ct);
             await using var dataSource = ControlDbDataSource.Create(infra.PostgresConnection);
             var job = JobConfig.Create(
                 $"bench_e2e_{Guid.NewGuid():N}"[..20],
@@ -45,12 +55,13 @@ internal static class BenchCommand
             await new JobConfigRepository(dataSource).UpsertAsync(job, "bench", ct);
             var ledger = new ExecutionLedger(dataSource, TimeProvider.System, new LedgerOptions());
 
-            Console.WriteLine($"e2e: {tickerCount} tickers, 1 warm-up run (first window: {job.Lookback.TotalDays:F0} days), then {runs} incremental runs");
-            await RunOnceAsync(pipeline, ledger, job.JobName, ct);
+            Console.WriteLine($"e2e: {tickerCount} tickers, 1 warm-up run (first window: {job.Lookback.TotalDays:F0} days), then {runs} incremental runs at the hours {schedule[1]:yyyy-MM-dd HH:mm} … {schedule[^1]:yyyy-MM-dd HH:mm} UTC (one new bar each)");
+            await RunOnceAsync(pipeline, ledger, job.JobName, clock.GetUtcNow(), ct);
             var latencies = new List<double>();
             for (var i = 0; i < runs; i++)
             {
-                var ms = await RunOnceAsync(pipeline, ledger, job.JobName, ct);
+                clock.Now = schedule[i + 1];
+                var ms = await RunOnceAsync(pipeline, ledger, job.JobName, clock.GetUtcNow(), ct);
                 latencies.Add(ms);
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  run {i + 1,2}: {ms,7:F1} ms"));
             }
@@ -71,9 +82,21 @@ internal static class BenchCommand
         }
     }
 
-    private static async Task<double> RunOnceAsync(LocalPipeline pipeline, ExecutionLedger ledger, string jobName, CancellationToken ct)
+    /// <summary>
+    /// Run times five minutes after each of the <paramref name="count"/> hourly session bars from Wednesday
+    /// 2026-11-18 09:30 New York on has completed: each run's newest completed bar is a new one.
+    /// </summary>
+    private static List<DateTimeOffset> HourlyRunsInSession(int count)
     {
-        var start = new StartMessage(Guid.NewGuid(), jobName, TimeProvider.System.GetUtcNow(), null);
+        var from = new DateTimeOffset(2026, 11, 18, 14, 30, 0, TimeSpan.Zero);
+        return [.. MarketCalendar.BarStarts(new TimeWindow(from, from.AddDays(14)), TimeSpan.FromHours(1))
+            .Take(count)
+            .Select(bar => bar + TimeSpan.FromHours(1) + TimeSpan.FromMinutes(5))];
+    }
+
+    private static async Task<double> RunOnceAsync(LocalPipeline pipeline, ExecutionLedger ledger, string jobName, DateTimeOffset scheduledAt, CancellationToken ct)
+    {
+        var start = new StartMessage(Guid.NewGuid(), jobName, scheduledAt, null);
         var clock = Stopwatch.StartNew();
         await pipeline.PubSub.PublishAsync(pipeline.Topology.StartTopic, [new PubsubMessage(start.ToUtf8Json(), start.Attributes())], ct);
         while (clock.Elapsed < TimeSpan.FromSeconds(60))
@@ -241,4 +264,12 @@ internal static class ColdStartBench
         var sorted = values.Order().ToList();
         return sorted.Count % 2 == 1 ? sorted[sorted.Count / 2] : (sorted[(sorted.Count / 2) - 1] + sorted[sorted.Count / 2]) / 2;
     }
+}
+
+/// <summary>A clock the e2e bench sets to each scheduled run; timers are the system's.</summary>
+internal sealed class BenchClock(DateTimeOffset start) : TimeProvider
+{
+    public DateTimeOffset Now { get; set; } = start;
+
+    public override DateTimeOffset GetUtcNow() => Now;
 }
