@@ -1,9 +1,9 @@
 using FinancialPipeline.ControlDb;
+using FinancialPipeline.Core.Jobs;
+using FinancialPipeline.Core.Market;
 using FinancialPipeline.PubSub;
 using FinancialPipeline.Stages;
 using FinancialPipeline.Stages.Operations;
-using FinancialPipeline.Core.Jobs;
-using FinancialPipeline.Core.Market;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
