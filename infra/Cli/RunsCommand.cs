@@ -34,7 +34,7 @@ internal static class RunsCommand
             return 2;
         }
 
-        IReadOnlyList<RunRow> rows;
+        IReadOnlyList<ExecutionRow> rows;
         try
         {
             rows = await env.Operator.Operations.RecentRunsAsync(limit, job, ct);

@@ -32,6 +32,7 @@ public sealed record Lease(Guid ExecutionId, Stage Stage, Guid OwnerToken, int A
 
 public sealed record ClaimResult(ClaimOutcome Outcome, Lease? Lease, string? CompletionJson, int Attempt, DateTimeOffset? HeartbeatAt);
 
+/// <summary>One ledger row, as the stages, the tests and the operator (<c>fp runs</c>) read it.</summary>
 public sealed record ExecutionRow(
     long Id,
     Guid ExecutionId,
@@ -48,7 +49,15 @@ public sealed record ExecutionRow(
     string? Error,
     string? CompletionJson,
     DateTimeOffset StartedAt,
-    DateTimeOffset? FinishedAt);
+    DateTimeOffset? FinishedAt,
+    string? WindowKind,
+    DateTimeOffset CreatedAt)
+{
+    /// <summary>RUNNING with a heartbeat older than the stale threshold: its worker is gone.</summary>
+    public bool IsZombie(DateTimeOffset now, TimeSpan staleAfter) => Status == "RUNNING" && HeartbeatAt < now - staleAfter;
+
+    public TimeSpan? Duration(DateTimeOffset now) => Status == "RUNNING" ? now - StartedAt : FinishedAt - StartedAt;
+}
 
 public sealed record StageSuccess(TimeWindow Window, IReadOnlyList<string> Outputs, long Records, IReadOnlyDictionary<string, long> Metrics, string CompletionJson);
 
@@ -58,9 +67,10 @@ public sealed record StageSuccess(TimeWindow Window, IReadOnlyList<string> Outpu
 /// </summary>
 public sealed class ExecutionLedger(NpgsqlDataSource dataSource, TimeProvider time, LedgerOptions options)
 {
-    private const string Columns = """
+    /// <summary>The columns <see cref="ReadRowsAsync"/> reads, in its order (unqualified: usable in a join on execution_id).</summary>
+    internal const string Columns = """
         id, execution_id, stage, job_name, status, attempt, claim_reason, heartbeat_at, start_time, end_time,
-        filename, records, error, completion::text, started_at, finished_at
+        filename, records, error, completion::text, started_at, finished_at, window_kind, created_at
         """;
 
     /// <summary>Error text of a row an operator reset for replay; the next claim records reason <c>replay</c>.</summary>
@@ -245,7 +255,7 @@ public sealed class ExecutionLedger(NpgsqlDataSource dataSource, TimeProvider ti
         cmd.Parameters.AddWithValue("owner", lease.OwnerToken);
     }
 
-    private static async Task<List<ExecutionRow>> ReadRowsAsync(NpgsqlCommand cmd, CancellationToken ct)
+    internal static async Task<List<ExecutionRow>> ReadRowsAsync(NpgsqlCommand cmd, CancellationToken ct)
     {
         var rows = new List<ExecutionRow>();
         await using var r = await cmd.ExecuteReaderAsync(ct);
@@ -261,7 +271,9 @@ public sealed class ExecutionLedger(NpgsqlDataSource dataSource, TimeProvider ti
                 r.IsDBNull(12) ? null : r.GetString(12),
                 r.IsDBNull(13) ? null : r.GetString(13),
                 r.GetFieldValue<DateTimeOffset>(14),
-                r.IsDBNull(15) ? null : r.GetFieldValue<DateTimeOffset>(15)));
+                r.IsDBNull(15) ? null : r.GetFieldValue<DateTimeOffset>(15),
+                r.IsDBNull(16) ? null : r.GetString(16),
+                r.GetFieldValue<DateTimeOffset>(17)));
         }
 
         return rows;

@@ -30,30 +30,6 @@ public sealed class ReplayRefusedException : Exception
     }
 }
 
-/// <summary>One ledger row as the operator sees it.</summary>
-public sealed record RunRow(
-    Guid ExecutionId,
-    string Stage,
-    string JobName,
-    string Status,
-    int Attempt,
-    string ClaimReason,
-    long? Records,
-    DateTimeOffset? StartTime,
-    DateTimeOffset? EndTime,
-    string? WindowKind,
-    DateTimeOffset HeartbeatAt,
-    DateTimeOffset StartedAt,
-    DateTimeOffset? FinishedAt,
-    string? Error,
-    DateTimeOffset CreatedAt)
-{
-    /// <summary>RUNNING with a heartbeat older than the stale threshold: its worker is gone.</summary>
-    public bool IsZombie(DateTimeOffset now, TimeSpan staleAfter) => Status == "RUNNING" && HeartbeatAt < now - staleAfter;
-
-    public TimeSpan? Duration(DateTimeOffset now) => Status == "RUNNING" ? now - StartedAt : FinishedAt - StartedAt;
-}
-
 /// <summary>Operator actions on the ledger: reset for replay, recent runs.</summary>
 public sealed class LedgerOperations(NpgsqlDataSource dataSource, TimeProvider time, LedgerOptions options)
 {
@@ -141,40 +117,22 @@ public sealed class LedgerOperations(NpgsqlDataSource dataSource, TimeProvider t
     }
 
     /// <summary>Every row of the <paramref name="limit"/> most recently created executions (of one job if given), newest first.</summary>
-    public async Task<IReadOnlyList<RunRow>> RecentRunsAsync(int limit, string? jobName, CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<ExecutionRow>> RecentRunsAsync(int limit, string? jobName, CancellationToken cancellationToken)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(limit);
-        await using var cmd = dataSource.CreateCommand("""
+        await using var cmd = dataSource.CreateCommand($"""
             WITH recent AS (
                 SELECT execution_id, max(created_at) AS newest FROM ingestion_job_execution
                 WHERE @job_name::text IS NULL OR job_name = @job_name
                 GROUP BY execution_id ORDER BY newest DESC LIMIT @limit)
-            SELECT e.execution_id, e.stage, e.job_name, e.status, e.attempt, e.claim_reason, e.records, e.start_time,
-                   e.end_time, e.window_kind, e.heartbeat_at, e.started_at, e.finished_at, e.error, e.created_at
+            SELECT {ExecutionLedger.Columns}
             FROM ingestion_job_execution e JOIN recent USING (execution_id)
             ORDER BY recent.newest DESC, e.execution_id,
                      CASE e.stage WHEN 'bronze' THEN 0 WHEN 'silver' THEN 1 ELSE 2 END
             """);
         cmd.Parameters.Add(new NpgsqlParameter<string?>("job_name", NpgsqlTypes.NpgsqlDbType.Text) { TypedValue = jobName });
         cmd.Parameters.AddWithValue("limit", limit);
-        var rows = new List<RunRow>();
-        await using var r = await cmd.ExecuteReaderAsync(cancellationToken);
-        while (await r.ReadAsync(cancellationToken))
-        {
-            rows.Add(new RunRow(
-                r.GetGuid(0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetInt32(4), r.GetString(5),
-                r.IsDBNull(6) ? null : r.GetInt64(6),
-                r.IsDBNull(7) ? null : r.GetFieldValue<DateTimeOffset>(7),
-                r.IsDBNull(8) ? null : r.GetFieldValue<DateTimeOffset>(8),
-                r.IsDBNull(9) ? null : r.GetString(9),
-                r.GetFieldValue<DateTimeOffset>(10),
-                r.GetFieldValue<DateTimeOffset>(11),
-                r.IsDBNull(12) ? null : r.GetFieldValue<DateTimeOffset>(12),
-                r.IsDBNull(13) ? null : r.GetString(13),
-                r.GetFieldValue<DateTimeOffset>(14)));
-        }
-
-        return rows;
+        return await ExecutionLedger.ReadRowsAsync(cmd, cancellationToken);
     }
 
     private static long LockKey(Guid executionId) =>
