@@ -3,7 +3,6 @@ using System.Diagnostics;
 using System.Globalization;
 using FinancialPipeline.ControlDb;
 using FinancialPipeline.Core.Contracts;
-using FinancialPipeline.Core.Jobs;
 using FinancialPipeline.Core.Market;
 using FinancialPipeline.DevServices;
 using FinancialPipeline.PubSub;
@@ -47,13 +46,8 @@ internal static class BenchCommand
                 infra,
                 new LocalPipelineOptions { Prefix = "bench-", DataDirectory = dataDir, ConfigureFunction = (_, services) => services.AddSingleton<TimeProvider>(clock) },
                 ct);
-            await using var dataSource = ControlDbDataSource.Create(infra.PostgresConnection);
-            var job = JobConfig.Create(
-                $"bench_e2e_{Guid.NewGuid():N}"[..20],
-                string.Join(',', Enumerable.Range(1, tickerCount).Select(i => $"T{i:D3}")),
-                3600, 10800, "bench-bronze", "bench-silver", "synthetic", "1h", 3 * 86400, true);
-            await new JobConfigRepository(dataSource).UpsertAsync(job, "bench", ct);
-            var ledger = new ExecutionLedger(dataSource, TimeProvider.System, new LedgerOptions());
+            await using var bench = await BenchJob.CreateAsync(infra.PostgresConnection, "bench_e2e", "synthetic", "T", 3, tickerCount, TimeSpan.FromDays(3), ct);
+            var (job, ledger) = (bench.Job, bench.Ledger);
 
             Console.WriteLine($"e2e: {tickerCount} tickers, 1 warm-up run (first window: {job.Lookback.TotalDays:F0} days), then {runs} incremental runs at the hours {schedule[1]:yyyy-MM-dd HH:mm} … {schedule[^1]:yyyy-MM-dd HH:mm} UTC (one new bar each)");
             await RunOnceAsync(pipeline, ledger, job.JobName, clock.GetUtcNow(), ct);

@@ -3,7 +3,6 @@ using System.Diagnostics;
 using System.Globalization;
 using FinancialPipeline.ControlDb;
 using FinancialPipeline.Core.Contracts;
-using FinancialPipeline.Core.Jobs;
 using FinancialPipeline.DevServices;
 using FinancialPipeline.PubSub;
 using Microsoft.Extensions.Logging;
@@ -43,13 +42,8 @@ internal static class ExtractBench
                 infra,
                 new LocalPipelineOptions { Prefix = "bench-x-", DataDirectory = dataDir.FullName, YahooBaseUrl = yahoo.BaseUrl, YahooRequestsPerSecond = limit },
                 ct);
-            await using var dataSource = ControlDbDataSource.Create(infra.PostgresConnection);
-            var job = JobConfig.Create(
-                $"bench_extract_{Guid.NewGuid():N}"[..24],
-                string.Join(',', Enumerable.Range(1, tickerCount).Select(i => $"X{i:D4}")),
-                3600, 10800, "bench-bronze", "bench-silver", "yahoo", "1h", 5 * 86400, true);
-            await new JobConfigRepository(dataSource).UpsertAsync(job, "bench", ct);
-            var ledger = new ExecutionLedger(dataSource, TimeProvider.System, new LedgerOptions());
+            await using var bench = await BenchJob.CreateAsync(infra.PostgresConnection, "bench_extract", "yahoo", "X", 4, tickerCount, TimeSpan.FromDays(5), ct);
+            var (job, ledger) = (bench.Job, bench.Ledger);
 
             Console.WriteLine($"extract: {tickerCount} tickers from {yahoo.BaseUrl} ({latencyMs} ms latency, {limit} requests/s, 429 above)");
             var start = new StartMessage(Guid.NewGuid(), job.JobName, TimeProvider.System.GetUtcNow(), null);
