@@ -65,9 +65,13 @@ public sealed partial class ControlDbMigrator(string connectionString, ILogger<C
     private static async Task<bool> IsUpToDateAsync(NpgsqlConnection conn, CancellationToken cancellationToken)
     {
         await using var cmd = new NpgsqlCommand(
-            "SELECT to_regclass('public.schemaversions') IS NOT NULL AND (SELECT count(DISTINCT scriptname) FROM schemaversions WHERE scriptname = ANY(@names)) = cardinality(@names)",
+            """
+            SELECT to_regclass('public.schemaversions') IS NOT NULL
+               AND (SELECT count(DISTINCT scriptname) FROM schemaversions WHERE scriptname = ANY(string_to_array(@names, E'\n')))
+                   = cardinality(string_to_array(@names, E'\n'))
+            """,
             conn);
-        cmd.Parameters.AddWithValue("names", ScriptNames.ToArray());
+        cmd.Parameters.AddWithValue("names", string.Join('\n', ScriptNames)); // resource names have no line breaks
         try
         {
             return await cmd.ExecuteScalarAsync(cancellationToken) is true;

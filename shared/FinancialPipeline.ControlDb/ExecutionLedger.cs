@@ -194,7 +194,7 @@ public sealed class ExecutionLedger(NpgsqlDataSource dataSource, TimeProvider ti
         cmd.Parameters.AddWithValue("end", success.Window.End);
         cmd.Parameters.AddWithValue("filename", string.Join('\n', success.Outputs));
         cmd.Parameters.AddWithValue("records", success.Records);
-        cmd.Parameters.AddWithValue("metrics", NpgsqlDbType.Jsonb, JsonSerializer.Serialize(success.Metrics));
+        cmd.Parameters.AddWithValue("metrics", NpgsqlDbType.Jsonb, JsonSerializer.Serialize(success.Metrics, ControlDbJson.Default.IReadOnlyDictionaryStringInt64));
         cmd.Parameters.AddWithValue("completion", NpgsqlDbType.Jsonb, success.CompletionJson);
         cmd.Parameters.AddWithValue("now", now);
         return await cmd.ExecuteNonQueryAsync(cancellationToken) == 1;

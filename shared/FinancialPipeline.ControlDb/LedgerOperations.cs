@@ -101,11 +101,11 @@ public sealed class LedgerOperations(NpgsqlDataSource dataSource, TimeProvider t
         await using (var update = new NpgsqlCommand("""
             UPDATE ingestion_job_execution
             SET status = 'FAILED', error = @error, finished_at = @now, updated_at = @now
-            WHERE execution_id = @execution_id AND stage = ANY(@stages)
+            WHERE execution_id = @execution_id AND stage = ANY(string_to_array(@stages, ','))
             """, conn, tx))
         {
             update.Parameters.AddWithValue("execution_id", executionId);
-            update.Parameters.AddWithValue("stages", affected.ToArray());
+            update.Parameters.AddWithValue("stages", string.Join(',', affected));
             update.Parameters.AddWithValue("error", $"{ExecutionLedger.ReplayMarker} by {requestedBy} at {now:O}");
             update.Parameters.AddWithValue("now", now);
             await update.ExecuteNonQueryAsync(cancellationToken);

@@ -28,7 +28,7 @@ public sealed class RejectedMessageStore(NpgsqlDataSource dataSource)
         cmd.Parameters.AddWithValue("field", field.Length > 128 ? field[..128] : field);
         cmd.Parameters.AddWithValue("reason", reason);
         cmd.Parameters.AddWithValue("payload", payload.Length > MaxPayloadBytes ? payload[..MaxPayloadBytes].ToArray() : payload.ToArray());
-        cmd.Parameters.AddWithValue("attributes", NpgsqlDbType.Jsonb, JsonSerializer.Serialize(attributes));
+        cmd.Parameters.AddWithValue("attributes", NpgsqlDbType.Jsonb, JsonSerializer.Serialize(attributes, ControlDbJson.Default.IReadOnlyDictionaryStringString));
         await cmd.ExecuteNonQueryAsync(cancellationToken);
     }
 

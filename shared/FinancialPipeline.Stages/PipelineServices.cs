@@ -1,4 +1,5 @@
 using FinancialPipeline.ControlDb;
+using FinancialPipeline.Core.Contracts;
 using FinancialPipeline.Core.Market;
 using FinancialPipeline.Core.Storage;
 using FinancialPipeline.Core.Warehouse;
@@ -52,6 +53,9 @@ public static class PipelineServices
         services.AddSingleton(new SilverEngineOptions { WorkDirectory = settings.WorkDirectory });
         services.AddSingleton<TransformWork>();
         services.AddSingleton(sp => new AggregateWork(sp.GetRequiredService<IGoldWarehouse>(), warehouseLocation));
+        services.AddSingleton(sp => new DeferredWork<ExtractWork>(sp, Stage.Bronze));
+        services.AddSingleton(sp => new DeferredWork<TransformWork>(sp, Stage.Silver));
+        services.AddSingleton(sp => new DeferredWork<AggregateWork>(sp, Stage.Gold));
         services.AddSingleton<ExtractFunction>();
         services.AddSingleton<TransformFunction>();
         services.AddSingleton<AggregateFunction>();

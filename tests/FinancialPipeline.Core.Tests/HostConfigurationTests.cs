@@ -1,6 +1,10 @@
 using FinancialPipeline.Core.Warehouse;
+using FinancialPipeline.Core.Storage;
 using FinancialPipeline.Stages;
+using FinancialPipeline.Stages.Functions;
+using FinancialPipeline.Stages.Runner;
 using FinancialPipeline.Stages.Work;
+using FinancialPipeline.Storage;
 using FinancialPipeline.Warehouse;
 using FinancialPipeline.Warehouse.BigQuery;
 using Microsoft.Extensions.Configuration;
@@ -67,6 +71,32 @@ public sealed class HostConfigurationTests
         var error = Assert.Throws<InvalidOperationException>(() => Settings(new Dictionary<string, string?> { ["FP_WORK_DIR"] = "scratch" }));
 
         Assert.StartsWith("FP_WORK_DIR='scratch'", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Functions_build_their_stage_body_only_when_a_claimed_run_executes_it()
+    {
+        // A rejected, busy or already-done message must not pay for the body's clients on a cold host.
+        var stores = 0;
+        var services = new ServiceCollection();
+        services.AddLogging(b => b.SetMinimumLevel(LogLevel.Warning));
+        services.AddSingleton<IObjectStore>(_ =>
+        {
+            stores++;
+            return new FileSystemObjectStore(Path.GetTempPath());
+        });
+        services.AddPipeline(Settings(new Dictionary<string, string?>()) with { MigrateOnStart = false });
+        using var provider = services.BuildServiceProvider();
+
+        provider.GetRequiredService<ExtractFunction>();
+        provider.GetRequiredService<TransformFunction>();
+        provider.GetRequiredService<AggregateFunction>();
+        Assert.Equal(0, stores);
+
+        Assert.Equal(provider.GetRequiredService<ExtractWork>().Stage, provider.GetRequiredService<DeferredWork<ExtractWork>>().Stage);
+        Assert.Equal(provider.GetRequiredService<TransformWork>().Stage, provider.GetRequiredService<DeferredWork<TransformWork>>().Stage);
+        Assert.Equal(provider.GetRequiredService<AggregateWork>().Stage, provider.GetRequiredService<DeferredWork<AggregateWork>>().Stage);
+        Assert.Equal(1, stores);
     }
 
     private static PipelineSettings Settings(Dictionary<string, string?> values)

@@ -7,7 +7,7 @@ using FinancialPipeline.Stages.Work;
 namespace FinancialPipeline.Stages.Functions;
 
 /// <summary>Extract (bronze), triggered by the start topic.</summary>
-public sealed class ExtractFunction(StageRunner runner, ExtractWork work) : ICloudEventFunction<MessagePublishedData>
+public sealed class ExtractFunction(StageRunner runner, DeferredWork<ExtractWork> work) : ICloudEventFunction<MessagePublishedData>
 {
     public const string Name = "extract";
 
@@ -20,7 +20,7 @@ public sealed class ExtractFunction(StageRunner runner, ExtractWork work) : IClo
 }
 
 /// <summary>Transform (silver), triggered by bronze-completed.</summary>
-public sealed class TransformFunction(StageRunner runner, TransformWork work) : ICloudEventFunction<MessagePublishedData>
+public sealed class TransformFunction(StageRunner runner, DeferredWork<TransformWork> work) : ICloudEventFunction<MessagePublishedData>
 {
     public const string Name = "transform";
 
@@ -31,7 +31,7 @@ public sealed class TransformFunction(StageRunner runner, TransformWork work) : 
 }
 
 /// <summary>Aggregate (gold), triggered by silver-completed.</summary>
-public sealed class AggregateFunction(StageRunner runner, AggregateWork work) : ICloudEventFunction<MessagePublishedData>
+public sealed class AggregateFunction(StageRunner runner, DeferredWork<AggregateWork> work) : ICloudEventFunction<MessagePublishedData>
 {
     public const string Name = "aggregate";
 
