@@ -1,4 +1,5 @@
 using System.Reflection;
+using System.Runtime.CompilerServices;
 using DbUp;
 using DbUp.Engine.Output;
 using Microsoft.Extensions.Logging;
@@ -40,19 +41,7 @@ public sealed partial class ControlDbMigrator(string connectionString, ILogger<C
 
         try
         {
-            var upgrader = DeployChanges.To
-                .PostgresqlDatabase(connectionString)
-                .WithScriptsEmbeddedInAssembly(Assembly.GetExecutingAssembly(), name => name.StartsWith(Prefix, StringComparison.Ordinal))
-                .WithTransactionPerScript()
-                .LogTo(new UpgradeLog(logger))
-                .Build();
-            var result = upgrader.PerformUpgrade();
-            if (!result.Successful)
-            {
-                throw new InvalidOperationException($"control DB migration {result.ErrorScript?.Name} failed: {result.Error?.Message}", result.Error);
-            }
-
-            LogMigrated(logger, result.Scripts.Count());
+            LogMigrated(logger, ApplyPendingScripts());
         }
         finally
         {
@@ -60,6 +49,25 @@ public sealed partial class ControlDbMigrator(string connectionString, ILogger<C
             unlock.Parameters.AddWithValue("key", MigrationLockKey);
             await unlock.ExecuteNonQueryAsync(CancellationToken.None);
         }
+    }
+
+    /// <summary>DbUp, in its own method so that a host whose database is up to date never loads it.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private int ApplyPendingScripts()
+    {
+        var upgrader = DeployChanges.To
+            .PostgresqlDatabase(connectionString)
+            .WithScriptsEmbeddedInAssembly(Assembly.GetExecutingAssembly(), name => name.StartsWith(Prefix, StringComparison.Ordinal))
+            .WithTransactionPerScript()
+            .LogTo(new UpgradeLog(logger))
+            .Build();
+        var result = upgrader.PerformUpgrade();
+        if (!result.Successful)
+        {
+            throw new InvalidOperationException($"control DB migration {result.ErrorScript?.Name} failed: {result.Error?.Message}", result.Error);
+        }
+
+        return result.Scripts.Count();
     }
 
     private static async Task<bool> IsUpToDateAsync(NpgsqlConnection conn, CancellationToken cancellationToken)

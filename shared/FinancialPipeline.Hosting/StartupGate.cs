@@ -67,7 +67,11 @@ public sealed partial class StartupGate(IServiceProvider services, IHostApplicat
                 warm(services);
             }
 
-            LogReady(logger, (time.GetUtcNow().UtcDateTime - System.Diagnostics.Process.GetCurrentProcess().StartTime.ToUniversalTime()).TotalMilliseconds, System.Runtime.JitInfo.GetCompiledMethodCount(), System.Runtime.JitInfo.GetCompilationTime().TotalMilliseconds);
+            if (logger.IsEnabled(LogLevel.Information))
+            {
+                // The process start time comes from System.Diagnostics.Process: loaded only if the line is written.
+                LogReady(logger, (time.GetUtcNow().UtcDateTime - System.Diagnostics.Process.GetCurrentProcess().StartTime.ToUniversalTime()).TotalMilliseconds, System.Runtime.JitInfo.GetCompiledMethodCount(), System.Runtime.JitInfo.GetCompilationTime().TotalMilliseconds);
+            }
         }
         catch (Exception ex)
         {
