@@ -113,20 +113,20 @@ internal static class RunCommand
         return lines.Length switch
         {
             0 => "-",
-            1 => Path.GetFileName(lines[0].Split('#')[0]) + (lines[0].Contains('#', StringComparison.Ordinal) ? "#" + lines[0].Split('#')[1] : string.Empty),
+            1 => Path.GetFileName(lines[0].Split('#')[0]), // gold's table is named under the summary
             _ => $"{lines.Length} objects",
         };
     }
 
     private static void PrintSummary(Guid executionId, IReadOnlyList<ExecutionRow> rows, LocalPipeline pipeline)
     {
-        var table = new Table().Title($"execution {executionId}");
-        table.AddColumns("stage", "status", "attempt", "records", "window (UTC)", "duration", "output");
+        // The stages share the window bronze pinned: it goes in the caption, so the table fits 80 columns.
+        var table = new Table().Title($"execution {executionId}").Caption($"window (UTC) {Markup.Escape(rows.Count > 0 ? LedgerCells.Window(rows[0]) : "-")}");
+        table.AddColumns("stage", "status", "attempt", "rows in → out", "duration", "output");
         foreach (var row in rows)
         {
             var duration = row.FinishedAt is { } f ? $"{(f - row.StartedAt).TotalMilliseconds:F0} ms" : "-";
-            var window = row.StartTime is { } s && row.EndTime is { } e ? $"{s:yyyy-MM-dd HH:mm} → {e:yyyy-MM-dd HH:mm}" : "-";
-            table.AddRow(row.Stage, row.Status, row.Attempt.ToString(System.Globalization.CultureInfo.InvariantCulture), row.Records?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "-", window, duration, Markup.Escape(Outputs(row.Filename)));
+            table.AddRow(row.Stage, row.Status, row.Attempt.ToString(System.Globalization.CultureInfo.InvariantCulture), LedgerCells.Records(row), duration, Markup.Escape(Outputs(row.Filename)));
         }
 
         AnsiConsole.Write(table);

@@ -47,7 +47,7 @@ internal static class RunsCommand
 
         var now = env.Operator.Time.GetUtcNow();
         var table = new Table();
-        table.AddColumns("execution", "job", "stage", "status", "attempt", "reason", "records", "window (UTC)", "duration", "error");
+        table.AddColumns("execution", "job", "stage", "status", "attempt", "reason", "rows in → out", "window (UTC)", "duration", "error");
         foreach (var row in rows)
         {
             var zombie = row.IsZombie(now, env.Settings.StaleAfter);
@@ -59,8 +59,8 @@ internal static class RunsCommand
                 status,
                 row.Attempt.ToString(CultureInfo.InvariantCulture),
                 row.ClaimReason,
-                row.Records?.ToString(CultureInfo.InvariantCulture) ?? "-",
-                row.StartTime is { } s && row.EndTime is { } e ? $"{s:yyyy-MM-dd HH:mm} → {e:yyyy-MM-dd HH:mm}{(row.WindowKind == "backfill" ? " (backfill)" : string.Empty)}" : "-",
+                LedgerCells.Records(row),
+                LedgerCells.Window(row),
                 row.Duration(now) is { } d ? $"{d.TotalSeconds:F2}s" : "-",
                 Markup.Escape(row.Error is { Length: > 60 } err ? err[..60] + "…" : row.Error ?? string.Empty));
         }
