@@ -4,8 +4,6 @@ using FinancialPipeline.ControlDb;
 using FinancialPipeline.Core.Contracts;
 using FinancialPipeline.DevServices;
 using FinancialPipeline.PubSub;
-using Microsoft.Extensions.Logging;
-using Npgsql;
 using Spectre.Console;
 
 namespace FinancialPipeline.Cli;
@@ -34,29 +32,8 @@ internal static class RunCommand
         return command;
     }
 
-    private static async Task<int> ExecuteAsync(string jobName, TimeSpan timeout, string dataDir, CancellationToken ct)
-    {
-        using var loggers = LoggerFactory.Create(b => b.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Warning));
-        var clock = Stopwatch.StartNew();
-        AnsiConsole.MarkupLine("[grey]starting PostgreSQL and the Pub/Sub emulator…[/]");
-        LocalInfrastructure infra;
-        try
-        {
-            infra = await LocalInfrastructure.StartAsync(loggers, ct);
-        }
-        catch (Exception ex) when (ex is InvalidOperationException or NpgsqlException or HttpRequestException)
-        {
-            Console.Error.WriteLine($"fp run: could not start the local stack: {ex.Message}");
-            return 2;
-        }
-
-        await using (infra)
-        {
-            await using var pipeline = await LocalPipeline.StartAsync(infra, new LocalPipelineOptions { DataDirectory = dataDir }, ct);
-            AnsiConsole.MarkupLine($"[grey]stack up in {clock.Elapsed.TotalSeconds:F1}s: postgres, emulator {infra.EmulatorHost}, functions {string.Join(", ", pipeline.HostAddresses)}[/]");
-            return await RunOnceAsync(pipeline, jobName, timeout, ct);
-        }
-    }
+    private static Task<int> ExecuteAsync(string jobName, TimeSpan timeout, string dataDir, CancellationToken ct) =>
+        LocalStack.RunAsync("run", new LocalPipelineOptions { DataDirectory = dataDir }, pipeline => RunOnceAsync(pipeline, jobName, timeout, ct), ct);
 
     private static async Task<int> RunOnceAsync(LocalPipeline pipeline, string jobName, TimeSpan timeout, CancellationToken ct)
     {

@@ -1,0 +1,36 @@
+using System.Diagnostics;
+using FinancialPipeline.DevServices;
+using Microsoft.Extensions.Logging;
+using Npgsql;
+using Spectre.Console;
+
+namespace FinancialPipeline.Cli;
+
+/// <summary>The local stack of <c>fp run</c> and <c>fp up</c>: started, handed to the command, stopped whatever happens.</summary>
+internal static class LocalStack
+{
+    /// <summary>Runs <paramref name="body"/> against a started stack; exit code 2 if the stack cannot start.</summary>
+    public static async Task<int> RunAsync(string command, LocalPipelineOptions options, Func<LocalPipeline, Task<int>> body, CancellationToken ct)
+    {
+        using var loggers = LoggerFactory.Create(b => b.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Warning));
+        var clock = Stopwatch.StartNew();
+        AnsiConsole.MarkupLine("[grey]starting PostgreSQL and the Pub/Sub emulator…[/]");
+        LocalInfrastructure infra;
+        try
+        {
+            infra = await LocalInfrastructure.StartAsync(loggers, ct);
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or NpgsqlException or HttpRequestException)
+        {
+            Console.Error.WriteLine($"fp {command}: could not start the local stack: {ex.Message}");
+            return 2;
+        }
+
+        await using (infra)
+        {
+            await using var pipeline = await LocalPipeline.StartAsync(infra, options, ct);
+            AnsiConsole.MarkupLine($"[grey]stack up in {clock.Elapsed.TotalSeconds:F1}s: postgres, emulator {infra.EmulatorHost}, functions {string.Join(", ", pipeline.HostAddresses)}[/]");
+            return await body(pipeline);
+        }
+    }
+}

@@ -1,0 +1,86 @@
+using System.CommandLine;
+using System.Globalization;
+using FinancialPipeline.DevServices;
+using Microsoft.Extensions.Logging;
+using Spectre.Console;
+
+namespace FinancialPipeline.Cli;
+
+/// <summary>
+/// <c>fp up</c>: the local stack of <c>fp run</c> (PostgreSQL, the Pub/Sub emulator, the function hosts, the topology),
+/// kept up until Ctrl+C, SIGTERM or <c>--for</c> seconds. It prints the environment the operator commands and
+/// <c>gcloud</c> need as <c>export</c> lines, so publishing, replays, backfills and zombie checks can be tried
+/// locally from another shell. It stops everything it started when it exits.
+/// </summary>
+internal static class UpCommand
+{
+    public static Command Create()
+    {
+        var dataDir = new Option<string>("--data-dir") { Description = "Local buckets and DuckDB (default FP_DATA_DIR or ./.fp)" };
+        var duration = new Option<int>("--for") { Description = "Stop after this many seconds (default: until Ctrl+C or SIGTERM)" };
+        var verbose = new Option<bool>("--verbose") { Description = "Function logs at Information (default Warning)" };
+        var command = new Command("up", "Bring the local stack up and keep it up for the operator commands; Ctrl+C stops it");
+        command.Options.Add(dataDir);
+        command.Options.Add(duration);
+        command.Options.Add(verbose);
+        command.SetAction((parse, ct) => ExecuteAsync(
+            parse.GetValue(dataDir) ?? Environment.GetEnvironmentVariable("FP_DATA_DIR") ?? ".fp",
+            parse.GetValue(duration) is > 0 and var seconds ? TimeSpan.FromSeconds(seconds) : Timeout.InfiniteTimeSpan,
+            parse.GetValue(verbose),
+            ct));
+        return command;
+    }
+
+    private static async Task<int> ExecuteAsync(string dataDir, TimeSpan duration, bool verbose, CancellationToken ct)
+    {
+        var options = new LocalPipelineOptions { DataDirectory = dataDir, FunctionLogLevel = verbose ? LogLevel.Information : LogLevel.Warning };
+        var exit = await LocalStack.RunAsync("up", options, pipeline => ServeAsync(pipeline, options, duration, ct), ct);
+        if (exit == 0)
+        {
+            AnsiConsole.MarkupLine("[grey]stopped[/]");
+        }
+
+        return exit;
+    }
+
+    private static async Task<int> ServeAsync(LocalPipeline pipeline, LocalPipelineOptions options, TimeSpan duration, CancellationToken ct)
+    {
+        Console.WriteLine($"started processes {string.Join(", ", pipeline.Infrastructure.StartedProcessIds)}"); // PostgreSQL and the emulator, stopped on exit
+        AnsiConsole.MarkupLine("[grey]in another shell, export these and use fp publish / runs / replay / backfill, or gcloud (see the README):[/]");
+
+        // Plain stdout lines; single quotes keep the connection string whole.
+        foreach (var (name, value) in OperatorVariables(pipeline, options))
+        {
+            Console.WriteLine($"export {name}='{value.Replace("'", "'\\''", StringComparison.Ordinal)}'");
+        }
+
+        if (duration != Timeout.InfiniteTimeSpan)
+        {
+            AnsiConsole.MarkupLine(string.Create(CultureInfo.InvariantCulture, $"[grey]stops by itself after {duration.TotalSeconds:F0}s[/]"));
+        }
+
+        Console.WriteLine("fp up: ready (Ctrl+C or SIGTERM stops everything)"); // scripts wait for this exact line
+        try
+        {
+            await Task.Delay(duration, ct);
+        }
+        catch (OperationCanceledException)
+        {
+            // Ctrl+C or SIGTERM: the stack stops when this returns.
+        }
+
+        AnsiConsole.MarkupLine("[grey]stopping the function hosts, the emulator and PostgreSQL…[/]");
+        return 0;
+    }
+
+    /// <summary>What the operator commands read (see OperatorEnvironment), set to this stack.</summary>
+    private static IEnumerable<(string Name, string Value)> OperatorVariables(LocalPipeline pipeline, LocalPipelineOptions options)
+    {
+        yield return ("FP_POSTGRES_CONNECTION", pipeline.Infrastructure.PostgresConnection);
+        yield return ("PUBSUB_EMULATOR_HOST", pipeline.Infrastructure.EmulatorHost);
+        yield return ("FP_PROJECT_ID", options.ProjectId);
+        yield return ("FP_TOPIC_PREFIX", options.Prefix);
+        yield return ("FP_STALE_AFTER_SECONDS", options.StaleAfter.TotalSeconds.ToString(CultureInfo.InvariantCulture));
+        yield return ("FP_DATA_DIR", pipeline.Settings.DataDirectory);
+    }
+}

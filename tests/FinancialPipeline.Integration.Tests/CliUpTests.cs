@@ -1,0 +1,102 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.RegularExpressions;
+using FinancialPipeline.ControlDb;
+using FinancialPipeline.Core.Contracts;
+using FinancialPipeline.DevServices;
+using FinancialPipeline.PubSub;
+
+namespace FinancialPipeline.Integration.Tests;
+
+/// <summary>
+/// <c>fp up</c> as an operator runs it: a child process whose printed <c>export</c> lines are the whole interface,
+/// a start message published through them, and SIGTERM (what Ctrl+C and <c>docker stop</c> send) to end it.
+/// </summary>
+public sealed partial class CliUpTests
+{
+    [Fact]
+    public async Task Up_PrintsAnEnvironmentThatRunsThePipeline_AndSigtermStopsEverythingItStarted()
+    {
+        var data = Directory.CreateTempSubdirectory("fp-up-");
+        var psi = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var arg in new[] { Path.Combine(AppContext.BaseDirectory, "fp.dll"), "up", "--data-dir", data.FullName, "--for", "300" })
+        {
+            psi.ArgumentList.Add(arg);
+        }
+
+        // Its own PostgreSQL and emulator, whatever the test run was given.
+        psi.Environment.Remove("FP_POSTGRES_CONNECTION");
+        psi.Environment.Remove("PUBSUB_EMULATOR_HOST");
+        using var fp = Process.Start(psi)!;
+        var stderr = fp.StandardError.ReadToEndAsync();
+        try
+        {
+            // Read stdout to the end, as a terminal would: a reader that stops leaves fp blocked on a full pipe.
+            var output = new System.Collections.Concurrent.ConcurrentQueue<string>();
+            var ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            var reader = Task.Run(async () =>
+            {
+                while (await fp.StandardOutput.ReadLineAsync() is { } line)
+                {
+                    output.Enqueue(line);
+                    if (line == ReadyLine)
+                    {
+                        ready.TrySetResult();
+                    }
+                }
+
+                ready.TrySetException(new InvalidOperationException("fp up closed its output before it was ready"));
+            });
+            await ready.Task.WaitAsync(TimeSpan.FromSeconds(90));
+            var exports = output.Select(l => ExportLine().Match(l)).Where(m => m.Success).ToDictionary(m => m.Groups["name"].Value, m => m.Groups["value"].Value);
+            IReadOnlyList<int> started = output.Select(l => StartedLine().Match(l)).Where(m => m.Success)
+                .SelectMany(m => m.Groups["pids"].Value.Split(", ").Select(p => int.Parse(p, CultureInfo.InvariantCulture))).ToList();
+            Assert.False(fp.HasExited, "fp up exited before it was up: " + string.Join('\n', output));
+            Assert.True(started.Count == 2 && exports.Count == 6, "unexpected fp up output:\n" + string.Join('\n', output));
+            var processes = started.SelectMany(ProcessTrees.Of).ToList();
+
+            // Everything below uses only what fp up printed, as another shell would.
+            var pubSub = PubSubRestClient.Create(new PubSubOptions { ProjectId = exports["FP_PROJECT_ID"], EmulatorHost = exports["PUBSUB_EMULATOR_HOST"] });
+            var start = new StartMessage(Guid.NewGuid(), "financial_extract", TimeProvider.System.GetUtcNow(), Window: null);
+            await pubSub.PublishAsync(exports["FP_TOPIC_PREFIX"] + "start", [new PubsubMessage(start.ToUtf8Json(), start.Attributes())]);
+            await using (var dataSource = ControlDbDataSource.Create(exports["FP_POSTGRES_CONNECTION"]))
+            {
+                var ledger = new ExecutionLedger(dataSource, TimeProvider.System, new LedgerOptions());
+                await Eventually.WaitAsync(
+                    async () => (await ledger.ListAsync(start.ExecutionId, CancellationToken.None)).Any(r => r.Stage == StageNames.Gold && r.Status == "SUCCESS"),
+                    TimeSpan.FromSeconds(60),
+                    "gold SUCCESS of the execution published through fp up's environment");
+            }
+
+            Assert.Equal(data.FullName, exports["FP_DATA_DIR"]);
+            Assert.True(File.Exists(Path.Combine(data.FullName, "warehouse", "gold.duckdb")));
+
+            using (var kill = Process.Start("kill", ["-TERM", fp.Id.ToString(CultureInfo.InvariantCulture)]))
+            {
+                await kill.WaitForExitAsync();
+            }
+
+            await fp.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(60));
+            await reader;
+            Assert.True(fp.ExitCode == 0, $"fp up exited {fp.ExitCode}: {await stderr}");
+            await ProcessTrees.WaitGoneAsync(processes, TimeSpan.FromSeconds(10));
+        }
+        finally
+        {
+            if (!fp.HasExited)
+            {
+                fp.Kill(entireProcessTree: true);
+            }
+
+            data.Delete(recursive: true);
+        }
+    }
+
+    private const string ReadyLine = "fp up: ready (Ctrl+C or SIGTERM stops everything)";
+
+    [GeneratedRegex("^export (?<name>[A-Z_]+)='(?<value>[^']*)'$")]
+    private static partial Regex ExportLine();
+
+    [GeneratedRegex("started processes (?<pids>[0-9]+(, [0-9]+)*)")]
+    private static partial Regex StartedLine();
+}
