@@ -1,6 +1,7 @@
 using FinancialPipeline.Core.Storage;
 using FinancialPipeline.Storage.Gcs;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
 
 namespace FinancialPipeline.Storage.Tests;
 
@@ -52,6 +53,20 @@ public sealed class ConfigurationTests : GcsTestBase
         var e = Assert.Throws<ArgumentException>(() => new GcsObjectStore(new HttpClient(), options));
 
         Assert.Equal("ChunkSize", e.ParamName);
+    }
+
+    [Fact]
+    public void AddGcsObjectStore_RejectsABadEmulatorHostWhenTheHostStarts_BeforeAnyoneAsksForTheStore()
+    {
+        using var provider = new ServiceCollection()
+            .AddLogging()
+            .AddGcsObjectStore(o => o.EmulatorHost = "bad host:port")
+            .BuildServiceProvider();
+
+        // What the host runs at start for ValidateOnStart registrations.
+        var error = Assert.Throws<OptionsValidationException>(() => provider.GetRequiredService<IStartupValidator>().Validate());
+
+        Assert.Contains(GcsOptions.EmulatorHostVariable, error.Message, StringComparison.Ordinal);
     }
 
     [Fact]

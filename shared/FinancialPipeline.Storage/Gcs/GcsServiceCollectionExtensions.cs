@@ -17,7 +17,9 @@ public static class GcsServiceCollectionExtensions
         ArgumentNullException.ThrowIfNull(services);
         ArgumentNullException.ThrowIfNull(configure);
 
-        services.AddOptions<GcsOptions>().Configure(configure);
+        // Checked when the host starts, not when a stage body first asks for the store (bodies are built lazily).
+        services.AddOptions<GcsOptions>().Configure(configure).ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<GcsOptions>, GcsOptionsValidator>());
         services.TryAddSingleton(TimeProvider.System);
         services.AddHttpClient(GcsObjectStore.HttpClientName)
             .ConfigurePrimaryHttpMessageHandler(() => new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.FromMinutes(5) })
@@ -29,5 +31,22 @@ public static class GcsServiceCollectionExtensions
             provider.GetService<ILogger<GcsObjectStore>>()));
         services.AddSingleton<IObjectStore>(provider => provider.GetRequiredService<GcsObjectStore>());
         return services;
+    }
+
+    private sealed class GcsOptionsValidator : IValidateOptions<GcsOptions>
+    {
+        public ValidateOptionsResult Validate(string? name, GcsOptions options)
+        {
+            try
+            {
+                options.Validate();
+                options.ResolveEndpoint();
+                return ValidateOptionsResult.Success;
+            }
+            catch (ArgumentException ex)
+            {
+                return ValidateOptionsResult.Fail(ex.Message);
+            }
+        }
     }
 }
