@@ -38,7 +38,11 @@ public sealed class StackFixture : IAsyncLifetime
     public static string UniqueName(string prefix) => $"{prefix}{Guid.NewGuid():N}"[..Math.Min(prefix.Length + 12, 40)];
 
     /// <summary>A fresh job with its own buckets, so windows and outputs are the test's own.</summary>
-    public async Task<JobConfig> CreateJobAsync(string? tickers = null, bool active = true, int lookbackSeconds = 3 * 86400, string provider = "synthetic")
+    /// <param name="lookbackSeconds">
+    /// The default reaches the last session from any moment: the longest rule-based close (a Friday holiday, the
+    /// weekend, Monday before the open, after a 13:00 early close) is under four days, and tests assert rows.
+    /// </param>
+    public async Task<JobConfig> CreateJobAsync(string? tickers = null, bool active = true, int lookbackSeconds = 5 * 86400, string provider = "synthetic")
     {
         var name = UniqueName("job_");
         var job = JobConfig.Create(name, tickers ?? "AAPL,MSFT,NVDA", 3600, 10800, "bronze-" + name.Replace('_', '-'), "silver-" + name.Replace('_', '-'), provider, "1h", lookbackSeconds, active);

@@ -9,7 +9,8 @@ namespace FinancialPipeline.Core.Market;
 /// Deterministic, realistic-looking quotes: every bar is a pure function of (ticker, bar start), so two
 /// extractions of overlapping windows return identical bars. Log-price is fractal value noise (a random-walk
 /// look-alike evaluable at any instant without replaying history); volume is log-normal-ish around a
-/// per-ticker level. Only regular US sessions produce bars.
+/// per-ticker level. Only the regular sessions of <see cref="MarketCalendar"/> produce bars (no exchange holidays; early
+/// closes end at 13:00).
 /// </summary>
 public sealed class SyntheticQuoteProvider : IQuoteProvider
 {
