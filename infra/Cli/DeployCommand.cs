@@ -92,21 +92,24 @@ internal static class DeployCommand
 
     private sealed class DeployOptions
     {
+        // The options' defaults are DeploymentSettings' own: one place states them.
+        private static readonly DeploymentSettings Defaults = new() { ProjectId = "-", BronzeBucket = "-", SilverBucket = "-", RepositoryRoot = "-" };
+
         private readonly Option<string> project = new("--project") { Description = "Google Cloud project id (default FP_PROJECT_ID)" };
-        private readonly Option<string> region = new("--region") { Description = "Region of the functions, triggers and Cloud SQL", DefaultValueFactory = _ => "us-east4" };
-        private readonly Option<string> prefix = new("--prefix") { Description = "Prefix of every topic, subscription, function and service account", DefaultValueFactory = _ => "fp-" };
+        private readonly Option<string> region = new("--region") { Description = "Region of the functions, triggers and Cloud SQL", DefaultValueFactory = _ => Defaults.Region };
+        private readonly Option<string> prefix = new("--prefix") { Description = "Prefix of every topic, subscription, function and service account", DefaultValueFactory = _ => Defaults.Prefix };
         private readonly Option<string> bronzeBucket = new("--bronze-bucket") { Description = "Bronze bucket (default PROJECT-fp-bronze)" };
         private readonly Option<string> silverBucket = new("--silver-bucket") { Description = "Silver bucket (default PROJECT-fp-silver)" };
         private readonly Option<string> bucketLocation = new("--bucket-location") { Description = "Bucket location (default: the region)" };
-        private readonly Option<string> dataset = new("--dataset") { Description = "BigQuery dataset", DefaultValueFactory = _ => "financial_pipeline" };
-        private readonly Option<string> bigQueryLocation = new("--bq-location") { Description = "BigQuery location", DefaultValueFactory = _ => "US" };
-        private readonly Option<string> sqlInstance = new("--sql-instance") { Description = "Cloud SQL instance of the control DB", DefaultValueFactory = _ => "fp-control" };
-        private readonly Option<string> sqlTier = new("--sql-tier") { Description = "Cloud SQL machine tier, when the instance is created", DefaultValueFactory = _ => "db-custom-1-3840" };
-        private readonly Option<string> sqlVersion = new("--sql-version") { Description = "Cloud SQL PostgreSQL version, when the instance is created", DefaultValueFactory = _ => "POSTGRES_15" };
-        private readonly Option<string> controlDatabase = new("--control-db") { Description = "Database of the control tables on the instance", DefaultValueFactory = _ => "financial_pipeline" };
-        private readonly Option<string> postgresSecret = new("--postgres-secret") { Description = "Secret holding the Npgsql connection string", DefaultValueFactory = _ => "fp-postgres-connection" };
-        private readonly Option<string> slackSecret = new("--slack-secret") { Description = "Secret holding the Slack webhook URL", DefaultValueFactory = _ => "fp-slack-webhook" };
-        private readonly Option<int> maxInstances = new("--max-instances") { Description = "Cloud Run max instances per function", DefaultValueFactory = _ => 10 };
+        private readonly Option<string> dataset = new("--dataset") { Description = "BigQuery dataset", DefaultValueFactory = _ => Defaults.BigQueryDataset };
+        private readonly Option<string> bigQueryLocation = new("--bq-location") { Description = "BigQuery location", DefaultValueFactory = _ => Defaults.BigQueryLocation };
+        private readonly Option<string> sqlInstance = new("--sql-instance") { Description = "Cloud SQL instance of the control DB", DefaultValueFactory = _ => Defaults.CloudSqlInstance };
+        private readonly Option<string> sqlTier = new("--sql-tier") { Description = "Cloud SQL machine tier, when the instance is created", DefaultValueFactory = _ => Defaults.CloudSqlTier };
+        private readonly Option<string> sqlVersion = new("--sql-version") { Description = "Cloud SQL PostgreSQL version, when the instance is created", DefaultValueFactory = _ => Defaults.CloudSqlDatabaseVersion };
+        private readonly Option<string> controlDatabase = new("--control-db") { Description = "Database of the control tables on the instance", DefaultValueFactory = _ => Defaults.ControlDatabase };
+        private readonly Option<string> postgresSecret = new("--postgres-secret") { Description = "Secret holding the Npgsql connection string", DefaultValueFactory = _ => Defaults.PostgresSecret };
+        private readonly Option<string> slackSecret = new("--slack-secret") { Description = "Secret holding the Slack webhook URL", DefaultValueFactory = _ => Defaults.SlackWebhookSecret };
+        private readonly Option<int> maxInstances = new("--max-instances") { Description = "Cloud Run max instances per function", DefaultValueFactory = _ => Defaults.MaxInstances };
         private readonly Option<string> repoRoot = new("--repo-root") { Description = "Repository root (default: the folder above the current one holding FinancialPipeline.sln)" };
 
         public void AddTo(Command command)

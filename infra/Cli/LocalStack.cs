@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Diagnostics;
 using FinancialPipeline.DevServices;
 using Microsoft.Extensions.Logging;
@@ -9,6 +10,13 @@ namespace FinancialPipeline.Cli;
 /// <summary>The local stack of <c>fp run</c> and <c>fp up</c>: started, handed to the command, stopped whatever happens.</summary>
 internal static class LocalStack
 {
+    /// <summary>Where the stack keeps its buckets and DuckDB file: <c>--data-dir</c>, else FP_DATA_DIR, else ./.fp.</summary>
+    public static Option<string> DataDirectoryOption() => new("--data-dir")
+    {
+        Description = "Local buckets and DuckDB (default FP_DATA_DIR or ./.fp)",
+        DefaultValueFactory = _ => Environment.GetEnvironmentVariable("FP_DATA_DIR") ?? ".fp",
+    };
+
     /// <summary>Runs <paramref name="body"/> against a started stack; exit code 2 if the stack cannot start.</summary>
     public static async Task<int> RunAsync(string command, LocalPipelineOptions options, Func<LocalPipeline, Task<int>> body, CancellationToken ct)
     {

@@ -19,7 +19,7 @@ internal static class RunCommand
     {
         var job = new Option<string>("--job") { Description = "Job name (ingestion_job_config.job_name)", DefaultValueFactory = _ => "financial_extract" };
         var timeout = new Option<int>("--timeout") { Description = "Seconds to wait for gold SUCCESS", DefaultValueFactory = _ => 120 };
-        var dataDir = new Option<string>("--data-dir") { Description = "Local buckets and DuckDB (default FP_DATA_DIR or ./.fp)" };
+        var dataDir = LocalStack.DataDirectoryOption();
         var command = new Command("run", "Run the pipeline once, locally, end to end");
         command.Options.Add(job);
         command.Options.Add(timeout);
@@ -27,7 +27,7 @@ internal static class RunCommand
         command.SetAction((parse, ct) => ExecuteAsync(
             parse.GetValue(job)!,
             TimeSpan.FromSeconds(parse.GetValue(timeout)),
-            parse.GetValue(dataDir) ?? Environment.GetEnvironmentVariable("FP_DATA_DIR") ?? ".fp",
+            parse.GetValue(dataDir)!,
             ct));
         return command;
     }

@@ -16,7 +16,7 @@ internal static class UpCommand
 {
     public static Command Create()
     {
-        var dataDir = new Option<string>("--data-dir") { Description = "Local buckets and DuckDB (default FP_DATA_DIR or ./.fp)" };
+        var dataDir = LocalStack.DataDirectoryOption();
         var duration = new Option<int>("--for") { Description = "Stop after this many seconds (default: until Ctrl+C or SIGTERM)" };
         var verbose = new Option<bool>("--verbose") { Description = "Function logs at Information (default Warning)" };
         var command = new Command("up", "Bring the local stack up and keep it up for the operator commands; Ctrl+C stops it");
@@ -24,7 +24,7 @@ internal static class UpCommand
         command.Options.Add(duration);
         command.Options.Add(verbose);
         command.SetAction((parse, ct) => ExecuteAsync(
-            parse.GetValue(dataDir) ?? Environment.GetEnvironmentVariable("FP_DATA_DIR") ?? ".fp",
+            parse.GetValue(dataDir)!,
             parse.GetValue(duration) is > 0 and var seconds ? TimeSpan.FromSeconds(seconds) : Timeout.InfiniteTimeSpan,
             parse.GetValue(verbose),
             ct));
