@@ -61,13 +61,14 @@ public sealed class PushAuthenticator(PushAuthenticationOptions options)
 {
     private const int MaxTokenLength = 10_000;
 
-    private readonly SignedTokenVerificationOptions _verification = CreateVerification(options);
+    // Built only when verification is on: a local or unauthenticated host never loads Google.Apis.Auth.
+    private readonly SignedTokenVerificationOptions? _verification = options.Enabled ? CreateVerification(options) : null;
 
     public bool Enabled => options.Enabled;
 
     public async Task<PushAuthenticationResult> AuthenticateAsync(string? authorizationHeader, CancellationToken cancellationToken)
     {
-        if (!options.Enabled)
+        if (_verification is null)
         {
             return PushAuthenticationResult.Allow;
         }

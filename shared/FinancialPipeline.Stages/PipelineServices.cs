@@ -48,6 +48,9 @@ public static class PipelineServices
         var warehouseLocation = AddGoldWarehouse(services, settings);
         services.AddQuoteProviders(settings);
         services.AddSingleton(new StageTopics(settings.TopicPrefix));
+        // The runner publishes only after a stage succeeds: a rejected, busy or already-done message never builds the
+        // publisher's HTTP client and retry pipeline (the first event on a cold host is often one of those).
+        services.AddSingleton(sp => new Lazy<IPublisherClient>(sp.GetRequiredService<IPublisherClient>));
         services.AddSingleton<StageRunner>();
         services.AddSingleton<ExtractWork>();
         services.AddSingleton(new SilverEngineOptions { WorkDirectory = settings.WorkDirectory });

@@ -1,5 +1,6 @@
 using FinancialPipeline.Core.Warehouse;
 using FinancialPipeline.Core.Storage;
+using FinancialPipeline.PubSub;
 using FinancialPipeline.Stages;
 using FinancialPipeline.Stages.Functions;
 using FinancialPipeline.Stages.Runner;
@@ -74,16 +75,23 @@ public sealed class HostConfigurationTests
     }
 
     [Fact]
-    public void Functions_build_their_stage_body_only_when_a_claimed_run_executes_it()
+    public void Functions_build_their_stage_body_and_publisher_only_when_a_claimed_run_needs_them()
     {
-        // A rejected, busy or already-done message must not pay for the body's clients on a cold host.
+        // A rejected, busy or already-done message must not pay for the body's clients on a cold host, nor for the
+        // publisher's HTTP client and retry pipeline: the runner publishes only after a stage succeeds.
         var stores = 0;
+        var publishers = 0;
         var services = new ServiceCollection();
         services.AddLogging(b => b.SetMinimumLevel(LogLevel.Warning));
         services.AddSingleton<IObjectStore>(_ =>
         {
             stores++;
             return new FileSystemObjectStore(Path.GetTempPath());
+        });
+        services.AddSingleton<IPublisherClient>(_ =>
+        {
+            publishers++;
+            return PubSubRestClient.Create(new PubSubOptions { ProjectId = "p", EmulatorHost = "127.0.0.1:1" });
         });
         services.AddPipeline(Settings(new Dictionary<string, string?>()) with { MigrateOnStart = false });
         using var provider = services.BuildServiceProvider();
@@ -92,6 +100,9 @@ public sealed class HostConfigurationTests
         provider.GetRequiredService<TransformFunction>();
         provider.GetRequiredService<AggregateFunction>();
         Assert.Equal(0, stores);
+        Assert.Equal(0, publishers);
+        Assert.Same(provider.GetRequiredService<IPublisherClient>(), provider.GetRequiredService<Lazy<IPublisherClient>>().Value);
+        Assert.Equal(1, publishers);
 
         Assert.Equal(provider.GetRequiredService<ExtractWork>().Stage, provider.GetRequiredService<DeferredWork<ExtractWork>>().Stage);
         Assert.Equal(provider.GetRequiredService<TransformWork>().Stage, provider.GetRequiredService<DeferredWork<TransformWork>>().Stage);

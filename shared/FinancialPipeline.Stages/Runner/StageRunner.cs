@@ -18,7 +18,7 @@ namespace FinancialPipeline.Stages.Runner;
 public sealed partial class StageRunner(
     ExecutionLedger ledger,
     JobConfigRepository jobs,
-    IPublisherClient publisher,
+    Lazy<IPublisherClient> publisher,
     StageTopics topics,
     TimeProvider time,
     ILogger<StageRunner> logger)
@@ -179,7 +179,7 @@ public sealed partial class StageRunner(
         var takeover = new TakeoverAlertEvent(input.ExecutionId, input.JobName, lease.Stage, lease.Attempt, staleAfter, time.GetUtcNow());
         try
         {
-            await publisher.PublishAsync(topics.Alerts, [new PubsubMessage(takeover.ToUtf8Json(), takeover.Attributes())], cancellationToken);
+            await publisher.Value.PublishAsync(topics.Alerts, [new PubsubMessage(takeover.ToUtf8Json(), takeover.Attributes())], cancellationToken);
         }
         catch (Exception ex) when (ex is PubSubException or HttpRequestException)
         {
@@ -189,7 +189,7 @@ public sealed partial class StageRunner(
 
     private async Task PublishAsync(Stage stage, StageCompletedMessage message, byte[] completionJson, CancellationToken cancellationToken)
     {
-        await publisher.PublishAsync(topics.CompletedOf(stage), [new PubsubMessage(completionJson, message.Attributes())], cancellationToken);
+        await publisher.Value.PublishAsync(topics.CompletedOf(stage), [new PubsubMessage(completionJson, message.Attributes())], cancellationToken);
         LogPublished(logger, topics.CompletedOf(stage));
     }
 
