@@ -77,13 +77,17 @@ public sealed class LocalInfrastructure : IAsyncDisposable
     /// Uses FP_POSTGRES_CONNECTION and PUBSUB_EMULATOR_HOST when set; otherwise starts a throwaway PostgreSQL
     /// cluster and the Pub/Sub emulator (in parallel) on free loopback ports. Applies migrations and the local seed.
     /// </summary>
-    public static async Task<LocalInfrastructure> StartAsync(ILoggerFactory? loggers = null, CancellationToken cancellationToken = default)
+    public static Task<LocalInfrastructure> StartAsync(ILoggerFactory? loggers = null, CancellationToken cancellationToken = default) =>
+        StartAsync(loggers, startEmulator: true, cancellationToken);
+
+    /// <param name="startEmulator">False: PostgreSQL only (<see cref="EmulatorHost"/> is then PUBSUB_EMULATOR_HOST or empty).</param>
+    public static async Task<LocalInfrastructure> StartAsync(ILoggerFactory? loggers, bool startEmulator, CancellationToken cancellationToken)
     {
         loggers ??= NullLoggerFactory.Instance;
         var givenPg = Environment.GetEnvironmentVariable("FP_POSTGRES_CONNECTION");
         var givenEmulator = Environment.GetEnvironmentVariable("PUBSUB_EMULATOR_HOST");
         var pgTask = string.IsNullOrWhiteSpace(givenPg) ? PostgresCluster.StartAsync(loggers.CreateLogger<PostgresCluster>(), cancellationToken) : Task.FromResult<PostgresCluster>(null!);
-        var emuTask = string.IsNullOrWhiteSpace(givenEmulator) ? PubSubEmulator.StartAsync(loggers.CreateLogger<PubSubEmulator>(), cancellationToken) : Task.FromResult<PubSubEmulator>(null!);
+        var emuTask = startEmulator && string.IsNullOrWhiteSpace(givenEmulator) ? PubSubEmulator.StartAsync(loggers.CreateLogger<PubSubEmulator>(), cancellationToken) : Task.FromResult<PubSubEmulator>(null!);
         try
         {
             await Task.WhenAll(pgTask, emuTask);
@@ -103,7 +107,7 @@ public sealed class LocalInfrastructure : IAsyncDisposable
             throw;
         }
 
-        var infra = new LocalInfrastructure(givenPg ?? pgTask.Result.ConnectionString, givenEmulator ?? emuTask.Result.Host, pgTask.Result, emuTask.Result);
+        var infra = new LocalInfrastructure(givenPg ?? pgTask.Result.ConnectionString, givenEmulator ?? emuTask.Result?.Host ?? string.Empty, pgTask.Result, emuTask.Result);
         try
         {
             var migrator = new ControlDbMigrator(infra.PostgresConnection, loggers.CreateLogger<ControlDbMigrator>());
