@@ -50,7 +50,9 @@ public static class PipelineServices
         services.AddSingleton(new StageTopics(settings.TopicPrefix));
         // The runner publishes only after a stage succeeds: a rejected, busy or already-done message never builds the
         // publisher's HTTP client and retry pipeline (the first event on a cold host is often one of those).
-        services.AddSingleton(sp => new Lazy<IPublisherClient>(sp.GetRequiredService<IPublisherClient>));
+        // PublicationOnly: a failed construction is not cached for the life of the process (the container still
+        // hands out one singleton).
+        services.AddSingleton(sp => new Lazy<IPublisherClient>(sp.GetRequiredService<IPublisherClient>, LazyThreadSafetyMode.PublicationOnly));
         services.AddSingleton<StageRunner>();
         services.AddSingleton<ExtractWork>();
         services.AddSingleton(new SilverEngineOptions { WorkDirectory = settings.WorkDirectory });

@@ -110,6 +110,24 @@ public sealed class HostConfigurationTests
         Assert.Equal(1, stores);
     }
 
+    [Fact]
+    public void A_publisher_that_failed_to_build_is_built_again_at_the_next_publish()
+    {
+        var attempts = 0;
+        var services = new ServiceCollection();
+        services.AddLogging(b => b.SetMinimumLevel(LogLevel.Warning));
+        services.AddSingleton<IPublisherClient>(_ => ++attempts == 1
+            ? throw new InvalidOperationException("credentials not mounted yet")
+            : PubSubRestClient.Create(new PubSubOptions { ProjectId = "p", EmulatorHost = "127.0.0.1:1" }));
+        services.AddPipeline(Settings(new Dictionary<string, string?>()) with { MigrateOnStart = false });
+        using var provider = services.BuildServiceProvider();
+        var publisher = provider.GetRequiredService<Lazy<IPublisherClient>>();
+
+        Assert.Throws<InvalidOperationException>(() => publisher.Value);
+        Assert.NotNull(publisher.Value);
+        Assert.Equal(2, attempts);
+    }
+
     private static PipelineSettings Settings(Dictionary<string, string?> values)
     {
         values["FP_POSTGRES_CONNECTION"] = "Host=127.0.0.1;Username=fp;Database=fp";
