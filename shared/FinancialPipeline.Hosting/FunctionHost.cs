@@ -30,7 +30,14 @@ public static partial class FunctionHost
     /// <param name="port">Overrides <c>PORT</c>; 0 picks a free port (tests, <c>fp run</c>).</param>
     public static WebApplicationBuilder CreateBuilder(string[] args, int? port = null)
     {
-        var builder = WebApplication.CreateSlimBuilder(args);
+        // A function is configured by its environment and ships no settings file to reload. Left on, reloading
+        // watches the content root recursively (an inotify watch per directory; by default the working
+        // directory, so `fp run` from a repository or a home directory walked all of it, once per host).
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions
+        {
+            Args = [.. args, "--hostBuilder:reloadConfigOnChange=false"],
+            ContentRootPath = AppContext.BaseDirectory,
+        });
         var configuredPort = port ?? (int.TryParse(builder.Configuration["PORT"], out var p) ? p : 8080);
         var inContainer = string.Equals(builder.Configuration["DOTNET_RUNNING_IN_CONTAINER"], "true", StringComparison.OrdinalIgnoreCase);
         builder.WebHost.ConfigureKestrel(kestrel =>

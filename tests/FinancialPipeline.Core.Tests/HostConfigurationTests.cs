@@ -1,5 +1,6 @@
 using FinancialPipeline.Core.Warehouse;
 using FinancialPipeline.Core.Storage;
+using FinancialPipeline.Hosting;
 using FinancialPipeline.PubSub;
 using FinancialPipeline.Stages;
 using FinancialPipeline.Stages.Functions;
@@ -126,6 +127,20 @@ public sealed class HostConfigurationTests
         Assert.Throws<InvalidOperationException>(() => publisher.Value);
         Assert.NotNull(publisher.Value);
         Assert.Equal(2, attempts);
+    }
+
+    [Fact]
+    public void A_function_host_is_rooted_at_its_binaries_and_watches_no_configuration_file()
+    {
+        // Reloading settings files would watch the content root recursively, one inotify watch per directory; a
+        // content root left at the working directory made every host of `fp run` walk the whole repository.
+        var builder = FunctionHost.CreateBuilder(["--PORT=1234"], port: 0);
+
+        Assert.Equal(Path.TrimEndingDirectorySeparator(AppContext.BaseDirectory), Path.TrimEndingDirectorySeparator(builder.Environment.ContentRootPath));
+        var files = builder.Configuration.Sources.OfType<FileConfigurationSource>().ToList();
+        Assert.NotEmpty(files);
+        Assert.All(files, source => Assert.False(source.ReloadOnChange, source.Path));
+        Assert.Equal("1234", builder.Configuration["PORT"]); // the caller's arguments still count
     }
 
     private static PipelineSettings Settings(Dictionary<string, string?> values)
