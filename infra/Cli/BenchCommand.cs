@@ -132,7 +132,7 @@ internal static class ColdStartBench
 {
     public static Command Create()
     {
-        var runs = new Option<int>("--runs") { Description = "Measured starts of each host", DefaultValueFactory = _ => 10 };
+        var runs = new Option<int>("--runs") { Description = "Measured starts of each host", DefaultValueFactory = _ => 20 };
         var warmup = new Option<int>("--warmup") { Description = "Unmeasured starts of each host first (file cache, a fresh PostgreSQL cluster settling)", DefaultValueFactory = _ => 3 };
         var command = new Command("coldstart", "Function host cold start vs a bare CreateSlimBuilder app (target ≤ 1.2×)");
         command.Options.Add(runs);
@@ -206,6 +206,7 @@ internal static class ColdStartBench
             ["PUBSUB_EMULATOR_HOST"] = infra.EmulatorHost is { Length: > 0 } host ? host : "127.0.0.1:9",
             ["FP_DATA_DIR"] = Path.Combine(Path.GetTempPath(), "fp-coldstart"),
             ["Logging__LogLevel__Default"] = "Warning",
+            ["K_SERVICE"] = "fp-extract", // set by Cloud Run: the host logs JSON for Cloud Logging, as deployed
             ["FP_MIGRATE_ON_START"] = Environment.GetEnvironmentVariable("FP_MIGRATE_ON_START") ?? "true",
         };
         for (var i = 0; i < warmup; i++)
