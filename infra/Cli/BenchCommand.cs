@@ -69,8 +69,8 @@ internal static class BenchCommand
             }
 
             latencies.Sort();
-            var p50 = Percentile(latencies, 0.50);
-            var p90 = Percentile(latencies, 0.90);
+            var p50 = BenchStatistics.Percentile(latencies, 0.50);
+            var p90 = BenchStatistics.Percentile(latencies, 0.90);
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"publish → gold SUCCESS: p50 {p50:F1} ms, p90 {p90:F1} ms, min {latencies[0]:F1} ms, max {latencies[^1]:F1} ms"));
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"RESULT e2e_p50_ms {p50:F1} target 1000 {(p50 <= 1000 ? "met" : "missed")}"));
             return 0;
@@ -113,14 +113,6 @@ internal static class BenchCommand
         }
 
         throw new TimeoutException($"execution {start.ExecutionId} did not reach gold SUCCESS in 60 s");
-    }
-
-    private static double Percentile(List<double> sorted, double p)
-    {
-        var rank = p * (sorted.Count - 1);
-        var lo = (int)Math.Floor(rank);
-        var hi = (int)Math.Ceiling(rank);
-        return sorted[lo] + ((sorted[hi] - sorted[lo]) * (rank - lo));
     }
 }
 
@@ -225,8 +217,8 @@ internal static class ColdStartBench
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  run {i + 1,2}: bare {baseline[^1],6:F0} ms   extract {fn[^1],6:F0} ms"));
         }
 
-        var ratio = Median(fn) / Median(baseline);
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"median cold start: bare {Median(baseline):F0} ms, extract function {Median(fn):F0} ms"));
+        var ratio = BenchStatistics.Median(fn) / BenchStatistics.Median(baseline);
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"median cold start: bare {BenchStatistics.Median(baseline):F0} ms, extract function {BenchStatistics.Median(fn):F0} ms"));
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"RESULT coldstart_ratio {ratio:F2} target 1.2 {(ratio <= 1.2 ? "met" : "missed")}"));
         return 0;
     }
@@ -307,12 +299,6 @@ internal static class ColdStartBench
         }
 
         return connect.SocketError == SocketError.Success;
-    }
-
-    private static double Median(List<double> values)
-    {
-        var sorted = values.Order().ToList();
-        return sorted.Count % 2 == 1 ? sorted[sorted.Count / 2] : (sorted[(sorted.Count / 2) - 1] + sorted[sorted.Count / 2]) / 2;
     }
 }
 

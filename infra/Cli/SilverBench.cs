@@ -80,8 +80,8 @@ internal static class SilverBench
             Console.WriteLine(same.Count == 1
                 ? string.Create(CultureInfo.InvariantCulture, $"both engines wrote {same[0].SilverRows:N0} silver rows and quarantined {same[0].Rejected:N0}")
                 : $"OUTPUTS DIFFER: {string.Join("; ", fp.Concat(duck).Select(r => $"{r.Engine}: {r.SilverRows} silver, {r.Rejected} rejected"))}");
-            var fpTime = Median(fp.Select(r => r.Seconds));
-            var duckTime = Median(duck.Select(r => r.Seconds));
+            var fpTime = BenchStatistics.Median(fp.Select(r => r.Seconds));
+            var duckTime = BenchStatistics.Median(duck.Select(r => r.Seconds));
             var fpRss = fp.Max(r => r.PeakRssMb);
             var ratio = fpTime / duckTime;
             var met = same.Count == 1 && ratio <= 1.0 && fpRss <= 512;
@@ -345,11 +345,5 @@ internal static class SilverBench
     {
         var line = File.ReadLines("/proc/self/status").First(l => l.StartsWith("VmHWM:", StringComparison.Ordinal));
         return long.Parse(line["VmHWM:".Length..].Trim().Split(' ')[0], CultureInfo.InvariantCulture);
-    }
-
-    private static double Median(IEnumerable<double> values)
-    {
-        var sorted = values.Order().ToList();
-        return sorted.Count % 2 == 1 ? sorted[sorted.Count / 2] : (sorted[(sorted.Count / 2) - 1] + sorted[sorted.Count / 2]) / 2;
     }
 }
