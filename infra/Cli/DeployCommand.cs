@@ -107,6 +107,7 @@ internal static class DeployCommand
         private readonly Option<string> sqlTier = new("--sql-tier") { Description = "Cloud SQL machine tier, when the instance is created", DefaultValueFactory = _ => Defaults.CloudSqlTier };
         private readonly Option<string> sqlVersion = new("--sql-version") { Description = "Cloud SQL PostgreSQL version, when the instance is created", DefaultValueFactory = _ => Defaults.CloudSqlDatabaseVersion };
         private readonly Option<string> controlDatabase = new("--control-db") { Description = "Database of the control tables on the instance", DefaultValueFactory = _ => Defaults.ControlDatabase };
+        private readonly Option<string> controlDbUser = new("--control-db-user") { Description = "PostgreSQL user of the functions, created with a generated password while the connection-string secret has no version", DefaultValueFactory = _ => Defaults.ControlDbUser };
         private readonly Option<string> postgresSecret = new("--postgres-secret") { Description = "Secret holding the Npgsql connection string", DefaultValueFactory = _ => Defaults.PostgresSecret };
         private readonly Option<string> slackSecret = new("--slack-secret") { Description = "Secret holding the Slack webhook URL", DefaultValueFactory = _ => Defaults.SlackWebhookSecret };
         private readonly Option<int> maxInstances = new("--max-instances") { Description = "Cloud Run max instances per function", DefaultValueFactory = _ => Defaults.MaxInstances };
@@ -114,7 +115,7 @@ internal static class DeployCommand
 
         public void AddTo(Command command)
         {
-            foreach (var option in new Option[] { project, region, prefix, bronzeBucket, silverBucket, bucketLocation, dataset, bigQueryLocation, sqlInstance, sqlTier, sqlVersion, controlDatabase, postgresSecret, slackSecret, maxInstances, repoRoot })
+            foreach (var option in new Option[] { project, region, prefix, bronzeBucket, silverBucket, bucketLocation, dataset, bigQueryLocation, sqlInstance, sqlTier, sqlVersion, controlDatabase, controlDbUser, postgresSecret, slackSecret, maxInstances, repoRoot })
             {
                 command.Options.Add(option);
             }
@@ -150,6 +151,7 @@ internal static class DeployCommand
                 CloudSqlTier = parse.GetValue(sqlTier)!,
                 CloudSqlDatabaseVersion = parse.GetValue(sqlVersion)!,
                 ControlDatabase = parse.GetValue(controlDatabase)!,
+                ControlDbUser = parse.GetValue(controlDbUser)!,
                 PostgresSecret = parse.GetValue(postgresSecret)!,
                 SlackWebhookSecret = parse.GetValue(slackSecret)!,
                 MaxInstances = parse.GetValue(maxInstances),

@@ -14,6 +14,25 @@ public enum StepKind
 
     /// <summary>Stop the script with <see cref="DeployStep.FailureMessage"/> when the command fails (a prerequisite the operator must provide).</summary>
     Require,
+
+    /// <summary>
+    /// Only when <see cref="DeployStep.Check"/> fails: <see cref="DeployStep.Variable"/> gets a fresh random value
+    /// (32 bytes of /dev/urandom as hex) that exists only at apply time, <see cref="DeployStep.Commands"/> run with
+    /// it, and it is unset. The value never appears in the plan or in the script's output.
+    /// </summary>
+    GenerateSecretIfMissing,
+}
+
+/// <summary>
+/// One command of a <see cref="StepKind.GenerateSecretIfMissing"/> step. <see cref="OrElse"/> runs when the command
+/// fails (the command's own error output is then discarded); <see cref="Input"/> is one word, variable references
+/// expanded, fed to the command's standard input.
+/// </summary>
+public sealed record ScriptCommand(IReadOnlyList<string> Argv)
+{
+    public IReadOnlyList<string>? OrElse { get; init; }
+
+    public string? Input { get; init; }
 }
 
 /// <summary>One command of the deployment: an argv array and a short comment saying why.</summary>
@@ -28,6 +47,9 @@ public sealed record DeployStep(string Comment, StepKind Kind, IReadOnlyList<str
     /// <summary>Text fed to the command's standard input verbatim (a quoted here-document: nothing in it expands).</summary>
     public string? Stdin { get; init; }
 
+    /// <summary>The commands of a <see cref="StepKind.GenerateSecretIfMissing"/> step; <see cref="Command"/> is the first one's.</summary>
+    public IReadOnlyList<ScriptCommand> Commands { get; init; } = [new ScriptCommand(Command)];
+
     public static DeployStep Run(string comment, params string[] command) => new(comment, StepKind.Run, command);
 
     public static DeployStep RunWithInput(string comment, string stdin, params string[] command) =>
@@ -41,6 +63,11 @@ public sealed record DeployStep(string Comment, StepKind Kind, IReadOnlyList<str
 
     public static DeployStep Require(string comment, string failureMessage, params string[] command) =>
         new(comment, StepKind.Require, command) { FailureMessage = failureMessage };
+
+    public static DeployStep GenerateSecretIfMissing(string comment, IReadOnlyList<string> check, string variable, params ScriptCommand[] commands) =>
+        commands.Length == 0
+            ? throw new ArgumentException("at least one command is needed", nameof(commands))
+            : new(comment, StepKind.GenerateSecretIfMissing, commands[0].Argv) { Check = check, Variable = variable, Commands = commands };
 
     /// <summary>The value of a <c>--name=value</c> argument, or null.</summary>
     public string? Flag(string name)

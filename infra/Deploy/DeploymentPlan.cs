@@ -32,14 +32,18 @@ public sealed record DeploymentPlan(string Title, IReadOnlyList<DeployStep> Step
 
     private static void AppendStep(StringBuilder script, DeployStep step)
     {
-        IEnumerable<string> words = [.. step.Command, .. step.Check ?? [], step.FailureMessage ?? ""];
+        IEnumerable<string> words =
+        [
+            .. step.Commands.SelectMany(c => (IEnumerable<string>)[.. c.Argv, .. c.OrElse ?? [], c.Input ?? ""]),
+            .. step.Check ?? [], step.FailureMessage ?? "",
+        ];
         if (words.Any(w => w.Contains('$', StringComparison.Ordinal) || w.Contains('`', StringComparison.Ordinal)))
         {
             // Single-quoted on purpose: the text is literal, not an expansion.
             script.Append("# shellcheck disable=SC2016\n");
         }
 
-        var command = Command(step.Command, indent: step.Kind is StepKind.CreateIfMissing or StepKind.Require ? "  " : "");
+        var command = Command(step.Command, indent: step.Kind is StepKind.CreateIfMissing or StepKind.Require or StepKind.GenerateSecretIfMissing ? "  " : "");
         switch (step.Kind)
         {
             case StepKind.Run when step.Stdin is { } stdin:
@@ -66,9 +70,42 @@ public sealed record DeploymentPlan(string Title, IReadOnlyList<DeployStep> Step
                 script.Append("  echo ").Append(ShellQuoting.Quote(step.FailureMessage!)).Append(" >&2\n");
                 script.Append("  exit 1\nfi\n");
                 break;
+            case StepKind.GenerateSecretIfMissing:
+                AppendGeneratedSecret(script, step);
+                break;
             default:
                 throw new InvalidOperationException($"unknown step kind {step.Kind}");
         }
+    }
+
+    private static void AppendGeneratedSecret(StringBuilder script, DeployStep step)
+    {
+        var name = step.Variable!;
+        script.Append("if ! ").Append(Command(step.Check!, "")).Append(" >/dev/null 2>&1; then\n");
+        // od and tr are POSIX: no openssl needed on the operator's machine. 64 hex digits need no escaping anywhere.
+        script.Append("  ").Append(name).Append("=\"$(od -An -vtx1 -N32 /dev/urandom | tr -d ' \\n')\"\n");
+        script.Append("  if [[ ${#").Append(name).Append("} -ne 64 ]]; then\n");
+        script.Append("    echo ").Append(ShellQuoting.Quote($"{name}: could not read 32 random bytes from /dev/urandom")).Append(" >&2\n");
+        script.Append("    exit 1\n  fi\n");
+        foreach (var line in step.Commands)
+        {
+            script.Append("  ");
+            if (line.Input is { } input)
+            {
+                // printf is a bash builtin: the value reaches the pipe without appearing in any process's arguments.
+                script.Append("printf '%s' ").Append(ShellQuoting.Quote(input)).Append(" | ");
+            }
+
+            script.Append(Command(line.Argv, "  "));
+            if (line.OrElse is { } orElse)
+            {
+                script.Append(" 2>/dev/null ||").Append(Continuation).Append("  ").Append(Command(orElse, "  "));
+            }
+
+            script.Append('\n');
+        }
+
+        script.Append("  unset ").Append(name).Append("\nfi\n");
     }
 
     /// <summary>A here-document terminator that no line of the text equals.</summary>

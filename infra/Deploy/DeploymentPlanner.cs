@@ -11,6 +11,7 @@ public static class DeploymentPlanner
 {
     public const string PubSubEventType = "google.cloud.pubsub.topic.v1.messagePublished";
     public const string ProjectNumberVariable = "PROJECT_NUMBER";
+    public const string ControlDbPasswordVariable = "FP_CONTROL_DB_PASSWORD";
 
     private static readonly string[] RequiredApis =
     [
@@ -211,11 +212,40 @@ public static class DeploymentPlanner
                     $"Secret {secret} (its value is never part of the plan).",
                     ["gcloud", "secrets", "describe", secret, project],
                     "gcloud", "secrets", "create", secret, project, "--replication-policy=automatic"));
+                if (secret == settings.PostgresSecret)
+                {
+                    ControlDbCredentials();
+                }
+
                 Add(DeployStep.Require(
                     $"{secret} needs a value before a function can start.",
                     $"secret {secret} has no version yet; add one with: gcloud secrets versions add {secret} --project={settings.ProjectId} --data-file=FILE (- reads standard input)",
                     "gcloud", "secrets", "versions", "describe", "latest", "--secret=" + secret, project));
             }
+        }
+
+        /// <summary>
+        /// The functions' database user and the connection string holding its password, made together and only
+        /// while the secret has no version: a password generated at apply time, never in the plan, never printed.
+        /// An existing user of that name gets the new password (e.g. a run that stopped before storing it).
+        /// </summary>
+        private void ControlDbCredentials()
+        {
+            var instance = "--instance=" + settings.CloudSqlInstance;
+            var password = "--password=" + ShellQuoting.Variable(ControlDbPasswordVariable);
+            Add(DeployStep.GenerateSecretIfMissing(
+                $"Database user {settings.ControlDbUser} and the connection string in {settings.PostgresSecret}, if that secret has no version yet.\n" +
+                $"The password is generated now and goes only to Cloud SQL and the secret (a new version replaces it: gcloud sql users set-password, then gcloud secrets versions add).",
+                ["gcloud", "secrets", "versions", "describe", "latest", "--secret=" + settings.PostgresSecret, project],
+                ControlDbPasswordVariable,
+                new ScriptCommand(["gcloud", "sql", "users", "create", settings.ControlDbUser, instance, project, password])
+                {
+                    OrElse = ["gcloud", "sql", "users", "set-password", settings.ControlDbUser, instance, project, password],
+                },
+                new ScriptCommand(["gcloud", "secrets", "versions", "add", settings.PostgresSecret, project, "--data-file=-"])
+                {
+                    Input = settings.ControlDbConnectionString(ShellQuoting.Variable(ControlDbPasswordVariable)),
+                }));
         }
 
         public void BigQuery(IReadOnlyList<SqlScript> ddl, IReadOnlyList<string> skippedSql)

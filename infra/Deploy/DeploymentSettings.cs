@@ -38,6 +38,12 @@ public sealed partial record DeploymentSettings
     /// <summary>Database of the control tables on the instance; the functions migrate it on start.</summary>
     public string ControlDatabase { get; init; } = "financial_pipeline";
 
+    /// <summary>
+    /// PostgreSQL user the functions connect as. The plan creates it (or resets its password) with a password
+    /// generated at apply time, only while <see cref="PostgresSecret"/> has no version.
+    /// </summary>
+    public string ControlDbUser { get; init; } = "fp_app";
+
     /// <summary>Secret Manager secret whose latest version is the Npgsql connection string (<c>FP_POSTGRES_CONNECTION</c>).</summary>
     public string PostgresSecret { get; init; } = "fp-postgres-connection";
 
@@ -72,6 +78,13 @@ public sealed partial record DeploymentSettings
 
     public string CloudSqlConnectionName => $"{ProjectId}:{Region}:{CloudSqlInstance}";
 
+    /// <summary>
+    /// The Npgsql connection string stored in <see cref="PostgresSecret"/>: the Unix socket Cloud Run mounts for
+    /// <c>--add-cloudsql-instances</c> (encrypted by the connector), with <paramref name="password"/>.
+    /// </summary>
+    public string ControlDbConnectionString(string password) =>
+        $"Host=/cloudsql/{CloudSqlConnectionName};Database={ControlDatabase};Username={ControlDbUser};Password={password}";
+
     /// <summary>Checks every name against the rule of the service that will receive it; the error names the setting.</summary>
     public DeploymentSettings Validate()
     {
@@ -92,6 +105,12 @@ public sealed partial record DeploymentSettings
         Check(nameof(CloudSqlTier), CloudSqlTier, CloudSqlTierRule(), "a Cloud SQL tier such as db-custom-1-3840 or db-g1-small");
         Check(nameof(CloudSqlDatabaseVersion), CloudSqlDatabaseVersion, PostgresVersionRule(), "POSTGRES_ and a major version, such as POSTGRES_15");
         Check(nameof(ControlDatabase), ControlDatabase, DatabaseNameRule(), "1–63 characters: lowercase letters, digits, underscores; starts with a letter or underscore");
+        Check(nameof(ControlDbUser), ControlDbUser, DatabaseNameRule(), "1–63 characters: lowercase letters, digits, underscores; starts with a letter or underscore");
+        if (ControlDbUser is "postgres" || ControlDbUser.StartsWith("cloudsql", StringComparison.Ordinal) || ControlDbUser.StartsWith("pg_", StringComparison.Ordinal))
+        {
+            throw new ArgumentException($"{nameof(ControlDbUser)}: '{ControlDbUser}' is reserved by Cloud SQL or PostgreSQL; choose another user");
+        }
+
         Check(nameof(PostgresSecret), PostgresSecret, SecretRule(), "1–255 letters, digits, '-', '_'");
         Check(nameof(SlackWebhookSecret), SlackWebhookSecret, SecretRule(), "1–255 letters, digits, '-', '_'");
         Check(nameof(BaseImage), BaseImage, BaseImageRule(), "a .NET runtime id such as dotnet10");

@@ -211,14 +211,64 @@ public sealed class PlanVsTopologyTests(RepositoryFixture repo) : IClassFixture<
     [Fact]
     public void SecretsAreReferencedNeverValuedAndMustExistBeforeDeploying()
     {
+        var plan = Plan;
+        var steps = plan.Steps.ToList();
         foreach (var secret in new[] { "fp-postgres-connection", "fp-slack-webhook" })
         {
-            Assert.Single(Plan.Commands("gcloud", "secrets", "create", secret));
-            var require = Assert.Single(Plan.Steps, s => s.Kind == StepKind.Require && s.Flag("--secret") == secret);
+            var create = Assert.Single(plan.Commands("gcloud", "secrets", "create", secret));
+            var require = Assert.Single(steps, s => s.Kind == StepKind.Require && s.Flag("--secret") == secret);
             Assert.Contains($"gcloud secrets versions add {secret}", require.FailureMessage, StringComparison.Ordinal);
+            Assert.True(steps.IndexOf(create) < steps.IndexOf(require));
+            Assert.All(plan.Commands("gcloud", "run", "deploy"), d => Assert.True(steps.IndexOf(d) > steps.IndexOf(require), d.Text));
         }
 
-        Assert.DoesNotContain(Plan.Steps, s => s.Command.Contains("versions") && s.Command.Contains("add"));
+        // The only value the plan ever stores is the control DB's connection string, generated at apply time.
+        var stores = steps.SelectMany(s => s.Commands).Where(c => c.Argv.Take(4).SequenceEqual(["gcloud", "secrets", "versions", "add"])).ToList();
+        Assert.Equal("fp-postgres-connection", Assert.Single(stores).Argv[4]);
+    }
+
+    [Fact]
+    public void TheControlDbUserGetsAGeneratedPasswordStoredOnlyInItsSecretAndOnlyWhileTheSecretIsEmpty()
+    {
+        var plan = Plan;
+        var steps = plan.Steps.ToList();
+        var password = "--password=${" + DeploymentPlanner.ControlDbPasswordVariable + "}";
+        var credentials = Assert.Single(steps, s => s.Kind == StepKind.GenerateSecretIfMissing);
+        Assert.Equal(["gcloud", "secrets", "versions", "describe", "latest", "--secret=fp-postgres-connection", "--project=" + Project], credentials.Check);
+        Assert.Equal(DeploymentPlanner.ControlDbPasswordVariable, credentials.Variable);
+
+        Assert.Equal(2, credentials.Commands.Count);
+        var user = credentials.Commands[0];
+        Assert.Equal(["gcloud", "sql", "users", "create", "fp_app", "--instance=fp-control", "--project=" + Project, password], user.Argv.Select(ShellQuoting.Display));
+        Assert.Equal(["gcloud", "sql", "users", "set-password", "fp_app", "--instance=fp-control", "--project=" + Project, password], user.OrElse!.Select(ShellQuoting.Display));
+        var store = credentials.Commands[1];
+        Assert.Equal(["gcloud", "secrets", "versions", "add", "fp-postgres-connection", "--project=" + Project, "--data-file=-"], store.Argv);
+
+        // What the functions will read: Npgsql's reading of the stored value, with the password left to apply time.
+        var connection = new Npgsql.NpgsqlConnectionStringBuilder(ShellQuoting.Display(store.Input!));
+        Assert.Equal("/cloudsql/" + Settings.CloudSqlConnectionName, connection.Host);
+        Assert.Equal("financial_pipeline", connection.Database);
+        Assert.Equal("fp_app", connection.Username);
+        Assert.Equal("${" + DeploymentPlanner.ControlDbPasswordVariable + "}", connection.Password);
+
+        // After the instance and database exist, after the secret exists, before the requirement that it has a value.
+        Assert.True(steps.IndexOf(Assert.Single(plan.Commands("gcloud", "sql", "databases", "create"))) < steps.IndexOf(credentials));
+        Assert.True(steps.IndexOf(Assert.Single(plan.Commands("gcloud", "secrets", "create", "fp-postgres-connection"))) < steps.IndexOf(credentials));
+        Assert.True(steps.IndexOf(credentials) < steps.FindIndex(s => s.Kind == StepKind.Require && s.Flag("--secret") == "fp-postgres-connection"));
+
+        // No password in the plan: every mention of one is the apply-time variable.
+        var script = plan.ToBashScript();
+        Assert.DoesNotMatch(@"--password=(?!""\$\{FP_CONTROL_DB_PASSWORD\}"")", script);
+        Assert.DoesNotMatch(@"Password=(?!'""\$\{FP_CONTROL_DB_PASSWORD\}"")", script);
+    }
+
+    [Fact]
+    public void AnotherControlDbUserIsCreatedAndNamedInTheConnectionString()
+    {
+        var plan = DeploymentPlanner.Build(Settings with { ControlDbUser = "pipeline_rw" });
+        var credentials = Assert.Single(plan.Steps, s => s.Kind == StepKind.GenerateSecretIfMissing);
+        Assert.Equal("pipeline_rw", credentials.Commands[0].Argv[4]);
+        Assert.Equal("pipeline_rw", new Npgsql.NpgsqlConnectionStringBuilder(ShellQuoting.Display(credentials.Commands[1].Input!)).Username);
     }
 
     [Fact]

@@ -73,6 +73,36 @@ public sealed class ScriptTests(RepositoryFixture repo) : IClassFixture<Reposito
     }
 
     [Fact]
+    public async Task AGeneratedSecretExistsOnlyWhileItsCommandsRunAndOnlyWhenTheCheckFails()
+    {
+        var secret = ShellQuoting.Variable("FP_TEST_SECRET");
+        var plan = new DeploymentPlan("generated secret", [
+            DeployStep.GenerateSecretIfMissing(
+                "generated when the check fails",
+                ["false"],
+                "FP_TEST_SECRET",
+                new ScriptCommand(["bash", "-c", "echo 'user exists' >&2; exit 1"]) { OrElse = ["printf", "fallback:%s\\n", secret] },
+                new ScriptCommand(["cat"]) { Input = "Password=" + secret + ";it's" }),
+            DeployStep.GenerateSecretIfMissing("skipped when the check succeeds", ["true"], "FP_OTHER", new ScriptCommand(["printf", "%s", "not printed"])),
+            DeployStep.CreateIfMissing("unset afterwards", ["declare", "-p", "FP_TEST_SECRET"], "printf", "\\n%s\\n", "unset"),
+        ]);
+        var path = Path.Combine(repo.Root, "generated.sh");
+        await File.WriteAllTextAsync(path, plan.ToBashScript());
+
+        var first = await RunAsync("bash", [path]);
+        var second = await RunAsync("bash", [path]);
+
+        Assert.True(first.ExitCode == 0, first.StdErr);
+        var match = System.Text.RegularExpressions.Regex.Match(first.StdOut, "^fallback:([0-9a-f]{64})\nPassword=([0-9a-f]{64});it's\nunset\ndeployment finished: 3 steps\n$");
+        Assert.True(match.Success, first.StdOut);
+        Assert.Equal(match.Groups[1].Value, match.Groups[2].Value);
+        Assert.Equal("", first.StdErr); // the failing first command's error is discarded: its fallback ran
+        Assert.True(second.ExitCode == 0, second.StdErr);
+        Assert.DoesNotContain(match.Groups[1].Value, second.StdOut, StringComparison.Ordinal); // a fresh value each time
+        Assert.DoesNotContain(match.Groups[1].Value, await File.ReadAllTextAsync(path), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task AnEmptyCaptureStopsTheScript()
     {
         var plan = new DeploymentPlan("capture", [
