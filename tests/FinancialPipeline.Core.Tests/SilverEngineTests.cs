@@ -4,6 +4,7 @@ using FinancialPipeline.Core.Parquet;
 using FinancialPipeline.Core.Storage;
 using FinancialPipeline.Stages.Work;
 using FinancialPipeline.Storage;
+using FinancialPipeline.Tests.Shared;
 using Parquet;
 using Parquet.Schema;
 
@@ -436,17 +437,15 @@ public sealed class SilverEngineTests : IDisposable
     /// Writes the new version of one object as the temporary sibling the filesystem store would rename, then
     /// "crashes" (throws) before the rename: the moment between writing the new partition and replacing the old.
     /// </summary>
-    private sealed class CrashBeforeReplaceStore(FileSystemObjectStore inner, string crashOn) : IObjectStore
+    private sealed class CrashBeforeReplaceStore(FileSystemObjectStore inner, string crashOn) : DelegatingObjectStore(inner)
     {
         public bool Crashed { get; private set; }
 
-        public string UriOf(string bucket, string objectName) => inner.UriOf(bucket, objectName);
-
-        public async Task<StoredObject> UploadObjectAsync(string bucket, string objectName, string contentType, Stream source, CancellationToken cancellationToken = default)
+        public override async Task<StoredObject> UploadObjectAsync(string bucket, string objectName, string contentType, Stream source, CancellationToken cancellationToken = default)
         {
             if (objectName != crashOn)
             {
-                return await inner.UploadObjectAsync(bucket, objectName, contentType, source, cancellationToken);
+                return await base.UploadObjectAsync(bucket, objectName, contentType, source, cancellationToken);
             }
 
             var target = inner.PathOf(bucket, objectName);
@@ -458,14 +457,5 @@ public sealed class SilverEngineTests : IDisposable
             Crashed = true;
             throw new IOException("injected crash between writing the new partition and replacing the old one");
         }
-
-        public Task DownloadObjectAsync(string bucket, string objectName, Stream destination, CancellationToken cancellationToken = default) =>
-            inner.DownloadObjectAsync(bucket, objectName, destination, cancellationToken);
-
-        public IAsyncEnumerable<StoredObject> ListObjectsAsync(string bucket, string prefix, CancellationToken cancellationToken = default) =>
-            inner.ListObjectsAsync(bucket, prefix, cancellationToken);
-
-        public Task DeleteObjectAsync(string bucket, string objectName, CancellationToken cancellationToken = default) =>
-            inner.DeleteObjectAsync(bucket, objectName, cancellationToken);
     }
 }

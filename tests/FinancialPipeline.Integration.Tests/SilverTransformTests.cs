@@ -6,6 +6,7 @@ using FinancialPipeline.Core.Storage;
 using FinancialPipeline.Stages.Runner;
 using FinancialPipeline.Stages.Work;
 using FinancialPipeline.Storage;
+using FinancialPipeline.Tests.Shared;
 
 namespace FinancialPipeline.Integration.Tests;
 
@@ -37,8 +38,8 @@ public sealed class SilverTransformTests(StackFixture stack) : IDisposable
         {
             var start = day.AddDays(round * 7);
             // Execution A has AAPL for days 0-2, execution B has MSFT for days 1-3: dates 1 and 2 are written by both.
-            var a = await BronzeAsync(store.Inner, job.BucketName, "AAPL", start, days: 3);
-            var b = await BronzeAsync(store.Inner, job.BucketName, "MSFT", start.AddDays(1), days: 3);
+            var a = await BronzeAsync(store.Files, job.BucketName, "AAPL", start, days: 3);
+            var b = await BronzeAsync(store.Files, job.BucketName, "MSFT", start.AddDays(1), days: 3);
 
             var outcomes = await Task.WhenAll(RunAsync(work, ledger, job, a), RunAsync(work, ledger, job, b));
 
@@ -93,25 +94,14 @@ public sealed class SilverTransformTests(StackFixture stack) : IDisposable
         return await work.ExecuteAsync(context);
     }
 
-    private sealed class SlowUploadStore(FileSystemObjectStore inner, TimeSpan delay) : IObjectStore
+    private sealed class SlowUploadStore(FileSystemObjectStore inner, TimeSpan delay) : DelegatingObjectStore(inner)
     {
-        public FileSystemObjectStore Inner => inner;
+        public FileSystemObjectStore Files => inner;
 
-        public string UriOf(string bucket, string objectName) => inner.UriOf(bucket, objectName);
-
-        public async Task<StoredObject> UploadObjectAsync(string bucket, string objectName, string contentType, Stream source, CancellationToken cancellationToken = default)
+        public override async Task<StoredObject> UploadObjectAsync(string bucket, string objectName, string contentType, Stream source, CancellationToken cancellationToken = default)
         {
             await Task.Delay(delay, cancellationToken);
-            return await inner.UploadObjectAsync(bucket, objectName, contentType, source, cancellationToken);
+            return await base.UploadObjectAsync(bucket, objectName, contentType, source, cancellationToken);
         }
-
-        public Task DownloadObjectAsync(string bucket, string objectName, Stream destination, CancellationToken cancellationToken = default) =>
-            inner.DownloadObjectAsync(bucket, objectName, destination, cancellationToken);
-
-        public IAsyncEnumerable<StoredObject> ListObjectsAsync(string bucket, string prefix, CancellationToken cancellationToken = default) =>
-            inner.ListObjectsAsync(bucket, prefix, cancellationToken);
-
-        public Task DeleteObjectAsync(string bucket, string objectName, CancellationToken cancellationToken = default) =>
-            inner.DeleteObjectAsync(bucket, objectName, cancellationToken);
     }
 }
