@@ -104,6 +104,12 @@ public static class DeploymentPlanner
         {
             DeploymentSettings.CheckServiceName($"functions[{function.Key}].ServiceName", function.ServiceName);
             DeploymentSettings.CheckServiceAccountId($"functions[{function.Key}].ServiceAccountId", function.ServiceAccountId);
+            DeploymentSettings.CheckMemory($"functions[{function.Key}].Memory", function.Memory);
+            if (function.Concurrency is < 1 or > 1000)
+            {
+                throw new InvalidOperationException($"functions[{function.Key}].Concurrency: {function.Concurrency} must be between 1 and 1000");
+            }
+
             var folder = Path.Combine(settings.RepositoryRoot, function.SourceProject);
             if (!Directory.Exists(folder) || Directory.GetFiles(folder, "*.csproj").Length != 1)
             {
@@ -296,6 +302,7 @@ public static class DeploymentPlanner
                 // The push request lasts at most the ack deadline; the service must not cut it shorter.
                 "--timeout=" + timeout.ToString(CultureInfo.InvariantCulture) + "s",
                 "--cpu-boost", "--max-instances=" + settings.MaxInstances.ToString(CultureInfo.InvariantCulture),
+                "--memory=" + function.Memory, "--concurrency=" + function.Concurrency.ToString(CultureInfo.InvariantCulture),
                 "--set-env-vars=" + string.Join(',', environment.Select(e => $"{e.Key}={e.Value}")),
             ];
             if (secrets.Count > 0)

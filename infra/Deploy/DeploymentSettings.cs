@@ -131,6 +131,9 @@ public sealed partial record DeploymentSettings
     internal static void CheckServiceAccountId(string setting, string accountId) =>
         Check(setting, accountId, ServiceAccountRule(), "6–30 characters: lowercase letters, digits, hyphens (shorten Prefix)");
 
+    internal static void CheckMemory(string setting, string memory) =>
+        Check(setting, memory, MemoryRule(), "a Cloud Run memory size such as 512Mi or 2Gi");
+
     internal static void CheckServiceName(string setting, string name) =>
         Check(setting, name, ServiceNameRule(), "1–49 characters: lowercase letters, digits, hyphens; starts with a letter");
 
@@ -180,6 +183,9 @@ public sealed partial record DeploymentSettings
 
     [GeneratedRegex("^[a-z][a-z0-9-]{4,28}[a-z0-9]$")]
     private static partial Regex ServiceAccountRule();
+
+    [GeneratedRegex("^[1-9][0-9]{0,5}(Mi|Gi)$")]
+    private static partial Regex MemoryRule();
 
     [GeneratedRegex("^[a-z]([a-z0-9-]{0,47}[a-z0-9])?$")]
     private static partial Regex ServiceNameRule();

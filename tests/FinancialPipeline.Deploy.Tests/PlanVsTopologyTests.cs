@@ -125,6 +125,39 @@ public sealed class PlanVsTopologyTests(RepositoryFixture repo) : IClassFixture<
         Assert.DoesNotContain("FP_WAREHOUSE", EnvironmentOf("fp-extract").Keys);
     }
 
+    [Theory]
+    [InlineData("extract", "512Mi", "80")]
+    [InlineData("aggregate", "512Mi", "80")]
+    [InlineData("alert", "512Mi", "80")]
+    [InlineData("transform", "2Gi", "1")]
+    public void EachFunctionStatesItsMemoryAndConcurrency(string key, string memory, string concurrency)
+    {
+        var deploy = Assert.Single(Plan.Commands("gcloud", "run", "deploy", "fp-" + key));
+        Assert.Equal(memory, deploy.Flag("--memory"));
+        Assert.Equal(concurrency, deploy.Flag("--concurrency"));
+    }
+
+    [Fact]
+    public void TransformCapsItsHeapSoSpillFilesFitInItsMemory()
+    {
+        // 0x18000000 bytes = 384 MiB, the cap the silver bench measures under; /tmp (the spill) takes the rest.
+        Assert.Equal("0x18000000", EnvironmentOf("fp-transform")["DOTNET_GCHeapHardLimit"]);
+        Assert.Equal(384L * 1024 * 1024, Convert.ToInt64("18000000", 16));
+        Assert.DoesNotContain("DOTNET_GCHeapHardLimit", EnvironmentOf("fp-extract").Keys);
+    }
+
+    [Theory]
+    [InlineData("2GB", 80)]
+    [InlineData("0Mi", 80)]
+    [InlineData("512Mi", 0)]
+    [InlineData("512Mi", 1001)]
+    public void AFunctionWithImpossibleResourcesIsRefusedByName(string memory, int concurrency)
+    {
+        var functions = FunctionCatalog.Standard(Settings, Topology).Select(f => f.Key == "extract" ? f with { Memory = memory, Concurrency = concurrency } : f).ToList();
+        var error = Assert.ThrowsAny<Exception>(() => DeploymentPlanner.Build(Settings, Topology, functions, [], []));
+        Assert.Contains(memory == "512Mi" ? "functions[extract].Concurrency" : "functions[extract].Memory", error.Message, StringComparison.Ordinal);
+    }
+
     private Dictionary<string, string> EnvironmentOf(string service) =>
         Assert.Single(Plan.Commands("gcloud", "run", "deploy", service)).Flag("--set-env-vars")!
             .Split(',').Select(e => e.Split('=', 2)).ToDictionary(kv => kv[0], kv => kv[1], StringComparer.Ordinal);
