@@ -64,10 +64,16 @@ public sealed record DeployStep(string Comment, StepKind Kind, IReadOnlyList<str
     public static DeployStep Require(string comment, string failureMessage, params string[] command) =>
         new(comment, StepKind.Require, command) { FailureMessage = failureMessage };
 
-    public static DeployStep GenerateSecretIfMissing(string comment, IReadOnlyList<string> check, string variable, params ScriptCommand[] commands) =>
-        commands.Length == 0
-            ? throw new ArgumentException("at least one command is needed", nameof(commands))
-            : new(comment, StepKind.GenerateSecretIfMissing, commands[0].Argv) { Check = check, Variable = variable, Commands = commands };
+    public static DeployStep GenerateSecretIfMissing(string comment, IReadOnlyList<string> check, string variable, params ScriptCommand[] commands)
+    {
+        if (commands.Length == 0)
+        {
+            throw new ArgumentException("at least one command is needed", nameof(commands));
+        }
+
+        _ = ShellQuoting.Variable(variable); // refuses a name bash would not take as a variable
+        return new(comment, StepKind.GenerateSecretIfMissing, commands[0].Argv) { Check = check, Variable = variable, Commands = commands };
+    }
 
     /// <summary>The value of a <c>--name=value</c> argument, or null.</summary>
     public string? Flag(string name)
