@@ -14,21 +14,39 @@ internal static class LedgerCells
     /// </summary>
     public static string Records(ExecutionRow row)
     {
-        if (row.CompletionJson is { } json && StageNames.TryParse(row.Stage, out var stage))
+        if (Counts(row) is { } counts)
         {
-            try
-            {
-                var counts = StageCompletedMessage.Parse(Encoding.UTF8.GetBytes(json), stage).Records;
-                var text = string.Create(CultureInfo.InvariantCulture, $"{counts.In} → {counts.Written}");
-                return counts.Rejected > 0 ? string.Create(CultureInfo.InvariantCulture, $"{text} ({counts.Rejected} rejected)") : text;
-            }
-            catch (MessageRejectedException)
-            {
-                // An event stored by an older version: fall back to the ledger's count.
-            }
+            var text = string.Create(CultureInfo.InvariantCulture, $"{counts.In} → {counts.Written}");
+            return counts.Rejected > 0 ? string.Create(CultureInfo.InvariantCulture, $"{text} ({counts.Rejected} rejected)") : text;
         }
 
         return row.Records?.ToString(CultureInfo.InvariantCulture) ?? "-";
+    }
+
+    /// <summary>Printed under a table holding a <see cref="GoldUnchanged"/> row, so "→ 0" does not read as data lost.</summary>
+    public const string GoldUnchangedNote =
+        "gold → 0: every hour of that window was already in gold with these values; the MERGE changed nothing (a re-run is harmless)";
+
+    /// <summary>True when gold succeeded on rows it already held unchanged: the "→ 0" a re-run shows.</summary>
+    public static bool GoldUnchanged(ExecutionRow row) =>
+        row.Stage == StageNames.Gold && row.Status == "SUCCESS" && Counts(row) is { In: > 0, Written: 0 };
+
+    /// <summary>The counts of the stored completion event, or null (none yet, or stored by an older version).</summary>
+    private static RecordCounts? Counts(ExecutionRow row)
+    {
+        if (row.CompletionJson is not { } json || !StageNames.TryParse(row.Stage, out var stage))
+        {
+            return null;
+        }
+
+        try
+        {
+            return StageCompletedMessage.Parse(Encoding.UTF8.GetBytes(json), stage).Records;
+        }
+        catch (MessageRejectedException)
+        {
+            return null;
+        }
     }
 
     public static string Window(ExecutionRow row) =>

@@ -107,6 +107,11 @@ internal static class RunCommand
         }
 
         AnsiConsole.Write(table);
+        if (rows.Any(LedgerCells.GoldUnchanged))
+        {
+            AnsiConsole.MarkupLine($"[grey]{LedgerCells.GoldUnchangedNote}[/]");
+        }
+
         AnsiConsole.MarkupLine($"[grey]buckets: {Markup.Escape(pipeline.Settings.BucketsRoot)}  gold: {Markup.Escape(pipeline.Settings.DuckDbPath)} (table financial_data_hour)[/]");
     }
 }

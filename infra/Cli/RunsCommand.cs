@@ -66,6 +66,11 @@ internal static class RunsCommand
         }
 
         AnsiConsole.Write(table);
+        if (rows.Any(LedgerCells.GoldUnchanged))
+        {
+            AnsiConsole.MarkupLine($"[grey]{LedgerCells.GoldUnchangedNote}[/]");
+        }
+
         return 0;
     }
 }

@@ -1,0 +1,57 @@
+using System.Text;
+using FinancialPipeline.Cli;
+using FinancialPipeline.ControlDb;
+using FinancialPipeline.Core.Contracts;
+
+namespace FinancialPipeline.Integration.Tests;
+
+/// <summary>The counts column of <c>fp run</c> / <c>fp runs</c>, read from the stored completion events.</summary>
+public sealed class LedgerCellsTests
+{
+    private static readonly DateTimeOffset At = new(2026, 11, 24, 5, 0, 0, TimeSpan.Zero);
+
+    [Fact]
+    public void CountsComeFromTheCompletionEventWithRejectedRowsNamed()
+    {
+        Assert.Equal("350 → 347 (3 rejected)", LedgerCells.Records(Row("silver", "SUCCESS", new RecordCounts(350, 347, 3))));
+        Assert.Equal("350 → 350", LedgerCells.Records(Row("bronze", "SUCCESS", new RecordCounts(350, 350, 0))));
+    }
+
+    [Fact]
+    public void WithoutACompletionEventTheLedgersOwnCountIsShown()
+    {
+        Assert.Equal("12", LedgerCells.Records(Row("gold", "RUNNING", null) with { Records = 12 }));
+        Assert.Equal("-", LedgerCells.Records(Row("gold", "RUNNING", null)));
+        Assert.Equal("7", LedgerCells.Records(Row("gold", "SUCCESS", null) with { CompletionJson = "{\"schema_version\":99}", Records = 7 }));
+    }
+
+    [Fact]
+    public void OnlyASuccessfulGoldThatChangedNothingIsExplainedAsUnchanged()
+    {
+        Assert.True(LedgerCells.GoldUnchanged(Row("gold", "SUCCESS", new RecordCounts(350, 0, 0))));
+        Assert.False(LedgerCells.GoldUnchanged(Row("gold", "SUCCESS", new RecordCounts(350, 12, 0))));
+        Assert.False(LedgerCells.GoldUnchanged(Row("gold", "SUCCESS", new RecordCounts(0, 0, 0)))); // nothing came in
+        Assert.False(LedgerCells.GoldUnchanged(Row("silver", "SUCCESS", new RecordCounts(350, 0, 350))));
+        Assert.False(LedgerCells.GoldUnchanged(Row("gold", "FAILED", null)));
+    }
+
+    private static ExecutionRow Row(string stage, string status, RecordCounts? counts)
+    {
+        var id = Guid.NewGuid();
+        string? json = null;
+        if (counts is not null)
+        {
+            json = Encoding.UTF8.GetString(new StageCompletedMessage
+            {
+                ExecutionId = id,
+                JobName = "financial_extract",
+                Stage = stage,
+                Window = new WindowDto(At.AddHours(-2), At),
+                Records = counts,
+                CompletedAt = At,
+            }.ToUtf8Json());
+        }
+
+        return new ExecutionRow(1, id, stage, "financial_extract", status, 1, "new", At, At.AddHours(-2), At, null, counts?.Written, null, json, At, At, "incremental", At);
+    }
+}
