@@ -80,10 +80,11 @@ public sealed partial record DeploymentSettings
 
     /// <summary>
     /// The Npgsql connection string stored in <see cref="PostgresSecret"/>: the Unix socket Cloud Run mounts for
-    /// <c>--add-cloudsql-instances</c> (encrypted by the connector), with <paramref name="password"/>.
+    /// <c>--add-cloudsql-instances</c> (encrypted by the connector), with <paramref name="password"/>. An instance
+    /// holds at most 10 connections: a burst of requests waits for one instead of using up the server's slots.
     /// </summary>
     public string ControlDbConnectionString(string password) =>
-        $"Host=/cloudsql/{CloudSqlConnectionName};Database={ControlDatabase};Username={ControlDbUser};Password={password}";
+        $"Host=/cloudsql/{CloudSqlConnectionName};Database={ControlDatabase};Username={ControlDbUser};Password={password};Maximum Pool Size=10";
 
     /// <summary>Checks every name against the rule of the service that will receive it; the error names the setting.</summary>
     public DeploymentSettings Validate()

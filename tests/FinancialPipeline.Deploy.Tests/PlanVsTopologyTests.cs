@@ -283,6 +283,7 @@ public sealed class PlanVsTopologyTests(RepositoryFixture repo) : IClassFixture<
         Assert.Equal("financial_pipeline", connection.Database);
         Assert.Equal("fp_app", connection.Username);
         Assert.Equal("${" + DeploymentPlanner.ControlDbPasswordVariable + "}", connection.Password);
+        Assert.Equal(10, connection.MaxPoolSize);
 
         // After the instance and database exist, after the secret exists, before the requirement that it has a value.
         Assert.True(steps.IndexOf(Assert.Single(plan.Commands("gcloud", "sql", "databases", "create"))) < steps.IndexOf(credentials));
