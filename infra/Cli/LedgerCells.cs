@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using FinancialPipeline.ControlDb;
 using FinancialPipeline.Core.Contracts;
+using Spectre.Console;
 
 namespace FinancialPipeline.Cli;
 
@@ -24,8 +25,17 @@ internal static class LedgerCells
     }
 
     /// <summary>Printed under a table holding a <see cref="GoldUnchanged"/> row, so "→ 0" does not read as data lost.</summary>
-    public const string GoldUnchangedNote =
+    private const string GoldUnchangedNote =
         "gold → 0: every hour of that window was already in gold with these values; the MERGE changed nothing (a re-run is harmless)";
+
+    /// <summary>The lines that go under a table of <paramref name="rows"/>: today, why a gold "→ 0" is harmless.</summary>
+    public static void WriteFootnotes(IEnumerable<ExecutionRow> rows)
+    {
+        if (rows.Any(GoldUnchanged))
+        {
+            AnsiConsole.MarkupLine($"[grey]{GoldUnchangedNote}[/]");
+        }
+    }
 
     /// <summary>True when gold succeeded on rows it already held unchanged: the "→ 0" a re-run shows.</summary>
     public static bool GoldUnchanged(ExecutionRow row) =>

@@ -107,10 +107,7 @@ internal static class RunCommand
         }
 
         AnsiConsole.Write(table);
-        if (rows.Any(LedgerCells.GoldUnchanged))
-        {
-            AnsiConsole.MarkupLine($"[grey]{LedgerCells.GoldUnchangedNote}[/]");
-        }
+        LedgerCells.WriteFootnotes(rows);
 
         AnsiConsole.MarkupLine($"[grey]buckets: {Markup.Escape(pipeline.Settings.BucketsRoot)}  gold: {Markup.Escape(pipeline.Settings.DuckDbPath)} (table financial_data_hour)[/]");
     }

@@ -66,10 +66,7 @@ internal static class RunsCommand
         }
 
         AnsiConsole.Write(table);
-        if (rows.Any(LedgerCells.GoldUnchanged))
-        {
-            AnsiConsole.MarkupLine($"[grey]{LedgerCells.GoldUnchangedNote}[/]");
-        }
+        LedgerCells.WriteFootnotes(rows);
 
         return 0;
     }

@@ -43,7 +43,7 @@ public sealed record DeploymentPlan(string Title, IReadOnlyList<DeployStep> Step
             script.Append("# shellcheck disable=SC2016\n");
         }
 
-        var command = Command(step.Command, indent: step.Kind is StepKind.CreateIfMissing or StepKind.Require or StepKind.GenerateSecretIfMissing ? "  " : "");
+        var command = Command(step.Command, indent: step.Kind is StepKind.CreateIfMissing or StepKind.Require ? "  " : "");
         switch (step.Kind)
         {
             case StepKind.Run when step.Stdin is { } stdin:
@@ -55,8 +55,7 @@ public sealed record DeploymentPlan(string Title, IReadOnlyList<DeployStep> Step
                 script.Append(command).Append('\n');
                 break;
             case StepKind.CreateIfMissing:
-                script.Append("if ! ").Append(Command(step.Check!, "")).Append(" >/dev/null 2>&1; then\n");
-                script.Append("  ").Append(command).Append("\nfi\n");
+                script.Append(IfCheckFails(step)).Append("  ").Append(command).Append("\nfi\n");
                 break;
             case StepKind.Capture:
                 var name = step.Variable!;
@@ -81,7 +80,7 @@ public sealed record DeploymentPlan(string Title, IReadOnlyList<DeployStep> Step
     private static void AppendGeneratedSecret(StringBuilder script, DeployStep step)
     {
         var name = step.Variable!;
-        script.Append("if ! ").Append(Command(step.Check!, "")).Append(" >/dev/null 2>&1; then\n");
+        script.Append(IfCheckFails(step));
         // od and tr are POSIX: no openssl needed on the operator's machine. 64 hex digits need no escaping anywhere.
         script.Append("  ").Append(name).Append("=\"$(od -An -vtx1 -N32 /dev/urandom | tr -d ' \\n')\"\n");
         script.Append("  if [[ ${#").Append(name).Append("} -ne 64 ]]; then\n");
@@ -107,6 +106,9 @@ public sealed record DeploymentPlan(string Title, IReadOnlyList<DeployStep> Step
 
         script.Append("  unset ").Append(name).Append("\nfi\n");
     }
+
+    /// <summary>The opening of a block that runs only when the step's check command fails, its output silenced.</summary>
+    private static string IfCheckFails(DeployStep step) => "if ! " + Command(step.Check!, "") + " >/dev/null 2>&1; then\n";
 
     /// <summary>A here-document terminator that no line of the text equals.</summary>
     private static string HereDocDelimiter(string text)
