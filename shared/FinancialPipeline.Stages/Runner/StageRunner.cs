@@ -26,12 +26,10 @@ public sealed partial class StageRunner(
     public async Task RunAsync(IStageWork work, StageInput input, CancellationToken cancellationToken)
     {
         var stage = work.Stage;
-        using var scope = logger.BeginScope(new Dictionary<string, object>
-        {
-            ["execution_id"] = input.ExecutionId.ToString("D"),
-            ["stage"] = stage.ToWire(),
-            ["job_name"] = input.JobName,
-        });
+        using var scope = logger.BeginScope(new LogScope(
+            ("execution_id", input.ExecutionId.ToString("D")),
+            ("stage", stage.ToWire()),
+            ("job_name", input.JobName)));
 
         JobConfig? job = null;
         JobConfigException? configError = null;
