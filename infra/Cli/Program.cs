@@ -14,6 +14,7 @@ root.Subcommands.Add(BenchCommand.Create());
 root.Subcommands.Add(DeployCommand.Create());
 root.Subcommands.Add(PublishCommand.Create());
 root.Subcommands.Add(RunsCommand.Create());
+root.Subcommands.Add(RejectedCommand.Create());
 root.Subcommands.Add(ReplayCommand.Create());
 root.Subcommands.Add(BackfillCommand.Create());
 // Ctrl+C / SIGTERM cancel the command's token; the stack's orderly stop (hosts, topology, emulator, PostgreSQL) needs

@@ -34,10 +34,13 @@ internal static class RunsCommand
             return 2;
         }
 
+        var now = env.Operator.Time.GetUtcNow();
         IReadOnlyList<ExecutionRow> rows;
+        long rejectedToday;
         try
         {
             rows = await env.Operator.Operations.RecentRunsAsync(limit, job, ct);
+            rejectedToday = await new RejectedMessageStore(env.DataSource).CountSinceAsync(now.AddDays(-1), ct);
         }
         catch (NpgsqlException ex)
         {
@@ -45,7 +48,6 @@ internal static class RunsCommand
             return 1;
         }
 
-        var now = env.Operator.Time.GetUtcNow();
         var table = new Table();
         table.AddColumns("execution", "job", "stage", "status", "attempt", "reason", "rows in → out", "window (UTC)", "duration", "error");
         foreach (var row in rows)
@@ -67,6 +69,13 @@ internal static class RunsCommand
 
         AnsiConsole.Write(table);
         LedgerCells.WriteFootnotes(rows);
+        if (rejectedToday > 0)
+        {
+            // A rejected start message leaves no ledger row, so without this line it would not show here at all.
+            AnsiConsole.MarkupLine(string.Create(
+                CultureInfo.InvariantCulture,
+                $"[yellow]{rejectedToday} message(s) rejected in the last 24 h (answered 2xx, never retried): fp rejected lists them[/]"));
+        }
 
         return 0;
     }

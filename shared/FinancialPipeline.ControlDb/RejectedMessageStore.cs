@@ -7,7 +7,8 @@ namespace FinancialPipeline.ControlDb;
 /// <summary>Writes and reads <c>rejected_message</c>: every poison message with the field and reason.</summary>
 public sealed class RejectedMessageStore(NpgsqlDataSource dataSource)
 {
-    private const int MaxPayloadBytes = 64 * 1024;
+    /// <summary>A payload is stored up to this many bytes.</summary>
+    public const int MaxPayloadBytes = 64 * 1024;
 
     public async Task InsertAsync(
         string functionName, string? messageId, string? subscription, string? source, string? executionId,
@@ -32,21 +33,69 @@ public sealed class RejectedMessageStore(NpgsqlDataSource dataSource)
         await cmd.ExecuteNonQueryAsync(cancellationToken);
     }
 
-    public sealed record Row(string FunctionName, string? MessageId, string? ExecutionId, string Field, string Reason, byte[] Payload);
+    /// <summary>One recorded rejection; <see cref="Payload"/> is the message data as received (first 64 KiB).</summary>
+    public sealed record Row(
+        long Id, DateTimeOffset ReceivedAt, string FunctionName, string? MessageId, string? Subscription, string? Source,
+        string? ExecutionId, string Field, string Reason, byte[] Payload, string? AttributesJson);
 
-    public async Task<IReadOnlyList<Row>> ListByFunctionAsync(string functionName, DateTimeOffset since, CancellationToken cancellationToken)
+    private const string SelectColumns =
+        "SELECT id, received_at, function_name, message_id, subscription, source, execution_id, field, reason, payload, attributes::text FROM rejected_message";
+
+    /// <summary>What <paramref name="functionName"/> rejected since <paramref name="since"/>, oldest first.</summary>
+    public Task<IReadOnlyList<Row>> ListByFunctionAsync(string functionName, DateTimeOffset since, CancellationToken cancellationToken)
     {
-        await using var cmd = dataSource.CreateCommand("""
-            SELECT function_name, message_id, execution_id, field, reason, payload
-            FROM rejected_message WHERE function_name = @function_name AND received_at >= @since ORDER BY id
-            """);
+        var cmd = dataSource.CreateCommand(SelectColumns + " WHERE function_name = @function_name AND received_at >= @since ORDER BY id");
         cmd.Parameters.AddWithValue("function_name", functionName);
         cmd.Parameters.AddWithValue("since", since);
+        return ReadAsync(cmd, cancellationToken);
+    }
+
+    /// <summary>The newest <paramref name="limit"/> rejections, of one function or of all, newest first.</summary>
+    public Task<IReadOnlyList<Row>> ListRecentAsync(int limit, string? functionName, CancellationToken cancellationToken)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(limit, 1);
+        var cmd = dataSource.CreateCommand(
+            SelectColumns + " WHERE (@function_name::varchar IS NULL OR function_name = @function_name) ORDER BY id DESC LIMIT @limit");
+        cmd.Parameters.AddWithValue("function_name", NpgsqlDbType.Varchar, (object?)functionName ?? DBNull.Value);
+        cmd.Parameters.AddWithValue("limit", limit);
+        return ReadAsync(cmd, cancellationToken);
+    }
+
+    /// <summary>One rejection by its id, or null.</summary>
+    public async Task<Row?> GetAsync(long id, CancellationToken cancellationToken)
+    {
+        var cmd = dataSource.CreateCommand(SelectColumns + " WHERE id = @id");
+        cmd.Parameters.AddWithValue("id", id);
+        return (await ReadAsync(cmd, cancellationToken)).SingleOrDefault();
+    }
+
+    /// <summary>How many messages were rejected since <paramref name="since"/>, by any function.</summary>
+    public async Task<long> CountSinceAsync(DateTimeOffset since, CancellationToken cancellationToken)
+    {
+        await using var cmd = dataSource.CreateCommand("SELECT count(*) FROM rejected_message WHERE received_at >= @since");
+        cmd.Parameters.AddWithValue("since", since);
+        return (long)(await cmd.ExecuteScalarAsync(cancellationToken))!;
+    }
+
+    private static async Task<IReadOnlyList<Row>> ReadAsync(NpgsqlCommand command, CancellationToken cancellationToken)
+    {
+        await using var cmd = command;
         var rows = new List<Row>();
         await using var r = await cmd.ExecuteReaderAsync(cancellationToken);
         while (await r.ReadAsync(cancellationToken))
         {
-            rows.Add(new Row(r.GetString(0), r.IsDBNull(1) ? null : r.GetString(1), r.IsDBNull(2) ? null : r.GetString(2), r.GetString(3), r.GetString(4), r.IsDBNull(5) ? [] : (byte[])r[5]));
+            rows.Add(new Row(
+                r.GetInt64(0),
+                new DateTimeOffset(r.GetDateTime(1), TimeSpan.Zero),
+                r.GetString(2),
+                r.IsDBNull(3) ? null : r.GetString(3),
+                r.IsDBNull(4) ? null : r.GetString(4),
+                r.IsDBNull(5) ? null : r.GetString(5),
+                r.IsDBNull(6) ? null : r.GetString(6),
+                r.GetString(7),
+                r.GetString(8),
+                r.IsDBNull(9) ? [] : (byte[])r[9],
+                r.IsDBNull(10) ? null : r.GetString(10)));
         }
 
         return rows;

@@ -1,0 +1,183 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text;
+using FinancialPipeline.ControlDb;
+using FinancialPipeline.Stages.Alerts;
+using FinancialPipeline.Stages.Functions;
+using Npgsql;
+using Spectre.Console;
+
+namespace FinancialPipeline.Cli;
+
+/// <summary>
+/// <c>fp rejected</c>: the messages the functions answered 2xx without running, with the field and reason recorded for
+/// each (<c>rejected_message</c>), so a poison message is found without a SQL client; <c>--id</c> prints one whole.
+/// </summary>
+internal static class RejectedCommand
+{
+    private const int PreviewChars = 48;
+
+    public static Command Create()
+    {
+        var limit = new Option<int>("--limit") { Description = "Rejections to show, newest first", DefaultValueFactory = _ => 20 };
+        var function = new Option<string?>("--function") { Description = "Only those of this function" };
+        function.AcceptOnlyFromAmong(ExtractFunction.Name, TransformFunction.Name, AggregateFunction.Name, AlertFunction.Name);
+        var id = new Option<long?>("--id") { Description = "Print this rejection whole: attributes and the full payload" };
+        var command = new Command("rejected", "Messages the functions refused (answered 2xx, never retried), with the field and reason");
+        command.Options.Add(limit);
+        command.Options.Add(function);
+        command.Options.Add(id);
+        command.SetAction((parse, ct) => ExecuteAsync(parse.GetValue(limit), parse.GetValue(function), parse.GetValue(id), ct));
+        return command;
+    }
+
+    private static async Task<int> ExecuteAsync(int limit, string? function, long? id, CancellationToken ct)
+    {
+        if (limit < 1)
+        {
+            Console.Error.WriteLine($"fp rejected: --limit must be at least 1, got {limit}");
+            return 2;
+        }
+
+        await using var env = OperatorEnvironment.TryCreate("rejected");
+        if (env is null)
+        {
+            return 2;
+        }
+
+        var store = new RejectedMessageStore(env.DataSource);
+        try
+        {
+            if (id is { } one)
+            {
+                if (await store.GetAsync(one, ct) is not { } row)
+                {
+                    Console.Error.WriteLine($"fp rejected: no rejected message has id {one}");
+                    return 1;
+                }
+
+                WriteWhole(row);
+                return 0;
+            }
+
+            WriteTable(await store.ListRecentAsync(limit, function, ct));
+            return 0;
+        }
+        catch (NpgsqlException ex)
+        {
+            Console.Error.WriteLine($"fp rejected: {ex.Message}");
+            return 1;
+        }
+    }
+
+    private static void WriteTable(IReadOnlyList<RejectedMessageStore.Row> rows)
+    {
+        if (rows.Count == 0)
+        {
+            Console.WriteLine("no rejected messages");
+            return;
+        }
+
+        var table = new Table();
+        table.AddColumns("id", "received (UTC)", "function", "field", "reason", "execution", "message", "payload");
+        foreach (var row in rows)
+        {
+            table.AddRow(
+                row.Id.ToString(CultureInfo.InvariantCulture),
+                row.ReceivedAt.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture),
+                row.FunctionName,
+                Markup.Escape(row.Field),
+                Markup.Escape(row.Reason),
+                Markup.Escape(row.ExecutionId ?? "-"),
+                Markup.Escape(row.MessageId ?? "-"),
+                Markup.Escape(PayloadPreview(row.Payload)));
+        }
+
+        AnsiConsole.Write(table);
+        AnsiConsole.MarkupLine("[grey]fp rejected --id ID prints one whole; fix the message and publish it again (a rejected message is never retried)[/]");
+    }
+
+    private static void WriteWhole(RejectedMessageStore.Row row)
+    {
+        var lines = new (string Name, string? Value)[]
+        {
+            ("id", row.Id.ToString(CultureInfo.InvariantCulture)),
+            ("received", row.ReceivedAt.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss.fff", CultureInfo.InvariantCulture) + " UTC"),
+            ("function", row.FunctionName),
+            ("field", row.Field),
+            ("reason", row.Reason),
+            ("execution", row.ExecutionId),
+            ("message", row.MessageId),
+            ("subscription", row.Subscription),
+            ("source", row.Source),
+            ("attributes", row.AttributesJson),
+        };
+        foreach (var (name, value) in lines)
+        {
+            Console.WriteLine($"{name + ":",-14}{(value is null ? "-" : Printable(value, int.MaxValue, keepLineBreaks: false))}");
+        }
+
+        var truncated = row.Payload.Length >= RejectedMessageStore.MaxPayloadBytes ? ", the first of a longer message" : string.Empty;
+        if (TryDecode(row.Payload) is { } text)
+        {
+            Console.WriteLine($"payload:      {row.Payload.Length} bytes, UTF-8{truncated}");
+            Console.WriteLine(Printable(text, int.MaxValue, keepLineBreaks: true));
+        }
+        else
+        {
+            Console.WriteLine($"payload:      {row.Payload.Length} bytes, not UTF-8, base64{truncated}");
+            Console.WriteLine(Convert.ToBase64String(row.Payload));
+        }
+    }
+
+    /// <summary>The payload's start on one line: control characters shown as escapes, bytes that are not UTF-8 counted.</summary>
+    internal static string PayloadPreview(byte[] payload)
+    {
+        if (payload.Length == 0)
+        {
+            return "(empty)";
+        }
+
+        return TryDecode(payload) is { } text ? Printable(text, PreviewChars, keepLineBreaks: false) : $"({payload.Length} bytes, not UTF-8)";
+    }
+
+    /// <summary>
+    /// <paramref name="text"/> with control characters as escapes, so a message cannot drive the operator's terminal
+    /// (ESC sequences); line breaks and tabs kept when <paramref name="keepLineBreaks"/>.
+    /// </summary>
+    internal static string Printable(string text, int maxChars, bool keepLineBreaks)
+    {
+        var printable = new StringBuilder();
+        foreach (var rune in text.EnumerateRunes())
+        {
+            if (printable.Length >= maxChars)
+            {
+                return printable.Append('…').ToString();
+            }
+
+            _ = rune.Value switch
+            {
+                '\n' or '\t' when keepLineBreaks => printable.Append((char)rune.Value),
+                '\n' => printable.Append("\\n"),
+                '\r' => printable.Append("\\r"),
+                '\t' => printable.Append("\\t"),
+                _ when Rune.IsControl(rune) => printable.Append(CultureInfo.InvariantCulture, $"\\u{rune.Value:x4}"),
+                _ => printable.Append(rune.ToString()),
+            };
+        }
+
+        return printable.ToString();
+    }
+
+    private static string? TryDecode(byte[] payload)
+    {
+        try
+        {
+            return new UTF8Encoding(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true).GetString(payload);
+        }
+        catch (DecoderFallbackException)
+        {
+            return null;
+        }
+    }
+}
