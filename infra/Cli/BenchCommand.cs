@@ -188,7 +188,7 @@ internal static class ColdStartBench
         // PostgreSQL only: the probe is rejected before anything is published, and the emulator's JVM, warming up
         // for its first half minute, would take CPU from the measured starts of both apps.
         await using var infra = await LocalInfrastructure.StartAsync(null, startEmulator: false, ct);
-        // A start message for a job that does not exist: parsed, looked up in PostgreSQL, recorded as rejected, 202.
+        // A start message for a job that does not exist: parsed, looked up in PostgreSQL, recorded as rejected, 200.
         var start = new StartMessage(Guid.NewGuid(), "coldstart_probe", null, null);
         var body = $$"""{"message":{"data":"{{Convert.ToBase64String(start.ToUtf8Json())}}","messageId":"1"},"subscription":"projects/p/subscriptions/s"}""";
         var env = new Dictionary<string, string>

@@ -212,7 +212,12 @@ public static partial class FunctionHost
             await sink.RecordAsync(rejected, context.RequestAborted);
         }
 
-        context.Response.StatusCode = StatusCodes.Status202Accepted;
+        // 200, not 202: Pub/Sub acks on 102, 200, 201, 202 and 204, but its emulator redelivers a 202 (measured), which
+        // would loop a poison message into the dead-letter topic locally. 200 with a body, not the 204 of a run, so a
+        // rejection stands out in Cloud Run's request log.
+        context.Response.StatusCode = StatusCodes.Status200OK;
+        context.Response.ContentType = "text/plain; charset=utf-8";
+        await context.Response.WriteAsync($"rejected: {ex.Field}: {ex.Reason}\n", context.RequestAborted);
     }
 
     private static async Task<byte[]> ReadBodyAsync(HttpRequest request, CancellationToken ct)
