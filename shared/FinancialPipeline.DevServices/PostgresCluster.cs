@@ -50,7 +50,7 @@ public sealed class PostgresCluster : IAsyncDisposable
     public static async Task<PostgresCluster> StartAsync(ILogger? logger = null, CancellationToken cancellationToken = default)
     {
         logger ??= NullLogger.Instance;
-        var binDir = FindBinDir();
+        var binDir = FindBinDir(Environment.GetEnvironmentVariable("PG_BINDIR"));
         var root = Path.Combine(Path.GetTempPath(), $"fp-pg-{Guid.NewGuid():N}");
         Directory.CreateDirectory(root);
         var asPostgres = IsRoot();
@@ -113,12 +113,22 @@ public sealed class PostgresCluster : IAsyncDisposable
         }
     }
 
-    private static string FindBinDir()
+    /// <summary>
+    /// <paramref name="configured"/> (PG_BINDIR) when set, and then it must hold initdb: a wrong setting is an error,
+    /// not a silent fallback to another server version. Otherwise Debian's 15, else the newest installed.
+    /// </summary>
+    internal static string FindBinDir(string? configured)
     {
-        var fromEnv = Environment.GetEnvironmentVariable("PG_BINDIR");
-        foreach (var candidate in new[] { fromEnv, "/usr/lib/postgresql/15/bin" }.Concat(Directory.Exists("/usr/lib/postgresql") ? Directory.GetDirectories("/usr/lib/postgresql").OrderDescending().Select(d => Path.Combine(d, "bin")) : []))
+        if (!string.IsNullOrEmpty(configured))
         {
-            if (!string.IsNullOrEmpty(candidate) && File.Exists(Path.Combine(candidate, "initdb")))
+            return File.Exists(Path.Combine(configured, "initdb"))
+                ? configured
+                : throw new InvalidOperationException($"PG_BINDIR is '{configured}', which holds no initdb: point it at the folder holding initdb and postgres (Debian: /usr/lib/postgresql/15/bin), or unset it.");
+        }
+
+        foreach (var candidate in new[] { "/usr/lib/postgresql/15/bin" }.Concat(Directory.Exists("/usr/lib/postgresql") ? Directory.GetDirectories("/usr/lib/postgresql").OrderDescending().Select(d => Path.Combine(d, "bin")) : []))
+        {
+            if (File.Exists(Path.Combine(candidate, "initdb")))
             {
                 return candidate;
             }

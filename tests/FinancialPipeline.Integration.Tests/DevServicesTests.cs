@@ -27,4 +27,23 @@ public sealed class DevServicesTests
         await ProcessTrees.WaitGoneAsync(pgTree.Concat(emulatorTree).ToList(), TimeSpan.FromSeconds(10));
         Assert.False(Directory.Exists(dataDir));
     }
+
+    [Fact]
+    public void PgBinDir_WhenSet_IsUsed_AndAWrongOneIsAnErrorNamingIt()
+    {
+        var installed = PostgresCluster.FindBinDir(null);
+        Assert.True(File.Exists(Path.Combine(installed, "initdb")));
+        Assert.Equal(installed, PostgresCluster.FindBinDir(installed));
+
+        var wrong = Directory.CreateTempSubdirectory("fp-no-pg-").FullName;
+        try
+        {
+            var error = Assert.Throws<InvalidOperationException>(() => PostgresCluster.FindBinDir(wrong));
+            Assert.Contains($"PG_BINDIR is '{wrong}'", error.Message, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(wrong);
+        }
+    }
 }
