@@ -1,7 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
-using System.Text;
 using FinancialPipeline.ControlDb;
+using FinancialPipeline.Core.Contracts;
 using FinancialPipeline.Stages.Alerts;
 using FinancialPipeline.Stages.Functions;
 using Npgsql;
@@ -15,7 +15,7 @@ namespace FinancialPipeline.Cli;
 /// </summary>
 internal static class RejectedCommand
 {
-    private const int PreviewChars = 48;
+    internal const int PreviewChars = 48;
 
     public static Command Create()
     {
@@ -90,7 +90,7 @@ internal static class RejectedCommand
                 Markup.Escape(row.Reason),
                 Markup.Escape(row.ExecutionId ?? "-"),
                 Markup.Escape(row.MessageId ?? "-"),
-                Markup.Escape(PayloadPreview(row.Payload)));
+                Markup.Escape(PayloadText.Preview(row.Payload, PreviewChars)));
         }
 
         AnsiConsole.Write(table);
@@ -114,70 +114,19 @@ internal static class RejectedCommand
         };
         foreach (var (name, value) in lines)
         {
-            Console.WriteLine($"{name + ":",-14}{(value is null ? "-" : Printable(value, int.MaxValue, keepLineBreaks: false))}");
+            Console.WriteLine($"{name + ":",-14}{(value is null ? "-" : PayloadText.Printable(value, int.MaxValue, keepLineBreaks: false))}");
         }
 
         var truncated = row.Payload.Length >= RejectedMessageStore.MaxPayloadBytes ? ", the first of a longer message" : string.Empty;
-        if (TryDecode(row.Payload) is { } text)
+        if (PayloadText.TryDecode(row.Payload) is { } text)
         {
             Console.WriteLine($"payload:      {row.Payload.Length} bytes, UTF-8{truncated}");
-            Console.WriteLine(Printable(text, int.MaxValue, keepLineBreaks: true));
+            Console.WriteLine(PayloadText.Printable(text, int.MaxValue, keepLineBreaks: true));
         }
         else
         {
             Console.WriteLine($"payload:      {row.Payload.Length} bytes, not UTF-8, base64{truncated}");
             Console.WriteLine(Convert.ToBase64String(row.Payload));
-        }
-    }
-
-    /// <summary>The payload's start on one line: control characters shown as escapes, bytes that are not UTF-8 counted.</summary>
-    internal static string PayloadPreview(byte[] payload)
-    {
-        if (payload.Length == 0)
-        {
-            return "(empty)";
-        }
-
-        return TryDecode(payload) is { } text ? Printable(text, PreviewChars, keepLineBreaks: false) : $"({payload.Length} bytes, not UTF-8)";
-    }
-
-    /// <summary>
-    /// <paramref name="text"/> with control characters as escapes, so a message cannot drive the operator's terminal
-    /// (ESC sequences); line breaks and tabs kept when <paramref name="keepLineBreaks"/>.
-    /// </summary>
-    internal static string Printable(string text, int maxChars, bool keepLineBreaks)
-    {
-        var printable = new StringBuilder();
-        foreach (var rune in text.EnumerateRunes())
-        {
-            if (printable.Length >= maxChars)
-            {
-                return printable.Append('…').ToString();
-            }
-
-            _ = rune.Value switch
-            {
-                '\n' or '\t' when keepLineBreaks => printable.Append((char)rune.Value),
-                '\n' => printable.Append("\\n"),
-                '\r' => printable.Append("\\r"),
-                '\t' => printable.Append("\\t"),
-                _ when Rune.IsControl(rune) => printable.Append(CultureInfo.InvariantCulture, $"\\u{rune.Value:x4}"),
-                _ => printable.Append(rune.ToString()),
-            };
-        }
-
-        return printable.ToString();
-    }
-
-    private static string? TryDecode(byte[] payload)
-    {
-        try
-        {
-            return new UTF8Encoding(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true).GetString(payload);
-        }
-        catch (DecoderFallbackException)
-        {
-            return null;
         }
     }
 }

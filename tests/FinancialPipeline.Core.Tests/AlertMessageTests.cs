@@ -44,7 +44,7 @@ public sealed class AlertMessageTests
 
         Assert.Equal(("fp-transform", Stage.Silver, (Guid?)null), (deadLetter.SourceSubscription, deadLetter.Stage!.Value, deadLetter.ExecutionId));
         Assert.Contains("names no execution", alert.Detail, StringComparison.Ordinal);
-        Assert.Contains("not json", alert.Detail, StringComparison.Ordinal);
+        Assert.EndsWith("payload: not json \\u0001", alert.Detail, StringComparison.Ordinal);
         Assert.DoesNotContain(alert.ReplayCommands, c => c.StartsWith("fp ", StringComparison.Ordinal));
     }
 

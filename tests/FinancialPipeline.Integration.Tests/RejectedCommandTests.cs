@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
-using FinancialPipeline.Cli;
 using FinancialPipeline.ControlDb;
 
 namespace FinancialPipeline.Integration.Tests;
@@ -68,23 +67,6 @@ public sealed class RejectedCommandTests(StackFixture stack)
         var runs = await RunFpAsync(env, "runs", "--limit", "1");
         Assert.Equal(0, runs.ExitCode);
         Assert.Matches("[0-9]+ message\\(s\\) rejected in the last 24 h .*fp rejected lists them", runs.Stdout);
-    }
-
-    [Theory]
-    [InlineData(new byte[0], "(empty)")]
-    [InlineData(new byte[] { 0xc3, 0x28 }, "(2 bytes, not UTF-8)")]
-    [InlineData(new byte[] { (byte)'a', (byte)'\n', (byte)'\t', 0x1b, (byte)'b' }, "a\\n\\t\\u001bb")]
-    public void Preview_IsOneLineOfPrintableText(byte[] payload, string expected) =>
-        Assert.Equal(expected, RejectedCommand.PayloadPreview(payload));
-
-    [Fact]
-    public void Preview_StopsAtFortyEightCharacters_WithoutSplittingACharacter()
-    {
-        var text = string.Concat(Enumerable.Repeat("€😀", 40));
-        var preview = RejectedCommand.PayloadPreview(Encoding.UTF8.GetBytes(text));
-        Assert.EndsWith("…", preview, StringComparison.Ordinal);
-        Assert.StartsWith(preview[..^1], text, StringComparison.Ordinal);
-        Assert.InRange(preview.Length, 49, 51);
     }
 
     private static async Task<(int ExitCode, string Stdout, string Stderr)> RunFpAsync(IReadOnlyDictionary<string, string> env, params string[] args)

@@ -139,8 +139,7 @@ public static partial class AlertComposer
     {
         if (deadLetter.ExecutionId is null || deadLetter.Stage is null)
         {
-            var payload = Encoding.UTF8.GetString(deadLetter.Data.Span);
-            return "The message names no execution and stage the pipeline knows; payload: " + (payload.Length > 300 ? payload[..300] + "…" : payload);
+            return "The message names no execution and stage the pipeline knows; payload: " + PayloadText.Preview(deadLetter.Data.Span, 300);
         }
 
         if (row is null)
@@ -160,7 +159,7 @@ public static partial class AlertComposer
             return commands;
         }
 
-        var text = Utf8OrNull(deadLetter.Data);
+        var text = PayloadText.TryDecode(deadLetter.Data.Span);
         var attributes = deadLetter.ExecutionId is { } id && deadLetter.JobName is { } job ? $" --attribute=execution_id={id:D},job_name={job}" : string.Empty;
         if (text is not null && text.Length <= MaxInlineMessageChars)
         {
@@ -180,18 +179,6 @@ public static partial class AlertComposer
         }
 
         return commands;
-    }
-
-    private static string? Utf8OrNull(ReadOnlyMemory<byte> data)
-    {
-        try
-        {
-            return new UTF8Encoding(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true).GetString(data.Span);
-        }
-        catch (DecoderFallbackException)
-        {
-            return null;
-        }
     }
 
     /// <summary>POSIX single quotes: everything literal; an embedded quote becomes <c>'\''</c>.</summary>
