@@ -10,6 +10,9 @@ namespace FinancialPipeline.Cli;
 /// <summary>The local stack of <c>fp run</c> and <c>fp up</c>: started, handed to the command, stopped whatever happens.</summary>
 internal static class LocalStack
 {
+    /// <summary>The exit code of a command stopped by Ctrl+C or SIGTERM (the shell's 128 + SIGINT).</summary>
+    public const int Interrupted = 130;
+
     /// <summary>Where the stack keeps its buckets and DuckDB file: <c>--data-dir</c>, else FP_DATA_DIR, else ./.fp.</summary>
     public static Option<string> DataDirectoryOption() => new("--data-dir")
     {
@@ -28,6 +31,11 @@ internal static class LocalStack
         {
             infra = await LocalInfrastructure.StartAsync(loggers, ct);
         }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            Console.Error.WriteLine($"fp {command}: interrupted while starting; what had started is stopped");
+            return Interrupted;
+        }
         catch (Exception ex) when (ex is InvalidOperationException or NpgsqlException or HttpRequestException)
         {
             Console.Error.WriteLine($"fp {command}: could not start the local stack: {ex.Message}");
@@ -36,9 +44,17 @@ internal static class LocalStack
 
         await using (infra)
         {
-            await using var pipeline = await LocalPipeline.StartAsync(infra, options, ct);
-            AnsiConsole.MarkupLine($"[grey]stack up in {clock.Elapsed.TotalSeconds:F1}s: postgres, emulator {infra.EmulatorHost}, functions {string.Join(", ", pipeline.HostAddresses)}[/]");
-            return await body(pipeline);
+            try
+            {
+                await using var pipeline = await LocalPipeline.StartAsync(infra, options, ct);
+                AnsiConsole.MarkupLine($"[grey]stack up in {clock.Elapsed.TotalSeconds:F1}s: postgres, emulator {infra.EmulatorHost}, functions {string.Join(", ", pipeline.HostAddresses)}[/]");
+                return await body(pipeline);
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            {
+                Console.Error.WriteLine($"fp {command}: interrupted; stopping everything it started");
+                return Interrupted;
+            }
         }
     }
 }

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Runtime.InteropServices;
 using FinancialPipeline.Cli;
 
 if (Console.IsOutputRedirected)
@@ -17,6 +18,20 @@ root.Subcommands.Add(RunsCommand.Create());
 root.Subcommands.Add(RejectedCommand.Create());
 root.Subcommands.Add(ReplayCommand.Create());
 root.Subcommands.Add(BackfillCommand.Create());
-// Ctrl+C / SIGTERM cancel the command's token; the stack's orderly stop (hosts, topology, emulator, PostgreSQL) needs
-// more than System.CommandLine's default 2 s before it gives up waiting and the process exits.
-return await root.Parse(args).InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = TimeSpan.FromSeconds(30) });
+// Ctrl+C / SIGTERM cancel the command's token, and the command stops what it started (hosts, topology, emulator,
+// PostgreSQL). Registered here, before any command runs: System.CommandLine installs its own handler only once the
+// command has begun, and a SIGTERM in between killed fp with initdb and the emulator's JVM left running. A second
+// signal is not intercepted, so it ends fp at once.
+using var terminate = new CancellationTokenSource();
+using var onSigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnTerminationSignal);
+using var onSigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnTerminationSignal);
+return await root.Parse(args).InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = null }, terminate.Token);
+
+void OnTerminationSignal(PosixSignalContext context)
+{
+    if (!terminate.IsCancellationRequested)
+    {
+        context.Cancel = true;
+        terminate.Cancel();
+    }
+}

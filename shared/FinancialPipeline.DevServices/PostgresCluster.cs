@@ -79,26 +79,39 @@ public sealed class PostgresCluster : IAsyncDisposable
         AppDomain.CurrentDomain.ProcessExit -= OnProcessExit;
         if (_postmaster is { HasExited: false } pm)
         {
-            // Fast shutdown through pg_ctl (SIGINT to the postmaster); kill the tree if it does not stop.
+            // Fast shutdown through pg_ctl (SIGINT to the postmaster); kill the tree if it does not stop. pg_ctl fails
+            // when the postmaster has not written its pid file yet (a stop while starting, e.g. Ctrl+C during fp run):
+            // nothing would then stop it, so kill it at once rather than after the wait.
+            var signalled = true;
             try
             {
                 await RunAsync(Path.Combine(_binDir, "pg_ctl"), ["stop", "-D", DataDirectory, "-m", "fast", "-w", "-t", "15"], CancellationToken.None);
             }
             catch (InvalidOperationException ex)
             {
-                _logger.LogWarning(ex, "pg_ctl stop failed; killing postmaster {Pid}", pm.Id);
+                signalled = false;
+                _logger.LogInformation("pg_ctl stop failed ({Reason}); killing postmaster {Pid}", ex.Message.Split('\n', 2)[0].Split(':', 2)[0], pm.Id);
             }
 
             using var wait = new CancellationTokenSource(TimeSpan.FromSeconds(15));
             try
             {
-                await pm.WaitForExitAsync(wait.Token);
+                if (signalled)
+                {
+                    await pm.WaitForExitAsync(wait.Token);
+                }
             }
             catch (OperationCanceledException)
             {
-                pm.Kill(entireProcessTree: true);
-                await pm.WaitForExitAsync(CancellationToken.None);
+                signalled = false;
             }
+
+            if (!signalled && !pm.HasExited)
+            {
+                pm.Kill(entireProcessTree: true);
+            }
+
+            await pm.WaitForExitAsync(CancellationToken.None);
         }
 
         _postmaster?.Dispose();
@@ -252,7 +265,7 @@ public sealed class PostgresCluster : IAsyncDisposable
     private async Task RunAsync(string exe, IReadOnlyList<string> args, CancellationToken ct)
     {
         using var process = Launch(exe, args);
-        await process.WaitForExitAsync(ct);
+        await WaitOrKillAsync(process, ct);
         if (process.ExitCode != 0)
         {
             throw new InvalidOperationException($"{Path.GetFileName(exe)} exited {process.ExitCode}: {_output}");
@@ -268,11 +281,53 @@ public sealed class PostgresCluster : IAsyncDisposable
         }
 
         using var process = Process.Start(psi)!;
-        var err = await process.StandardError.ReadToEndAsync(ct);
-        await process.WaitForExitAsync(ct);
+        var err = process.StandardError.ReadToEndAsync(CancellationToken.None);
+        await WaitOrKillAsync(process, ct);
+        var stderr = await err;
         if (process.ExitCode != 0)
         {
-            throw new InvalidOperationException($"{exe} exited {process.ExitCode}: {err}");
+            throw new InvalidOperationException($"{exe} exited {process.ExitCode}: {stderr}");
+        }
+    }
+
+    /// <summary>
+    /// Waits for a helper (initdb, chown, pg_ctl); when <paramref name="ct"/> fires (Ctrl+C while the cluster starts) the
+    /// helper is killed before the cancellation propagates, so it is not left running, or writing into the directory
+    /// the dispose is about to delete.
+    /// </summary>
+    private static async Task WaitOrKillAsync(Process process, CancellationToken ct)
+    {
+        // And if this process exits meanwhile (SIGTERM before the CLI's handler is in place), the helper goes too.
+        EventHandler onExit = (_, _) => KillTree(process);
+        AppDomain.CurrentDomain.ProcessExit += onExit;
+        try
+        {
+            await process.WaitForExitAsync(ct);
+        }
+        catch (OperationCanceledException)
+        {
+            KillTree(process);
+            await process.WaitForExitAsync(CancellationToken.None);
+            throw;
+        }
+        finally
+        {
+            AppDomain.CurrentDomain.ProcessExit -= onExit;
+        }
+    }
+
+    private static void KillTree(Process process)
+    {
+        try
+        {
+            if (!process.HasExited)
+            {
+                process.Kill(entireProcessTree: true);
+            }
+        }
+        catch (InvalidOperationException)
+        {
+            // exited in between
         }
     }
 

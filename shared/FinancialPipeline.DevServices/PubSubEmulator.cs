@@ -50,7 +50,19 @@ public sealed class PubSubEmulator : IAsyncDisposable
             output.Attach(process);
             var emulator = new PubSubEmulator(process, port, logger);
             AppDomain.CurrentDomain.ProcessExit += emulator.OnProcessExit;
-            if (await emulator.WaitReadyAsync(cancellationToken))
+            bool ready;
+            try
+            {
+                ready = await emulator.WaitReadyAsync(cancellationToken);
+            }
+            catch
+            {
+                // Cancelled while starting (Ctrl+C during fp run): the caller never gets this process, so stop it here.
+                await emulator.DisposeAsync();
+                throw;
+            }
+
+            if (ready)
             {
                 logger.LogInformation("Pub/Sub emulator ready on {Host} (pid {Pid})", emulator.Host, process.Id);
                 return emulator;

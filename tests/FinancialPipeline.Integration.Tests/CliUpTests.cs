@@ -92,6 +92,73 @@ public sealed partial class CliUpTests
         }
     }
 
+    [Fact]
+    public async Task Run_StoppedBySigtermWhileInitdbRuns_ExitsInterrupted_AndLeavesNothingRunning()
+    {
+        var data = Directory.CreateTempSubdirectory("fp-run-term-");
+        var psi = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var arg in new[] { Path.Combine(AppContext.BaseDirectory, "fp.dll"), "run", "--data-dir", data.FullName })
+        {
+            psi.ArgumentList.Add(arg);
+        }
+
+        psi.Environment.Remove("FP_POSTGRES_CONNECTION");
+        psi.Environment.Remove("PUBSUB_EMULATOR_HOST");
+        using var fp = Process.Start(psi)!;
+        var stdout = fp.StandardOutput.ReadToEndAsync();
+        var stderr = fp.StandardError.ReadToEndAsync();
+        try
+        {
+            // The window in which a stop used to orphan processes: initdb (a helper, not yet the server) and the
+            // emulator's JVM still starting.
+            var clock = Stopwatch.StartNew();
+            IReadOnlyList<int> tree = [];
+            while (!(tree = ProcessTrees.Of(fp.Id)).Any(pid => ProcessName(pid) == "initdb"))
+            {
+                if (fp.HasExited || clock.Elapsed > TimeSpan.FromSeconds(60))
+                {
+                    Assert.Fail($"initdb never seen under fp run: {await stdout}{await stderr}");
+                }
+
+                await Task.Delay(10);
+            }
+
+            using (var kill = Process.Start("kill", ["-TERM", fp.Id.ToString(CultureInfo.InvariantCulture)]))
+            {
+                await kill.WaitForExitAsync();
+            }
+
+            var started = tree.Concat(ProcessTrees.Of(fp.Id)).Where(pid => pid != fp.Id).Distinct().ToList();
+            await fp.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(60));
+            Assert.True(fp.ExitCode == 130, $"fp run exited {fp.ExitCode}: {await stdout}{await stderr}");
+            Assert.Contains("fp run: interrupted", await stderr, StringComparison.Ordinal);
+            await ProcessTrees.WaitGoneAsync(started, TimeSpan.FromSeconds(10));
+        }
+        finally
+        {
+            if (!fp.HasExited)
+            {
+                fp.Kill(entireProcessTree: true);
+            }
+
+            data.Delete(recursive: true);
+        }
+    }
+
+    /// <summary>The process's name (<c>comm</c>), or empty once it is gone.</summary>
+    private static string ProcessName(int pid)
+    {
+        try
+        {
+            using var process = Process.GetProcessById(pid);
+            return process.ProcessName;
+        }
+        catch (Exception ex) when (ex is ArgumentException or InvalidOperationException)
+        {
+            return string.Empty;
+        }
+    }
+
     private const string ReadyLine = "fp up: ready (Ctrl+C or SIGTERM stops everything)";
 
     [GeneratedRegex("^export (?<name>[A-Z_]+)='(?<value>[^']*)'$")]
