@@ -15,7 +15,7 @@ namespace FinancialPipeline.Cli;
 /// </summary>
 internal static class RejectedCommand
 {
-    internal const int PreviewChars = 48;
+    private const int PreviewChars = 48;
 
     public static Command Create()
     {

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using FinancialPipeline.DevServices;
+using FinancialPipeline.Stages.Alerts;
 using Microsoft.Extensions.Logging;
 using Spectre.Console;
 
@@ -51,7 +52,7 @@ internal static class UpCommand
         // Plain stdout lines; single quotes keep the connection string whole.
         foreach (var (name, value) in OperatorVariables(pipeline, options))
         {
-            Console.WriteLine($"export {name}='{value.Replace("'", "'\\''", StringComparison.Ordinal)}'");
+            Console.WriteLine($"export {name}={AlertComposer.ShellQuote(value)}");
         }
 
         if (duration != Timeout.InfiniteTimeSpan)

@@ -104,6 +104,22 @@ public static class ProcessTrees
         return result;
     }
 
+    /// <summary>Kills <paramref name="process"/> and its descendants, unless it has already exited.</summary>
+    public static void Kill(Process process)
+    {
+        try
+        {
+            if (!process.HasExited)
+            {
+                process.Kill(entireProcessTree: true);
+            }
+        }
+        catch (InvalidOperationException)
+        {
+            // exited in between
+        }
+    }
+
     public static bool IsAlive(int pid)
     {
         try

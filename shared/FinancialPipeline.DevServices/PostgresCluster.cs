@@ -79,36 +79,9 @@ public sealed class PostgresCluster : IAsyncDisposable
         AppDomain.CurrentDomain.ProcessExit -= OnProcessExit;
         if (_postmaster is { HasExited: false } pm)
         {
-            // Fast shutdown through pg_ctl (SIGINT to the postmaster); kill the tree if it does not stop. pg_ctl fails
-            // when the postmaster has not written its pid file yet (a stop while starting, e.g. Ctrl+C during fp run):
-            // nothing would then stop it, so kill it at once rather than after the wait.
-            var signalled = true;
-            try
+            if (!await StopFastAsync(pm))
             {
-                await RunAsync(Path.Combine(_binDir, "pg_ctl"), ["stop", "-D", DataDirectory, "-m", "fast", "-w", "-t", "15"], CancellationToken.None);
-            }
-            catch (InvalidOperationException ex)
-            {
-                signalled = false;
-                _logger.LogInformation("pg_ctl stop failed ({Reason}); killing postmaster {Pid}", ex.Message.Split('\n', 2)[0].Split(':', 2)[0], pm.Id);
-            }
-
-            using var wait = new CancellationTokenSource(TimeSpan.FromSeconds(15));
-            try
-            {
-                if (signalled)
-                {
-                    await pm.WaitForExitAsync(wait.Token);
-                }
-            }
-            catch (OperationCanceledException)
-            {
-                signalled = false;
-            }
-
-            if (!signalled && !pm.HasExited)
-            {
-                pm.Kill(entireProcessTree: true);
+                ProcessTrees.Kill(pm);
             }
 
             await pm.WaitForExitAsync(CancellationToken.None);
@@ -123,6 +96,35 @@ public sealed class PostgresCluster : IAsyncDisposable
         catch (IOException ex)
         {
             _logger.LogWarning(ex, "could not remove {Root}", _root);
+        }
+    }
+
+    /// <summary>
+    /// Fast shutdown through pg_ctl (SIGINT to the postmaster). False when it did not stop within 15 s, or when pg_ctl
+    /// could not reach it: it has no pid file yet while starting (e.g. Ctrl+C during fp run), and nothing else would
+    /// then stop it, so the caller kills it at once rather than after the wait.
+    /// </summary>
+    private async Task<bool> StopFastAsync(Process postmaster)
+    {
+        try
+        {
+            await RunAsync(Path.Combine(_binDir, "pg_ctl"), ["stop", "-D", DataDirectory, "-m", "fast", "-w", "-t", "15"], CancellationToken.None);
+        }
+        catch (InvalidOperationException ex)
+        {
+            _logger.LogInformation(ex, "pg_ctl stop failed; killing postmaster {Pid}", postmaster.Id);
+            return false;
+        }
+
+        using var wait = new CancellationTokenSource(TimeSpan.FromSeconds(15));
+        try
+        {
+            await postmaster.WaitForExitAsync(wait.Token);
+            return true;
+        }
+        catch (OperationCanceledException)
+        {
+            return false;
         }
     }
 
@@ -181,11 +183,7 @@ public sealed class PostgresCluster : IAsyncDisposable
                 return;
             }
 
-            if (!_postmaster.HasExited)
-            {
-                _postmaster.Kill(entireProcessTree: true);
-            }
-
+            ProcessTrees.Kill(_postmaster);
             await _postmaster.WaitForExitAsync(ct);
             AppDomain.CurrentDomain.ProcessExit -= OnProcessExit;
             if (attempt >= 3)
@@ -298,7 +296,7 @@ public sealed class PostgresCluster : IAsyncDisposable
     private static async Task WaitOrKillAsync(Process process, CancellationToken ct)
     {
         // And if this process exits meanwhile (SIGTERM before the CLI's handler is in place), the helper goes too.
-        EventHandler onExit = (_, _) => KillTree(process);
+        EventHandler onExit = (_, _) => ProcessTrees.Kill(process);
         AppDomain.CurrentDomain.ProcessExit += onExit;
         try
         {
@@ -306,7 +304,7 @@ public sealed class PostgresCluster : IAsyncDisposable
         }
         catch (OperationCanceledException)
         {
-            KillTree(process);
+            ProcessTrees.Kill(process);
             await process.WaitForExitAsync(CancellationToken.None);
             throw;
         }
@@ -316,26 +314,11 @@ public sealed class PostgresCluster : IAsyncDisposable
         }
     }
 
-    private static void KillTree(Process process)
-    {
-        try
-        {
-            if (!process.HasExited)
-            {
-                process.Kill(entireProcessTree: true);
-            }
-        }
-        catch (InvalidOperationException)
-        {
-            // exited in between
-        }
-    }
-
     private void OnProcessExit(object? sender, EventArgs e)
     {
-        if (_postmaster is { HasExited: false } pm)
+        if (_postmaster is { } pm)
         {
-            pm.Kill(entireProcessTree: true);
+            ProcessTrees.Kill(pm);
         }
     }
 }

@@ -89,10 +89,7 @@ public sealed class PubSubEmulator : IAsyncDisposable
 
         AppDomain.CurrentDomain.ProcessExit -= OnProcessExit;
         var tree = ProcessTrees.Of(_process.Id);
-        if (!_process.HasExited)
-        {
-            _process.Kill(entireProcessTree: true);
-        }
+        ProcessTrees.Kill(_process);
 
         await _process.WaitForExitAsync(CancellationToken.None);
         _process.Dispose();
@@ -133,10 +130,7 @@ public sealed class PubSubEmulator : IAsyncDisposable
 
     private void OnProcessExit(object? sender, EventArgs e)
     {
-        if (!_process.HasExited)
-        {
-            _process.Kill(entireProcessTree: true);
-        }
+        ProcessTrees.Kill(_process);
     }
 
     private static string FindLauncher()

@@ -18,16 +18,7 @@ public sealed partial class CliUpTests
     public async Task Up_PrintsAnEnvironmentThatRunsThePipeline_AndSigtermStopsEverythingItStarted()
     {
         var data = Directory.CreateTempSubdirectory("fp-up-");
-        var psi = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var arg in new[] { Path.Combine(AppContext.BaseDirectory, "fp.dll"), "up", "--data-dir", data.FullName, "--for", "300" })
-        {
-            psi.ArgumentList.Add(arg);
-        }
-
-        // Its own PostgreSQL and emulator, whatever the test run was given.
-        psi.Environment.Remove("FP_POSTGRES_CONNECTION");
-        psi.Environment.Remove("PUBSUB_EMULATOR_HOST");
-        using var fp = Process.Start(psi)!;
+        using var fp = Process.Start(FpProcess.WithOwnStack(FpProcess.StartInfo("up", "--data-dir", data.FullName, "--for", "300")))!;
         var stderr = fp.StandardError.ReadToEndAsync();
         try
         {
@@ -83,10 +74,7 @@ public sealed partial class CliUpTests
         }
         finally
         {
-            if (!fp.HasExited)
-            {
-                fp.Kill(entireProcessTree: true);
-            }
+            ProcessTrees.Kill(fp);
 
             data.Delete(recursive: true);
         }
@@ -96,15 +84,7 @@ public sealed partial class CliUpTests
     public async Task Run_StoppedBySigtermWhileInitdbRuns_ExitsInterrupted_AndLeavesNothingRunning()
     {
         var data = Directory.CreateTempSubdirectory("fp-run-term-");
-        var psi = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var arg in new[] { Path.Combine(AppContext.BaseDirectory, "fp.dll"), "run", "--data-dir", data.FullName })
-        {
-            psi.ArgumentList.Add(arg);
-        }
-
-        psi.Environment.Remove("FP_POSTGRES_CONNECTION");
-        psi.Environment.Remove("PUBSUB_EMULATOR_HOST");
-        using var fp = Process.Start(psi)!;
+        using var fp = Process.Start(FpProcess.WithOwnStack(FpProcess.StartInfo("run", "--data-dir", data.FullName)))!;
         var stdout = fp.StandardOutput.ReadToEndAsync();
         var stderr = fp.StandardError.ReadToEndAsync();
         try
@@ -136,10 +116,7 @@ public sealed partial class CliUpTests
         }
         finally
         {
-            if (!fp.HasExited)
-            {
-                fp.Kill(entireProcessTree: true);
-            }
+            ProcessTrees.Kill(fp);
 
             data.Delete(recursive: true);
         }

@@ -71,13 +71,7 @@ public sealed class RejectedCommandTests(StackFixture stack)
 
     private static async Task<(int ExitCode, string Stdout, string Stderr)> RunFpAsync(IReadOnlyDictionary<string, string> env, params string[] args)
     {
-        var psi = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
-        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "fp.dll"));
-        foreach (var arg in args)
-        {
-            psi.ArgumentList.Add(arg);
-        }
-
+        var psi = FpProcess.StartInfo(args);
         foreach (var (name, value) in env)
         {
             psi.Environment[name] = value;
