@@ -75,6 +75,18 @@ public sealed class HostConfigurationTests
         Assert.StartsWith("FP_WORK_DIR='scratch'", error.Message, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("Host=127.0.0.1;Password=s3cret;Maximum")]                  // a value split by an unquoted export
+    [InlineData("Host=127.0.0.1;Password=s3cret;Colour=blue")]              // a keyword Npgsql does not know
+    [InlineData("Host=127.0.0.1;Password=s3cret;Port=fivefourthreetwo")]    // a value of the wrong type
+    public void Malformed_connection_string_fails_naming_the_variable_without_repeating_it(string connection)
+    {
+        var error = Assert.Throws<InvalidOperationException>(() => Settings(new Dictionary<string, string?> { ["FP_POSTGRES_CONNECTION"] = connection }));
+
+        Assert.StartsWith("FP_POSTGRES_CONNECTION is not a valid Npgsql connection string", error.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("s3cret", error.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void Functions_build_their_stage_body_and_publisher_only_when_a_claimed_run_needs_them()
     {
@@ -145,7 +157,7 @@ public sealed class HostConfigurationTests
 
     private static PipelineSettings Settings(Dictionary<string, string?> values)
     {
-        values["FP_POSTGRES_CONNECTION"] = "Host=127.0.0.1;Username=fp;Database=fp";
+        values.TryAdd("FP_POSTGRES_CONNECTION", "Host=127.0.0.1;Username=fp;Database=fp");
         return PipelineSettings.FromConfiguration(new ConfigurationBuilder().AddInMemoryCollection(values).Build());
     }
 
