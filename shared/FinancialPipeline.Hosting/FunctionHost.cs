@@ -124,6 +124,7 @@ public static partial class FunctionHost
         }
 
         var body = await ReadBodyAsync(context.Request, context.RequestAborted);
+        var eventLog = EventLogContext.Begin();
         CloudEvent? cloudEvent = null;
         MessagePublishedData? data = null;
         try
@@ -139,28 +140,33 @@ public static partial class FunctionHost
         }
         catch (MessageRejectedException ex)
         {
-            await RejectAsync(context, functionName, cloudEvent, data, body, ex, logger);
+            using var scope = BeginScope(logger, eventLog);
+            await RejectAsync(context, functionName, cloudEvent, data, body, eventLog.ExecutionId, ex, logger);
         }
         catch (RetryLaterException ex)
         {
+            using var scope = BeginScope(logger, eventLog);
             LogRetryLater(logger, functionName, cloudEvent?.Id, ex.Message);
             context.Response.StatusCode = StatusCodes.Status409Conflict;
             await context.Response.WriteAsync(ex.Message, context.RequestAborted);
         }
         catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
         {
+            using var scope = BeginScope(logger, eventLog);
             LogAborted(logger, functionName, cloudEvent?.Id);
         }
 #pragma warning disable CA1031 // Any failure must become a NACK with a logged reason, never a crash of the host.
         catch (Exception ex)
 #pragma warning restore CA1031
         {
+            using var scope = BeginScope(logger, eventLog);
             LogFailed(logger, ex, functionName, cloudEvent?.Id);
             context.Response.StatusCode = StatusCodes.Status500InternalServerError;
             await context.Response.WriteAsync(ex.GetType().Name + ": " + ex.Message, context.RequestAborted);
         }
         finally
         {
+            using var scope = BeginScope(logger, eventLog);
             LogHandled(logger, functionName, cloudEvent?.Id, context.Response.StatusCode, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
         }
     }
@@ -190,10 +196,15 @@ public static partial class FunctionHost
         return false;
     }
 
-    private static async Task RejectAsync(HttpContext context, string functionName, CloudEvent? cloudEvent, MessagePublishedData? data, byte[] body, MessageRejectedException ex, ILogger logger)
+    /// <summary>The scope the function described for this request (execution_id, stage…), if it got that far.</summary>
+    private static IDisposable? BeginScope(ILogger logger, EventLogContext eventLog) =>
+        eventLog.Scope is { } scope ? logger.BeginScope(scope) : null;
+
+    /// <param name="parsedExecutionId">The execution id of the body, when the function parsed it before rejecting.</param>
+    private static async Task RejectAsync(HttpContext context, string functionName, CloudEvent? cloudEvent, MessagePublishedData? data, byte[] body, string? parsedExecutionId, MessageRejectedException ex, ILogger logger)
     {
         var attributes = data?.Message.Attributes ?? new Dictionary<string, string>();
-        attributes.TryGetValue("execution_id", out var executionId);
+        var executionId = parsedExecutionId ?? attributes.GetValueOrDefault("execution_id");
         var rejected = new RejectedMessage(
             functionName,
             data?.Message.MessageId ?? cloudEvent?.Id,

@@ -44,10 +44,12 @@ public sealed partial class AlertDispatcher(AlertNotificationStore store, IAlert
 {
     public async Task SendAsync(AlertMessage alert, CancellationToken cancellationToken)
     {
-        using var scope = logger.BeginScope(new LogScope(
+        var identifiers = new LogScope(
             ("execution_id", alert.ExecutionId?.ToString("D") ?? "unknown"),
             ("stage", alert.Stage?.ToWire() ?? "unknown"),
-            ("alert_kind", alert.Kind)));
+            ("alert_kind", alert.Kind));
+        using var scope = logger.BeginScope(identifiers);
+        EventLogContext.Describe(identifiers);
         var claim = await store.ClaimAsync(
             new AlertNotification(alert.DedupeKey, alert.Kind, alert.ExecutionId, alert.Stage?.ToWire(), alert.Text),
             cancellationToken);

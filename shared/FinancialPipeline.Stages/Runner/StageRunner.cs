@@ -26,10 +26,12 @@ public sealed partial class StageRunner(
     public async Task RunAsync(IStageWork work, StageInput input, CancellationToken cancellationToken)
     {
         var stage = work.Stage;
-        using var scope = logger.BeginScope(new LogScope(
+        var identifiers = new LogScope(
             ("execution_id", input.ExecutionId.ToString("D")),
             ("stage", stage.ToWire()),
-            ("job_name", input.JobName)));
+            ("job_name", input.JobName));
+        using var scope = logger.BeginScope(identifiers);
+        EventLogContext.Describe(identifiers); // the host's lines for this request (failed, rejected, handled) carry them too
 
         JobConfig? job = null;
         JobConfigException? configError = null;
