@@ -42,7 +42,10 @@ internal static class LedgerCells
         row.Stage == StageNames.Gold && row.Status == "SUCCESS" && Counts(row) is { In: > 0, Written: 0 };
 
     /// <summary>The counts of the stored completion event, or null (none yet, or stored by an older version).</summary>
-    private static RecordCounts? Counts(ExecutionRow row)
+    private static RecordCounts? Counts(ExecutionRow row) => Completion(row)?.Records;
+
+    /// <summary>The row's stored completion event, or null (none yet, or one this version cannot read).</summary>
+    public static StageCompletedMessage? Completion(ExecutionRow row)
     {
         if (row.CompletionJson is not { } json || !StageNames.TryParse(row.Stage, out var stage))
         {
@@ -51,7 +54,7 @@ internal static class LedgerCells
 
         try
         {
-            return StageCompletedMessage.Parse(Encoding.UTF8.GetBytes(json), stage).Records;
+            return StageCompletedMessage.Parse(Encoding.UTF8.GetBytes(json), stage);
         }
         catch (MessageRejectedException)
         {

@@ -13,11 +13,39 @@ internal static class RunsCommand
     {
         var limit = new Option<int>("--limit") { Description = "Executions to show", DefaultValueFactory = _ => 20 };
         var job = new Option<string?>("--job") { Description = "Only this job" };
+        var executionId = new Option<Guid?>("--execution-id")
+        {
+            Description = "Print this execution whole: every stage's row with its full error, the alerts raised for it, the rejections naming it",
+        };
         var command = new Command("runs", "Recent executions and their stages");
         command.Options.Add(limit);
         command.Options.Add(job);
-        command.SetAction((parse, ct) => ExecuteAsync(parse.GetValue(limit), parse.GetValue(job), ct));
+        command.Options.Add(executionId);
+        command.SetAction((parse, ct) => parse.GetValue(executionId) is { } id
+            ? ExecuteOneAsync(id, ct)
+            : ExecuteAsync(parse.GetValue(limit), parse.GetValue(job), ct));
         return command;
+    }
+
+    private static async Task<int> ExecuteOneAsync(Guid executionId, CancellationToken ct)
+    {
+        await using var env = OperatorEnvironment.TryCreate("runs");
+        if (env is null)
+        {
+            return 2;
+        }
+
+        try
+        {
+            var facts = await ExecutionReport.LoadAsync(env, executionId, ct);
+            Console.Write(ExecutionReport.Render(facts, env.Operator.Time.GetUtcNow(), env.Settings.StaleAfter));
+            return facts.Stages.Count == 0 && facts.Alerts.Count == 0 && facts.Rejections.Count == 0 ? 1 : 0;
+        }
+        catch (NpgsqlException ex)
+        {
+            Console.Error.WriteLine($"fp runs: {ex.Message}");
+            return 1;
+        }
     }
 
     private static async Task<int> ExecuteAsync(int limit, string? job, CancellationToken ct)
@@ -69,6 +97,11 @@ internal static class RunsCommand
 
         AnsiConsole.Write(table);
         LedgerCells.WriteFootnotes(rows);
+        if (rows.Any(r => r.Status == "FAILED" || (r.Error is { Length: > 60 })))
+        {
+            AnsiConsole.MarkupLine("[grey]fp runs --execution-id ID prints one execution whole: full errors, alerts raised, rejections[/]");
+        }
+
         if (rejectedToday > 0)
         {
             // A rejected start message leaves no ledger row, so without this line it would not show here at all.

@@ -20,7 +20,7 @@ public sealed record AlertNotification(string DedupeKey, string Kind, Guid? Exec
 
 public sealed record AlertClaim(AlertClaimOutcome Outcome, Guid ClaimToken, int Attempts);
 
-public sealed record AlertNotificationRow(string DedupeKey, string Kind, Guid? ExecutionId, string? Stage, string Status, string? Channel, int Attempts, string? LastError, string Message, DateTimeOffset? SentAt);
+public sealed record AlertNotificationRow(string DedupeKey, string Kind, Guid? ExecutionId, string? Stage, string Status, string? Channel, int Attempts, string? LastError, string Message, DateTimeOffset? SentAt, DateTimeOffset CreatedAt);
 
 /// <summary>
 /// <c>alert_notification</c>: claim-before-post so an alert is posted once per dedupe key, and re-posted when the
@@ -113,7 +113,7 @@ public sealed class AlertNotificationStore(NpgsqlDataSource dataSource, TimeProv
     public async Task<AlertNotificationRow?> GetAsync(string dedupeKey, CancellationToken cancellationToken)
     {
         await using var cmd = dataSource.CreateCommand("""
-            SELECT dedupe_key, kind, execution_id, stage, status, channel, attempts, last_error, message, sent_at
+            SELECT dedupe_key, kind, execution_id, stage, status, channel, attempts, last_error, message, sent_at, created_at
             FROM alert_notification WHERE dedupe_key = @key
             """);
         cmd.Parameters.AddWithValue("key", dedupeKey);
@@ -124,7 +124,7 @@ public sealed class AlertNotificationStore(NpgsqlDataSource dataSource, TimeProv
     public async Task<IReadOnlyList<AlertNotificationRow>> ListByExecutionAsync(Guid executionId, CancellationToken cancellationToken)
     {
         await using var cmd = dataSource.CreateCommand("""
-            SELECT dedupe_key, kind, execution_id, stage, status, channel, attempts, last_error, message, sent_at
+            SELECT dedupe_key, kind, execution_id, stage, status, channel, attempts, last_error, message, sent_at, created_at
             FROM alert_notification WHERE execution_id = @execution_id ORDER BY id
             """);
         cmd.Parameters.AddWithValue("execution_id", executionId);
@@ -140,7 +140,7 @@ public sealed class AlertNotificationStore(NpgsqlDataSource dataSource, TimeProv
             rows.Add(new AlertNotificationRow(
                 r.GetString(0), r.GetString(1), r.IsDBNull(2) ? null : r.GetGuid(2), r.IsDBNull(3) ? null : r.GetString(3),
                 r.GetString(4), r.IsDBNull(5) ? null : r.GetString(5), r.GetInt32(6), r.IsDBNull(7) ? null : r.GetString(7),
-                r.GetString(8), r.IsDBNull(9) ? null : r.GetFieldValue<DateTimeOffset>(9)));
+                r.GetString(8), r.IsDBNull(9) ? null : r.GetFieldValue<DateTimeOffset>(9), r.GetFieldValue<DateTimeOffset>(10)));
         }
 
         return rows;

@@ -61,6 +61,16 @@ public sealed class RejectedMessageStore(NpgsqlDataSource dataSource)
         return ReadAsync(cmd, cancellationToken);
     }
 
+    /// <summary>The rejections that named <paramref name="executionId"/> (in the body or an attribute), oldest first.</summary>
+    public Task<IReadOnlyList<Row>> ListByExecutionAsync(Guid executionId, CancellationToken cancellationToken)
+    {
+        // execution_id is text (a rejected message may carry anything there); a valid one is stored as received,
+        // so compare case-insensitively.
+        var cmd = dataSource.CreateCommand(SelectColumns + " WHERE lower(execution_id) = @execution_id ORDER BY id");
+        cmd.Parameters.AddWithValue("execution_id", executionId.ToString("D"));
+        return ReadAsync(cmd, cancellationToken);
+    }
+
     /// <summary>One rejection by its id, or null.</summary>
     public async Task<Row?> GetAsync(long id, CancellationToken cancellationToken)
     {

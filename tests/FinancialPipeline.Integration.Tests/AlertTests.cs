@@ -28,7 +28,7 @@ public sealed class AlertTests(StackFixture stack, ITestOutputHelper output)
     [Fact]
     public async Task MessageFailingPastMaxDeliveryAttempts_IsPostedOnce_EvenThroughAWebhookOutage()
     {
-        var job = await BrokenJobAsync();
+        var job = await stack.CreateBrokenJobAsync();
         await using var slack = await SlackReceiver.StartAsync(failFirst: 2);
         await using var pipeline = await StartAsync(slack);
         var driver = new PipelineDriver(stack, pipeline);
@@ -142,16 +142,6 @@ public sealed class AlertTests(StackFixture stack, ITestOutputHelper output)
     }
 
     private AlertNotificationStore Alerts() => new(stack.DataSource, TimeProvider.System);
-
-    /// <summary>A job whose configuration makes Extract fail on every delivery (invalid bucket name), until dead-lettered.</summary>
-    private async Task<string> BrokenJobAsync()
-    {
-        var job = await stack.CreateJobAsync();
-        await using var cmd = stack.DataSource.CreateCommand("UPDATE ingestion_job_config SET bucket_name = 'Not A Bucket' WHERE job_name = @job");
-        cmd.Parameters.AddWithValue("job", job.JobName);
-        Assert.Equal(1, await cmd.ExecuteNonQueryAsync());
-        return job.JobName;
-    }
 
     /// <summary>The shortest retry policy the emulator honours, so five deliveries take seconds.</summary>
     private Task<LocalPipeline> StartAsync(SlackReceiver slack) =>

@@ -24,4 +24,29 @@ internal static class FpProcess
         psi.Environment.Remove("PUBSUB_EMULATOR_HOST");
         return psi;
     }
+
+    /// <summary>Runs one operator command with only <paramref name="env"/> added to this process's environment.</summary>
+    public static async Task<(int ExitCode, string Stdout, string Stderr)> RunAsync(IReadOnlyDictionary<string, string> env, params string[] args)
+    {
+        var psi = StartInfo(args);
+        foreach (var (name, value) in env)
+        {
+            psi.Environment[name] = value;
+        }
+
+        using var fp = Process.Start(psi)!;
+        var stdout = fp.StandardOutput.ReadToEndAsync();
+        var stderr = fp.StandardError.ReadToEndAsync();
+        try
+        {
+            await fp.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(60));
+        }
+        catch (TimeoutException)
+        {
+            fp.Kill(entireProcessTree: true);
+            throw;
+        }
+
+        return (fp.ExitCode, await stdout, await stderr);
+    }
 }

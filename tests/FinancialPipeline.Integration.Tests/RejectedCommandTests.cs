@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using FinancialPipeline.ControlDb;
@@ -33,9 +32,9 @@ public sealed class RejectedCommandTests(StackFixture stack)
             "both messages recorded as rejected");
         var escapeRow = rows.Single(r => r.MessageId == escape);
         var binaryRow = rows.Single(r => r.MessageId == notUtf8);
-        var env = new Dictionary<string, string> { ["FP_POSTGRES_CONNECTION"] = stack.Infrastructure.PostgresConnection, ["PUBSUB_EMULATOR_HOST"] = stack.Infrastructure.EmulatorHost };
+        var env = stack.OperatorVariables(pipeline);
 
-        var list = await RunFpAsync(env, "rejected", "--function", "extract", "--limit", "500");
+        var list = await FpProcess.RunAsync(env, "rejected", "--function", "extract", "--limit", "500");
         Assert.Equal(0, list.ExitCode);
         Assert.DoesNotContain('\u001b', list.Stdout);
         var escapeLine = list.Stdout.Split('\n').Single(l => l.StartsWith($"│ {escapeRow.Id.ToString(CultureInfo.InvariantCulture)} ", StringComparison.Ordinal));
@@ -43,44 +42,29 @@ public sealed class RejectedCommandTests(StackFixture stack)
         Assert.Contains("\\u001b[31m", escapeLine, StringComparison.Ordinal);
         Assert.Contains("(5 bytes, not UTF-8)", list.Stdout, StringComparison.Ordinal);
 
-        var whole = await RunFpAsync(env, "rejected", "--id", escapeRow.Id.ToString(CultureInfo.InvariantCulture));
+        var whole = await FpProcess.RunAsync(env, "rejected", "--id", escapeRow.Id.ToString(CultureInfo.InvariantCulture));
         Assert.Equal(0, whole.ExitCode);
         Assert.DoesNotContain('\u001b', whole.Stdout);
         Assert.Contains($"message:      {escape}", whole.Stdout, StringComparison.Ordinal);
         Assert.Contains($"reason:       {escapeRow.Reason}", whole.Stdout, StringComparison.Ordinal);
         Assert.Contains($"\\u001b[31m{marker}", whole.Stdout, StringComparison.Ordinal);
 
-        var base64 = await RunFpAsync(env, "rejected", "--id", binaryRow.Id.ToString(CultureInfo.InvariantCulture));
+        var base64 = await FpProcess.RunAsync(env, "rejected", "--id", binaryRow.Id.ToString(CultureInfo.InvariantCulture));
         Assert.Equal(0, base64.ExitCode);
         Assert.Contains("5 bytes, not UTF-8, base64", base64.Stdout, StringComparison.Ordinal);
         Assert.Contains(Convert.ToBase64String(binary), base64.Stdout, StringComparison.Ordinal);
         Assert.Contains(marker, base64.Stdout, StringComparison.Ordinal);
 
-        var missing = await RunFpAsync(env, "rejected", "--id", long.MaxValue.ToString(CultureInfo.InvariantCulture));
+        var missing = await FpProcess.RunAsync(env, "rejected", "--id", long.MaxValue.ToString(CultureInfo.InvariantCulture));
         Assert.Equal((1, $"fp rejected: no rejected message has id {long.MaxValue}"), (missing.ExitCode, missing.Stderr.Trim()));
 
-        var unknownFunction = await RunFpAsync(env, "rejected", "--function", "nope");
+        var unknownFunction = await FpProcess.RunAsync(env, "rejected", "--function", "nope");
         Assert.NotEqual(0, unknownFunction.ExitCode);
         Assert.Contains("'nope'", unknownFunction.Stderr + unknownFunction.Stdout, StringComparison.Ordinal);
 
         // A rejected start message leaves no ledger row: fp runs says where to look.
-        var runs = await RunFpAsync(env, "runs", "--limit", "1");
+        var runs = await FpProcess.RunAsync(env, "runs", "--limit", "1");
         Assert.Equal(0, runs.ExitCode);
         Assert.Matches("[0-9]+ message\\(s\\) rejected in the last 24 h .*fp rejected lists them", runs.Stdout);
-    }
-
-    private static async Task<(int ExitCode, string Stdout, string Stderr)> RunFpAsync(IReadOnlyDictionary<string, string> env, params string[] args)
-    {
-        var psi = FpProcess.StartInfo(args);
-        foreach (var (name, value) in env)
-        {
-            psi.Environment[name] = value;
-        }
-
-        using var fp = Process.Start(psi)!;
-        var stdout = fp.StandardOutput.ReadToEndAsync();
-        var stderr = fp.StandardError.ReadToEndAsync();
-        await fp.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(60));
-        return (fp.ExitCode, await stdout, await stderr);
     }
 }

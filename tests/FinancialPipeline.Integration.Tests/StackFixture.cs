@@ -50,6 +50,24 @@ public sealed class StackFixture : IAsyncLifetime
         return job;
     }
 
+    /// <summary>The variables an operator exports to point <c>fp</c> at this stack (and at <paramref name="pipeline"/>'s topics).</summary>
+    public Dictionary<string, string> OperatorVariables(LocalPipeline pipeline) => new()
+    {
+        ["FP_POSTGRES_CONNECTION"] = Infrastructure.PostgresConnection,
+        ["PUBSUB_EMULATOR_HOST"] = Infrastructure.EmulatorHost,
+        ["FP_TOPIC_PREFIX"] = pipeline.Settings.TopicPrefix,
+    };
+
+    /// <summary>A job whose configuration makes Extract fail on every delivery (bucket_name 'Not A Bucket'), until dead-lettered.</summary>
+    public async Task<string> CreateBrokenJobAsync()
+    {
+        var job = await CreateJobAsync();
+        await using var cmd = DataSource.CreateCommand("UPDATE ingestion_job_config SET bucket_name = 'Not A Bucket' WHERE job_name = @job");
+        cmd.Parameters.AddWithValue("job", job.JobName);
+        Assert.Equal(1, await cmd.ExecuteNonQueryAsync());
+        return job.JobName;
+    }
+
     /// <param name="options">Adjusts the test defaults (e.g. the Slack webhook, a shorter retry policy).</param>
     public Task<LocalPipeline> StartPipelineAsync(
         Action<string, Microsoft.Extensions.DependencyInjection.IServiceCollection>? configure = null,
