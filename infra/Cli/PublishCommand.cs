@@ -1,5 +1,8 @@
 using System.CommandLine;
+using FinancialPipeline.ControlDb;
 using FinancialPipeline.Core.Contracts;
+using FinancialPipeline.Core.Jobs;
+using FinancialPipeline.Stages.Work;
 using Npgsql;
 
 namespace FinancialPipeline.Cli;
@@ -39,6 +42,12 @@ internal static class PublishCommand
         try
         {
             var window = from is { } s && to is { } e ? new TimeWindow(s.ToUniversalTime(), e.ToUniversalTime()) : (TimeWindow?)null;
+            if (await RefusalAsync(env, jobName, executionId, window, ct) is { } refusal)
+            {
+                Console.Error.WriteLine($"fp publish: {refusal}");
+                return 2;
+            }
+
             var (message, id) = await env.Operator.PublishStartAsync(jobName, executionId, window, ct);
             Console.WriteLine($"published execution {message.ExecutionId} of {message.JobName} to {env.Operator.Topics.Start} (message {id})");
             Console.WriteLine(message.ToString());
@@ -49,5 +58,60 @@ internal static class PublishCommand
             Console.Error.WriteLine($"fp publish: {ex.Message}");
             return 1;
         }
+    }
+
+    /// <summary>
+    /// Why the message would be refused or would fail, checked before it is published: an operator hears it now, not
+    /// from <c>fp rejected</c> or a dead-letter alert later. Null when it can go. Notes on a window the function will
+    /// clamp, and on an execution that already ran, are printed. <c>gcloud pubsub topics publish</c> skips all of it.
+    /// </summary>
+    private static async Task<string?> RefusalAsync(OperatorEnvironment env, string jobName, Guid? executionId, TimeWindow? window, CancellationToken ct)
+    {
+        JobConfig? job;
+        try
+        {
+            job = await new JobConfigRepository(env.DataSource).FindAsync(StartMessage.ValidJobName(jobName), ct);
+        }
+        catch (JobConfigException ex)
+        {
+            return $"{ex.Message}; the Extract function would fail on every delivery until the row is fixed (ingestion_job_config)";
+        }
+        catch (MessageRejectedException ex)
+        {
+            return $"{ex.Field}: {ex.Reason}";
+        }
+
+        if (job is null)
+        {
+            return $"--job '{jobName}' is not in ingestion_job_config; the Extract function would reject the message";
+        }
+
+        if (!job.Active)
+        {
+            return $"job '{jobName}' is inactive (ingestion_job_config.active = false); the Extract function would reject the message";
+        }
+
+        if (window is { } requested)
+        {
+            try
+            {
+                var plan = ExtractWindows.Backfill(job, requested, env.Operator.Time.GetUtcNow(), env.ProviderFor(job).MaxLookback(job.BarSize));
+                if (plan.Note is { } note)
+                {
+                    Console.WriteLine($"note: {note}");
+                }
+            }
+            catch (MessageRejectedException ex)
+            {
+                return $"{ex.Field}: {ex.Reason}; the Extract function would reject the message";
+            }
+        }
+
+        if (executionId is { } id && (await env.Operator.Ledger.ListAsync(id, ct)).Any(r => r.Status == "SUCCESS"))
+        {
+            Console.WriteLine($"note: execution {id:D} already has successful stages: they re-emit their stored events and do not run again (fp replay re-runs a stage)");
+        }
+
+        return null;
     }
 }

@@ -51,11 +51,14 @@ public sealed class StackFixture : IAsyncLifetime
     }
 
     /// <summary>The variables an operator exports to point <c>fp</c> at this stack (and at <paramref name="pipeline"/>'s topics).</summary>
-    public Dictionary<string, string> OperatorVariables(LocalPipeline pipeline) => new()
+    public Dictionary<string, string> OperatorVariables(LocalPipeline pipeline) => OperatorVariables(pipeline.Settings.TopicPrefix);
+
+    /// <summary>The variables an operator exports to point <c>fp</c> at this stack and the topics named with <paramref name="topicPrefix"/>.</summary>
+    public Dictionary<string, string> OperatorVariables(string topicPrefix) => new()
     {
         ["FP_POSTGRES_CONNECTION"] = Infrastructure.PostgresConnection,
         ["PUBSUB_EMULATOR_HOST"] = Infrastructure.EmulatorHost,
-        ["FP_TOPIC_PREFIX"] = pipeline.Settings.TopicPrefix,
+        ["FP_TOPIC_PREFIX"] = topicPrefix,
     };
 
     /// <summary>A job whose configuration makes Extract fail on every delivery (bucket_name 'Not A Bucket'), until dead-lettered.</summary>

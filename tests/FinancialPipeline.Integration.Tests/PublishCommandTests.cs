@@ -1,0 +1,80 @@
+using System.Text;
+using FinancialPipeline.Core.Contracts;
+using FinancialPipeline.PubSub;
+
+namespace FinancialPipeline.Integration.Tests;
+
+/// <summary>
+/// <c>fp publish</c> refuses, before publishing, what the Extract function would reject or fail on, and says why; it
+/// publishes the rest. A child process against the real emulator and control database; a pull subscription on the
+/// start topic shows what was really published.
+/// </summary>
+[Collection(nameof(StackFixture))]
+public sealed class PublishCommandTests(StackFixture stack)
+{
+    [Fact]
+    public async Task Publish_RefusesWhatExtractWouldRejectOrFailOn_AndPublishesTheRest()
+    {
+        var prefix = StackFixture.UniqueName("p") + "-";
+        var topics = new StageTopics(prefix);
+        var pubsub = PubSubRestClient.Create(new PubSubOptions { ProjectId = "local-project", EmulatorHost = stack.Infrastructure.EmulatorHost });
+        await pubsub.EnsureTopicAsync(topics.Start);
+        await pubsub.EnsureSubscriptionAsync(new SubscriptionSpec(prefix + "watch", topics.Start, PushEndpoint: null, 10, null, null));
+        var env = stack.OperatorVariables(prefix);
+        var good = await stack.CreateJobAsync();
+        var inactive = await stack.CreateJobAsync(active: false);
+        var broken = await stack.CreateBrokenJobAsync();
+
+        var refused = new (string[] Args, string Reason)[]
+        {
+            (["--job", "no_such_job"], "--job 'no_such_job' is not in ingestion_job_config; the Extract function would reject the message"),
+            (["--job", "Bad!Name"], "job_name: 'Bad!Name' must match"),
+            (["--job", inactive.JobName], $"job '{inactive.JobName}' is inactive"),
+            (["--job", broken], "bucket_name='Not A Bucket'"),
+            (["--job", good.JobName, "--from", "2099-01-01T00:00:00Z", "--to", "2099-01-02T00:00:00Z"], "window.start: 2099-01-01T00:00:00Z is not before the end of the last completed 1h bar"),
+        };
+        foreach (var (args, reason) in refused)
+        {
+            var result = await FpProcess.RunAsync(env, ["publish", .. args]);
+            Assert.Equal(2, result.ExitCode);
+            Assert.StartsWith("fp publish: ", result.Stderr, StringComparison.Ordinal);
+            Assert.Contains(reason, result.Stderr, StringComparison.Ordinal);
+        }
+
+        var now = TimeProvider.System.GetUtcNow();
+        var clampedTo = now.AddDays(1).ToString("yyyy-MM-ddT00:00:00Z", System.Globalization.CultureInfo.InvariantCulture);
+        var clamped = await FpProcess.RunAsync(env, "publish", "--job", good.JobName, "--from", now.AddDays(-2).ToString("yyyy-MM-ddT00:00:00Z", System.Globalization.CultureInfo.InvariantCulture), "--to", clampedTo);
+        Assert.Equal(0, clamped.ExitCode);
+        Assert.Contains($"note: backfill end {clampedTo} moved to ", clamped.Stdout, StringComparison.Ordinal);
+        var plain = await FpProcess.RunAsync(env, "publish", "--job", good.JobName);
+        Assert.Equal(0, plain.ExitCode);
+
+        var published = new List<ReceivedMessage>();
+        await Eventually.WaitAsync(
+            async () =>
+            {
+                published.AddRange(await PullAsync());
+                return published.Count >= 2;
+            },
+            TimeSpan.FromSeconds(30),
+            "the two accepted start messages");
+        await Task.Delay(TimeSpan.FromSeconds(1));
+        published.AddRange(await PullAsync());
+        Assert.Equal(2, published.Count);
+        Assert.All(published, m => Assert.Equal(good.JobName, StartMessage.Parse(m.Data).JobName));
+        Assert.Single(published, m => Encoding.UTF8.GetString(m.Data.Span).Contains("\"window\"", StringComparison.Ordinal));
+        await pubsub.DeleteSubscriptionAsync(prefix + "watch");
+        await pubsub.DeleteTopicAsync(topics.Start);
+
+        async Task<IReadOnlyList<ReceivedMessage>> PullAsync()
+        {
+            var received = await pubsub.PullAsync(prefix + "watch", 100);
+            if (received.Count > 0)
+            {
+                await pubsub.AcknowledgeAsync(prefix + "watch", received.Select(r => r.AckId).ToList());
+            }
+
+            return received;
+        }
+    }
+}
