@@ -61,6 +61,11 @@ public sealed partial class CliUpTests
 
             Assert.Equal(data.FullName, exports["FP_DATA_DIR"]);
             Assert.True(File.Exists(Path.Combine(data.FullName, "warehouse", "gold.duckdb")));
+            // Gold is readable while fp up runs: the Aggregate host holds the DuckDB file only during a MERGE.
+            var gold = await FpProcess.RunAsync(exports, "gold", "--limit", "3");
+            Assert.True(gold.ExitCode == 0, gold.Stderr);
+            Assert.Matches("financial_data_hour holds [0-9]+ row\\(s\\), 10 ticker\\(s\\)", gold.Stdout);
+            Assert.Contains(start.ExecutionId.ToString("D"), gold.Stdout, StringComparison.Ordinal);
 
             using (var kill = Process.Start("kill", ["-TERM", fp.Id.ToString(CultureInfo.InvariantCulture)]))
             {
