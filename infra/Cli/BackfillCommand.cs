@@ -51,10 +51,10 @@ internal static class BackfillCommand
 
         try
         {
-            var job = await new JobConfigRepository(env.DataSource).FindAsync(StartMessage.ValidJobName(jobName), ct);
+            var (job, refusal) = await StartChecks.FindRunnableJobAsync(env.DataSource, jobName, ct);
             if (job is null)
             {
-                Console.Error.WriteLine($"fp backfill: --job '{jobName}' is not in ingestion_job_config");
+                Console.Error.WriteLine($"fp backfill: {refusal}");
                 return 2;
             }
 

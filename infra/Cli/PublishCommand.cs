@@ -67,28 +67,10 @@ internal static class PublishCommand
     /// </summary>
     private static async Task<string?> RefusalAsync(OperatorEnvironment env, string jobName, Guid? executionId, TimeWindow? window, CancellationToken ct)
     {
-        JobConfig? job;
-        try
-        {
-            job = await new JobConfigRepository(env.DataSource).FindAsync(StartMessage.ValidJobName(jobName), ct);
-        }
-        catch (JobConfigException ex)
-        {
-            return $"{ex.Message}; the Extract function would fail on every delivery until the row is fixed (ingestion_job_config)";
-        }
-        catch (MessageRejectedException ex)
-        {
-            return $"{ex.Field}: {ex.Reason}";
-        }
-
+        var (job, refusal) = await StartChecks.FindRunnableJobAsync(env.DataSource, jobName, ct);
         if (job is null)
         {
-            return $"--job '{jobName}' is not in ingestion_job_config; the Extract function would reject the message";
-        }
-
-        if (!job.Active)
-        {
-            return $"job '{jobName}' is inactive (ingestion_job_config.active = false); the Extract function would reject the message";
+            return refusal;
         }
 
         if (window is { } requested)

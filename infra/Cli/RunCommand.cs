@@ -39,6 +39,14 @@ internal static class RunCommand
     {
         await using var dataSource = ControlDbDataSource.Create(pipeline.Infrastructure.PostgresConnection);
         var ledger = new ExecutionLedger(dataSource, TimeProvider.System, new LedgerOptions());
+        if ((await StartChecks.FindRunnableJobAsync(dataSource, jobName, ct)).Refusal is { } refusal)
+        {
+            Console.Error.WriteLine($"fp run: {refusal}");
+            return 2;
+        }
+
+        var rejections = new RejectedMessageStore(dataSource);
+        var alerts = new AlertNotificationStore(dataSource, TimeProvider.System);
         var start = new StartMessage(Guid.NewGuid(), jobName, TimeProvider.System.GetUtcNow(), Window: null);
         var published = Stopwatch.StartNew();
         await pipeline.PubSub.PublishAsync(pipeline.Topology.StartTopic, [new PubsubMessage(start.ToUtf8Json(), start.Attributes())], ct);
@@ -64,10 +72,17 @@ internal static class RunCommand
                 break;
             }
 
+            // Final without gold: a rejected message is never redelivered, and a dead-lettered one only by a replay.
+            if (await FinalFailureAsync(start.ExecutionId, rows, rejections, alerts, ct) is { } final)
+            {
+                PrintSummary(start.ExecutionId, rows, pipeline);
+                Console.Error.WriteLine($"fp run: {final}");
+                return 1;
+            }
+
             await Task.Delay(100, ct);
         }
 
-        var rejected = await new RejectedMessageStore(dataSource).ListByFunctionAsync("extract", start.RequestedAt!.Value.AddMinutes(-1), ct);
         PrintSummary(start.ExecutionId, rows, pipeline);
         if (rows.Any(r => r.Stage == StageNames.Gold && r.Status == "SUCCESS"))
         {
@@ -75,13 +90,29 @@ internal static class RunCommand
             return 0;
         }
 
-        var reason = rejected.FirstOrDefault(r => r.ExecutionId == start.ExecutionId.ToString("D")) is { } rej
-            ? $"start message rejected: {rej.Field}: {rej.Reason}"
-            : rows.FirstOrDefault(r => r.Status == "FAILED") is { } failed
-                ? $"{failed.Stage} failed: {failed.Error}"
-                : $"timed out after {timeout.TotalSeconds:F0}s waiting for gold SUCCESS";
+        var reason = rows.FirstOrDefault(r => r.Status == "FAILED") is { } failed
+            ? $"timed out after {timeout.TotalSeconds:F0}s; {failed.Stage} failed: {failed.Error}"
+            : $"timed out after {timeout.TotalSeconds:F0}s waiting for gold SUCCESS";
         Console.Error.WriteLine($"fp run: {reason}");
         return 1;
+    }
+
+    /// <summary>Why the execution can no longer finish by itself, or null while it still can.</summary>
+    private static async Task<string?> FinalFailureAsync(
+        Guid executionId, IReadOnlyList<ExecutionRow> rows, RejectedMessageStore rejections, AlertNotificationStore alerts, CancellationToken ct)
+    {
+        if ((await rejections.ListByExecutionAsync(executionId, ct)).FirstOrDefault() is { } rejected)
+        {
+            return $"{rejected.FunctionName} rejected the message: {rejected.Field}: {rejected.Reason}";
+        }
+
+        if (rows.FirstOrDefault(r => r.Status == "FAILED") is { } failed
+            && (await alerts.ListByExecutionAsync(executionId, ct)).Any(a => a.Kind == "dead_letter"))
+        {
+            return $"{failed.Stage} failed on every delivery and was dead-lettered: {failed.Error}";
+        }
+
+        return null;
     }
 
     private static string Outputs(string? filename)

@@ -127,6 +127,25 @@ public sealed partial class CliUpTests
         }
     }
 
+    [Fact]
+    public async Task Run_OfAJobExtractWouldReject_SaysWhyAtOnce_InsteadOfWaitingForTheTimeout()
+    {
+        var data = Directory.CreateTempSubdirectory("fp-run-nojob-");
+        try
+        {
+            // With a 600 s timeout, a run that waited for gold would outlast RunAsync's 60 s and fail this test.
+            var run = await FpProcess.RunAsync(FpProcess.WithOwnStack(FpProcess.StartInfo("run", "--job", "no_such_job", "--timeout", "600", "--data-dir", data.FullName)));
+
+            Assert.Equal(2, run.ExitCode);
+            Assert.Contains("fp run: --job 'no_such_job' is not in ingestion_job_config", run.Stderr, StringComparison.Ordinal);
+            Assert.DoesNotContain("published start message", run.Stdout, StringComparison.Ordinal);
+        }
+        finally
+        {
+            data.Delete(recursive: true);
+        }
+    }
+
     /// <summary>The process's name (<c>comm</c>), or empty once it is gone.</summary>
     private static string ProcessName(int pid)
     {

@@ -34,6 +34,12 @@ internal static class FpProcess
             psi.Environment[name] = value;
         }
 
+        return await RunAsync(psi);
+    }
+
+    /// <summary>Runs <paramref name="psi"/> to its end (at most 60 s, then it is killed and this throws).</summary>
+    public static async Task<(int ExitCode, string Stdout, string Stderr)> RunAsync(ProcessStartInfo psi)
+    {
         using var fp = Process.Start(psi)!;
         var stdout = fp.StandardOutput.ReadToEndAsync();
         var stderr = fp.StandardError.ReadToEndAsync();
