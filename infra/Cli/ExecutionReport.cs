@@ -48,7 +48,8 @@ internal static class ExecutionReport
                 continue;
             }
 
-            WriteStage(text, row, now, staleAfter);
+            var deadLettered = row.Status == "FAILED" && facts.Alerts.Any(a => a.Kind == "dead_letter" && a.Stage == row.Stage);
+            WriteStage(text, row, now, staleAfter, deadLettered);
             hint ??= row.Status == "FAILED" || row.IsZombie(now, staleAfter) ? new ReplayHint(row.Stage) : null;
         }
 
@@ -82,11 +83,11 @@ internal static class ExecutionReport
         return text.ToString();
     }
 
-    private static void WriteStage(StringBuilder text, ExecutionRow row, DateTimeOffset now, TimeSpan staleAfter)
+    private static void WriteStage(StringBuilder text, ExecutionRow row, DateTimeOffset now, TimeSpan staleAfter, bool deadLettered)
     {
         var status = row.IsZombie(now, staleAfter)
             ? $"ZOMBIE (RUNNING, heartbeat {(now - row.HeartbeatAt).TotalSeconds:F0} s ago, stale after {staleAfter.TotalSeconds:F0} s)"
-            : row.Status;
+            : deadLettered ? "FAILED, dead-lettered (Pub/Sub gave up; only a replay runs it again)" : row.Status;
         Line(text, 0, $"{row.Stage}: {status}, attempt {row.Attempt} ({row.ClaimReason})");
         var duration = row.Duration(now) is { } d ? string.Create(CultureInfo.InvariantCulture, $", {d.TotalSeconds:F2} s") : string.Empty;
         Field(text, "started", $"{Time(row.StartedAt)}{(row.FinishedAt is { } f ? $", finished {Time(f)}" : string.Empty)}{duration}");

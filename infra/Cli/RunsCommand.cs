@@ -65,10 +65,13 @@ internal static class RunsCommand
         var now = env.Operator.Time.GetUtcNow();
         IReadOnlyList<ExecutionRow> rows;
         long rejectedToday;
+        IReadOnlySet<(Guid ExecutionId, string Stage)> deadLettered;
         try
         {
             rows = await env.Operator.Operations.RecentRunsAsync(limit, job, ct);
             rejectedToday = await new RejectedMessageStore(env.DataSource).CountSinceAsync(now.AddDays(-1), ct);
+            deadLettered = await new AlertNotificationStore(env.DataSource, env.Operator.Time)
+                .DeadLetteredAsync(rows.Where(r => r.Status == "FAILED").Select(r => r.ExecutionId).Distinct(), ct);
         }
         catch (NpgsqlException ex)
         {
@@ -81,7 +84,10 @@ internal static class RunsCommand
         foreach (var row in rows)
         {
             var zombie = row.IsZombie(now, env.Settings.StaleAfter);
-            var status = zombie ? $"[red]ZOMBIE[/] (RUNNING, heartbeat {(now - row.HeartbeatAt).TotalSeconds:F0}s ago)" : Markup.Escape(row.Status);
+            // FAILED alone does not say whether Pub/Sub is still retrying it; a dead-letter alert says it gave up.
+            var status = zombie ? $"[red]ZOMBIE[/] (RUNNING, heartbeat {(now - row.HeartbeatAt).TotalSeconds:F0}s ago)"
+                : row.Status == "FAILED" && deadLettered.Contains((row.ExecutionId, row.Stage)) ? "[red]FAILED, dead-lettered[/]"
+                : Markup.Escape(row.Status);
             table.AddRow(
                 row.ExecutionId.ToString("D"),
                 Markup.Escape(row.JobName),

@@ -131,6 +131,26 @@ public sealed class AlertNotificationStore(NpgsqlDataSource dataSource, TimeProv
         return await ReadAsync(cmd, cancellationToken);
     }
 
+    /// <summary>The (execution, stage) pairs among <paramref name="executionIds"/> that a dead-letter alert was raised for.</summary>
+    public async Task<IReadOnlySet<(Guid ExecutionId, string Stage)>> DeadLetteredAsync(IEnumerable<Guid> executionIds, CancellationToken cancellationToken)
+    {
+        // One delimited text parameter, not an array: the control DB's data source maps scalar types only.
+        await using var cmd = dataSource.CreateCommand("""
+            SELECT DISTINCT execution_id, stage FROM alert_notification
+            WHERE kind = 'dead_letter' AND stage IS NOT NULL
+              AND execution_id = ANY(string_to_array(@execution_ids, ',')::uuid[])
+            """);
+        cmd.Parameters.AddWithValue("execution_ids", string.Join(',', executionIds.Select(id => id.ToString("D"))));
+        var pairs = new HashSet<(Guid, string)>();
+        await using var r = await cmd.ExecuteReaderAsync(cancellationToken);
+        while (await r.ReadAsync(cancellationToken))
+        {
+            pairs.Add((r.GetGuid(0), r.GetString(1)));
+        }
+
+        return pairs;
+    }
+
     private static async Task<List<AlertNotificationRow>> ReadAsync(NpgsqlCommand cmd, CancellationToken ct)
     {
         var rows = new List<AlertNotificationRow>();

@@ -38,7 +38,7 @@ public sealed class RunsCommandTests(StackFixture stack)
 
         Assert.Equal(0, failed.ExitCode);
         Assert.Contains($"execution {id} of job {job}", failed.Stdout, StringComparison.Ordinal);
-        Assert.Matches("bronze: FAILED, attempt [0-9]+ \\(retry\\)", failed.Stdout);
+        Assert.Matches("bronze: FAILED, dead-lettered \\(Pub/Sub gave up; only a replay runs it again\\), attempt [0-9]+ \\(retry\\)", failed.Stdout);
         Assert.Contains($"error:     job '{job}': bucket_name='Not A Bucket' is not a valid bucket name", failed.Stdout, StringComparison.Ordinal); // whole, not cut at 60
         Assert.Contains("silver: not started", failed.Stdout, StringComparison.Ordinal);
         Assert.Contains("gold: not started", failed.Stdout, StringComparison.Ordinal);
@@ -52,6 +52,7 @@ public sealed class RunsCommandTests(StackFixture stack)
         var list = await FpProcess.RunAsync(env, "runs", "--job", job);
         Assert.Equal(0, list.ExitCode);
         Assert.Contains("fp runs --execution-id ID prints one execution whole", list.Stdout, StringComparison.Ordinal);
+        Assert.Contains("│ FAILED, dead-lettered │", list.Stdout, StringComparison.Ordinal);
 
         // The operator fixes the job and replays what the report said.
         await using (var fix = stack.DataSource.CreateCommand("UPDATE ingestion_job_config SET bucket_name = 'bronze-fixed' WHERE job_name = @job"))
