@@ -38,8 +38,13 @@ public static partial class FunctionHost
             Args = [.. args, "--hostBuilder:reloadConfigOnChange=false"],
             ContentRootPath = AppContext.BaseDirectory,
         });
-        var configuredPort = port ?? (int.TryParse(builder.Configuration["PORT"], out var p) ? p : 8080);
-        var inContainer = string.Equals(builder.Configuration["DOTNET_RUNNING_IN_CONTAINER"], "true", StringComparison.OrdinalIgnoreCase);
+        var configuredPort = port ?? ListeningPort(builder.Configuration["PORT"]);
+        var inContainer = builder.Configuration["DOTNET_RUNNING_IN_CONTAINER"]?.Trim().ToLowerInvariant() switch
+        {
+            null or "" or "false" or "0" => false,
+            "true" or "1" => true,
+            var other => throw new InvalidOperationException($"DOTNET_RUNNING_IN_CONTAINER='{other}' must be true or false"),
+        };
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.Listen(inContainer ? IPAddress.Any : IPAddress.Loopback, configuredPort);
@@ -47,7 +52,7 @@ public static partial class FunctionHost
             kestrel.AddServerHeader = false;
         });
         builder.Logging.ClearProviders();
-        if (!string.IsNullOrEmpty(builder.Configuration["K_SERVICE"]) || builder.Configuration["FP_LOG_FORMAT"] == "json")
+        if (!string.IsNullOrEmpty(builder.Configuration["K_SERVICE"]) || JsonLogs(builder.Configuration["FP_LOG_FORMAT"]))
         {
             builder.Logging.AddConsole(o => o.FormatterName = CloudLoggingJsonFormatter.FormatterName)
                 .AddConsoleFormatter<CloudLoggingJsonFormatter, Microsoft.Extensions.Logging.Console.ConsoleFormatterOptions>();
@@ -70,6 +75,22 @@ public static partial class FunctionHost
         builder.Services.AddSingleton<PushAuthenticator>();
         return builder;
     }
+
+    /// <summary><c>PORT</c>, default 8080; anything but a port number fails the start, naming the variable.</summary>
+    private static int ListeningPort(string? value) =>
+        value is null ? 8080
+        : int.TryParse(value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var port) && port is >= 1 and <= 65535 ? port
+        : throw new InvalidOperationException($"PORT='{value}' must be a port number, 1-65535");
+
+    /// <summary><c>FP_LOG_FORMAT</c>: <c>text</c> (default) or <c>json</c>; anything else fails the start, naming the variable.</summary>
+    private static bool JsonLogs(string? value) =>
+        string.IsNullOrWhiteSpace(value) ? false
+        : value.Trim().ToLowerInvariant() switch
+        {
+            "json" => true,
+            "text" => false,
+            _ => throw new InvalidOperationException($"FP_LOG_FORMAT='{value}' must be text or json"),
+        };
 
     /// <summary>Routes every POST to <typeparamref name="TFunction"/>; GET /healthz answers 200.</summary>
     public static IEndpointRouteBuilder MapCloudEventFunction<TFunction>(this IEndpointRouteBuilder app, string functionName)

@@ -1,10 +1,11 @@
+using System.Text.RegularExpressions;
 using Microsoft.Extensions.Configuration;
 using Npgsql;
 
 namespace FinancialPipeline.Stages;
 
 /// <summary>Every setting of a function host, from environment variables (see README, Configuration).</summary>
-public sealed record PipelineSettings
+public sealed partial record PipelineSettings
 {
     public required string PostgresConnection { get; init; }
 
@@ -70,13 +71,13 @@ public sealed record PipelineSettings
         var defaults = new PipelineSettings { PostgresConnection = connection };
         return defaults with
         {
-            ProjectId = config["FP_PROJECT_ID"] ?? config["GOOGLE_CLOUD_PROJECT"] ?? defaults.ProjectId,
-            PubSubEmulatorHost = config["PUBSUB_EMULATOR_HOST"],
-            TopicPrefix = config["FP_TOPIC_PREFIX"] ?? defaults.TopicPrefix,
+            ProjectId = Matching(config, config["FP_PROJECT_ID"] is null ? "GOOGLE_CLOUD_PROJECT" : "FP_PROJECT_ID", defaults.ProjectId, ProjectIdPattern(), "a project id: 6-30 of a-z 0-9 -, a letter first, optionally after a domain and ':'"),
+            PubSubEmulatorHost = EmulatorHost(config["PUBSUB_EMULATOR_HOST"]),
+            TopicPrefix = Matching(config, "FP_TOPIC_PREFIX", defaults.TopicPrefix, TopicPrefixPattern(), "a letter, then A-Z a-z 0-9 - _ . ~ + % (topic and subscription names begin with it)"),
             DataDirectory = Path.GetFullPath(config["FP_DATA_DIR"] ?? defaults.DataDirectory),
             HeartbeatInterval = Seconds(config, "FP_HEARTBEAT_SECONDS", defaults.HeartbeatInterval),
             StaleAfter = Seconds(config, "FP_STALE_AFTER_SECONDS", defaults.StaleAfter),
-            MigrateOnStart = !string.Equals(config["FP_MIGRATE_ON_START"], "false", StringComparison.OrdinalIgnoreCase),
+            MigrateOnStart = OneOf(config, "FP_MIGRATE_ON_START", "true", "true", "false") == "true",
             Storage = OneOf(config, "FP_STORAGE", defaults.Storage, "filesystem", "gcs"),
             YahooBaseUrl = config["FP_YAHOO_BASE_URL"] is { Length: > 0 } url
                 ? Uri.TryCreate(url, UriKind.Absolute, out var u) && (u.Scheme == Uri.UriSchemeHttps || u.Scheme == Uri.UriSchemeHttp) ? u : throw new InvalidOperationException($"FP_YAHOO_BASE_URL='{url}' must be an absolute http(s) URL")
@@ -110,6 +111,26 @@ public sealed record PipelineSettings
                 ex);
         }
     }
+
+    private static string Matching(IConfiguration config, string key, string fallback, Regex pattern, string rule)
+    {
+        var raw = config[key];
+        return raw is null ? fallback
+            : pattern.IsMatch(raw) && !raw.StartsWith("goog", StringComparison.OrdinalIgnoreCase) ? raw
+            : throw new InvalidOperationException($"{key}='{raw}' must be {rule}");
+    }
+
+    /// <summary>PUBSUB_EMULATOR_HOST is <c>host:port</c>, as gcloud's emulator prints it; the client prefixes http://.</summary>
+    private static string? EmulatorHost(string? value) =>
+        string.IsNullOrWhiteSpace(value) ? null
+        : Uri.TryCreate("http://" + value, UriKind.Absolute, out var uri) && uri.PathAndQuery == "/" && !uri.IsDefaultPort && uri.Authority.Equals(value, StringComparison.OrdinalIgnoreCase) ? value
+        : throw new InvalidOperationException($"PUBSUB_EMULATOR_HOST='{value}' must be host:port (e.g. 127.0.0.1:8085), without a scheme or path");
+
+    [GeneratedRegex(@"^([a-z][a-z0-9.\-]*[a-z0-9]:)?[a-z][a-z0-9\-]{4,28}[a-z0-9]$", RegexOptions.CultureInvariant)]
+    private static partial Regex ProjectIdPattern();
+
+    [GeneratedRegex(@"^[A-Za-z][A-Za-z0-9\-_.~+%]{0,200}$", RegexOptions.CultureInvariant)]
+    private static partial Regex TopicPrefixPattern();
 
     private static string OneOf(IConfiguration config, string key, string fallback, params string[] allowed)
     {

@@ -55,6 +55,60 @@ public sealed class HostConfigurationTests
         Assert.Contains(expected, error.Message, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("PORT", "80a", "PORT='80a' must be a port number")]
+    [InlineData("PORT", "70000", "PORT='70000' must be a port number")]
+    [InlineData("FP_LOG_FORMAT", "yaml", "FP_LOG_FORMAT='yaml' must be text or json")]
+    [InlineData("DOTNET_RUNNING_IN_CONTAINER", "yes", "DOTNET_RUNNING_IN_CONTAINER='yes' must be true or false")]
+    public void Invalid_host_setting_fails_the_start_naming_the_variable(string key, string value, string expected)
+    {
+        var error = Assert.Throws<InvalidOperationException>(() => FunctionHost.CreateBuilder([$"--{key}={value}"]));
+
+        Assert.StartsWith(expected, error.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("FP_TOPIC_PREFIX", "fp/../", "FP_TOPIC_PREFIX='fp/../' must be a letter")]
+    [InlineData("FP_TOPIC_PREFIX", "goog-", "FP_TOPIC_PREFIX='goog-'")]
+    [InlineData("FP_PROJECT_ID", "My Project", "FP_PROJECT_ID='My Project' must be a project id")]
+    [InlineData("GOOGLE_CLOUD_PROJECT", "p", "GOOGLE_CLOUD_PROJECT='p' must be a project id")]
+    [InlineData("PUBSUB_EMULATOR_HOST", "http://127.0.0.1:8085", "PUBSUB_EMULATOR_HOST='http://127.0.0.1:8085' must be host:port")]
+    [InlineData("PUBSUB_EMULATOR_HOST", "127.0.0.1", "PUBSUB_EMULATOR_HOST='127.0.0.1' must be host:port")]
+    [InlineData("PUBSUB_EMULATOR_HOST", "127.0.0.1:8085/x", "PUBSUB_EMULATOR_HOST='127.0.0.1:8085/x' must be host:port")]
+    public void Invalid_pubsub_naming_fails_naming_the_variable(string key, string value, string expected)
+    {
+        var error = Assert.Throws<InvalidOperationException>(() => Settings(new Dictionary<string, string?> { [key] = value }));
+
+        Assert.StartsWith(expected, error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Valid_pubsub_naming_is_taken_as_given()
+    {
+        var settings = Settings(new Dictionary<string, string?>
+        {
+            ["FP_PROJECT_ID"] = "example.com:fp-prod-123",
+            ["FP_TOPIC_PREFIX"] = "t1a2b3c-",
+            ["PUBSUB_EMULATOR_HOST"] = "localhost:8085",
+        });
+
+        Assert.Equal(("example.com:fp-prod-123", "t1a2b3c-", "localhost:8085"), (settings.ProjectId, settings.TopicPrefix, settings.PubSubEmulatorHost));
+        Assert.Equal("local-project", Settings([]).ProjectId);
+        Assert.Equal("gcp-from-env", Settings(new Dictionary<string, string?> { ["GOOGLE_CLOUD_PROJECT"] = "gcp-from-env" }).ProjectId);
+    }
+
+    [Theory]
+    [InlineData("false", false)]
+    [InlineData("FALSE", false)]
+    [InlineData("true", true)]
+    [InlineData(null, true)]
+    public void Migrate_on_start_is_true_or_false(string? value, bool expected)
+    {
+        Assert.Equal(expected, Settings(new Dictionary<string, string?> { ["FP_MIGRATE_ON_START"] = value }).MigrateOnStart);
+        var error = Assert.Throws<InvalidOperationException>(() => Settings(new Dictionary<string, string?> { ["FP_MIGRATE_ON_START"] = "flase" }));
+        Assert.StartsWith("FP_MIGRATE_ON_START='flase' must be one of true, false", error.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void Work_directory_reaches_the_silver_engine()
     {
