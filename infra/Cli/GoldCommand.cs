@@ -47,7 +47,7 @@ internal static class GoldCommand
             return 2;
         }
 
-        var path = new PipelineSettings { PostgresConnection = string.Empty, DataDirectory = Path.GetFullPath(dataDirectory) }.DuckDbPath;
+        var path = PipelineSettings.DuckDbPathIn(dataDirectory);
         try
         {
             var (summary, rows) = await DuckDbGoldReader.ReadNewestAsync(path, ticker?.ToUpperInvariant(), limit, TimeProvider.System, ct);

@@ -1,7 +1,5 @@
 using System.CommandLine;
-using FinancialPipeline.ControlDb;
 using FinancialPipeline.Core.Contracts;
-using FinancialPipeline.Core.Jobs;
 using FinancialPipeline.Stages.Work;
 using Npgsql;
 

@@ -56,7 +56,10 @@ public sealed partial record PipelineSettings
 
     public string BucketsRoot => Path.Combine(DataDirectory, "buckets");
 
-    public string DuckDbPath => Path.Combine(DataDirectory, "warehouse", "gold.duckdb");
+    public string DuckDbPath => DuckDbPathIn(DataDirectory);
+
+    /// <summary>Where the local gold DuckDB file of <paramref name="dataDirectory"/> lives.</summary>
+    public static string DuckDbPathIn(string dataDirectory) => Path.Combine(Path.GetFullPath(dataDirectory), "warehouse", "gold.duckdb");
 
     public static PipelineSettings FromConfiguration(IConfiguration config)
     {
