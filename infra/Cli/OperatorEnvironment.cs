@@ -40,9 +40,11 @@ internal sealed class OperatorEnvironment : IAsyncDisposable
     public static OperatorEnvironment? TryCreate(string command)
     {
         PipelineSettings settings;
+        NpgsqlDataSource dataSource;
         try
         {
             settings = PipelineSettings.FromConfiguration(new ConfigurationBuilder().AddEnvironmentVariables().Build());
+            dataSource = ControlDbDataSource.Create(settings.PostgresConnection);
         }
         catch (InvalidOperationException ex)
         {
@@ -50,7 +52,6 @@ internal sealed class OperatorEnvironment : IAsyncDisposable
             return null;
         }
 
-        var dataSource = ControlDbDataSource.Create(settings.PostgresConnection);
         var options = new LedgerOptions { StaleAfter = settings.StaleAfter, HeartbeatInterval = settings.HeartbeatInterval };
         var publisher = PubSubRestClient.Create(new PubSubOptions { ProjectId = settings.ProjectId, EmulatorHost = settings.PubSubEmulatorHost });
         var op = new PipelineOperator(

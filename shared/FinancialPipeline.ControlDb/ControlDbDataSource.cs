@@ -12,9 +12,26 @@ public static class ControlDbDataSource
     /// resolvers another ~60 JIT-compiled methods), and pg_type is not loaded. Every cold start paid for those.
     /// Transport security stays available for Cloud SQL.
     /// </summary>
+    /// <exception cref="InvalidOperationException">
+    /// The connection string does not parse. The message names FP_POSTGRES_CONNECTION, where it comes from, and does not
+    /// repeat the value: it may hold a password (Npgsql's own message names a position or a keyword only). Checked here,
+    /// where the data source parses it anyway, and not while the host's settings are read: System.Data.Common's parser
+    /// builds compiled regexes, which would move onto the cold start's critical path.
+    /// </exception>
     public static NpgsqlDataSource Create(string connectionString)
     {
-        var builder = new NpgsqlSlimDataSourceBuilder(connectionString);
+        NpgsqlSlimDataSourceBuilder builder;
+        try
+        {
+            builder = new NpgsqlSlimDataSourceBuilder(connectionString);
+        }
+        catch (ArgumentException ex)
+        {
+            throw new InvalidOperationException(
+                $"FP_POSTGRES_CONNECTION is not a valid Npgsql connection string ({ex.Message}); expected Key=value pairs separated by ';', values holding ';' or spaces quoted (e.g. Host=…;Username=…;Database=financial_pipeline). The value is not shown: it may hold a password.",
+                ex);
+        }
+
         builder.EnableTransportSecurity();
         builder.ConfigureTypeLoading(types => types.EnableTypeLoading(false));
         return builder.Build();

@@ -1,6 +1,5 @@
 using System.Text.RegularExpressions;
 using Microsoft.Extensions.Configuration;
-using Npgsql;
 
 namespace FinancialPipeline.Stages;
 
@@ -69,8 +68,6 @@ public sealed partial record PipelineSettings
             throw new InvalidOperationException("FP_POSTGRES_CONNECTION is not set: the functions need the control database (e.g. Host=…;Username=…;Database=financial_pipeline).");
         }
 
-        CheckConnectionString(connection);
-
         var defaults = new PipelineSettings { PostgresConnection = connection };
         return defaults with
         {
@@ -95,24 +92,6 @@ public sealed partial record PipelineSettings
                 ? Path.IsPathFullyQualified(work) ? work : throw new InvalidOperationException($"FP_WORK_DIR='{work}' must be an absolute path")
                 : null,
         };
-    }
-
-    /// <summary>
-    /// A malformed connection string fails here, naming the variable, instead of as a stack trace from inside the data
-    /// source. The value is not repeated: it may hold a password. Npgsql's message names a position or a keyword only.
-    /// </summary>
-    private static void CheckConnectionString(string connection)
-    {
-        try
-        {
-            _ = new NpgsqlConnectionStringBuilder(connection);
-        }
-        catch (ArgumentException ex)
-        {
-            throw new InvalidOperationException(
-                $"FP_POSTGRES_CONNECTION is not a valid Npgsql connection string ({ex.Message}); expected Key=value pairs separated by ';', values holding ';' or spaces quoted (e.g. Host=…;Username=…;Database=financial_pipeline). The value is not shown: it may hold a password.",
-                ex);
-        }
     }
 
     private static string Matching(IConfiguration config, string key, string fallback, Regex pattern, string rule)

@@ -1,3 +1,4 @@
+using FinancialPipeline.ControlDb;
 using FinancialPipeline.Core.Warehouse;
 using FinancialPipeline.Core.Storage;
 using FinancialPipeline.Hosting;
@@ -135,7 +136,7 @@ public sealed class HostConfigurationTests
     [InlineData("Host=127.0.0.1;Password=s3cret;Port=fivefourthreetwo")]    // a value of the wrong type
     public void Malformed_connection_string_fails_naming_the_variable_without_repeating_it(string connection)
     {
-        var error = Assert.Throws<InvalidOperationException>(() => Settings(new Dictionary<string, string?> { ["FP_POSTGRES_CONNECTION"] = connection }));
+        var error = Assert.Throws<InvalidOperationException>(() => ControlDbDataSource.Create(connection));
 
         Assert.StartsWith("FP_POSTGRES_CONNECTION is not a valid Npgsql connection string", error.Message, StringComparison.Ordinal);
         Assert.DoesNotContain("s3cret", error.Message, StringComparison.Ordinal);
