@@ -109,6 +109,10 @@ internal static class ExecutionReport
                 .OrderBy(m => m.Key, StringComparer.Ordinal)
                 .Select(m => string.Create(CultureInfo.InvariantCulture, $"{Clean(m.Key)}={m.Value}"))));
             Field(text, "failed", completion.FailedTickers.Count == 0 ? null : string.Join(", ", completion.FailedTickers.Select(Clean)));
+            if (row.Stage == StageNames.Silver && completion.Records.Rejected > 0)
+            {
+                Field(text, "quarantine", string.Create(CultureInfo.InvariantCulture, $"{completion.Records.Rejected} row(s) set aside: fp quarantine --execution-id {row.ExecutionId:D} lists them"));
+            }
         }
         else
         {

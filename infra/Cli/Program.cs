@@ -19,6 +19,7 @@ root.Subcommands.Add(RejectedCommand.Create());
 root.Subcommands.Add(ReplayCommand.Create());
 root.Subcommands.Add(BackfillCommand.Create());
 root.Subcommands.Add(GoldCommand.Create());
+root.Subcommands.Add(QuarantineCommand.Create());
 // Ctrl+C / SIGTERM cancel the command's token, and the command stops what it started (hosts, topology, emulator,
 // PostgreSQL). Registered here, before any command runs: System.CommandLine installs its own handler only once the
 // command has begun, and a SIGTERM in between killed fp with initdb and the emulator's JVM left running. A second

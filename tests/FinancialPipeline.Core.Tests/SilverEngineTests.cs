@@ -355,6 +355,40 @@ public sealed class SilverEngineTests : IDisposable
         }
     }
 
+    [Fact]
+    public async Task TheQuarantineReader_ShowsEachRejectedRow_WithItsRuleAndReason_PerExecution()
+    {
+        var first = Guid.NewGuid();
+        var second = Guid.NewGuid();
+        await RunAsync(first, [await WriteBronzeAsync(first, Now, [
+            Row("AAPL", T.AddHours(-3)),
+            Row("AAPL", T.AddHours(-2), o: 0),
+            Row("MSFT", T.AddHours(-2), v: -5),
+            Row("TSLA", T.AddHours(-1)),
+        ])]);
+        await RunAsync(second, [await WriteBronzeAsync(second, Now, [Row("MSFTX", T.AddHours(-4))])]);
+        var bucket = Path.Combine(_root, Job.SilverBucketName);
+
+        var all = await FinancialPipeline.Warehouse.DuckDbQuarantineReader.ReadAsync(bucket, rejectedBy: null, limit: 10, CancellationToken.None);
+        var mine = await FinancialPipeline.Warehouse.DuckDbQuarantineReader.ReadAsync(bucket, first, limit: 2, CancellationToken.None);
+        var none = await FinancialPipeline.Warehouse.DuckDbQuarantineReader.ReadAsync(Path.Combine(_root, "no-such-bucket"), null, 10, CancellationToken.None);
+
+        Assert.NotNull(all);
+        Assert.Equal(
+            new[] { (SilverRules.TickerInJob, 2L), (SilverRules.PricePositive, 1L), (SilverRules.VolumeNonNegative, 1L) }.Order(),
+            all.Value.ByRule.Order());
+        Assert.Equal(4, all.Value.Newest.Count);
+        var zeroOpen = Assert.Single(all.Value.Newest, r => r.Rule == SilverRules.PricePositive);
+        Assert.Equal(("AAPL", T.AddHours(-2), 0d, first.ToString("D"), "synthetic"), (zeroOpen.Ticker, zeroOpen.BarTs, zeroOpen.Open, zeroOpen.RejectedBy, zeroOpen.Provider));
+        Assert.False(string.IsNullOrWhiteSpace(zeroOpen.Reason));
+        Assert.NotNull(mine);
+        Assert.Equal(3, mine.Value.ByRule.Sum(r => r.Rows));
+        Assert.Equal(2, mine.Value.Newest.Count); // the limit
+        Assert.Equal(T.AddHours(-1), mine.Value.Newest[0].BarTs); // newest bar first
+        Assert.All(mine.Value.Newest, r => Assert.Equal(first.ToString("D"), r.RejectedBy));
+        Assert.Null(none);
+    }
+
     private static BarRecord Row(string ticker, DateTimeOffset at, double o = 10, double h = 11, double l = 9, double c = 10, long v = 100, Guid? exec = null) =>
         new(new QuoteBar(at, ticker, o, h, l, c, null, v), exec ?? Guid.Empty, Now.AddMinutes(-5), "synthetic");
 

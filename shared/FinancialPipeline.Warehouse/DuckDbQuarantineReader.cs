@@ -1,0 +1,94 @@
+using DuckDB.NET.Data;
+using FinancialPipeline.Core.Storage;
+
+namespace FinancialPipeline.Warehouse;
+
+/// <summary>One quarantined bar: what the provider sent, the rule it broke, why, and which execution set it aside.</summary>
+public sealed record QuarantinedBar(
+    DateTimeOffset BarTs, string Ticker, double Open, double High, double Low, double Close, long Volume,
+    string Rule, string Reason, string RejectedBy, string Provider);
+
+/// <summary>
+/// Reads a local silver bucket's quarantine (<c>financial_quotes_rejected</c>) for <c>fp quarantine</c>, through the
+/// same view definition as <c>sql/duckdb/010_silver_views.sql</c>, in an in-memory DuckDB: the gold file is not touched.
+/// </summary>
+public static class DuckDbQuarantineReader
+{
+    private static readonly string RejectedView = ViewStatement(EmbeddedSql.Read("duckdb.010_silver_views.sql"), ObjectLayout.RejectedDataset);
+
+    /// <summary>Null when the bucket holds no quarantine file (DuckDB cannot bind a view over an empty glob).</summary>
+    /// <param name="silverBucketRoot">The bucket's directory, <c>{FP_DATA_DIR}/buckets/{silver_bucket}</c>.</param>
+    /// <param name="rejectedBy">Only the rows this execution set aside, or all.</param>
+    public static async Task<(IReadOnlyList<(string Rule, long Rows)> ByRule, IReadOnlyList<QuarantinedBar> Newest)?> ReadAsync(
+        string silverBucketRoot, Guid? rejectedBy, int limit, CancellationToken cancellationToken)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(limit, 1);
+        var dataset = Path.Combine(silverBucketRoot, ObjectLayout.RejectedDataset);
+        if (!Directory.Exists(dataset) || !Directory.EnumerateFiles(dataset, "*.parquet", SearchOption.AllDirectories).Any())
+        {
+            return null;
+        }
+
+        await using var conn = new DuckDBConnection("Data Source=:memory:");
+        await conn.OpenAsync(cancellationToken);
+        await using (var setup = conn.CreateCommand())
+        {
+            // The path is a literal inside read_parquet (a view cannot take parameters): quotes are doubled, as the
+            // script's header says; the path is ours (data directory + validated bucket name), not a message's.
+            setup.CommandText = "SET TimeZone = 'UTC';\n" + RejectedView.Replace("{silver_root}", silverBucketRoot.Replace("'", "''", StringComparison.Ordinal), StringComparison.Ordinal);
+            await setup.ExecuteNonQueryAsync(cancellationToken);
+        }
+
+        var byRule = new List<(string, long)>();
+        await using (var cmd = conn.CreateCommand())
+        {
+            cmd.CommandText = """
+                SELECT rule, count(*) FROM financial_quotes_rejected
+                WHERE $rejected_by IS NULL OR rejected_by = $rejected_by
+                GROUP BY rule ORDER BY count(*) DESC, rule
+                """;
+            cmd.Parameters.Add(new DuckDBParameter("rejected_by", rejectedBy?.ToString("D")));
+            await using var r = await cmd.ExecuteReaderAsync(cancellationToken);
+            while (await r.ReadAsync(cancellationToken))
+            {
+                byRule.Add((r.GetString(0), r.GetInt64(1)));
+            }
+        }
+
+        var rows = new List<QuarantinedBar>();
+        await using (var cmd = conn.CreateCommand())
+        {
+            cmd.CommandText = """
+                SELECT bar_ts, ticker, open, high, low, close, volume, rule, reason, rejected_by, provider
+                FROM financial_quotes_rejected
+                WHERE $rejected_by IS NULL OR rejected_by = $rejected_by
+                ORDER BY bar_ts DESC, ticker LIMIT $limit
+                """;
+            cmd.Parameters.Add(new DuckDBParameter("rejected_by", rejectedBy?.ToString("D")));
+            cmd.Parameters.Add(new DuckDBParameter("limit", limit));
+            await using var r = await cmd.ExecuteReaderAsync(cancellationToken);
+            while (await r.ReadAsync(cancellationToken))
+            {
+                // A quarantined row is one that broke a rule: read every value leniently, it may be the broken one.
+                double Price(int i) => r.IsDBNull(i) ? double.NaN : r.GetDouble(i);
+                string Text(int i) => r.IsDBNull(i) ? string.Empty : r.GetString(i);
+                rows.Add(new QuarantinedBar(
+                    new DateTimeOffset(DateTime.SpecifyKind(r.GetDateTime(0), DateTimeKind.Utc)), Text(1), Price(2), Price(3),
+                    Price(4), Price(5), r.IsDBNull(6) ? 0 : r.GetInt64(6), Text(7), Text(8), Text(9), Text(10)));
+            }
+        }
+
+        return (byRule, rows);
+    }
+
+    /// <summary>The one <c>CREATE OR REPLACE VIEW</c> statement of <paramref name="script"/> that defines <paramref name="view"/>.</summary>
+    private static string ViewStatement(string script, string view)
+    {
+        const string create = "CREATE OR REPLACE VIEW ";
+        var start = script.IndexOf(create + view + " AS", StringComparison.Ordinal);
+        var end = start < 0 ? -1 : script.IndexOf(';', start);
+        return start >= 0 && end > start
+            ? script[start..(end + 1)]
+            : throw new InvalidOperationException($"embedded duckdb.010_silver_views.sql defines no view {view}");
+    }
+}

@@ -1,0 +1,71 @@
+using FinancialPipeline.Core.Jobs;
+using FinancialPipeline.Core.Market;
+using FinancialPipeline.Core.Parquet;
+using FinancialPipeline.Core.Storage;
+using FinancialPipeline.Stages.Work;
+using FinancialPipeline.Storage;
+
+namespace FinancialPipeline.Integration.Tests;
+
+/// <summary>
+/// <c>fp quarantine</c> as a child process over a data directory whose silver bucket the real Transform engine wrote,
+/// quarantine included: every rejected row shows with its rule and reason, and per execution on request.
+/// </summary>
+public sealed class QuarantineCommandTests
+{
+    private static readonly DateTimeOffset Now = new(2026, 11, 23, 21, 0, 0, TimeSpan.Zero);
+    private static readonly DateTimeOffset T = new(2026, 11, 23, 14, 30, 0, TimeSpan.Zero);
+
+    [Fact]
+    public async Task Quarantine_ListsRejectedRowsWithRuleAndReason_PerExecution()
+    {
+        var data = Directory.CreateTempSubdirectory("fp-quarantine-");
+        try
+        {
+            var job = JobConfig.Create("quarantine_job", "AAPL,MSFT", 3600, 10800, "fp-bronze", "fp-silver", "synthetic", "1h", 86400, true);
+            var store = new FileSystemObjectStore(Path.Combine(data.FullName, "buckets"));
+            var bad = Guid.NewGuid();
+            var clean = Guid.NewGuid();
+            await TransformAsync(store, job, bad, data.FullName, [Bar("AAPL", T.AddHours(-2)), Bar("AAPL", T.AddHours(-1), open: 0), Bar("TSLA", T.AddHours(-1))]);
+            await TransformAsync(store, job, clean, data.FullName, [Bar("MSFT", T.AddHours(-3))]);
+            var none = new Dictionary<string, string>();
+
+            var all = await FpProcess.RunAsync(none, "quarantine", "--data-dir", data.FullName);
+            var ofClean = await FpProcess.RunAsync(none, "quarantine", "--data-dir", data.FullName, "--execution-id", clean.ToString("D"));
+            var badBucket = await FpProcess.RunAsync(none, "quarantine", "--data-dir", data.FullName, "--bucket", "../etc");
+
+            Assert.True(all.ExitCode == 0, all.Stderr);
+            Assert.True(all.Stdout.Contains("fp-silver/financial_quotes_rejected: 2 row(s) — price_positive 1, ticker_in_job 1", StringComparison.Ordinal), all.Stdout);
+            Assert.Matches("│ 2026-11-23 13:30:00 │ AAPL +│ +0 +│ +11 +│ +9 +│ +10 +│ +100 +│ price_positive +│ [^│]+│ " + bad.ToString("D"), all.Stdout);
+            Assert.Contains("TSLA", all.Stdout, StringComparison.Ordinal);
+            Assert.Contains(bad.ToString("D"), all.Stdout, StringComparison.Ordinal);
+            Assert.Equal(0, ofClean.ExitCode);
+            Assert.Contains($"no quarantined rows set aside by {clean:D}", ofClean.Stdout, StringComparison.Ordinal);
+            Assert.Equal(2, badBucket.ExitCode);
+            Assert.Contains("--bucket '../etc' is not a valid bucket name", badBucket.Stderr, StringComparison.Ordinal);
+        }
+        finally
+        {
+            data.Delete(recursive: true);
+        }
+    }
+
+    private static BarRecord Bar(string ticker, DateTimeOffset at, double open = 10) =>
+        new(new QuoteBar(at, ticker, open, 11, 9, 10, null, 100), Guid.Empty, Now.AddMinutes(-5), "synthetic");
+
+    /// <summary>Bronze written as Extract writes it, then the Transform engine over it, as the silver stage runs it.</summary>
+    private static async Task TransformAsync(FileSystemObjectStore store, JobConfig job, Guid execution, string dataDirectory, IReadOnlyList<BarRecord> rows)
+    {
+        using (var buffer = new MemoryStream())
+        {
+            await BarParquet.WriteAsync(buffer, rows.Select(r => r with { ExecutionId = execution }).ToList());
+            buffer.Position = 0;
+            await store.UploadObjectAsync(job.BucketName, ObjectLayout.BronzeObject(Now, execution), "application/vnd.apache.parquet", buffer);
+        }
+
+        var work = Directory.CreateDirectory(Path.Combine(dataDirectory, "work")).FullName;
+        var engine = new SilverEngine(store, new SilverEngineOptions { WorkDirectory = work });
+        using var staged = await engine.StageAsync(new SilverBatch(job, execution, [ObjectLayout.BronzeObject(Now, execution)], Now), CancellationToken.None);
+        await engine.CommitAsync(staged, _ => Task.CompletedTask, CancellationToken.None);
+    }
+}
