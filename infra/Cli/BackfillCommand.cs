@@ -37,9 +37,15 @@ internal static class BackfillCommand
             return 2;
         }
 
-        if (maxInFlight < 1 || timeoutSeconds < 1)
+        if (maxInFlight < 1 || timeoutSeconds < 1 || windowDays < 1)
         {
-            Console.Error.WriteLine("fp backfill: --max-in-flight and --window-timeout must be at least 1");
+            Console.Error.WriteLine("fp backfill: --window-days, --max-in-flight and --window-timeout must be at least 1");
+            return 2;
+        }
+
+        if (to <= from)
+        {
+            Console.Error.WriteLine($"fp backfill: --to {toText} must be after --from {fromText} (--to is exclusive)");
             return 2;
         }
 

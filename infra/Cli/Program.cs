@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.CommandLine.Parsing;
 using System.Runtime.InteropServices;
 using FinancialPipeline.Cli;
 
@@ -27,7 +28,27 @@ root.Subcommands.Add(QuarantineCommand.Create());
 using var terminate = new CancellationTokenSource();
 using var onSigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnTerminationSignal);
 using var onSigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnTerminationSignal);
-return await root.Parse(args).InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = null }, terminate.Token);
+var parsed = root.Parse(args);
+if (parsed.Errors.Count > 0)
+{
+    // A usage error exits 2, as the commands' own argument checks do, with the errors and where help is; the full
+    // help text System.CommandLine would print buries the one line that matters.
+    foreach (var error in parsed.Errors)
+    {
+        Console.Error.WriteLine($"fp: {error.Message}");
+    }
+
+    var path = new List<string>();
+    for (var result = parsed.CommandResult; result.Parent is CommandResult parent; result = parent)
+    {
+        path.Insert(0, result.Command.Name);
+    }
+
+    Console.Error.WriteLine($"fp {string.Join(' ', path.Append("--help"))} lists the options");
+    return 2;
+}
+
+return await parsed.InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = null }, terminate.Token);
 
 void OnTerminationSignal(PosixSignalContext context)
 {

@@ -11,7 +11,7 @@ internal static class PublishCommand
     public static Command Create()
     {
         var job = new Option<string>("--job") { Description = "Job name", DefaultValueFactory = _ => "financial_extract" };
-        var executionId = new Option<Guid?>("--execution-id") { Description = "Execution id to (re)use; new when omitted" };
+        var executionId = ExecutionIdOption.Create("Execution id to (re)use; new when omitted");
         var from = new Option<DateTimeOffset?>("--from") { Description = "Explicit (backfill) window start, UTC" };
         var to = new Option<DateTimeOffset?>("--to") { Description = "Explicit (backfill) window end, UTC" };
         var command = new Command("publish", "Publish a start message to the start topic");

@@ -17,7 +17,7 @@ internal static class QuarantineCommand
     {
         var dataDir = LocalStack.DataDirectoryOption();
         var bucket = new Option<string?>("--bucket") { Description = "Only this silver bucket (default: every local bucket holding a quarantine)" };
-        var executionId = new Option<Guid?>("--execution-id") { Description = "Only the rows this execution set aside" };
+        var executionId = ExecutionIdOption.Create("Only the rows this execution set aside");
         var limit = new Option<int>("--limit") { Description = "Rows to show per bucket, newest bar first", DefaultValueFactory = _ => 20 };
         var command = new Command("quarantine", "Rows Transform quarantined in the local silver buckets, with the rule and reason");
         command.Options.Add(dataDir);

@@ -10,14 +10,14 @@ internal static class ReplayCommand
 {
     public static Command Create()
     {
-        var executionId = new Option<Guid>("--execution-id") { Description = "Execution to replay", Required = true };
+        var executionId = ExecutionIdOption.Create("Execution to replay", required: true);
         var stage = new Option<string>("--stage") { Description = "bronze, silver or gold: this stage and the later ones re-run", Required = true };
         var who = new Option<string>("--by") { Description = "Who asks (recorded in the ledger)", DefaultValueFactory = _ => Environment.UserName };
         var command = new Command("replay", "Reset a stage (and the later ones) of an execution and republish its trigger event");
         command.Options.Add(executionId);
         command.Options.Add(stage);
         command.Options.Add(who);
-        command.SetAction((parse, ct) => ExecuteAsync(parse.GetValue(executionId), parse.GetValue(stage)!, parse.GetValue(who)!, ct));
+        command.SetAction((parse, ct) => ExecuteAsync(parse.GetValue(executionId)!.Value, parse.GetValue(stage)!, parse.GetValue(who)!, ct));
         return command;
     }
 

@@ -13,10 +13,7 @@ internal static class RunsCommand
     {
         var limit = new Option<int>("--limit") { Description = "Executions to show", DefaultValueFactory = _ => 20 };
         var job = new Option<string?>("--job") { Description = "Only this job" };
-        var executionId = new Option<Guid?>("--execution-id")
-        {
-            Description = "Print this execution whole: every stage's row with its full error, the alerts raised for it, the rejections naming it",
-        };
+        var executionId = ExecutionIdOption.Create("Print this execution whole: every stage's row with its full error, the alerts raised for it, the rejections naming it");
         var command = new Command("runs", "Recent executions and their stages");
         command.Options.Add(limit);
         command.Options.Add(job);

@@ -41,6 +41,10 @@ public sealed class PublishCommandTests(StackFixture stack)
             Assert.Contains(reason, result.Stderr, StringComparison.Ordinal);
         }
 
+        var badId = await FpProcess.RunAsync(env, "publish", "--job", good.JobName, "--execution-id", "42");
+        Assert.Equal(2, badId.ExitCode);
+        Assert.Contains("--execution-id '42' is not a UUID", badId.Stderr, StringComparison.Ordinal);
+
         var now = TimeProvider.System.GetUtcNow();
         var clampedTo = now.AddDays(1).ToString("yyyy-MM-ddT00:00:00Z", System.Globalization.CultureInfo.InvariantCulture);
         var clamped = await FpProcess.RunAsync(env, "publish", "--job", good.JobName, "--from", now.AddDays(-2).ToString("yyyy-MM-ddT00:00:00Z", System.Globalization.CultureInfo.InvariantCulture), "--to", clampedTo);

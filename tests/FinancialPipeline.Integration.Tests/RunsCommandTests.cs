@@ -80,5 +80,12 @@ public sealed class RunsCommandTests(StackFixture stack)
         var unknown = await FpProcess.RunAsync(env, "runs", "--execution-id", Guid.NewGuid().ToString("D"));
         Assert.Equal(1, unknown.ExitCode);
         Assert.Contains("nothing recorded", unknown.Stdout, StringComparison.Ordinal);
+
+        // A usage error: exit 2, one sentence naming the option, and where help is.
+        var notAnId = await FpProcess.RunAsync(env, "runs", "--execution-id", "yesterday");
+        Assert.Equal(2, notAnId.ExitCode);
+        Assert.Equal(
+            ["fp: --execution-id 'yesterday' is not a UUID (for example 6f0e8d7c-1111-4222-8333-944455556666)", "fp runs --help lists the options"],
+            notAnId.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
     }
 }
