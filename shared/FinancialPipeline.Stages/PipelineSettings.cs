@@ -105,8 +105,11 @@ public sealed partial record PipelineSettings
     /// <summary>PUBSUB_EMULATOR_HOST is <c>host:port</c>, as gcloud's emulator prints it; the client prefixes http://.</summary>
     private static string? EmulatorHost(string? value) =>
         string.IsNullOrWhiteSpace(value) ? null
-        : Uri.TryCreate("http://" + value, UriKind.Absolute, out var uri) && uri.PathAndQuery == "/" && !uri.IsDefaultPort && uri.Authority.Equals(value, StringComparison.OrdinalIgnoreCase) ? value
+        : HostPortPattern().Match(value) is { Success: true } m && int.Parse(m.Groups["port"].Value, System.Globalization.CultureInfo.InvariantCulture) is >= 1 and <= 65535 ? value
         : throw new InvalidOperationException($"PUBSUB_EMULATOR_HOST='{value}' must be host:port (e.g. 127.0.0.1:8085), without a scheme or path");
+
+    [GeneratedRegex(@"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9][A-Za-z0-9.\-]*):(?<port>[0-9]{1,5})$", RegexOptions.CultureInvariant)]
+    private static partial Regex HostPortPattern();
 
     [GeneratedRegex(@"^([a-z][a-z0-9.\-]*[a-z0-9]:)?[a-z][a-z0-9\-]{4,28}[a-z0-9]$", RegexOptions.CultureInvariant)]
     private static partial Regex ProjectIdPattern();

@@ -76,6 +76,7 @@ public sealed class HostConfigurationTests
     [InlineData("PUBSUB_EMULATOR_HOST", "http://127.0.0.1:8085", "PUBSUB_EMULATOR_HOST='http://127.0.0.1:8085' must be host:port")]
     [InlineData("PUBSUB_EMULATOR_HOST", "127.0.0.1", "PUBSUB_EMULATOR_HOST='127.0.0.1' must be host:port")]
     [InlineData("PUBSUB_EMULATOR_HOST", "127.0.0.1:8085/x", "PUBSUB_EMULATOR_HOST='127.0.0.1:8085/x' must be host:port")]
+    [InlineData("PUBSUB_EMULATOR_HOST", "127.0.0.1:70000", "PUBSUB_EMULATOR_HOST='127.0.0.1:70000' must be host:port")]
     public void Invalid_pubsub_naming_fails_naming_the_variable(string key, string value, string expected)
     {
         var error = Assert.Throws<InvalidOperationException>(() => Settings(new Dictionary<string, string?> { [key] = value }));
@@ -95,6 +96,7 @@ public sealed class HostConfigurationTests
 
         Assert.Equal(("example.com:fp-prod-123", "t1a2b3c-", "localhost:8085"), (settings.ProjectId, settings.TopicPrefix, settings.PubSubEmulatorHost));
         Assert.Equal("local-project", Settings([]).ProjectId);
+        Assert.Equal("[::1]:80", Settings(new Dictionary<string, string?> { ["PUBSUB_EMULATOR_HOST"] = "[::1]:80" }).PubSubEmulatorHost);
         Assert.Equal("gcp-from-env", Settings(new Dictionary<string, string?> { ["GOOGLE_CLOUD_PROJECT"] = "gcp-from-env" }).ProjectId);
     }
 
