@@ -18,7 +18,7 @@ internal static class GoldCommand
     {
         var dataDir = LocalStack.DataDirectoryOption();
         var ticker = new Option<string?>("--ticker") { Description = "Only this ticker" };
-        var limit = new Option<int>("--limit") { Description = "Rows to show, newest hour first", DefaultValueFactory = _ => 20 };
+        var limit = LimitOption.Create("Rows to show, newest hour first");
         var command = new Command("gold", "The local gold table (financial_data_hour in DuckDB): a summary and the newest hours");
         command.Options.Add(dataDir);
         command.Options.Add(ticker);
@@ -29,12 +29,6 @@ internal static class GoldCommand
 
     private static async Task<int> ExecuteAsync(string dataDirectory, string? ticker, int limit, CancellationToken ct)
     {
-        if (limit < 1)
-        {
-            Console.Error.WriteLine($"fp gold: --limit must be at least 1, got {limit}");
-            return 2;
-        }
-
         if (ticker is not null && !JobConfig.IsValidTicker(ticker.ToUpperInvariant()))
         {
             Console.Error.WriteLine($"fp gold: --ticker '{ticker}' is not a ticker (1-20 of A-Z 0-9 . ^ = -)");

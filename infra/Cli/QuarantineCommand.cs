@@ -18,7 +18,7 @@ internal static class QuarantineCommand
         var dataDir = LocalStack.DataDirectoryOption();
         var bucket = new Option<string?>("--bucket") { Description = "Only this silver bucket (default: every local bucket holding a quarantine)" };
         var executionId = ExecutionIdOption.Create("Only the rows this execution set aside");
-        var limit = new Option<int>("--limit") { Description = "Rows to show per bucket, newest bar first", DefaultValueFactory = _ => 20 };
+        var limit = LimitOption.Create("Rows to show per bucket, newest bar first");
         var command = new Command("quarantine", "Rows Transform quarantined in the local silver buckets, with the rule and reason");
         command.Options.Add(dataDir);
         command.Options.Add(bucket);
@@ -30,12 +30,6 @@ internal static class QuarantineCommand
 
     private static async Task<int> ExecuteAsync(string dataDirectory, string? bucket, Guid? executionId, int limit, CancellationToken ct)
     {
-        if (limit < 1)
-        {
-            Console.Error.WriteLine($"fp quarantine: --limit must be at least 1, got {limit}");
-            return 2;
-        }
-
         var buckets = Path.Combine(Path.GetFullPath(dataDirectory), "buckets");
         List<string> roots;
         if (bucket is not null)

@@ -19,7 +19,7 @@ internal static class RejectedCommand
 
     public static Command Create()
     {
-        var limit = new Option<int>("--limit") { Description = "Rejections to show, newest first", DefaultValueFactory = _ => 20 };
+        var limit = LimitOption.Create("Rejections to show, newest first");
         var function = new Option<string?>("--function") { Description = "Only those of this function" };
         function.AcceptOnlyFromAmong(ExtractFunction.Name, TransformFunction.Name, AggregateFunction.Name, AlertFunction.Name);
         var id = new Option<long?>("--id") { Description = "Print this rejection whole: attributes and the full payload" };
@@ -33,12 +33,6 @@ internal static class RejectedCommand
 
     private static async Task<int> ExecuteAsync(int limit, string? function, long? id, CancellationToken ct)
     {
-        if (limit < 1)
-        {
-            Console.Error.WriteLine($"fp rejected: --limit must be at least 1, got {limit}");
-            return 2;
-        }
-
         await using var env = OperatorEnvironment.TryCreate("rejected");
         if (env is null)
         {

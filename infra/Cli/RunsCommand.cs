@@ -11,7 +11,7 @@ internal static class RunsCommand
 {
     public static Command Create()
     {
-        var limit = new Option<int>("--limit") { Description = "Executions to show", DefaultValueFactory = _ => 20 };
+        var limit = LimitOption.Create("Executions to show");
         var job = new Option<string?>("--job") { Description = "Only this job" };
         var executionId = ExecutionIdOption.Create("Print this execution whole: every stage's row with its full error, the alerts raised for it, the rejections naming it");
         var command = new Command("runs", "Recent executions and their stages");
@@ -47,12 +47,6 @@ internal static class RunsCommand
 
     private static async Task<int> ExecuteAsync(int limit, string? job, CancellationToken ct)
     {
-        if (limit < 1)
-        {
-            Console.Error.WriteLine($"fp runs: --limit must be at least 1, got {limit}");
-            return 2;
-        }
-
         await using var env = OperatorEnvironment.TryCreate("runs");
         if (env is null)
         {

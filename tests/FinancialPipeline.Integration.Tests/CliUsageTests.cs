@@ -11,6 +11,8 @@ public sealed class CliUsageTests
     [InlineData("fp backfill: --window-days, --max-in-flight and --window-timeout must be at least 1", "backfill", "--from", "2026-11-01", "--to", "2026-11-08", "--window-days", "0")]
     [InlineData("fp: --execution-id 'x' is not a UUID (for example 6f0e8d7c-1111-4222-8333-944455556666)", "replay", "--execution-id", "x", "--stage", "silver")]
     [InlineData("fp: Option '--execution-id' is required.", "replay", "--stage", "silver")]
+    [InlineData("fp: --limit must be at least 1, got 0", "runs", "--limit", "0")]
+    [InlineData("fp: --limit must be at least 1, got -1", "gold", "--limit", "-1")]
     public async Task Usage_error_exits_2_with_the_reason_before_connecting(string firstLine, params string[] args)
     {
         var result = await FpProcess.RunAsync(Unreachable, args);
