@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using FinancialPipeline.ControlDb;
 using FinancialPipeline.Core.Contracts;
+using FinancialPipeline.Stages.Alerts;
 
 namespace FinancialPipeline.Cli;
 
@@ -16,7 +17,11 @@ internal static class ExecutionReport
         Guid ExecutionId,
         IReadOnlyList<ExecutionRow> Stages,
         IReadOnlyList<AlertNotificationRow> Alerts,
-        IReadOnlyList<RejectedMessageStore.Row> Rejections);
+        IReadOnlyList<RejectedMessageStore.Row> Rejections)
+    {
+        /// <summary>Nothing names the execution: no ledger row, no alert, no rejection.</summary>
+        public bool IsEmpty => Stages.Count == 0 && Alerts.Count == 0 && Rejections.Count == 0;
+    }
 
     public static async Task<Facts> LoadAsync(OperatorEnvironment env, Guid executionId, CancellationToken ct) =>
         new(
@@ -31,7 +36,7 @@ internal static class ExecutionReport
         var text = new StringBuilder();
         var job = facts.Stages.FirstOrDefault()?.JobName;
         Line(text, 0, $"execution {facts.ExecutionId:D}{(job is null ? string.Empty : $" of job {Clean(job)}")}");
-        if (facts.Stages.Count == 0 && facts.Alerts.Count == 0 && facts.Rejections.Count == 0)
+        if (facts.IsEmpty)
         {
             Line(text, 0, "nothing recorded: no stage claimed it, no alert and no rejection names it");
             return text.ToString();
@@ -48,7 +53,7 @@ internal static class ExecutionReport
                 continue;
             }
 
-            var deadLettered = row.Status == "FAILED" && facts.Alerts.Any(a => a.Kind == "dead_letter" && a.Stage == row.Stage);
+            var deadLettered = row.Status == "FAILED" && facts.Alerts.Any(a => a.Kind == AlertMessage.DeadLetterKind && a.Stage == row.Stage);
             WriteStage(text, row, now, staleAfter, deadLettered);
             hint ??= row.Status == "FAILED" || row.IsZombie(now, staleAfter) ? new ReplayHint(row.Stage) : null;
         }

@@ -106,13 +106,17 @@ internal static class RunCommand
             return $"{rejected.FunctionName} rejected the message: {rejected.Field}: {rejected.Reason}";
         }
 
-        if (rows.FirstOrDefault(r => r.Status == "FAILED") is { } failed
-            && (await alerts.ListByExecutionAsync(executionId, ct)).Any(a => a.Kind == "dead_letter"))
+        var failed = rows.Where(r => r.Status == "FAILED").ToList();
+        if (failed.Count == 0)
         {
-            return $"{failed.Stage} failed on every delivery and was dead-lettered: {failed.Error}";
+            return null;
         }
 
-        return null;
+        // The same test as fp runs: a dead-letter alert was raised for the failed stage itself.
+        var deadLettered = await alerts.DeadLetteredAsync([executionId], ct);
+        return failed.FirstOrDefault(r => deadLettered.Contains((executionId, r.Stage))) is { } gaveUp
+            ? $"{gaveUp.Stage} failed on every delivery and was dead-lettered: {gaveUp.Error}"
+            : null;
     }
 
     private static string Outputs(string? filename)

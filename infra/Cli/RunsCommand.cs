@@ -36,7 +36,7 @@ internal static class RunsCommand
         {
             var facts = await ExecutionReport.LoadAsync(env, executionId, ct);
             Console.Write(ExecutionReport.Render(facts, env.Operator.Time.GetUtcNow(), env.Settings.StaleAfter));
-            return facts.Stages.Count == 0 && facts.Alerts.Count == 0 && facts.Rejections.Count == 0 ? 1 : 0;
+            return facts.IsEmpty ? 1 : 0;
         }
         catch (NpgsqlException ex)
         {
