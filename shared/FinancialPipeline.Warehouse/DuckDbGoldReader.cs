@@ -33,11 +33,7 @@ public static class DuckDbGoldReader
         }
 
         await using var conn = await OpenReadOnlyAsync(databasePath, time, cancellationToken);
-        await using (var tz = conn.CreateCommand())
-        {
-            tz.CommandText = "SET TimeZone = 'UTC'";
-            await tz.ExecuteNonQueryAsync(cancellationToken);
-        }
+        await DuckDbUtc.SetSessionAsync(conn, cancellationToken);
 
         await using (var exists = conn.CreateCommand())
         {
@@ -59,7 +55,7 @@ public static class DuckDbGoldReader
             cmd.Parameters.Add(new DuckDBParameter("ticker", ticker));
             await using var r = await cmd.ExecuteReaderAsync(cancellationToken);
             await r.ReadAsync(cancellationToken);
-            summary = new GoldSummary(r.GetInt64(0), r.GetInt64(1), r.IsDBNull(2) ? null : Utc(r.GetDateTime(2)), r.IsDBNull(3) ? null : Utc(r.GetDateTime(3)));
+            summary = new GoldSummary(r.GetInt64(0), r.GetInt64(1), r.IsDBNull(2) ? null : DuckDbUtc.Instant(r.GetDateTime(2)), r.IsDBNull(3) ? null : DuckDbUtc.Instant(r.GetDateTime(3)));
         }
 
         var rows = new List<GoldHour>();
@@ -77,8 +73,8 @@ public static class DuckDbGoldReader
             {
                 double? Nullable(int i) => r.IsDBNull(i) ? null : r.GetDouble(i);
                 rows.Add(new GoldHour(
-                    r.GetString(0), Utc(r.GetDateTime(1)), r.GetDouble(2), r.GetDouble(3), r.GetDouble(4), r.GetDouble(5),
-                    r.GetInt64(6), Nullable(7), r.GetInt64(8), Nullable(9), Nullable(10), r.GetString(11), Utc(r.GetDateTime(12))));
+                    r.GetString(0), DuckDbUtc.Instant(r.GetDateTime(1)), r.GetDouble(2), r.GetDouble(3), r.GetDouble(4), r.GetDouble(5),
+                    r.GetInt64(6), Nullable(7), r.GetInt64(8), Nullable(9), Nullable(10), r.GetString(11), DuckDbUtc.Instant(r.GetDateTime(12))));
             }
         }
 
@@ -114,6 +110,4 @@ public static class DuckDbGoldReader
             }
         }
     }
-
-    private static DateTimeOffset Utc(DateTime value) => new(DateTime.SpecifyKind(value, DateTimeKind.Utc));
 }

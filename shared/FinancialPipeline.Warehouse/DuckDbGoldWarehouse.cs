@@ -49,7 +49,7 @@ public sealed partial class DuckDbGoldWarehouse(DuckDbOptions options, TimeProvi
             Directory.CreateDirectory(Path.GetDirectoryName(databasePath)!);
             await using var conn = new DuckDBConnection($"Data Source={databasePath}");
             await conn.OpenAsync(cancellationToken);
-            await ExecuteAsync(conn, "SET TimeZone = 'UTC'", cancellationToken);
+            await DuckDbUtc.SetSessionAsync(conn, cancellationToken);
             if (!SchemaApplied.ContainsKey(databasePath))
             {
                 await ExecuteAsync(conn, SchemaSql, cancellationToken);
@@ -102,7 +102,7 @@ public sealed partial class DuckDbGoldWarehouse(DuckDbOptions options, TimeProvi
         await using var r = await cmd.ExecuteReaderAsync(ct);
         await r.ReadAsync(ct);
         var count = r.GetInt64(0);
-        DateTimeOffset? newest = r.IsDBNull(1) ? null : new DateTimeOffset(DateTime.SpecifyKind(r.GetDateTime(1), DateTimeKind.Utc));
+        DateTimeOffset? newest = r.IsDBNull(1) ? null : DuckDbUtc.Instant(r.GetDateTime(1));
         return (count, newest);
     }
 

@@ -35,7 +35,7 @@ public static class DuckDbQuarantineReader
         {
             // The path is a literal inside read_parquet (a view cannot take parameters): quotes are doubled, as the
             // script's header says; the path is ours (data directory + validated bucket name), not a message's.
-            setup.CommandText = "SET TimeZone = 'UTC';\n" + RejectedView.Replace("{silver_root}", silverBucketRoot.Replace("'", "''", StringComparison.Ordinal), StringComparison.Ordinal);
+            setup.CommandText = DuckDbUtc.SessionSql + ";\n" + RejectedView.Replace("{silver_root}", silverBucketRoot.Replace("'", "''", StringComparison.Ordinal), StringComparison.Ordinal);
             await setup.ExecuteNonQueryAsync(cancellationToken);
         }
 
@@ -73,7 +73,7 @@ public static class DuckDbQuarantineReader
                 double Price(int i) => r.IsDBNull(i) ? double.NaN : r.GetDouble(i);
                 string Text(int i) => r.IsDBNull(i) ? string.Empty : r.GetString(i);
                 rows.Add(new QuarantinedBar(
-                    new DateTimeOffset(DateTime.SpecifyKind(r.GetDateTime(0), DateTimeKind.Utc)), Text(1), Price(2), Price(3),
+                    DuckDbUtc.Instant(r.GetDateTime(0)), Text(1), Price(2), Price(3),
                     Price(4), Price(5), r.IsDBNull(6) ? 0 : r.GetInt64(6), Text(7), Text(8), Text(9), Text(10)));
             }
         }
