@@ -53,6 +53,28 @@ public sealed class AlertDispatcherTests(StackFixture stack)
     }
 
     [Fact]
+    public async Task RequestAbortedWhilePosting_ReleasesTheClaim_SoTheRedeliveryPostsAtOnce()
+    {
+        var alert = Alert();
+        var store = new AlertNotificationStore(stack.DataSource, TimeProvider.System);
+        await using var slack = await SlackReceiver.StartAsync();
+        slack.AnswerDelay = TimeSpan.FromSeconds(30);
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(60) };
+        var dispatcher = new AlertDispatcher(store, new SlackWebhookChannel(http, slack.WebhookUrl), NullLogger<AlertDispatcher>.Instance);
+        using var requestAborted = new CancellationTokenSource(TimeSpan.FromMilliseconds(500));
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => dispatcher.SendAsync(alert, requestAborted.Token));
+
+        var released = await store.GetAsync(alert.DedupeKey, CancellationToken.None);
+        Assert.Equal("FAILED", released!.Status); // not SENDING until the claim goes stale
+        Assert.StartsWith("aborted", released.LastError, StringComparison.Ordinal);
+        slack.AnswerDelay = TimeSpan.Zero;
+        await dispatcher.SendAsync(alert, CancellationToken.None);
+        var sent = await store.GetAsync(alert.DedupeKey, CancellationToken.None);
+        Assert.Equal(("SENT", 2), (sent!.Status, sent.Attempts));
+    }
+
+    [Fact]
     public async Task AlertBeingPostedElsewhere_IsRetriedLater_NotPostedTwice()
     {
         var alert = Alert();

@@ -66,10 +66,13 @@ public sealed partial class AlertDispatcher(AlertNotificationStore store, IAlert
         {
             await channel.PostAsync(alert, cancellationToken);
         }
-        catch (AlertDeliveryException ex)
+        catch (Exception ex) when (ex is AlertDeliveryException || (ex is OperationCanceledException && cancellationToken.IsCancellationRequested))
         {
-            LogPostFailed(logger, alert.DedupeKey, claim.Attempts, ex.Message);
-            await store.MarkFailedAsync(alert.DedupeKey, claim.ClaimToken, ex.Message, CancellationToken.None);
+            // A cancelled request (push deadline, shutdown) releases the claim too, so the redelivery posts at once
+            // instead of finding it SENDING until the claim goes stale.
+            var reason = ex is AlertDeliveryException ? ex.Message : "aborted: the request was cancelled while posting";
+            LogPostFailed(logger, alert.DedupeKey, claim.Attempts, reason);
+            await store.MarkFailedAsync(alert.DedupeKey, claim.ClaimToken, reason, CancellationToken.None);
             throw;
         }
 

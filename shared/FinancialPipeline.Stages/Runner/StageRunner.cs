@@ -23,6 +23,9 @@ public sealed partial class StageRunner(
     TimeProvider time,
     ILogger<StageRunner> logger)
 {
+    /// <summary>The ledger's error text for a stage whose request was cancelled before it finished.</summary>
+    public const string AbortedError = "aborted: the request was cancelled before the stage finished (the push deadline passed, the caller went away, or the instance is shutting down); the next delivery retries it";
+
     public async Task RunAsync(IStageWork work, StageInput input, CancellationToken cancellationToken)
     {
         var stage = work.Stage;
@@ -66,45 +69,79 @@ public sealed partial class StageRunner(
 
         var lease = claim.Lease!;
         LogClaimed(logger, lease.Attempt, lease.ClaimReason);
-        if (lease.ClaimReason == "takeover")
-        {
-            await ReportTakeoverAsync(input, lease, cancellationToken);
-        }
-
-        if (configError is not null)
-        {
-            await ledger.FailAsync(lease, configError.Message, CancellationToken.None);
-            throw configError;
-        }
-
-        var outcome = await ExecuteWithHeartbeatAsync(work, lease, job!, input, cancellationToken);
-        var completion = new StageCompletedMessage
-        {
-            ExecutionId = input.ExecutionId,
-            JobName = input.JobName,
-            Stage = stage.ToWire(),
-            Window = WindowDto.From(outcome.Window),
-            Records = outcome.Records,
-            Outputs = outcome.Outputs,
-            TouchedDates = outcome.TouchedDates,
-            Metrics = outcome.Metrics,
-            FailedTickers = outcome.FailedTickers,
-            NewestTimestamp = outcome.NewestTimestamp,
-            Attempt = lease.Attempt,
-            CompletedAt = time.GetUtcNow(),
-        };
-        var json = completion.ToUtf8Json();
-        var committed = await ledger.CompleteAsync(
-            lease,
-            new StageSuccess(outcome.Window, outcome.Outputs, outcome.Records.Written, outcome.Metrics, Encoding.UTF8.GetString(json)),
-            cancellationToken);
-        if (!committed)
-        {
-            throw new RetryLaterException($"lost ownership of {stage.ToWire()} before commit; the new owner finishes it");
-        }
-
-        LogSucceeded(logger, lease.Attempt, outcome.Records.In, outcome.Records.Written, outcome.Records.Rejected);
+        var (completion, json) = await RunClaimedAsync(work, lease, job, configError, input, cancellationToken);
+        LogSucceeded(logger, lease.Attempt, completion.Records.In, completion.Records.Written, completion.Records.Rejected);
         await PublishAsync(stage, completion, json, cancellationToken);
+    }
+
+    /// <summary>
+    /// Everything between the claim and the SUCCESS commit. Whatever ends it early marks the row FAILED, so the
+    /// next delivery retries at once with attempt + 1: an exception from the work, a bad config row, and also a
+    /// cancelled request (the push deadline passed, the client went away, the instance is shutting down). Left
+    /// RUNNING, such a row would answer 409 to every redelivery until its heartbeat went stale and would then be
+    /// reported as a zombie. A worker that lost its lease is the exception: the row is the new owner's.
+    /// </summary>
+    private async Task<(StageCompletedMessage Completion, byte[] Json)> RunClaimedAsync(
+        IStageWork work, Lease lease, JobConfig? job, JobConfigException? configError, StageInput input, CancellationToken cancellationToken)
+    {
+        var stage = work.Stage;
+        try
+        {
+            if (lease.ClaimReason == "takeover")
+            {
+                await ReportTakeoverAsync(input, lease, cancellationToken);
+            }
+
+            if (configError is not null)
+            {
+                throw configError;
+            }
+
+            var outcome = await ExecuteWithHeartbeatAsync(work, lease, job!, input, cancellationToken);
+            var completion = new StageCompletedMessage
+            {
+                ExecutionId = input.ExecutionId,
+                JobName = input.JobName,
+                Stage = stage.ToWire(),
+                Window = WindowDto.From(outcome.Window),
+                Records = outcome.Records,
+                Outputs = outcome.Outputs,
+                TouchedDates = outcome.TouchedDates,
+                Metrics = outcome.Metrics,
+                FailedTickers = outcome.FailedTickers,
+                NewestTimestamp = outcome.NewestTimestamp,
+                Attempt = lease.Attempt,
+                CompletedAt = time.GetUtcNow(),
+            };
+            var json = completion.ToUtf8Json();
+            var committed = await ledger.CompleteAsync(
+                lease,
+                new StageSuccess(outcome.Window, outcome.Outputs, outcome.Records.Written, outcome.Metrics, Encoding.UTF8.GetString(json)),
+                cancellationToken);
+            if (!committed)
+            {
+                throw new RetryLaterException($"lost ownership of {stage.ToWire()} before commit; the new owner finishes it");
+            }
+
+            return (completion, json);
+        }
+        catch (Exception ex) when (ex is not RetryLaterException)
+        {
+            var aborted = ex is OperationCanceledException && cancellationToken.IsCancellationRequested;
+            if (aborted)
+            {
+                LogAborted(logger, lease.Attempt);
+            }
+            else
+            {
+                LogFailed(logger, ex, lease.Attempt);
+            }
+
+            // Not the request's token: the row must be released even though the request is gone. A no-op when
+            // the row is no longer this lease's RUNNING row.
+            await ledger.FailAsync(lease, aborted ? AbortedError : ex is JobConfigException ? ex.Message : $"{ex.GetType().Name}: {ex.Message}", CancellationToken.None);
+            throw;
+        }
     }
 
     private async Task<StageOutcome> ExecuteWithHeartbeatAsync(IStageWork work, Lease lease, JobConfig job, StageInput input, CancellationToken requestAborted)
@@ -121,12 +158,6 @@ public sealed partial class StageRunner(
         {
             LogLeaseLost(logger, lease.Attempt);
             throw new RetryLaterException($"lost ownership of {lease.Stage.ToWire()} attempt {lease.Attempt}; stopped writing");
-        }
-        catch (Exception ex) when (ex is not OperationCanceledException)
-        {
-            LogFailed(logger, ex, lease.Attempt);
-            await ledger.FailAsync(lease, $"{ex.GetType().Name}: {ex.Message}", CancellationToken.None);
-            throw;
         }
         finally
         {
@@ -181,8 +212,10 @@ public sealed partial class StageRunner(
         {
             await publisher.Value.PublishAsync(topics.Alerts, [new PubsubMessage(takeover.ToUtf8Json(), takeover.Attributes())], cancellationToken);
         }
-        catch (Exception ex) when (ex is PubSubException or HttpRequestException)
+        catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
         {
+            // Any failure, a client timeout (TaskCanceledException) included; only the request's own cancellation
+            // ends the stage (and marks it FAILED).
             LogTakeoverAlertFailed(logger, ex, topics.Alerts);
         }
     }
@@ -213,6 +246,9 @@ public sealed partial class StageRunner(
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "attempt {Attempt} lost its lease to another worker; stopped")]
     private static partial void LogLeaseLost(ILogger logger, int attempt);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "attempt {Attempt} stopped: the request was aborted; marked FAILED so the next delivery retries at once")]
+    private static partial void LogAborted(ILogger logger, int attempt);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "attempt {Attempt} failed; marked FAILED")]
     private static partial void LogFailed(ILogger logger, Exception exception, int attempt);
