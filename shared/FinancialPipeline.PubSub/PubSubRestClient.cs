@@ -5,7 +5,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
-using Google.Apis.Auth.OAuth2;
+using FinancialPipeline.GoogleApis;
 using Polly;
 using Polly.Retry;
 
@@ -36,7 +36,7 @@ public sealed partial class PubSubRestClient : IPublisherClient, ISubscriberClie
 
     private readonly HttpClient _http;
     private readonly PubSubOptions _options;
-    private readonly Lazy<Task<GoogleCredential?>> _credential;
+    private readonly AdcTokenSource? _credentials;
     private readonly ResiliencePipeline<HttpResponseMessage> _retry;
 
     public PubSubRestClient(HttpClient http, PubSubOptions options)
@@ -46,16 +46,7 @@ public sealed partial class PubSubRestClient : IPublisherClient, ISubscriberClie
         _options = options;
         var emulator = !string.IsNullOrWhiteSpace(options.EmulatorHost);
         _http.BaseAddress ??= options.BaseAddress ?? new Uri(emulator ? $"http://{options.EmulatorHost}/" : "https://pubsub.googleapis.com/");
-        _credential = new Lazy<Task<GoogleCredential?>>(async () =>
-        {
-            if (emulator)
-            {
-                return null;
-            }
-
-            var credential = await GoogleCredential.GetApplicationDefaultAsync();
-            return credential.IsCreateScopedRequired ? credential.CreateScoped(Scope) : credential;
-        });
+        _credentials = emulator ? null : new AdcTokenSource(Scope);
         _retry = new ResiliencePipelineBuilder<HttpResponseMessage>()
             .AddRetry(new RetryStrategyOptions<HttpResponseMessage>
             {
@@ -63,10 +54,9 @@ public sealed partial class PubSubRestClient : IPublisherClient, ISubscriberClie
                 BackoffType = DelayBackoffType.Exponential,
                 UseJitter = true,
                 Delay = TimeSpan.FromMilliseconds(200),
-                ShouldHandle = new PredicateBuilder<HttpResponseMessage>()
-                    .Handle<HttpRequestException>()
-                    .Handle<TaskCanceledException>(ex => !ex.CancellationToken.IsCancellationRequested)
-                    .HandleResult(r => r.StatusCode is HttpStatusCode.TooManyRequests or >= HttpStatusCode.InternalServerError),
+                ShouldHandle = args => ValueTask.FromResult(args.Outcome.Exception is { } ex
+                    ? HttpTransience.IsTransient(ex, args.Context.CancellationToken)
+                    : args.Outcome.Result!.StatusCode is HttpStatusCode.TooManyRequests or >= HttpStatusCode.InternalServerError),
             })
             .Build();
     }
@@ -255,8 +245,7 @@ public sealed partial class PubSubRestClient : IPublisherClient, ISubscriberClie
     {
         // Relaxed escaping: the default encoder writes base64's '+' as \u002B, which would break the 10 MB batch estimate.
         var payload = body?.ToJsonString(WireJson);
-        var credential = await _credential.Value;
-        string? token = credential is null ? null : await ((ITokenAccess)credential).GetAccessTokenForRequestAsync(cancellationToken: cancellationToken);
+        var token = _credentials is null ? null : await _credentials.GetAccessTokenAsync(cancellationToken);
         return await _retry.ExecuteAsync(
             async ct =>
             {

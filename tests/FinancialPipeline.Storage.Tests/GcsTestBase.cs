@@ -39,7 +39,7 @@ public abstract class GcsTestBase : IAsyncLifetime
         };
         configure?.Invoke(options);
         var http = Track(new HttpClient { Timeout = TimeSpan.FromSeconds(30) });
-        return Track(new GcsObjectStore(http, options));
+        return new GcsObjectStore(http, options);
     }
 
     protected T Track<T>(T disposable)

@@ -4,6 +4,7 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Runtime.CompilerServices;
 using FinancialPipeline.Core.Storage;
+using FinancialPipeline.GoogleApis;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Polly;
@@ -15,7 +16,7 @@ namespace FinancialPipeline.Storage.Gcs;
 /// <see cref="GcsOptions.ResumableThreshold"/> go in one simple upload, larger ones through a resumable session
 /// that, after a failed chunk, asks the server how much it kept and goes on from there.
 /// </summary>
-public sealed partial class GcsObjectStore : IObjectStore, IDisposable
+public sealed partial class GcsObjectStore : IObjectStore
 {
     /// <summary>Name of the HttpClient that <see cref="GcsServiceCollectionExtensions.AddGcsObjectStore"/> registers.</summary>
     public const string HttpClientName = "FinancialPipeline.Storage.Gcs";
@@ -29,7 +30,6 @@ public sealed partial class GcsObjectStore : IObjectStore, IDisposable
     private readonly ILogger _logger;
     private readonly string _baseUrl;
     private readonly Func<CancellationToken, Task<string?>>? _accessToken;
-    private readonly GoogleAccessTokenSource? _applicationDefault;
     private readonly ResiliencePipeline<HttpResponseMessage> _retry;
 
     public GcsObjectStore(HttpClient httpClient, GcsOptions options, TimeProvider? timeProvider = null, ILogger<GcsObjectStore>? logger = null)
@@ -52,8 +52,7 @@ public sealed partial class GcsObjectStore : IObjectStore, IDisposable
             }
             else
             {
-                _applicationDefault = new GoogleAccessTokenSource(options.Scope);
-                _accessToken = _applicationDefault.GetAccessTokenAsync;
+                _accessToken = new AdcTokenSource(options.Scope).GetAccessTokenAsync;
             }
         }
 
@@ -137,8 +136,6 @@ public sealed partial class GcsObjectStore : IObjectStore, IDisposable
 
         await EnsureSuccessAsync(response, "delete of " + target.Uri, cancellationToken);
     }
-
-    public void Dispose() => _applicationDefault?.Dispose();
 
     private async Task<StoredObject> SimpleUploadAsync(
         Target target, string contentType, ReadOnlyMemory<byte> data, long? ifGenerationMatch, CancellationToken cancellationToken)

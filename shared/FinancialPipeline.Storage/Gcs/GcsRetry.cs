@@ -1,4 +1,5 @@
 using System.Net;
+using FinancialPipeline.GoogleApis;
 using Microsoft.Extensions.Logging;
 using Polly;
 using Polly.Retry;
@@ -44,13 +45,9 @@ internal static partial class GcsRetry
         status is HttpStatusCode.RequestTimeout or HttpStatusCode.TooManyRequests || (int)status >= 500;
 
     /// <summary>A failure retrying may fix; the caller's own cancellation is not one.</summary>
-    public static bool IsTransient(Outcome<HttpResponseMessage> outcome, CancellationToken cancellationToken) => outcome.Exception switch
-    {
-        null => outcome.Result is { } response && IsRetryableStatus(response.StatusCode),
-        HttpRequestException or IOException => true,
-        OperationCanceledException => !cancellationToken.IsCancellationRequested,
-        _ => false,
-    };
+    public static bool IsTransient(Outcome<HttpResponseMessage> outcome, CancellationToken cancellationToken) => outcome.Exception is { } exception
+        ? HttpTransience.IsTransient(exception, cancellationToken)
+        : outcome.Result is { } response && IsRetryableStatus(response.StatusCode);
 
     /// <summary>The server's Retry-After (seconds or an HTTP date), capped at <paramref name="maxDelay"/>; null when absent.</summary>
     public static TimeSpan? RetryAfter(HttpResponseMessage? response, TimeProvider timeProvider, TimeSpan maxDelay)

@@ -4,6 +4,7 @@ using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using FinancialPipeline.GoogleApis;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Polly;
@@ -51,6 +52,9 @@ public sealed partial class BigQueryRestClient : IBigQueryJobClient
         "jobInternalError",
     };
 
+    /// <summary>One credential lookup per process, shared by every client (the credential refreshes its own tokens).</summary>
+    private static readonly AdcTokenSource ApplicationDefault = new(BigQueryOptions.DefaultScope);
+
     private readonly HttpClient _http;
     private readonly BigQueryOptions _options;
     private readonly TimeProvider _time;
@@ -74,7 +78,7 @@ public sealed partial class BigQueryRestClient : IBigQueryJobClient
         _options.ThrowIfInvalid();
         _time = timeProvider;
         _logger = logger;
-        _tokenSource = _options.AccessTokenSource ?? GoogleAdcTokenSource.Shared.GetAccessTokenAsync;
+        _tokenSource = _options.AccessTokenSource ?? ApplicationDefault.GetAccessTokenAsync;
         _httpRetry = BuildHttpRetry();
         _jobRetry = BuildJobRetry();
     }
@@ -346,8 +350,7 @@ public sealed partial class BigQueryRestClient : IBigQueryJobClient
         return code is 400 or 403 && ReadApiErrors(response.Body).Any(e => e.Reason is { } r && TransientReasons.Contains(r));
     }
 
-    private static bool IsTransientException(Exception ex, CancellationToken ct) =>
-        ex is HttpRequestException || (ex is TaskCanceledException && !ct.IsCancellationRequested);
+    private static bool IsTransientException(Exception ex, CancellationToken ct) => HttpTransience.IsTransient(ex, ct);
 
     private BigQueryJobException ApiFailure(ApiResponse response, string jobId, string operation)
     {
