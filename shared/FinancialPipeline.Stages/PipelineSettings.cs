@@ -69,7 +69,7 @@ public sealed partial record PipelineSettings
         }
 
         var defaults = new PipelineSettings { PostgresConnection = connection };
-        return defaults with
+        var settings = defaults with
         {
             ProjectId = Matching(config, config["FP_PROJECT_ID"] is null ? "GOOGLE_CLOUD_PROJECT" : "FP_PROJECT_ID", defaults.ProjectId, ProjectIdPattern(), "a project id: 6-30 of a-z 0-9 -, a letter first, optionally after a domain and ':'"),
             PubSubEmulatorHost = EmulatorHost(config["PUBSUB_EMULATOR_HOST"]),
@@ -92,6 +92,13 @@ public sealed partial record PipelineSettings
                 ? Path.IsPathFullyQualified(work) ? work : throw new InvalidOperationException($"FP_WORK_DIR='{work}' must be an absolute path")
                 : null,
         };
+
+        // A running stage whose heartbeat is older than the threshold is taken over as a zombie: a threshold that
+        // does not outlast a missed beat or two would take over healthy stages on every run.
+        return settings.StaleAfter >= 2 * settings.HeartbeatInterval
+            ? settings
+            : throw new InvalidOperationException(
+                $"FP_STALE_AFTER_SECONDS={settings.StaleAfter.TotalSeconds:0.###} must be at least twice FP_HEARTBEAT_SECONDS={settings.HeartbeatInterval.TotalSeconds:0.###}: a stage whose heartbeat is older is taken over as a zombie");
     }
 
     private static string Matching(IConfiguration config, string key, string fallback, Regex pattern, string rule)

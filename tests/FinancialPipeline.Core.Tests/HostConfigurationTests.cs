@@ -1,3 +1,4 @@
+using System.Globalization;
 using FinancialPipeline.ControlDb;
 using FinancialPipeline.Core.Warehouse;
 using FinancialPipeline.Core.Storage;
@@ -110,6 +111,24 @@ public sealed class HostConfigurationTests
         Assert.Equal(expected, Settings(new Dictionary<string, string?> { ["FP_MIGRATE_ON_START"] = value }).MigrateOnStart);
         var error = Assert.Throws<InvalidOperationException>(() => Settings(new Dictionary<string, string?> { ["FP_MIGRATE_ON_START"] = "flase" }));
         Assert.StartsWith("FP_MIGRATE_ON_START='flase' must be one of true, false", error.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("15", "90", true)]
+    [InlineData("10", "20", true)]
+    [InlineData("15", "20", false)]
+    [InlineData("50", null, false)] // a heartbeat slower than half the default 90 s threshold
+    public void Stale_threshold_outlasts_two_heartbeats(string heartbeat, string? staleAfter, bool valid)
+    {
+        var values = new Dictionary<string, string?> { ["FP_HEARTBEAT_SECONDS"] = heartbeat, ["FP_STALE_AFTER_SECONDS"] = staleAfter };
+        if (valid)
+        {
+            Assert.Equal(TimeSpan.FromSeconds(int.Parse(heartbeat, CultureInfo.InvariantCulture)), Settings(values).HeartbeatInterval);
+            return;
+        }
+
+        var error = Assert.Throws<InvalidOperationException>(() => Settings(values));
+        Assert.StartsWith($"FP_STALE_AFTER_SECONDS={staleAfter ?? "90"} must be at least twice FP_HEARTBEAT_SECONDS={heartbeat}", error.Message, StringComparison.Ordinal);
     }
 
     [Fact]
