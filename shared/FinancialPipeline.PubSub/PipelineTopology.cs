@@ -59,6 +59,9 @@ public sealed record PipelineTopology
 
     public required string DeadLetterHoldSubscription { get; init; }
 
+    /// <summary>Pull subscription keeping every alert (zombie takeovers) readable, whatever became of the Alert function's post.</summary>
+    public required string AlertsHoldSubscription { get; init; }
+
     public required IReadOnlyList<string> Topics { get; init; }
 
     public required IReadOnlyList<SubscriptionSpec> Subscriptions { get; init; }
@@ -90,6 +93,7 @@ public sealed record PipelineTopology
             Push(names.SubscriptionOf(Stage.Gold), names.TriggerOf(Stage.Gold), settings.AggregateEndpoint),
             Hold(p + "gold-completed-watch", gold),
             Hold(p + "dead-letter-hold", dlq),
+            Hold(p + "alerts-hold", alerts),
         };
         if (settings.AlertEndpoint is { } alert)
         {
@@ -110,6 +114,7 @@ public sealed record PipelineTopology
             AlertsTopic = alerts,
             GoldCompletedWatchSubscription = p + "gold-completed-watch",
             DeadLetterHoldSubscription = p + "dead-letter-hold",
+            AlertsHoldSubscription = p + "alerts-hold",
             Topics = [start, bronze, silver, gold, dlq, alerts],
             Subscriptions = subscriptions,
         };

@@ -73,6 +73,17 @@ public sealed class PlanVsTopologyTests(RepositoryFixture repo) : IClassFixture<
     }
 
     [Fact]
+    public void TheAlertsTopicHasItsOwnHoldSoATakeoverAlertOutlivesAnAlertFunctionOutage()
+    {
+        Assert.Equal("fp-alerts-hold", Topology.AlertsHoldSubscription);
+        var hold = Assert.Single(Topology.Subscriptions, s => s.SubscriptionId == Topology.AlertsHoldSubscription);
+        Assert.Equal((Topology.AlertsTopic, (string?)null), (hold.TopicId, hold.PushEndpoint));
+        Assert.Equal("fp-alerts", Assert.Single(Plan.Commands("gcloud", "pubsub", "subscriptions", "create", "fp-alerts-hold")).Flag("--topic"));
+        var update = Assert.Single(Plan.Commands("gcloud", "pubsub", "subscriptions", "update", "fp-alerts-hold"));
+        Assert.Equal(("7d", "never"), (update.Flag("--message-retention-duration"), update.Flag("--expiration-period")));
+    }
+
+    [Fact]
     public void EveryPushSubscriptionBecomesAnEventarcTriggerOnItsTopicWithThePatchedSubscription()
     {
         var pushes = Topology.Subscriptions.Where(s => s.PushEndpoint is not null).ToList();

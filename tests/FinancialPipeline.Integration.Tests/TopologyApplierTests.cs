@@ -30,7 +30,7 @@ public sealed class TopologyApplierTests(StackFixture stack)
         await TopologyApplier.ApplyAsync(topology, pubsub, pubsub);
         try
         {
-            Assert.Contains(topology.Subscriptions, s => s.PushEndpoint is null);
+            Assert.Contains(topology.Subscriptions, s => s.SubscriptionId == topology.AlertsHoldSubscription);
             Assert.Contains(topology.Subscriptions, s => s.PushEndpoint is not null);
             foreach (var subscription in topology.Subscriptions)
             {
