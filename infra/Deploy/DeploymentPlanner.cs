@@ -195,9 +195,8 @@ public static class DeploymentPlanner
                     ["gcloud", "pubsub", "subscriptions", "describe", subscription.SubscriptionId, project],
                     "gcloud", "pubsub", "subscriptions", "create", subscription.SubscriptionId, project, "--topic=" + subscription.TopicId));
                 Add(DeployStep.Run(
-                    $"{subscription.SubscriptionId}: keep messages 7 days and never expire the subscription (an idle hold must not vanish).",
-                    ["gcloud", "pubsub", "subscriptions", "update", subscription.SubscriptionId, project,
-                        .. PolicyFlags(subscription), "--message-retention-duration=7d", "--expiration-period=never"]));
+                    $"{subscription.SubscriptionId}: {PolicyDescription(subscription)} (an idle hold must not vanish).",
+                    ["gcloud", "pubsub", "subscriptions", "update", subscription.SubscriptionId, project, .. PolicyFlags(subscription)]));
                 DeadLetterSource(subscription, subscription.SubscriptionId);
             }
 
@@ -348,7 +347,7 @@ public static class DeploymentPlanner
                 variable,
                 "gcloud", "eventarc", "triggers", "describe", name, location, project, "--format=value(transport.pubsub.subscription)"));
             Add(DeployStep.Run(
-                $"Eventarc does not set these: {PolicyDescription(subscription)} of {subscription.SubscriptionId}.",
+                $"{subscription.SubscriptionId}: {PolicyDescription(subscription)}. Eventarc sets no ack deadline, retry or dead-letter policy and keeps messages only 24 h.",
                 ["gcloud", "pubsub", "subscriptions", "update", ShellQuoting.Variable(variable), project, .. PolicyFlags(subscription)]));
             DeadLetterSource(subscription, ShellQuoting.Variable(variable));
         }
@@ -369,14 +368,24 @@ public static class DeploymentPlanner
             var flags = new List<string> { "--ack-deadline=" + subscription.AckDeadlineSeconds.ToString(CultureInfo.InvariantCulture) };
             if (subscription.RetryPolicy is { } retry)
             {
-                flags.Add("--min-retry-delay=" + Seconds(retry.MinimumBackoff));
-                flags.Add("--max-retry-delay=" + Seconds(retry.MaximumBackoff));
+                flags.Add("--min-retry-delay=" + Duration(retry.MinimumBackoff));
+                flags.Add("--max-retry-delay=" + Duration(retry.MaximumBackoff));
             }
 
             if (subscription.DeadLetter is { } deadLetter)
             {
                 flags.Add($"--dead-letter-topic=projects/{settings.ProjectId}/topics/{deadLetter.DeadLetterTopicId}");
                 flags.Add("--max-delivery-attempts=" + deadLetter.MaxDeliveryAttempts.ToString(CultureInfo.InvariantCulture));
+            }
+
+            if (subscription.MessageRetention is { } retention)
+            {
+                flags.Add("--message-retention-duration=" + Duration(retention));
+            }
+
+            if (subscription.NeverExpires)
+            {
+                flags.Add("--expiration-period=never");
             }
 
             return flags;
@@ -387,9 +396,14 @@ public static class DeploymentPlanner
             "ack deadline",
             subscription.RetryPolicy is null ? null : "retry policy",
             subscription.DeadLetter is null ? null : "dead-letter policy",
+            subscription.MessageRetention is { } retention ? "messages kept " + Duration(retention) : null,
+            subscription.NeverExpires ? "never expiring" : null,
         }.OfType<string>());
 
-        private static string Seconds(TimeSpan span) => ((int)Math.Round(span.TotalSeconds)).ToString(CultureInfo.InvariantCulture) + "s";
+        /// <summary>A gcloud duration: whole days as <c>7d</c>, anything else in seconds.</summary>
+        private static string Duration(TimeSpan span) => span.Ticks % TimeSpan.TicksPerDay == 0 && span > TimeSpan.Zero
+            ? ((long)span.TotalDays).ToString(CultureInfo.InvariantCulture) + "d"
+            : ((long)Math.Round(span.TotalSeconds)).ToString(CultureInfo.InvariantCulture) + "s";
 
         private void ServiceAccount(string accountId, string displayName) => Add(DeployStep.CreateIfMissing(
             $"Service account {accountId}.",

@@ -24,6 +24,14 @@ public sealed record TopologySettings
     public RetryPolicySpec RetryPolicy { get; init; } = new(TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(600));
 
     public int MaxDeliveryAttempts { get; init; } = 5;
+
+    /// <summary>
+    /// How long every subscription keeps a message nobody acknowledged before Pub/Sub drops it: on the Alert
+    /// subscriptions (no dead-letter policy) how long Slack may be down, on the holds how long a dead letter or alert
+    /// stays readable. It must outlast a stage's deliveries up to dead-lettering. Default Pub/Sub's maximum, 7 days;
+    /// a subscription Eventarc creates keeps messages only 24 h until patched.
+    /// </summary>
+    public TimeSpan MessageRetention { get; init; } = SubscriptionSpec.MaxMessageRetention;
 }
 
 /// <summary>
@@ -51,6 +59,9 @@ public sealed record PipelineTopology
 
     public required string DeadLetterHoldSubscription { get; init; }
 
+    /// <summary>Pull subscription keeping every alert (zombie takeovers) readable, whatever became of the Alert function's post.</summary>
+    public required string AlertsHoldSubscription { get; init; }
+
     public required IReadOnlyList<string> Topics { get; init; }
 
     public required IReadOnlyList<SubscriptionSpec> Subscriptions { get; init; }
@@ -66,22 +77,30 @@ public sealed record PipelineTopology
         var dlq = names.DeadLetter;
         var alerts = names.Alerts;
         var deadLetter = new DeadLetterSpec(dlq, settings.MaxDeliveryAttempts);
+        CheckRetention(settings);
+
+        // Every subscription keeps undelivered messages for the settings' retention and is never deleted for idling.
+        SubscriptionSpec Subscription(string id, string topic, Uri? endpoint, int ackDeadlineSeconds, RetryPolicySpec? retry, DeadLetterSpec? dead) =>
+            new(id, topic, endpoint is null ? null : PushUrl(endpoint, settings.ProjectId, topic), ackDeadlineSeconds, retry, dead, settings.MessageRetention, NeverExpires: true);
         SubscriptionSpec Push(string id, string topic, Uri endpoint) =>
-            new(id, topic, PushUrl(endpoint, settings.ProjectId, topic), settings.AckDeadlineSeconds, settings.RetryPolicy, deadLetter);
+            Subscription(id, topic, endpoint, settings.AckDeadlineSeconds, settings.RetryPolicy, deadLetter);
+        SubscriptionSpec Hold(string id, string topic) => Subscription(id, topic, null, 60, null, null);
 
         var subscriptions = new List<SubscriptionSpec>
         {
             Push(names.SubscriptionOf(Stage.Bronze), names.TriggerOf(Stage.Bronze), settings.ExtractEndpoint),
             Push(names.SubscriptionOf(Stage.Silver), names.TriggerOf(Stage.Silver), settings.TransformEndpoint),
             Push(names.SubscriptionOf(Stage.Gold), names.TriggerOf(Stage.Gold), settings.AggregateEndpoint),
-            new(p + "gold-completed-watch", gold, null, 60, null, null),
-            new(p + "dead-letter-hold", dlq, null, 60, null, null),
+            Hold(p + "gold-completed-watch", gold),
+            Hold(p + "dead-letter-hold", dlq),
+            Hold(p + "alerts-hold", alerts),
         };
         if (settings.AlertEndpoint is { } alert)
         {
-            // No dead-letter policy on the Alert function's own subscriptions: a Slack outage is retried until it ends.
-            subscriptions.Add(new(p + "alert", dlq, PushUrl(alert, settings.ProjectId, dlq), 60, settings.RetryPolicy, null));
-            subscriptions.Add(new(p + "alert-events", alerts, PushUrl(alert, settings.ProjectId, alerts), 60, settings.RetryPolicy, null));
+            // No dead-letter policy on the Alert function's own subscriptions: a Slack outage is retried until it ends,
+            // or until the message retention runs out.
+            subscriptions.Add(Subscription(p + "alert", dlq, alert, 60, settings.RetryPolicy, null));
+            subscriptions.Add(Subscription(p + "alert-events", alerts, alert, 60, settings.RetryPolicy, null));
         }
 
         return new PipelineTopology
@@ -95,9 +114,33 @@ public sealed record PipelineTopology
             AlertsTopic = alerts,
             GoldCompletedWatchSubscription = p + "gold-completed-watch",
             DeadLetterHoldSubscription = p + "dead-letter-hold",
+            AlertsHoldSubscription = p + "alerts-hold",
             Topics = [start, bronze, silver, gold, dlq, alerts],
             Subscriptions = subscriptions,
         };
+    }
+
+    /// <summary>
+    /// The longest a stage's message can take to be delivered or dead-lettered: every attempt waits the ack deadline,
+    /// then the longest backoff. A retention shorter than that drops a message instead of dead-lettering it.
+    /// </summary>
+    private static TimeSpan LongestDeliveryTime(TopologySettings settings) =>
+        settings.MaxDeliveryAttempts * (TimeSpan.FromSeconds(settings.AckDeadlineSeconds) + settings.RetryPolicy.MaximumBackoff);
+
+    private static void CheckRetention(TopologySettings settings)
+    {
+        var retention = settings.MessageRetention;
+        if (retention < SubscriptionSpec.MinMessageRetention || retention > SubscriptionSpec.MaxMessageRetention)
+        {
+            throw new ArgumentOutOfRangeException(nameof(settings), $"MessageRetention: {retention} is outside Pub/Sub's 10 minutes to 7 days");
+        }
+
+        if (retention < LongestDeliveryTime(settings))
+        {
+            throw new ArgumentOutOfRangeException(
+                nameof(settings),
+                $"MessageRetention: {retention} is shorter than {settings.MaxDeliveryAttempts} deliveries of up to {settings.AckDeadlineSeconds} s with backoffs of up to {settings.RetryPolicy.MaximumBackoff.TotalSeconds} s ({LongestDeliveryTime(settings)}): messages would be dropped before they are dead-lettered");
+        }
     }
 
     /// <summary>Hosts infer the topic from a <c>/projects/P/topics/T</c> push path, as the Functions Framework does.</summary>

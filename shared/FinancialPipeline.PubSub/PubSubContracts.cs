@@ -19,13 +19,27 @@ public sealed record RetryPolicySpec(TimeSpan MinimumBackoff, TimeSpan MaximumBa
 public sealed record DeadLetterSpec(string DeadLetterTopicId, int MaxDeliveryAttempts);
 
 /// <summary>A subscription as data: push when <see cref="PushEndpoint"/> is set, pull otherwise.</summary>
+/// <param name="MessageRetention">
+/// How long an unacknowledged message is kept before Pub/Sub drops it (10 min–7 d); null leaves the creator's default
+/// (7 d for Pub/Sub, 24 h on a subscription Eventarc creates).
+/// </param>
+/// <param name="NeverExpires">Keep the subscription however long it idles (otherwise Pub/Sub deletes it after 31 idle days).</param>
 public sealed record SubscriptionSpec(
     string SubscriptionId,
     string TopicId,
     string? PushEndpoint,
     int AckDeadlineSeconds,
     RetryPolicySpec? RetryPolicy,
-    DeadLetterSpec? DeadLetter);
+    DeadLetterSpec? DeadLetter,
+    TimeSpan? MessageRetention = null,
+    bool NeverExpires = false)
+{
+    /// <summary>The shortest message retention Pub/Sub accepts on a subscription.</summary>
+    public static readonly TimeSpan MinMessageRetention = TimeSpan.FromMinutes(10);
+
+    /// <summary>The longest message retention Pub/Sub accepts on a subscription (also its default).</summary>
+    public static readonly TimeSpan MaxMessageRetention = TimeSpan.FromDays(7);
+}
 
 /// <summary>Publishing and topic administration; shaped like PublisherServiceApiClient.</summary>
 public interface IPublisherClient

@@ -126,6 +126,17 @@ public sealed partial class PubSubRestClient : IPublisherClient, ISubscriberClie
             body["deadLetterPolicy"] = new JsonObject { ["deadLetterTopic"] = TopicName(dlq.DeadLetterTopicId), ["maxDeliveryAttempts"] = dlq.MaxDeliveryAttempts };
         }
 
+        if (spec.MessageRetention is { } retention)
+        {
+            body["messageRetentionDuration"] = Duration(retention);
+        }
+
+        if (spec.NeverExpires)
+        {
+            // An expiration policy without a ttl: never expires (no policy at all means 31 idle days).
+            body["expirationPolicy"] = new JsonObject();
+        }
+
         using var response = await SendAsync(HttpMethod.Put, $"v1/{SubscriptionName(spec.SubscriptionId)}", body, cancellationToken);
         await EnsureSuccessAsync(response, $"create subscription {spec.SubscriptionId}", HttpStatusCode.Conflict);
     }

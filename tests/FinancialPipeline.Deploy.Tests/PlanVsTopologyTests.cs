@@ -33,9 +33,54 @@ public sealed class PlanVsTopologyTests(RepositoryFixture repo) : IClassFixture<
             Assert.Equal(subscription.TopicId, create.Flag("--topic"));
             var update = Assert.Single(Plan.Commands("gcloud", "pubsub", "subscriptions", "update", subscription.SubscriptionId));
             Assert.Equal(subscription.AckDeadlineSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture), update.Flag("--ack-deadline"));
+            Assert.Equal((TimeSpan.FromDays(7), true), (subscription.MessageRetention, subscription.NeverExpires));
             Assert.Equal("never", update.Flag("--expiration-period"));
             Assert.Equal("7d", update.Flag("--message-retention-duration"));
         }
+    }
+
+    [Fact]
+    public void EveryPushSubscriptionKeepsMessagesSevenDaysNotEventarcs24HoursAndNeverExpires()
+    {
+        var pushes = Topology.Subscriptions.Where(s => s.PushEndpoint is not null).ToList();
+        Assert.Equal(["fp-extract", "fp-transform", "fp-aggregate", "fp-alert", "fp-alert-events"], pushes.Select(s => s.SubscriptionId));
+        foreach (var subscription in pushes)
+        {
+            // Pub/Sub's maximum; the Alert subscriptions have no dead-letter policy, so this is how long Slack may be down.
+            Assert.Equal((TimeSpan.FromDays(7), true), (subscription.MessageRetention, subscription.NeverExpires));
+            var patch = Assert.Single(Plan.Commands("gcloud", "pubsub", "subscriptions", "update", ShellQuoting.Variable("sub_" + subscription.SubscriptionId.Replace('-', '_'))));
+            Assert.Equal("7d", patch.Flag("--message-retention-duration"));
+            Assert.Equal("never", patch.Flag("--expiration-period"));
+        }
+    }
+
+    [Fact]
+    public void AStageMessageIsDeadLetteredLongBeforeItsRetentionRunsOut()
+    {
+        foreach (var subscription in Topology.Subscriptions.Where(s => s.DeadLetter is not null))
+        {
+            // Every attempt may take the ack deadline (the push timeout), then the longest backoff before the next.
+            var attempt = TimeSpan.FromSeconds(subscription.AckDeadlineSeconds) + subscription.RetryPolicy!.MaximumBackoff;
+            var longest = subscription.DeadLetter!.MaxDeliveryAttempts * attempt;
+            Assert.Equal(TimeSpan.FromMinutes(100), longest);
+            Assert.True(subscription.MessageRetention >= longest, $"{subscription.SubscriptionId}: retention {subscription.MessageRetention} < {longest}");
+        }
+
+        var tooShort = Assert.Throws<ArgumentOutOfRangeException>(() => PipelineTopology.Create(TopologySettings(TimeSpan.FromMinutes(99))));
+        Assert.Contains("dropped before they are dead-lettered", tooShort.Message, StringComparison.Ordinal);
+        Assert.Throws<ArgumentOutOfRangeException>(() => PipelineTopology.Create(TopologySettings(TimeSpan.FromDays(8))));
+        Assert.Equal(TimeSpan.FromMinutes(100), PipelineTopology.Create(TopologySettings(TimeSpan.FromMinutes(100))).Subscriptions[0].MessageRetention);
+    }
+
+    [Fact]
+    public void TheAlertsTopicHasItsOwnHoldSoATakeoverAlertOutlivesAnAlertFunctionOutage()
+    {
+        Assert.Equal("fp-alerts-hold", Topology.AlertsHoldSubscription);
+        var hold = Assert.Single(Topology.Subscriptions, s => s.SubscriptionId == Topology.AlertsHoldSubscription);
+        Assert.Equal((Topology.AlertsTopic, (string?)null), (hold.TopicId, hold.PushEndpoint));
+        Assert.Equal("fp-alerts", Assert.Single(Plan.Commands("gcloud", "pubsub", "subscriptions", "create", "fp-alerts-hold")).Flag("--topic"));
+        var update = Assert.Single(Plan.Commands("gcloud", "pubsub", "subscriptions", "update", "fp-alerts-hold"));
+        Assert.Equal(("7d", "never"), (update.Flag("--message-retention-duration"), update.Flag("--expiration-period")));
     }
 
     [Fact]
@@ -157,6 +202,15 @@ public sealed class PlanVsTopologyTests(RepositoryFixture repo) : IClassFixture<
         var error = Assert.ThrowsAny<Exception>(() => DeploymentPlanner.Build(Settings, Topology, functions, [], []));
         Assert.Contains(memory == "512Mi" ? "functions[extract].Concurrency" : "functions[extract].Memory", error.Message, StringComparison.Ordinal);
     }
+
+    private TopologySettings TopologySettings(TimeSpan retention) => new()
+    {
+        ProjectId = Project,
+        ExtractEndpoint = FunctionCatalog.Endpoint(Settings, "extract"),
+        TransformEndpoint = FunctionCatalog.Endpoint(Settings, "transform"),
+        AggregateEndpoint = FunctionCatalog.Endpoint(Settings, "aggregate"),
+        MessageRetention = retention,
+    };
 
     private Dictionary<string, string> EnvironmentOf(string service) =>
         Assert.Single(Plan.Commands("gcloud", "run", "deploy", service)).Flag("--set-env-vars")!
@@ -315,7 +369,7 @@ public sealed class PlanVsTopologyTests(RepositoryFixture repo) : IClassFixture<
             [
                 .. Topology.Subscriptions,
                 new SubscriptionSpec("fp-alert-audit", "fp-audit", PipelineTopology.PushUrl(FunctionCatalog.Endpoint(Settings, "alert"), Project, "fp-audit"), 60, new RetryPolicySpec(TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(600)), null),
-                new SubscriptionSpec("fp-audit-hold", "fp-audit", null, 30, null, null),
+                new SubscriptionSpec("fp-audit-hold", "fp-audit", null, 30, null, null, TimeSpan.FromDays(2)),
             ],
         };
         var plan = DeploymentPlanner.Build(Settings, topology, FunctionCatalog.Standard(Settings, topology), [], []);
@@ -327,7 +381,9 @@ public sealed class PlanVsTopologyTests(RepositoryFixture repo) : IClassFixture<
         var patch = Assert.Single(plan.Commands("gcloud", "pubsub", "subscriptions", "update", ShellQuoting.Variable("sub_fp_alert_audit")));
         Assert.Equal("60", patch.Flag("--ack-deadline"));
         Assert.Equal("fp-audit", Assert.Single(plan.Commands("gcloud", "pubsub", "subscriptions", "create", "fp-audit-hold")).Flag("--topic"));
-        Assert.Equal("30", Assert.Single(plan.Commands("gcloud", "pubsub", "subscriptions", "update", "fp-audit-hold")).Flag("--ack-deadline"));
+        var holdUpdate = Assert.Single(plan.Commands("gcloud", "pubsub", "subscriptions", "update", "fp-audit-hold"));
+        Assert.Equal(("30", "2d", null), (holdUpdate.Flag("--ack-deadline"), holdUpdate.Flag("--message-retention-duration"), holdUpdate.Flag("--expiration-period")));
+        Assert.Null(patch.Flag("--message-retention-duration")); // a spec without retention leaves Eventarc's
     }
 
     [Fact]

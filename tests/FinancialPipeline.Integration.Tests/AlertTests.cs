@@ -96,6 +96,9 @@ public sealed class AlertTests(StackFixture stack, ITestOutputHelper output)
         var row = Assert.Single(await Alerts().ListByExecutionAsync(start.ExecutionId, CancellationToken.None));
         Assert.Equal(($"zombie_takeover:{start.ExecutionId:D}:bronze:2", "SENT"), (row.DedupeKey, row.Status));
         await AssertNoMorePostsAsync(slack, 1);
+        // Also held on the alerts topic, whatever the Alert function did with it (there to read while it is down).
+        var held = Assert.Single(await driver.PullHeldAlertsAsync(), m => m.Attributes.GetValueOrDefault("execution_id") == start.ExecutionId.ToString("D"));
+        Assert.Equal((TakeoverAlertEvent.Kind, Stage.Bronze, 2), (held.Attributes[TakeoverAlertEvent.AlertAttribute], TakeoverAlertEvent.Parse(held.Data).Stage, TakeoverAlertEvent.Parse(held.Data).Attempt));
     }
 
     [Fact]

@@ -41,10 +41,15 @@ internal sealed class PipelineDriver(StackFixture stack, LocalPipeline pipeline)
         return seen;
     }
 
-    public async Task<IReadOnlyList<ReceivedMessage>> PullDeadLettersAsync()
+    public Task<IReadOnlyList<ReceivedMessage>> PullDeadLettersAsync() => PullHeldAsync(pipeline.Topology.DeadLetterHoldSubscription);
+
+    /// <summary>What the alerts topic's hold kept (zombie takeovers), as <c>gcloud pubsub subscriptions pull</c> would show it.</summary>
+    public Task<IReadOnlyList<ReceivedMessage>> PullHeldAlertsAsync() => PullHeldAsync(pipeline.Topology.AlertsHoldSubscription);
+
+    private async Task<IReadOnlyList<ReceivedMessage>> PullHeldAsync(string subscription)
     {
-        var received = await pipeline.PubSub.PullAsync(pipeline.Topology.DeadLetterHoldSubscription, 100);
-        await pipeline.PubSub.AcknowledgeAsync(pipeline.Topology.DeadLetterHoldSubscription, received.Select(r => r.AckId).ToList());
+        var received = await pipeline.PubSub.PullAsync(subscription, 100);
+        await pipeline.PubSub.AcknowledgeAsync(subscription, received.Select(r => r.AckId).ToList());
         return received;
     }
 }

@@ -1,0 +1,49 @@
+using System.Net.Http.Json;
+using System.Text.Json.Nodes;
+using FinancialPipeline.PubSub;
+
+namespace FinancialPipeline.Integration.Tests;
+
+/// <summary>The topology as the real emulator holds it after <see cref="TopologyApplier"/>: every subscription read back.</summary>
+[Collection(nameof(StackFixture))]
+public sealed class TopologyApplierTests(StackFixture stack)
+{
+    [Fact]
+    public async Task EverySubscription_IsCreatedWithTheTopologysMessageRetention_AndNeverExpires()
+    {
+        // Nothing is published, so nothing is pushed to this endpoint.
+        var endpoint = new Uri("http://127.0.0.1:9/");
+        var topology = PipelineTopology.Create(new TopologySettings
+        {
+            Prefix = StackFixture.UniqueName("r") + "-",
+            ProjectId = "local-project",
+            ExtractEndpoint = endpoint,
+            TransformEndpoint = endpoint,
+            AggregateEndpoint = endpoint,
+            AlertEndpoint = endpoint,
+            // Not the emulator's 7-day default: a value read back as 2 days was sent and taken, not defaulted.
+            MessageRetention = TimeSpan.FromDays(2),
+        });
+        var pubsub = PubSubRestClient.Create(new PubSubOptions { ProjectId = topology.ProjectId, EmulatorHost = stack.Infrastructure.EmulatorHost });
+        using var http = new HttpClient { BaseAddress = new Uri($"http://{stack.Infrastructure.EmulatorHost}/") };
+
+        await TopologyApplier.ApplyAsync(topology, pubsub, pubsub);
+        try
+        {
+            Assert.Contains(topology.Subscriptions, s => s.SubscriptionId == topology.AlertsHoldSubscription);
+            Assert.Contains(topology.Subscriptions, s => s.PushEndpoint is not null);
+            foreach (var subscription in topology.Subscriptions)
+            {
+                var held = await http.GetFromJsonAsync<JsonObject>($"v1/{pubsub.SubscriptionName(subscription.SubscriptionId)}");
+                Assert.Equal("172800s", held!["messageRetentionDuration"]?.GetValue<string>());
+                // A policy without a ttl never expires; without any policy Pub/Sub deletes a subscription idle for 31 days.
+                var expiration = Assert.IsType<JsonObject>(held["expirationPolicy"]);
+                Assert.Null(expiration["ttl"]);
+            }
+        }
+        finally
+        {
+            await TopologyApplier.DeleteAsync(topology, pubsub, pubsub);
+        }
+    }
+}
