@@ -62,7 +62,7 @@ public interface ISubscriberClient
 {
     string SubscriptionName(string subscriptionId);
 
-    /// <summary>Creates the subscription; an existing one (409) is fine.</summary>
+    /// <summary>Creates the subscription; an existing one on the same topic is updated to the spec, one on another topic is an error.</summary>
     Task EnsureSubscriptionAsync(SubscriptionSpec spec, CancellationToken cancellationToken = default);
 
     Task DeleteSubscriptionAsync(string subscriptionId, CancellationToken cancellationToken = default);

@@ -32,6 +32,9 @@ public sealed partial class PubSubRestClient : IPublisherClient, ISubscriberClie
     public const int MaxRequestBytes = 10_000_000;
     private const string Scope = "https://www.googleapis.com/auth/pubsub";
 
+    /// <summary>What <see cref="EnsureSubscriptionAsync"/> sets on an existing subscription; a field the spec leaves out is cleared.</summary>
+    private static readonly string[] UpdatableFields = ["pushConfig", "ackDeadlineSeconds", "retryPolicy", "deadLetterPolicy", "messageRetentionDuration", "expirationPolicy"];
+
     private static readonly JsonSerializerOptions WireJson = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
     private readonly HttpClient _http;
@@ -65,6 +68,8 @@ public sealed partial class PubSubRestClient : IPublisherClient, ISubscriberClie
     public static PubSubRestClient Create(PubSubOptions options) => new(new HttpClient { Timeout = TimeSpan.FromSeconds(60) }, options);
 
     public string ProjectId => _options.ProjectId;
+
+    private bool IsEmulator => !string.IsNullOrWhiteSpace(_options.EmulatorHost);
 
     public string TopicName(string topicId) => $"projects/{_options.ProjectId}/topics/{ValidId(topicId)}";
 
@@ -137,8 +142,37 @@ public sealed partial class PubSubRestClient : IPublisherClient, ISubscriberClie
             body["expirationPolicy"] = new JsonObject();
         }
 
-        using var response = await SendAsync(HttpMethod.Put, $"v1/{SubscriptionName(spec.SubscriptionId)}", body, cancellationToken);
-        await EnsureSuccessAsync(response, $"create subscription {spec.SubscriptionId}", HttpStatusCode.Conflict);
+        var name = SubscriptionName(spec.SubscriptionId);
+        using var response = await SendAsync(HttpMethod.Put, $"v1/{name}", body, cancellationToken);
+        if (response.StatusCode != HttpStatusCode.Conflict)
+        {
+            await EnsureSuccessAsync(response, $"create subscription {spec.SubscriptionId}");
+            return;
+        }
+
+        // It exists, e.g. left by a run that was killed: make it what the spec says (above all its push endpoint,
+        // which would otherwise still point at that run's port), or refuse when it reads another topic.
+        using var existing = await SendAsync(HttpMethod.Get, $"v1/{name}", null, cancellationToken);
+        await EnsureSuccessAsync(existing, $"read subscription {spec.SubscriptionId}");
+        var topic = (await existing.Content.ReadFromJsonAsync<JsonObject>(cancellationToken))?["topic"]?.GetValue<string>();
+        if (topic != TopicName(spec.TopicId))
+        {
+            throw new PubSubException($"subscription {spec.SubscriptionId} exists on topic {topic}, not {TopicName(spec.TopicId)}: delete it first");
+        }
+
+        body.Remove("topic");
+        body["pushConfig"] ??= new JsonObject(); // an empty push config makes it a pull subscription
+        // The emulator refuses to update expirationPolicy ("currently unsupported"); it keeps what it was created with.
+        var fields = UpdatableFields.ToList();
+        if (IsEmulator)
+        {
+            fields.Remove("expirationPolicy");
+            body.Remove("expirationPolicy");
+        }
+
+        var update = new JsonObject { ["subscription"] = body, ["updateMask"] = string.Join(',', fields) };
+        using var patched = await SendAsync(HttpMethod.Patch, $"v1/{name}", update, cancellationToken);
+        await EnsureSuccessAsync(patched, $"update subscription {spec.SubscriptionId}");
     }
 
     public async Task DeleteSubscriptionAsync(string subscriptionId, CancellationToken cancellationToken = default)

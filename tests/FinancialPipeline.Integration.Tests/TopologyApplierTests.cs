@@ -46,4 +46,43 @@ public sealed class TopologyApplierTests(StackFixture stack)
             await TopologyApplier.DeleteAsync(topology, pubsub, pubsub);
         }
     }
+
+    [Fact]
+    public async Task ApplyingOverALeftoverTopology_PointsItsSubscriptionsAtTheNewEndpoints()
+    {
+        // What a killed `fp up` leaves in a shared emulator: the same names, pushing to a port nobody listens on.
+        var prefix = StackFixture.UniqueName("l") + "-";
+        var old = Topology(prefix, new Uri("http://127.0.0.1:9/"));
+        var current = Topology(prefix, new Uri("http://127.0.0.1:10/"));
+        var pubsub = PubSubRestClient.Create(new PubSubOptions { ProjectId = old.ProjectId, EmulatorHost = stack.Infrastructure.EmulatorHost });
+        using var http = new HttpClient { BaseAddress = new Uri($"http://{stack.Infrastructure.EmulatorHost}/") };
+
+        await TopologyApplier.ApplyAsync(old, pubsub, pubsub);
+        try
+        {
+            await TopologyApplier.ApplyAsync(current, pubsub, pubsub);
+
+            foreach (var subscription in current.Subscriptions)
+            {
+                var held = await http.GetFromJsonAsync<JsonObject>($"v1/{pubsub.SubscriptionName(subscription.SubscriptionId)}");
+                Assert.Equal(subscription.PushEndpoint, held!["pushConfig"]?["pushEndpoint"]?.GetValue<string>());
+                Assert.Equal(subscription.AckDeadlineSeconds, held["ackDeadlineSeconds"]!.GetValue<int>());
+            }
+        }
+        finally
+        {
+            await TopologyApplier.DeleteAsync(current, pubsub, pubsub);
+        }
+    }
+
+    private static PipelineTopology Topology(string prefix, Uri endpoint) => PipelineTopology.Create(new TopologySettings
+    {
+        Prefix = prefix,
+        ProjectId = "local-project",
+        ExtractEndpoint = endpoint,
+        TransformEndpoint = endpoint,
+        AggregateEndpoint = endpoint,
+        AlertEndpoint = endpoint,
+        AckDeadlineSeconds = endpoint.Port * 10,
+    });
 }
