@@ -37,7 +37,8 @@ public sealed record BigQueryGoldOptions
 /// <summary>
 /// Gold in BigQuery: one MERGE job per stage attempt (<c>sql/bigquery/gold_merge.sql</c>) reading silver through the
 /// external table, then one small query for the freshness mark. Job ids are deterministic per (execution, stage,
-/// attempt, purpose), so a redelivered request adopts the job already running instead of MERGing twice.
+/// attempt, purpose), so a <c>jobs.insert</c> retried after a lost answer adopts the job it created (409) instead of
+/// MERGing twice; a new attempt has a new id, and its MERGE computes the same rows as any older one still running.
 /// </summary>
 public sealed partial class BigQueryGoldWarehouse : IGoldWarehouse
 {
