@@ -4,9 +4,9 @@ namespace FinancialPipeline.Tests.Shared;
 
 /// <summary>
 /// A store that passes every call to <see cref="Inner"/>; a test overrides the call it wants to slow down or break
-/// (as <c>DelegatingHandler</c> does for HttpClient). Compiled into each test project that injects storage faults.
+/// (as <c>DelegatingHandler</c> does for HttpClient), to inject storage faults.
 /// </summary>
-internal abstract class DelegatingObjectStore(IObjectStore inner) : IObjectStore
+public abstract class DelegatingObjectStore(IObjectStore inner) : IObjectStore
 {
     public IObjectStore Inner => inner;
 
