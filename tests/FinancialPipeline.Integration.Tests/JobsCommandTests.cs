@@ -1,5 +1,6 @@
 using FinancialPipeline.ControlDb;
 using FinancialPipeline.PubSub;
+using Npgsql;
 
 namespace FinancialPipeline.Integration.Tests;
 
@@ -151,6 +152,19 @@ public sealed class JobsCommandTests(StackFixture stack)
         Assert.Equal(0, again.ExitCode);
         Assert.Contains($"job '{job.JobName}' already has these values; nothing written", again.Stdout, StringComparison.Ordinal);
         Assert.Equal(after, await _jobs.FindStoredAsync(job.JobName, CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task InsertWithoutProvider_FailsInsteadOfBecomingSynthetic()
+    {
+        var name = StackFixture.UniqueName("job_");
+
+        var ex = await Assert.ThrowsAsync<PostgresException>(() => ExecuteAsync(
+            "INSERT INTO ingestion_job_config (job_name, tickers, bucket_name, silver_bucket_name, updated_by) VALUES (@job, 'AAPL', 'b-x', 's-x', 'psql')",
+            name));
+
+        Assert.Equal(PostgresErrorCodes.NotNullViolation, ex.SqlState);
+        Assert.Equal("provider", ex.ColumnName);
     }
 
     private Dictionary<string, string> Env(string topicPrefix = "fp-") => stack.OperatorVariables(topicPrefix);
