@@ -14,6 +14,7 @@ root.Subcommands.Add(RunCommand.Create());
 root.Subcommands.Add(UpCommand.Create());
 root.Subcommands.Add(BenchCommand.Create());
 root.Subcommands.Add(DeployCommand.Create());
+root.Subcommands.Add(JobsCommand.Create());
 root.Subcommands.Add(PublishCommand.Create());
 root.Subcommands.Add(RunsCommand.Create());
 root.Subcommands.Add(RejectedCommand.Create());

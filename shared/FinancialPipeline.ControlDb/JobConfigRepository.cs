@@ -3,35 +3,59 @@ using Npgsql;
 
 namespace FinancialPipeline.ControlDb;
 
-/// <summary>Reads <c>ingestion_job_config</c>; every row is validated into a <see cref="JobConfig"/>.</summary>
+/// <summary>
+/// Reads and writes <c>ingestion_job_config</c>. What the stages read is validated into a <see cref="JobConfig"/>; the
+/// operator CLI also sees rows as stored, so a row breaking a rule can be listed and repaired.
+/// </summary>
 public sealed class JobConfigRepository(NpgsqlDataSource dataSource)
 {
+    private const string SelectColumns = """
+        SELECT job_name, tickers, interval, overlap, bucket_name, silver_bucket_name, provider, bar_interval,
+               lookback_seconds, active, updated_by, updated_at
+        FROM ingestion_job_config
+        """;
+
     /// <summary>The job's config, or null when no such job exists. Throws <see cref="JobConfigException"/> for a bad row.</summary>
-    public async Task<JobConfig?> FindAsync(string jobName, CancellationToken cancellationToken)
+    public async Task<JobConfig?> FindAsync(string jobName, CancellationToken cancellationToken) =>
+        (await FindStoredAsync(jobName, cancellationToken))?.Validate();
+
+    /// <summary>The job's row as stored, also when it breaks a rule; null when no such job exists.</summary>
+    public async Task<StoredJobConfig?> FindStoredAsync(string jobName, CancellationToken cancellationToken)
     {
-        await using var cmd = dataSource.CreateCommand("""
-            SELECT job_name, tickers, interval, overlap, bucket_name, silver_bucket_name, provider, bar_interval,
-                   lookback_seconds, active
-            FROM ingestion_job_config WHERE job_name = @job_name
-            """);
+        await using var cmd = dataSource.CreateCommand(SelectColumns + " WHERE job_name = @job_name");
         cmd.Parameters.AddWithValue("job_name", jobName);
+        return (await ReadAsync(cmd, cancellationToken)).SingleOrDefault();
+    }
+
+    /// <summary>Every row as stored, by job name; a row that breaks a rule is returned like the others.</summary>
+    public async Task<IReadOnlyList<StoredJobConfig>> ListStoredAsync(CancellationToken cancellationToken)
+    {
+        await using var cmd = dataSource.CreateCommand(SelectColumns + " ORDER BY job_name");
+        return await ReadAsync(cmd, cancellationToken);
+    }
+
+    private static async Task<IReadOnlyList<StoredJobConfig>> ReadAsync(NpgsqlCommand cmd, CancellationToken cancellationToken)
+    {
+        var rows = new List<StoredJobConfig>();
         await using var r = await cmd.ExecuteReaderAsync(cancellationToken);
-        if (!await r.ReadAsync(cancellationToken))
+        while (await r.ReadAsync(cancellationToken))
         {
-            return null;
+            rows.Add(new StoredJobConfig(
+                r.GetString(0),
+                r.GetString(1),
+                r.IsDBNull(2) ? null : r.GetInt32(2),
+                r.IsDBNull(3) ? null : r.GetInt32(3),
+                r.GetString(4),
+                r.IsDBNull(5) ? null : r.GetString(5),
+                r.IsDBNull(6) ? null : r.GetString(6),
+                r.IsDBNull(7) ? null : r.GetString(7),
+                r.IsDBNull(8) ? null : r.GetInt32(8),
+                r.GetBoolean(9),
+                r.GetString(10),
+                new DateTimeOffset(r.GetDateTime(11), TimeSpan.Zero)));
         }
 
-        return JobConfig.Create(
-            r.GetString(0),
-            r.GetString(1),
-            r.IsDBNull(2) ? null : r.GetInt32(2),
-            r.IsDBNull(3) ? null : r.GetInt32(3),
-            r.GetString(4),
-            r.IsDBNull(5) ? null : r.GetString(5),
-            r.IsDBNull(6) ? null : r.GetString(6),
-            r.IsDBNull(7) ? null : r.GetString(7),
-            r.IsDBNull(8) ? null : r.GetInt32(8),
-            r.GetBoolean(9));
+        return rows;
     }
 
     /// <summary>Creates or replaces a job (operator CLI, tests, benchmarks). Values are validated first.</summary>

@@ -13,6 +13,12 @@ public sealed class CliUsageTests
     [InlineData("fp: Option '--execution-id' is required.", "replay", "--stage", "silver")]
     [InlineData("fp: --limit must be at least 1, got 0", "runs", "--limit", "0")]
     [InlineData("fp: --limit must be at least 1, got -1", "gold", "--limit", "-1")]
+    [InlineData("fp: Option '--name' is required.", "jobs", "set", "--provider", "yahoo")]
+    [InlineData("fp: --name 'Financial-Extract' must match ^[a-z][a-z0-9_]{0,63}$", "jobs", "set", "--name", "Financial-Extract")]
+    [InlineData("fp: Argument 'Yahoo' not recognized. Must be one of:", "jobs", "set", "--name", "j", "--provider", "Yahoo")]
+    [InlineData("fp: --silver-bucket must not be empty", "jobs", "set", "--name", "j", "--silver-bucket", " ")]
+    [InlineData("fp: --interval '1h' must be a whole number of seconds", "jobs", "set", "--name", "j", "--interval", "1h")]
+    [InlineData("fp: Argument 'no' not recognized. Must be one of:", "jobs", "set", "--name", "j", "--active", "no")]
     public async Task Usage_error_exits_2_with_the_reason_before_connecting(string firstLine, params string[] args)
     {
         var result = await FpProcess.RunAsync(Unreachable, args);

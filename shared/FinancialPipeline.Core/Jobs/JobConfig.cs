@@ -61,9 +61,9 @@ public sealed partial record JobConfig
         {
             barSize = ParseBarInterval(bar);
         }
-        catch (FormatException ex)
+        catch (FormatException)
         {
-            throw new JobConfigException(jobName, "bar_interval", bar, ex.Message);
+            throw new JobConfigException(jobName, "bar_interval", bar, $"is not one of {BarIntervals}");
         }
 
         var overlapSeconds = overlap ?? (int)(3 * barSize.TotalSeconds);
@@ -125,7 +125,10 @@ public sealed partial record JobConfig
 
     public static bool IsValidTicker(string ticker) => TickerPattern().IsMatch(ticker);
 
-    /// <summary>Accepts the provider intervals with a fixed length: 1m 2m 5m 15m 30m 60m 90m 1h 1d.</summary>
+    /// <summary>The bar intervals <see cref="ParseBarInterval"/> accepts: the provider intervals with a fixed length.</summary>
+    public const string BarIntervals = "1m 2m 5m 15m 30m 60m 90m 1h 1d";
+
+    /// <summary>Accepts <see cref="BarIntervals"/>.</summary>
     public static TimeSpan ParseBarInterval(string value) => value switch
     {
         "1m" => TimeSpan.FromMinutes(1),
@@ -136,7 +139,7 @@ public sealed partial record JobConfig
         "60m" or "1h" => TimeSpan.FromHours(1),
         "90m" => TimeSpan.FromMinutes(90),
         "1d" => TimeSpan.FromDays(1),
-        _ => throw new FormatException($"'{value}' is not one of 1m 2m 5m 15m 30m 60m 90m 1h 1d"),
+        _ => throw new FormatException($"'{value}' is not one of {BarIntervals}"),
     };
 
     private static void ValidateBucket(string jobName, string column, string bucket)
@@ -162,6 +165,8 @@ public sealed class JobConfigException : Exception
     {
         JobName = jobName;
         Column = column;
+        Value = value;
+        Reason = reason;
     }
 
     public JobConfigException()
@@ -187,4 +192,10 @@ public sealed class JobConfigException : Exception
     public string JobName { get; }
 
     public string Column { get; }
+
+    /// <summary>The offending value as the rule saw it (empty for the message-only constructors).</summary>
+    public string Value { get; } = string.Empty;
+
+    /// <summary>The rule it breaks, e.g. "must list at least one ticker" (empty for the message-only constructors).</summary>
+    public string Reason { get; } = string.Empty;
 }
