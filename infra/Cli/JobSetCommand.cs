@@ -5,6 +5,7 @@ using FinancialPipeline.Core.Contracts;
 using FinancialPipeline.Core.Jobs;
 using FinancialPipeline.Core.Market;
 using FinancialPipeline.Providers.Yahoo;
+using Microsoft.Extensions.Logging.Abstractions;
 using Npgsql;
 
 namespace FinancialPipeline.Cli;
@@ -90,6 +91,9 @@ internal static class JobSetCommand
         var repository = new JobConfigRepository(env.DataSource);
         try
         {
+            // A fresh control database (just deployed, no function started yet) gets its tables here, by the same
+            // advisory-locked migrations a host applies on start; an up-to-date one costs one query.
+            await new ControlDbMigrator(env.Settings.PostgresConnection, NullLogger<ControlDbMigrator>.Instance, env.DataSource).MigrateAsync(ct);
             var current = await repository.FindStoredAsync(given.Name, ct);
             if (current is null && Settable.Where(s => s.RequiredOnCreate && s.Given(given) is null).Select(s => s.Option).ToList() is { Count: > 0 } missing)
             {

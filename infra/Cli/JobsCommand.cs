@@ -125,7 +125,7 @@ internal static class JobsCommand
     /// <summary>Npgsql's message; for a database the functions have not migrated yet, what to do about it.</summary>
     public static string DatabaseError(NpgsqlException ex) =>
         ex is PostgresException { SqlState: PostgresErrorCodes.UndefinedTable }
-            ? $"{ex.Message}: the control database has no tables yet; a function host creates them when it starts (FP_MIGRATE_ON_START), so deploy or start one first"
+            ? $"{ex.Message}: the control database has no tables yet; `fp jobs set` creates them before it writes the first job (as a function host does when it starts)"
             : ex.Message;
 
     private static string Cell(string? value) => Markup.Escape(Printable(value, 64));
