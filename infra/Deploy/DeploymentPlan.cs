@@ -3,7 +3,8 @@ using System.Text;
 namespace FinancialPipeline.Deploy;
 
 /// <summary>The ordered commands of one deployment, and their rendering as a bash script.</summary>
-public sealed record DeploymentPlan(string Title, IReadOnlyList<DeployStep> Steps)
+/// <param name="NextSteps">What the operator must still do by hand, printed when the script has finished.</param>
+public sealed record DeploymentPlan(string Title, IReadOnlyList<DeployStep> Steps, IReadOnlyList<string>? NextSteps = null)
 {
     private const int LineWidth = 110;
     private const string Continuation = " \\\n      ";
@@ -27,6 +28,18 @@ public sealed record DeploymentPlan(string Title, IReadOnlyList<DeployStep> Step
         }
 
         script.Append("\necho ").Append(ShellQuoting.Quote($"deployment finished: {Steps.Count} steps")).Append('\n');
+        if (NextSteps is { Count: > 0 } next)
+        {
+            // A quoted here-document: printed as written, nothing in it expands.
+            script.Append("cat <<'FP_NEXT_STEPS'\n");
+            foreach (var line in next)
+            {
+                script.Append(line).Append('\n');
+            }
+
+            script.Append("FP_NEXT_STEPS\n");
+        }
+
         return script.ToString();
     }
 

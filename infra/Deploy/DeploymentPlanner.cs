@@ -65,8 +65,21 @@ public static class DeploymentPlanner
             throw new InvalidOperationException("a step would allow unauthenticated calls");
         }
 
-        return new DeploymentPlan($"FinancialPipeline deployment: project {settings.ProjectId}, region {settings.Region}, prefix {settings.Prefix}", steps);
+        return new DeploymentPlan($"FinancialPipeline deployment: project {settings.ProjectId}, region {settings.Region}, prefix {settings.Prefix}", steps, NextSteps(settings));
     }
+
+    /// <summary>
+    /// The deployment writes no job row, and Extract rejects every start message until one exists: say how to write it
+    /// (README, Deployment, "The production job"), with this deployment's names.
+    /// </summary>
+    private static IReadOnlyList<string> NextSteps(DeploymentSettings settings) =>
+    [
+        "next: create the job that the hourly start message names; until it exists Extract rejects every start message.",
+        $"  cloud-sql-proxy {settings.ProjectId}:{settings.Region}:{settings.CloudSqlInstance} --port 5432 &",
+        $"  export FP_POSTGRES_CONNECTION=\"$(gcloud secrets versions access latest --secret={settings.PostgresSecret} --project={settings.ProjectId} | sed 's|^Host=[^;]*|Host=127.0.0.1;Port=5432|')\"",
+        $"  fp jobs set --name financial_extract --provider yahoo --tickers AAPL,MSFT --bucket {settings.BronzeBucket} --silver-bucket {settings.SilverBucket}",
+        "  (README.md, Deployment, \"The production job\")",
+    ];
 
     /// <summary>Every push subscription of the topology becomes an Eventarc trigger of exactly one function.</summary>
     private static List<(SubscriptionSpec Subscription, FunctionSpec Function)> MapTriggers(PipelineTopology topology, IReadOnlyList<FunctionSpec> functions)

@@ -56,6 +56,22 @@ public sealed class ScriptTests(RepositoryFixture repo) : IClassFixture<Reposito
     }
 
     [Fact]
+    public async Task TheNextStepsArePrintedLast_Verbatim_WithThisDeploymentsNames()
+    {
+        var settings = repo.Settings with { CloudSqlInstance = "ctl-db" };
+        var plan = DeploymentPlanner.Build(settings);
+        Assert.Contains(plan.NextSteps!, l => l.Contains($"cloud-sql-proxy {settings.ProjectId}:{settings.Region}:ctl-db", StringComparison.Ordinal));
+        Assert.Contains(plan.NextSteps!, l => l.Contains($"--bucket {settings.BronzeBucket} --silver-bucket {settings.SilverBucket}", StringComparison.Ordinal));
+        var path = Path.Combine(repo.Root, "next.sh");
+        await File.WriteAllTextAsync(path, (plan with { Steps = [] }).ToBashScript());
+
+        var run = await RunAsync("bash", [path]);
+
+        Assert.True(run.ExitCode == 0, run.StdErr);
+        Assert.Equal("deployment finished: 0 steps\n" + string.Concat(plan.NextSteps!.Select(l => l + "\n")), run.StdOut);
+    }
+
+    [Fact]
     public async Task AFailingRequirementStopsTheScriptWithItsMessage()
     {
         var plan = new DeploymentPlan("require", [
