@@ -218,17 +218,30 @@ public sealed class HostConfigurationTests
     }
 
     [Fact]
-    public void A_function_host_is_rooted_at_its_binaries_and_watches_no_configuration_file()
+    public void A_function_host_is_rooted_at_its_binaries_and_reads_no_configuration_file()
     {
-        // Reloading settings files would watch the content root recursively, one inotify watch per directory; a
-        // content root left at the working directory made every host of `fp run` walk the whole repository.
+        // A function is configured by its environment: no settings file is read, so none is watched (reloading one
+        // watched the content root recursively, and a content root left at the working directory made every host
+        // of `fp run` walk the whole repository).
+        Environment.SetEnvironmentVariable("FP_HOST_CONFIGURATION_TEST", "from-env");
         var builder = FunctionHost.CreateBuilder(["--PORT=1234"], port: 0);
 
         Assert.Equal(Path.TrimEndingDirectorySeparator(AppContext.BaseDirectory), Path.TrimEndingDirectorySeparator(builder.Environment.ContentRootPath));
-        var files = builder.Configuration.Sources.OfType<FileConfigurationSource>().ToList();
-        Assert.NotEmpty(files);
-        Assert.All(files, source => Assert.False(source.ReloadOnChange, source.Path));
-        Assert.Equal("1234", builder.Configuration["PORT"]); // the caller's arguments still count
+        Assert.Empty(builder.Configuration.Sources.OfType<FileConfigurationSource>());
+        Assert.Equal("1234", builder.Configuration["PORT"]); // the caller's arguments count
+        Assert.Equal("from-env", builder.Configuration["FP_HOST_CONFIGURATION_TEST"]); // and the environment
+    }
+
+    [Fact]
+    public async Task A_function_hosts_log_levels_come_from_its_configuration()
+    {
+        await using var quiet = FunctionHost.CreateBuilder(["--Logging:LogLevel:Default=Warning"], port: 0).Build();
+        await using var normal = FunctionHost.CreateBuilder([], port: 0).Build();
+
+        Assert.False(quiet.Services.GetRequiredService<ILoggerFactory>().CreateLogger("fp").IsEnabled(LogLevel.Information));
+        Assert.True(quiet.Services.GetRequiredService<ILoggerFactory>().CreateLogger("fp").IsEnabled(LogLevel.Warning));
+        Assert.True(normal.Services.GetRequiredService<ILoggerFactory>().CreateLogger("fp").IsEnabled(LogLevel.Information));
+        Assert.False(normal.Services.GetRequiredService<ILoggerFactory>().CreateLogger("fp").IsEnabled(LogLevel.Debug));
     }
 
     private static PipelineSettings Settings(Dictionary<string, string?> values)
