@@ -33,7 +33,7 @@ public static partial class FunctionHost
         // The empty builder, given only what a function uses: a function is configured by its environment (and
         // command line) and ships no settings file, so there are no appsettings sources, file providers or reload
         // watches to set up; Kestrel without HTTPS; routing without the request-delegate factory. Against the slim
-        // builder this takes ≈60 ms off every cold start on this machine. The host's lifetime (SIGTERM → graceful
+        // builder with reloading off this takes ≈25 ms off every cold start on this machine. The host's lifetime (SIGTERM → graceful
         // stop) and the logging infrastructure are registered by the empty builder too.
         var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions
         {
