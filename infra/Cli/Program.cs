@@ -49,7 +49,20 @@ if (parsed.Errors.Count > 0)
     return 2;
 }
 
-return await parsed.InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = null }, terminate.Token);
+try
+{
+    return await parsed.InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = null, EnableDefaultExceptionHandler = false }, terminate.Token);
+}
+catch (Exception ex) when (OperatorFailures.Describe(ex) is { } reason)
+{
+    // What the operator's environment got wrong (no credentials, a service unreachable): one line, no stack trace.
+    Console.Error.WriteLine($"fp {parsed.CommandResult.Command.Name}: {reason}");
+    return 1;
+}
+catch (OperationCanceledException) when (terminate.IsCancellationRequested)
+{
+    return 130;
+}
 
 void OnTerminationSignal(PosixSignalContext context)
 {

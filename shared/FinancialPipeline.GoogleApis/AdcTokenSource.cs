@@ -36,8 +36,24 @@ public sealed class AdcTokenSource
 
     private static async Task<ITokenAccess> LookUpAsync(string scope)
     {
-        // Not the caller's token: the lookup is shared, and one caller giving up must not fail the others.
-        var credential = await GoogleCredential.GetApplicationDefaultAsync(CancellationToken.None);
+        GoogleCredential credential;
+        try
+        {
+            // Not the caller's token: the lookup is shared, and one caller giving up must not fail the others.
+            credential = await GoogleCredential.GetApplicationDefaultAsync(CancellationToken.None);
+        }
+        catch (InvalidOperationException ex)
+        {
+            throw new GoogleCredentialsUnavailableException(ex);
+        }
+
         return credential.IsCreateScopedRequired ? credential.CreateScoped(scope) : credential;
     }
 }
+
+/// <summary>No Application Default Credentials could be found: what to set, instead of the library's stack trace.</summary>
+public sealed class GoogleCredentialsUnavailableException(Exception inner) : InvalidOperationException(
+    "no Google credentials: Application Default Credentials were not found (set GOOGLE_APPLICATION_CREDENTIALS to a key file, "
+    + "run `gcloud auth application-default login`, or run on Google Cloud; for the local emulators set PUBSUB_EMULATOR_HOST "
+    + "or STORAGE_EMULATOR_HOST instead)",
+    inner);

@@ -39,17 +39,41 @@ public sealed class PipelineOperator(ExecutionLedger ledger, LedgerOperations op
     public async Task<ReplayResult> ReplayAsync(Guid executionId, Stage stage, string requestedBy, CancellationToken cancellationToken)
     {
         var reset = await operations.ResetForReplayAsync(executionId, stage, requestedBy, cancellationToken);
-        if (stage.Upstream() is { } upstream)
+        var (topic, message) = stage.Upstream() is { } upstream
+            ? (topics.CompletedOf(upstream), UpstreamEvent(reset, upstream))
+            : (topics.Start, StartEvent(executionId, reset));
+        try
         {
-            var body = Encoding.UTF8.GetBytes(reset.UpstreamCompletionJson!);
-            var completion = StageCompletedMessage.Parse(body, upstream);
-            var topic = topics.CompletedOf(upstream);
-            var ids = await publisher.PublishAsync(topic, [new PubsubMessage(body, completion.Attributes())], cancellationToken);
+            var ids = await publisher.PublishAsync(topic, [message], cancellationToken);
             return new ReplayResult(reset.ResetStages, topic, ids[0]);
         }
-
-        var start = new StartMessage(executionId, reset.JobName, time.GetUtcNow(), reset.BackfillWindow);
-        var startIds = await publisher.PublishAsync(topics.Start, [new PubsubMessage(start.ToUtf8Json(), start.Attributes())], cancellationToken);
-        return new ReplayResult(reset.ResetStages, topics.Start, startIds[0]);
+        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            throw new ReplayPublishFailedException(reset.ResetStages, topic, ex);
+        }
     }
+
+    private static PubsubMessage UpstreamEvent(ReplayReset reset, Stage upstream)
+    {
+        var body = Encoding.UTF8.GetBytes(reset.UpstreamCompletionJson!);
+        return new PubsubMessage(body, StageCompletedMessage.Parse(body, upstream).Attributes());
+    }
+
+    private PubsubMessage StartEvent(Guid executionId, ReplayReset reset)
+    {
+        var start = new StartMessage(executionId, reset.JobName, time.GetUtcNow(), reset.BackfillWindow);
+        return new PubsubMessage(start.ToUtf8Json(), start.Attributes());
+    }
+}
+
+/// <summary>
+/// The rows were reset but the trigger could not be published: nothing runs them until it is. Replaying again
+/// publishes it (the reset is repeatable: the rows are FAILED, not running).
+/// </summary>
+public sealed class ReplayPublishFailedException(IReadOnlyList<string> resetStages, string topic, Exception inner)
+    : Exception($"reset {string.Join(", ", resetStages)}, but could not publish the trigger to {topic}: {inner.Message}", inner)
+{
+    public IReadOnlyList<string> ResetStages => resetStages;
+
+    public string Topic => topic;
 }
