@@ -47,7 +47,7 @@ internal static class JobSetCommand
                 result.AddError($"--name {ex.Reason}");
             }
         });
-        var tickers = Text("--tickers", "Comma-separated tickers, 1-20 of A-Z 0-9 . ^ = - each (required for a new job)");
+        var tickers = Text("--tickers", "Tickers, 1-20 of A-Z 0-9 . ^ = - each, separated by commas (or spaces, semicolons) (required for a new job)");
         var provider = Text("--provider", "Market data provider (required for a new job)");
         provider.AcceptOnlyFromAmong(SyntheticQuoteProvider.ProviderName, YahooChartProvider.ProviderName);
         var bucket = Text("--bucket", "Bronze bucket (required for a new job)");
