@@ -98,6 +98,11 @@ public sealed class ExecutionLedger(NpgsqlDataSource dataSource, TimeProvider ti
                     owner_token = EXCLUDED.owner_token,
                     heartbeat_at = EXCLUDED.heartbeat_at,
                     error = NULL,
+                    -- The previous attempt's outputs and counts are not this attempt's: shown while it runs, they
+                    -- read as its progress. The window (start_time, end_time) stays pinned.
+                    filename = NULL,
+                    records = NULL,
+                    completion = NULL,
                     started_at = EXCLUDED.started_at,
                     finished_at = NULL,
                     updated_at = EXCLUDED.updated_at

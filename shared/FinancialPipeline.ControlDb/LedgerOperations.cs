@@ -100,7 +100,8 @@ public sealed class LedgerOperations(NpgsqlDataSource dataSource, TimeProvider t
 
         await using (var update = new NpgsqlCommand("""
             UPDATE ingestion_job_execution
-            SET status = 'FAILED', error = @error, finished_at = @now, updated_at = @now
+            SET status = 'FAILED', error = @error, finished_at = @now, updated_at = @now,
+                filename = NULL, records = NULL, completion = NULL
             WHERE execution_id = @execution_id AND stage = ANY(string_to_array(@stages, ','))
             """, conn, tx))
         {

@@ -72,6 +72,31 @@ public sealed class LedgerTests(StackFixture stack)
     }
 
     [Fact]
+    public async Task AReclaimedRow_ShowsNoneOfThePreviousAttemptsOutputsOrCounts_ButKeepsItsWindow()
+    {
+        var time = new FakeTimeProvider(new DateTimeOffset(2026, 11, 23, 20, 0, 0, TimeSpan.Zero));
+        var ledger = new ExecutionLedger(stack.DataSource, time, Options);
+        var request = new ClaimRequest(Guid.NewGuid(), Stage.Bronze, "financial_extract", null, null, null, null);
+        var window = new TimeWindow(time.GetUtcNow().AddHours(-5), time.GetUtcNow());
+        var first = await ledger.ClaimAsync(request, CancellationToken.None);
+        Assert.True(await ledger.CompleteAsync(first.Lease!, new StageSuccess(window, ["file:///bronze"], 137400, new Dictionary<string, long>(), """{"done":true}"""), CancellationToken.None));
+
+        // An operator replays it (fp replay): reset, then claimed again by the redelivered trigger.
+        await new LedgerOperations(stack.DataSource, time, Options).ResetForReplayAsync(request.ExecutionId, Stage.Bronze, "tests", CancellationToken.None);
+        var reset = await ledger.GetAsync(request.ExecutionId, Stage.Bronze, CancellationToken.None);
+        var replay = await ledger.ClaimAsync(request, CancellationToken.None);
+        var running = await ledger.GetAsync(request.ExecutionId, Stage.Bronze, CancellationToken.None);
+
+        foreach (var row in new[] { reset!, running! })
+        {
+            Assert.Equal(((string?)null, (long?)null, (string?)null), (row.CompletionJson, row.Records, row.Filename));
+            Assert.Equal((window.Start, window.End), (row.StartTime!.Value, row.EndTime!.Value));
+        }
+
+        Assert.Equal(("RUNNING", 2, "replay"), (running!.Status, replay.Lease!.Attempt, replay.Lease.ClaimReason));
+    }
+
+    [Fact]
     public async Task RunningWithFreshHeartbeat_IsAnsweredNon2xx_AndRedeliveredLater()
     {
         var job = await stack.CreateJobAsync();
