@@ -41,7 +41,7 @@ public sealed partial record PipelineSettings
     public string? BigQueryProjectId { get; init; }
 
     /// <summary>Dataset holding financial_data_hour and the silver external table (FP_BQ_DATASET).</summary>
-    public string BigQueryDataset { get; init; } = "financial";
+    public string BigQueryDataset { get; init; } = "financial_pipeline"; // the dataset `fp deploy` creates by default
 
     /// <summary>BigQuery job location (FP_BQ_LOCATION); must be the dataset's.</summary>
     public string BigQueryLocation { get; init; } = "US";
