@@ -39,7 +39,7 @@ public sealed class RunsCommandTests(StackFixture stack)
         Assert.Equal(0, failed.ExitCode);
         Assert.Contains($"execution {id} of job {job}", failed.Stdout, StringComparison.Ordinal);
         Assert.Matches("bronze: FAILED, dead-lettered \\(Pub/Sub gave up; only a replay runs it again\\), attempt [0-9]+ \\(retry\\)", failed.Stdout);
-        Assert.Contains($"error:     job '{job}': bucket_name='Not A Bucket' is not a valid bucket name", failed.Stdout, StringComparison.Ordinal); // whole, not cut at 60
+        Assert.Contains($"error:      job '{job}': bucket_name='Not A Bucket' is not a valid bucket name", failed.Stdout, StringComparison.Ordinal); // whole, not cut at 60
         Assert.Contains("silver: not started", failed.Stdout, StringComparison.Ordinal);
         Assert.Contains("gold: not started", failed.Stdout, StringComparison.Ordinal);
         Assert.Contains("alerts: 1", failed.Stdout, StringComparison.Ordinal);
