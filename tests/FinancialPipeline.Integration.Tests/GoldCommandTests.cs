@@ -11,7 +11,7 @@ namespace FinancialPipeline.Integration.Tests;
 public sealed class GoldCommandTests
 {
     [Fact]
-    public async Task Gold_shows_every_column_of_the_newest_hours_updated_at_included()
+    public async Task Gold_shows_every_column_of_the_newest_hours_updated_at_included_and_says_when_no_row_matches()
     {
         var data = Directory.CreateTempSubdirectory("fp-gold-");
         try
@@ -32,10 +32,12 @@ public sealed class GoldCommandTests
             await warehouse.MergeHoursAsync(execution, 1, "fp-silver", [DateOnly.FromDateTime(bar.UtcDateTime)], CancellationToken.None);
 
             var gold = await FpProcess.RunAsync(new Dictionary<string, string>(), "gold", "--data-dir", data.FullName);
+            var nope = await FpProcess.RunAsync(new Dictionary<string, string>(), "gold", "--data-dir", data.FullName, "--ticker", "NOPE");
 
             Assert.True(gold.ExitCode == 0, gold.Stderr);
             Assert.Contains("updated (UTC)", gold.Stdout, StringComparison.Ordinal);
             Assert.Matches($"│ 2026-11-23 14:00 +│ AAPL +│ +10.0000 │ +12.0000 │ +9.0000 │ +11.0000 │ +100 │ [^│]+│ +1 │ +- │ +33.333 │ {execution:D} │ 2026-11-23 16:00:05 +│", gold.Stdout);
+            Assert.Equal((0, $"{Path.Combine(data.FullName, "warehouse", "gold.duckdb")}: financial_data_hour holds no rows of NOPE\n"), (nope.ExitCode, nope.Stdout));
         }
         finally
         {
@@ -55,6 +57,7 @@ public sealed class GoldCommandTests
             await writer.OpenAsync();
 
             var gold = await FpProcess.RunAsync(new Dictionary<string, string>(), "gold", "--data-dir", data.FullName);
+            var nope = await FpProcess.RunAsync(new Dictionary<string, string>(), "gold", "--data-dir", data.FullName, "--ticker", "NOPE");
 
             Assert.Equal(1, gold.ExitCode);
             Assert.StartsWith($"fp gold: {path} is held by another process", gold.Stderr, StringComparison.Ordinal);

@@ -14,6 +14,18 @@ namespace FinancialPipeline.Integration.Tests;
 public sealed class RunsCommandTests(StackFixture stack)
 {
     [Fact]
+    public async Task List_OfAJobWithoutExecutions_SaysSo_InsteadOfAnEmptyTable_AndExits0()
+    {
+        var job = StackFixture.UniqueName("job_");
+
+        var list = await FpProcess.RunAsync(stack.OperatorVariables("fp-"), "runs", "--job", job);
+
+        Assert.Equal((0, string.Empty), (list.ExitCode, list.Stderr));
+        Assert.StartsWith($"no execution of job '{job}' found (fp jobs lists the jobs)\n", list.Stdout, StringComparison.Ordinal);
+        Assert.DoesNotContain("│", list.Stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task ExecutionReport_ShowsTheFullError_TheAlert_TheRejection_AndAfterAReplayTheFinishedChain()
     {
         var job = await stack.CreateBrokenJobAsync();
