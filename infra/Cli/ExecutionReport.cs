@@ -131,9 +131,12 @@ internal static class ExecutionReport
     {
         if (value is not null)
         {
-            Line(text, 1, $"{(name.Length == 0 ? string.Empty : name + ":"),-11}{value}");
+            Line(text, 1, (name.Length == 0 ? string.Empty : name + ":").PadRight(FieldWidth) + value);
         }
     }
+
+    /// <summary>The longest label, <c>quarantine:</c>, and one space: every field's value starts in one column.</summary>
+    private const int FieldWidth = 12;
 
     private static void Line(StringBuilder text, int indent, string line) => text.Append(' ', indent * 2).AppendLine(line);
 

@@ -68,7 +68,7 @@ internal static class GoldCommand
             CultureInfo.InvariantCulture,
             $"{path}: financial_data_hour holds {summary.Rows} row(s){of}, {summary.Tickers} ticker(s), hours {Hour(summary.FirstHour!.Value)} → {Hour(summary.LastHour!.Value)} UTC"));
         var table = new Table();
-        table.AddColumns("hour (UTC)", "ticker", "open", "high", "low", "close", "volume", "vwap", "bars", "return %", "range %", "execution");
+        table.AddColumns("hour (UTC)", "ticker", "open", "high", "low", "close", "volume", "vwap", "bars", "return %", "range %", "execution", "updated (UTC)");
         foreach (var column in table.Columns.Skip(2).Take(9))
         {
             column.RightAligned();
@@ -88,7 +88,8 @@ internal static class GoldCommand
                 row.BarCount.ToString(CultureInfo.InvariantCulture),
                 row.ReturnPct is { } r ? r.ToString("+0.000;-0.000;0.000", CultureInfo.InvariantCulture) : "-",
                 row.RangePct is { } g ? g.ToString("0.000", CultureInfo.InvariantCulture) : "-",
-                Markup.Escape(row.ExecutionId));
+                Markup.Escape(row.ExecutionId),
+                row.UpdatedAt.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture));
         }
 
         AnsiConsole.Write(table);

@@ -60,8 +60,9 @@ internal static class PublishCommand
 
     /// <summary>
     /// Why the message would be refused or would fail, checked before it is published: an operator hears it now, not
-    /// from <c>fp rejected</c> or a dead-letter alert later. Null when it can go. Notes on a window the function will
-    /// clamp, and on an execution that already ran, are printed. <c>gcloud pubsub topics publish</c> skips all of it.
+    /// from <c>fp rejected</c> or a dead-letter alert later; an execution id the ledger holds under another job is
+    /// refused too. Null when it can go. Notes on a window the function will clamp, and on an execution that already
+    /// ran, are printed. <c>gcloud pubsub topics publish</c> skips all of it.
     /// </summary>
     private static async Task<string?> RefusalAsync(OperatorEnvironment env, string jobName, Guid? executionId, TimeWindow? window, CancellationToken ct)
     {
@@ -87,7 +88,19 @@ internal static class PublishCommand
             }
         }
 
-        if (executionId is { } id && (await env.Operator.Ledger.ListAsync(id, ct)).Any(r => r.Status == "SUCCESS"))
+        if (executionId is not { } id)
+        {
+            return null;
+        }
+
+        var stages = await env.Operator.Ledger.ListAsync(id, ct);
+        if (stages.FirstOrDefault(r => r.JobName != jobName) is { } others)
+        {
+            // The ledger is keyed by (execution_id, stage): the stages would find that job's rows, never run this one.
+            return $"execution {id:D} belongs to job '{others.JobName}', not '{jobName}': its stages would re-emit or retry that job's work and never run '{jobName}' (omit --execution-id for a new execution)";
+        }
+
+        if (stages.Any(r => r.Status == "SUCCESS"))
         {
             Console.WriteLine($"note: execution {id:D} already has successful stages: they re-emit their stored events and do not run again (fp replay re-runs a stage)");
         }

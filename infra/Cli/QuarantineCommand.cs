@@ -30,23 +30,21 @@ internal static class QuarantineCommand
 
     private static async Task<int> ExecuteAsync(string dataDirectory, string? bucket, Guid? executionId, int limit, CancellationToken ct)
     {
-        var buckets = Path.Combine(Path.GetFullPath(dataDirectory), "buckets");
-        List<string> roots;
-        if (bucket is not null)
+        if (bucket is not null && BucketNames.Problem(bucket) is { } problem)
         {
-            if (BucketNames.Problem(bucket) is { } problem)
-            {
-                Console.Error.WriteLine($"fp quarantine: --bucket '{bucket}' {problem}");
-                return 2;
-            }
-
-            roots = [Path.Combine(buckets, bucket)];
+            Console.Error.WriteLine($"fp quarantine: --bucket '{bucket}' {problem}");
+            return 2;
         }
-        else
+
+        var buckets = Path.Combine(Path.GetFullPath(dataDirectory), "buckets");
+        List<string> roots = bucket is not null
+            ? [Path.Combine(buckets, bucket)]
+            : Directory.Exists(buckets) ? Directory.EnumerateDirectories(buckets).Where(HoldsSilver).Order(StringComparer.Ordinal).ToList() : [];
+        if (NothingToRead(dataDirectory, buckets, bucket, roots) is { } nothing)
         {
-            roots = Directory.Exists(buckets)
-                ? Directory.EnumerateDirectories(buckets).Where(d => Directory.Exists(Path.Combine(d, ObjectLayout.RejectedDataset))).Order(StringComparer.Ordinal).ToList()
-                : [];
+            // "Every row passed" would be false reassurance: there is no silver data to have passed.
+            Console.Error.WriteLine($"fp quarantine: {nothing}");
+            return 1;
         }
 
         var shown = 0;
@@ -72,10 +70,40 @@ internal static class QuarantineCommand
         if (shown == 0)
         {
             var of = executionId is { } id ? $" set aside by {id:D}" : string.Empty;
-            Console.WriteLine($"no quarantined rows{of} under {buckets}: every row passed the silver rules");
+            Console.WriteLine($"no quarantined rows{of} under {(bucket is null ? buckets : roots[0])}: every row passed the silver rules");
         }
 
         return 0;
+    }
+
+    /// <summary>Why there is no silver data to read at all (Transform never wrote there), or null when there is.</summary>
+    private static string? NothingToRead(string dataDirectory, string buckets, string? bucket, List<string> roots)
+    {
+        const string where = "fp run --data-dir, or FP_DATA_DIR, names the data directory";
+        if (!Directory.Exists(dataDirectory))
+        {
+            return $"no data directory at {Path.GetFullPath(dataDirectory)} ({where})";
+        }
+
+        if (bucket is null)
+        {
+            return roots.Count == 0 ? $"no silver data under {buckets}: no Transform run has written silver there yet ({where})" : null;
+        }
+
+        return !Directory.Exists(roots[0]) ? $"no bucket '{bucket}' under {buckets}"
+            : !HoldsSilver(roots[0]) ? $"bucket '{bucket}' holds no silver data: no Transform run has written to it (is it a bronze bucket?)"
+            : null;
+    }
+
+    /// <summary>
+    /// Whether Transform has written to the bucket: silver partitions (<c>financial_quotes/date=…</c>; bronze's are
+    /// <c>ingest_date=…</c>, and a job without a silver bucket shares one) or a quarantine.
+    /// </summary>
+    private static bool HoldsSilver(string bucketRoot)
+    {
+        var silver = Path.Combine(bucketRoot, ObjectLayout.Dataset);
+        return Directory.Exists(Path.Combine(bucketRoot, ObjectLayout.RejectedDataset))
+            || (Directory.Exists(silver) && Directory.EnumerateDirectories(silver, "date=*").Any());
     }
 
     private static void Write(string root, IReadOnlyList<(string Rule, long Rows)> byRule, IReadOnlyList<QuarantinedBar> rows)

@@ -54,7 +54,7 @@ internal static class RejectedCommand
                 return 0;
             }
 
-            WriteTable(await store.ListRecentAsync(limit, function, ct));
+            WriteTable(await store.ListRecentAsync(limit, function, ct), function);
             return 0;
         }
         catch (NpgsqlException ex)
@@ -64,11 +64,11 @@ internal static class RejectedCommand
         }
     }
 
-    private static void WriteTable(IReadOnlyList<RejectedMessageStore.Row> rows)
+    private static void WriteTable(IReadOnlyList<RejectedMessageStore.Row> rows, string? function)
     {
         if (rows.Count == 0)
         {
-            Console.WriteLine("no rejected messages");
+            Console.WriteLine(function is null ? "no rejected messages" : $"no message rejected by {function}");
             return;
         }
 

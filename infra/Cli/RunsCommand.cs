@@ -70,11 +70,33 @@ internal static class RunsCommand
             return 1;
         }
 
+        if (rows.Count == 0)
+        {
+            Console.WriteLine(job is null ? "no executions recorded" : $"no execution of job '{job}' found (fp jobs lists the jobs)");
+        }
+        else
+        {
+            WriteTable(rows, now, env.Settings.StaleAfter, deadLettered);
+        }
+
+        if (rejectedToday > 0)
+        {
+            // A rejected start message leaves no ledger row, so without this line it would not show here at all.
+            AnsiConsole.MarkupLine(string.Create(
+                CultureInfo.InvariantCulture,
+                $"[yellow]{rejectedToday} message(s) rejected in the last 24 h (answered 2xx, never retried): fp rejected lists them[/]"));
+        }
+
+        return 0;
+    }
+
+    private static void WriteTable(IReadOnlyList<ExecutionRow> rows, DateTimeOffset now, TimeSpan staleAfter, IReadOnlySet<(Guid ExecutionId, string Stage)> deadLettered)
+    {
         var table = new Table();
         table.AddColumns("execution", "job", "stage", "status", "attempt", "reason", "rows in → out", "window (UTC)", "duration", "error");
         foreach (var row in rows)
         {
-            var zombie = row.IsZombie(now, env.Settings.StaleAfter);
+            var zombie = row.IsZombie(now, staleAfter);
             // FAILED alone does not say whether Pub/Sub is still retrying it; a dead-letter alert says it gave up.
             var status = zombie ? $"[red]ZOMBIE[/] (RUNNING, heartbeat {(now - row.HeartbeatAt).TotalSeconds:F0}s ago)"
                 : row.Status == "FAILED" && deadLettered.Contains((row.ExecutionId, row.Stage)) ? "[red]FAILED, dead-lettered[/]"
@@ -98,15 +120,5 @@ internal static class RunsCommand
         {
             AnsiConsole.MarkupLine("[grey]fp runs --execution-id ID prints one execution whole: full errors, alerts raised, rejections[/]");
         }
-
-        if (rejectedToday > 0)
-        {
-            // A rejected start message leaves no ledger row, so without this line it would not show here at all.
-            AnsiConsole.MarkupLine(string.Create(
-                CultureInfo.InvariantCulture,
-                $"[yellow]{rejectedToday} message(s) rejected in the last 24 h (answered 2xx, never retried): fp rejected lists them[/]"));
-        }
-
-        return 0;
     }
 }

@@ -16,6 +16,14 @@ public static class DuckDbQuarantineReader
 {
     private static readonly string RejectedView = ViewStatement(EmbeddedSql.Read("duckdb.010_silver_views.sql"), ObjectLayout.RejectedDataset);
 
+    /// <summary>
+    /// Parquet.Net writes the min/max statistics of a TIMESTAMP(MICROS) column in milliseconds
+    /// (aloneguid/parquet-dotnet#769), so every file's bar_ts reads as a January 1970 range. DuckDB's top-N turns
+    /// <c>ORDER BY bar_ts DESC LIMIT n</c> into a filter on those statistics and skips every file but the first one
+    /// it scanned: the "newest" rows came from whichever day a thread reached first. Without top-N it sorts them all.
+    /// </summary>
+    private const string NoTopN = "SET disabled_optimizers = 'top_n'";
+
     /// <summary>Null when the bucket holds no quarantine file (DuckDB cannot bind a view over an empty glob).</summary>
     /// <param name="silverBucketRoot">The bucket's directory, <c>{FP_DATA_DIR}/buckets/{silver_bucket}</c>.</param>
     /// <param name="rejectedBy">Only the rows this execution set aside, or all.</param>
@@ -35,7 +43,7 @@ public static class DuckDbQuarantineReader
         {
             // The path is a literal inside read_parquet (a view cannot take parameters): quotes are doubled, as the
             // script's header says; the path is ours (data directory + validated bucket name), not a message's.
-            setup.CommandText = DuckDbUtc.SessionSql + ";\n" + RejectedView.Replace("{silver_root}", silverBucketRoot.Replace("'", "''", StringComparison.Ordinal), StringComparison.Ordinal);
+            setup.CommandText = DuckDbUtc.SessionSql + ";\n" + NoTopN + ";\n" + RejectedView.Replace("{silver_root}", silverBucketRoot.Replace("'", "''", StringComparison.Ordinal), StringComparison.Ordinal);
             await setup.ExecuteNonQueryAsync(cancellationToken);
         }
 
@@ -62,7 +70,7 @@ public static class DuckDbQuarantineReader
                 SELECT bar_ts, ticker, open, high, low, close, volume, rule, reason, rejected_by, provider
                 FROM financial_quotes_rejected
                 WHERE $rejected_by IS NULL OR rejected_by = $rejected_by
-                ORDER BY bar_ts DESC, ticker LIMIT $limit
+                ORDER BY bar_ts DESC, ticker, rule, rejected_by LIMIT $limit
                 """;
             cmd.Parameters.Add(new DuckDBParameter("rejected_by", rejectedBy?.ToString("D")));
             cmd.Parameters.Add(new DuckDBParameter("limit", limit));

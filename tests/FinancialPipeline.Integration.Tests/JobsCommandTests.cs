@@ -170,32 +170,18 @@ public sealed class JobsCommandTests(StackFixture stack)
     [Fact]
     public async Task Set_OnAFreshDatabase_CreatesTheTablesFirst_AsAJustDeployedProjectNeeds()
     {
-        var database = "fp_fresh_" + Guid.NewGuid().ToString("N")[..12];
-        await using (var create = stack.DataSource.CreateCommand($"CREATE DATABASE \"{database}\""))
-        {
-            await create.ExecuteNonQueryAsync();
-        }
+        await using var database = await stack.CreateDatabaseAsync("fp_fresh_");
+        var env = Env();
+        env["FP_POSTGRES_CONNECTION"] = database.ConnectionString;
+        var before = await FpProcess.RunAsync(env, "jobs");
+        Assert.Equal(1, before.ExitCode);
+        Assert.Contains("the control database has no tables yet; `fp jobs set` creates them", before.Stderr, StringComparison.Ordinal);
 
-        try
-        {
-            var env = Env();
-            env["FP_POSTGRES_CONNECTION"] = new NpgsqlConnectionStringBuilder(stack.Infrastructure.PostgresConnection) { Database = database }.ConnectionString;
-            var before = await FpProcess.RunAsync(env, "jobs");
-            Assert.Equal(1, before.ExitCode);
-            Assert.Contains("the control database has no tables yet; `fp jobs set` creates them", before.Stderr, StringComparison.Ordinal);
+        var set = await FpProcess.RunAsync(env, "jobs", "set", "--name", "financial_extract", "--provider", "yahoo", "--tickers", "AAPL", "--bucket", "p-fp-bronze", "--silver-bucket", "p-fp-silver");
 
-            var set = await FpProcess.RunAsync(env, "jobs", "set", "--name", "financial_extract", "--provider", "yahoo", "--tickers", "AAPL", "--bucket", "p-fp-bronze", "--silver-bucket", "p-fp-silver");
-
-            Assert.Equal((0, string.Empty), (set.ExitCode, set.Stderr));
-            var after = await FpProcess.RunAsync(env, "jobs");
-            Assert.Contains("│ yahoo ", Line(after.Stdout, "financial_extract"), StringComparison.Ordinal);
-        }
-        finally
-        {
-            NpgsqlConnection.ClearAllPools();
-            await using var drop = stack.DataSource.CreateCommand($"DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)");
-            await drop.ExecuteNonQueryAsync();
-        }
+        Assert.Equal((0, string.Empty), (set.ExitCode, set.Stderr));
+        var after = await FpProcess.RunAsync(env, "jobs");
+        Assert.Contains("│ yahoo ", Line(after.Stdout, "financial_extract"), StringComparison.Ordinal);
     }
 
     private Dictionary<string, string> Env(string topicPrefix = "fp-") => stack.OperatorVariables(topicPrefix);

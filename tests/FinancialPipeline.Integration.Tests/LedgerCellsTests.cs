@@ -35,9 +35,10 @@ public sealed class LedgerCellsTests
         Assert.False(LedgerCells.GoldUnchanged(Row("gold", "FAILED", null)));
     }
 
-    private static ExecutionRow Row(string stage, string status, RecordCounts? counts)
+    /// <summary>A ledger row of <paramref name="stage"/>; with <paramref name="counts"/>, the completion event it stored.</summary>
+    internal static ExecutionRow Row(string stage, string status, RecordCounts? counts, Guid? executionId = null)
     {
-        var id = Guid.NewGuid();
+        var id = executionId ?? Guid.NewGuid();
         string? json = null;
         if (counts is not null)
         {

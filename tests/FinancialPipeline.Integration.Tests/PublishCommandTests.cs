@@ -1,4 +1,5 @@
 using System.Text;
+using FinancialPipeline.ControlDb;
 using FinancialPipeline.Core.Contracts;
 using FinancialPipeline.PubSub;
 
@@ -24,6 +25,13 @@ public sealed class PublishCommandTests(StackFixture stack)
         var good = await stack.CreateJobAsync();
         var inactive = await stack.CreateJobAsync(active: false);
         var broken = await stack.CreateBrokenJobAsync();
+        // An execution of another job that succeeded: reusing its id would only re-emit that job's stored events.
+        var other = await stack.CreateJobAsync();
+        var othersExecution = Guid.NewGuid();
+        var ledger = new ExecutionLedger(stack.DataSource, TimeProvider.System, new LedgerOptions());
+        var lease = (await ledger.ClaimAsync(new ClaimRequest(othersExecution, Stage.Bronze, other.JobName, null, null, null, null), CancellationToken.None)).Lease!;
+        var done = TimeProvider.System.GetUtcNow();
+        await ledger.CompleteAsync(lease, new StageSuccess(new TimeWindow(done.AddHours(-3), done), [], 7, new Dictionary<string, long>(), "{}"), CancellationToken.None);
 
         var refused = new (string[] Args, string Reason)[]
         {
@@ -31,6 +39,7 @@ public sealed class PublishCommandTests(StackFixture stack)
             (["--job", "Bad!Name"], "job_name: 'Bad!Name' must match"),
             (["--job", inactive.JobName], $"job '{inactive.JobName}' is inactive"),
             (["--job", broken], "bucket_name='Not A Bucket'"),
+            (["--job", good.JobName, "--execution-id", othersExecution.ToString("D")], $"execution {othersExecution:D} belongs to job '{other.JobName}', not '{good.JobName}'"),
             (["--job", good.JobName, "--from", "2099-01-01T00:00:00Z", "--to", "2099-01-02T00:00:00Z"], "window.start: 2099-01-01T00:00:00Z is not before the end of the last completed 1h bar"),
         };
         foreach (var (args, reason) in refused)

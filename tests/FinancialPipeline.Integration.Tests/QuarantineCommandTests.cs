@@ -50,19 +50,68 @@ public sealed class QuarantineCommandTests
         }
     }
 
+    [Fact]
+    public async Task Quarantine_WithoutSilverData_SaysWhatIsMissingAndFails_WhileCleanSilverPasses()
+    {
+        var data = Directory.CreateTempSubdirectory("fp-quarantine-");
+        try
+        {
+            var none = new Dictionary<string, string>();
+            var missingDir = Path.Combine(data.FullName, "nonexist");
+            var noDir = await FpProcess.RunAsync(none, "quarantine", "--data-dir", missingDir);
+            var empty = await FpProcess.RunAsync(none, "quarantine", "--data-dir", data.FullName);
+
+            // Extract ran (a bronze bucket), Transform did not: still no silver data.
+            var job = JobConfig.Create("quarantine_job", "AAPL", 3600, 10800, "fp-bronze", "fp-silver", "synthetic", "1h", 86400, true);
+            var store = new FileSystemObjectStore(Path.Combine(data.FullName, "buckets"));
+            var execution = Guid.NewGuid();
+            await WriteBronzeAsync(store, job, execution, [Bar("AAPL", T.AddHours(-1))]);
+            var bronzeOnly = await FpProcess.RunAsync(none, "quarantine", "--data-dir", data.FullName);
+            var bronzeBucket = await FpProcess.RunAsync(none, "quarantine", "--data-dir", data.FullName, "--bucket", "fp-bronze");
+            var noSuchBucket = await FpProcess.RunAsync(none, "quarantine", "--data-dir", data.FullName, "--bucket", "nosuch");
+
+            await TransformAsync(store, job, execution, data.FullName, [Bar("AAPL", T.AddHours(-1))]);
+            var clean = await FpProcess.RunAsync(none, "quarantine", "--data-dir", data.FullName);
+            var cleanBucket = await FpProcess.RunAsync(none, "quarantine", "--data-dir", data.FullName, "--bucket", "fp-silver");
+
+            Assert.Equal((1, $"fp quarantine: no data directory at {missingDir} (fp run --data-dir, or FP_DATA_DIR, names the data directory)\n", string.Empty), (noDir.ExitCode, noDir.Stderr, noDir.Stdout));
+            var buckets = Path.Combine(data.FullName, "buckets");
+            foreach (var nothing in new[] { empty, bronzeOnly })
+            {
+                Assert.Equal(1, nothing.ExitCode);
+                Assert.StartsWith($"fp quarantine: no silver data under {buckets}: no Transform run has written silver there yet", nothing.Stderr, StringComparison.Ordinal);
+                Assert.DoesNotContain("every row passed", nothing.Stdout, StringComparison.Ordinal);
+            }
+
+            Assert.Equal((1, "fp quarantine: bucket 'fp-bronze' holds no silver data: no Transform run has written to it (is it a bronze bucket?)\n"), (bronzeBucket.ExitCode, bronzeBucket.Stderr));
+            Assert.Equal((1, $"fp quarantine: no bucket 'nosuch' under {buckets}\n"), (noSuchBucket.ExitCode, noSuchBucket.Stderr));
+            Assert.True(clean.ExitCode == 0, clean.Stderr);
+            Assert.Contains($"no quarantined rows under {buckets}: every row passed the silver rules", clean.Stdout, StringComparison.Ordinal);
+            Assert.True(cleanBucket.ExitCode == 0, cleanBucket.Stderr);
+            Assert.Contains($"no quarantined rows under {Path.Combine(buckets, "fp-silver")}: every row passed the silver rules", cleanBucket.Stdout, StringComparison.Ordinal);
+        }
+        finally
+        {
+            data.Delete(recursive: true);
+        }
+    }
+
     private static BarRecord Bar(string ticker, DateTimeOffset at, double open = 10) =>
         new(new QuoteBar(at, ticker, open, 11, 9, 10, null, 100), Guid.Empty, Now.AddMinutes(-5), "synthetic");
+
+    /// <summary>Bronze written as Extract writes it.</summary>
+    private static async Task WriteBronzeAsync(FileSystemObjectStore store, JobConfig job, Guid execution, IReadOnlyList<BarRecord> rows)
+    {
+        using var buffer = new MemoryStream();
+        await BarParquet.WriteAsync(buffer, rows.Select(r => r with { ExecutionId = execution }).ToList());
+        buffer.Position = 0;
+        await store.UploadObjectAsync(job.BucketName, ObjectLayout.BronzeObject(Now, execution), "application/vnd.apache.parquet", buffer);
+    }
 
     /// <summary>Bronze written as Extract writes it, then the Transform engine over it, as the silver stage runs it.</summary>
     private static async Task TransformAsync(FileSystemObjectStore store, JobConfig job, Guid execution, string dataDirectory, IReadOnlyList<BarRecord> rows)
     {
-        using (var buffer = new MemoryStream())
-        {
-            await BarParquet.WriteAsync(buffer, rows.Select(r => r with { ExecutionId = execution }).ToList());
-            buffer.Position = 0;
-            await store.UploadObjectAsync(job.BucketName, ObjectLayout.BronzeObject(Now, execution), "application/vnd.apache.parquet", buffer);
-        }
-
+        await WriteBronzeAsync(store, job, execution, rows);
         var work = Directory.CreateDirectory(Path.Combine(dataDirectory, "work")).FullName;
         var engine = new SilverEngine(store, new SilverEngineOptions { WorkDirectory = work });
         using var staged = await engine.StageAsync(new SilverBatch(job, execution, [ObjectLayout.BronzeObject(Now, execution)], Now), CancellationToken.None);

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using FinancialPipeline.ControlDb;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace FinancialPipeline.Integration.Tests;
 
@@ -11,6 +12,22 @@ namespace FinancialPipeline.Integration.Tests;
 [Collection(nameof(StackFixture))]
 public sealed class RejectedCommandTests(StackFixture stack)
 {
+    [Fact]
+    public async Task Rejected_WhenNothingMatches_SaysSoForTheFunctionAsked_AndExits0()
+    {
+        // A database of its own: other tests record rejections in the shared one.
+        await using var database = await stack.CreateDatabaseAsync("fp_rejected_");
+        await new ControlDbMigrator(database.ConnectionString, NullLogger<ControlDbMigrator>.Instance).MigrateAsync();
+        var env = stack.OperatorVariables("fp-");
+        env["FP_POSTGRES_CONNECTION"] = database.ConnectionString;
+
+        var ofTransform = await FpProcess.RunAsync(env, "rejected", "--function", "transform");
+        var all = await FpProcess.RunAsync(env, "rejected");
+
+        Assert.Equal((0, "no message rejected by transform\n", string.Empty), (ofTransform.ExitCode, ofTransform.Stdout, ofTransform.Stderr));
+        Assert.Equal((0, "no rejected messages\n", string.Empty), (all.ExitCode, all.Stdout, all.Stderr));
+    }
+
     [Fact]
     public async Task Rejected_ListsAndShowsWhatTheHostsRefused_WithoutLettingAPayloadDriveTheTerminal()
     {

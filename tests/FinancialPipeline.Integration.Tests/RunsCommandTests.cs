@@ -14,6 +14,18 @@ namespace FinancialPipeline.Integration.Tests;
 public sealed class RunsCommandTests(StackFixture stack)
 {
     [Fact]
+    public async Task List_OfAJobWithoutExecutions_SaysSo_InsteadOfAnEmptyTable_AndExits0()
+    {
+        var job = StackFixture.UniqueName("job_");
+
+        var list = await FpProcess.RunAsync(stack.OperatorVariables("fp-"), "runs", "--job", job);
+
+        Assert.Equal((0, string.Empty), (list.ExitCode, list.Stderr));
+        Assert.StartsWith($"no execution of job '{job}' found (fp jobs lists the jobs)\n", list.Stdout, StringComparison.Ordinal);
+        Assert.DoesNotContain("│", list.Stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task ExecutionReport_ShowsTheFullError_TheAlert_TheRejection_AndAfterAReplayTheFinishedChain()
     {
         var job = await stack.CreateBrokenJobAsync();
@@ -39,7 +51,7 @@ public sealed class RunsCommandTests(StackFixture stack)
         Assert.Equal(0, failed.ExitCode);
         Assert.Contains($"execution {id} of job {job}", failed.Stdout, StringComparison.Ordinal);
         Assert.Matches("bronze: FAILED, dead-lettered \\(Pub/Sub gave up; only a replay runs it again\\), attempt [0-9]+ \\(retry\\)", failed.Stdout);
-        Assert.Contains($"error:     job '{job}': bucket_name='Not A Bucket' is not a valid bucket name", failed.Stdout, StringComparison.Ordinal); // whole, not cut at 60
+        Assert.Contains($"error:      job '{job}': bucket_name='Not A Bucket' is not a valid bucket name", failed.Stdout, StringComparison.Ordinal); // whole, not cut at 60
         Assert.Contains("silver: not started", failed.Stdout, StringComparison.Ordinal);
         Assert.Contains("gold: not started", failed.Stdout, StringComparison.Ordinal);
         Assert.Contains("alerts: 1", failed.Stdout, StringComparison.Ordinal);

@@ -37,6 +37,15 @@ public sealed class StackFixture : IAsyncLifetime
 
     public static string UniqueName(string prefix) => $"{prefix}{Guid.NewGuid():N}"[..Math.Min(prefix.Length + 12, 40)];
 
+    /// <summary>An empty database of its own in the same cluster (no tables), dropped when disposed.</summary>
+    public async Task<ScratchDatabase> CreateDatabaseAsync(string prefix)
+    {
+        var name = prefix + Guid.NewGuid().ToString("N")[..12];
+        await using var create = DataSource.CreateCommand($"CREATE DATABASE \"{name}\"");
+        await create.ExecuteNonQueryAsync();
+        return new ScratchDatabase(DataSource, name, new NpgsqlConnectionStringBuilder(Infrastructure.PostgresConnection) { Database = name }.ConnectionString);
+    }
+
     /// <summary>A fresh job with its own buckets, so windows and outputs are the test's own.</summary>
     /// <param name="lookbackSeconds">
     /// The default reaches the last session from any moment: the longest rule-based close (a Friday holiday, the
@@ -85,6 +94,19 @@ public sealed class StackFixture : IAsyncLifetime
             ConfigureFunction = configure,
         };
         return LocalPipeline.StartAsync(Infrastructure, options is null ? defaults : options(defaults));
+    }
+}
+
+/// <summary>A database created for one test; dropped, with whatever connections are still open to it, on dispose.</summary>
+public sealed class ScratchDatabase(NpgsqlDataSource cluster, string name, string connectionString) : IAsyncDisposable
+{
+    public string ConnectionString => connectionString;
+
+    public async ValueTask DisposeAsync()
+    {
+        NpgsqlConnection.ClearAllPools();
+        await using var drop = cluster.CreateCommand($"DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
+        await drop.ExecuteNonQueryAsync();
     }
 }
 

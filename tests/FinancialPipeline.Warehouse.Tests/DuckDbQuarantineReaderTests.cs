@@ -1,0 +1,79 @@
+using FinancialPipeline.Core.Parquet;
+using FinancialPipeline.Core.Storage;
+
+namespace FinancialPipeline.Warehouse.Tests;
+
+/// <summary><c>fp quarantine</c>'s reader over quarantine files written as Transform writes them.</summary>
+public sealed class DuckDbQuarantineReaderTests : IDisposable
+{
+    private static readonly DateTime FirstBar = new(2026, 11, 16, 14, 30, 0, DateTimeKind.Utc);
+    private static readonly string[] Tickers = ["MSFT", "AAPL", "TSLA", "GOOGL"];
+    private static readonly string[] Rules = ["volume_non_negative", "price_positive"];
+    private readonly string _bucket = Path.Combine(Path.GetTempPath(), "fp-quarantine-" + Guid.NewGuid().ToString("N"));
+
+    public void Dispose() => Directory.Delete(_bucket, recursive: true);
+
+    [Fact]
+    public async Task The_limit_keeps_the_newest_bars_newest_first_in_a_fixed_order()
+    {
+        // Seven days of quarantine in fourteen files: each day one execution sets aside every ticker's bar of seven
+        // hours, and the next execution's overlap sets aside its last three hours again, so bars tie on time and on
+        // ticker and only the full order (bar, ticker, rule, execution) decides which rows a limit keeps. The newest
+        // rows are in the last files: a reader that trusts the files' bar_ts statistics returns an older day's.
+        var rows = new List<Row>();
+        for (var day = 0; day < 7; day++)
+        {
+            var date = DateOnly.FromDateTime(FirstBar.AddDays(day));
+            foreach (var (execution, fromHour) in new[] { (Guid.NewGuid(), 0), (Guid.NewGuid(), 4) })
+            {
+                var file = (
+                    from hour in Enumerable.Range(fromHour, 7 - fromHour)
+                    from ticker in Tickers
+                    select new Row(FirstBar.AddDays(day).AddHours(hour), ticker, Rules[(hour + ticker.Length) % Rules.Length], execution.ToString("D"))).ToList();
+                await WriteAsync(date, execution, file);
+                rows.AddRange(file);
+            }
+        }
+
+        var newest = rows
+            .OrderByDescending(r => r.BarTs).ThenBy(r => r.Ticker, StringComparer.Ordinal)
+            .ThenBy(r => r.Rule, StringComparer.Ordinal).ThenBy(r => r.RejectedBy, StringComparer.Ordinal)
+            .Take(5)
+            .ToList();
+
+        for (var run = 0; run < 5; run++)
+        {
+            var read = await DuckDbQuarantineReader.ReadAsync(_bucket, rejectedBy: null, limit: 5, CancellationToken.None);
+
+            Assert.NotNull(read);
+            Assert.Equal(rows.Count, read.Value.ByRule.Sum(r => r.Rows));
+            Assert.Equal(newest, read.Value.Newest.Select(r => new Row(r.BarTs.UtcDateTime, r.Ticker, r.Rule, r.RejectedBy)));
+        }
+    }
+
+    private async Task WriteAsync(DateOnly date, Guid execution, List<Row> rows)
+    {
+        var columns = new BarColumns(rows.Count);
+        for (var i = 0; i < rows.Count; i++)
+        {
+            columns.Timestamp[i] = rows[i].BarTs;
+            columns.Ticker[i] = rows[i].Ticker;
+            columns.Open[i] = rows[i].Rule == "price_positive" ? 0 : 10;
+            columns.High[i] = 11;
+            columns.Low[i] = 9;
+            columns.Close[i] = 10;
+            columns.Volume[i] = rows[i].Rule == "volume_non_negative" ? -1 : 100;
+            columns.ExecutionId[i] = execution.ToString("D");
+            columns.IngestedAt[i] = FirstBar.AddDays(8);
+            columns.Provider[i] = "synthetic";
+        }
+
+        var path = Path.Combine(_bucket, ObjectLayout.RejectedObject(date, execution).Replace('/', Path.DirectorySeparatorChar));
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        await using var file = File.Create(path);
+        await BarParquet.WriteRejectedAsync(
+            file, columns, rows.Select(r => r.Rule).ToArray(), rows.Select(r => $"{r.Rule} broken").ToArray(), execution);
+    }
+
+    private sealed record Row(DateTime BarTs, string Ticker, string Rule, string RejectedBy);
+}
