@@ -17,10 +17,10 @@ public static class DuckDbQuarantineReader
     private static readonly string RejectedView = ViewStatement(EmbeddedSql.Read("duckdb.010_silver_views.sql"), ObjectLayout.RejectedDataset);
 
     /// <summary>
-    /// Parquet.Net writes the min/max statistics of a TIMESTAMP(MICROS) column in milliseconds
-    /// (aloneguid/parquet-dotnet#769), so every file's bar_ts reads as a January 1970 range. DuckDB's top-N turns
-    /// <c>ORDER BY bar_ts DESC LIMIT n</c> into a filter on those statistics and skips every file but the first one
-    /// it scanned: the "newest" rows came from whichever day a thread reached first. Without top-N it sorts them all.
+    /// Files written before bar_ts became TIMESTAMP(MILLIS) carry min/max statistics in the wrong unit (Parquet.Net
+    /// writes a MICROS column's statistics in milliseconds, aloneguid/parquet-dotnet#769), so every such file's bar_ts
+    /// reads as a January 1970 range. DuckDB's top-N turns <c>ORDER BY bar_ts DESC LIMIT n</c> into a filter on those
+    /// statistics and skipped every file but the first one it scanned. Without top-N it sorts them all.
     /// </summary>
     private const string NoTopN = "SET disabled_optimizers = 'top_n'";
 

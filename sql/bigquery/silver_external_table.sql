@@ -10,7 +10,7 @@
 -- Each (ticker, bar_ts) appears once; the row kept is the newest ingestion (ingested_at, then execution_id).
 CREATE OR REPLACE EXTERNAL TABLE `${project}.${dataset}.financial_quotes_silver`
 (
-    bar_ts        TIMESTAMP,  -- bar start, UTC (Parquet INT64 TIMESTAMP(MICROS, UTC)); US hourly bars start at :30
+    bar_ts        TIMESTAMP,  -- bar start, UTC (Parquet INT64 TIMESTAMP(MILLIS, UTC)); US hourly bars start at :30
     ticker        STRING,     -- symbol as listed in the job, e.g. AAPL
     open          FLOAT64,
     high          FLOAT64,

@@ -7,13 +7,16 @@ namespace FinancialPipeline.Core.Parquet;
 /// <summary>
 /// The pinned Parquet schema shared by bronze and silver objects (silver's <c>date</c> lives in the Hive path,
 /// not in the file), and the quarantine schema which adds <c>rule</c>, <c>reason</c> and <c>rejected_by</c>.
-/// Timestamps are INT64 TIMESTAMP(MICROS, UTC) so BigQuery and DuckDB read them as TIMESTAMP.
+/// Timestamps are INT64 TIMESTAMP(MILLIS, UTC) so BigQuery and DuckDB read them as TIMESTAMP. Not MICROS: Parquet.Net
+/// 6.1 writes a MICROS column's min/max statistics in milliseconds (aloneguid/parquet-dotnet#769), so every file's
+/// bar_ts looked like January 1970 to a reader that prunes on statistics (DuckDB skipped whole files under
+/// <c>ORDER BY bar_ts DESC LIMIT n</c>). Bars start on the minute and ingestion times need no finer grain.
 /// </summary>
 public static class BarParquet
 {
     public const int DefaultRowGroupSize = 256 * 1024;
 
-    public static readonly DateTimeDataField BarTs = new("bar_ts", DateTimeFormat.Timestamp, isAdjustedToUTC: true, unit: DateTimeTimeUnit.Micros, isNullable: false);
+    public static readonly DateTimeDataField BarTs = new("bar_ts", DateTimeFormat.Timestamp, isAdjustedToUTC: true, unit: DateTimeTimeUnit.Millis, isNullable: false);
     public static readonly DataField<string> Ticker = new("ticker", false);
     public static readonly DataField<double> Open = new("open", false);
     public static readonly DataField<double> High = new("high", false);
@@ -22,7 +25,7 @@ public static class BarParquet
     public static readonly DataField<double?> AdjClose = new("adj_close", true);
     public static readonly DataField<long> Volume = new("volume", false);
     public static readonly DataField<string> ExecutionId = new("execution_id", false);
-    public static readonly DateTimeDataField IngestedAt = new("ingested_at", DateTimeFormat.Timestamp, isAdjustedToUTC: true, unit: DateTimeTimeUnit.Micros, isNullable: false);
+    public static readonly DateTimeDataField IngestedAt = new("ingested_at", DateTimeFormat.Timestamp, isAdjustedToUTC: true, unit: DateTimeTimeUnit.Millis, isNullable: false);
     public static readonly DataField<string> Provider = new("provider", false);
     public static readonly DataField<string> Rule = new("rule", false);
     public static readonly DataField<string> Reason = new("reason", false);
