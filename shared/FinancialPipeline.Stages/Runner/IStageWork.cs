@@ -56,7 +56,8 @@ public interface IStageWork
 
     /// <summary>
     /// Called with the job found and before the claim: throws <see cref="MessageRejectedException"/> when the input can
-    /// never run, so the message is rejected (answered 2xx, recorded) and leaves no ledger row.
+    /// never run, so the message is rejected (answered 2xx, recorded) and leaves no ledger row. After the claim a
+    /// rejection is a failure like any other (the row is FAILED and the message redelivered).
     /// </summary>
     void RejectUnrunnable(JobConfig job, StageInput input)
     {

@@ -103,7 +103,18 @@ public sealed partial class StageRunner(
                 throw configError;
             }
 
-            var outcome = await ExecuteWithHeartbeatAsync(work, lease, job!, input, cancellationToken);
+            StageOutcome outcome;
+            try
+            {
+                outcome = await ExecuteWithHeartbeatAsync(work, lease, job!, input, cancellationToken);
+            }
+            catch (MessageRejectedException ex)
+            {
+                // Acked, a message would never come back to the row this marks FAILED, which fp runs shows as retried:
+                // after the claim a rejection fails the stage like any other error (redelivered, then dead-lettered).
+                throw new InvalidOperationException($"{ex.Message} (found after the claim, so a failure, not a rejection)", ex);
+            }
+
             var completion = new StageCompletedMessage
             {
                 ExecutionId = input.ExecutionId,
