@@ -69,7 +69,7 @@ internal static class BackfillCommand
             var done = 0;
             var results = await Backfill.RunAsync(
                 env.Operator,
-                new RejectedMessageStore(env.DataSource),
+                new FinalFailures(new RejectedMessageStore(env.DataSource), new AlertNotificationStore(env.DataSource, env.Operator.Time)),
                 jobName,
                 windows,
                 new BackfillOptions { MaxInFlight = maxInFlight, WindowTimeout = TimeSpan.FromSeconds(timeoutSeconds) },
