@@ -43,7 +43,7 @@ public sealed partial class ExtractWork(
 
         try
         {
-            _ = PlanBackfill(job, QuoteProviders.For(providers, job), requested);
+            _ = ExtractWindows.Backfill(job, requested, time.GetUtcNow(), QuoteProviders.For(providers, job));
         }
         catch (Exception ex) when (ex is JobConfigException or ArgumentException)
         {
@@ -59,7 +59,7 @@ public sealed partial class ExtractWork(
         var provider = QuoteProviders.For(providers, job);
         var requested = context.Input.RequestedWindow;
         var plan = requested is { } explicitWindow
-            ? PlanBackfill(job, provider, explicitWindow)
+            ? ExtractWindows.Backfill(job, explicitWindow, time.GetUtcNow(), provider)
             : ExtractWindows.Incremental(job, await ledger.LastSuccessfulWindowAsync(job.JobName, Stage.Bronze, context.Lease.ExecutionId, ct), time.GetUtcNow(), provider.MaxLookback(job.BarSize));
         if (plan.Note is { } note)
         {
@@ -118,9 +118,6 @@ public sealed partial class ExtractWork(
             failed,
             rows.Count == 0 ? null : rows.Max(r => r.Bar.Timestamp));
     }
-
-    private ExtractWindowPlan PlanBackfill(JobConfig job, IQuoteProvider provider, TimeWindow requested) =>
-        ExtractWindows.Backfill(job, requested, time.GetUtcNow(), provider.MaxLookback(job.BarSize));
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "execution {ExecutionId} of job {JobName}: {Note}")]
     private static partial void LogWindowClamped(ILogger logger, Guid executionId, string jobName, string note);
