@@ -3,6 +3,7 @@ using System.Globalization;
 using FinancialPipeline.ControlDb;
 using FinancialPipeline.Core.Contracts;
 using FinancialPipeline.Core.Jobs;
+using FinancialPipeline.Core.Market;
 using FinancialPipeline.Stages.Operations;
 using Npgsql;
 
@@ -64,12 +65,19 @@ internal static class BackfillCommand
                 return 2;
             }
 
-            var windows = Backfill.Split(job, env.ProviderFor(job), from, to, windowDays);
+            var provider = env.ProviderFor(job);
+            var (windows, windowRefusal) = FetchableWindows(job, provider, Backfill.Split(job, provider, from, to, windowDays), env.Operator.Time.GetUtcNow());
+            if (windows.Count == 0)
+            {
+                Console.Error.WriteLine($"fp backfill: nothing from {from:yyyy-MM-dd} to {to:yyyy-MM-dd} can be fetched: {windowRefusal}");
+                return 2;
+            }
+
             Console.WriteLine($"backfill of {jobName} {from:yyyy-MM-dd} → {to:yyyy-MM-dd}: {windows.Count} window(s), at most {maxInFlight} in flight");
             var done = 0;
             var results = await Backfill.RunAsync(
                 env.Operator,
-                new RejectedMessageStore(env.DataSource),
+                new FinalFailures(new RejectedMessageStore(env.DataSource), new AlertNotificationStore(env.DataSource, env.Operator.Time)),
                 jobName,
                 windows,
                 new BackfillOptions { MaxInFlight = maxInFlight, WindowTimeout = TimeSpan.FromSeconds(timeoutSeconds) },
@@ -84,6 +92,43 @@ internal static class BackfillCommand
             Console.Error.WriteLine($"fp backfill: {ex.Message}");
             return 2;
         }
+    }
+
+    /// <summary>
+    /// The windows Extract would run, checked as <c>fp publish</c> checks one: a window it would clamp stays, with a
+    /// note; runs of windows it would reject (in the future, or older than the provider serves: only at the ends of the
+    /// range) are left out with a note, so the rest runs. The refusal of the first window left out comes back too.
+    /// </summary>
+    private static (IReadOnlyList<TimeWindow> Windows, string? Refusal) FetchableWindows(JobConfig job, IQuoteProvider provider, IReadOnlyList<TimeWindow> windows, DateTimeOffset now)
+    {
+        var fetchable = new List<TimeWindow>();
+        var leftOut = new List<(TimeWindow Window, string Refusal)>();
+        foreach (var window in windows)
+        {
+            var (plan, refusal) = StartChecks.CheckWindow(job, provider, window, now);
+            if (plan is null)
+            {
+                leftOut.Add((window, refusal!));
+                continue;
+            }
+
+            fetchable.Add(window);
+            if (plan.Note is { } note)
+            {
+                Console.WriteLine($"note: {window}: {note}");
+            }
+        }
+
+        if (fetchable.Count > 0)
+        {
+            foreach (var run in leftOut.GroupBy(w => w.Window.End <= fetchable[0].Start))
+            {
+                var first = run.First();
+                Console.WriteLine($"note: {first.Window.Start:yyyy-MM-dd} → {run.Last().Window.End:yyyy-MM-dd} left out ({run.Count()} window(s)), nothing in it can be fetched: {first.Refusal}");
+            }
+        }
+
+        return (fetchable, leftOut.Count == 0 ? null : leftOut[0].Refusal);
     }
 
     private static bool TryDay(string text, string option, out DateTimeOffset day)

@@ -1,6 +1,5 @@
 using System.CommandLine;
 using FinancialPipeline.Core.Contracts;
-using FinancialPipeline.Stages.Work;
 using Npgsql;
 
 namespace FinancialPipeline.Cli;
@@ -74,17 +73,15 @@ internal static class PublishCommand
 
         if (window is { } requested)
         {
-            try
+            var (plan, windowRefusal) = StartChecks.CheckWindow(job, env.ProviderFor(job), requested, env.Operator.Time.GetUtcNow());
+            if (plan is null)
             {
-                var plan = ExtractWindows.Backfill(job, requested, env.Operator.Time.GetUtcNow(), env.ProviderFor(job).MaxLookback(job.BarSize));
-                if (plan.Note is { } note)
-                {
-                    Console.WriteLine($"note: {note}");
-                }
+                return windowRefusal;
             }
-            catch (MessageRejectedException ex)
+
+            if (plan.Note is { } note)
             {
-                return $"{ex.Field}: {ex.Reason}; the Extract function would reject the message";
+                Console.WriteLine($"note: {note}");
             }
         }
 

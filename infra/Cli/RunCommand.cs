@@ -4,6 +4,7 @@ using FinancialPipeline.ControlDb;
 using FinancialPipeline.Core.Contracts;
 using FinancialPipeline.DevServices;
 using FinancialPipeline.PubSub;
+using FinancialPipeline.Stages.Operations;
 using Spectre.Console;
 
 namespace FinancialPipeline.Cli;
@@ -45,9 +46,9 @@ internal static class RunCommand
             return 2;
         }
 
-        var rejections = new RejectedMessageStore(dataSource);
-        var alerts = new AlertNotificationStore(dataSource, TimeProvider.System);
-        var start = new StartMessage(Guid.NewGuid(), jobName, TimeProvider.System.GetUtcNow(), Window: null);
+        var finalFailures = new FinalFailures(new RejectedMessageStore(dataSource), new AlertNotificationStore(dataSource, TimeProvider.System));
+        var requestedAt = TimeProvider.System.GetUtcNow();
+        var start = new StartMessage(Guid.NewGuid(), jobName, requestedAt, Window: null);
         var published = Stopwatch.StartNew();
         await pipeline.PubSub.PublishAsync(pipeline.Topology.StartTopic, [new PubsubMessage(start.ToUtf8Json(), start.Attributes())], ct);
         AnsiConsole.MarkupLine($"published start message [bold]{start.ExecutionId}[/] to {pipeline.Topology.StartTopic}");
@@ -73,7 +74,7 @@ internal static class RunCommand
             }
 
             // Final without gold: a rejected message is never redelivered, and a dead-lettered one only by a replay.
-            if (await FinalFailureAsync(start.ExecutionId, rows, rejections, alerts, ct) is { } final)
+            if (await finalFailures.ReasonAsync(start.ExecutionId, rows, requestedAt, ct) is { } final)
             {
                 PrintSummary(start.ExecutionId, rows, pipeline);
                 Console.Error.WriteLine($"fp run: {final}");
@@ -95,28 +96,6 @@ internal static class RunCommand
             : $"timed out after {timeout.TotalSeconds:F0}s waiting for gold SUCCESS";
         Console.Error.WriteLine($"fp run: {reason}");
         return 1;
-    }
-
-    /// <summary>Why the execution can no longer finish by itself, or null while it still can.</summary>
-    private static async Task<string?> FinalFailureAsync(
-        Guid executionId, IReadOnlyList<ExecutionRow> rows, RejectedMessageStore rejections, AlertNotificationStore alerts, CancellationToken ct)
-    {
-        if ((await rejections.ListByExecutionAsync(executionId, ct)).FirstOrDefault() is { } rejected)
-        {
-            return $"{rejected.FunctionName} rejected the message: {rejected.Field}: {rejected.Reason}";
-        }
-
-        var failed = rows.Where(r => r.Status == "FAILED").ToList();
-        if (failed.Count == 0)
-        {
-            return null;
-        }
-
-        // The same test as fp runs: a dead-letter alert was raised for the failed stage itself.
-        var deadLettered = await alerts.DeadLetteredAsync([executionId], ct);
-        return failed.FirstOrDefault(r => deadLettered.Contains((executionId, r.Stage))) is { } gaveUp
-            ? $"{gaveUp.Stage} failed on every delivery and was dead-lettered: {gaveUp.Error}"
-            : null;
     }
 
     private static string Outputs(string? filename)

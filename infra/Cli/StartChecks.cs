@@ -1,11 +1,13 @@
 using FinancialPipeline.ControlDb;
 using FinancialPipeline.Core.Contracts;
 using FinancialPipeline.Core.Jobs;
+using FinancialPipeline.Core.Market;
+using FinancialPipeline.Stages.Work;
 using Npgsql;
 
 namespace FinancialPipeline.Cli;
 
-/// <summary>What the CLI checks before it publishes a start message: that Extract would run the job at all.</summary>
+/// <summary>What the CLI checks before it publishes a start message: that Extract would run the job, and its window.</summary>
 internal static class StartChecks
 {
     /// <summary>
@@ -34,5 +36,22 @@ internal static class StartChecks
             { Active: false } => (null, $"job '{jobName}' is inactive (ingestion_job_config.active = false); the Extract function would reject the message"),
             _ => (job, null),
         };
+    }
+
+    /// <summary>
+    /// What Extract would do with an explicit (backfill) window as of <paramref name="now"/>: the window it fetches,
+    /// with a note when that is clamped; otherwise null and why it would reject the message (no bar of the window is
+    /// completed, or all are older than the provider serves).
+    /// </summary>
+    public static (ExtractWindowPlan? Plan, string? Refusal) CheckWindow(JobConfig job, IQuoteProvider provider, TimeWindow window, DateTimeOffset now)
+    {
+        try
+        {
+            return (ExtractWindows.Backfill(job, window, now, provider), null);
+        }
+        catch (MessageRejectedException ex)
+        {
+            return (null, $"{ex.Field}: {ex.Reason}; the Extract function would reject the message");
+        }
     }
 }

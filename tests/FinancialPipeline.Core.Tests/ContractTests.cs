@@ -55,6 +55,9 @@ public sealed class ContractTests
         Assert.Equal("stage", Assert.Throws<MessageRejectedException>(() => StageCompletedMessage.Parse(json, Stage.Silver)).Field);
         var v2 = Encoding.UTF8.GetBytes(Encoding.UTF8.GetString(json).Replace("\"schema_version\":1", "\"schema_version\":2", StringComparison.Ordinal));
         Assert.Equal("schema_version", Assert.Throws<MessageRejectedException>(() => StageCompletedMessage.Parse(v2, Stage.Bronze)).Field);
+        // Gold reads the dates after its claim: a malformed one is rejected with the shape, before it.
+        var badDate = (message with { TouchedDates = ["2026-11-20", "20/11/2026"] }).ToUtf8Json();
+        Assert.Equal("touched_dates", Assert.Throws<MessageRejectedException>(() => StageCompletedMessage.Parse(badDate, Stage.Bronze)).Field);
     }
 
     [Theory]

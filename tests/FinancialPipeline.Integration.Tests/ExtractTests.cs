@@ -1,3 +1,4 @@
+using FinancialPipeline.ControlDb;
 using FinancialPipeline.Core.Contracts;
 using FinancialPipeline.Core.Parquet;
 using FinancialPipeline.Core.Storage;
@@ -94,6 +95,44 @@ public sealed class ExtractTests(StackFixture stack)
         var row = (await driver.Ledger.GetAsync(start.ExecutionId, Stage.Bronze, CancellationToken.None))!;
         Assert.Contains("all 2 tickers failed", row.Error, StringComparison.Ordinal);
         Assert.False(Directory.Exists(Path.Combine(pipeline.Settings.BucketsRoot, job.BucketName)) && Directory.EnumerateFiles(Path.Combine(pipeline.Settings.BucketsRoot, job.BucketName), "*", SearchOption.AllDirectories).Any());
+    }
+
+    [Fact]
+    public async Task ABackfillWindowWithNothingToFetch_IsRejectedBeforeTheClaim_WhileAPartlyFetchableOneRunsClamped()
+    {
+        var job = await stack.CreateJobAsync();
+        var yahooJob = await stack.CreateJobAsync(provider: "yahoo"); // rejected before any request: no server needed
+        await using var pipeline = await stack.StartPipelineAsync();
+        var driver = new PipelineDriver(stack, pipeline);
+        var today = new DateTimeOffset(TimeProvider.System.GetUtcNow().UtcDateTime.Date, TimeSpan.Zero);
+        var future = new StartMessage(Guid.NewGuid(), job.JobName, null, new TimeWindow(today.AddDays(1), today.AddDays(3)));
+        var tooOld = new StartMessage(Guid.NewGuid(), yahooJob.JobName, null, new TimeWindow(today.AddDays(-900), today.AddDays(-800)));
+        var partly = new StartMessage(Guid.NewGuid(), job.JobName, null, new TimeWindow(today.AddDays(-2), today.AddDays(2)));
+
+        foreach (var start in new[] { future, tooOld, partly })
+        {
+            await driver.PublishStartAsync(start);
+        }
+
+        var rejections = new RejectedMessageStore(stack.DataSource);
+        foreach (var (start, field) in new[] { (future, "window.start"), (tooOld, "window.end") })
+        {
+            var rejection = await Eventually.WaitAsync(
+                async () => (await rejections.ListByExecutionAsync(start.ExecutionId, CancellationToken.None)).SingleOrDefault(),
+                PipelineDriver.RunTimeout,
+                $"the rejection of {field}");
+            Assert.Equal(("extract", field), (rejection.FunctionName, rejection.Field));
+            // Rejected before the claim: no row that fp runs would show as FAILED and offer to replay.
+            Assert.Empty(await driver.Ledger.ListAsync(start.ExecutionId, CancellationToken.None));
+        }
+
+        await driver.WaitForGoldSuccessAsync(partly.ExecutionId);
+        var bronze = (await driver.Ledger.GetAsync(partly.ExecutionId, Stage.Bronze, CancellationToken.None))!;
+        Assert.Equal(partly.Window!.Value.Start, bronze.StartTime);
+        Assert.True(bronze.EndTime < TimeProvider.System.GetUtcNow(), "the window end was not clamped to the last completed bar");
+        var completion = StageCompletedMessage.Parse(System.Text.Encoding.UTF8.GetBytes(bronze.CompletionJson!), Stage.Bronze);
+        Assert.Equal(1, completion.Metrics["window_clamped"]);
+        Assert.Empty(await rejections.ListByExecutionAsync(partly.ExecutionId, CancellationToken.None));
     }
 
     private static async Task<List<BarRecord>> ReadBronzeAsync(LocalPipeline pipeline, string bucket, ControlDb.ExecutionRow row)

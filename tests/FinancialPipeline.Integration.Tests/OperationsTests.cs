@@ -158,7 +158,7 @@ public sealed class OperationsTests(StackFixture stack)
         var job = await stack.CreateJobAsync();
         await using var pipeline = await stack.StartPipelineAsync();
         var op = Operator(pipeline);
-        var rejected = new RejectedMessageStore(stack.DataSource);
+        var finalFailures = new FinalFailures(new RejectedMessageStore(stack.DataSource), new AlertNotificationStore(stack.DataSource, TimeProvider.System));
         var today = TimeProvider.System.GetUtcNow().UtcDateTime.Date;
         var from = new DateTimeOffset(today.AddDays(-14), TimeSpan.Zero);
         var windows = Backfill.Split(job, new SyntheticQuoteProvider(), from, from.AddDays(10), windowDays: 2);
@@ -169,10 +169,10 @@ public sealed class OperationsTests(StackFixture stack)
         using (var interrupt = new CancellationTokenSource())
         {
             await Assert.ThrowsAnyAsync<OperationCanceledException>(() => Backfill.RunAsync(
-                op, rejected, job.JobName, windows, options with { MaxInFlight = 1 }, r => interrupt.Cancel(), interrupt.Token));
+                op, finalFailures, job.JobName, windows, options with { MaxInFlight = 1 }, r => interrupt.Cancel(), interrupt.Token));
         }
 
-        var second = await Backfill.RunAsync(op, rejected, job.JobName, windows, options, null, CancellationToken.None);
+        var second = await Backfill.RunAsync(op, finalFailures, job.JobName, windows, options, null, CancellationToken.None);
 
         Assert.All(second, r => Assert.NotEqual(BackfillWindowState.Failed, r.State));
         Assert.Equal(BackfillWindowState.Skipped, second[0].State);
@@ -186,7 +186,7 @@ public sealed class OperationsTests(StackFixture stack)
             Assert.Equal((r.Window.Start, r.Window.End), (rows[0].StartTime, rows[0].EndTime));
         }
 
-        var third = await Backfill.RunAsync(op, rejected, job.JobName, windows, options, null, CancellationToken.None);
+        var third = await Backfill.RunAsync(op, finalFailures, job.JobName, windows, options, null, CancellationToken.None);
         Assert.All(third, r => Assert.Equal(BackfillWindowState.Skipped, r.State));
 
         await using var duck = new DuckDBConnection("Data Source=:memory:");
@@ -204,6 +204,38 @@ public sealed class OperationsTests(StackFixture stack)
             """);
         Assert.Equal(goldKeys, goldRows);
         Assert.Equal(silverHours, goldRows);
+    }
+
+    [Fact]
+    public async Task Backfill_StopsWaitingOnAWindowWhoseStartMessageWasRejected()
+    {
+        var job = await stack.CreateJobAsync();
+        await using var pipeline = await stack.StartPipelineAsync();
+        var today = new DateTimeOffset(TimeProvider.System.GetUtcNow().UtcDateTime.Date, TimeSpan.Zero);
+        // The first window runs (clamped to the last completed bar); the second has none, so Extract rejects it.
+        var windows = Backfill.Split(job, new SyntheticQuoteProvider(), today.AddDays(-1), today.AddDays(3), windowDays: 2);
+        Assert.Equal(2, windows.Count);
+
+        var results = await RunBoundedAsync(pipeline, job.JobName, windows);
+
+        Assert.Equal(BackfillWindowState.Succeeded, results[0].State);
+        Assert.Equal(BackfillWindowState.Failed, results[1].State);
+        Assert.StartsWith("extract rejected the message: window.start: ", results[1].Reason, StringComparison.Ordinal);
+        Assert.Empty(await Operator(pipeline).Ledger.ListAsync(results[1].ExecutionId, CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task Backfill_StopsWaitingOnAWindowWhoseStageWasDeadLettered()
+    {
+        var job = await stack.CreateBrokenJobAsync();
+        // The shortest retry policy the emulator honours: five deliveries, then the dead letter, within seconds.
+        await using var pipeline = await stack.StartPipelineAsync(options: o => o with { RetryPolicy = new RetryPolicySpec(TimeSpan.Zero, TimeSpan.FromSeconds(1)) });
+        var day = new DateTimeOffset(TimeProvider.System.GetUtcNow().UtcDateTime.Date.AddDays(-3), TimeSpan.Zero);
+
+        var result = Assert.Single(await RunBoundedAsync(pipeline, job, [new TimeWindow(day, day.AddDays(1))]));
+
+        Assert.Equal(BackfillWindowState.Failed, result.State);
+        Assert.StartsWith("bronze failed on every delivery and was dead-lettered: ", result.Reason, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -226,6 +258,25 @@ public sealed class OperationsTests(StackFixture stack)
         Assert.NotEqual(Backfill.ExecutionId("job_split", windows[0]), Backfill.ExecutionId("job_other", windows[0]));
         Assert.Throws<ArgumentException>(() => Backfill.Split(job, yahoo, from.AddHours(1), from.AddDays(2), 1));
         Assert.Throws<ArgumentException>(() => Backfill.Split(job, yahoo, from, from, 1));
+    }
+
+    /// <summary>
+    /// A backfill whose waits only a rejection or a dead letter can end early: its window timeout and its grace for a
+    /// FAILED stage are ten minutes, the test's limit 45 s.
+    /// </summary>
+    private async Task<IReadOnlyList<BackfillWindowResult>> RunBoundedAsync(LocalPipeline pipeline, string jobName, IReadOnlyList<TimeWindow> windows)
+    {
+        var options = new BackfillOptions { MaxInFlight = 2, WindowTimeout = TimeSpan.FromMinutes(10), FailedGrace = TimeSpan.FromMinutes(10) };
+        var finalFailures = new FinalFailures(new RejectedMessageStore(stack.DataSource), new AlertNotificationStore(stack.DataSource, TimeProvider.System));
+        using var limit = new CancellationTokenSource(TimeSpan.FromSeconds(45));
+        try
+        {
+            return await Backfill.RunAsync(Operator(pipeline), finalFailures, jobName, windows, options, null, limit.Token);
+        }
+        catch (OperationCanceledException) when (limit.IsCancellationRequested)
+        {
+            throw new TimeoutException("the backfill was still waiting after 45 s: the rejection or dead letter did not end its wait");
+        }
     }
 
     private PipelineOperator Operator(LocalPipeline pipeline) => new(

@@ -2,6 +2,8 @@ using System.Text;
 using FinancialPipeline.ControlDb;
 using FinancialPipeline.Core.Contracts;
 using FinancialPipeline.PubSub;
+using FinancialPipeline.Stages.Runner;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace FinancialPipeline.Integration.Tests;
 
@@ -61,5 +63,35 @@ public sealed class PoisonMessageTests(StackFixture stack)
         Assert.Equal(cases.Length, rows.Count);
         Assert.Empty(await driver.PullDeadLettersAsync());
         Assert.Null(await driver.Ledger.GetAsync(Guid.Parse(id), Stage.Bronze, CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task ARejectionFoundAfterTheClaim_FailsTheStage_SoTheMessageIsRedeliveredNotAcked()
+    {
+        var job = await stack.CreateJobAsync();
+        var ledger = new ExecutionLedger(stack.DataSource, TimeProvider.System, new LedgerOptions());
+        var runner = new StageRunner(
+            ledger,
+            new JobConfigRepository(stack.DataSource),
+            new Lazy<IPublisherClient>(() => throw new InvalidOperationException("a failed stage publishes nothing")),
+            new StageTopics("unused-"),
+            TimeProvider.System,
+            NullLogger<StageRunner>.Instance);
+        var input = new StageInput(Guid.NewGuid(), job.JobName, null, null);
+
+        // Not a MessageRejectedException, which the host would answer 200 (acked, never redelivered) to.
+        var failure = await Assert.ThrowsAsync<InvalidOperationException>(() => runner.RunAsync(new RejectsAfterItsClaim(), input, CancellationToken.None));
+
+        Assert.IsType<MessageRejectedException>(failure.InnerException);
+        var row = await ledger.GetAsync(input.ExecutionId, Stage.Bronze, CancellationToken.None);
+        Assert.Equal(("FAILED", 1), (row!.Status, row.Attempt));
+        Assert.Equal("InvalidOperationException: outputs: out of reach (found after the claim, so a failure, not a rejection)", row.Error);
+    }
+
+    private sealed class RejectsAfterItsClaim : IStageWork
+    {
+        public Stage Stage => Stage.Bronze;
+
+        public Task<StageOutcome> ExecuteAsync(StageContext context) => throw new MessageRejectedException("outputs", "out of reach");
     }
 }

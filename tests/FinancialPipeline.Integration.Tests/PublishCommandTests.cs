@@ -16,12 +16,8 @@ public sealed class PublishCommandTests(StackFixture stack)
     [Fact]
     public async Task Publish_RefusesWhatExtractWouldRejectOrFailOn_AndPublishesTheRest()
     {
-        var prefix = StackFixture.UniqueName("p") + "-";
-        var topics = new StageTopics(prefix);
-        var pubsub = PubSubRestClient.Create(new PubSubOptions { ProjectId = "local-project", EmulatorHost = stack.Infrastructure.EmulatorHost });
-        await pubsub.EnsureTopicAsync(topics.Start);
-        await pubsub.EnsureSubscriptionAsync(new SubscriptionSpec(prefix + "watch", topics.Start, PushEndpoint: null, 10, null, null));
-        var env = stack.OperatorVariables(prefix);
+        await using var watch = await StartTopicWatch.CreateAsync(stack, StackFixture.UniqueName("p") + "-");
+        var env = stack.OperatorVariables(watch.Prefix);
         var good = await stack.CreateJobAsync();
         var inactive = await stack.CreateJobAsync(active: false);
         var broken = await stack.CreateBrokenJobAsync();
@@ -66,28 +62,15 @@ public sealed class PublishCommandTests(StackFixture stack)
         await Eventually.WaitAsync(
             async () =>
             {
-                published.AddRange(await PullAsync());
+                published.AddRange(await watch.PullAsync());
                 return published.Count >= 2;
             },
             TimeSpan.FromSeconds(30),
             "the two accepted start messages");
         await Task.Delay(TimeSpan.FromSeconds(1));
-        published.AddRange(await PullAsync());
+        published.AddRange(await watch.PullAsync());
         Assert.Equal(2, published.Count);
         Assert.All(published, m => Assert.Equal(good.JobName, StartMessage.Parse(m.Data).JobName));
         Assert.Single(published, m => Encoding.UTF8.GetString(m.Data.Span).Contains("\"window\"", StringComparison.Ordinal));
-        await pubsub.DeleteSubscriptionAsync(prefix + "watch");
-        await pubsub.DeleteTopicAsync(topics.Start);
-
-        async Task<IReadOnlyList<ReceivedMessage>> PullAsync()
-        {
-            var received = await pubsub.PullAsync(prefix + "watch", 100);
-            if (received.Count > 0)
-            {
-                await pubsub.AcknowledgeAsync(prefix + "watch", received.Select(r => r.AckId).ToList());
-            }
-
-            return received;
-        }
     }
 }

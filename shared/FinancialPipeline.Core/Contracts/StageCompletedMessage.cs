@@ -93,14 +93,23 @@ public sealed record StageCompletedMessage
             StartMessage.ParseWindow(w, "window");
         }
 
+        StageCompletedMessage message;
         try
         {
-            return JsonSerializer.Deserialize<StageCompletedMessage>(utf8.Span, PipelineJson.Options)
+            message = JsonSerializer.Deserialize<StageCompletedMessage>(utf8.Span, PipelineJson.Options)
                 ?? throw new MessageRejectedException("data", "is null");
         }
         catch (JsonException ex)
         {
             throw new MessageRejectedException(ex.Path ?? "data", $"has the wrong shape ({ex.Message})");
         }
+
+        // Checked here, with the rest of the shape, so the consuming stage rejects it before its claim.
+        if (message.TouchedDates.FirstOrDefault(key => !Storage.ObjectLayout.TryParseDateKey(key, out _)) is { } badDate)
+        {
+            throw new MessageRejectedException("touched_dates", $"'{badDate}' is not yyyy-MM-dd");
+        }
+
+        return message;
     }
 }

@@ -42,6 +42,8 @@ public static class Backfill
 {
     private static readonly Guid Namespace = new("5b0f3b7e-8d7c-4b8e-9a51-6f1d0c2e4a17");
 
+    private static readonly TimeSpan ClockTolerance = TimeSpan.FromMinutes(1);
+
     /// <summary>
     /// Day-aligned windows of at most <paramref name="windowDays"/> days, fewer when the job's provider serves its bar
     /// size in shorter requests (so each execution's window is one request per ticker).
@@ -95,11 +97,14 @@ public static class Backfill
 
     /// <summary>
     /// Runs the windows, at most <see cref="BackfillOptions.MaxInFlight"/> at once; <paramref name="progress"/> hears
-    /// of each window as it ends. Cancellation stops publishing and waiting; what is in flight still completes.
+    /// of each window as it ends. A window fails as soon as its message is rejected or a stage is dead-lettered
+    /// (<paramref name="finalFailures"/>), otherwise after <see cref="BackfillOptions.FailedGrace"/> of a FAILED stage
+    /// not retried, or at <see cref="BackfillOptions.WindowTimeout"/>. Cancellation stops publishing and waiting; what
+    /// is in flight still completes.
     /// </summary>
     public static async Task<IReadOnlyList<BackfillWindowResult>> RunAsync(
         PipelineOperator op,
-        RejectedMessageStore rejected,
+        FinalFailures finalFailures,
         string jobName,
         IReadOnlyList<TimeWindow> windows,
         BackfillOptions options,
@@ -113,7 +118,7 @@ public static class Backfill
             await slots.WaitAsync(cancellationToken);
             try
             {
-                var result = await RunWindowAsync(op, rejected, jobName, window, options, cancellationToken);
+                var result = await RunWindowAsync(op, finalFailures, jobName, window, options, cancellationToken);
                 progress?.Invoke(result);
                 return result;
             }
@@ -125,7 +130,7 @@ public static class Backfill
         return await Task.WhenAll(tasks);
     }
 
-    private static async Task<BackfillWindowResult> RunWindowAsync(PipelineOperator op, RejectedMessageStore rejected, string jobName, TimeWindow window, BackfillOptions options, CancellationToken ct)
+    private static async Task<BackfillWindowResult> RunWindowAsync(PipelineOperator op, FinalFailures finalFailures, string jobName, TimeWindow window, BackfillOptions options, CancellationToken ct)
     {
         var id = ExecutionId(jobName, window);
         var started = op.Time.GetTimestamp();
@@ -134,7 +139,8 @@ public static class Backfill
             return new BackfillWindowResult(window, id, BackfillWindowState.Skipped, null, TimeSpan.Zero);
         }
 
-        var publishedAt = op.Time.GetUtcNow();
+        // The functions stamp rejections and dead letters with their own clocks, which may run a little behind this one.
+        var since = op.Time.GetUtcNow() - ClockTolerance;
         await op.PublishStartAsync(jobName, id, window, ct);
         (string Stage, int Attempt, long Since)? failing = null;
         while (true)
@@ -145,6 +151,11 @@ public static class Backfill
             if (rows.Any(r => r.Stage == StageNames.Gold && r.Status == "SUCCESS"))
             {
                 return new BackfillWindowResult(window, id, BackfillWindowState.Succeeded, null, elapsed);
+            }
+
+            if (await finalFailures.ReasonAsync(id, rows, since, ct) is { } final)
+            {
+                return new BackfillWindowResult(window, id, BackfillWindowState.Failed, final, elapsed);
             }
 
             var failed = rows.FirstOrDefault(r => r.Status == "FAILED" && r.Error?.StartsWith(ExecutionLedger.ReplayMarker, StringComparison.Ordinal) != true);
@@ -159,16 +170,6 @@ public static class Backfill
             else if (op.Time.GetElapsedTime(f.Since) >= options.FailedGrace)
             {
                 return new BackfillWindowResult(window, id, BackfillWindowState.Failed, $"{failed.Stage} FAILED (attempt {failed.Attempt}): {failed.Error}", elapsed);
-            }
-
-            if (rows.Count == 0)
-            {
-                var rejection = (await rejected.ListByFunctionAsync("extract", publishedAt.AddMinutes(-1), ct))
-                    .FirstOrDefault(r => r.ExecutionId == id.ToString("D"));
-                if (rejection is not null)
-                {
-                    return new BackfillWindowResult(window, id, BackfillWindowState.Failed, $"start message rejected: {rejection.Field}: {rejection.Reason}", elapsed);
-                }
             }
 
             if (elapsed >= options.WindowTimeout)

@@ -48,5 +48,20 @@ public interface IStageWork
 {
     Stage Stage { get; }
 
+    /// <summary>
+    /// Whether <see cref="RejectUnrunnable"/> has anything to check in <paramref name="input"/>. Static, so a body that is
+    /// built only for a claimed run (<see cref="DeferredWork{TWork}"/>) is not built to answer it.
+    /// </summary>
+    static virtual bool ChecksBeforeClaim(StageInput input) => false;
+
+    /// <summary>
+    /// Called with the job found and before the claim: throws <see cref="MessageRejectedException"/> when the input can
+    /// never run, so the message is rejected (answered 2xx, recorded) and leaves no ledger row. After the claim a
+    /// rejection is a failure like any other (the row is FAILED and the message redelivered).
+    /// </summary>
+    void RejectUnrunnable(JobConfig job, StageInput input)
+    {
+    }
+
     Task<StageOutcome> ExecuteAsync(StageContext context);
 }

@@ -10,7 +10,7 @@ using Microsoft.Extensions.Logging;
 namespace FinancialPipeline.Stages.Runner;
 
 /// <summary>
-/// The one code path every stage follows (ARCHITECTURE.md, stage rules): validate the job, claim
+/// The one code path every stage follows (ARCHITECTURE.md, stage rules): validate the job and the input, claim
 /// (execution_id, stage), heartbeat inside the request, do the work, mark SUCCESS, publish the completion
 /// event, and only then return (2xx). Already SUCCESS → re-publish the stored event; fresh RUNNING → retry
 /// later; failure → FAILED and rethrow (5xx, redelivered with backoff, then dead-lettered).
@@ -50,6 +50,12 @@ public sealed partial class StageRunner(
         catch (JobConfigException ex)
         {
             configError = ex;
+        }
+
+        if (job is not null)
+        {
+            // An input that can never run is rejected here, before the claim: no ledger row claims it is retryable.
+            work.RejectUnrunnable(job, input);
         }
 
         var claim = await ledger.ClaimAsync(
@@ -97,7 +103,18 @@ public sealed partial class StageRunner(
                 throw configError;
             }
 
-            var outcome = await ExecuteWithHeartbeatAsync(work, lease, job!, input, cancellationToken);
+            StageOutcome outcome;
+            try
+            {
+                outcome = await ExecuteWithHeartbeatAsync(work, lease, job!, input, cancellationToken);
+            }
+            catch (MessageRejectedException ex)
+            {
+                // Acked, a message would never come back to the row this marks FAILED, which fp runs shows as retried:
+                // after the claim a rejection fails the stage like any other error (redelivered, then dead-lettered).
+                throw new InvalidOperationException($"{ex.Message} (found after the claim, so a failure, not a rejection)", ex);
+            }
+
             var completion = new StageCompletedMessage
             {
                 ExecutionId = input.ExecutionId,

@@ -21,7 +21,8 @@ public sealed class AggregateWork(IGoldWarehouse warehouse, string warehouseLoca
         var dates = new List<DateOnly>();
         foreach (var key in upstream.TouchedDates)
         {
-            dates.Add(ObjectLayout.TryParseDateKey(key, out var d) ? d : throw new MessageRejectedException("touched_dates", $"'{key}' is not yyyy-MM-dd"));
+            // StageCompletedMessage.Parse rejected a malformed key before the claim.
+            dates.Add(ObjectLayout.TryParseDateKey(key, out var d) ? d : throw new InvalidOperationException($"touched_dates: '{key}' is not yyyy-MM-dd"));
         }
 
         await context.EnsureOwnedAsync();

@@ -1,6 +1,7 @@
 using System.Globalization;
 using FinancialPipeline.Core.Contracts;
 using FinancialPipeline.Core.Jobs;
+using FinancialPipeline.Core.Market;
 
 namespace FinancialPipeline.Stages.Work;
 
@@ -53,6 +54,15 @@ public static class ExtractWindows
         }
 
         return new ExtractWindowPlan(new TimeWindow(start, end), note);
+    }
+
+    /// <summary>The window Extract fetches for an explicit (backfill) request to <paramref name="provider"/>.</summary>
+    /// <exception cref="MessageRejectedException">The window holds no bar the provider can serve (permanent).</exception>
+    public static ExtractWindowPlan Backfill(JobConfig job, TimeWindow requested, DateTimeOffset now, IQuoteProvider provider)
+    {
+        ArgumentNullException.ThrowIfNull(job);
+        ArgumentNullException.ThrowIfNull(provider);
+        return Backfill(job, requested, now, provider.MaxLookback(job.BarSize));
     }
 
     /// <exception cref="MessageRejectedException">The window holds no bar the provider can serve (permanent).</exception>

@@ -26,16 +26,41 @@ public sealed partial class ExtractWork(
 
     public Stage Stage => Stage.Bronze;
 
+    /// <summary>Only a start message's explicit (backfill) window is checked before the claim.</summary>
+    public static bool ChecksBeforeClaim(StageInput input) => input.RequestedWindow is not null;
+
+    /// <summary>
+    /// An explicit window holding no bar the provider serves (in the future, or older than its reach) is rejected
+    /// before the claim (field <c>window.start</c> or <c>window.end</c>). A window that is only partly fetchable runs,
+    /// clamped, and is pinned at its first attempt as usual.
+    /// </summary>
+    public void RejectUnrunnable(JobConfig job, StageInput input)
+    {
+        if (input.RequestedWindow is not { } requested)
+        {
+            return;
+        }
+
+        try
+        {
+            _ = ExtractWindows.Backfill(job, requested, time.GetUtcNow(), QuoteProviders.For(providers, job));
+        }
+        catch (Exception ex) when (ex is JobConfigException or ArgumentException)
+        {
+            // A row naming a provider or bar size that cannot be served is a broken job, not a bad message: the claimed
+            // run fails on it (FAILED, retried, dead-lettered), as it does for an incremental window.
+        }
+    }
+
     public async Task<StageOutcome> ExecuteAsync(StageContext context)
     {
         var job = context.Job;
         var ct = context.CancellationToken;
         var provider = QuoteProviders.For(providers, job);
-        var now = time.GetUtcNow();
         var requested = context.Input.RequestedWindow;
         var plan = requested is { } explicitWindow
-            ? ExtractWindows.Backfill(job, explicitWindow, now, provider.MaxLookback(job.BarSize))
-            : ExtractWindows.Incremental(job, await ledger.LastSuccessfulWindowAsync(job.JobName, Stage.Bronze, context.Lease.ExecutionId, ct), now, provider.MaxLookback(job.BarSize));
+            ? ExtractWindows.Backfill(job, explicitWindow, time.GetUtcNow(), provider)
+            : ExtractWindows.Incremental(job, await ledger.LastSuccessfulWindowAsync(job.JobName, Stage.Bronze, context.Lease.ExecutionId, ct), time.GetUtcNow(), provider.MaxLookback(job.BarSize));
         if (plan.Note is { } note)
         {
             LogWindowClamped(logger, context.Lease.ExecutionId, job.JobName, note);

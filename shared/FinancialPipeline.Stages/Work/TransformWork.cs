@@ -50,7 +50,9 @@ public sealed class TransformWork(IObjectStore store, AdvisoryLocks locks, TimeP
         var prefix = store.UriOf(bucket, "_")[..^1];
         if (!uri.StartsWith(prefix, StringComparison.Ordinal))
         {
-            throw new MessageRejectedException("outputs", $"'{uri}' is not an object of bucket {bucket}");
+            // Not a rejection: it depends on the job's bucket_name, which may have changed since bronze ran. A failure is
+            // retried, dead-lettered and alerted, and once the row is fixed fp replay runs it again.
+            throw new InvalidOperationException($"outputs: '{uri}' is not an object of bucket {bucket} (the job's bucket_name)");
         }
 
         return Uri.UnescapeDataString(uri[prefix.Length..]);
