@@ -69,8 +69,12 @@ internal static class QuarantineCommand
 
         if (shown == 0)
         {
-            var of = executionId is { } id ? $" set aside by {id:D}" : string.Empty;
-            Console.WriteLine($"no quarantined rows{of} under {(bucket is null ? buckets : roots[0])}: every row passed the silver rules");
+            var under = bucket is null ? buckets : roots[0];
+            // This command reads files only: for one execution it cannot tell "all its rows passed" from "it never
+            // ran Transform here", so it says both and where to look.
+            Console.WriteLine(executionId is { } id
+                ? $"no quarantined rows set aside by {id:D} under {under}: every row of it passed the silver rules, or its Transform did not run against these buckets (fp runs --execution-id {id:D} says which)"
+                : $"no quarantined rows under {under}: every row passed the silver rules");
         }
 
         return 0;

@@ -73,6 +73,8 @@ public sealed class QuarantineCommandTests
             await TransformAsync(store, job, execution, data.FullName, [Bar("AAPL", T.AddHours(-1))]);
             var clean = await FpProcess.RunAsync(none, "quarantine", "--data-dir", data.FullName);
             var cleanBucket = await FpProcess.RunAsync(none, "quarantine", "--data-dir", data.FullName, "--bucket", "fp-silver");
+            var stranger = Guid.NewGuid();
+            var unknownExecution = await FpProcess.RunAsync(none, "quarantine", "--data-dir", data.FullName, "--execution-id", stranger.ToString("D"));
 
             Assert.Equal((1, $"fp quarantine: no data directory at {missingDir} (fp run --data-dir, or FP_DATA_DIR, names the data directory)\n", string.Empty), (noDir.ExitCode, noDir.Stderr, noDir.Stdout));
             var buckets = Path.Combine(data.FullName, "buckets");
@@ -89,6 +91,7 @@ public sealed class QuarantineCommandTests
             Assert.Contains($"no quarantined rows under {buckets}: every row passed the silver rules", clean.Stdout, StringComparison.Ordinal);
             Assert.True(cleanBucket.ExitCode == 0, cleanBucket.Stderr);
             Assert.Contains($"no quarantined rows under {Path.Combine(buckets, "fp-silver")}: every row passed the silver rules", cleanBucket.Stdout, StringComparison.Ordinal);
+            Assert.Contains($"no quarantined rows set aside by {stranger:D} under {buckets}: every row of it passed the silver rules, or its Transform did not run against these buckets (fp runs --execution-id {stranger:D} says which)", unknownExecution.Stdout, StringComparison.Ordinal);
         }
         finally
         {
