@@ -5,7 +5,6 @@ using FinancialPipeline.Core.Contracts;
 using FinancialPipeline.Core.Jobs;
 using FinancialPipeline.Core.Market;
 using FinancialPipeline.Stages.Operations;
-using Npgsql;
 
 namespace FinancialPipeline.Cli;
 
@@ -87,7 +86,7 @@ internal static class BackfillCommand
             Console.WriteLine($"{results.Count(r => r.State == BackfillWindowState.Succeeded)} succeeded, {results.Count(r => r.State == BackfillWindowState.Skipped)} skipped (already done), {failed} failed");
             return failed == 0 ? 0 : 1;
         }
-        catch (Exception ex) when (ex is ArgumentException or JobConfigException or MessageRejectedException or HttpRequestException or NpgsqlException)
+        catch (Exception ex) when (ex is ArgumentException or JobConfigException or MessageRejectedException)
         {
             Console.Error.WriteLine($"fp backfill: {ex.Message}");
             return 2;

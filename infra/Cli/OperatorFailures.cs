@@ -1,12 +1,14 @@
 using FinancialPipeline.GoogleApis;
 using FinancialPipeline.PubSub;
+using FinancialPipeline.Stages.Operations;
 using Npgsql;
 
 namespace FinancialPipeline.Cli;
 
 /// <summary>
-/// Failures that come from the operator's environment rather than from a bug: said in one line. Anything else is
-/// left to surface with its stack trace.
+/// Failures that come from the operator's environment rather than from a bug: said in one line, and the command exits
+/// 1. The commands leave them to <c>Program</c> instead of catching them one by one. Anything else is left to surface
+/// with its stack trace.
 /// </summary>
 internal static class OperatorFailures
 {
@@ -16,6 +18,9 @@ internal static class OperatorFailures
         PubSubException ex => "Pub/Sub: " + ex.Message,
         HttpRequestException ex => ex.Message,
         NpgsqlException ex => "control database: " + ex.Message,
+        // fp replay reset the rows before the publish failed: nothing runs them until the trigger is published, so the
+        // line says what was reset and how to finish, whatever stopped the publish.
+        ReplayPublishFailedException ex => $"{ex.Message}; nothing runs them until the trigger is published: run this fp replay again once Pub/Sub is reachable (fp runs --execution-id {ex.ExecutionId:D} shows them as 'reset for replay')",
         _ => null,
     };
 }

@@ -1,6 +1,5 @@
 using System.CommandLine;
 using FinancialPipeline.Core.Contracts;
-using Npgsql;
 
 namespace FinancialPipeline.Cli;
 
@@ -50,7 +49,7 @@ internal static class PublishCommand
             Console.WriteLine(message.ToString());
             return 0;
         }
-        catch (Exception ex) when (ex is MessageRejectedException or HttpRequestException or NpgsqlException)
+        catch (MessageRejectedException ex)
         {
             Console.Error.WriteLine($"fp publish: {ex.Message}");
             return 1;

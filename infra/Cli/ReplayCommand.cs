@@ -1,8 +1,6 @@
 using System.CommandLine;
 using FinancialPipeline.ControlDb;
 using FinancialPipeline.Core.Contracts;
-using FinancialPipeline.Stages.Operations;
-using Npgsql;
 
 namespace FinancialPipeline.Cli;
 
@@ -47,13 +45,7 @@ internal static class ReplayCommand
             Console.Error.WriteLine($"fp replay: refused: {ex.Message}");
             return 1;
         }
-        catch (ReplayPublishFailedException ex)
-        {
-            Console.Error.WriteLine($"fp replay: {ex.Message}");
-            Console.Error.WriteLine($"fp replay: nothing runs them until the trigger is published: run this fp replay again once Pub/Sub is reachable (fp runs --execution-id {executionId:D} shows them as 'reset for replay')");
-            return 1;
-        }
-        catch (Exception ex) when (ex is HttpRequestException or NpgsqlException or MessageRejectedException)
+        catch (MessageRejectedException ex)
         {
             Console.Error.WriteLine($"fp replay: {ex.Message}");
             return 1;

@@ -3,9 +3,6 @@ namespace FinancialPipeline.Integration.Tests;
 /// <summary>Usage errors of <c>fp</c> exit 2 with one sentence, before anything is connected to.</summary>
 public sealed class CliUsageTests
 {
-    /// <summary>Nothing listens on port 1: a command that connected before checking its arguments would say so instead.</summary>
-    private static readonly Dictionary<string, string> Unreachable = new() { ["FP_POSTGRES_CONNECTION"] = "Host=127.0.0.1;Port=1;Username=postgres;Timeout=2" };
-
     [Theory]
     [InlineData("fp backfill: --to 2026-11-01 must be after --from 2026-11-10 (--to is exclusive)", "backfill", "--from", "2026-11-10", "--to", "2026-11-01")]
     [InlineData("fp backfill: --window-days, --max-in-flight and --window-timeout must be at least 1", "backfill", "--from", "2026-11-01", "--to", "2026-11-08", "--window-days", "0")]
@@ -21,7 +18,8 @@ public sealed class CliUsageTests
     [InlineData("fp: Argument 'no' not recognized. Must be one of:", "jobs", "set", "--name", "j", "--active", "no")]
     public async Task Usage_error_exits_2_with_the_reason_before_connecting(string firstLine, params string[] args)
     {
-        var result = await FpProcess.RunAsync(Unreachable, args);
+        // Nothing listens there: a command that connected before checking its arguments would say so instead.
+        var result = await FpProcess.RunAsync(FpProcess.Unreachable, args);
 
         Assert.Equal(2, result.ExitCode);
         Assert.Equal(firstLine, result.Stderr.Split('\n')[0]);

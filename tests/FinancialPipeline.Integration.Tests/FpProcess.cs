@@ -5,6 +5,13 @@ namespace FinancialPipeline.Integration.Tests;
 /// <summary><c>fp</c> as an operator runs it: <c>dotnet fp.dll …</c> in a child process (fp.dll lands next to the tests).</summary>
 internal static class FpProcess
 {
+    /// <summary>A control database and a Pub/Sub emulator on loopback port 1, where nothing listens: every connection is refused at once.</summary>
+    public static readonly IReadOnlyDictionary<string, string> Unreachable = new Dictionary<string, string>
+    {
+        ["FP_POSTGRES_CONNECTION"] = "Host=127.0.0.1;Port=1;Username=postgres;Timeout=2",
+        ["PUBSUB_EMULATOR_HOST"] = "127.0.0.1:1",
+    };
+
     public static ProcessStartInfo StartInfo(params string[] args)
     {
         var psi = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };

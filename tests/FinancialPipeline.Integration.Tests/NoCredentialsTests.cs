@@ -26,11 +26,12 @@ public sealed class NoCredentialsTests(StackFixture stack)
         Assert.StartsWith("fp publish: no Google credentials: Application Default Credentials were not found", publish.Stderr, StringComparison.Ordinal);
         Assert.True(replay.ExitCode == 1, replay.Stderr);
         Assert.StartsWith("fp replay: reset bronze, but could not publish the trigger to fp-start: no Google credentials", replay.Stderr, StringComparison.Ordinal);
-        Assert.Contains("run this fp replay again once Pub/Sub is reachable", replay.Stderr, StringComparison.Ordinal);
+        Assert.Contains($"run this fp replay again once Pub/Sub is reachable (fp runs --execution-id {executionId:D} shows them as 'reset for replay')", replay.Stderr, StringComparison.Ordinal);
         foreach (var stderr in new[] { publish.Stderr, replay.Stderr })
         {
             Assert.DoesNotContain("Unhandled exception", stderr, StringComparison.Ordinal);
             Assert.DoesNotContain("   at ", stderr, StringComparison.Ordinal);
+            Assert.Single(stderr.TrimEnd('\n').Split('\n'));
         }
 
         var reset = await ledger.GetAsync(executionId, Stage.Bronze, CancellationToken.None);

@@ -49,7 +49,7 @@ public sealed class PipelineOperator(ExecutionLedger ledger, LedgerOperations op
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
-            throw new ReplayPublishFailedException(reset.ResetStages, topic, ex);
+            throw new ReplayPublishFailedException(executionId, reset.ResetStages, topic, ex);
         }
     }
 
@@ -70,9 +70,11 @@ public sealed class PipelineOperator(ExecutionLedger ledger, LedgerOperations op
 /// The rows were reset but the trigger could not be published: nothing runs them until it is. Replaying again
 /// publishes it (the reset is repeatable: the rows are FAILED, not running).
 /// </summary>
-public sealed class ReplayPublishFailedException(IReadOnlyList<string> resetStages, string topic, Exception inner)
+public sealed class ReplayPublishFailedException(Guid executionId, IReadOnlyList<string> resetStages, string topic, Exception inner)
     : Exception($"reset {string.Join(", ", resetStages)}, but could not publish the trigger to {topic}: {inner.Message}", inner)
 {
+    public Guid ExecutionId => executionId;
+
     public IReadOnlyList<string> ResetStages => resetStages;
 
     public string Topic => topic;
