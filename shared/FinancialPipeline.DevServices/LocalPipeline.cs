@@ -42,7 +42,10 @@ public sealed record LocalPipelineOptions
     /// <summary>Function hosts' minimum log level (the CLI keeps them quiet, tests may raise it).</summary>
     public LogLevel FunctionLogLevel { get; init; } = LogLevel.Warning;
 
-    /// <summary>Where jobs with provider <c>yahoo</c> fetch from (e.g. a <see cref="LocalYahooServer"/>).</summary>
+    /// <summary>
+    /// Where jobs with provider <c>yahoo</c> fetch from (e.g. a <see cref="LocalYahooServer"/>). Null: FP_YAHOO_BASE_URL
+    /// from the environment, as a function host reads it, and when that is unset too the real API.
+    /// </summary>
     public Uri? YahooBaseUrl { get; init; }
 
     /// <summary>Yahoo requests per second of the Extract host.</summary>
@@ -176,7 +179,7 @@ public sealed class LocalPipeline : IAsyncDisposable
             HeartbeatInterval = options.HeartbeatInterval,
             StaleAfter = options.StaleAfter,
             MigrateOnStart = false,
-            YahooBaseUrl = options.YahooBaseUrl,
+            YahooBaseUrl = options.YahooBaseUrl ?? PipelineSettings.YahooBaseUrlFrom(Environment.GetEnvironmentVariable("FP_YAHOO_BASE_URL")),
             YahooRequestsPerSecond = options.YahooRequestsPerSecond,
         };
         var hosts = new List<WebApplication>();

@@ -79,9 +79,7 @@ public sealed partial record PipelineSettings
             StaleAfter = Seconds(config, "FP_STALE_AFTER_SECONDS", defaults.StaleAfter),
             MigrateOnStart = OneOf(config, "FP_MIGRATE_ON_START", "true", "true", "false") == "true",
             Storage = OneOf(config, "FP_STORAGE", defaults.Storage, "filesystem", "gcs"),
-            YahooBaseUrl = config["FP_YAHOO_BASE_URL"] is { Length: > 0 } url
-                ? Uri.TryCreate(url, UriKind.Absolute, out var u) && (u.Scheme == Uri.UriSchemeHttps || u.Scheme == Uri.UriSchemeHttp) ? u : throw new InvalidOperationException($"FP_YAHOO_BASE_URL='{url}' must be an absolute http(s) URL")
-                : null,
+            YahooBaseUrl = YahooBaseUrlFrom(config["FP_YAHOO_BASE_URL"]),
             YahooRequestsPerSecond = config["FP_YAHOO_REQUESTS_PER_SECOND"] is null ? null : PositiveNumber(config, "FP_YAHOO_REQUESTS_PER_SECOND"),
             YahooMaxConcurrency = config["FP_YAHOO_MAX_CONCURRENCY"] is null ? null : (int)PositiveNumber(config, "FP_YAHOO_MAX_CONCURRENCY"),
             Warehouse = OneOf(config, "FP_WAREHOUSE", defaults.Warehouse, DuckDbWarehouse, BigQueryWarehouse),
@@ -100,6 +98,12 @@ public sealed partial record PipelineSettings
             : throw new InvalidOperationException(
                 $"FP_STALE_AFTER_SECONDS={settings.StaleAfter.TotalSeconds:0.###} must be at least twice FP_HEARTBEAT_SECONDS={settings.HeartbeatInterval.TotalSeconds:0.###}: a stage whose heartbeat is older is taken over as a zombie");
     }
+
+    /// <summary>FP_YAHOO_BASE_URL: null when unset or empty, else an absolute http(s) URL (an error naming the variable otherwise).</summary>
+    public static Uri? YahooBaseUrlFrom(string? url) =>
+        url is { Length: > 0 }
+            ? Uri.TryCreate(url, UriKind.Absolute, out var u) && (u.Scheme == Uri.UriSchemeHttps || u.Scheme == Uri.UriSchemeHttp) ? u : throw new InvalidOperationException($"FP_YAHOO_BASE_URL='{url}' must be an absolute http(s) URL")
+            : null;
 
     private static string Matching(IConfiguration config, string key, string fallback, Regex pattern, string rule)
     {

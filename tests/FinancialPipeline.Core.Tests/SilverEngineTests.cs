@@ -124,6 +124,34 @@ public sealed class SilverEngineTests : IDisposable
         Assert.Contains(result.Outputs, o => o.Contains(ObjectLayout.RejectedDataset, StringComparison.Ordinal));
     }
 
+    /// <summary>
+    /// A replay re-fetches an execution's bronze: when a bar it rejected before is now valid, its earlier quarantine
+    /// object must go, or the quarantine keeps naming this execution for a row that is in silver and not in its bronze.
+    /// </summary>
+    [Fact]
+    public async Task ARerunThatNoLongerRejectsADatesRows_RemovesOnlyThatExecutionsEarlierQuarantineObject()
+    {
+        var exec = Guid.NewGuid();
+        var other = Guid.NewGuid();
+        var dayBefore = T.AddDays(-1);
+        var (today, yesterday) = (DateOnly.FromDateTime(T.UtcDateTime), DateOnly.FromDateTime(dayBefore.UtcDateTime));
+        await RunAsync(other, [await WriteBronzeAsync(other, Now.AddMinutes(-5), [Row("MSFT", dayBefore, o: 0)])]);
+        var bronze = await WriteBronzeAsync(exec, Now.AddMinutes(-5), [Row("AAPL", T.AddHours(-2)), Row("AAPL", dayBefore, o: 0), Row("MSFT", T.AddHours(-3), v: -1)]);
+        var first = await RunAsync(exec, [bronze]);
+        Assert.Equal(2, first.Rejected);
+
+        // the replay's re-fetch corrected the day before's bar; today's MSFT bar is still rejected
+        await WriteBronzeAsync(exec, Now.AddMinutes(-5), [Row("AAPL", T.AddHours(-2)), Row("AAPL", dayBefore), Row("MSFT", T.AddHours(-3), v: -1)]);
+        var rerun = await RunAsync(exec, [bronze], attempt: 2);
+
+        Assert.Equal(1, rerun.Rejected);
+        Assert.Equal(1, rerun.Metrics["quarantine_objects_removed"]);
+        await Assert.ThrowsAsync<ObjectNotFoundException>(() => ReadQuarantineAsync(yesterday, exec));
+        Assert.Equal(SilverRules.VolumeNonNegative, Assert.Single(await ReadQuarantineAsync(today, exec)).Rule);
+        Assert.Single(await ReadQuarantineAsync(yesterday, other));
+        Assert.Contains(await ReadSilverAsync(yesterday), r => r.Bar.Ticker == "AAPL" && r.ExecutionId == exec);
+    }
+
     [Fact]
     public async Task ANullPrice_InABronzeFileWithOptionalPrices_IsQuarantinedAsPricePositive()
     {
@@ -417,14 +445,14 @@ public sealed class SilverEngineTests : IDisposable
         return name;
     }
 
-    private async Task<SilverResult> RunAsync(Guid exec, IReadOnlyList<string> bronze, SilverEngineOptions? options = null, string? silverBucket = null, IObjectStore? store = null)
+    private async Task<SilverResult> RunAsync(Guid exec, IReadOnlyList<string> bronze, SilverEngineOptions? options = null, string? silverBucket = null, IObjectStore? store = null, int attempt = 1)
     {
         var job = silverBucket is null ? Job : Job with { SilverBucketName = silverBucket };
         var engine = new SilverEngine(store ?? _store, (options ?? new SilverEngineOptions()) with { WorkDirectory = Path.Combine(_root, "work") });
         Directory.CreateDirectory(Path.Combine(_root, "work"));
         SilverResult result;
         string workDirectory;
-        using (var staged = await engine.StageAsync(new SilverBatch(job, exec, bronze, Now), CancellationToken.None))
+        using (var staged = await engine.StageAsync(new SilverBatch(job, exec, bronze, Now) { Attempt = attempt }, CancellationToken.None))
         {
             workDirectory = staged.WorkDirectory;
             result = await engine.CommitAsync(staged, _ => Task.CompletedTask, CancellationToken.None);

@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text.RegularExpressions;
 using FinancialPipeline.ControlDb;
 using FinancialPipeline.Core.Contracts;
+using FinancialPipeline.Core.Storage;
 using FinancialPipeline.DevServices;
 using FinancialPipeline.PubSub;
 
@@ -22,24 +23,7 @@ public sealed partial class CliUpTests
         var stderr = fp.StandardError.ReadToEndAsync();
         try
         {
-            // Read stdout to the end, as a terminal would: a reader that stops leaves fp blocked on a full pipe.
-            var output = new System.Collections.Concurrent.ConcurrentQueue<string>();
-            var ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            var reader = Task.Run(async () =>
-            {
-                while (await fp.StandardOutput.ReadLineAsync() is { } line)
-                {
-                    output.Enqueue(line);
-                    if (line == ReadyLine)
-                    {
-                        ready.TrySetResult();
-                    }
-                }
-
-                ready.TrySetException(new InvalidOperationException("fp up closed its output before it was ready"));
-            });
-            await ready.Task.WaitAsync(TimeSpan.FromSeconds(90));
-            var exports = output.Select(l => ExportLine().Match(l)).Where(m => m.Success).ToDictionary(m => m.Groups["name"].Value, m => m.Groups["value"].Value);
+            var (output, reader, exports) = await ReadUntilReadyAsync(fp);
             IReadOnlyList<int> started = output.Select(l => StartedLine().Match(l)).Where(m => m.Success)
                 .SelectMany(m => m.Groups["pids"].Value.Split(", ").Select(p => int.Parse(p, CultureInfo.InvariantCulture))).ToList();
             Assert.False(fp.HasExited, "fp up exited before it was up: " + string.Join('\n', output));
@@ -157,6 +141,62 @@ public sealed partial class CliUpTests
         catch (Exception ex) when (ex is ArgumentException or InvalidOperationException)
         {
             return string.Empty;
+        }
+    }
+
+    /// <summary>
+    /// Reads fp up's stdout to the end, as a terminal would (a reader that stops leaves fp blocked on a full pipe),
+    /// and returns once it printed its ready line, with the <c>export</c> lines it printed before.
+    /// </summary>
+    private static async Task<(System.Collections.Concurrent.ConcurrentQueue<string> Output, Task Reader, Dictionary<string, string> Exports)> ReadUntilReadyAsync(Process fp)
+    {
+        var output = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        var ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var reader = Task.Run(async () =>
+        {
+            while (await fp.StandardOutput.ReadLineAsync() is { } line)
+            {
+                output.Enqueue(line);
+                if (line == ReadyLine)
+                {
+                    ready.TrySetResult();
+                }
+            }
+
+            ready.TrySetException(new InvalidOperationException("fp up closed its output before it was ready"));
+        });
+        await ready.Task.WaitAsync(TimeSpan.FromSeconds(90));
+        var exports = output.Select(l => ExportLine().Match(l)).Where(m => m.Success).ToDictionary(m => m.Groups["name"].Value, m => m.Groups["value"].Value);
+        return (output, reader, exports);
+    }
+
+    /// <summary>
+    /// FP_YAHOO_BASE_URL reaches the function hosts fp up runs, as it reaches a deployed host: a yahoo job run locally
+    /// fetches from the mirror it names (here a local Yahoo server), not from the internet.
+    /// </summary>
+    [Fact]
+    public async Task Up_PassesFpYahooBaseUrlToTheExtractHost()
+    {
+        await using var yahoo = await LocalYahooServer.StartAsync();
+        var data = Directory.CreateTempSubdirectory("fp-up-yahoo-");
+        var psi = FpProcess.WithOwnStack(FpProcess.StartInfo("up", "--data-dir", data.FullName, "--for", "300"));
+        psi.Environment["FP_YAHOO_BASE_URL"] = yahoo.BaseUrl.AbsoluteUri;
+        using var fp = Process.Start(psi)!;
+        _ = fp.StandardError.ReadToEndAsync();
+        try
+        {
+            var (_, _, exports) = await ReadUntilReadyAsync(fp);
+            var set = await FpProcess.RunAsync(exports, "jobs", "set", "--name", "yahoo_mirror", "--tickers", "AAPL", "--provider", "yahoo", "--bucket", "fp-bronze", "--silver-bucket", "fp-silver");
+            Assert.True(set.ExitCode == 0, set.Stderr);
+            var from = DateOnly.FromDateTime(DateTime.UtcNow).AddDays(-7);
+            var published = await FpProcess.RunAsync(exports, "backfill", "--job", "yahoo_mirror", "--from", ObjectLayout.DateKey(from), "--to", ObjectLayout.DateKey(from.AddDays(1)), "--window-timeout", "60");
+            Assert.True(published.ExitCode == 0, published.Stdout + published.Stderr);
+            Assert.True(yahoo.Answered200 > 0, "the Extract host never asked the local Yahoo server");
+        }
+        finally
+        {
+            ProcessTrees.Kill(fp);
+            data.Delete(recursive: true);
         }
     }
 

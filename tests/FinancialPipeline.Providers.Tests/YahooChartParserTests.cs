@@ -198,6 +198,23 @@ public class YahooChartParserTests
         var bar = Assert.Single(parsed.Quotes.Bars);
         Assert.Equal(20, bar.Volume);
         Assert.Equal(1, parsed.Duplicates);
+        // The replaced bar is counted, as a null bar is: Extract's records.in covers every row Yahoo sent in the window.
+        Assert.Equal(1, parsed.Quotes.DroppedBars);
+    }
+
+    [Fact]
+    public void NullBarsAndRepeats_AreBothCountedAsDropped()
+    {
+        var json = Chart("""
+            "timestamp":[1709562600,1709566200,1709562600],
+            "indicators":{"quote":[{"open":[1,null,2],"high":[1,null,2],"low":[1,null,2],"close":[1,null,2],"volume":[10,null,20]}]}
+            """);
+
+        var parsed = YahooChartParser.ParseDetailed(json, "MSFT", Fixtures.Monday);
+
+        Assert.Single(parsed.Quotes.Bars);
+        Assert.Equal(2, parsed.Quotes.DroppedBars);
+        Assert.Equal(3, parsed.Quotes.Bars.Count + parsed.Quotes.DroppedBars);
     }
 
     [Fact]

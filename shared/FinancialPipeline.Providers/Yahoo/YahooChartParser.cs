@@ -183,7 +183,9 @@ public static class YahooChartParser
             }
         }
 
-        return new YahooChartParseResult(new TickerQuotes(ticker, [.. bars.Values], nullBars), outside, duplicates, symbol);
+        // A repeated timestamp keeps its later bar (Yahoo's restatement); the replaced one is dropped like a null bar and
+        // counted with it, so Extract's records.in (written + dropped) covers every row the response held in the window.
+        return new YahooChartParseResult(new TickerQuotes(ticker, [.. bars.Values], nullBars + duplicates), outside, duplicates, symbol);
     }
 
     private static string? ReadSymbol(JsonElement result) =>

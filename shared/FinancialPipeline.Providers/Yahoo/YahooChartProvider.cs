@@ -249,8 +249,8 @@ public sealed partial class YahooChartProvider : IQuoteProvider, IDisposable
         }
     }
 
-    [LoggerMessage(Level = LogLevel.Debug, Message = "yahoo {Ticker} {Window}: {Bars} bar(s), {NullBars} dropped for nulls, {OutsideWindow} outside the window, {Duplicates} duplicate(s)")]
-    private partial void LogFetched(string ticker, string window, int bars, int nullBars, int outsideWindow, int duplicates);
+    [LoggerMessage(Level = LogLevel.Debug, Message = "yahoo {Ticker} {Window}: {Bars} bar(s), {Dropped} dropped (nulls, or replaced by a later bar of the same timestamp: {Duplicates}), {OutsideWindow} outside the window")]
+    private partial void LogFetched(string ticker, string window, int bars, int dropped, int outsideWindow, int duplicates);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "yahoo {Ticker}: attempt {Attempt} failed ({Problem}); retrying in {DelayMs:F0} ms")]
     private partial void LogRetrying(string ticker, int attempt, string problem, double delayMs);

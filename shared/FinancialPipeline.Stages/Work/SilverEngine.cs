@@ -24,7 +24,11 @@ public sealed record SilverEngineOptions
 }
 
 /// <summary>One silver batch: the bronze objects of an execution, validated against its job at <paramref name="Now"/>.</summary>
-public sealed record SilverBatch(JobConfig Job, Guid ExecutionId, IReadOnlyList<string> BronzeObjects, DateTimeOffset Now);
+public sealed record SilverBatch(JobConfig Job, Guid ExecutionId, IReadOnlyList<string> BronzeObjects, DateTimeOffset Now)
+{
+    /// <summary>The stage attempt; past the first, quarantine objects an earlier attempt left may have to go.</summary>
+    public int Attempt { get; init; } = 1;
+}
 
 /// <summary>What a committed batch did: becomes the ledger row and the completion event.</summary>
 public sealed record SilverResult(
@@ -97,6 +101,7 @@ public sealed class SilverEngine(IObjectStore store, SilverEngineOptions options
             metrics["rejected_" + SilverRules.Names[rule]] = rejectedByRule[rule];
         }
 
+        metrics["quarantine_objects_removed"] = staged.Batch.Attempt > 1 ? await RemoveEarlierQuarantineAsync(staged, ordered, beforeWrite, cancellationToken) : 0;
         var written = ordered.Sum(p => p.Written);
         var rejected = rejectedByRule.Sum();
         metrics["rows_in"] = staged.RowsIn;
@@ -107,6 +112,35 @@ public sealed class SilverEngine(IObjectStore store, SilverEngineOptions options
         var outputs = ordered.SelectMany(p => new[] { p.SilverUri, p.QuarantineUri }).OfType<string>().ToList();
         var touched = ordered.Where(p => p.SilverUri is not null).Select(p => ObjectLayout.DateKey(p.Date)).ToList();
         return new SilverResult(staged.RowsIn, written, rejected, outputs, touched, metrics, staged.NewestValidTicks is { } t ? new DateTimeOffset(t, TimeSpan.Zero) : null);
+    }
+
+    /// <summary>
+    /// A re-run of an execution (retry, replay, takeover) replaces its quarantine object of every date it rejects rows
+    /// on; one of a date where it rejects nothing (a replay's re-fetch corrected the bar, say) would keep the earlier
+    /// attempt's rows and name this execution for rows it no longer rejects. Those objects are deleted.
+    /// </summary>
+    private async Task<long> RemoveEarlierQuarantineAsync(SilverStage staged, IReadOnlyList<PartitionResult> partitions, Func<CancellationToken, Task> beforeWrite, CancellationToken ct)
+    {
+        var bucket = staged.Batch.Job.SilverBucketName;
+        var current = partitions.Where(p => p.QuarantineUri is not null)
+            .Select(p => ObjectLayout.RejectedObject(p.Date, staged.Batch.ExecutionId)).ToHashSet(StringComparer.Ordinal);
+        var suffix = $"/rejected-{staged.Batch.ExecutionId:D}.parquet";
+        var stale = new List<string>();
+        await foreach (var o in store.ListObjectsAsync(bucket, ObjectLayout.RejectedDataset + "/", ct))
+        {
+            if (o.Name.EndsWith(suffix, StringComparison.Ordinal) && !current.Contains(o.Name))
+            {
+                stale.Add(o.Name);
+            }
+        }
+
+        foreach (var name in stale)
+        {
+            await beforeWrite(ct);
+            await store.DeleteObjectAsync(bucket, name, ct);
+        }
+
+        return stale.Count;
     }
 
     private async Task ScanBronzeAsync(SilverStage staged, int index, CancellationToken ct)

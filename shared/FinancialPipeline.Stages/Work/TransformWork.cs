@@ -28,7 +28,7 @@ public sealed class TransformWork(IObjectStore store, AdvisoryLocks locks, TimeP
         var window = await context.PinWindowAsync(upstream.Window.ToWindow());
         var bronze = upstream.Outputs.Select(uri => ObjectNameOf(job.BucketName, uri)).Distinct(StringComparer.Ordinal).ToList();
 
-        using var staged = await _engine.StageAsync(new SilverBatch(job, context.Lease.ExecutionId, bronze, time.GetUtcNow()), ct);
+        using var staged = await _engine.StageAsync(new SilverBatch(job, context.Lease.ExecutionId, bronze, time.GetUtcNow()) { Attempt = context.Lease.Attempt }, ct);
         SilverResult result;
         await using (await locks.AcquireAsync(LockName(job.SilverBucketName), ct))
         {
