@@ -136,7 +136,12 @@ public sealed class AlertMessageTests
         Assert.Equal(7, blocks[1]!["fields"]!.AsArray().Count);
         var error = blocks[2]!["text"]!["text"]!.GetValue<string>();
         Assert.StartsWith("```x &lt; y &amp;&amp; z &gt; w ''' ", error, StringComparison.Ordinal);
-        Assert.Contains("fp replay --execution-id", blocks[3]!["text"]!["text"]!.GetValue<string>(), StringComparison.Ordinal);
+        var replay = blocks[3]!["text"]!["text"]!.GetValue<string>();
+        Assert.Contains("fp replay --execution-id", replay, StringComparison.Ordinal);
+        // Each command its own code block on its own line: "``````" between two of them is no block boundary in
+        // Slack's mrkdwn, and the two commands ran together as one line of backticks and text.
+        Assert.DoesNotContain("``````", replay, StringComparison.Ordinal);
+        Assert.EndsWith("```\n```fp replay --execution-id " + ExecutionId.ToString("D") + " --stage bronze```", replay, StringComparison.Ordinal);
         Assert.All(blocks.Select(b => b!["text"]?["text"]?.GetValue<string>()).OfType<string>(), t => Assert.True(t.Length <= 3000));
     }
 

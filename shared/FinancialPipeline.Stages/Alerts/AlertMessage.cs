@@ -66,7 +66,7 @@ public sealed record AlertMessage(
             blocks.Add(new JsonObject
             {
                 ["type"] = "section",
-                ["text"] = Mrkdwn("*Replay* (after fixing the cause)\n" + string.Concat(ReplayCommands.Select(CodeBlock)), MaxBlockChars),
+                ["text"] = Mrkdwn("*Replay* (after fixing the cause)\n" + string.Join('\n', ReplayCommands.Select(CodeBlock)), MaxBlockChars),
             });
         }
 
