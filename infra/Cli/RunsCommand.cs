@@ -44,8 +44,8 @@ internal static class RunsCommand
             return 2;
         }
 
-        var now = env.Operator.Time.GetUtcNow();
         var rows = await env.Operator.Operations.RecentRunsAsync(limit, job, ct);
+        var now = env.Operator.Time.GetUtcNow(); // after the rows: a stage claimed meanwhile would run for a negative time
         var rejectedToday = await new RejectedMessageStore(env.DataSource).CountSinceAsync(now.AddDays(-1), ct);
         var deadLettered = await new AlertNotificationStore(env.DataSource, env.Operator.Time)
             .DeadLetteredAsync(rows.Where(r => r.Status == "FAILED").Select(r => r.ExecutionId).Distinct(), ct);

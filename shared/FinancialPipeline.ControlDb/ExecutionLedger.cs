@@ -62,7 +62,8 @@ public sealed record ExecutionRow(
     /// <summary>RUNNING with a heartbeat older than the stale threshold: its worker is gone.</summary>
     public bool IsZombie(DateTimeOffset now, TimeSpan staleAfter) => Status == "RUNNING" && HeartbeatAt < now - staleAfter;
 
-    public TimeSpan? Duration(DateTimeOffset now) => Status == "RUNNING" ? now - StartedAt : FinishedAt - StartedAt;
+    /// <summary>How long it ran, or has been running by <paramref name="now"/> (never negative: a reader's clock read before the claim).</summary>
+    public TimeSpan? Duration(DateTimeOffset now) => Status == "RUNNING" ? (now > StartedAt ? now - StartedAt : TimeSpan.Zero) : FinishedAt - StartedAt;
 }
 
 public sealed record StageSuccess(TimeWindow Window, IReadOnlyList<string> Outputs, long Records, IReadOnlyDictionary<string, long> Metrics, string CompletionJson);
