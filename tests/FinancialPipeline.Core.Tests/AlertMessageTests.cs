@@ -123,6 +123,18 @@ public sealed class AlertMessageTests
     }
 
     [Fact]
+    public void AnUnparseableDeadLetter_PublishedStraightToTheTopic_IsTitledForWhatItIs_NotAsUnknownOfUnknown()
+    {
+        // What `gcloud pubsub topics publish fp-dead-letter --message=garbage` delivers: no Pub/Sub dead-letter attributes.
+        var deadLetter = DeadLetter.From(new PubsubMessageData("garbage dead letter"u8.ToArray(), new Dictionary<string, string>(), "9", null, null), Prefix);
+
+        var alert = AlertComposer.ForDeadLetter(deadLetter, null, Topics, "demo-project");
+
+        Assert.Equal("Dead letter: a message naming no execution and stage the pipeline knows (no delivery count: not dead-lettered by Pub/Sub, published to the topic directly?)", alert.Title);
+        Assert.DoesNotContain("unknown of execution unknown", alert.Text, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void SlackPayload_HasFallbackTextAndBlocks_EscapedAndWithinSlackLimits()
     {
         var deadLetter = DeadLetter.From(DeadLettered(new StartMessage(ExecutionId, "financial_extract", null, null).ToUtf8Json(), new Dictionary<string, string>(), "fp-extract"), Prefix);
