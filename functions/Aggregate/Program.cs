@@ -1,6 +1,6 @@
+using FinancialPipeline.Hosting;
 using FinancialPipeline.Stages;
 using FinancialPipeline.Stages.Functions;
 
 // The Aggregate function: a thin host; everything else lives in shared/.
-var app = PipelineServices.BuildFunctionHost<AggregateFunction>(args, AggregateFunction.Name);
-await app.RunAsync();
+return await FunctionHost.RunAsync(AggregateFunction.Name, () => PipelineServices.BuildFunctionHost<AggregateFunction>(args, AggregateFunction.Name));

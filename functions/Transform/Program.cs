@@ -1,6 +1,6 @@
+using FinancialPipeline.Hosting;
 using FinancialPipeline.Stages;
 using FinancialPipeline.Stages.Functions;
 
 // The Transform function: a thin host; everything else lives in shared/.
-var app = PipelineServices.BuildFunctionHost<TransformFunction>(args, TransformFunction.Name);
-await app.RunAsync();
+return await FunctionHost.RunAsync(TransformFunction.Name, () => PipelineServices.BuildFunctionHost<TransformFunction>(args, TransformFunction.Name));

@@ -6,7 +6,6 @@ using FinancialPipeline.Core.Jobs;
 using FinancialPipeline.Core.Market;
 using FinancialPipeline.Providers.Yahoo;
 using Microsoft.Extensions.Logging.Abstractions;
-using Npgsql;
 
 namespace FinancialPipeline.Cli;
 
@@ -89,62 +88,54 @@ internal static class JobSetCommand
         }
 
         var repository = new JobConfigRepository(env.DataSource);
+        // A fresh control database (just deployed, no function started yet) gets its tables here, by the same
+        // advisory-locked migrations a host applies on start; an up-to-date one costs one query.
+        await new ControlDbMigrator(env.Settings.PostgresConnection, NullLogger<ControlDbMigrator>.Instance, env.DataSource).MigrateAsync(ct);
+        var current = await repository.FindStoredAsync(given.Name, ct);
+        if (current is null && Settable.Where(s => s.RequiredOnCreate && s.Given(given) is null).Select(s => s.Option).ToList() is { Count: > 0 } missing)
+        {
+            Console.Error.WriteLine(
+                $"fp jobs set: job '{given.Name}' does not exist, and creating it needs --tickers, --provider, --bucket and --silver-bucket; missing: {string.Join(", ", missing)}; nothing written");
+            return 2;
+        }
+
+        JobConfig job;
         try
         {
-            // A fresh control database (just deployed, no function started yet) gets its tables here, by the same
-            // advisory-locked migrations a host applies on start; an up-to-date one costs one query.
-            await new ControlDbMigrator(env.Settings.PostgresConnection, NullLogger<ControlDbMigrator>.Instance, env.DataSource).MigrateAsync(ct);
-            var current = await repository.FindStoredAsync(given.Name, ct);
-            if (current is null && Settable.Where(s => s.RequiredOnCreate && s.Given(given) is null).Select(s => s.Option).ToList() is { Count: > 0 } missing)
-            {
-                Console.Error.WriteLine(
-                    $"fp jobs set: job '{given.Name}' does not exist, and creating it needs --tickers, --provider, --bucket and --silver-bucket; missing: {string.Join(", ", missing)}; nothing written");
-                return 2;
-            }
+            job = given.Over(current);
+        }
+        catch (JobConfigException ex)
+        {
+            Console.Error.WriteLine($"fp jobs set: {Refusal(ex, given)}; nothing written");
+            return 2;
+        }
 
-            JobConfig job;
-            try
-            {
-                job = given.Over(current);
-            }
-            catch (JobConfigException ex)
-            {
-                Console.Error.WriteLine($"fp jobs set: {Refusal(ex, given)}; nothing written");
-                return 2;
-            }
-
-            var written = AsStored(job, current);
-            if (written == current)
-            {
-                Console.WriteLine($"job '{job.JobName}' already has these values; nothing written");
-                WriteWhole(current, job);
-                return 0;
-            }
-
-            await repository.UpsertAsync(job, UpdatedBy(), ct);
-            var stored = await repository.FindStoredAsync(job.JobName, ct)
-                ?? throw new InvalidOperationException($"job '{job.JobName}' was written but is gone: something deleted it at once");
-            if (current is null)
-            {
-                Console.WriteLine($"created job '{job.JobName}'");
-            }
-            else
-            {
-                var changes = Fields(current).Zip(Fields(written), (before, after) => (before.Label, Before: before.Value, After: after.Value))
-                    .Where(f => f.Before != f.After)
-                    .Select(f => $"  {f.Label}: {f.Before} → {f.After}");
-                Console.WriteLine($"updated job '{job.JobName}':");
-                Console.WriteLine(string.Join(Environment.NewLine, changes));
-            }
-
-            WriteWhole(stored, job);
+        var written = AsStored(job, current);
+        if (written == current)
+        {
+            Console.WriteLine($"job '{job.JobName}' already has these values; nothing written");
+            WriteWhole(current, job);
             return 0;
         }
-        catch (NpgsqlException ex)
+
+        await repository.UpsertAsync(job, UpdatedBy(), ct);
+        var stored = await repository.FindStoredAsync(job.JobName, ct)
+            ?? throw new InvalidOperationException($"job '{job.JobName}' was written but is gone: something deleted it at once");
+        if (current is null)
         {
-            Console.Error.WriteLine($"fp jobs set: {JobsCommand.DatabaseError(ex)}");
-            return 1;
+            Console.WriteLine($"created job '{job.JobName}'");
         }
+        else
+        {
+            var changes = Fields(current).Zip(Fields(written), (before, after) => (before.Label, Before: before.Value, After: after.Value))
+                .Where(f => f.Before != f.After)
+                .Select(f => $"  {f.Label}: {f.Before} → {f.After}");
+            Console.WriteLine($"updated job '{job.JobName}':");
+            Console.WriteLine(string.Join(Environment.NewLine, changes));
+        }
+
+        WriteWhole(stored, job);
+        return 0;
     }
 
     /// <summary>The broken rule, named by the option that sets the column; a value kept from the row says so.</summary>

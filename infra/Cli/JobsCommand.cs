@@ -3,7 +3,6 @@ using System.Globalization;
 using FinancialPipeline.ControlDb;
 using FinancialPipeline.Core.Contracts;
 using FinancialPipeline.Core.Jobs;
-using Npgsql;
 using Spectre.Console;
 
 namespace FinancialPipeline.Cli;
@@ -32,16 +31,7 @@ internal static class JobsCommand
             return 2;
         }
 
-        IReadOnlyList<StoredJobConfig> rows;
-        try
-        {
-            rows = await new JobConfigRepository(env.DataSource).ListStoredAsync(ct);
-        }
-        catch (NpgsqlException ex)
-        {
-            Console.Error.WriteLine($"fp jobs: {DatabaseError(ex)}");
-            return 1;
-        }
+        var rows = await new JobConfigRepository(env.DataSource).ListStoredAsync(ct);
 
         if (rows.Count == 0)
         {
@@ -121,12 +111,6 @@ internal static class JobsCommand
 
     /// <summary>A value someone wrote into the table (psql included): control characters escaped, cut at <paramref name="maxChars"/>.</summary>
     public static string Printable(string? value, int maxChars) => value is null ? "-" : PayloadText.Printable(value, maxChars, keepLineBreaks: false);
-
-    /// <summary>Npgsql's message; for a database the functions have not migrated yet, what to do about it.</summary>
-    public static string DatabaseError(NpgsqlException ex) =>
-        ex is PostgresException { SqlState: PostgresErrorCodes.UndefinedTable }
-            ? $"{ex.Message}: the control database has no tables yet; `fp jobs set` creates them before it writes the first job (as a function host does when it starts)"
-            : ex.Message;
 
     private static string Cell(string? value) => Markup.Escape(Printable(value, 64));
 }

@@ -44,16 +44,30 @@ internal static class LocalStack
 
         await using (infra)
         {
+            LocalPipeline? pipeline = null;
             try
             {
-                await using var pipeline = await LocalPipeline.StartAsync(infra, options, ct);
+                pipeline = await LocalPipeline.StartAsync(infra, options, ct);
                 AnsiConsole.MarkupLine($"[grey]stack up in {clock.Elapsed.TotalSeconds:F1}s: postgres, emulator {infra.EmulatorHost}, functions {string.Join(", ", pipeline.HostAddresses)}[/]");
                 return await body(pipeline);
+            }
+            catch (InvalidOperationException ex) when (pipeline is null)
+            {
+                // A setting the function hosts read (FP_SLACK_WEBHOOK_URL): named in one line, as fp's own settings are.
+                Console.Error.WriteLine($"fp {command}: could not start the function hosts: {ex.Message}");
+                return 2;
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested)
             {
                 Console.Error.WriteLine($"fp {command}: interrupted; stopping everything it started");
                 return Interrupted;
+            }
+            finally
+            {
+                if (pipeline is not null)
+                {
+                    await pipeline.DisposeAsync();
+                }
             }
         }
     }

@@ -1,3 +1,4 @@
+using FinancialPipeline.ControlDb;
 using FinancialPipeline.GoogleApis;
 using FinancialPipeline.PubSub;
 using FinancialPipeline.Stages.Operations;
@@ -17,7 +18,7 @@ internal static class OperatorFailures
         GoogleCredentialsUnavailableException ex => ex.Message,
         PubSubException ex => "Pub/Sub: " + ex.Message,
         HttpRequestException ex => ex.Message,
-        NpgsqlException ex => "control database: " + ex.Message,
+        NpgsqlException ex => "control database: " + ControlDbDataSource.DescribeFailure(ex, Environment.GetEnvironmentVariable("FP_POSTGRES_CONNECTION")),
         // fp replay reset the rows before the publish failed: nothing runs them until the trigger is published, so the
         // line says what was reset and how to finish, whatever stopped the publish.
         ReplayPublishFailedException ex => $"{ex.Message}; nothing runs them until the trigger is published: run this fp replay again once Pub/Sub is reachable (fp runs --execution-id {ex.ExecutionId:D} shows them as 'reset for replay')",

@@ -4,7 +4,6 @@ using FinancialPipeline.ControlDb;
 using FinancialPipeline.Core.Contracts;
 using FinancialPipeline.Stages.Alerts;
 using FinancialPipeline.Stages.Functions;
-using Npgsql;
 using Spectre.Console;
 
 namespace FinancialPipeline.Cli;
@@ -40,28 +39,20 @@ internal static class RejectedCommand
         }
 
         var store = new RejectedMessageStore(env.DataSource);
-        try
+        if (id is { } one)
         {
-            if (id is { } one)
+            if (await store.GetAsync(one, ct) is not { } row)
             {
-                if (await store.GetAsync(one, ct) is not { } row)
-                {
-                    Console.Error.WriteLine($"fp rejected: no rejected message has id {one}");
-                    return 1;
-                }
-
-                WriteWhole(row);
-                return 0;
+                Console.Error.WriteLine($"fp rejected: no rejected message has id {one}");
+                return 1;
             }
 
-            WriteTable(await store.ListRecentAsync(limit, function, ct), function);
+            WriteWhole(row);
             return 0;
         }
-        catch (NpgsqlException ex)
-        {
-            Console.Error.WriteLine($"fp rejected: {ex.Message}");
-            return 1;
-        }
+
+        WriteTable(await store.ListRecentAsync(limit, function, ct), function);
+        return 0;
     }
 
     private static void WriteTable(IReadOnlyList<RejectedMessageStore.Row> rows, string? function)

@@ -1,7 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
 using FinancialPipeline.ControlDb;
-using Npgsql;
 using Spectre.Console;
 
 namespace FinancialPipeline.Cli;
@@ -32,17 +31,9 @@ internal static class RunsCommand
             return 2;
         }
 
-        try
-        {
-            var facts = await ExecutionReport.LoadAsync(env, executionId, ct);
-            Console.Write(ExecutionReport.Render(facts, env.Operator.Time.GetUtcNow(), env.Settings.StaleAfter));
-            return facts.IsEmpty ? 1 : 0;
-        }
-        catch (NpgsqlException ex)
-        {
-            Console.Error.WriteLine($"fp runs: {ex.Message}");
-            return 1;
-        }
+        var facts = await ExecutionReport.LoadAsync(env, executionId, ct);
+        Console.Write(ExecutionReport.Render(facts, env.Operator.Time.GetUtcNow(), env.Settings.StaleAfter));
+        return facts.IsEmpty ? 1 : 0;
     }
 
     private static async Task<int> ExecuteAsync(int limit, string? job, CancellationToken ct)
@@ -53,22 +44,11 @@ internal static class RunsCommand
             return 2;
         }
 
-        var now = env.Operator.Time.GetUtcNow();
-        IReadOnlyList<ExecutionRow> rows;
-        long rejectedToday;
-        IReadOnlySet<(Guid ExecutionId, string Stage)> deadLettered;
-        try
-        {
-            rows = await env.Operator.Operations.RecentRunsAsync(limit, job, ct);
-            rejectedToday = await new RejectedMessageStore(env.DataSource).CountSinceAsync(now.AddDays(-1), ct);
-            deadLettered = await new AlertNotificationStore(env.DataSource, env.Operator.Time)
-                .DeadLetteredAsync(rows.Where(r => r.Status == "FAILED").Select(r => r.ExecutionId).Distinct(), ct);
-        }
-        catch (NpgsqlException ex)
-        {
-            Console.Error.WriteLine($"fp runs: {ex.Message}");
-            return 1;
-        }
+        var rows = await env.Operator.Operations.RecentRunsAsync(limit, job, ct);
+        var now = env.Operator.Time.GetUtcNow(); // after the rows: a stage claimed meanwhile would run for a negative time
+        var rejectedToday = await new RejectedMessageStore(env.DataSource).CountSinceAsync(now.AddDays(-1), ct);
+        var deadLettered = await new AlertNotificationStore(env.DataSource, env.Operator.Time)
+            .DeadLetteredAsync(rows.Where(r => r.Status == "FAILED").Select(r => r.ExecutionId).Distinct(), ct);
 
         if (rows.Count == 0)
         {

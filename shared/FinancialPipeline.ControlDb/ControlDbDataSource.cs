@@ -36,4 +36,39 @@ public static class ControlDbDataSource
         builder.ConfigureTypeLoading(types => types.EnableTypeLoading(false));
         return builder.Build();
     }
+
+    /// <summary>
+    /// A failure to reach or use the control database, in one line that names FP_POSTGRES_CONNECTION and where it
+    /// points (host, port, database, user; never the password), so an operator sees which setting to check. A server
+    /// error is its SQLSTATE and message only (Npgsql's own message adds lines such as <c>POSITION: 74</c>); a database
+    /// without the pipeline's tables says so.
+    /// </summary>
+    public static string DescribeFailure(NpgsqlException exception, string? connectionString)
+    {
+        ArgumentNullException.ThrowIfNull(exception);
+        var reason = exception switch
+        {
+            PostgresException { SqlState: PostgresErrorCodes.UndefinedTable } pg =>
+                $"{pg.SqlState}: {pg.MessageText}: the control database has no tables yet; `fp jobs set` creates them before it writes the first job (as a function host does when it starts), unless FP_POSTGRES_CONNECTION names the wrong database",
+            PostgresException pg => $"{pg.SqlState}: {pg.MessageText}",
+            _ => exception.Message,
+        };
+        return $"{OneLine(reason)} (FP_POSTGRES_CONNECTION: {Target(connectionString)})";
+    }
+
+    private static string Target(string? connectionString)
+    {
+        try
+        {
+            var parsed = new NpgsqlConnectionStringBuilder(connectionString ?? string.Empty);
+            return $"Host={parsed.Host ?? "(unset)"}, Port={parsed.Port}, Database={parsed.Database ?? "(the user's)"}, Username={parsed.Username ?? "(unset)"}";
+        }
+        catch (ArgumentException)
+        {
+            return "does not parse";
+        }
+    }
+
+    private static string OneLine(string text) =>
+        string.Join(' ', text.Split(['\r', '\n'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
 }

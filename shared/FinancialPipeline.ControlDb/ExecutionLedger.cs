@@ -15,6 +15,12 @@ public enum ClaimOutcome
 
     /// <summary>Another worker holds the row with a fresh heartbeat: answer non-2xx, Pub/Sub redelivers later.</summary>
     Busy,
+
+    /// <summary>
+    /// The row belongs to another job (<see cref="ClaimResult.JobName"/>): the message named another job's execution
+    /// id, so it can never run as it says. Nothing was claimed or changed.
+    /// </summary>
+    OtherJob,
 }
 
 public sealed record LedgerOptions
@@ -30,7 +36,7 @@ public sealed record ClaimRequest(Guid ExecutionId, Stage Stage, string JobName,
 /// <summary>The caller's ownership of one (execution_id, stage) row; every write checks the token.</summary>
 public sealed record Lease(Guid ExecutionId, Stage Stage, Guid OwnerToken, int Attempt, string ClaimReason);
 
-public sealed record ClaimResult(ClaimOutcome Outcome, Lease? Lease, string? CompletionJson, int Attempt, DateTimeOffset? HeartbeatAt);
+public sealed record ClaimResult(ClaimOutcome Outcome, Lease? Lease, string? CompletionJson, int Attempt, DateTimeOffset? HeartbeatAt, string? JobName = null);
 
 /// <summary>One ledger row, as the stages, the tests and the operator (<c>fp runs</c>) read it.</summary>
 public sealed record ExecutionRow(
@@ -56,7 +62,8 @@ public sealed record ExecutionRow(
     /// <summary>RUNNING with a heartbeat older than the stale threshold: its worker is gone.</summary>
     public bool IsZombie(DateTimeOffset now, TimeSpan staleAfter) => Status == "RUNNING" && HeartbeatAt < now - staleAfter;
 
-    public TimeSpan? Duration(DateTimeOffset now) => Status == "RUNNING" ? now - StartedAt : FinishedAt - StartedAt;
+    /// <summary>How long it ran, or has been running by <paramref name="now"/> (never negative: a reader's clock read before the claim).</summary>
+    public TimeSpan? Duration(DateTimeOffset now) => Status == "RUNNING" ? (now > StartedAt ? now - StartedAt : TimeSpan.Zero) : FinishedAt - StartedAt;
 }
 
 public sealed record StageSuccess(TimeWindow Window, IReadOnlyList<string> Outputs, long Records, IReadOnlyDictionary<string, long> Metrics, string CompletionJson);
@@ -106,8 +113,8 @@ public sealed class ExecutionLedger(NpgsqlDataSource dataSource, TimeProvider ti
                     started_at = EXCLUDED.started_at,
                     finished_at = NULL,
                     updated_at = EXCLUDED.updated_at
-                WHERE e.status = 'FAILED'
-                   OR (e.status = 'RUNNING' AND e.heartbeat_at < @stale_before)
+                WHERE (e.status = 'FAILED' OR (e.status = 'RUNNING' AND e.heartbeat_at < @stale_before))
+                  AND e.job_name = EXCLUDED.job_name
                 RETURNING e.attempt, e.claim_reason
                 """))
             {
@@ -132,6 +139,11 @@ public sealed class ExecutionLedger(NpgsqlDataSource dataSource, TimeProvider ti
             }
 
             var row = await GetAsync(request.ExecutionId, request.Stage, cancellationToken);
+            if (row is not null && row.JobName != request.JobName)
+            {
+                return new ClaimResult(ClaimOutcome.OtherJob, null, null, row.Attempt, row.HeartbeatAt, row.JobName);
+            }
+
             switch (row?.Status)
             {
                 case "SUCCESS":

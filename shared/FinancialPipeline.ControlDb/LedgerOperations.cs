@@ -73,7 +73,14 @@ public sealed class LedgerOperations(NpgsqlDataSource dataSource, TimeProvider t
 
         if (!rows.TryGetValue(stage.ToWire(), out var target))
         {
-            throw new ReplayRefusedException($"execution {executionId} has no {stage.ToWire()} row: nothing to replay (publish a start message instead)");
+            if (new[] { Stage.Gold, Stage.Silver, Stage.Bronze }.FirstOrDefault(s => rows.ContainsKey(s.ToWire())) is var reached && rows.TryGetValue(reached.ToWire(), out var last))
+            {
+                throw new ReplayRefusedException(
+                    $"execution {executionId:D} has no {stage.ToWire()} row: it stopped at {reached.ToWire()} ({last.Status}): fp replay --execution-id {executionId:D} --stage {reached.ToWire()} re-runs it from there");
+            }
+
+            throw new ReplayRefusedException(
+                $"execution {executionId:D} has no ledger row: nothing to replay (fp runs --execution-id {executionId:D} shows any rejected message that named it)");
         }
 
         string? upstreamCompletion = null;

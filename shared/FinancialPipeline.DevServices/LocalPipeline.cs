@@ -5,6 +5,7 @@ using FinancialPipeline.Stages;
 using FinancialPipeline.Stages.Alerts;
 using FinancialPipeline.Stages.Functions;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -182,16 +183,19 @@ public sealed class LocalPipeline : IAsyncDisposable
             YahooBaseUrl = options.YahooBaseUrl ?? PipelineSettings.YahooBaseUrlFrom(Environment.GetEnvironmentVariable("FP_YAHOO_BASE_URL")),
             YahooRequestsPerSecond = options.YahooRequestsPerSecond,
         };
+        // Read before any host starts: a malformed FP_SLACK_WEBHOOK_URL is one error, not three hosts torn down mid-start.
+        var alertSettings = options.SlackWebhookUrl is { } webhook
+            ? new AlertSettings { SlackWebhookUrl = webhook }
+            : AlertSettings.FromConfiguration(new ConfigurationBuilder().AddEnvironmentVariables().Build());
         var hosts = new List<WebApplication>();
         try
         {
-            hosts.Add(await StartHostAsync<ExtractFunction>(ExtractFunction.Name, settings, options, cancellationToken));
-            hosts.Add(await StartHostAsync<TransformFunction>(TransformFunction.Name, settings, options, cancellationToken));
-            hosts.Add(await StartHostAsync<AggregateFunction>(AggregateFunction.Name, settings, options, cancellationToken));
+            hosts.Add(await StartHostAsync<ExtractFunction>(ExtractFunction.Name, settings, alertSettings, options, cancellationToken));
+            hosts.Add(await StartHostAsync<TransformFunction>(TransformFunction.Name, settings, alertSettings, options, cancellationToken));
+            hosts.Add(await StartHostAsync<AggregateFunction>(AggregateFunction.Name, settings, alertSettings, options, cancellationToken));
             if (options.Alerts)
             {
-                hosts.Add(await StartHostAsync<AlertFunction>(AlertFunction.Name, settings, options, cancellationToken));
-                hosts[^1].Services.GetRequiredService<IAlertChannel>(); // a malformed FP_SLACK_WEBHOOK_URL fails here, not at the first alert
+                hosts.Add(await StartHostAsync<AlertFunction>(AlertFunction.Name, settings, alertSettings, options, cancellationToken));
             }
 
             var topology = PipelineTopology.Create(new TopologySettings
@@ -239,16 +243,13 @@ public sealed class LocalPipeline : IAsyncDisposable
         }
     }
 
-    private static async Task<WebApplication> StartHostAsync<TFunction>(string name, PipelineSettings settings, LocalPipelineOptions options, CancellationToken ct)
+    private static async Task<WebApplication> StartHostAsync<TFunction>(string name, PipelineSettings settings, AlertSettings alertSettings, LocalPipelineOptions options, CancellationToken ct)
         where TFunction : class, Hosting.ICloudEventFunction<Hosting.MessagePublishedData>
     {
         var app = PipelineServices.BuildFunctionHost<TFunction>([], name, _ => settings, port: 0, configure: services =>
         {
             services.AddLogging(l => l.SetMinimumLevel(options.FunctionLogLevel));
-            if (options.SlackWebhookUrl is { } webhook)
-            {
-                services.AddSingleton(new AlertSettings { SlackWebhookUrl = webhook });
-            }
+            services.AddSingleton(alertSettings);
 
             options.ConfigureFunction?.Invoke(name, services);
         });

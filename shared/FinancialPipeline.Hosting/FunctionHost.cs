@@ -27,6 +27,32 @@ public static partial class FunctionHost
     private static readonly byte[] WarmUpBody =
         """{"message":{"data":"e30=","messageId":"warm-up","attributes":{}},"subscription":"projects/p/subscriptions/warm-up"}"""u8.ToArray();
 
+    /// <summary>
+    /// A function's <c>Main</c>: builds the host and runs it until SIGTERM. A setting that is missing or malformed
+    /// (<see cref="InvalidOperationException"/> while the host is built: every check of the configuration throws it,
+    /// naming the variable) is one line on stderr and exit 1, not an unhandled exception with a stack trace and an
+    /// abort; a start whose startup tasks failed (the control database unreachable, say) exits 1 too, so the platform
+    /// sees a failed start rather than a clean stop.
+    /// </summary>
+    public static async Task<int> RunAsync(string functionName, Func<WebApplication> build, TextWriter? error = null)
+    {
+        ArgumentNullException.ThrowIfNull(build);
+        WebApplication app;
+        try
+        {
+            app = build();
+        }
+        catch (InvalidOperationException ex)
+        {
+            (error ?? Console.Error).WriteLine($"{functionName}: cannot start: {ex.Message}");
+            return 1;
+        }
+
+        var gate = app.Services.GetService<StartupGate>();
+        await app.RunAsync(); // disposes the host when it stops
+        return gate?.HasFailed == true ? 1 : 0;
+    }
+
     /// <param name="port">Overrides <c>PORT</c>; 0 picks a free port (tests, <c>fp run</c>).</param>
     public static WebApplicationBuilder CreateBuilder(string[] args, int? port = null)
     {

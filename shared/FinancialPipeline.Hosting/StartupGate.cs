@@ -26,6 +26,9 @@ public sealed partial class StartupGate(IServiceProvider services, IHostApplicat
     /// <summary>True once every startup task has completed successfully.</summary>
     public bool IsReady => ready.IsCompletedSuccessfully;
 
+    /// <summary>True when a startup task failed (the host stops; its process should exit non-zero).</summary>
+    public bool HasFailed => ready.IsFaulted;
+
     /// <summary>Adds a cheap action run after the startup tasks, e.g. resolving the function so its graph is built.</summary>
     public void AddWarmer(Action<IServiceProvider> warmer) => warmers.Add(warmer);
 
@@ -52,7 +55,7 @@ public sealed partial class StartupGate(IServiceProvider services, IHostApplicat
 
     private async Task RunAllAsync(CancellationToken stopping)
     {
-        var current = "warm-up";
+        var current = "setup"; // resolving the tasks builds what they use (the control DB's data source, say)
         try
         {
             foreach (var task in services.GetServices<IStartupTask>())
@@ -73,6 +76,13 @@ public sealed partial class StartupGate(IServiceProvider services, IHostApplicat
                 LogReady(logger, (time.GetUtcNow().UtcDateTime - System.Diagnostics.Process.GetCurrentProcess().StartTime.ToUniversalTime()).TotalMilliseconds, System.Runtime.JitInfo.GetCompiledMethodCount(), System.Runtime.JitInfo.GetCompilationTime().TotalMilliseconds);
             }
         }
+        catch (StartupEnvironmentException ex)
+        {
+            // The environment, not the code: one line naming what to fix, no stack trace.
+            LogStartupEnvironmentFailed(logger, current, ex.Message);
+            lifetime.StopApplication();
+            throw;
+        }
         catch (Exception ex)
         {
             LogStartupFailed(logger, ex, current);
@@ -84,9 +94,18 @@ public sealed partial class StartupGate(IServiceProvider services, IHostApplicat
     [LoggerMessage(Level = LogLevel.Information, Message = "host ready {SinceProcessStartMs:F0} ms after process start; {JittedMethods} methods JIT-compiled in {JitMs:F0} ms")]
     private static partial void LogReady(ILogger logger, double sinceProcessStartMs, long jittedMethods, double jitMs);
 
+    [LoggerMessage(Level = LogLevel.Critical, Message = "startup task {Task} failed; the host stops: {Reason}")]
+    private static partial void LogStartupEnvironmentFailed(ILogger logger, string task, string reason);
+
     [LoggerMessage(Level = LogLevel.Critical, Message = "startup task {Task} failed; the host stops")]
     private static partial void LogStartupFailed(ILogger logger, Exception exception, string task);
 }
+
+/// <summary>
+/// A startup task failed because of the environment (a service unreachable, a setting pointing at the wrong place);
+/// the message says what to fix, in one line, and is logged without a stack trace.
+/// </summary>
+public sealed class StartupEnvironmentException(string message, Exception inner) : Exception(message, inner);
 
 /// <summary>The host's startup tasks failed: answer 503 so the message is redelivered to a healthy instance.</summary>
 public sealed class HostNotReadyException(string message, Exception inner) : Exception(message, inner);

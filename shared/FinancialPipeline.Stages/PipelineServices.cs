@@ -31,7 +31,7 @@ public static class PipelineServices
     {
         services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton(settings);
-        services.AddSingleton(_ => ControlDbDataSource.Create(settings.PostgresConnection));
+        services.AddSingleton(_ => ControlDataSource(settings));
         services.AddSingleton(new LedgerOptions { HeartbeatInterval = settings.HeartbeatInterval, StaleAfter = settings.StaleAfter });
         services.AddSingleton<ExecutionLedger>();
         services.AddSingleton<JobConfigRepository>();
@@ -141,17 +141,46 @@ public static class PipelineServices
         public string Name => "control DB migration";
 
         public Task RunAsync(CancellationToken cancellationToken) =>
-            new ControlDbMigrator(settings.PostgresConnection, logger, dataSource).MigrateAsync(cancellationToken);
+            ControlDbStartup(settings, () => new ControlDbMigrator(settings.PostgresConnection, logger, dataSource).MigrateAsync(cancellationToken));
     }
 
     /// <summary>
     /// Opens the control DB pool and runs the job lookup once, so the first event does not pay for the connection
     /// and the first query; also proves at start that the database is reachable.
     /// </summary>
-    private sealed class OpenControlDbPool(JobConfigRepository jobs) : IStartupTask
+    private sealed class OpenControlDbPool(PipelineSettings settings, JobConfigRepository jobs) : IStartupTask
     {
         public string Name => "control DB connection";
 
-        public Task RunAsync(CancellationToken cancellationToken) => jobs.FindAsync("warm_up_probe", cancellationToken);
+        public Task RunAsync(CancellationToken cancellationToken) => ControlDbStartup(settings, () => jobs.FindAsync("warm_up_probe", cancellationToken));
+    }
+
+    /// <summary>
+    /// Parsed when the startup gate first needs it (the parser is kept off the cold start's critical path): a malformed
+    /// FP_POSTGRES_CONNECTION fails the start in one line naming it, as an unreachable database does.
+    /// </summary>
+    private static NpgsqlDataSource ControlDataSource(PipelineSettings settings)
+    {
+        try
+        {
+            return ControlDbDataSource.Create(settings.PostgresConnection);
+        }
+        catch (InvalidOperationException ex)
+        {
+            throw new StartupEnvironmentException(ex.Message, ex);
+        }
+    }
+
+    /// <summary>A control database that cannot be reached or used fails the start in one line naming FP_POSTGRES_CONNECTION.</summary>
+    private static async Task ControlDbStartup(PipelineSettings settings, Func<Task> work)
+    {
+        try
+        {
+            await work();
+        }
+        catch (NpgsqlException ex)
+        {
+            throw new StartupEnvironmentException("control database: " + ControlDbDataSource.DescribeFailure(ex, settings.PostgresConnection), ex);
+        }
     }
 }

@@ -123,6 +123,18 @@ public sealed class AlertMessageTests
     }
 
     [Fact]
+    public void AnUnparseableDeadLetter_PublishedStraightToTheTopic_IsTitledForWhatItIs_NotAsUnknownOfUnknown()
+    {
+        // What `gcloud pubsub topics publish fp-dead-letter --message=garbage` delivers: no Pub/Sub dead-letter attributes.
+        var deadLetter = DeadLetter.From(new PubsubMessageData("garbage dead letter"u8.ToArray(), new Dictionary<string, string>(), "9", null, null), Prefix);
+
+        var alert = AlertComposer.ForDeadLetter(deadLetter, null, Topics, "demo-project");
+
+        Assert.Equal("Dead letter: a message naming no execution and stage the pipeline knows (no delivery count: not dead-lettered by Pub/Sub, published to the topic directly?)", alert.Title);
+        Assert.DoesNotContain("unknown of execution unknown", alert.Text, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void SlackPayload_HasFallbackTextAndBlocks_EscapedAndWithinSlackLimits()
     {
         var deadLetter = DeadLetter.From(DeadLettered(new StartMessage(ExecutionId, "financial_extract", null, null).ToUtf8Json(), new Dictionary<string, string>(), "fp-extract"), Prefix);
@@ -136,7 +148,12 @@ public sealed class AlertMessageTests
         Assert.Equal(7, blocks[1]!["fields"]!.AsArray().Count);
         var error = blocks[2]!["text"]!["text"]!.GetValue<string>();
         Assert.StartsWith("```x &lt; y &amp;&amp; z &gt; w ''' ", error, StringComparison.Ordinal);
-        Assert.Contains("fp replay --execution-id", blocks[3]!["text"]!["text"]!.GetValue<string>(), StringComparison.Ordinal);
+        var replay = blocks[3]!["text"]!["text"]!.GetValue<string>();
+        Assert.Contains("fp replay --execution-id", replay, StringComparison.Ordinal);
+        // Each command its own code block on its own line: "``````" between two of them is no block boundary in
+        // Slack's mrkdwn, and the two commands ran together as one line of backticks and text.
+        Assert.DoesNotContain("``````", replay, StringComparison.Ordinal);
+        Assert.EndsWith("```\n```fp replay --execution-id " + ExecutionId.ToString("D") + " --stage bronze```", replay, StringComparison.Ordinal);
         Assert.All(blocks.Select(b => b!["text"]?["text"]?.GetValue<string>()).OfType<string>(), t => Assert.True(t.Length <= 3000));
     }
 

@@ -69,6 +69,28 @@ public sealed partial class CliUpTests
         }
     }
 
+    [Theory]
+    [InlineData("up", "--for", "30")]
+    [InlineData("run")]
+    public async Task AMalformedSlackWebhook_FailsTheStartInOneLineNamingIt_NeverShowingTheSecret(params string[] args)
+    {
+        // Was: three hosts torn down mid-start ("startup task warm-up failed … ObjectDisposedException"), then an
+        // unhandled exception with its stack trace and exit 134.
+        var data = Directory.CreateTempSubdirectory("fp-up-slack-");
+        var psi = FpProcess.WithOwnStack(FpProcess.StartInfo([.. args, "--data-dir", data.FullName]));
+        psi.Environment["FP_SLACK_WEBHOOK_URL"] = "http://hooks.example.com/services/T0/B0/secret-token";
+
+        var (exitCode, stdout, stderr) = await FpProcess.RunAsync(psi);
+
+        Assert.True(exitCode == 2, $"exit {exitCode}: {stdout}{stderr}");
+        Assert.Equal(
+            $"fp {args[0]}: could not start the function hosts: FP_SLACK_WEBHOOK_URL must be an https URL (plain http is allowed for loopback receivers only)",
+            stderr.TrimEnd('\n'));
+        Assert.DoesNotContain("   at ", stdout, StringComparison.Ordinal);
+        Assert.DoesNotContain("startup task", stdout, StringComparison.Ordinal);
+        Assert.DoesNotContain("secret-token", stdout + stderr, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task Run_StoppedBySigtermWhileInitdbRuns_ExitsInterrupted_AndLeavesNothingRunning()
     {

@@ -22,6 +22,36 @@ public sealed class EnvironmentFailureTests(StackFixture stack)
         Assert.Empty(result.Stdout);
     }
 
+    [Theory]
+    [InlineData("runs")]
+    [InlineData("runs", "--execution-id", "6f0e8d7c-1111-4222-8333-944455556666")]
+    [InlineData("rejected")]
+    [InlineData("jobs")]
+    public async Task AReadingCommand_OnAnUnreachableControlDatabase_NamesTheVariableAndWhereItPoints_NeverThePassword(params string[] args)
+    {
+        var env = new Dictionary<string, string>(FpProcess.Unreachable) { ["FP_POSTGRES_CONNECTION"] = "Host=127.0.0.1;Port=1;Username=postgres;Password=hunter2;Timeout=2" };
+
+        var result = await FpProcess.RunAsync(env, args);
+
+        AssertOneLineFailure(result, $"fp {args[0]}: control database: ");
+        Assert.Contains("(FP_POSTGRES_CONNECTION: Host=127.0.0.1, Port=1,", result.Stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("hunter2", result.Stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task AConnectionString_NamingTheWrongDatabase_FailsInOneLine_NamingTheVariable()
+    {
+        await using var database = await stack.CreateDatabaseAsync("fp_wrong_");
+        var env = stack.OperatorVariables("fp-");
+        env["FP_POSTGRES_CONNECTION"] = database.ConnectionString;
+
+        var runs = await FpProcess.RunAsync(env, "runs");
+
+        // Npgsql's own message for a missing table runs over three lines (the SQL position); the operator gets one.
+        AssertOneLineFailure(runs, "fp runs: control database: 42P01: ");
+        Assert.Contains("unless FP_POSTGRES_CONNECTION names the wrong database (FP_POSTGRES_CONNECTION: ", runs.Stderr, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task AnUnreachablePubSub_ExitsOne_InOneLine()
     {

@@ -12,10 +12,13 @@ internal static class FpProcess
         ["PUBSUB_EMULATOR_HOST"] = "127.0.0.1:1",
     };
 
-    public static ProcessStartInfo StartInfo(params string[] args)
+    public static ProcessStartInfo StartInfo(params string[] args) => DotnetStartInfo("fp.dll", args);
+
+    /// <summary><c>dotnet</c> running <paramref name="dll"/> from the tests' output directory (fp, or a function host the CLI references).</summary>
+    public static ProcessStartInfo DotnetStartInfo(string dll, params string[] args)
     {
         var psi = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
-        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "fp.dll"));
+        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, dll));
         foreach (var arg in args)
         {
             psi.ArgumentList.Add(arg);

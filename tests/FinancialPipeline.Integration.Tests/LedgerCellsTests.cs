@@ -36,6 +36,16 @@ public sealed class LedgerCellsTests
     }
 
     /// <summary>A ledger row of <paramref name="stage"/>; with <paramref name="counts"/>, the completion event it stored.</summary>
+    [Fact]
+    public void ARunningStage_ThatStartedAfterTheClockWasRead_RunsForZero_NotANegativeTime()
+    {
+        // fp runs read its clock before its queries, so a stage claimed meanwhile showed "-0.31s".
+        var running = Row("bronze", "RUNNING", null) with { StartedAt = At.AddMilliseconds(310) };
+
+        Assert.Equal(TimeSpan.Zero, running.Duration(At));
+        Assert.Equal(TimeSpan.FromSeconds(2), running.Duration(At.AddMilliseconds(2310)));
+    }
+
     internal static ExecutionRow Row(string stage, string status, RecordCounts? counts, Guid? executionId = null)
     {
         var id = executionId ?? Guid.NewGuid();

@@ -123,6 +123,11 @@ public sealed class OperationsTests(StackFixture stack)
         Assert.Contains("fresh heartbeat", running.Message, StringComparison.Ordinal);
         var noUpstream = await Assert.ThrowsAsync<ReplayRefusedException>(() => operations.ResetForReplayAsync(executionId, Stage.Silver, "tests", CancellationToken.None));
         Assert.Contains("no silver row", noUpstream.Message, StringComparison.Ordinal);
+        // It names where the execution stopped and the replay that does run, not "publish a start message instead".
+        Assert.EndsWith($"it stopped at bronze (RUNNING): fp replay --execution-id {executionId:D} --stage bronze re-runs it from there", noUpstream.Message, StringComparison.Ordinal);
+        var unknown = Guid.NewGuid();
+        var none = await Assert.ThrowsAsync<ReplayRefusedException>(() => operations.ResetForReplayAsync(unknown, Stage.Bronze, "tests", CancellationToken.None));
+        Assert.Equal($"execution {unknown:D} has no ledger row: nothing to replay (fp runs --execution-id {unknown:D} shows any rejected message that named it)", none.Message);
         var bronze = await ledger.GetAsync(executionId, Stage.Bronze, CancellationToken.None);
         Assert.Equal(("RUNNING", 1, (string?)null), (bronze!.Status, bronze.Attempt, bronze.Error));
     }

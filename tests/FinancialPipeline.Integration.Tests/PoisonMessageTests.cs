@@ -66,6 +66,52 @@ public sealed class PoisonMessageTests(StackFixture stack)
     }
 
     [Fact]
+    public async Task AStartMessage_NamingAnExecutionOfAnotherJob_IsRejected_NeitherRunAsThatJobNorReemitted()
+    {
+        // What gcloud lets an operator publish and fp publish refuses: the execution id of another job's execution.
+        // A FAILED row would be claimed and run with this message's job under that execution; a SUCCESS row would
+        // re-emit the other job's events. Either way the message can never do what it says: a rejection.
+        var owner = await stack.CreateJobAsync();
+        var other = await stack.CreateJobAsync();
+        await using var pipeline = await stack.StartPipelineAsync(options: o => o with { RetryPolicy = new RetryPolicySpec(TimeSpan.Zero, TimeSpan.FromSeconds(1)) });
+        var driver = new PipelineDriver(stack, pipeline);
+        var since = TimeProvider.System.GetUtcNow().AddSeconds(-5);
+        var failed = Guid.NewGuid();
+        var succeeded = Guid.NewGuid();
+        var claimFailed = await driver.Ledger.ClaimAsync(new ClaimRequest(failed, Stage.Bronze, owner.JobName, null, null, null, null), CancellationToken.None);
+        await driver.Ledger.FailAsync(claimFailed.Lease!, "IOException: the bucket cannot be written", CancellationToken.None);
+        var claimSucceeded = await driver.Ledger.ClaimAsync(new ClaimRequest(succeeded, Stage.Bronze, owner.JobName, null, null, null, null), CancellationToken.None);
+        var window = new TimeWindow(DateTimeOffset.UtcNow.AddHours(-3), DateTimeOffset.UtcNow.AddHours(-1));
+        await driver.Ledger.CompleteAsync(claimSucceeded.Lease!, new StageSuccess(window, [], 0, new Dictionary<string, long>(), "{}"), CancellationToken.None);
+
+        var published = new Dictionary<string, Guid>();
+        foreach (var id in new[] { failed, succeeded })
+        {
+            published[await driver.PublishRawAsync(Encoding.UTF8.GetBytes($$"""{"execution_id":"{{id}}","job_name":"{{other.JobName}}"}"""))] = id;
+        }
+
+        var store = new RejectedMessageStore(stack.DataSource);
+        async Task<List<RejectedMessageStore.Row>> RecordedAsync() =>
+            (await store.ListByFunctionAsync("extract", since, CancellationToken.None)).Where(r => r.MessageId is not null && published.ContainsKey(r.MessageId)).ToList();
+        await Eventually.WaitAsync(async () => (await RecordedAsync()).Count == 2, PipelineDriver.RunTimeout, "both messages rejected");
+        await Task.Delay(TimeSpan.FromSeconds(5)); // a redelivery would record it again
+
+        var rows = await RecordedAsync();
+        Assert.Equal(2, rows.Count);
+        foreach (var row in rows)
+        {
+            Assert.Equal("execution_id", row.Field);
+            Assert.Equal(published[row.MessageId!].ToString("D"), row.ExecutionId);
+            Assert.StartsWith($"belongs to job '{owner.JobName}', not '{other.JobName}'", row.Reason, StringComparison.Ordinal);
+        }
+
+        var failedRow = await driver.Ledger.GetAsync(failed, Stage.Bronze, CancellationToken.None);
+        Assert.Equal(("FAILED", 1, owner.JobName), (failedRow!.Status, failedRow.Attempt, failedRow.JobName));
+        Assert.Null(await driver.Ledger.GetAsync(succeeded, Stage.Silver, CancellationToken.None));
+        Assert.Empty(await driver.PullDeadLettersAsync());
+    }
+
+    [Fact]
     public async Task ARejectionFoundAfterTheClaim_FailsTheStage_SoTheMessageIsRedeliveredNotAcked()
     {
         var job = await stack.CreateJobAsync();

@@ -66,7 +66,7 @@ public sealed record AlertMessage(
             blocks.Add(new JsonObject
             {
                 ["type"] = "section",
-                ["text"] = Mrkdwn("*Replay* (after fixing the cause)\n" + string.Concat(ReplayCommands.Select(CodeBlock)), MaxBlockChars),
+                ["text"] = Mrkdwn("*Replay* (after fixing the cause)\n" + string.Join('\n', ReplayCommands.Select(CodeBlock)), MaxBlockChars),
             });
         }
 
@@ -106,7 +106,12 @@ public static partial class AlertComposer
             new("First published", deadLetter.SourcePublishTime is { } published ? PipelineJson.FormatUtc(published) : "unknown"),
             new("Ledger", ledgerRow is null ? "no row" : $"{ledgerRow.Status}, attempt {ledgerRow.Attempt}"),
         };
-        var title = $"Dead letter: {stage} of execution {execution} gave up after {deliveries} deliveries";
+        var subject = deadLetter.Stage is not null && deadLetter.ExecutionId is not null
+            ? $"{stage} of execution {execution}"
+            : "a message naming no execution and stage the pipeline knows";
+        var title = deadLetter.DeliveryCount is null
+            ? $"Dead letter: {subject} (no delivery count: not dead-lettered by Pub/Sub, published to the topic directly?)"
+            : $"Dead letter: {subject} gave up after {deliveries} deliveries";
         return new AlertMessage(AlertMessage.DeadLetterKind, deadLetter.DedupeKey, deadLetter.ExecutionId, deadLetter.Stage, title, fields, ErrorOf(deadLetter, ledgerRow), ReplayCommandsOf(deadLetter, topics, projectId));
     }
 

@@ -69,6 +69,11 @@ public sealed partial class StageRunner(
                 var stored = Encoding.UTF8.GetBytes(claim.CompletionJson ?? throw new InvalidOperationException("SUCCESS row without completion event"));
                 await PublishAsync(stage, StageCompletedMessage.Parse(stored, stage), stored, cancellationToken);
                 return;
+            case ClaimOutcome.OtherJob:
+                // Never claimed, so acked and recorded like any other message that can never succeed.
+                throw new MessageRejectedException(
+                    "execution_id",
+                    $"belongs to job '{claim.JobName}', not '{input.JobName}': a message can only re-run its own job's execution (fp runs --execution-id {input.ExecutionId:D} shows it; fp publish --job {input.JobName} starts a new one)");
             case ClaimOutcome.Busy:
                 throw new RetryLaterException($"{stage.ToWire()} of {input.ExecutionId} is running elsewhere (heartbeat {claim.HeartbeatAt:O})");
         }
