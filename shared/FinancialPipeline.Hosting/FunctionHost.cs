@@ -214,7 +214,17 @@ public static partial class FunctionHost
 #pragma warning restore CA1031
         {
             using var scope = BeginScope(logger, eventLog);
-            LogFailed(logger, ex, functionName, cloudEvent?.Id);
+            if (ex is EnvironmentFailureException)
+            {
+                // An outage repeats on every redelivery: one line each, the trace only for whoever turns Debug on.
+                LogEnvironmentFailed(logger, functionName, cloudEvent?.Id, ex.Message);
+                LogEnvironmentFailureDetail(logger, ex, functionName, cloudEvent?.Id);
+            }
+            else
+            {
+                LogFailed(logger, ex, functionName, cloudEvent?.Id);
+            }
+
             context.Response.StatusCode = StatusCodes.Status500InternalServerError;
             await context.Response.WriteAsync(ex.GetType().Name + ": " + ex.Message, context.RequestAborted);
         }
@@ -306,6 +316,12 @@ public static partial class FunctionHost
 
     [LoggerMessage(Level = LogLevel.Error, Message = "{Function} failed on message {MessageId}; answering 500 so Pub/Sub redelivers")]
     private static partial void LogFailed(ILogger logger, Exception exception, string function, string? messageId);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "{Function} could not finish message {MessageId}: {Reason}; answering 500 so Pub/Sub redelivers")]
+    private static partial void LogEnvironmentFailed(ILogger logger, string function, string? messageId, string reason);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "{Function} failure detail for message {MessageId}")]
+    private static partial void LogEnvironmentFailureDetail(ILogger logger, Exception exception, string function, string? messageId);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "{Function} answered {StatusCode} for message {MessageId} in {ElapsedMs:F1} ms")]
     private static partial void LogHandled(ILogger logger, string function, string? messageId, int statusCode, double elapsedMs);
