@@ -194,7 +194,9 @@ public static partial class FunctionHost
         }
         catch (MessageRejectedException ex)
         {
-            using var scope = BeginScope(logger, eventLog);
+            // Rejected while parsing, after the execution id: the function described nothing, the rejection names it.
+            using var scope = BeginScope(logger, eventLog)
+                ?? (ex.ExecutionId is { } parsed ? logger.BeginScope(new LogScope(("execution_id", parsed.ToString("D")))) : null);
             await RejectAsync(context, functionName, cloudEvent, data, body, eventLog.ExecutionId, ex, logger);
         }
         catch (RetryLaterException ex)
@@ -268,7 +270,7 @@ public static partial class FunctionHost
     private static async Task RejectAsync(HttpContext context, string functionName, CloudEvent? cloudEvent, MessagePublishedData? data, byte[] body, string? parsedExecutionId, MessageRejectedException ex, ILogger logger)
     {
         var attributes = data?.Message.Attributes ?? new Dictionary<string, string>();
-        var executionId = parsedExecutionId ?? attributes.GetValueOrDefault("execution_id");
+        var executionId = parsedExecutionId ?? ex.ExecutionId?.ToString("D") ?? attributes.GetValueOrDefault("execution_id");
         var rejected = new RejectedMessage(
             functionName,
             data?.Message.MessageId ?? cloudEvent?.Id,
