@@ -65,6 +65,13 @@ public sealed record ExecutionRow(
 
     /// <summary>How long it ran, or has been running by <paramref name="now"/> (never negative: a reader's clock read before the claim).</summary>
     public TimeSpan? Duration(DateTimeOffset now) => Status == "RUNNING" ? (now > StartedAt ? now - StartedAt : TimeSpan.Zero) : FinishedAt - StartedAt;
+
+    /// <summary>
+    /// As <see cref="Duration(DateTimeOffset)"/>, but a zombie ran until its last heartbeat: its worker has been gone
+    /// since, and counting to <paramref name="now"/> would read as a stage still running all that time.
+    /// </summary>
+    public TimeSpan? Duration(DateTimeOffset now, TimeSpan staleAfter) =>
+        IsZombie(now, staleAfter) ? (HeartbeatAt > StartedAt ? HeartbeatAt - StartedAt : TimeSpan.Zero) : Duration(now);
 }
 
 public sealed record StageSuccess(TimeWindow Window, IReadOnlyList<string> Outputs, long Records, IReadOnlyDictionary<string, long> Metrics, string CompletionJson);
