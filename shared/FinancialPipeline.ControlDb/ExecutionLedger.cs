@@ -34,7 +34,7 @@ public sealed record LedgerOptions
 public sealed record ClaimRequest(Guid ExecutionId, Stage Stage, string JobName, string? Tickers, int? Interval, int? Overlap, string? BucketName);
 
 /// <summary>The caller's ownership of one (execution_id, stage) row; every write checks the token.</summary>
-/// <param name="PreviousHeartbeatAt">The replaced attempt's last heartbeat (after a takeover, when its worker went silent); null for a new row.</param>
+/// <param name="PreviousHeartbeatAt">The row's heartbeat before this claim (after a takeover: when the replaced worker went silent); null for a new row.</param>
 public sealed record Lease(Guid ExecutionId, Stage Stage, Guid OwnerToken, int Attempt, string ClaimReason, DateTimeOffset? PreviousHeartbeatAt = null);
 
 public sealed record ClaimResult(ClaimOutcome Outcome, Lease? Lease, string? CompletionJson, int Attempt, DateTimeOffset? HeartbeatAt, string? JobName = null);
