@@ -94,7 +94,9 @@ internal static class ExecutionReport
             ? $"ZOMBIE (RUNNING, heartbeat {(now - row.HeartbeatAt).TotalSeconds:F0} s ago, stale after {staleAfter.TotalSeconds:F0} s)"
             : deadLettered ? "FAILED, dead-lettered (Pub/Sub gave up; only a replay runs it again)" : row.Status;
         Line(text, 0, $"{row.Stage}: {status}, attempt {row.Attempt} ({row.ClaimReason})");
-        var duration = row.Duration(now) is { } d ? string.Create(CultureInfo.InvariantCulture, $", {d.TotalSeconds:F2} s") : string.Empty;
+        var duration = row.Duration(now, staleAfter) is { } d
+            ? string.Create(CultureInfo.InvariantCulture, $", {d.TotalSeconds:F2} s{(row.IsZombie(now, staleAfter) ? " until its last heartbeat" : string.Empty)}")
+            : string.Empty;
         Field(text, "started", $"{Time(row.StartedAt)}{(row.FinishedAt is { } f ? $", finished {Time(f)}" : string.Empty)}{duration}");
         if (row.Status == "RUNNING")
         {

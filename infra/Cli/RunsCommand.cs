@@ -90,7 +90,7 @@ internal static class RunsCommand
                 row.ClaimReason,
                 LedgerCells.Records(row),
                 LedgerCells.Window(row),
-                row.Duration(now) is { } d ? $"{d.TotalSeconds:F2}s" : "-",
+                row.Duration(now, staleAfter) is { } d ? $"{d.TotalSeconds:F2}s{(zombie ? ", then silent" : string.Empty)}" : "-",
                 Markup.Escape(row.Error is { Length: > 60 } err ? err[..60] + "…" : row.Error ?? string.Empty));
         }
 

@@ -34,7 +34,8 @@ public sealed record LedgerOptions
 public sealed record ClaimRequest(Guid ExecutionId, Stage Stage, string JobName, string? Tickers, int? Interval, int? Overlap, string? BucketName);
 
 /// <summary>The caller's ownership of one (execution_id, stage) row; every write checks the token.</summary>
-public sealed record Lease(Guid ExecutionId, Stage Stage, Guid OwnerToken, int Attempt, string ClaimReason);
+/// <param name="PreviousHeartbeatAt">The row's heartbeat before this claim (after a takeover: when the replaced worker went silent); null for a new row.</param>
+public sealed record Lease(Guid ExecutionId, Stage Stage, Guid OwnerToken, int Attempt, string ClaimReason, DateTimeOffset? PreviousHeartbeatAt = null);
 
 public sealed record ClaimResult(ClaimOutcome Outcome, Lease? Lease, string? CompletionJson, int Attempt, DateTimeOffset? HeartbeatAt, string? JobName = null);
 
@@ -64,6 +65,13 @@ public sealed record ExecutionRow(
 
     /// <summary>How long it ran, or has been running by <paramref name="now"/> (never negative: a reader's clock read before the claim).</summary>
     public TimeSpan? Duration(DateTimeOffset now) => Status == "RUNNING" ? (now > StartedAt ? now - StartedAt : TimeSpan.Zero) : FinishedAt - StartedAt;
+
+    /// <summary>
+    /// As <see cref="Duration(DateTimeOffset)"/>, but a zombie ran until its last heartbeat: its worker has been gone
+    /// since, and counting to <paramref name="now"/> would read as a stage still running all that time.
+    /// </summary>
+    public TimeSpan? Duration(DateTimeOffset now, TimeSpan staleAfter) =>
+        IsZombie(now, staleAfter) ? (HeartbeatAt > StartedAt ? HeartbeatAt - StartedAt : TimeSpan.Zero) : Duration(now);
 }
 
 public sealed record StageSuccess(TimeWindow Window, IReadOnlyList<string> Outputs, long Records, IReadOnlyDictionary<string, long> Metrics, string CompletionJson);
@@ -91,7 +99,11 @@ public sealed class ExecutionLedger(NpgsqlDataSource dataSource, TimeProvider ti
         {
             var now = time.GetUtcNow();
             var owner = Guid.NewGuid();
+            // previous: the row as it was before this statement (a CTE sees the statement's snapshot), so a takeover
+            // can say when the worker it replaces last heartbeated; RETURNING sees only the updated row.
             await using (var cmd = dataSource.CreateCommand("""
+                WITH previous AS (
+                    SELECT heartbeat_at FROM ingestion_job_execution WHERE execution_id = @execution_id AND stage = @stage)
                 INSERT INTO ingestion_job_execution AS e
                     (execution_id, stage, job_name, tickers, interval, overlap, bucket_name, status, attempt,
                      claim_reason, owner_token, heartbeat_at, started_at, created_at, updated_at)
@@ -115,7 +127,7 @@ public sealed class ExecutionLedger(NpgsqlDataSource dataSource, TimeProvider ti
                     updated_at = EXCLUDED.updated_at
                 WHERE (e.status = 'FAILED' OR (e.status = 'RUNNING' AND e.heartbeat_at < @stale_before))
                   AND e.job_name = EXCLUDED.job_name
-                RETURNING e.attempt, e.claim_reason
+                RETURNING e.attempt, e.claim_reason, (SELECT heartbeat_at FROM previous)
                 """))
             {
                 cmd.Parameters.AddWithValue("execution_id", request.ExecutionId);
@@ -134,7 +146,8 @@ public sealed class ExecutionLedger(NpgsqlDataSource dataSource, TimeProvider ti
                 {
                     var attempt = reader.GetInt32(0);
                     var reason = reader.GetString(1);
-                    return new ClaimResult(ClaimOutcome.Claimed, new Lease(request.ExecutionId, request.Stage, owner, attempt, reason), null, attempt, now);
+                    DateTimeOffset? previousHeartbeat = reader.IsDBNull(2) ? null : reader.GetFieldValue<DateTimeOffset>(2);
+                    return new ClaimResult(ClaimOutcome.Claimed, new Lease(request.ExecutionId, request.Stage, owner, attempt, reason, previousHeartbeat), null, attempt, now);
                 }
             }
 

@@ -194,7 +194,9 @@ public static partial class FunctionHost
         }
         catch (MessageRejectedException ex)
         {
-            using var scope = BeginScope(logger, eventLog);
+            // Rejected while parsing, after the execution id: the function described nothing, the rejection names it.
+            using var scope = BeginScope(logger, eventLog)
+                ?? (ex.ExecutionId is { } parsed ? logger.BeginScope(new LogScope(("execution_id", parsed.ToString("D")))) : null);
             await RejectAsync(context, functionName, cloudEvent, data, body, eventLog.ExecutionId, ex, logger);
         }
         catch (RetryLaterException ex)
@@ -214,7 +216,17 @@ public static partial class FunctionHost
 #pragma warning restore CA1031
         {
             using var scope = BeginScope(logger, eventLog);
-            LogFailed(logger, ex, functionName, cloudEvent?.Id);
+            if (ex is EnvironmentFailureException)
+            {
+                // An outage repeats on every redelivery: one line each, the trace only for whoever turns Debug on.
+                LogEnvironmentFailed(logger, functionName, cloudEvent?.Id, ex.Message);
+                LogEnvironmentFailureDetail(logger, ex, functionName, cloudEvent?.Id);
+            }
+            else
+            {
+                LogFailed(logger, ex, functionName, cloudEvent?.Id);
+            }
+
             context.Response.StatusCode = StatusCodes.Status500InternalServerError;
             await context.Response.WriteAsync(ex.GetType().Name + ": " + ex.Message, context.RequestAborted);
         }
@@ -258,7 +270,7 @@ public static partial class FunctionHost
     private static async Task RejectAsync(HttpContext context, string functionName, CloudEvent? cloudEvent, MessagePublishedData? data, byte[] body, string? parsedExecutionId, MessageRejectedException ex, ILogger logger)
     {
         var attributes = data?.Message.Attributes ?? new Dictionary<string, string>();
-        var executionId = parsedExecutionId ?? attributes.GetValueOrDefault("execution_id");
+        var executionId = parsedExecutionId ?? ex.ExecutionId?.ToString("D") ?? attributes.GetValueOrDefault("execution_id");
         var rejected = new RejectedMessage(
             functionName,
             data?.Message.MessageId ?? cloudEvent?.Id,
@@ -306,6 +318,12 @@ public static partial class FunctionHost
 
     [LoggerMessage(Level = LogLevel.Error, Message = "{Function} failed on message {MessageId}; answering 500 so Pub/Sub redelivers")]
     private static partial void LogFailed(ILogger logger, Exception exception, string function, string? messageId);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "{Function} could not finish message {MessageId}: {Reason}; answering 500 so Pub/Sub redelivers")]
+    private static partial void LogEnvironmentFailed(ILogger logger, string function, string? messageId, string reason);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "{Function} failure detail for message {MessageId}")]
+    private static partial void LogEnvironmentFailureDetail(ILogger logger, Exception exception, string function, string? messageId);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "{Function} answered {StatusCode} for message {MessageId} in {ElapsedMs:F1} ms")]
     private static partial void LogHandled(ILogger logger, string function, string? messageId, int statusCode, double elapsedMs);

@@ -32,6 +32,28 @@ public sealed class RetryLaterException : Exception
     }
 }
 
+/// <summary>
+/// Something outside the message failed (a webhook down or erroring, a service that did not answer): answered 500 and
+/// redelivered like any failure, but it is the environment's fault, not a bug, so the host logs its message as one line
+/// (which must say what failed, a status or socket error, and never a secret) and keeps the exception at Debug.
+/// </summary>
+public class EnvironmentFailureException : Exception
+{
+    public EnvironmentFailureException(string message)
+        : base(message)
+    {
+    }
+
+    public EnvironmentFailureException()
+    {
+    }
+
+    public EnvironmentFailureException(string message, Exception? innerException)
+        : base(message, innerException)
+    {
+    }
+}
+
 /// <summary>Where permanently rejected messages are recorded (the control DB in production).</summary>
 public interface IRejectionSink
 {

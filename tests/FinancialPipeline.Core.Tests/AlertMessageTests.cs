@@ -172,6 +172,23 @@ public sealed class AlertMessageTests
         Assert.Empty(alert.ReplayCommands);
     }
 
+    [Fact]
+    public void TakeoverAlert_SaysHowLongTheWorkerWasSilent_NotJustTheThreshold()
+    {
+        var detected = new DateTimeOffset(2026, 11, 23, 21, 0, 0, TimeSpan.Zero);
+        var takeover = new TakeoverAlertEvent(ExecutionId, "financial_extract", Stage.Silver, 2, 30, detected, detected.AddMinutes(-40));
+        var parsed = TakeoverAlertEvent.Parse(takeover.ToUtf8Json());
+        var alert = AlertComposer.ForTakeover(parsed);
+
+        Assert.Equal(takeover, parsed);
+        Assert.StartsWith(
+            "The worker running silver (attempt 1) last heartbeated at 2026-11-23 20:20:00 UTC, 2400 s before the takeover (stale after 30 s): it crashed, was OOM-killed or hung. Attempt 2 took the row over",
+            alert.Detail,
+            StringComparison.Ordinal);
+        Assert.Contains(alert.Fields, f => f.Key == "Last heartbeat" && f.Value == "2026-11-23T20:20:00Z");
+        Assert.DoesNotContain("more than 30 s", alert.Text, StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData("""{"kind":"zombie_takeover","execution_id":"nope","job_name":"j","stage":"silver","attempt":2,"stale_after_seconds":90,"detected_at":"2026-11-23T21:00:00Z"}""", "execution_id")]
     [InlineData("""{"kind":"zombie_takeover","execution_id":"6f1c2d3e-4b5a-4c6d-8e7f-901234567890","job_name":"j","stage":"platinum","attempt":2,"stale_after_seconds":90,"detected_at":"2026-11-23T21:00:00Z"}""", "stage")]

@@ -23,6 +23,29 @@ public sealed class ContractTests
         Assert.Equal(field, ex.Field);
     }
 
+    [Theory]
+    [InlineData("", "is empty: the message has no data")]
+    [InlineData(" \r\n", "is blank: 3 byte(s) of whitespace")]
+    public void NoData_IsRejectedAsEmpty_NotAsInvalidJson(string data, string reason)
+    {
+        var ex = Assert.Throws<MessageRejectedException>(() => StartMessage.Parse(Encoding.UTF8.GetBytes(data)));
+
+        Assert.Equal("data", ex.Field);
+        Assert.StartsWith(reason, ex.Reason, StringComparison.Ordinal);
+        Assert.DoesNotContain("JSON tokens", ex.Reason, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("""{"execution_id":"6f1c2d3e-4b5a-4c6d-8e7f-901234567890","job_name":"Bad Job!"}""", "job_name")]
+    [InlineData("""{"execution_id":"6f1c2d3e-4b5a-4c6d-8e7f-901234567890","job_name":"j","window":"today"}""", "window")]
+    public void StartMessage_RejectedAfterItsExecutionIdParsed_NamesThatExecution(string json, string field)
+    {
+        var ex = Assert.Throws<MessageRejectedException>(() => StartMessage.Parse(Encoding.UTF8.GetBytes(json)));
+
+        Assert.Equal((field, (Guid?)Guid.Parse("6f1c2d3e-4b5a-4c6d-8e7f-901234567890")), (ex.Field, ex.ExecutionId));
+        Assert.Null(Assert.Throws<MessageRejectedException>(() => StartMessage.Parse("""{"execution_id":"nope","job_name":"Bad Job!"}"""u8.ToArray())).ExecutionId);
+    }
+
     [Fact]
     public void StartMessage_RoundTrips_AndIgnoresUnknownFields()
     {
@@ -58,6 +81,11 @@ public sealed class ContractTests
         // Gold reads the dates after its claim: a malformed one is rejected with the shape, before it.
         var badDate = (message with { TouchedDates = ["2026-11-20", "20/11/2026"] }).ToUtf8Json();
         Assert.Equal("touched_dates", Assert.Throws<MessageRejectedException>(() => StageCompletedMessage.Parse(badDate, Stage.Bronze)).Field);
+        // Once the execution id parsed, every rejection names it (recorded under that execution).
+        var badJob = (message with { JobName = "Bad Job!" }).ToUtf8Json();
+        Assert.Equal(("job_name", (Guid?)message.ExecutionId), Assert.Throws<MessageRejectedException>(() => StageCompletedMessage.Parse(badJob, Stage.Bronze)) is var r ? (r.Field, r.ExecutionId) : default);
+        Assert.Equal(message.ExecutionId, Assert.Throws<MessageRejectedException>(() => StageCompletedMessage.Parse(badDate, Stage.Bronze)).ExecutionId);
+        Assert.Equal(message.ExecutionId, Assert.Throws<MessageRejectedException>(() => StageCompletedMessage.Parse(json, Stage.Silver)).ExecutionId);
     }
 
     [Theory]

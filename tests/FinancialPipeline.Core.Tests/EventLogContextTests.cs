@@ -6,6 +6,7 @@ using FinancialPipeline.Core.Contracts;
 using FinancialPipeline.Hosting;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
+using FinancialPipeline.Tests.Shared;
 using Microsoft.Extensions.Logging;
 
 namespace FinancialPipeline.Core.Tests;
@@ -55,6 +56,21 @@ public sealed class EventLogContextTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task An_environment_failure_is_one_error_line_without_a_stack_trace_and_the_detail_is_at_debug()
+    {
+        var status = await PushAsync("outage", "m-outage");
+
+        Assert.Equal(HttpStatusCode.InternalServerError, status);
+        var failed = Assert.Single(_logs.Lines, l => l.Level >= LogLevel.Warning && l.Message.Contains("m-outage", StringComparison.Ordinal));
+        Assert.Equal(LogLevel.Error, failed.Level);
+        Assert.Null(failed.Exception);
+        Assert.Equal("describing could not finish message m-outage: the webhook answered 503 ServiceUnavailable; answering 500 so Pub/Sub redelivers", failed.Message);
+        Assert.Equal(ExecutionId, failed.Scope("execution_id"));
+        var detail = Assert.Single(_logs.Lines, l => l.Exception is not null && l.Message.Contains("m-outage", StringComparison.Ordinal));
+        Assert.Equal(LogLevel.Debug, detail.Level);
+    }
+
+    [Fact]
     public async Task A_rejection_after_parsing_records_the_bodys_execution_id_although_the_message_had_no_attribute()
     {
         var status = await PushAsync("reject", "m-reject");
@@ -98,21 +114,24 @@ public sealed class EventLogContextTests : IAsyncLifetime
         return response.StatusCode;
     }
 
-    /// <summary>Parses like a stage: "fail" and "reject" are payloads it understood, anything else it cannot parse.</summary>
+    /// <summary>Parses like a stage: "fail", "outage" and "reject" are payloads it understood, anything else it cannot parse.</summary>
     private sealed class DescribingFunction : ICloudEventFunction<MessagePublishedData>
     {
         public Task HandleAsync(CloudEvent cloudEvent, MessagePublishedData data, CancellationToken cancellationToken)
         {
             var text = Encoding.UTF8.GetString(data.Message.Data.Span);
-            if (text is not ("fail" or "reject"))
+            if (text is not ("fail" or "reject" or "outage"))
             {
                 throw new MessageRejectedException("data", "not JSON");
             }
 
             EventLogContext.Describe(new LogScope(("execution_id", ExecutionId), ("stage", "silver")));
-            return text == "fail"
-                ? Task.FromException(new InvalidOperationException("the work failed"))
-                : Task.FromException(new MessageRejectedException("job_name", "unknown job 'x'"));
+            return text switch
+            {
+                "fail" => Task.FromException(new InvalidOperationException("the work failed")),
+                "outage" => Task.FromException(new EnvironmentFailureException("the webhook answered 503 ServiceUnavailable", new HttpRequestException("inner"))),
+                _ => Task.FromException(new MessageRejectedException("job_name", "unknown job 'x'")),
+            };
         }
     }
 
@@ -124,50 +143,6 @@ public sealed class EventLogContextTests : IAsyncLifetime
         {
             Recorded.Enqueue(rejected);
             return Task.CompletedTask;
-        }
-    }
-
-    private sealed record LogLine(LogLevel Level, string Message, IReadOnlyList<KeyValuePair<string, object?>> Scopes)
-    {
-        public string? Scope(string name) => Scopes.LastOrDefault(p => p.Key == name).Value as string;
-    }
-
-    private sealed class CapturingLoggerProvider : ILoggerProvider, ISupportExternalScope
-    {
-        private readonly ConcurrentQueue<LogLine> _lines = new();
-        private IExternalScopeProvider _scopes = new LoggerExternalScopeProvider();
-
-        public IReadOnlyList<LogLine> Lines => [.. _lines];
-
-        public ILogger CreateLogger(string categoryName) => new Logger(this);
-
-        public void SetScopeProvider(IExternalScopeProvider scopeProvider) => _scopes = scopeProvider;
-
-        public void Dispose()
-        {
-        }
-
-        private sealed class Logger(CapturingLoggerProvider owner) : ILogger
-        {
-            public IDisposable? BeginScope<TState>(TState state)
-                where TState : notnull => owner._scopes.Push(state);
-
-            public bool IsEnabled(LogLevel logLevel) => true;
-
-            public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
-            {
-                var pairs = new List<KeyValuePair<string, object?>>();
-                owner._scopes.ForEachScope(
-                    static (scope, list) =>
-                    {
-                        if (scope is IEnumerable<KeyValuePair<string, object?>> values)
-                        {
-                            list.AddRange(values);
-                        }
-                    },
-                    pairs);
-                owner._lines.Enqueue(new LogLine(logLevel, formatter(state, exception), pairs));
-            }
         }
     }
 }

@@ -22,7 +22,8 @@ public sealed class AlertDispatcherTests(StackFixture stack)
 
         var refused = new AlertDispatcher(store, new SlackWebhookChannel(http, ClosedPortUrl()), NullLogger<AlertDispatcher>.Instance);
         var failure = await Assert.ThrowsAsync<AlertDeliveryException>(() => refused.SendAsync(alert, CancellationToken.None));
-        Assert.Contains("unreachable", failure.Message, StringComparison.Ordinal);
+        Assert.Contains("Slack webhook at 127.0.0.1 unreachable (ConnectionError: ConnectionRefused)", failure.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("/services/", failure.Message, StringComparison.Ordinal);
         var failed = await store.GetAsync(alert.DedupeKey, CancellationToken.None);
         Assert.Equal(("FAILED", 1), (failed!.Status, failed.Attempts));
         Assert.Contains("unreachable", failed.LastError, StringComparison.Ordinal);

@@ -5,6 +5,9 @@ using FinancialPipeline.Core.Contracts;
 using FinancialPipeline.DevServices;
 using FinancialPipeline.PubSub;
 using FinancialPipeline.Stages.Alerts;
+using FinancialPipeline.Tests.Shared;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Time.Testing;
 using Xunit.Abstractions;
 
@@ -55,6 +58,45 @@ public sealed class AlertTests(StackFixture stack, ITestOutputHelper output)
         Assert.Contains(await driver.PullDeadLettersAsync(), m => m.Attributes.GetValueOrDefault("execution_id") == start.ExecutionId.ToString("D"));
     }
 
+    /// <summary>
+    /// A Slack outage is the environment's failure, repeated on every redelivery: the Alert host logs one line per failed
+    /// post (the webhook's status, the alert and the attempt), no stack trace, never the webhook's secret path.
+    /// </summary>
+    [Fact]
+    public async Task SlackOutage_IsOneLinePerFailedPost_WithTheStatus_NeverAStackTraceOrTheWebhookPath()
+    {
+        await using var slack = await SlackReceiver.StartAsync(failFirst: 2);
+        var logs = new CapturingLoggerProvider();
+        await using var pipeline = await stack.StartPipelineAsync(
+            (name, services) =>
+            {
+                if (name == AlertFunction.Name)
+                {
+                    services.AddLogging(l => l.AddProvider(logs));
+                }
+            },
+            o => o with { SlackWebhookUrl = slack.WebhookUrl, RetryPolicy = new RetryPolicySpec(TimeSpan.Zero, TimeSpan.FromSeconds(1)) });
+        var takeover = new TakeoverAlertEvent(Guid.NewGuid(), "financial_extract", Stage.Silver, 2, 90, TimeProvider.System.GetUtcNow());
+
+        await pipeline.PubSub.PublishAsync(pipeline.Topology.AlertsTopic, [new PubsubMessage(takeover.ToUtf8Json(), takeover.Attributes())]);
+        await WaitForPostsAsync(slack, takeover.ExecutionId.ToString("D"), 1);
+
+        var loud = logs.Lines.Where(l => l.Level >= LogLevel.Warning).ToList();
+        Assert.All(loud, l => output.WriteLine($"{l.Level}: {l.Message}"));
+        Assert.Equal(2, loud.Count);
+        Assert.All(loud, l =>
+        {
+            Assert.Equal(LogLevel.Error, l.Level);
+            Assert.Null(l.Exception);
+            Assert.DoesNotContain('\n', l.Message);
+            Assert.DoesNotContain("not-a-real-secret", l.Message, StringComparison.Ordinal);
+            Assert.Contains("failed: Slack webhook answered 500 InternalServerError", l.Message, StringComparison.Ordinal);
+            Assert.Equal(takeover.ExecutionId.ToString("D"), l.Scope("execution_id"));
+        });
+        Assert.Contains($"alert zombie_takeover:{takeover.ExecutionId:D}:silver:2 post attempt 1 failed", loud[0].Message, StringComparison.Ordinal);
+        Assert.Contains("post attempt 2 failed", loud[1].Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task SameMessageDeadLetteredTwice_IsPostedOnce()
     {
@@ -92,7 +134,8 @@ public sealed class AlertTests(StackFixture stack, ITestOutputHelper output)
         var post = (await WaitForPostsAsync(slack, start.ExecutionId.ToString("D"), 1))[0];
 
         Assert.Contains("Zombie takeover: bronze", AllText(post), StringComparison.Ordinal);
-        Assert.Contains("20 s", AllText(post), StringComparison.Ordinal);
+        // How long the zombie had been silent (its heartbeat is 10 minutes old), not only the 20 s threshold.
+        Assert.Matches("The worker running bronze \\(attempt 1\\) last heartbeated at [0-9: -]+ UTC, 6[0-9][0-9] s before the takeover \\(stale after 20 s\\)", AllText(post));
         var row = Assert.Single(await Alerts().ListByExecutionAsync(start.ExecutionId, CancellationToken.None));
         Assert.Equal(($"zombie_takeover:{start.ExecutionId:D}:bronze:2", "SENT"), (row.DedupeKey, row.Status));
         await AssertNoMorePostsAsync(slack, 1);

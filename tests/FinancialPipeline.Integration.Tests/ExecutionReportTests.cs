@@ -26,4 +26,21 @@ public sealed class ExecutionReportTests
         Assert.Contains($"  quarantine: 390 row(s) set aside: fp quarantine --execution-id {id:D} lists them", report, StringComparison.Ordinal);
         Assert.Single(fields.Select(f => f.Length).Distinct());
     }
+
+    [Fact]
+    public void AZombie_RanUntilItsLastHeartbeat_NotUntilNow()
+    {
+        // Started 11 minutes ago, silent for the last 10: its worker ran one minute, it is not "running for 660 s".
+        var id = Guid.NewGuid();
+        var now = new DateTimeOffset(2026, 11, 24, 13, 40, 0, TimeSpan.Zero);
+        var zombie = LedgerCellsTests.Row("silver", "RUNNING", null, id) with { StartedAt = now.AddMinutes(-11), HeartbeatAt = now.AddMinutes(-10), FinishedAt = null };
+
+        var report = ExecutionReport.Render(new ExecutionReport.Facts(id, [zombie], [], []), now, TimeSpan.FromSeconds(30));
+
+        Assert.Contains("silver: ZOMBIE (RUNNING, heartbeat 600 s ago, stale after 30 s)", report, StringComparison.Ordinal);
+        Assert.Contains("  started:    2026-11-24 13:29:00 UTC, 60.00 s until its last heartbeat", report, StringComparison.Ordinal);
+        Assert.Equal(TimeSpan.FromMinutes(11), zombie.Duration(now)); // what fp runs showed
+        Assert.Equal(TimeSpan.FromMinutes(1), zombie.Duration(now, TimeSpan.FromSeconds(30)));
+        Assert.Equal(TimeSpan.FromMinutes(11), zombie.Duration(now, TimeSpan.FromMinutes(15))); // not stale yet: still running
+    }
 }

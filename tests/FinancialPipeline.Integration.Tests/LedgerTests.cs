@@ -55,6 +55,9 @@ public sealed class LedgerTests(StackFixture stack)
         time.Advance(TimeSpan.FromSeconds(61));
         var takeover = await ledger.ClaimAsync(request, CancellationToken.None);
         Assert.Equal((ClaimOutcome.Claimed, 3, "takeover"), (takeover.Outcome, takeover.Lease!.Attempt, takeover.Lease.ClaimReason));
+        // The zombie's last heartbeat (the retry's claim, 91 s before), for the takeover alert; a new row has none.
+        Assert.Equal(new DateTimeOffset(2026, 11, 23, 20, 0, 0, TimeSpan.Zero), takeover.Lease.PreviousHeartbeatAt);
+        Assert.Null(first.Lease.PreviousHeartbeatAt);
 
         // The zombie notices: its heartbeat, its writes and its commit are refused.
         Assert.False(await ledger.HeartbeatAsync(retry.Lease, CancellationToken.None));

@@ -37,11 +37,18 @@ public sealed class PoisonMessageTests(StackFixture stack)
             published[await driver.PublishRawAsync(Encoding.UTF8.GetBytes(body))] = field;
         }
 
+        // Attributes and no data (what a gcloud publish with --attribute and no --message sends).
+        var attributesOnly = await driver.PublishRawAsync([], new Dictionary<string, string> { ["job_name"] = "financial_extract" });
+        published[attributesOnly] = "data";
+        // The execution id parses, the job name does not: the rejection is recorded under that execution.
+        var malformedJobOf = Guid.NewGuid().ToString("D");
+        published[await driver.PublishRawAsync(Encoding.UTF8.GetBytes($$"""{"execution_id":"{{malformedJobOf}}","job_name":"Financial Extract"}"""))] = "job_name";
+
         var store = new RejectedMessageStore(stack.DataSource);
         async Task<List<RejectedMessageStore.Row>> RecordedAsync() =>
             (await store.ListByFunctionAsync("extract", since, CancellationToken.None)).Where(r => r.MessageId is not null && published.ContainsKey(r.MessageId)).ToList();
         await Eventually.WaitAsync(
-            async () => (await RecordedAsync()).Select(r => r.MessageId).Distinct().Count() == cases.Length,
+            async () => (await RecordedAsync()).Select(r => r.MessageId).Distinct().Count() == published.Count,
             PipelineDriver.RunTimeout,
             "every poison message recorded");
 
@@ -59,8 +66,13 @@ public sealed class PoisonMessageTests(StackFixture stack)
         // Published without attributes: the execution id recorded is the one the function parsed from the body.
         Assert.Equal(id, Assert.Single(rows, r => r.Reason.Contains("unknown job", StringComparison.Ordinal)).ExecutionId);
         Assert.Contains(rows, r => r.Reason.Contains("inactive", StringComparison.Ordinal));
+        Assert.StartsWith("is empty: the message has no data", Assert.Single(rows, r => r.MessageId == attributesOnly).Reason, StringComparison.Ordinal);
+        Assert.Equal(malformedJobOf, Assert.Single(rows, r => r.Reason.Contains("'Financial Extract' must match", StringComparison.Ordinal)).ExecutionId);
+        var report = await FpProcess.RunAsync(stack.OperatorVariables(pipeline), "runs", "--execution-id", malformedJobOf);
+        Assert.Equal(0, report.ExitCode);
+        Assert.Contains("job_name: 'Financial Extract' must match", report.Stdout, StringComparison.Ordinal);
         // Acknowledged, so never redelivered: one record per message, nothing in the dead-letter topic, no ledger row.
-        Assert.Equal(cases.Length, rows.Count);
+        Assert.Equal(published.Count, rows.Count);
         Assert.Empty(await driver.PullDeadLettersAsync());
         Assert.Null(await driver.Ledger.GetAsync(Guid.Parse(id), Stage.Bronze, CancellationToken.None));
     }

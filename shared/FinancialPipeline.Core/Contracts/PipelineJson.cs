@@ -18,6 +18,14 @@ public static class PipelineJson
     /// <summary>Parses UTF-8 JSON into an object root or rejects the message naming what is wrong.</summary>
     public static JsonDocument ParseObject(ReadOnlyMemory<byte> utf8)
     {
+        if (utf8.Span.Trim(" \t\r\n"u8).IsEmpty)
+        {
+            // JsonDocument would say "…does not contain any JSON tokens…": a message with attributes and no data.
+            throw new MessageRejectedException("data", utf8.IsEmpty
+                ? "is empty: the message has no data (attributes only, if any), and a pipeline message is a JSON object in its data"
+                : $"is blank: {utf8.Length} byte(s) of whitespace, no JSON object");
+        }
+
         JsonDocument doc;
         try
         {
@@ -36,6 +44,23 @@ public static class PipelineJson
         }
 
         return doc;
+    }
+
+    /// <summary>
+    /// The rest of a message's validation once its execution id has parsed: a rejection from <paramref name="parse"/>
+    /// names that execution, so it is recorded under it instead of under no execution at all.
+    /// </summary>
+    public static T ForExecution<T>(Guid executionId, Func<T> parse)
+    {
+        ArgumentNullException.ThrowIfNull(parse);
+        try
+        {
+            return parse();
+        }
+        catch (MessageRejectedException ex) when (ex.ExecutionId is null)
+        {
+            throw ex.Of(executionId);
+        }
     }
 
     public static string RequiredString(JsonElement obj, string field)

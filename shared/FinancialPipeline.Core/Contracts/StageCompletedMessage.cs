@@ -68,6 +68,7 @@ public sealed record StageCompletedMessage
     /// <summary>Parses and validates a completion event coming from <paramref name="expectedStage"/>.</summary>
     public static StageCompletedMessage Parse(ReadOnlyMemory<byte> utf8, Stage expectedStage)
     {
+        Guid executionId;
         using (var doc = PipelineJson.ParseObject(utf8))
         {
             var root = doc.RootElement;
@@ -77,22 +78,34 @@ public sealed record StageCompletedMessage
                 throw new MessageRejectedException("schema_version", $"unsupported value {v.GetRawText()}; this consumer reads {CurrentSchemaVersion}");
             }
 
-            PipelineJson.RequiredUuid(root, "execution_id");
-            StartMessage.ValidJobName(PipelineJson.RequiredString(root, "job_name"));
-            var stage = PipelineJson.RequiredString(root, "stage");
-            if (stage != expectedStage.ToWire())
-            {
-                throw new MessageRejectedException("stage", $"'{stage}' but this function consumes '{expectedStage.ToWire()}' completions");
-            }
-
-            if (!root.TryGetProperty("window", out var w) || w.ValueKind != JsonValueKind.Object)
-            {
-                throw new MessageRejectedException("window", "is required");
-            }
-
-            StartMessage.ParseWindow(w, "window");
+            executionId = PipelineJson.RequiredUuid(root, "execution_id");
+            PipelineJson.ForExecution(executionId, () => CheckShape(root, expectedStage));
         }
 
+        return PipelineJson.ForExecution(executionId, () => Deserialize(utf8));
+    }
+
+    /// <summary>What the typed deserialisation would accept silently or explain badly: checked first, named by field.</summary>
+    private static bool CheckShape(JsonElement root, Stage expectedStage)
+    {
+        StartMessage.ValidJobName(PipelineJson.RequiredString(root, "job_name"));
+        var stage = PipelineJson.RequiredString(root, "stage");
+        if (stage != expectedStage.ToWire())
+        {
+            throw new MessageRejectedException("stage", $"'{stage}' but this function consumes '{expectedStage.ToWire()}' completions");
+        }
+
+        if (!root.TryGetProperty("window", out var w) || w.ValueKind != JsonValueKind.Object)
+        {
+            throw new MessageRejectedException("window", "is required");
+        }
+
+        StartMessage.ParseWindow(w, "window");
+        return true;
+    }
+
+    private static StageCompletedMessage Deserialize(ReadOnlyMemory<byte> utf8)
+    {
         StageCompletedMessage message;
         try
         {

@@ -19,20 +19,23 @@ public sealed partial record StartMessage(
         using var doc = PipelineJson.ParseObject(utf8);
         var root = doc.RootElement;
         var executionId = PipelineJson.RequiredUuid(root, "execution_id");
-        var jobName = ValidJobName(PipelineJson.RequiredString(root, "job_name"));
-        var requestedAt = PipelineJson.OptionalUtcTimestamp(root, "requested_at", "requested_at");
-        TimeWindow? window = null;
-        if (root.TryGetProperty("window", out var w) && w.ValueKind != JsonValueKind.Null)
+        return PipelineJson.ForExecution(executionId, () =>
         {
-            if (w.ValueKind != JsonValueKind.Object)
+            var jobName = ValidJobName(PipelineJson.RequiredString(root, "job_name"));
+            var requestedAt = PipelineJson.OptionalUtcTimestamp(root, "requested_at", "requested_at");
+            TimeWindow? window = null;
+            if (root.TryGetProperty("window", out var w) && w.ValueKind != JsonValueKind.Null)
             {
-                throw new MessageRejectedException("window", $"must be an object with start and end, got {w.ValueKind}");
+                if (w.ValueKind != JsonValueKind.Object)
+                {
+                    throw new MessageRejectedException("window", $"must be an object with start and end, got {w.ValueKind}");
+                }
+
+                window = ParseWindow(w, "window");
             }
 
-            window = ParseWindow(w, "window");
-        }
-
-        return new StartMessage(executionId, jobName, requestedAt, window);
+            return new StartMessage(executionId, jobName, requestedAt, window);
+        });
     }
 
     public static TimeWindow ParseWindow(JsonElement w, string path)

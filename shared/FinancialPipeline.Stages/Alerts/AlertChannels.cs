@@ -1,4 +1,6 @@
 using System.Net.Http.Json;
+using System.Net.Sockets;
+using FinancialPipeline.Hosting;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Logging;
 
@@ -47,8 +49,11 @@ public interface IAlertChannel
     Task PostAsync(AlertMessage alert, CancellationToken cancellationToken);
 }
 
-/// <summary>The alert did not reach its channel (webhook 4xx/5xx, timeout, connection refused): the message must be redelivered.</summary>
-public sealed class AlertDeliveryException : Exception
+/// <summary>
+/// The alert did not reach its channel (webhook 4xx/5xx, timeout, connection refused): the message must be redelivered.
+/// An environment failure: the host logs the message (status or socket error, never the webhook URL) in one line.
+/// </summary>
+public sealed class AlertDeliveryException : EnvironmentFailureException
 {
     public AlertDeliveryException(string message, Exception? innerException = null)
         : base(message, innerException)
@@ -82,7 +87,9 @@ public sealed class SlackWebhookChannel(HttpClient http, Uri webhookUrl) : IAler
         }
         catch (HttpRequestException ex)
         {
-            throw new AlertDeliveryException($"Slack webhook unreachable ({ex.HttpRequestError})", ex);
+            // The socket error (ConnectionRefused, HostNotFound, TimedOut…) says what is wrong; the URL's path is the secret.
+            var socketError = ex.InnerException is SocketException socket ? $": {socket.SocketErrorCode}" : "";
+            throw new AlertDeliveryException($"Slack webhook at {webhookUrl.Host} unreachable ({ex.HttpRequestError}{socketError})", ex);
         }
         catch (TaskCanceledException ex) when (!cancellationToken.IsCancellationRequested)
         {
@@ -97,8 +104,15 @@ public sealed class SlackWebhookChannel(HttpClient http, Uri webhookUrl) : IAler
             }
 
             var body = await response.Content.ReadAsStringAsync(cancellationToken);
-            throw new AlertDeliveryException($"Slack webhook answered {(int)response.StatusCode} {response.StatusCode}: {(body.Length > 200 ? body[..200] : body)}");
+            throw new AlertDeliveryException($"Slack webhook answered {(int)response.StatusCode} {response.StatusCode}: {OneLine(body)}");
         }
+    }
+
+    /// <summary>Slack's error body (<c>no_service</c>, <c>invalid_payload</c>…), or a proxy's page, as one short line.</summary>
+    private static string OneLine(string body)
+    {
+        var line = string.Join(' ', body.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries));
+        return line.Length > 200 ? line[..200] + "…" : line;
     }
 }
 

@@ -66,11 +66,17 @@ public sealed partial class AlertDispatcher(AlertNotificationStore store, IAlert
         {
             await channel.PostAsync(alert, cancellationToken);
         }
-        catch (Exception ex) when (ex is AlertDeliveryException || (ex is OperationCanceledException && cancellationToken.IsCancellationRequested))
+        catch (AlertDeliveryException ex)
+        {
+            await store.MarkFailedAsync(alert.DedupeKey, claim.ClaimToken, ex.Message, CancellationToken.None);
+            // The host logs this as the request's one line (no stack trace: a Slack outage fails every redelivery).
+            throw new AlertDeliveryException($"alert {alert.DedupeKey} post attempt {claim.Attempts} failed: {ex.Message}", ex);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
             // A cancelled request (push deadline, shutdown) releases the claim too, so the redelivery posts at once
             // instead of finding it SENDING until the claim goes stale.
-            var reason = ex is AlertDeliveryException ? ex.Message : "aborted: the request was cancelled while posting";
+            const string reason = "aborted: the request was cancelled while posting";
             LogPostFailed(logger, alert.DedupeKey, claim.Attempts, reason);
             await store.MarkFailedAsync(alert.DedupeKey, claim.ClaimToken, reason, CancellationToken.None);
             throw;

@@ -126,9 +126,18 @@ public static partial class AlertComposer
             new("New attempt", takeover.Attempt.ToString(CultureInfo.InvariantCulture)),
             new("Detected at", PipelineJson.FormatUtc(takeover.DetectedAt)),
         };
+        // The threshold is not how long the worker was silent: an hour-old zombie must not read as "more than 90 s".
+        var silent = takeover.LastHeartbeatAt is { } last
+            ? string.Create(CultureInfo.InvariantCulture, $"last heartbeated at {last.UtcDateTime:yyyy-MM-dd HH:mm:ss} UTC, {takeover.Silence!.Value.TotalSeconds:F0} s before the takeover (stale after {takeover.StaleAfterSeconds} s)")
+            : string.Create(CultureInfo.InvariantCulture, $"stopped heartbeating for more than {takeover.StaleAfterSeconds} s");
+        if (takeover.LastHeartbeatAt is { } lastHeartbeat)
+        {
+            fields.Add(new("Last heartbeat", PipelineJson.FormatUtc(lastHeartbeat)));
+        }
+
         var detail = string.Create(
             CultureInfo.InvariantCulture,
-            $"The worker running {stage} stopped heartbeating for more than {takeover.StaleAfterSeconds} s (crashed, OOM-killed or hung); attempt {takeover.Attempt} took the row over and is re-running the stage. The old worker stops writing as soon as it notices. No action needed unless this repeats.");
+            $"The worker running {stage} (attempt {takeover.Attempt - 1}) {silent}: it crashed, was OOM-killed or hung. Attempt {takeover.Attempt} took the row over and is re-running the stage. The old worker stops writing as soon as it notices. No action needed unless this repeats.");
         return new AlertMessage(
             TakeoverAlertEvent.Kind,
             $"{TakeoverAlertEvent.Kind}:{takeover.ExecutionId:D}:{stage}:{takeover.Attempt}",

@@ -13,14 +13,19 @@ public sealed record TakeoverAlertEvent(
     Stage Stage,
     int Attempt,
     int StaleAfterSeconds,
-    DateTimeOffset DetectedAt)
+    DateTimeOffset DetectedAt,
+    DateTimeOffset? LastHeartbeatAt = null)
 {
     public const string AlertAttribute = "fp_alert";
     public const string Kind = "zombie_takeover";
     public const int SchemaVersion = 1;
 
-    public byte[] ToUtf8Json() => JsonSerializer.SerializeToUtf8Bytes(
-        new Dictionary<string, object>
+    /// <summary>How long the replaced worker had been silent when it was taken over, if its last heartbeat is known.</summary>
+    public TimeSpan? Silence => DetectedAt - LastHeartbeatAt;
+
+    public byte[] ToUtf8Json()
+    {
+        var json = new Dictionary<string, object>
         {
             ["schema_version"] = SchemaVersion,
             ["kind"] = Kind,
@@ -30,8 +35,14 @@ public sealed record TakeoverAlertEvent(
             ["attempt"] = Attempt,
             ["stale_after_seconds"] = StaleAfterSeconds,
             ["detected_at"] = PipelineJson.FormatUtc(DetectedAt),
-        },
-        PipelineJson.Options);
+        };
+        if (LastHeartbeatAt is { } lastHeartbeat)
+        {
+            json["last_heartbeat_at"] = PipelineJson.FormatUtc(lastHeartbeat); // optional: events published before it had none
+        }
+
+        return JsonSerializer.SerializeToUtf8Bytes(json, PipelineJson.Options);
+    }
 
     public IReadOnlyDictionary<string, string> Attributes() => new Dictionary<string, string>
     {
@@ -64,7 +75,8 @@ public sealed record TakeoverAlertEvent(
             PositiveInt(root, "attempt"),
             PositiveInt(root, "stale_after_seconds"),
             PipelineJson.OptionalUtcTimestamp(root, "detected_at", "detected_at")
-                ?? throw new MessageRejectedException("detected_at", "is required"));
+                ?? throw new MessageRejectedException("detected_at", "is required"),
+            PipelineJson.OptionalUtcTimestamp(root, "last_heartbeat_at", "last_heartbeat_at"));
     }
 
     private static int PositiveInt(JsonElement root, string field) =>

@@ -228,8 +228,8 @@ public sealed partial class StageRunner(
     private async Task ReportTakeoverAsync(StageInput input, Lease lease, CancellationToken cancellationToken)
     {
         var staleAfter = (int)Math.Ceiling(ledger.Options.StaleAfter.TotalSeconds);
-        LogTakeover(logger, lease.Attempt, staleAfter);
-        var takeover = new TakeoverAlertEvent(input.ExecutionId, input.JobName, lease.Stage, lease.Attempt, staleAfter, time.GetUtcNow());
+        var takeover = new TakeoverAlertEvent(input.ExecutionId, input.JobName, lease.Stage, lease.Attempt, staleAfter, time.GetUtcNow(), lease.PreviousHeartbeatAt);
+        LogTakeover(logger, lease.Attempt - 1, takeover.Silence?.TotalSeconds ?? double.NaN, staleAfter, lease.Attempt);
         try
         {
             await publisher.Value.PublishAsync(topics.Alerts, [new PubsubMessage(takeover.ToUtf8Json(), takeover.Attributes())], cancellationToken);
@@ -251,8 +251,8 @@ public sealed partial class StageRunner(
     [LoggerMessage(Level = LogLevel.Information, Message = "claimed, attempt {Attempt} ({Reason})")]
     private static partial void LogClaimed(ILogger logger, int attempt, string reason);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "zombie takeover: the previous worker's heartbeat was older than {StaleAfterSeconds} s; attempt {Attempt} re-runs the stage")]
-    private static partial void LogTakeover(ILogger logger, int attempt, int staleAfterSeconds);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "zombie takeover: attempt {PreviousAttempt}'s worker last heartbeated {SilentSeconds:F0} s ago (stale after {StaleAfterSeconds} s); attempt {Attempt} re-runs the stage")]
+    private static partial void LogTakeover(ILogger logger, int previousAttempt, double silentSeconds, int staleAfterSeconds, int attempt);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "could not publish the zombie-takeover alert to {Topic}; the takeover is only in this log and the ledger")]
     private static partial void LogTakeoverAlertFailed(ILogger logger, Exception exception, string topic);
