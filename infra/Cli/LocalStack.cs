@@ -2,7 +2,6 @@ using System.CommandLine;
 using System.Diagnostics;
 using FinancialPipeline.DevServices;
 using Microsoft.Extensions.Logging;
-using Npgsql;
 using Spectre.Console;
 
 namespace FinancialPipeline.Cli;
@@ -36,8 +35,15 @@ internal static class LocalStack
             Console.Error.WriteLine($"fp {command}: interrupted while starting; what had started is stopped");
             return Interrupted;
         }
-        catch (Exception ex) when (ex is InvalidOperationException or NpgsqlException or HttpRequestException)
+        catch (Exception ex) when (OperatorFailures.Describe(ex) is { } failure)
         {
+            // A configured PostgreSQL or emulator that cannot be reached: the environment, exit 1 as for every command.
+            Console.Error.WriteLine($"fp {command}: could not start the local stack: {failure}");
+            return 1;
+        }
+        catch (InvalidOperationException ex)
+        {
+            // A malformed setting, or what the stack needs missing from this machine (PostgreSQL's binaries, gcloud).
             Console.Error.WriteLine($"fp {command}: could not start the local stack: {ex.Message}");
             return 2;
         }

@@ -38,6 +38,16 @@ public sealed class EnvironmentFailureTests(StackFixture stack)
         Assert.DoesNotContain("hunter2", result.Stderr, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("run")]
+    [InlineData("up")]
+    public async Task TheLocalStack_OnAConfiguredButUnreachableControlDatabase_ExitsOne_InOneLine(string command)
+    {
+        var result = await FpProcess.RunAsync(FpProcess.Unreachable, command);
+
+        AssertOneLineFailure(result, $"fp {command}: could not start the local stack: control database: ");
+    }
+
     [Fact]
     public async Task AConnectionString_NamingTheWrongDatabase_FailsInOneLine_NamingTheVariable()
     {
