@@ -33,9 +33,10 @@ public sealed class RetryLaterException : Exception
 }
 
 /// <summary>
-/// Something outside the message failed (a webhook down or erroring, a service that did not answer): answered 500 and
-/// redelivered like any failure, but it is the environment's fault, not a bug, so the host logs its message as one line
-/// (which must say what failed, a status or socket error, and never a secret) and keeps the exception at Debug.
+/// Something outside the message failed (a webhook down or erroring, a service that did not answer): the
+/// environment's fault, not a bug, so the host logs its message as one line (which must say what failed, a status or
+/// socket error, and never a secret). Thrown while handling an event it is answered 500 and redelivered like any
+/// failure, the exception kept at Debug; thrown by a startup task it fails the start (<see cref="StartupGate"/>).
 /// </summary>
 public class EnvironmentFailureException : Exception
 {

@@ -76,9 +76,10 @@ public sealed partial class StartupGate(IServiceProvider services, IHostApplicat
                 LogReady(logger, (time.GetUtcNow().UtcDateTime - System.Diagnostics.Process.GetCurrentProcess().StartTime.ToUniversalTime()).TotalMilliseconds, System.Runtime.JitInfo.GetCompiledMethodCount(), System.Runtime.JitInfo.GetCompilationTime().TotalMilliseconds);
             }
         }
-        catch (StartupEnvironmentException ex)
+        catch (EnvironmentFailureException ex)
         {
-            // The environment, not the code: one line naming what to fix, no stack trace.
+            // The environment, not the code (a database unreachable, a setting pointing at the wrong place): one line
+            // naming what to fix, no stack trace.
             LogStartupEnvironmentFailed(logger, current, ex.Message);
             lifetime.StopApplication();
             throw;
@@ -100,12 +101,6 @@ public sealed partial class StartupGate(IServiceProvider services, IHostApplicat
     [LoggerMessage(Level = LogLevel.Critical, Message = "startup task {Task} failed; the host stops")]
     private static partial void LogStartupFailed(ILogger logger, Exception exception, string task);
 }
-
-/// <summary>
-/// A startup task failed because of the environment (a service unreachable, a setting pointing at the wrong place);
-/// the message says what to fix, in one line, and is logged without a stack trace.
-/// </summary>
-public sealed class StartupEnvironmentException(string message, Exception inner) : Exception(message, inner);
 
 /// <summary>The host's startup tasks failed: answer 503 so the message is redelivered to a healthy instance.</summary>
 public sealed class HostNotReadyException(string message, Exception inner) : Exception(message, inner);

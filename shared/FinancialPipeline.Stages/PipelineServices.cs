@@ -167,7 +167,7 @@ public static class PipelineServices
         }
         catch (InvalidOperationException ex)
         {
-            throw new StartupEnvironmentException(ex.Message, ex);
+            throw new EnvironmentFailureException(ex.Message, ex);
         }
     }
 
@@ -180,7 +180,7 @@ public static class PipelineServices
         }
         catch (NpgsqlException ex)
         {
-            throw new StartupEnvironmentException("control database: " + ControlDbDataSource.DescribeFailure(ex, settings.PostgresConnection), ex);
+            throw new EnvironmentFailureException("control database: " + ControlDbDataSource.DescribeFailure(ex, settings.PostgresConnection), ex);
         }
     }
 }
