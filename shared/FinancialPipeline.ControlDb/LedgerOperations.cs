@@ -73,10 +73,14 @@ public sealed class LedgerOperations(NpgsqlDataSource dataSource, TimeProvider t
 
         if (!rows.TryGetValue(stage.ToWire(), out var target))
         {
-            if (new[] { Stage.Gold, Stage.Silver, Stage.Bronze }.FirstOrDefault(s => rows.ContainsKey(s.ToWire())) is var reached && rows.TryGetValue(reached.ToWire(), out var last))
+            // The furthest stage the execution reached is where a replay can start from.
+            foreach (var reached in new[] { Stage.Gold, Stage.Silver, Stage.Bronze })
             {
-                throw new ReplayRefusedException(
-                    $"execution {executionId:D} has no {stage.ToWire()} row: it stopped at {reached.ToWire()} ({last.Status}): fp replay --execution-id {executionId:D} --stage {reached.ToWire()} re-runs it from there");
+                if (rows.TryGetValue(reached.ToWire(), out var last))
+                {
+                    throw new ReplayRefusedException(
+                        $"execution {executionId:D} has no {stage.ToWire()} row: it stopped at {reached.ToWire()} ({last.Status}): fp replay --execution-id {executionId:D} --stage {reached.ToWire()} re-runs it from there");
+                }
             }
 
             throw new ReplayRefusedException(
