@@ -18,7 +18,7 @@ public sealed class SilverEngineTests : IDisposable
     private static readonly DateTimeOffset T = new(2026, 11, 23, 14, 30, 0, TimeSpan.Zero);
     private static readonly DateTimeOffset Micro = T.AddTicks(10); // 1 µs: the Parquet timestamp resolution
 
-    private readonly string _root = Path.Combine(Path.GetTempPath(), "fp-silver-tests", Guid.NewGuid().ToString("N"));
+    private readonly string _root = Path.Combine(Path.GetTempPath(), $"fp-silver-tests-{Guid.NewGuid():N}");
     private readonly FileSystemObjectStore _store;
 
     public SilverEngineTests() => _store = new FileSystemObjectStore(_root);

@@ -51,10 +51,7 @@ public sealed partial class CliUpTests
             Assert.Matches("financial_data_hour holds [0-9]+ row\\(s\\), 10 ticker\\(s\\)", gold.Stdout);
             Assert.Contains(start.ExecutionId.ToString("D"), gold.Stdout, StringComparison.Ordinal);
 
-            using (var kill = Process.Start("kill", ["-TERM", fp.Id.ToString(CultureInfo.InvariantCulture)]))
-            {
-                await kill.WaitForExitAsync();
-            }
+            await FpProcess.TerminateAsync(fp);
 
             await fp.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(60));
             await reader;
@@ -63,7 +60,7 @@ public sealed partial class CliUpTests
         }
         finally
         {
-            ProcessTrees.Kill(fp);
+            await FpProcess.StopAsync(fp);
 
             data.Delete(recursive: true);
         }
@@ -81,6 +78,7 @@ public sealed partial class CliUpTests
         psi.Environment["FP_SLACK_WEBHOOK_URL"] = "http://hooks.example.com/services/T0/B0/secret-token";
 
         var (exitCode, stdout, stderr) = await FpProcess.RunAsync(psi);
+        data.Delete(recursive: true);
 
         Assert.True(exitCode == 2, $"exit {exitCode}: {stdout}{stderr}");
         Assert.Equal(
@@ -114,10 +112,7 @@ public sealed partial class CliUpTests
                 await Task.Delay(10);
             }
 
-            using (var kill = Process.Start("kill", ["-TERM", fp.Id.ToString(CultureInfo.InvariantCulture)]))
-            {
-                await kill.WaitForExitAsync();
-            }
+            await FpProcess.TerminateAsync(fp);
 
             var started = tree.Concat(ProcessTrees.Of(fp.Id)).Where(pid => pid != fp.Id).Distinct().ToList();
             await fp.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(60));
@@ -127,7 +122,7 @@ public sealed partial class CliUpTests
         }
         finally
         {
-            ProcessTrees.Kill(fp);
+            await FpProcess.StopAsync(fp);
 
             data.Delete(recursive: true);
         }
@@ -210,14 +205,14 @@ public sealed partial class CliUpTests
             var (_, _, exports) = await ReadUntilReadyAsync(fp);
             var set = await FpProcess.RunAsync(exports, "jobs", "set", "--name", "yahoo_mirror", "--tickers", "AAPL", "--provider", "yahoo", "--bucket", "fp-bronze", "--silver-bucket", "fp-silver");
             Assert.True(set.ExitCode == 0, set.Stderr);
-            var from = DateOnly.FromDateTime(DateTime.UtcNow).AddDays(-7);
+            var from = DateOnly.FromDateTime(TimeProvider.System.GetUtcNow().UtcDateTime).AddDays(-7);
             var published = await FpProcess.RunAsync(exports, "backfill", "--job", "yahoo_mirror", "--from", ObjectLayout.DateKey(from), "--to", ObjectLayout.DateKey(from.AddDays(1)), "--window-timeout", "60");
             Assert.True(published.ExitCode == 0, published.Stdout + published.Stderr);
             Assert.True(yahoo.Answered200 > 0, "the Extract host never asked the local Yahoo server");
         }
         finally
         {
-            ProcessTrees.Kill(fp);
+            await FpProcess.StopAsync(fp);
             data.Delete(recursive: true);
         }
     }

@@ -14,7 +14,7 @@ namespace FinancialPipeline.Integration.Tests;
 [Collection(nameof(StackFixture))]
 public sealed class SilverTransformTests(StackFixture stack) : IDisposable
 {
-    private readonly string _root = Path.Combine(Path.GetTempPath(), "fp-tests", Guid.NewGuid().ToString("N"));
+    private readonly string _root = Path.Combine(Path.GetTempPath(), $"fp-silver-transform-{Guid.NewGuid():N}");
 
     public void Dispose()
     {
