@@ -77,9 +77,10 @@ public sealed class FileSystemObjectStore : IObjectStore
         }
     }
 
-    public async IAsyncEnumerable<StoredObject> ListObjectsAsync(string bucket, string prefix, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    public async IAsyncEnumerable<StoredObject> ListObjectsAsync(string bucket, string prefix, ListObjectsOptions? options = null, [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
         ValidateBucket(bucket);
+        var glob = options?.MatchGlob is { } pattern ? ObjectGlob.Parse(pattern) : null;
         var bucketDir = Path.Combine(Root, bucket);
         if (!Directory.Exists(bucketDir))
         {
@@ -103,7 +104,7 @@ public sealed class FileSystemObjectStore : IObjectStore
             }
 
             var name = Path.GetRelativePath(bucketDir, file.FullName).Replace(Path.DirectorySeparatorChar, '/');
-            if (name.StartsWith(prefix, StringComparison.Ordinal))
+            if (name.StartsWith(prefix, StringComparison.Ordinal) && (glob is null || glob.IsMatch(name)))
             {
                 names.Add((name, file));
             }

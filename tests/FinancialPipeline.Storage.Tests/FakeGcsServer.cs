@@ -3,6 +3,7 @@ using System.Net;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using FinancialPipeline.Core.Storage;
 using FinancialPipeline.DevServices;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
@@ -314,10 +315,11 @@ public sealed class FakeGcsServer : IAsyncDisposable
     private Reply List(RecordedRequest request, string bucket)
     {
         var prefix = request.Query.GetValueOrDefault("prefix") ?? string.Empty;
+        var glob = request.Query.TryGetValue("matchGlob", out var pattern) ? ObjectGlob.Parse(pattern) : null;
         var after = request.Query.TryGetValue("pageToken", out var token) ? Encoding.UTF8.GetString(Convert.FromBase64String(token)) : null;
         var pageSize = Math.Min(PageSize, request.Query.TryGetValue("maxResults", out var max) ? int.Parse(max, CultureInfo.InvariantCulture) : int.MaxValue);
         var matching = _objects.Values
-            .Where(o => o.Bucket == bucket && o.Name.StartsWith(prefix, StringComparison.Ordinal) && (after is null || string.CompareOrdinal(o.Name, after) > 0))
+            .Where(o => o.Bucket == bucket && o.Name.StartsWith(prefix, StringComparison.Ordinal) && (glob is null || glob.IsMatch(o.Name)) && (after is null || string.CompareOrdinal(o.Name, after) > 0))
             .ToList();
         var page = matching.Take(pageSize).ToList();
         var json = new JsonObject

@@ -51,4 +51,33 @@ public sealed class ListTests : GcsTestBase
 
         Assert.Empty(await store.ListObjectsAsync(Bucket, "nothing/here/").ToListAsync());
     }
+
+    [Fact]
+    public async Task List_WithMatchGlob_SendsItToTheService_WhichReturnsOnlyTheMatches()
+    {
+        var store = CreateStore();
+        Server.Put(Bucket, "financial_quotes_rejected/date=2024-01-01/rejected-a.parquet", [1]);
+        Server.Put(Bucket, "financial_quotes_rejected/date=2024-01-01/rejected-b.parquet", [1]);
+        Server.Put(Bucket, "financial_quotes_rejected/date=2024-01-02/rejected-a.parquet", [1]);
+
+        var listed = await store.ListObjectsAsync(
+            Bucket,
+            "financial_quotes_rejected/",
+            new Core.Storage.ListObjectsOptions { MatchGlob = "financial_quotes_rejected/**/rejected-a.parquet" }).ToListAsync();
+
+        Assert.Equal(["financial_quotes_rejected/date=2024-01-01/rejected-a.parquet", "financial_quotes_rejected/date=2024-01-02/rejected-a.parquet"], listed.Select(o => o.Name));
+        var list = Assert.Single(Server.Requests, r => r.Method == "GET");
+        Assert.Equal("financial_quotes_rejected/**/rejected-a.parquet", list.Query["matchGlob"]);
+    }
+
+    [Fact]
+    public async Task List_WithAMalformedGlob_FailsBeforeAnyRequest_NamingIt()
+    {
+        var store = CreateStore();
+
+        var error = await Assert.ThrowsAsync<ArgumentException>(async () => await store.ListObjectsAsync(Bucket, "a/", new Core.Storage.ListObjectsOptions { MatchGlob = "a/[b" }).ToListAsync());
+
+        Assert.Contains("matchGlob 'a/[b'", error.Message, StringComparison.Ordinal);
+        Assert.Empty(Server.Requests);
+    }
 }

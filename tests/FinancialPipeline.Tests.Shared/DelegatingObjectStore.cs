@@ -18,8 +18,8 @@ public abstract class DelegatingObjectStore(IObjectStore inner) : IObjectStore
     public virtual Task DownloadObjectAsync(string bucket, string objectName, Stream destination, CancellationToken cancellationToken = default) =>
         inner.DownloadObjectAsync(bucket, objectName, destination, cancellationToken);
 
-    public virtual IAsyncEnumerable<StoredObject> ListObjectsAsync(string bucket, string prefix, CancellationToken cancellationToken = default) =>
-        inner.ListObjectsAsync(bucket, prefix, cancellationToken);
+    public virtual IAsyncEnumerable<StoredObject> ListObjectsAsync(string bucket, string prefix, ListObjectsOptions? options = null, CancellationToken cancellationToken = default) =>
+        inner.ListObjectsAsync(bucket, prefix, options, cancellationToken);
 
     public virtual Task DeleteObjectAsync(string bucket, string objectName, CancellationToken cancellationToken = default) =>
         inner.DeleteObjectAsync(bucket, objectName, cancellationToken);

@@ -18,7 +18,8 @@ public interface IObjectStore
     /// <summary>Copies the object into <paramref name="destination"/>; throws <see cref="ObjectNotFoundException"/> when absent.</summary>
     Task DownloadObjectAsync(string bucket, string objectName, Stream destination, CancellationToken cancellationToken = default);
 
-    IAsyncEnumerable<StoredObject> ListObjectsAsync(string bucket, string prefix, CancellationToken cancellationToken = default);
+    /// <summary>Objects whose names start with <paramref name="prefix"/> (and match <see cref="ListObjectsOptions.MatchGlob"/>, when given), in name order.</summary>
+    IAsyncEnumerable<StoredObject> ListObjectsAsync(string bucket, string prefix, ListObjectsOptions? options = null, CancellationToken cancellationToken = default);
 
     /// <summary>Deletes the object; absent is not an error.</summary>
     Task DeleteObjectAsync(string bucket, string objectName, CancellationToken cancellationToken = default);

@@ -79,7 +79,7 @@ public sealed class SilverEngine(IObjectStore store, SilverEngineOptions options
         var results = new ConcurrentDictionary<int, PartitionResult>();
         // Listed under the caller's lock: no other writer can add a partition until the commit ends.
         staged.ExistingPartitions = [];
-        await foreach (var o in store.ListObjectsAsync(staged.Batch.Job.SilverBucketName, ObjectLayout.Dataset + "/", cancellationToken))
+        await foreach (var o in store.ListObjectsAsync(staged.Batch.Job.SilverBucketName, ObjectLayout.Dataset + "/", cancellationToken: cancellationToken))
         {
             staged.ExistingPartitions.Add(o.Name);
         }
@@ -126,7 +126,11 @@ public sealed class SilverEngine(IObjectStore store, SilverEngineOptions options
             .Select(p => ObjectLayout.RejectedObject(p.Date, staged.Batch.ExecutionId)).ToHashSet(StringComparer.Ordinal);
         var suffix = $"/rejected-{staged.Batch.ExecutionId:D}.parquet";
         var stale = new List<string>();
-        await foreach (var o in store.ListObjectsAsync(bucket, ObjectLayout.RejectedDataset + "/", ct))
+
+        // The glob lets GCS return only this execution's objects instead of the whole (ever-growing) dataset; the
+        // suffix check stays so that a store ignoring the glob can never make this delete another execution's rows.
+        var thisExecution = new ListObjectsOptions { MatchGlob = $"{ObjectLayout.RejectedDataset}/**{suffix}" };
+        await foreach (var o in store.ListObjectsAsync(bucket, ObjectLayout.RejectedDataset + "/", thisExecution, ct))
         {
             if (o.Name.EndsWith(suffix, StringComparison.Ordinal) && !current.Contains(o.Name))
             {

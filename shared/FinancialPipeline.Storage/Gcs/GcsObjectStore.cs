@@ -113,11 +113,12 @@ public sealed partial class GcsObjectStore : IObjectStore
         LogDownloaded(_logger, target.Uri, response.Content.Headers.ContentLength);
     }
 
-    public IAsyncEnumerable<StoredObject> ListObjectsAsync(string bucket, string prefix, CancellationToken cancellationToken = default)
+    public IAsyncEnumerable<StoredObject> ListObjectsAsync(string bucket, string prefix, ListObjectsOptions? options = null, CancellationToken cancellationToken = default)
     {
         GcsNames.ValidateBucket(bucket);
         ArgumentNullException.ThrowIfNull(prefix);
-        return ListPagesAsync(bucket, prefix, cancellationToken);
+        var glob = options?.MatchGlob is { } pattern ? ObjectGlob.Parse(pattern) : null;
+        return ListPagesAsync(bucket, prefix, glob, cancellationToken);
     }
 
     public async Task DeleteObjectAsync(string bucket, string objectName, CancellationToken cancellationToken = default)
@@ -281,7 +282,7 @@ public sealed partial class GcsObjectStore : IObjectStore
             cancellationToken);
     }
 
-    private async IAsyncEnumerable<StoredObject> ListPagesAsync(string bucket, string prefix, [EnumeratorCancellation] CancellationToken cancellationToken)
+    private async IAsyncEnumerable<StoredObject> ListPagesAsync(string bucket, string prefix, ObjectGlob? glob, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         string? pageToken = null;
         do
@@ -290,6 +291,11 @@ public sealed partial class GcsObjectStore : IObjectStore
             if (prefix.Length > 0)
             {
                 url += "&prefix=" + GcsNames.Encode(prefix);
+            }
+
+            if (glob is not null)
+            {
+                url += "&matchGlob=" + GcsNames.Encode(glob.Pattern);
             }
 
             if (_options.ListPageSize is { } pageSize)
