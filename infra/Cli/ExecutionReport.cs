@@ -17,7 +17,8 @@ internal static class ExecutionReport
         Guid ExecutionId,
         IReadOnlyList<ExecutionRow> Stages,
         IReadOnlyList<AlertNotificationRow> Alerts,
-        IReadOnlyList<RejectedMessageStore.Row> Rejections)
+        IReadOnlyList<RejectedMessageStore.Row> Rejections,
+        IReadOnlyList<ReplacedAttempt>? Replaced = null)
     {
         /// <summary>Nothing names the execution: no ledger row, no alert, no rejection.</summary>
         public bool IsEmpty => Stages.Count == 0 && Alerts.Count == 0 && Rejections.Count == 0;
@@ -28,7 +29,8 @@ internal static class ExecutionReport
             executionId,
             await env.Operator.Ledger.ListAsync(executionId, ct),
             await new AlertNotificationStore(env.DataSource, env.Operator.Time).ListByExecutionAsync(executionId, ct),
-            await new RejectedMessageStore(env.DataSource).ListByExecutionAsync(executionId, ct));
+            await new RejectedMessageStore(env.DataSource).ListByExecutionAsync(executionId, ct),
+            await env.Operator.Ledger.ListReplacedAttemptsAsync(executionId, ct));
 
     /// <summary>The report as plain text (no markup: error texts and payloads are shown as stored, escaped).</summary>
     public static string Render(Facts facts, DateTimeOffset now, TimeSpan staleAfter)
@@ -55,6 +57,7 @@ internal static class ExecutionReport
 
             var deadLettered = row.Status == "FAILED" && facts.Alerts.Any(a => a.Kind == AlertMessage.DeadLetterKind && a.Stage == row.Stage);
             WriteStage(text, row, now, staleAfter, deadLettered);
+            WriteReplaced(text, facts.Replaced?.Where(a => a.Stage == row.Stage).ToList() ?? []);
             hint ??= row.Status == "FAILED" || row.IsZombie(now, staleAfter) ? new ReplayHint(row.Stage) : null;
         }
 
@@ -127,6 +130,27 @@ internal static class ExecutionReport
         }
 
         Field(text, "error", row.Error is null ? null : Clean(row.Error));
+    }
+
+    /// <summary>The attempts the row no longer shows: what each one had got to, and what replaced it.</summary>
+    private static void WriteReplaced(StringBuilder text, IReadOnlyList<ReplacedAttempt> attempts)
+    {
+        for (var i = 0; i < attempts.Count; i++)
+        {
+            var a = attempts[i];
+            var state = a.Status switch
+            {
+                "RUNNING" => $"RUNNING, last heartbeat {Time(a.HeartbeatAt)}",
+                _ => $"{a.Status}{(a.FinishedAt is { } f ? " " + Time(f) : string.Empty)}{(a.Error is null ? string.Empty : ": " + Clean(a.Error))}",
+            };
+            var replaced = a.ReplacedBy switch
+            {
+                "takeover" => "taken over",
+                "replay" => "reset for replay",
+                _ => "retried",
+            };
+            Field(text, i == 0 ? "earlier" : string.Empty, $"attempt {a.Attempt} ({a.ClaimReason}), started {Time(a.StartedAt)}: {state}; {replaced} {Time(a.ReplacedAt)}");
+        }
     }
 
     private static void Field(StringBuilder text, string name, string? value)

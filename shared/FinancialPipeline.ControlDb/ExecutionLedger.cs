@@ -77,6 +77,23 @@ public sealed record ExecutionRow(
 public sealed record StageSuccess(TimeWindow Window, IReadOnlyList<string> Outputs, long Records, IReadOnlyDictionary<string, long> Metrics, string CompletionJson);
 
 /// <summary>
+/// An attempt of a stage as it stood when a later one replaced it (<paramref name="ReplacedBy"/>: retry, takeover
+/// or replay): the ledger row shows only the newest attempt.
+/// </summary>
+public sealed record ReplacedAttempt(
+    string Stage,
+    int Attempt,
+    string Status,
+    string ClaimReason,
+    long? Records,
+    string? Error,
+    DateTimeOffset StartedAt,
+    DateTimeOffset HeartbeatAt,
+    DateTimeOffset? FinishedAt,
+    string ReplacedBy,
+    DateTimeOffset ReplacedAt);
+
+/// <summary>
 /// The (execution_id, stage) ledger: claim, heartbeat, complete, fail — each one statement on the unique key,
 /// race-free under concurrent redeliveries. Times come from the injected <see cref="TimeProvider"/>.
 /// </summary>
@@ -100,10 +117,13 @@ public sealed class ExecutionLedger(NpgsqlDataSource dataSource, TimeProvider ti
             var now = time.GetUtcNow();
             var owner = Guid.NewGuid();
             // previous: the row as it was before this statement (a CTE sees the statement's snapshot), so a takeover
-            // can say when the worker it replaces last heartbeated; RETURNING sees only the updated row.
+            // can say when the worker it replaces last heartbeated, and the replaced attempt is kept in
+            // ingestion_job_attempt; RETURNING sees only the updated row. A replay's reset has already kept it there.
             await using (var cmd = dataSource.CreateCommand("""
                 WITH previous AS (
-                    SELECT heartbeat_at FROM ingestion_job_execution WHERE execution_id = @execution_id AND stage = @stage)
+                    SELECT attempt, status, claim_reason, records, error, started_at, heartbeat_at, finished_at
+                    FROM ingestion_job_execution WHERE execution_id = @execution_id AND stage = @stage),
+                claimed AS (
                 INSERT INTO ingestion_job_execution AS e
                     (execution_id, stage, job_name, tickers, interval, overlap, bucket_name, status, attempt,
                      claim_reason, owner_token, heartbeat_at, started_at, created_at, updated_at)
@@ -127,7 +147,17 @@ public sealed class ExecutionLedger(NpgsqlDataSource dataSource, TimeProvider ti
                     updated_at = EXCLUDED.updated_at
                 WHERE (e.status = 'FAILED' OR (e.status = 'RUNNING' AND e.heartbeat_at < @stale_before))
                   AND e.job_name = EXCLUDED.job_name
-                RETURNING e.attempt, e.claim_reason, (SELECT heartbeat_at FROM previous)
+                RETURNING e.attempt, e.claim_reason),
+                kept AS (
+                    INSERT INTO ingestion_job_attempt
+                        (execution_id, stage, attempt, status, claim_reason, records, error, started_at, heartbeat_at,
+                         finished_at, replaced_by, replaced_at)
+                    SELECT @execution_id, @stage, p.attempt, p.status, p.claim_reason, p.records, p.error, p.started_at,
+                           p.heartbeat_at, p.finished_at, c.claim_reason, @now
+                    FROM previous p CROSS JOIN claimed c
+                    WHERE c.claim_reason <> 'new'
+                    ON CONFLICT (execution_id, stage, attempt) DO NOTHING)
+                SELECT c.attempt, c.claim_reason, (SELECT heartbeat_at FROM previous) FROM claimed c
                 """))
             {
                 cmd.Parameters.AddWithValue("execution_id", request.ExecutionId);
@@ -258,6 +288,35 @@ public sealed class ExecutionLedger(NpgsqlDataSource dataSource, TimeProvider ti
         await using var cmd = dataSource.CreateCommand($"SELECT {Columns} FROM ingestion_job_execution WHERE execution_id = @execution_id ORDER BY id");
         cmd.Parameters.AddWithValue("execution_id", executionId);
         return await ReadRowsAsync(cmd, cancellationToken);
+    }
+
+    /// <summary>The attempts of <paramref name="executionId"/>'s stages that later attempts replaced, oldest first.</summary>
+    public async Task<IReadOnlyList<ReplacedAttempt>> ListReplacedAttemptsAsync(Guid executionId, CancellationToken cancellationToken)
+    {
+        await using var cmd = dataSource.CreateCommand("""
+            SELECT stage, attempt, status, claim_reason, records, error, started_at, heartbeat_at, finished_at, replaced_by, replaced_at
+            FROM ingestion_job_attempt WHERE execution_id = @execution_id ORDER BY stage, attempt
+            """);
+        cmd.Parameters.AddWithValue("execution_id", executionId);
+        var attempts = new List<ReplacedAttempt>();
+        await using var reader = await cmd.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            attempts.Add(new ReplacedAttempt(
+                reader.GetString(0),
+                reader.GetInt32(1),
+                reader.GetString(2),
+                reader.GetString(3),
+                reader.IsDBNull(4) ? null : reader.GetInt64(4),
+                reader.IsDBNull(5) ? null : reader.GetString(5),
+                reader.GetFieldValue<DateTimeOffset>(6),
+                reader.GetFieldValue<DateTimeOffset>(7),
+                reader.IsDBNull(8) ? null : reader.GetFieldValue<DateTimeOffset>(8),
+                reader.GetString(9),
+                reader.GetFieldValue<DateTimeOffset>(10)));
+        }
+
+        return attempts;
     }
 
     /// <summary>The window of the job's newest successful run of <paramref name="stage"/> (incremental windows start from its end).</summary>

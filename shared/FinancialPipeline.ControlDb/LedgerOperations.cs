@@ -109,6 +109,24 @@ public sealed class LedgerOperations(NpgsqlDataSource dataSource, TimeProvider t
             }
         }
 
+        // The attempts the reset replaces are kept first (a SUCCESS row included: its outcome is what the reset erases).
+        await using (var keep = new NpgsqlCommand("""
+            INSERT INTO ingestion_job_attempt
+                (execution_id, stage, attempt, status, claim_reason, records, error, started_at, heartbeat_at, finished_at,
+                 replaced_by, replaced_at)
+            SELECT execution_id, stage, attempt, status, claim_reason, records, error, started_at, heartbeat_at, finished_at,
+                   'replay', @now
+            FROM ingestion_job_execution
+            WHERE execution_id = @execution_id AND stage = ANY(string_to_array(@stages, ','))
+            ON CONFLICT (execution_id, stage, attempt) DO NOTHING
+            """, conn, tx))
+        {
+            keep.Parameters.AddWithValue("execution_id", executionId);
+            keep.Parameters.AddWithValue("stages", string.Join(',', affected));
+            keep.Parameters.AddWithValue("now", now);
+            await keep.ExecuteNonQueryAsync(cancellationToken);
+        }
+
         await using (var update = new NpgsqlCommand("""
             UPDATE ingestion_job_execution
             SET status = 'FAILED', error = @error, finished_at = @now, updated_at = @now,

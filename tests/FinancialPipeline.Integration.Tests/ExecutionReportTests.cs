@@ -43,4 +43,22 @@ public sealed class ExecutionReportTests
         Assert.Equal(TimeSpan.FromMinutes(1), zombie.Duration(now, TimeSpan.FromSeconds(30)));
         Assert.Equal(TimeSpan.FromMinutes(11), zombie.Duration(now, TimeSpan.FromMinutes(15))); // not stale yet: still running
     }
+
+    [Fact]
+    public void TheAttemptsALaterOneReplaced_AreListedUnderTheirStage()
+    {
+        var id = Guid.NewGuid();
+        var now = new DateTimeOffset(2026, 11, 24, 13, 40, 0, TimeSpan.Zero);
+        var silver = LedgerCellsTests.Row("silver", "SUCCESS", new RecordCounts(10, 10, 0), id) with { Attempt = 3, ClaimReason = "takeover" };
+        ReplacedAttempt[] replaced =
+        [
+            new("silver", 1, "FAILED", "new", null, "storage unavailable", now.AddMinutes(-20), now.AddMinutes(-19), now.AddMinutes(-19), "retry", now.AddMinutes(-18)),
+            new("silver", 2, "RUNNING", "retry", null, null, now.AddMinutes(-18), now.AddMinutes(-15), null, "takeover", now.AddMinutes(-5)),
+        ];
+
+        var report = ExecutionReport.Render(new ExecutionReport.Facts(id, [silver], [], [], replaced), now, TimeSpan.FromSeconds(30));
+
+        Assert.Contains("  earlier:    attempt 1 (new), started 2026-11-24 13:20:00 UTC: FAILED 2026-11-24 13:21:00 UTC: storage unavailable; retried 2026-11-24 13:22:00 UTC", report, StringComparison.Ordinal);
+        Assert.Contains("              attempt 2 (retry), started 2026-11-24 13:22:00 UTC: RUNNING, last heartbeat 2026-11-24 13:25:00 UTC; taken over 2026-11-24 13:35:00 UTC", report, StringComparison.Ordinal);
+    }
 }

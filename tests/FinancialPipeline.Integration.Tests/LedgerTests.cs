@@ -72,6 +72,16 @@ public sealed class LedgerTests(StackFixture stack)
         Assert.Contains("\"done\"", done.CompletionJson, StringComparison.Ordinal);
         var row = await ledger.GetAsync(request.ExecutionId, Stage.Silver, CancellationToken.None);
         Assert.Equal(("SUCCESS", 3, 7L, (string?)null), (row!.Status, row.Attempt, row.Records!.Value, row.Error));
+
+        // The row shows attempt 3 only; the two it replaced are kept as they stood, for fp runs --execution-id.
+        var replaced = await ledger.ListReplacedAttemptsAsync(request.ExecutionId, CancellationToken.None);
+        Assert.Equal(
+            [
+                (1, "FAILED", "new", "boom", "retry", new DateTimeOffset(2026, 11, 23, 20, 0, 0, TimeSpan.Zero)),
+                (2, "RUNNING", "retry", (string?)null, "takeover", new DateTimeOffset(2026, 11, 23, 20, 1, 31, TimeSpan.Zero)),
+            ],
+            replaced.Select(a => (a.Attempt, a.Status, a.ClaimReason, a.Error, a.ReplacedBy, a.ReplacedAt)));
+        Assert.Equal(new DateTimeOffset(2026, 11, 23, 20, 0, 0, TimeSpan.Zero), replaced[1].HeartbeatAt); // the zombie's last sign of life
     }
 
     [Fact]
@@ -97,6 +107,10 @@ public sealed class LedgerTests(StackFixture stack)
         }
 
         Assert.Equal(("RUNNING", 2, "replay"), (running!.Status, replay.Lease!.Attempt, replay.Lease.ClaimReason));
+
+        // The reset erased a success; the attempt it replaced is kept as it stood, once (the replay's claim finds it kept).
+        var kept = Assert.Single(await ledger.ListReplacedAttemptsAsync(request.ExecutionId, CancellationToken.None));
+        Assert.Equal((1, "SUCCESS", 137400L, "replay"), (kept.Attempt, kept.Status, kept.Records!.Value, kept.ReplacedBy));
     }
 
     [Fact]
