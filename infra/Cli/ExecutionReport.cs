@@ -18,7 +18,7 @@ internal static class ExecutionReport
         IReadOnlyList<ExecutionRow> Stages,
         IReadOnlyList<AlertNotificationRow> Alerts,
         IReadOnlyList<RejectedMessageStore.Row> Rejections,
-        IReadOnlyList<ReplacedAttempt>? Replaced = null)
+        IReadOnlyList<ReplacedAttempt> Replaced)
     {
         /// <summary>Nothing names the execution: no ledger row, no alert, no rejection.</summary>
         public bool IsEmpty => Stages.Count == 0 && Alerts.Count == 0 && Rejections.Count == 0;
@@ -57,7 +57,7 @@ internal static class ExecutionReport
 
             var deadLettered = row.Status == "FAILED" && facts.Alerts.Any(a => a.Kind == AlertMessage.DeadLetterKind && a.Stage == row.Stage);
             WriteStage(text, row, now, staleAfter, deadLettered);
-            WriteReplaced(text, facts.Replaced?.Where(a => a.Stage == row.Stage).ToList() ?? []);
+            WriteReplaced(text, [.. facts.Replaced.Where(a => a.Stage == row.Stage)]);
             hint ??= row.Status == "FAILED" || row.IsZombie(now, staleAfter) ? new ReplayHint(row.Stage) : null;
         }
 

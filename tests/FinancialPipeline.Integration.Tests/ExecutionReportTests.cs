@@ -17,7 +17,7 @@ public sealed class ExecutionReportTests
             LedgerCellsTests.Row("bronze", "SUCCESS", new RecordCounts(390, 390, 0), id),
             LedgerCellsTests.Row("silver", "SUCCESS", new RecordCounts(390, 0, 390), id),
         };
-        var facts = new ExecutionReport.Facts(id, stages, [], []);
+        var facts = new ExecutionReport.Facts(id, stages, [], [], []);
 
         var report = ExecutionReport.Render(facts, stages[0].CreatedAt, TimeSpan.FromSeconds(90));
 
@@ -35,7 +35,7 @@ public sealed class ExecutionReportTests
         var now = new DateTimeOffset(2026, 11, 24, 13, 40, 0, TimeSpan.Zero);
         var zombie = LedgerCellsTests.Row("silver", "RUNNING", null, id) with { StartedAt = now.AddMinutes(-11), HeartbeatAt = now.AddMinutes(-10), FinishedAt = null };
 
-        var report = ExecutionReport.Render(new ExecutionReport.Facts(id, [zombie], [], []), now, TimeSpan.FromSeconds(30));
+        var report = ExecutionReport.Render(new ExecutionReport.Facts(id, [zombie], [], [], []), now, TimeSpan.FromSeconds(30));
 
         Assert.Contains("silver: ZOMBIE (RUNNING, heartbeat 600 s ago, stale after 30 s)", report, StringComparison.Ordinal);
         Assert.Contains("  started:    2026-11-24 13:29:00 UTC, 60.00 s until its last heartbeat", report, StringComparison.Ordinal);

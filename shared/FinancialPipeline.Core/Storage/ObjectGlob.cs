@@ -129,7 +129,10 @@ public sealed class ObjectGlob
         while (i < pattern.Length && (pattern[i] != ']' || first))
         {
             var c = pattern[i];
-            members.Append(c == '-' && !first && i + 1 < pattern.Length && pattern[i + 1] != ']' ? "-" : Regex.Escape(c.ToString()).Replace("]", "\\]", StringComparison.Ordinal).Replace("-", "\\-", StringComparison.Ordinal));
+            var range = c == '-' && !first && i + 1 < pattern.Length && pattern[i + 1] != ']';
+
+            // Inside a .NET character class only \ ] [ ^ and - are special; anything else stays bare (escaped, d would be \d).
+            members.Append(range || c is not ('\\' or ']' or '[' or '^' or '-') ? c.ToString() : "\\" + c);
             first = false;
             i++;
         }
