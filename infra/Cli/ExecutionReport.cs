@@ -141,7 +141,7 @@ internal static class ExecutionReport
             var state = a.Status switch
             {
                 "RUNNING" => $"RUNNING, last heartbeat {Time(a.HeartbeatAt)}",
-                _ => $"{a.Status}{(a.FinishedAt is { } f ? " " + Time(f) : string.Empty)}{(a.Error is null ? string.Empty : ": " + Clean(a.Error))}",
+                _ => $"{a.Status}{(a.FinishedAt is { } f ? " " + Time(f) : string.Empty)}{Outcome(a)}{(a.Error is null ? string.Empty : ": " + Clean(a.Error))}",
             };
             var replaced = a.ReplacedBy switch
             {
@@ -151,6 +151,18 @@ internal static class ExecutionReport
             };
             Field(text, i == 0 ? "earlier" : string.Empty, $"attempt {a.Attempt} ({a.ClaimReason}), started {Time(a.StartedAt)}: {state}; {replaced} {Time(a.ReplacedAt)}");
         }
+    }
+
+    /// <summary>What a replaced success had read and written (its kept completion event), to compare with the replay's.</summary>
+    private static string Outcome(ReplacedAttempt attempt)
+    {
+        if (LedgerCells.Completion(attempt.Stage, attempt.CompletionJson) is { } completion)
+        {
+            var outputs = completion.Outputs.Count == 1 ? "1 output" : string.Create(CultureInfo.InvariantCulture, $"{completion.Outputs.Count} outputs");
+            return $", rows {LedgerCells.Records(completion.Records)}, {outputs}";
+        }
+
+        return attempt.Records is { } records ? string.Create(CultureInfo.InvariantCulture, $", {records} rows") : string.Empty;
     }
 
     private static void Field(StringBuilder text, string name, string? value)

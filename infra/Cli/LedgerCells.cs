@@ -15,13 +15,14 @@ internal static class LedgerCells
     /// </summary>
     public static string Records(ExecutionRow row)
     {
-        if (Counts(row) is { } counts)
-        {
-            var text = string.Create(CultureInfo.InvariantCulture, $"{counts.In} → {counts.Written}");
-            return counts.Rejected > 0 ? string.Create(CultureInfo.InvariantCulture, $"{text} ({counts.Rejected} rejected)") : text;
-        }
+        return Counts(row) is { } counts ? Records(counts) : row.Records?.ToString(CultureInfo.InvariantCulture) ?? "-";
+    }
 
-        return row.Records?.ToString(CultureInfo.InvariantCulture) ?? "-";
+    /// <summary>"in → out", plus the rejected rows when there are any.</summary>
+    public static string Records(RecordCounts counts)
+    {
+        var text = string.Create(CultureInfo.InvariantCulture, $"{counts.In} → {counts.Written}");
+        return counts.Rejected > 0 ? string.Create(CultureInfo.InvariantCulture, $"{text} ({counts.Rejected} rejected)") : text;
     }
 
     /// <summary>Printed under a table holding a <see cref="GoldUnchanged"/> row, so "→ 0" does not read as data lost.</summary>
@@ -45,9 +46,12 @@ internal static class LedgerCells
     private static RecordCounts? Counts(ExecutionRow row) => Completion(row)?.Records;
 
     /// <summary>The row's stored completion event, or null (none yet, or one this version cannot read).</summary>
-    public static StageCompletedMessage? Completion(ExecutionRow row)
+    public static StageCompletedMessage? Completion(ExecutionRow row) => Completion(row.Stage, row.CompletionJson);
+
+    /// <summary>A stored completion event of <paramref name="stageName"/>, or null (none, or one this version cannot read).</summary>
+    public static StageCompletedMessage? Completion(string stageName, string? completionJson)
     {
-        if (row.CompletionJson is not { } json || !StageNames.TryParse(row.Stage, out var stage))
+        if (completionJson is not { } json || !StageNames.TryParse(stageName, out var stage))
         {
             return null;
         }

@@ -78,7 +78,8 @@ public sealed record StageSuccess(TimeWindow Window, IReadOnlyList<string> Outpu
 
 /// <summary>
 /// An attempt of a stage as it stood when a later one replaced it (<paramref name="ReplacedBy"/>: retry, takeover
-/// or replay): the ledger row shows only the newest attempt.
+/// or replay): the ledger row shows only the newest attempt. <paramref name="CompletionJson"/> is the completion event a
+/// replaced SUCCESS had published (a replay's reset erases it from the row), null for an attempt that never succeeded.
 /// </summary>
 public sealed record ReplacedAttempt(
     string Stage,
@@ -91,7 +92,8 @@ public sealed record ReplacedAttempt(
     DateTimeOffset HeartbeatAt,
     DateTimeOffset? FinishedAt,
     string ReplacedBy,
-    DateTimeOffset ReplacedAt);
+    DateTimeOffset ReplacedAt,
+    string? CompletionJson);
 
 /// <summary>
 /// The (execution_id, stage) ledger: claim, heartbeat, complete, fail — each one statement on the unique key,
@@ -294,7 +296,8 @@ public sealed class ExecutionLedger(NpgsqlDataSource dataSource, TimeProvider ti
     public async Task<IReadOnlyList<ReplacedAttempt>> ListReplacedAttemptsAsync(Guid executionId, CancellationToken cancellationToken)
     {
         await using var cmd = dataSource.CreateCommand("""
-            SELECT stage, attempt, status, claim_reason, records, error, started_at, heartbeat_at, finished_at, replaced_by, replaced_at
+            SELECT stage, attempt, status, claim_reason, records, error, started_at, heartbeat_at, finished_at, replaced_by, replaced_at,
+                   completion::text
             FROM ingestion_job_attempt WHERE execution_id = @execution_id ORDER BY stage, attempt
             """);
         cmd.Parameters.AddWithValue("execution_id", executionId);
@@ -313,7 +316,8 @@ public sealed class ExecutionLedger(NpgsqlDataSource dataSource, TimeProvider ti
                 reader.GetFieldValue<DateTimeOffset>(7),
                 reader.IsDBNull(8) ? null : reader.GetFieldValue<DateTimeOffset>(8),
                 reader.GetString(9),
-                reader.GetFieldValue<DateTimeOffset>(10)));
+                reader.GetFieldValue<DateTimeOffset>(10),
+                reader.IsDBNull(11) ? null : reader.GetString(11)));
         }
 
         return attempts;

@@ -113,9 +113,9 @@ public sealed class LedgerOperations(NpgsqlDataSource dataSource, TimeProvider t
         await using (var keep = new NpgsqlCommand("""
             INSERT INTO ingestion_job_attempt
                 (execution_id, stage, attempt, status, claim_reason, records, error, started_at, heartbeat_at, finished_at,
-                 replaced_by, replaced_at)
+                 completion, replaced_by, replaced_at)
             SELECT execution_id, stage, attempt, status, claim_reason, records, error, started_at, heartbeat_at, finished_at,
-                   'replay', @now
+                   completion, 'replay', @now
             FROM ingestion_job_execution
             WHERE execution_id = @execution_id AND stage = ANY(string_to_array(@stages, ','))
             ON CONFLICT (execution_id, stage, attempt) DO NOTHING

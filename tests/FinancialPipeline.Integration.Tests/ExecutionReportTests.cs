@@ -52,13 +52,32 @@ public sealed class ExecutionReportTests
         var silver = LedgerCellsTests.Row("silver", "SUCCESS", new RecordCounts(10, 10, 0), id) with { Attempt = 3, ClaimReason = "takeover" };
         ReplacedAttempt[] replaced =
         [
-            new("silver", 1, "FAILED", "new", null, "storage unavailable", now.AddMinutes(-20), now.AddMinutes(-19), now.AddMinutes(-19), "retry", now.AddMinutes(-18)),
-            new("silver", 2, "RUNNING", "retry", null, null, now.AddMinutes(-18), now.AddMinutes(-15), null, "takeover", now.AddMinutes(-5)),
+            new("silver", 1, "FAILED", "new", null, "storage unavailable", now.AddMinutes(-20), now.AddMinutes(-19), now.AddMinutes(-19), "retry", now.AddMinutes(-18), null),
+            new("silver", 2, "RUNNING", "retry", null, null, now.AddMinutes(-18), now.AddMinutes(-15), null, "takeover", now.AddMinutes(-5), null),
         ];
+        // Gold replayed: the success the reset erased is shown with what it had read and written, next to the replay's "→ 0".
+        var gold = LedgerCellsTests.Row("gold", "SUCCESS", new RecordCounts(350, 0, 0), id) with { Attempt = 2, ClaimReason = "replay" };
+        var replacedGold = LedgerCellsTests.Row("gold", "SUCCESS", new RecordCounts(350, 348, 2), id);
+        var replayed = new ReplacedAttempt("gold", 1, "SUCCESS", "new", 348, null, now.AddMinutes(-30), now.AddMinutes(-29), now.AddMinutes(-29), "replay", now.AddMinutes(-2), replacedGold.CompletionJson);
 
-        var report = ExecutionReport.Render(new ExecutionReport.Facts(id, [silver], [], [], replaced), now, TimeSpan.FromSeconds(30));
+        var report = ExecutionReport.Render(new ExecutionReport.Facts(id, [silver, gold], [], [], [.. replaced, replayed]), now, TimeSpan.FromSeconds(30));
 
         Assert.Contains("  earlier:    attempt 1 (new), started 2026-11-24 13:20:00 UTC: FAILED 2026-11-24 13:21:00 UTC: storage unavailable; retried 2026-11-24 13:22:00 UTC", report, StringComparison.Ordinal);
         Assert.Contains("              attempt 2 (retry), started 2026-11-24 13:22:00 UTC: RUNNING, last heartbeat 2026-11-24 13:25:00 UTC; taken over 2026-11-24 13:35:00 UTC", report, StringComparison.Ordinal);
+        Assert.Contains("  earlier:    attempt 1 (new), started 2026-11-24 13:10:00 UTC: SUCCESS 2026-11-24 13:11:00 UTC, rows 350 → 348 (2 rejected), 0 outputs; reset for replay 2026-11-24 13:38:00 UTC", report, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void AReplacedSuccessKeptWithoutItsCompletionEvent_ShowsItsRecordsCount()
+    {
+        // Attempts kept before migration 0009 have no completion event: the count the ledger kept is what is shown.
+        var id = Guid.NewGuid();
+        var now = new DateTimeOffset(2026, 11, 24, 13, 40, 0, TimeSpan.Zero);
+        var bronze = LedgerCellsTests.Row("bronze", "SUCCESS", new RecordCounts(10, 10, 0), id) with { Attempt = 2, ClaimReason = "replay" };
+        var kept = new ReplacedAttempt("bronze", 1, "SUCCESS", "new", 10, null, now.AddMinutes(-30), now.AddMinutes(-29), now.AddMinutes(-29), "replay", now.AddMinutes(-2), null);
+
+        var report = ExecutionReport.Render(new ExecutionReport.Facts(id, [bronze], [], [], [kept]), now, TimeSpan.FromSeconds(30));
+
+        Assert.Contains("  earlier:    attempt 1 (new), started 2026-11-24 13:10:00 UTC: SUCCESS 2026-11-24 13:11:00 UTC, 10 rows; reset for replay 2026-11-24 13:38:00 UTC", report, StringComparison.Ordinal);
     }
 }

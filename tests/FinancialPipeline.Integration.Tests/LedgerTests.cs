@@ -111,6 +111,7 @@ public sealed class LedgerTests(StackFixture stack)
         // The reset erased a success; the attempt it replaced is kept as it stood, once (the replay's claim finds it kept).
         var kept = Assert.Single(await ledger.ListReplacedAttemptsAsync(request.ExecutionId, CancellationToken.None));
         Assert.Equal((1, "SUCCESS", 137400L, "replay"), (kept.Attempt, kept.Status, kept.Records!.Value, kept.ReplacedBy));
+        Assert.Equal("""{"done": true}""", kept.CompletionJson); // what it had published, as jsonb renders it
     }
 
     [Fact]
