@@ -36,7 +36,7 @@ public sealed class PushAuthenticationTests(PushAuthenticationTests.HostFixture 
             "missing" => null,
             "wrong audience" => "Bearer " + host.Token(audience: "https://someone-else.a.run.app"),
             "signed by another key" => "Bearer " + host.Token(key: otherKey),
-            "expired" => "Bearer " + host.Token(issuedAt: DateTimeOffset.UtcNow.AddHours(-2)),
+            "expired" => "Bearer " + host.Token(issuedAt: TimeProvider.System.GetUtcNow().AddHours(-2)),
             "wrong issuer" => "Bearer " + host.Token(issuer: "https://evil.example"),
             _ => "Basic dXNlcjpwYXNz",
         };
@@ -134,7 +134,7 @@ public sealed class PushAuthenticationTests(PushAuthenticationTests.HostFixture 
         /// <summary>A Google-style ID token (RS256, kid, iss, aud, email, email_verified, iat, exp) signed with <paramref name="key"/>.</summary>
         public string Token(string audience = Audience, string email = PushAccount, string issuer = "https://accounts.google.com", DateTimeOffset? issuedAt = null, RSA? key = null)
         {
-            var iat = (issuedAt ?? DateTimeOffset.UtcNow).ToUnixTimeSeconds();
+            var iat = (issuedAt ?? TimeProvider.System.GetUtcNow()).ToUnixTimeSeconds();
             var header = Base64Url(JsonSerializer.SerializeToUtf8Bytes(new { alg = "RS256", kid = "test-key", typ = "JWT" }));
             var payload = Base64Url(JsonSerializer.SerializeToUtf8Bytes(new Dictionary<string, object>
             {

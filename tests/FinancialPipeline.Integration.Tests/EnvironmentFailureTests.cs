@@ -68,7 +68,7 @@ public sealed class EnvironmentFailureTests(StackFixture stack)
         var job = await stack.CreateJobAsync();
         var env = stack.OperatorVariables(StackFixture.UniqueName("u") + "-");
         env["PUBSUB_EMULATOR_HOST"] = FpProcess.Unreachable["PUBSUB_EMULATOR_HOST"];
-        var yesterday = DateTimeOffset.UtcNow.UtcDateTime.Date.AddDays(-1);
+        var yesterday = TimeProvider.System.GetUtcNow().UtcDateTime.Date.AddDays(-1);
 
         var publish = await FpProcess.RunAsync(env, "publish", "--job", job.JobName);
         var backfill = await FpProcess.RunAsync(

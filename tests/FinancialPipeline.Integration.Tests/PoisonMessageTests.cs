@@ -93,7 +93,7 @@ public sealed class PoisonMessageTests(StackFixture stack)
         var claimFailed = await driver.Ledger.ClaimAsync(new ClaimRequest(failed, Stage.Bronze, owner.JobName, null, null, null, null), CancellationToken.None);
         await driver.Ledger.FailAsync(claimFailed.Lease!, "IOException: the bucket cannot be written", CancellationToken.None);
         var claimSucceeded = await driver.Ledger.ClaimAsync(new ClaimRequest(succeeded, Stage.Bronze, owner.JobName, null, null, null, null), CancellationToken.None);
-        var window = new TimeWindow(DateTimeOffset.UtcNow.AddHours(-3), DateTimeOffset.UtcNow.AddHours(-1));
+        var window = new TimeWindow(TimeProvider.System.GetUtcNow().AddHours(-3), TimeProvider.System.GetUtcNow().AddHours(-1));
         await driver.Ledger.CompleteAsync(claimSucceeded.Lease!, new StageSuccess(window, [], 0, new Dictionary<string, long>(), "{}"), CancellationToken.None);
 
         var published = new Dictionary<string, Guid>();
