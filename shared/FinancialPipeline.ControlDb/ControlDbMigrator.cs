@@ -99,7 +99,9 @@ public sealed partial class ControlDbMigrator(string connectionString, ILogger<C
         var sql = await reader.ReadToEndAsync(cancellationToken);
         await using var conn = new NpgsqlConnection(connectionString);
         await conn.OpenAsync(cancellationToken);
+#pragma warning disable CA2100 // the script is this assembly's embedded sql/postgres/seed file, not input
         await using var cmd = new NpgsqlCommand(sql, conn);
+#pragma warning restore CA2100
         await cmd.ExecuteNonQueryAsync(cancellationToken);
     }
 

@@ -80,7 +80,9 @@ public sealed partial class DuckDbGoldWarehouse(DuckDbOptions options, TimeProvi
         await using (var merge = conn.CreateCommand())
         {
             merge.Transaction = (DuckDBTransaction)tx;
+#pragma warning disable CA2100 // embedded sql/duckdb script; every value is a parameter
             merge.CommandText = MergeSql;
+#pragma warning restore CA2100
             merge.Parameters.Add(new DuckDBParameter("files", files));
             merge.Parameters.Add(new DuckDBParameter("touched", Dates(scope.Touched)));
             merge.Parameters.Add(new DuckDBParameter("target_dates", Dates(scope.TargetDates)));
@@ -96,7 +98,9 @@ public sealed partial class DuckDbGoldWarehouse(DuckDbOptions options, TimeProvi
     private static async Task<(long Hours, DateTimeOffset? Newest)> FreshnessAsync(DuckDBConnection conn, GoldScope scope, CancellationToken ct)
     {
         await using var cmd = conn.CreateCommand();
+#pragma warning disable CA2100 // embedded sql/duckdb script; every value is a parameter
         cmd.CommandText = FreshnessSql;
+#pragma warning restore CA2100
         cmd.Parameters.Add(new DuckDBParameter("touched", Dates(scope.Touched)));
         cmd.Parameters.Add(new DuckDBParameter("newest_from", scope.Touched[0].ToDateTime(TimeOnly.MinValue)));
         await using var r = await cmd.ExecuteReaderAsync(ct);
@@ -122,7 +126,9 @@ public sealed partial class DuckDbGoldWarehouse(DuckDbOptions options, TimeProvi
     private static async Task ExecuteAsync(DuckDBConnection conn, string sql, CancellationToken ct)
     {
         await using var cmd = conn.CreateCommand();
+#pragma warning disable CA2100 // the only caller passes the embedded sql/duckdb schema script
         cmd.CommandText = sql;
+#pragma warning restore CA2100
         await cmd.ExecuteNonQueryAsync(ct);
     }
 
