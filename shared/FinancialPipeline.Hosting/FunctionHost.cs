@@ -22,7 +22,11 @@ namespace FinancialPipeline.Hosting;
 /// </summary>
 public static partial class FunctionHost
 {
-    private const int MaxBodyBytes = 10 * 1024 * 1024;
+    /// <summary>
+    /// Pub/Sub's largest message (10 MB of data and attributes) arrives base64-encoded in a push, ≈13.4 MB: anything
+    /// Pub/Sub can deliver fits; a larger body cannot come from it and is refused with 413.
+    /// </summary>
+    private const int MaxBodyBytes = 14 * 1024 * 1024;
 
     private static readonly byte[] WarmUpBody =
         """{"message":{"data":"e30=","messageId":"warm-up","attributes":{}},"subscription":"projects/p/subscriptions/warm-up"}"""u8.ToArray();

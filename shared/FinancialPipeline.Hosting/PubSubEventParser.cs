@@ -36,8 +36,18 @@ public static partial class PubSubEventParser
             return ParseStructured(contentType, body);
         }
 
+        if (contentType is not null && contentType.StartsWith("application/cloudevents-batch+json", StringComparison.OrdinalIgnoreCase))
+        {
+            throw new MessageRejectedException("content-type", "batched CloudEvents are not supported: Eventarc and Pub/Sub push deliver one event per request");
+        }
+
         using var doc = ParseJson(body, "body");
         var root = doc.RootElement;
+        if (root.ValueKind != JsonValueKind.Object)
+        {
+            // Valid JSON of another shape is as permanent as invalid JSON: rejected, not a 500 retried into the dead letter.
+            throw new MessageRejectedException("body", $"must be a JSON object (a Pub/Sub push or a CloudEvent), got {root.ValueKind}");
+        }
         if (root.TryGetProperty("specversion", out _))
         {
             return ParseStructured("application/cloudevents+json", body);
@@ -201,9 +211,9 @@ public static partial class PubSubEventParser
 
     private static PubsubMessageData ReadMessage(JsonElement message, string? fallbackId, DateTimeOffset? publishTime)
     {
-        var id = OptionalString(message, "messageId") ?? OptionalString(message, "message_id") ?? fallbackId
+        var id = StringField(message, "messageId", "message_id", "message.messageId") ?? fallbackId
             ?? throw new MessageRejectedException("message.messageId", "is required");
-        var time = OptionalString(message, "publishTime") ?? OptionalString(message, "publish_time");
+        var time = StringField(message, "publishTime", "publish_time", "message.publishTime");
         if (time is not null)
         {
             publishTime = ParseTime(time, "message.publishTime");
@@ -279,6 +289,23 @@ public static partial class PubSubEventParser
 
     private static string? OptionalString(JsonElement obj, string name) =>
         obj.ValueKind == JsonValueKind.Object && obj.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
+
+    /// <summary>
+    /// A string that may be spelled in camelCase or snake_case (both appear in real pushes); absent or null is null,
+    /// any other kind is rejected naming <paramref name="field"/> (a number is not "missing").
+    /// </summary>
+    private static string? StringField(JsonElement obj, string name, string snakeName, string field)
+    {
+        foreach (var candidate in (ReadOnlySpan<string>)[name, snakeName])
+        {
+            if (obj.TryGetProperty(candidate, out var v) && v.ValueKind != JsonValueKind.Null)
+            {
+                return v.ValueKind == JsonValueKind.String ? v.GetString() : throw new MessageRejectedException(field, $"must be a string, got {v.ValueKind}");
+            }
+        }
+
+        return null;
+    }
 
     private static DateTimeOffset ParseTime(string value, string field) =>
         DateTimeOffset.TryParse(value, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var t)

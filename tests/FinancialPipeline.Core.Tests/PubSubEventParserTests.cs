@@ -81,10 +81,25 @@ public sealed class PubSubEventParserTests
     [InlineData("""{"message":{"data":"e30="},"subscription":"s"}""", "message.messageId")]
     [InlineData("""{"message":{"messageId":"1","attributes":[1]},"subscription":"s"}""", "message.attributes")]
     [InlineData("""{"message":{"messageId":"1"},"subscription":"s","deliveryAttempt":"x"}""", "deliveryAttempt")]
+    [InlineData("""[{"message":{"data":"e30=","messageId":"1"}}]""", "body")]
+    [InlineData("\"text\"", "body")]
+    [InlineData("42", "body")]
+    [InlineData("null", "body")]
+    [InlineData("""{"message":{"data":"e30=","messageId":5},"subscription":"s"}""", "message.messageId")]
+    [InlineData("""{"message":{"data":"e30=","message_id":true},"subscription":"s"}""", "message.messageId")]
+    [InlineData("""{"message":{"data":"e30=","messageId":"1","publishTime":1700000000},"subscription":"s"}""", "message.publishTime")]
     public void MalformedEnvelopes_AreRejected_NamingTheField(string body, string field)
     {
         var ex = Assert.Throws<MessageRejectedException>(() => PubSubEventParser.Parse("/", _ => null, "application/json", System.Text.Encoding.UTF8.GetBytes(body)));
         Assert.Equal(field, ex.Field);
+    }
+
+    [Fact]
+    public void ABatchOfCloudEvents_IsRejected_NotFailed()
+    {
+        var body = System.Text.Encoding.UTF8.GetBytes("""[{"specversion":"1.0","id":"1","source":"//x","type":"t"}]""");
+        var ex = Assert.Throws<MessageRejectedException>(() => PubSubEventParser.Parse("/", _ => null, "application/cloudevents-batch+json; charset=utf-8", body));
+        Assert.Equal("content-type", ex.Field);
     }
 
     [Fact]

@@ -78,6 +78,36 @@ public sealed class PoisonMessageTests(StackFixture stack)
     }
 
     [Fact]
+    public async Task MalformedPushBodies_PostedToAHost_AreAnswered2xx_AndRecordedWithTheirPayload()
+    {
+        // What no Pub/Sub push or Eventarc delivery looks like, but anything may POST: valid JSON of the wrong shape
+        // used to fail with 500, which Pub/Sub would have retried into the dead-letter topic.
+        await using var pipeline = await stack.StartPipelineAsync();
+        var since = TimeProvider.System.GetUtcNow().AddSeconds(-5);
+        var marker = Guid.NewGuid().ToString("N");
+        var cases = new (string Body, string ContentType, string Field)[]
+        {
+            ($$"""["{{marker}}"]""", "application/json", "body"),
+            ($$"""{"{{marker}}":1}""", "application/json", "body"),
+            ($$"""[{"specversion":"1.0","id":"{{marker}}","source":"//x","type":"t"}]""", "application/cloudevents-batch+json", "content-type"),
+            ($$"""{"message":{"data":"e30=","messageId":7},"subscription":"{{marker}}"}""", "application/json", "message.messageId"),
+        };
+        using var http = new HttpClient();
+        foreach (var (body, contentType, _) in cases)
+        {
+            using var content = new StringContent(body, Encoding.UTF8);
+            content.Headers.ContentType = System.Net.Http.Headers.MediaTypeHeaderValue.Parse(contentType);
+            using var response = await http.PostAsync(pipeline.HostAddresses[0], content);
+            Assert.True(response.IsSuccessStatusCode, $"{body}: answered {(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}");
+        }
+
+        var rows = (await new RejectedMessageStore(stack.DataSource).ListByFunctionAsync("extract", since, CancellationToken.None))
+            .Where(r => Encoding.UTF8.GetString(r.Payload).Contains(marker, StringComparison.Ordinal))
+            .ToList();
+        Assert.Equal(cases.Select(c => (c.Body, c.Field)), rows.Select(r => (Encoding.UTF8.GetString(r.Payload), r.Field)));
+    }
+
+    [Fact]
     public async Task AStartMessage_NamingAnExecutionOfAnotherJob_IsRejected_NeitherRunAsThatJobNorReemitted()
     {
         // What gcloud lets an operator publish and fp publish refuses: the execution id of another job's execution.
