@@ -10,8 +10,8 @@ internal static class PublishCommand
     {
         var job = new Option<string>("--job") { Description = "Job name", DefaultValueFactory = _ => "financial_extract" };
         var executionId = ExecutionIdOption.Create("Execution id to (re)use; new when omitted");
-        var from = new Option<DateTimeOffset?>("--from") { Description = "Explicit (backfill) window start, UTC" };
-        var to = new Option<DateTimeOffset?>("--to") { Description = "Explicit (backfill) window end, UTC" };
+        var from = UtcTimeOption.Create("--from", "Explicit (backfill) window start, UTC (2026-11-20 is midnight UTC)");
+        var to = UtcTimeOption.Create("--to", "Explicit (backfill) window end, UTC (exclusive)");
         var command = new Command("publish", "Publish a start message to the start topic");
         command.Options.Add(job);
         command.Options.Add(executionId);
@@ -37,7 +37,7 @@ internal static class PublishCommand
 
         try
         {
-            var window = from is { } s && to is { } e ? new TimeWindow(s.ToUniversalTime(), e.ToUniversalTime()) : (TimeWindow?)null;
+            var window = from is { } s && to is { } e ? new TimeWindow(s, e) : (TimeWindow?)null;
             if (await RefusalAsync(env, jobName, executionId, window, ct) is { } refusal)
             {
                 Console.Error.WriteLine($"fp publish: {refusal}");

@@ -57,20 +57,27 @@ public sealed class PublishCommandTests(StackFixture stack)
         Assert.Contains($"note: backfill end {clampedTo} moved to ", clamped.Stdout, StringComparison.Ordinal);
         var plain = await FpProcess.RunAsync(env, "publish", "--job", good.JobName);
         Assert.Equal(0, plain.ExitCode);
+        // Dates are UTC whatever the operator's time zone (System.CommandLine alone read them as São Paulo midnight).
+        var day = now.UtcDateTime.Date;
+        var inSaoPaulo = new Dictionary<string, string>(env) { ["TZ"] = "America/Sao_Paulo" };
+        var dated = await FpProcess.RunAsync(inSaoPaulo, "publish", "--job", good.JobName, "--from", $"{day.AddDays(-3):yyyy-MM-dd}", "--to", $"{day.AddDays(-2):yyyy-MM-dd}");
+        Assert.Equal(0, dated.ExitCode);
 
         var published = new List<ReceivedMessage>();
         await Eventually.WaitAsync(
             async () =>
             {
                 published.AddRange(await watch.PullAsync());
-                return published.Count >= 2;
+                return published.Count >= 3;
             },
             TimeSpan.FromSeconds(30),
-            "the two accepted start messages");
+            "the three accepted start messages");
         await Task.Delay(TimeSpan.FromSeconds(1));
         published.AddRange(await watch.PullAsync());
-        Assert.Equal(2, published.Count);
+        Assert.Equal(3, published.Count);
         Assert.All(published, m => Assert.Equal(good.JobName, StartMessage.Parse(m.Data).JobName));
-        Assert.Single(published, m => Encoding.UTF8.GetString(m.Data.Span).Contains("\"window\"", StringComparison.Ordinal));
+        var windows = published.Select(m => StartMessage.Parse(m.Data).Window).OfType<TimeWindow>().ToList();
+        Assert.Equal(2, windows.Count);
+        Assert.Contains(new TimeWindow(new DateTimeOffset(day.AddDays(-3), TimeSpan.Zero), new DateTimeOffset(day.AddDays(-2), TimeSpan.Zero)), windows);
     }
 }

@@ -1,0 +1,28 @@
+using System.CommandLine;
+using System.Globalization;
+
+namespace FinancialPipeline.Cli;
+
+/// <summary>
+/// A point in time on the command line, read as UTC whatever the operator's time zone: <c>2026-11-20</c> is midnight
+/// UTC, <c>2026-11-20T13:00</c> 13:00 UTC, and a time with an explicit offset is converted. System.CommandLine's own
+/// parsing reads a time without an offset in the machine's zone, so from São Paulo a "UTC" window moved by three hours.
+/// </summary>
+internal static class UtcTimeOption
+{
+    public static Option<DateTimeOffset?> Create(string name, string description) => new(name)
+    {
+        Description = description,
+        CustomParser = result =>
+        {
+            var text = string.Join(' ', result.Tokens.Select(t => t.Value));
+            if (DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var at))
+            {
+                return at;
+            }
+
+            result.AddError($"{name} '{text}' is not a UTC date or time (for example 2026-11-20 or 2026-11-20T13:00:00Z)");
+            return null;
+        },
+    };
+}
