@@ -48,6 +48,7 @@ public static partial class PubSubEventParser
             // Valid JSON of another shape is as permanent as invalid JSON: rejected, not a 500 retried into the dead letter.
             throw new MessageRejectedException("body", $"must be a JSON object (a Pub/Sub push or a CloudEvent), got {root.ValueKind}");
         }
+
         if (root.TryGetProperty("specversion", out _))
         {
             return ParseStructured("application/cloudevents+json", body);

@@ -94,6 +94,16 @@ public sealed class PubSubEventParserTests
         Assert.Equal(field, ex.Field);
     }
 
+    [Theory]
+    [InlineData("[1]")]
+    [InlineData("\"text\"")]
+    [InlineData("null")]
+    public void AStructuredCloudEventThatIsNotAnObject_IsRejected(string body)
+    {
+        var ex = Assert.Throws<MessageRejectedException>(() => PubSubEventParser.Parse("/", _ => null, "application/cloudevents+json", System.Text.Encoding.UTF8.GetBytes(body)));
+        Assert.Equal("cloudevent", ex.Field);
+    }
+
     [Fact]
     public void ABatchOfCloudEvents_IsRejected_NotFailed()
     {
