@@ -17,7 +17,14 @@ internal static class ExecutionIdOption
             var text = result.Tokens.Count == 1 ? result.Tokens[0].Value : string.Join(' ', result.Tokens.Select(t => t.Value));
             if (Guid.TryParse(text, out var id))
             {
-                return id;
+                if (id != Guid.Empty)
+                {
+                    return id;
+                }
+
+                // The functions reject the nil UUID: publishing it would report success for a message they drop.
+                result.AddError("--execution-id must not be the nil UUID 00000000-0000-0000-0000-000000000000");
+                return null;
             }
 
             result.AddError($"--execution-id '{text}' is not a UUID (for example 6f0e8d7c-1111-4222-8333-944455556666)");

@@ -48,7 +48,7 @@ internal static class JobSetCommand
         });
         var tickers = Text("--tickers", "Tickers, 1-20 of A-Z 0-9 . ^ = - each, separated by commas (or spaces, semicolons) (required for a new job)");
         var provider = Text("--provider", "Market data provider (required for a new job)");
-        provider.AcceptOnlyFromAmong(SyntheticQuoteProvider.ProviderName, YahooChartProvider.ProviderName);
+        provider.AcceptOnlyFromAmong([.. ProviderNames.All]);
         var bucket = Text("--bucket", "Bronze bucket (required for a new job)");
         var silverBucket = Text("--silver-bucket", "Silver bucket (required for a new job)");
         var interval = Seconds("--interval", "Schedule interval in seconds (new job: 3600)");

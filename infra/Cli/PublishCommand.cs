@@ -1,5 +1,6 @@
 using System.CommandLine;
 using FinancialPipeline.Core.Contracts;
+using FinancialPipeline.Core.Jobs;
 
 namespace FinancialPipeline.Cli;
 
@@ -53,6 +54,12 @@ internal static class PublishCommand
         {
             Console.Error.WriteLine($"fp publish: {ex.Message}");
             return 1;
+        }
+        catch (JobConfigException ex)
+        {
+            // A provider this build does not register (the row passed the config rules): refused, not a stack trace.
+            Console.Error.WriteLine($"fp publish: {ex.Message}");
+            return 2;
         }
     }
 

@@ -98,7 +98,7 @@ public sealed class ContractTests
     [InlineData("AAPL", 3600, 10800, "fp-bronze", "7h", "bar_interval")]
     public void JobConfig_RejectsBadRows_NamingTheColumn(string tickers, int interval, int overlap, string bucket, string bar, string column)
     {
-        var ex = Assert.Throws<JobConfigException>(() => JobConfig.Create("job", tickers, interval, overlap, bucket, null, null, bar, null, true));
+        var ex = Assert.Throws<JobConfigException>(() => JobConfig.Create("job", tickers, interval, overlap, bucket, null, "synthetic", bar, null, true));
         Assert.Equal(column, ex.Column);
         Assert.Contains(column, ex.Message, StringComparison.Ordinal);
     }
@@ -106,7 +106,7 @@ public sealed class ContractTests
     [Fact]
     public void JobConfig_DefaultOverlap_RefetchesThreeBars()
     {
-        var job = JobConfig.Create("job", "aapl, msft;BRK.B ^GSPC", null, null, "fp-bronze", null, null, "1h", null, true);
+        var job = JobConfig.Create("job", "aapl, msft;BRK.B ^GSPC", null, null, "fp-bronze", null, "synthetic", "1h", null, true);
         Assert.Equal(["AAPL", "MSFT", "BRK.B", "^GSPC"], job.Tickers);
         Assert.Equal(TimeSpan.FromHours(3), job.Overlap);
         Assert.Equal("fp-bronze", job.SilverBucketName);

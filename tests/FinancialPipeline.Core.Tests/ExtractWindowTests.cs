@@ -64,7 +64,7 @@ public sealed class ExtractWindowTests
     [Fact]
     public async Task TheLiveBarIsNeverFetched_AndTheDefaultOverlapRefetchesThreeHourlyBars()
     {
-        var job = JobConfig.Create("job", "AAPL", 3600, null, "fp-bronze", null, null, null, null, true);
+        var job = JobConfig.Create("job", "AAPL", 3600, null, "fp-bronze", null, "synthetic", null, null, true);
         Assert.Equal(3 * 3600, job.OverlapSeconds);
         var now = new DateTimeOffset(2026, 11, 18, 20, 35, 42, TimeSpan.Zero); // 15:35 New York: the 15:30 bar is live
         var window = ExtractWindows.Incremental(job, null, now, null).Window;
@@ -143,7 +143,7 @@ public sealed class ExtractWindowTests
     [InlineData("AAPL", 3600, 10800, "a..b", "bucket_name")]
     public void BadConfig_FailsNamingTheColumnAndValue(string tickers, int interval, int overlap, string bucket, string column)
     {
-        var ex = Assert.Throws<JobConfigException>(() => JobConfig.Create("job", tickers, interval, overlap, bucket, null, null, "1h", null, true));
+        var ex = Assert.Throws<JobConfigException>(() => JobConfig.Create("job", tickers, interval, overlap, bucket, null, "synthetic", "1h", null, true));
         Assert.Equal(column, ex.Column);
         Assert.Contains(column + "=", ex.Message, StringComparison.Ordinal);
     }
@@ -151,5 +151,5 @@ public sealed class ExtractWindowTests
     [Theory]
     [InlineData("^GSPC,BRK-B,BRK.B,EURUSD=X,9984.T")]
     public void RealTickerShapes_AreAccepted(string tickers) =>
-        Assert.Equal(5, JobConfig.Create("job", tickers, 3600, 3600, "fp-bronze", null, null, "1h", null, true).Tickers.Count);
+        Assert.Equal(5, JobConfig.Create("job", tickers, 3600, 3600, "fp-bronze", null, "synthetic", "1h", null, true).Tickers.Count);
 }

@@ -9,6 +9,20 @@ public sealed class StageLogicTests
 {
     private static readonly JobConfig Job = JobConfig.Create("job", "AAPL,MSFT", 3600, 10800, "fp-bronze", "fp-silver", "synthetic", "1h", 86400 * 3, true);
 
+    [Theory]
+    [InlineData("", "provider='' is required: one of synthetic, yahoo")]
+    [InlineData("   ", "provider='   ' is required: one of synthetic, yahoo")]
+    [InlineData(null, "provider='' is required: one of synthetic, yahoo")]
+    [InlineData("yahooo", "provider='yahooo' is not a provider: one of synthetic, yahoo")]
+    [InlineData("bloomberg", "provider='bloomberg' is not a provider: one of synthetic, yahoo")]
+    public void AProviderThatIsBlankOrUnknown_BreaksTheRow_NeverDefaultingToSynthetic(string? provider, string expected)
+    {
+        var ex = Assert.Throws<JobConfigException>(() => JobConfig.Create("job", "AAPL", 3600, 10800, "fp-bronze", "fp-silver", provider, "1h", 86400, true));
+        Assert.Equal("provider", ex.Column);
+        Assert.Contains(expected, ex.Message, StringComparison.Ordinal);
+        Assert.Equal("yahoo", JobConfig.Create("job", "AAPL", 3600, 10800, "fp-bronze", "fp-silver", " Yahoo ", "1h", 86400, true).Provider);
+    }
+
     [Fact]
     public async Task SyntheticProvider_IsDeterministic_AcrossOverlappingWindows()
     {

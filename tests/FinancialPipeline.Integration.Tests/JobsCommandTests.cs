@@ -20,6 +20,11 @@ public sealed class JobsCommandTests(StackFixture stack)
         var broken = await stack.CreateBrokenJobAsync();
         var noSilver = await stack.CreateJobAsync();
         await ExecuteAsync("UPDATE ingestion_job_config SET silver_bucket_name = NULL WHERE job_name = @job", noSilver.JobName);
+        // A provider typo and a blank provider: broken rows, never a dead letter or synthetic data in real buckets.
+        var typo = await stack.CreateJobAsync();
+        await ExecuteAsync("UPDATE ingestion_job_config SET provider = 'yahooo' WHERE job_name = @job", typo.JobName);
+        var blank = await stack.CreateJobAsync();
+        await ExecuteAsync("UPDATE ingestion_job_config SET provider = '' WHERE job_name = @job", blank.JobName);
 
         var list = await FpProcess.RunAsync(Env(), "jobs");
 
@@ -37,6 +42,10 @@ public sealed class JobsCommandTests(StackFixture stack)
             $"broken: job '{broken}': bucket_name='Not A Bucket' is not a valid bucket name: it may hold only a-z, 0-9, '-', '_' and '.'; Extract fails on every delivery",
             list.Stdout,
             StringComparison.Ordinal);
+        Assert.Contains("│ BROKEN ", Line(list.Stdout, typo.JobName), StringComparison.Ordinal);
+        Assert.Contains($"broken: job '{typo.JobName}': provider='yahooo' is not a provider: one of synthetic, yahoo", list.Stdout, StringComparison.Ordinal);
+        Assert.Contains("│ BROKEN ", Line(list.Stdout, blank.JobName), StringComparison.Ordinal);
+        Assert.Contains($"broken: job '{blank.JobName}': provider='' is required: one of synthetic, yahoo", list.Stdout, StringComparison.Ordinal);
         Assert.Contains("│ - (bronze's) ", Line(list.Stdout, noSilver.JobName), StringComparison.Ordinal);
         Assert.Contains("silver_bucket_name is NULL, so silver is written to the bronze bucket", list.Stdout, StringComparison.Ordinal);
     }

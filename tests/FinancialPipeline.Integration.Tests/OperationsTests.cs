@@ -258,6 +258,8 @@ public sealed class OperationsTests(StackFixture stack)
         Assert.Equal([(from, from.AddDays(7)), (from.AddDays(7), from.AddDays(10))], windows.Select(w => (w.Start, w.End)));
         Assert.Single(Backfill.Split(job, new SyntheticQuoteProvider(), from, from.AddDays(10), windowDays: 30));
         Assert.Equal("provider", Assert.Throws<JobConfigException>(() => QuoteProviders.For(providers, job with { Provider = "bloomberg" })).Column);
+        // The names a config row may use are exactly the providers registered: a row the rules accept always runs.
+        Assert.Equal(ProviderNames.All.Order(), providers.Select(p => p.Name).Order());
         Assert.Equal(Backfill.ExecutionId("job_split", windows[0]), Backfill.ExecutionId("job_split", windows[0]));
         Assert.NotEqual(Backfill.ExecutionId("job_split", windows[0]), Backfill.ExecutionId("job_split", windows[1]));
         Assert.NotEqual(Backfill.ExecutionId("job_split", windows[0]), Backfill.ExecutionId("job_other", windows[0]));

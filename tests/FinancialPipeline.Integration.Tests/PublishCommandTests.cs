@@ -21,6 +21,12 @@ public sealed class PublishCommandTests(StackFixture stack)
         var good = await stack.CreateJobAsync();
         var inactive = await stack.CreateJobAsync(active: false);
         var broken = await stack.CreateBrokenJobAsync();
+        var typo = await stack.CreateJobAsync();
+        await using (var cmd = stack.DataSource.CreateCommand("UPDATE ingestion_job_config SET provider = 'yahooo' WHERE job_name = @job"))
+        {
+            cmd.Parameters.AddWithValue("job", typo.JobName);
+            await cmd.ExecuteNonQueryAsync();
+        }
         // An execution of another job that succeeded: reusing its id would only re-emit that job's stored events.
         var other = await stack.CreateJobAsync();
         var othersExecution = Guid.NewGuid();
@@ -35,6 +41,7 @@ public sealed class PublishCommandTests(StackFixture stack)
             (["--job", "Bad!Name"], "job_name: 'Bad!Name' must match"),
             (["--job", inactive.JobName], $"job '{inactive.JobName}' is inactive"),
             (["--job", broken], "bucket_name='Not A Bucket'"),
+            (["--job", typo.JobName, "--from", "2026-11-20", "--to", "2026-11-21"], "provider='yahooo' is not a provider"),
             (["--job", good.JobName, "--execution-id", othersExecution.ToString("D")], $"execution {othersExecution:D} belongs to job '{other.JobName}', not '{good.JobName}'"),
             (["--job", good.JobName, "--from", "2099-01-01T00:00:00Z", "--to", "2099-01-02T00:00:00Z"], "window.start: 2099-01-01T00:00:00Z is not before the end of the last completed 1h bar"),
         };
@@ -49,6 +56,9 @@ public sealed class PublishCommandTests(StackFixture stack)
         var badId = await FpProcess.RunAsync(env, "publish", "--job", good.JobName, "--execution-id", "42");
         Assert.Equal(2, badId.ExitCode);
         Assert.Contains("--execution-id '42' is not a UUID", badId.Stderr, StringComparison.Ordinal);
+        var nilId = await FpProcess.RunAsync(env, "publish", "--job", good.JobName, "--execution-id", Guid.Empty.ToString("D"));
+        Assert.Equal(2, nilId.ExitCode); // the functions reject the nil UUID: publishing it would report a success they drop
+        Assert.Contains("--execution-id must not be the nil UUID", nilId.Stderr, StringComparison.Ordinal);
 
         var now = TimeProvider.System.GetUtcNow();
         var clampedTo = now.AddDays(1).ToString("yyyy-MM-ddT00:00:00Z", System.Globalization.CultureInfo.InvariantCulture);

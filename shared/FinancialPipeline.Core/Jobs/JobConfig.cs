@@ -82,10 +82,12 @@ public sealed partial record JobConfig
         ValidateBucket(jobName, "bucket_name", bucketName);
         var silver = string.IsNullOrWhiteSpace(silverBucketName) ? bucketName : silverBucketName;
         ValidateBucket(jobName, "silver_bucket_name", silver);
-        var prov = string.IsNullOrWhiteSpace(provider) ? "synthetic" : provider.Trim().ToLowerInvariant();
-        if (!ProviderPattern().IsMatch(prov))
+        // No default (migration 0007 dropped the column's): a blank provider must not quietly become synthetic data
+        // in the job's real buckets, and a typo must be a broken row fp jobs and fp publish report, not a dead letter.
+        var prov = provider?.Trim().ToLowerInvariant() ?? string.Empty;
+        if (!ProviderNames.All.Contains(prov, StringComparer.Ordinal))
         {
-            throw new JobConfigException(jobName, "provider", prov, "must match ^[a-z][a-z0-9_-]{0,31}$");
+            throw new JobConfigException(jobName, "provider", provider ?? string.Empty, $"{(prov.Length == 0 ? "is required" : "is not a provider")}: one of {string.Join(", ", ProviderNames.All)}");
         }
 
         return new JobConfig
@@ -153,8 +155,6 @@ public sealed partial record JobConfig
     [GeneratedRegex(@"^[A-Z0-9.^=\-]{1,20}$", RegexOptions.CultureInvariant)]
     private static partial Regex TickerPattern();
 
-    [GeneratedRegex("^[a-z][a-z0-9_-]{0,31}$", RegexOptions.CultureInvariant)]
-    private static partial Regex ProviderPattern();
 }
 
 /// <summary>A config row that cannot be used; names the job, the column and the value.</summary>

@@ -14,7 +14,7 @@ namespace FinancialPipeline.Core.Market;
 /// </summary>
 public sealed class SyntheticQuoteProvider : IQuoteProvider
 {
-    public const string ProviderName = "synthetic";
+    public const string ProviderName = Jobs.ProviderNames.Synthetic;
 
     private static readonly (double ScaleHours, double Amplitude)[] Octaves =
     [

@@ -18,7 +18,7 @@ namespace FinancialPipeline.Providers.Yahoo;
 /// </summary>
 public sealed partial class YahooChartProvider : IQuoteProvider, IDisposable
 {
-    public const string ProviderName = "yahoo";
+    public const string ProviderName = Core.Jobs.ProviderNames.Yahoo;
 
     private readonly HttpClient _http;
     private readonly YahooOptions _options;
