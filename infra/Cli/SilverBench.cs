@@ -293,9 +293,11 @@ internal static class SilverBench
             ), ruled AS (
                 SELECT *, CASE
                     WHEN open IS NULL OR high IS NULL OR low IS NULL OR close IS NULL
-                         OR NOT (open > 0 AND high > 0 AND low > 0 AND close > 0) OR NOT isfinite(open + high + low + close) THEN 'price_positive'
+                         OR NOT (open > 0 AND high > 0 AND low > 0 AND close > 0)
+                         OR NOT (isfinite(open) AND isfinite(high) AND isfinite(low) AND isfinite(close)) THEN 'price_positive'
                     WHEN NOT (low <= open AND low <= close AND open <= high AND close <= high) THEN 'high_low_bounds'
                     WHEN volume < 0 THEN 'volume_non_negative'
+                    WHEN volume > {SilverRules.MaxVolume} THEN 'volume_plausible'
                     WHEN epoch_us(bar_ts) % 1800000000 <> 0 THEN 'timestamp_aligned'
                     WHEN bar_ts > TIMESTAMPTZ '{cutoff}+00' THEN 'not_in_future'
                     WHEN ticker NOT IN ({tickers}) THEN 'ticker_in_job'

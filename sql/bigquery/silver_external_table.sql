@@ -48,7 +48,7 @@ CREATE OR REPLACE EXTERNAL TABLE `${project}.${dataset}.financial_quotes_rejecte
     execution_id  STRING,
     ingested_at   TIMESTAMP,
     provider      STRING,
-    rule          STRING,     -- price_positive | high_low_bounds | volume_non_negative | timestamp_aligned | not_in_future | ticker_in_job | duplicate_in_batch
+    rule          STRING,     -- price_positive | high_low_bounds | volume_non_negative | volume_plausible | timestamp_aligned | not_in_future | ticker_in_job | duplicate_in_batch
     reason        STRING,     -- the rule in words with the offending values
     rejected_by   STRING      -- execution_id of the Transform run that rejected the row
 )

@@ -37,6 +37,8 @@ public sealed class SilverEngineTests : IDisposable
         { SilverRules.PricePositive, "o=1e-9 h=1e-9 l=1e-9 c=1e-9", "o=0" },
         { SilverRules.PricePositive, "o=1e-9 h=1e-9 l=1e-9 c=1e-9", "c=NaN" },
         { SilverRules.PricePositive, "h=1e308", "h=Infinity" },
+        { SilverRules.PricePositive, "o=1e308 h=1.5e308 l=1e308 c=1e308", "o=1e308 h=Infinity l=1e308 c=1e308" }, // each finite, the sum not
+        { SilverRules.VolumePlausible, "v=1000000000000000", "v=1000000000000001" },
         { SilverRules.HighLowBounds, "o=10 h=10 l=10 c=10", "o=10 h=9.999999 l=9 c=9.5" },
         { SilverRules.HighLowBounds, "o=10 h=11 l=10 c=10", "o=10 h=11 l=10.000001 c=10.5" },
         { SilverRules.VolumeNonNegative, "v=0", "v=-1" },
@@ -97,6 +99,7 @@ public sealed class SilverEngineTests : IDisposable
             Row("AAPL", T.AddHours(-3), o: 0),                       // price_positive
             Row("AAPL", T.AddHours(-4), h: 9.5),                     // high_low_bounds
             Row("AAPL", T.AddHours(-5), v: -1),                      // volume_non_negative
+            Row("AAPL", T.AddHours(-6), v: long.MaxValue / 2 + 10),  // volume_plausible (two would overflow gold's sum)
             Row("AAPL", T.AddHours(-2).AddMinutes(1)),               // timestamp_aligned
             Row("AAPL", Now.AddMinutes(-30)),                        // not_in_future
             Row("TSLA", T.AddHours(-2)),                             // ticker_in_job
@@ -108,7 +111,7 @@ public sealed class SilverEngineTests : IDisposable
 
         Assert.Equal(rows.Count, result.RowsIn);
         Assert.Equal(2, result.Written);
-        Assert.Equal(7, result.Rejected);
+        Assert.Equal(8, result.Rejected);
         Assert.Equal(result.RowsIn, result.Written + result.Rejected + result.Metrics["rows_superseded"]);
         foreach (var rule in SilverRules.Names.Skip(1))
         {

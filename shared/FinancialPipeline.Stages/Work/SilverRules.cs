@@ -13,13 +13,21 @@ public sealed class SilverRules
     public const string PricePositive = "price_positive";
     public const string HighLowBounds = "high_low_bounds";
     public const string VolumeNonNegative = "volume_non_negative";
+    public const string VolumePlausible = "volume_plausible";
     public const string TimestampAligned = "timestamp_aligned";
     public const string NotInFuture = "not_in_future";
     public const string TickerInJob = "ticker_in_job";
     public const string DuplicateInBatch = "duplicate_in_batch";
 
     public const int Valid = 0;
-    public const int DuplicateInBatchId = 7;
+    public const int DuplicateInBatchId = 8;
+
+    /// <summary>
+    /// The largest volume a bar may carry: gold sums an hour's bars into an INT64 (DuckDB BIGINT, BigQuery INT64), and
+    /// 3,600 one-second bars of this size still fit. A larger value is a provider's error, not a trade; accepted, it
+    /// would overflow that sum and fail every gold MERGE over its date, for every ticker, until silver was edited.
+    /// </summary>
+    public const long MaxVolume = 1_000_000_000_000_000;
 
     private readonly long _alignmentTicks;
     private readonly long _barTicks;
@@ -37,7 +45,7 @@ public sealed class SilverRules
 
     /// <summary>Rule names by id (index 0 is "valid").</summary>
     public static IReadOnlyList<string> Names { get; } =
-        ["", PricePositive, HighLowBounds, VolumeNonNegative, TimestampAligned, NotInFuture, TickerInJob, DuplicateInBatch];
+        ["", PricePositive, HighLowBounds, VolumeNonNegative, VolumePlausible, TimestampAligned, NotInFuture, TickerInJob, DuplicateInBatch];
 
     /// <summary>Bar starts must sit on this grid: the bar size up to 30 minutes (US hourly bars start at :30), 30 minutes above.</summary>
     public TimeSpan Alignment { get; }
@@ -51,8 +59,10 @@ public sealed class SilverRules
     /// <summary>Returns <see cref="Valid"/> or the id (index in <see cref="Names"/>) of the first rule the row breaks.</summary>
     public int Check(long barStartTicks, bool tickerInJob, double open, double high, double low, double close, long volume)
     {
-        // NaN (a null price) fails every comparison; +Infinity is caught by the finiteness check.
-        if (!(open > 0 && high > 0 && low > 0 && close > 0) || !double.IsFinite(open + high + low + close))
+        // NaN (a null price) fails every comparison; +Infinity is caught by the finiteness checks (one per price: a sum
+        // of large finite prices can overflow to infinity).
+        if (!(open > 0 && high > 0 && low > 0 && close > 0)
+            || !(double.IsFinite(open) && double.IsFinite(high) && double.IsFinite(low) && double.IsFinite(close)))
         {
             return 1;
         }
@@ -67,17 +77,22 @@ public sealed class SilverRules
             return 3;
         }
 
-        if (barStartTicks % _alignmentTicks != 0)
+        if (volume > MaxVolume)
         {
             return 4;
         }
 
-        if (barStartTicks > _nowTicks - _barTicks)
+        if (barStartTicks % _alignmentTicks != 0)
         {
             return 5;
         }
 
-        return tickerInJob ? Valid : 6;
+        if (barStartTicks > _nowTicks - _barTicks)
+        {
+            return 6;
+        }
+
+        return tickerInJob ? Valid : 7;
     }
 
     /// <summary>The quarantine's <c>reason</c>: the rule in words with the values that broke it.</summary>
@@ -86,10 +101,11 @@ public sealed class SilverRules
         1 => string.Create(CultureInfo.InvariantCulture, $"prices must be positive, finite and non-null (o={open} h={high} l={low} c={close})"),
         2 => string.Create(CultureInfo.InvariantCulture, $"need low <= open, close <= high (o={open} h={high} l={low} c={close})"),
         3 => string.Create(CultureInfo.InvariantCulture, $"volume {volume} is negative"),
-        4 => string.Create(CultureInfo.InvariantCulture, $"bar start {barStart:O} is not aligned to {Alignment.TotalMinutes} minutes"),
-        5 => string.Create(CultureInfo.InvariantCulture, $"bar {barStart:O} has not completed at {Now:O}"),
-        6 => $"ticker '{ticker}' is not in the job's list",
-        7 => string.Create(CultureInfo.InvariantCulture, $"({ticker}, {barStart:O}) appears more than once in this bronze object; the first occurrence is kept"),
+        4 => string.Create(CultureInfo.InvariantCulture, $"volume {volume} is above {MaxVolume}, more than any market trades in a bar (gold's hourly sum would overflow)"),
+        5 => string.Create(CultureInfo.InvariantCulture, $"bar start {barStart:O} is not aligned to {Alignment.TotalMinutes} minutes"),
+        6 => string.Create(CultureInfo.InvariantCulture, $"bar {barStart:O} has not completed at {Now:O}"),
+        7 => $"ticker '{ticker}' is not in the job's list",
+        8 => string.Create(CultureInfo.InvariantCulture, $"({ticker}, {barStart:O}) appears more than once in this bronze object; the first occurrence is kept"),
         _ => throw new ArgumentOutOfRangeException(nameof(rule), rule, "unknown rule id"),
     };
 }
