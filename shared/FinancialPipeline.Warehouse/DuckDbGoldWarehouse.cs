@@ -36,36 +36,56 @@ public sealed partial class DuckDbGoldWarehouse(DuckDbOptions options, TimeProvi
         }
 
         var silverRoot = SilverRoot(silverBucket);
-        if (GoldScope.For(touchedDates) is not { } scope)
+        var scope = GoldScope.For(touchedDates);
+        var databasePath = Path.GetFullPath(options.DatabasePath);
+        if (scope is null && !File.Exists(databasePath))
         {
+            // Nothing touched and no gold yet: there is no newest hour, and no reason to create the file.
             return new GoldMergeResult(0, 0, null, Table);
         }
 
-        var databasePath = Path.GetFullPath(options.DatabasePath);
+        return await WithDatabaseAsync(databasePath, async conn =>
+        {
+            long affected = 0;
+            if (scope is not null)
+            {
+                // Silver files are listed here, not globbed by DuckDB: a partition may hold several part files
+                // or none, and the list travels as a bound parameter, never spliced into the SQL.
+                var files = scope.ReadDates
+                    .Select(d => Path.Combine(silverRoot, ObjectLayout.SilverPartitionPrefix(d).Replace('/', Path.DirectorySeparatorChar)))
+                    .Where(Directory.Exists)
+                    .SelectMany(dir => Directory.EnumerateFiles(dir, "*.parquet").Order(StringComparer.Ordinal))
+                    .ToList();
+                affected = files.Count == 0 ? 0 : await MergeAsync(conn, scope, files, executionId, cancellationToken);
+            }
+
+            // Also when nothing was touched: the table's newest hour is the freshness mark of every run.
+            var (hours, newest) = await FreshnessAsync(conn, scope, cancellationToken);
+            return new GoldMergeResult(affected, hours, newest, Table);
+        }, cancellationToken);
+    }
+
+    /// <summary>
+    /// Runs <paramref name="work"/> on the database file (created if missing) under the file's gate, with the
+    /// session in UTC and the table DDL applied once per process and file.
+    /// </summary>
+    private static async Task<T> WithDatabaseAsync<T>(string databasePath, Func<DuckDBConnection, Task<T>> work, CancellationToken ct)
+    {
         var gate = Gates.GetOrAdd(databasePath, _ => new SemaphoreSlim(1, 1));
-        await gate.WaitAsync(cancellationToken);
+        await gate.WaitAsync(ct);
         try
         {
             Directory.CreateDirectory(Path.GetDirectoryName(databasePath)!);
             await using var conn = new DuckDBConnection($"Data Source={databasePath}");
-            await conn.OpenAsync(cancellationToken);
-            await DuckDbUtc.SetSessionAsync(conn, cancellationToken);
+            await conn.OpenAsync(ct);
+            await DuckDbUtc.SetSessionAsync(conn, ct);
             if (!SchemaApplied.ContainsKey(databasePath))
             {
-                await ExecuteAsync(conn, SchemaSql, cancellationToken);
+                await ExecuteAsync(conn, SchemaSql, ct);
                 SchemaApplied[databasePath] = true;
             }
 
-            // Silver files are listed here, not globbed by DuckDB: a partition may hold several part files
-            // or none, and the list travels as a bound parameter, never spliced into the SQL.
-            var files = scope.ReadDates
-                .Select(d => Path.Combine(silverRoot, ObjectLayout.SilverPartitionPrefix(d).Replace('/', Path.DirectorySeparatorChar)))
-                .Where(Directory.Exists)
-                .SelectMany(dir => Directory.EnumerateFiles(dir, "*.parquet").Order(StringComparer.Ordinal))
-                .ToList();
-            var affected = files.Count == 0 ? 0 : await MergeAsync(conn, scope, files, executionId, cancellationToken);
-            var (hours, newest) = await FreshnessAsync(conn, scope, cancellationToken);
-            return new GoldMergeResult(affected, hours, newest, Table);
+            return await work(conn);
         }
         finally
         {
@@ -95,14 +115,15 @@ public sealed partial class DuckDbGoldWarehouse(DuckDbOptions options, TimeProvi
         return affected;
     }
 
-    private static async Task<(long Hours, DateTimeOffset? Newest)> FreshnessAsync(DuckDBConnection conn, GoldScope scope, CancellationToken ct)
+    /// <summary>Gold hours of the touched dates (none when <paramref name="scope"/> is null) and the table's newest hour.</summary>
+    private static async Task<(long Hours, DateTimeOffset? Newest)> FreshnessAsync(DuckDBConnection conn, GoldScope? scope, CancellationToken ct)
     {
         await using var cmd = conn.CreateCommand();
 #pragma warning disable CA2100 // embedded sql/duckdb script; every value is a parameter
         cmd.CommandText = FreshnessSql;
 #pragma warning restore CA2100
-        cmd.Parameters.Add(new DuckDBParameter("touched", Dates(scope.Touched)));
-        cmd.Parameters.Add(new DuckDBParameter("newest_from", scope.Touched[0].ToDateTime(TimeOnly.MinValue)));
+        cmd.Parameters.Add(new DuckDBParameter("touched", Dates(scope?.Touched ?? [])));
+        cmd.Parameters.Add(new DuckDBParameter("newest_from", GoldScope.NewestFrom(scope).ToDateTime(TimeOnly.MinValue)));
         await using var r = await cmd.ExecuteReaderAsync(ct);
         await r.ReadAsync(ct);
         var count = r.GetInt64(0);

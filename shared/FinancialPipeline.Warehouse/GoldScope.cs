@@ -34,6 +34,13 @@ public sealed record GoldScope
     /// <summary>Every silver partition date from <see cref="ReadFrom"/> to <see cref="ReadTo"/>.</summary>
     public IEnumerable<DateOnly> ReadDates => Enumerable.Range(0, ReadTo.DayNumber - ReadFrom.DayNumber + 1).Select(ReadFrom.AddDays);
 
+    /// <summary>
+    /// The first gold partition the freshness query reads for the table's newest hour: the earliest touched date,
+    /// which holds the newest hour whenever the run wrote anything; the earliest date (every partition) when
+    /// <paramref name="scope"/> is null and nothing was touched, since then no bound is known.
+    /// </summary>
+    public static DateOnly NewestFrom(GoldScope? scope) => scope?.Touched[0] ?? DateOnly.MinValue;
+
     /// <summary>The scope of <paramref name="touchedDates"/>, or null when there is nothing to recompute.</summary>
     public static GoldScope? For(IEnumerable<DateOnly> touchedDates)
     {

@@ -190,12 +190,46 @@ public sealed partial class BigQueryGoldWarehouseTests : IAsyncLifetime, IDispos
     }
 
     [Fact]
-    public async Task No_touched_dates_runs_no_job()
+    public async Task Nothing_touched_on_an_empty_table_runs_no_merge_and_reports_no_newest_hour()
     {
+        // What BigQuery answers for an empty table: no hour of the (empty) touched list, and MAX over no rows.
+        _server.ScriptFor = id => id.Contains("-freshness-", StringComparison.Ordinal)
+            ? JobScript.Success() with { Rows = [["0", null]] }
+            : JobScript.Success(rows: 9, billed: 20_971_520);
+
         var result = await Warehouse().MergeHoursAsync(Execution, 1, "fp-silver", [], CancellationToken.None);
 
-        Assert.Empty(_server.Requests);
-        Assert.Equal(0, result.RowsAffected);
+        Assert.Empty(_server.Violations);
+        Assert.Equal(
+            ["fp-gold-ddl-0b9f3c2e7a414d5e9c1b2f6a8e4d1c3b-a1", "fp-gold-freshness-0b9f3c2e7a414d5e9c1b2f6a8e4d1c3b-a1"],
+            _server.RequestsOf("insert").Select(r => r.JobId));
+        Assert.Equal(new Core.Warehouse.GoldMergeResult(0, 0, null, "fp-test-project.gold_test.financial_data_hour", 10_485_760), result);
+    }
+
+    [Fact]
+    public async Task Nothing_touched_after_a_merge_runs_only_the_freshness_job_and_reports_the_tables_newest_hour()
+    {
+        var warehouse = Warehouse();
+        await warehouse.MergeHoursAsync(Execution, 1, "fp-silver", [Monday], CancellationToken.None);
+        var idleRun = Guid.Parse("5d2e8f1a-3b4c-4e6d-8a9f-0c1b2d3e4f5a");
+        var freshnessId = BigQueryJobIds.For(idleRun, "gold", 1, "freshness");
+        _server.ScriptFor = id => id == freshnessId
+            ? JobScript.Success(billed: 10_485_760) with { Rows = [["0", (NewestHour.ToUnixTimeMilliseconds() * 1000).ToString(System.Globalization.CultureInfo.InvariantCulture)]] }
+            : JobScript.Success(rows: 9, billed: 20_971_520);
+        var before = _server.RequestsOf("insert").Count;
+
+        var result = await warehouse.MergeHoursAsync(idleRun, 1, "fp-silver", [], CancellationToken.None);
+
+        Assert.Empty(_server.Violations);
+        var insert = Assert.Single(_server.RequestsOf("insert").Skip(before));
+        Assert.Equal(freshnessId, insert.JobId);
+        var query = insert.Body!["configuration"]!["query"]!;
+        Assert.StartsWith("-- After a MERGE (or alone, when silver touched nothing)", query["query"]!.GetValue<string>(), StringComparison.Ordinal);
+        var parameters = query["queryParameters"]!.AsArray().ToDictionary(p => p!["name"]!.GetValue<string>(), p => p!);
+        Assert.Equal(["touched_dates", "newest_from"], parameters.Keys);
+        Assert.Empty(DateArray(parameters["touched_dates"]));
+        Assert.Equal("0001-01-01", Scalar(parameters["newest_from"], "DATE"));
+        Assert.Equal(new Core.Warehouse.GoldMergeResult(0, 0, NewestHour, "fp-test-project.gold_test.financial_data_hour", 10_485_760), result);
     }
 
     [Theory]

@@ -172,11 +172,47 @@ public sealed class DuckDbGoldWarehouseTests : IDisposable
     }
 
     [Fact]
-    public async Task No_touched_dates_merges_nothing()
+    public async Task Nothing_touched_before_any_gold_reports_no_newest_hour_and_creates_no_file()
     {
         var result = await Warehouse().MergeHoursAsync(Guid.NewGuid(), 1, SilverLake.Bucket, [], CancellationToken.None);
 
         Assert.Equal(new Core.Warehouse.GoldMergeResult(0, 0, null, DuckDbGoldWarehouse.Table), result);
+        Assert.False(File.Exists(_lake.DatabasePath));
+        Assert.False(Directory.Exists(Path.GetDirectoryName(_lake.DatabasePath)));
+    }
+
+    [Fact]
+    public async Task Nothing_touched_still_reports_the_tables_newest_hour_and_changes_nothing()
+    {
+        var bar = At(14, 30);
+        await _lake.WriteAsync([bar]);
+        var merged = await Warehouse().MergeHoursAsync(Guid.NewGuid(), 1, SilverLake.Bucket, [new DateOnly(2024, 3, 4)], CancellationToken.None);
+        var before = await GoldOracle.ReadDuckDbAsync(_lake.DatabasePath);
+        _time.Advance(TimeSpan.FromDays(3));
+
+        var idle = await Warehouse().MergeHoursAsync(Guid.NewGuid(), 1, SilverLake.Bucket, [], CancellationToken.None);
+
+        Assert.Equal(1, merged.RowsAffected);
+        Assert.Equal(new Core.Warehouse.GoldMergeResult(0, 0, Truncate(bar.Bar.Timestamp), DuckDbGoldWarehouse.Table), idle);
+        Assert.Equal(before, await GoldOracle.ReadDuckDbAsync(_lake.DatabasePath));
+    }
+
+    [Fact]
+    public async Task Nothing_touched_on_a_file_without_the_gold_table_creates_the_table_and_reports_no_newest_hour()
+    {
+        // A file this process has not applied the schema to: the freshness read needs the table.
+        var path = Path.Combine(_lake.Root, "other", "gold.duckdb");
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        await using (var conn = new DuckDB.NET.Data.DuckDBConnection($"Data Source={path}"))
+        {
+            await conn.OpenAsync();
+        }
+
+        var warehouse = new DuckDbGoldWarehouse(new DuckDbOptions { DatabasePath = path, BucketsRoot = _lake.BucketsRoot }, _time);
+        var result = await warehouse.MergeHoursAsync(Guid.NewGuid(), 1, SilverLake.Bucket, [], CancellationToken.None);
+
+        Assert.Equal(new Core.Warehouse.GoldMergeResult(0, 0, null, DuckDbGoldWarehouse.Table), result);
+        Assert.Empty(await GoldOracle.ReadDuckDbAsync(path));
     }
 
     private DuckDbGoldWarehouse Warehouse() =>

@@ -48,7 +48,7 @@ public sealed record StageCompletedMessage
 
     public IReadOnlyList<string> FailedTickers { get; init; } = [];
 
-    /// <summary>Newest bar (bronze/silver) or newest gold hour written by this run: the freshness mark.</summary>
+    /// <summary>Newest bar (bronze/silver) written by this run, or the gold table's newest hour after it (also when it touched nothing): the freshness mark.</summary>
     public DateTimeOffset? NewestTimestamp { get; init; }
 
     public int Attempt { get; init; } = 1;

@@ -1,9 +1,9 @@
 namespace FinancialPipeline.Core.Warehouse;
 
-/// <summary>What one gold MERGE did.</summary>
+/// <summary>What one gold MERGE did (none runs when nothing was touched; the freshness mark is read all the same).</summary>
 /// <param name="RowsAffected">Gold rows inserted, updated or deleted (unchanged rows are not rewritten).</param>
 /// <param name="HoursInScope">Gold rows of the touched dates after the MERGE.</param>
-/// <param name="NewestHour">The table's newest hour after the MERGE: the freshness mark (null when gold is empty from the touched dates on).</param>
+/// <param name="NewestHour">The table's newest hour after the MERGE, also when nothing was touched: the freshness mark (null when gold is empty from the touched dates on, or at all when nothing was touched).</param>
 /// <param name="BytesBilled">What the warehouse billed for the run, when it bills (BigQuery).</param>
 public sealed record GoldMergeResult(long RowsAffected, long HoursInScope, DateTimeOffset? NewestHour, string Table, long? BytesBilled = null);
 

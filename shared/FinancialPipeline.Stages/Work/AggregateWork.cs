@@ -8,7 +8,8 @@ namespace FinancialPipeline.Stages.Work;
 /// <summary>
 /// Gold: MERGEs the hourly aggregates of the bar dates silver touched into <c>financial_data_hour</c>. The outcome's
 /// <c>newest_timestamp</c> (and the <c>newest_hour_unix_seconds</c> metric, kept in the ledger row) is the gold table's
-/// newest hour after the MERGE, so a freshness check can compare it with the market calendar.
+/// newest hour after the MERGE, so a freshness check can compare it with the market calendar; when silver touched
+/// nothing no MERGE runs, and the mark is still the table's newest hour (absent only while gold is empty).
 /// </summary>
 public sealed class AggregateWork(IGoldWarehouse warehouse, string warehouseLocation) : IStageWork
 {

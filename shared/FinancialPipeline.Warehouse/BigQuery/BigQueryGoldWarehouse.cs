@@ -36,8 +36,8 @@ public sealed record BigQueryGoldOptions
 
 /// <summary>
 /// Gold in BigQuery: one MERGE job per stage attempt (<c>sql/bigquery/gold_merge.sql</c>) reading silver through the
-/// external table, then one small query for the freshness mark. Job ids are deterministic per (execution, stage,
-/// attempt, purpose), so a <c>jobs.insert</c> retried after a lost answer adopts the job it created (409) instead of
+/// external table, then one small query for the freshness mark (that query alone when silver touched nothing). Job
+/// ids are deterministic per (execution, stage, attempt, purpose), so a <c>jobs.insert</c> retried after a lost answer adopts the job it created (409) instead of
 /// MERGing twice; a new attempt has a new id, and its MERGE computes the same rows as any older one still running.
 /// </summary>
 public sealed partial class BigQueryGoldWarehouse : IGoldWarehouse
@@ -81,39 +81,40 @@ public sealed partial class BigQueryGoldWarehouse : IGoldWarehouse
     {
         // The silver bucket is bound into the external table's URIs at deployment; it is not part of the query.
         _ = silverBucket;
-        if (GoldScope.For(touchedDates) is not { } scope)
-        {
-            return new GoldMergeResult(0, 0, null, TableName);
-        }
-
+        var scope = GoldScope.For(touchedDates);
         await EnsureTableAsync(executionId, attempt, cancellationToken);
 
-        var merge = await _client.ExecuteQueryAsync(
-            Render(MergeSql),
-            [
-                BigQueryParameter.Date("read_from", scope.ReadFrom),
-                BigQueryParameter.Date("read_to", scope.ReadTo),
-                BigQueryParameter.DateArray("touched_dates", scope.Touched),
-                BigQueryParameter.DateArray("target_dates", scope.TargetDates),
-                BigQueryParameter.String("execution_id", executionId.ToString("D")),
-                BigQueryParameter.Timestamp("updated_at", _time.GetUtcNow()),
-            ],
-            BigQueryJobIds.For(executionId, Stage, attempt, "merge"),
-            cancellationToken);
-        LogMerged(executionId, Stage, merge.JobId, merge.NumDmlAffectedRows, merge.TotalBytesBilled, scope.Touched.Count, scope.TargetDates.Count);
+        // Nothing touched: no MERGE, but the freshness job still reports the table's newest hour.
+        BigQueryJobResult? merge = null;
+        if (scope is not null)
+        {
+            merge = await _client.ExecuteQueryAsync(
+                Render(MergeSql),
+                [
+                    BigQueryParameter.Date("read_from", scope.ReadFrom),
+                    BigQueryParameter.Date("read_to", scope.ReadTo),
+                    BigQueryParameter.DateArray("touched_dates", scope.Touched),
+                    BigQueryParameter.DateArray("target_dates", scope.TargetDates),
+                    BigQueryParameter.String("execution_id", executionId.ToString("D")),
+                    BigQueryParameter.Timestamp("updated_at", _time.GetUtcNow()),
+                ],
+                BigQueryJobIds.For(executionId, Stage, attempt, "merge"),
+                cancellationToken);
+            LogMerged(executionId, Stage, merge.JobId, merge.NumDmlAffectedRows, merge.TotalBytesBilled, scope.Touched.Count, scope.TargetDates.Count);
+        }
 
         var freshness = await _client.ExecuteQueryAsync(
             Render(FreshnessSql),
             [
-                BigQueryParameter.DateArray("touched_dates", scope.Touched),
-                BigQueryParameter.Date("newest_from", scope.Touched[0]),
+                BigQueryParameter.DateArray("touched_dates", scope?.Touched ?? []),
+                BigQueryParameter.Date("newest_from", GoldScope.NewestFrom(scope)),
             ],
             BigQueryJobIds.For(executionId, Stage, attempt, "freshness"),
             cancellationToken);
         var rows = await _client.ReadRowsAsync(freshness, 1, cancellationToken);
         var (hours, newest) = ParseFreshness(rows, freshness.JobId);
-        var billed = (merge.TotalBytesBilled ?? 0) + (freshness.TotalBytesBilled ?? 0);
-        return new GoldMergeResult(merge.NumDmlAffectedRows ?? 0, hours, newest, TableName, billed);
+        var billed = (merge?.TotalBytesBilled ?? 0) + (freshness.TotalBytesBilled ?? 0);
+        return new GoldMergeResult(merge?.NumDmlAffectedRows ?? 0, hours, newest, TableName, billed);
     }
 
     private async Task EnsureTableAsync(Guid executionId, int attempt, CancellationToken ct)

@@ -251,10 +251,13 @@ internal sealed class FakeBigQueryServer : IAsyncDisposable
             ["jobReference"] = reference,
             ["jobComplete"] = true,
             ["totalRows"] = (job.Script.Rows?.Count ?? 0).ToString(CultureInfo.InvariantCulture),
-            ["numDmlAffectedRows"] = job.Script.DmlAffectedRows.ToString(CultureInfo.InvariantCulture),
             ["totalBytesProcessed"] = job.Script.BytesProcessed.ToString(CultureInfo.InvariantCulture),
             ["cacheHit"] = false,
         };
+        if (job.IsDml)
+        {
+            result["numDmlAffectedRows"] = job.Script.DmlAffectedRows.ToString(CultureInfo.InvariantCulture);
+        }
 
         // Rows as getQueryResults sends them: {"f":[{"v":"text"|null}, …]}, at most maxResults of them.
         if (job.Script.Rows is { } rows && maxResults > 0)
@@ -285,13 +288,18 @@ internal sealed class FakeBigQueryServer : IAsyncDisposable
         else if (done)
         {
             statistics["totalBytesProcessed"] = job.Script.BytesProcessed.ToString(CultureInfo.InvariantCulture);
-            statistics["query"] = new JsonObject
+            var query = new JsonObject
             {
                 ["totalBytesProcessed"] = job.Script.BytesProcessed.ToString(CultureInfo.InvariantCulture),
                 ["totalBytesBilled"] = job.Script.BytesBilled.ToString(CultureInfo.InvariantCulture),
-                ["numDmlAffectedRows"] = job.Script.DmlAffectedRows.ToString(CultureInfo.InvariantCulture),
-                ["statementType"] = "MERGE",
+                ["statementType"] = job.StatementType,
             };
+            if (job.IsDml)
+            {
+                query["numDmlAffectedRows"] = job.Script.DmlAffectedRows.ToString(CultureInfo.InvariantCulture);
+            }
+
+            statistics["query"] = query;
         }
 
         return new JsonObject
@@ -379,6 +387,21 @@ internal sealed class FakeBigQueryServer : IAsyncDisposable
         public string Sql { get; } = sql;
 
         public JobScript Script { get; } = script;
+
+        /// <summary>
+        /// <c>statistics.query.statementType</c> from the statement's first keyword after comments; BigQuery sends
+        /// <c>numDmlAffectedRows</c> only for DML (INSERT, UPDATE, DELETE, MERGE), never for a SELECT or DDL.
+        /// </summary>
+        public string StatementType { get; } = sql.Split('\n').Select(l => l.Trim()).FirstOrDefault(l => l.Length > 0 && !l.StartsWith("--", StringComparison.Ordinal))
+            ?.Split(' ', '(')[0].ToUpperInvariant() switch
+        {
+            "SELECT" or "WITH" => "SELECT",
+            "CREATE" => "CREATE_TABLE",
+            { } keyword => keyword,
+            null => "SCRIPT",
+        };
+
+        public bool IsDml => StatementType is "INSERT" or "UPDATE" or "DELETE" or "MERGE";
 
         public int PendingPolls => Volatile.Read(ref _pendingPolls);
 
