@@ -153,6 +153,13 @@ public static class DeploymentPlanner
         public void ServiceAccounts(IReadOnlyList<FunctionSpec> functions)
         {
             ServiceAccount(settings.InvokerServiceAccountId, "FinancialPipeline Eventarc invoker (run.invoker only)");
+            // Source deploys build with the project's default compute account unless told otherwise, and organisations
+            // that stop automatic grants to default accounts leave it without the role: every build would fail.
+            ServiceAccount(settings.BuilderServiceAccountId, "FinancialPipeline source builds (run.builder only)");
+            Add(Grant(
+                "The build account may build and push the functions' images (Cloud Run Builder).",
+                new IamGrant(IamResource.Project, settings.ProjectId, "roles/run.builder"),
+                "serviceAccount:" + settings.ServiceAccountEmail(settings.BuilderServiceAccountId)));
             foreach (var function in functions)
             {
                 ServiceAccount(function.ServiceAccountId, $"FinancialPipeline {function.Key} function runtime");
@@ -251,14 +258,16 @@ public static class DeploymentPlanner
         {
             var instance = "--instance=" + settings.CloudSqlInstance;
             var password = "--password=" + ShellQuoting.Variable(ControlDbPasswordVariable);
+            // gcloud writes every command's arguments to its log file (kept 30 days by default): not these.
+            string[] unlogged = ["env", "CLOUDSDK_CORE_DISABLE_FILE_LOGGING=true"];
             Add(DeployStep.GenerateSecretIfMissing(
                 $"Database user {settings.ControlDbUser} and the connection string in {settings.PostgresSecret}, if that secret has no version yet.\n" +
                 $"The password is generated now and goes only to Cloud SQL and the secret (a new version replaces it: gcloud sql users set-password, then gcloud secrets versions add).",
                 ["gcloud", "secrets", "versions", "describe", "latest", "--secret=" + settings.PostgresSecret, project],
                 ControlDbPasswordVariable,
-                new ScriptCommand(["gcloud", "sql", "users", "create", settings.ControlDbUser, instance, project, password])
+                new ScriptCommand([.. unlogged, "gcloud", "sql", "users", "create", settings.ControlDbUser, instance, project, password])
                 {
-                    OrElse = ["gcloud", "sql", "users", "set-password", settings.ControlDbUser, instance, project, password],
+                    OrElse = [.. unlogged, "gcloud", "sql", "users", "set-password", settings.ControlDbUser, instance, project, password],
                 },
                 new ScriptCommand(["gcloud", "secrets", "versions", "add", settings.PostgresSecret, project, "--data-file=-"])
                 {
@@ -310,6 +319,7 @@ public static class DeploymentPlanner
                 "gcloud", "run", "deploy", function.ServiceName, project, "--region=" + settings.Region, "--quiet",
                 "--source=" + settings.RepositoryRoot, "--base-image=" + settings.BaseImage,
                 "--set-build-env-vars=GOOGLE_BUILDABLE=" + function.SourceProject,
+                $"--build-service-account=projects/{settings.ProjectId}/serviceAccounts/{settings.ServiceAccountEmail(settings.BuilderServiceAccountId)}",
                 "--service-account=" + account, "--no-allow-unauthenticated", "--ingress=internal",
                 // The push request lasts at most the ack deadline; the service must not cut it shorter.
                 "--timeout=" + timeout.ToString(CultureInfo.InvariantCulture) + "s",

@@ -74,6 +74,9 @@ public sealed partial record DeploymentSettings
     /// <summary>The service account Eventarc triggers use to call the functions; it holds run.invoker and nothing else.</summary>
     public string InvokerServiceAccountId => Prefix + "invoker";
 
+    /// <summary>The service account the source deploys build with; it holds run.builder and nothing else.</summary>
+    public string BuilderServiceAccountId => Prefix + "builder";
+
     public string ServiceAccountEmail(string accountId) => $"{accountId}@{ProjectId}.iam.gserviceaccount.com";
 
     public string CloudSqlConnectionName => $"{ProjectId}:{Region}:{CloudSqlInstance}";
@@ -116,6 +119,7 @@ public sealed partial record DeploymentSettings
         Check(nameof(SlackWebhookSecret), SlackWebhookSecret, SecretRule(), "1–255 letters, digits, '-', '_'");
         Check(nameof(BaseImage), BaseImage, BaseImageRule(), "a .NET runtime id such as dotnet10");
         Check(nameof(InvokerServiceAccountId), InvokerServiceAccountId, ServiceAccountRule(), "6–30 characters: lowercase letters, digits, hyphens (shorten Prefix)");
+        Check(nameof(BuilderServiceAccountId), BuilderServiceAccountId, ServiceAccountRule(), "6–30 characters: lowercase letters, digits, hyphens (shorten Prefix)");
         if (MaxInstances is < 1 or > 1000)
         {
             throw new ArgumentException($"{nameof(MaxInstances)}: {MaxInstances} must be between 1 and 1000");

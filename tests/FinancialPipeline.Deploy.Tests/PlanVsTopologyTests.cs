@@ -160,6 +160,24 @@ public sealed class PlanVsTopologyTests(RepositoryFixture repo) : IClassFixture<
     }
 
     [Fact]
+    public void SourceBuildsRunAsABuildAccountHoldingRunBuilder_NotTheDefaultComputeAccount()
+    {
+        // Organisations that stop automatic grants leave the default compute account without roles: builds would fail.
+        var builder = $"fp-builder@{Project}.iam.gserviceaccount.com";
+        var plan = Plan;
+        var steps = plan.Steps.ToList();
+        var created = steps.IndexOf(Assert.Single(plan.Commands("gcloud", "iam", "service-accounts", "create", "fp-builder")));
+        var grant = steps.FindIndex(s => s.Command.Contains("add-iam-policy-binding") && s.Flag("--role") == "roles/run.builder");
+        Assert.Equal(new Binding("projects " + Project, "roles/run.builder", "serviceAccount:" + builder), plan.Bindings().Single(b => b.Role == "roles/run.builder"));
+        Assert.True(created < grant);
+        Assert.All(plan.Commands("gcloud", "run", "deploy"), deploy =>
+        {
+            Assert.Equal($"projects/{Project}/serviceAccounts/{builder}", deploy.Flag("--build-service-account"));
+            Assert.True(steps.IndexOf(deploy) > grant, deploy.Text);
+        });
+    }
+
+    [Fact]
     public void AggregateWritesGoldToTheDeployedBigQueryDataset()
     {
         var aggregate = EnvironmentOf("fp-aggregate");
@@ -326,8 +344,9 @@ public sealed class PlanVsTopologyTests(RepositoryFixture repo) : IClassFixture<
 
         Assert.Equal(2, credentials.Commands.Count);
         var user = credentials.Commands[0];
-        Assert.Equal(["gcloud", "sql", "users", "create", "fp_app", "--instance=fp-control", "--project=" + Project, password], user.Argv.Select(ShellQuoting.Display));
-        Assert.Equal(["gcloud", "sql", "users", "set-password", "fp_app", "--instance=fp-control", "--project=" + Project, password], user.OrElse!.Select(ShellQuoting.Display));
+        // gcloud logs each command's arguments to a file it keeps for 30 days: file logging is off for these two.
+        Assert.Equal(["env", "CLOUDSDK_CORE_DISABLE_FILE_LOGGING=true", "gcloud", "sql", "users", "create", "fp_app", "--instance=fp-control", "--project=" + Project, password], user.Argv.Select(ShellQuoting.Display));
+        Assert.Equal(["env", "CLOUDSDK_CORE_DISABLE_FILE_LOGGING=true", "gcloud", "sql", "users", "set-password", "fp_app", "--instance=fp-control", "--project=" + Project, password], user.OrElse!.Select(ShellQuoting.Display));
         var store = credentials.Commands[1];
         Assert.Equal(["gcloud", "secrets", "versions", "add", "fp-postgres-connection", "--project=" + Project, "--data-file=-"], store.Argv);
 
@@ -355,7 +374,7 @@ public sealed class PlanVsTopologyTests(RepositoryFixture repo) : IClassFixture<
     {
         var plan = DeploymentPlanner.Build(Settings with { ControlDbUser = "pipeline_rw" });
         var credentials = Assert.Single(plan.Steps, s => s.Kind == StepKind.GenerateSecretIfMissing);
-        Assert.Equal("pipeline_rw", credentials.Commands[0].Argv[4]);
+        Assert.Equal("pipeline_rw", credentials.Commands[0].Argv[6]);
         Assert.Equal("pipeline_rw", new Npgsql.NpgsqlConnectionStringBuilder(ShellQuoting.Display(credentials.Commands[1].Input!)).Username);
     }
 
