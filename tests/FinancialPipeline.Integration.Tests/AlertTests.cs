@@ -122,6 +122,44 @@ public sealed class AlertTests(StackFixture stack, ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task ADeadLetterOfAStageThatRunsOrSucceeded_IsNotPosted_WhileAFailedOneIs()
+    {
+        // A duplicate delivery answered 409 while its stage ran gives up after five attempts; the stage does not.
+        await using var slack = await SlackReceiver.StartAsync();
+        await using var pipeline = await StartAsync(slack);
+        var ledger = new ExecutionLedger(stack.DataSource, TimeProvider.System, new LedgerOptions());
+        var running = new StartMessage(Guid.NewGuid(), "financial_extract", null, null);
+        var succeeded = new StartMessage(Guid.NewGuid(), "financial_extract", null, null);
+        var failed = new StartMessage(Guid.NewGuid(), "financial_extract", null, null);
+        foreach (var start in new[] { running, succeeded, failed })
+        {
+            var lease = (await ledger.ClaimAsync(new ClaimRequest(start.ExecutionId, Stage.Bronze, start.JobName, null, null, null, null), CancellationToken.None)).Lease!;
+            var now = TimeProvider.System.GetUtcNow();
+            if (start == succeeded)
+            {
+                Assert.True(await ledger.CompleteAsync(lease, new StageSuccess(new TimeWindow(now.AddHours(-2), now), [], 1, new Dictionary<string, long>(), "{}"), CancellationToken.None));
+            }
+            else if (start == failed)
+            {
+                Assert.True(await ledger.FailAsync(lease, "provider down", CancellationToken.None));
+            }
+        }
+
+        var messages = new[] { running, succeeded, failed }.Select(start => new PubsubMessage(start.ToUtf8Json(), new Dictionary<string, string>(start.Attributes())
+        {
+            [DeadLetter.DeliveryCountAttribute] = "5",
+            [DeadLetter.SourceSubscriptionAttribute] = pipeline.Topology.Subscriptions[0].SubscriptionId,
+            [DeadLetter.SourceProjectAttribute] = "local-project",
+        })).ToList();
+        await pipeline.PubSub.PublishAsync(pipeline.Topology.DeadLetterTopic, messages);
+
+        await WaitForPostsAsync(slack, failed.ExecutionId.ToString("D"), 1);
+        await AssertNoMorePostsAsync(slack, 1);
+        Assert.Empty(await Alerts().ListByExecutionAsync(running.ExecutionId, CancellationToken.None));
+        Assert.Empty(await Alerts().ListByExecutionAsync(succeeded.ExecutionId, CancellationToken.None));
+    }
+
+    [Fact]
     public async Task ZombieTakeover_IsPostedToSlack_AndThePipelineStillFinishes()
     {
         await using var slack = await SlackReceiver.StartAsync();

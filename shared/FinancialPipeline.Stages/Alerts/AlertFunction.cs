@@ -10,19 +10,26 @@ namespace FinancialPipeline.Stages.Alerts;
 /// <summary>
 /// The Alert function, subscribed to the dead-letter topic and to the alerts topic: turns each message into one
 /// Slack post. A failed post answers 5xx so Pub/Sub redelivers (the alert is not lost); a redelivery after a
-/// successful post is acknowledged without posting again.
+/// successful post is acknowledged without posting again. A dead letter whose stage the ledger shows SUCCESS, or
+/// RUNNING with a fresh heartbeat, is not posted: it is a duplicate delivery that gave up (answered 409 while the
+/// stage ran) while the stage itself did not; the message stays in the dead-letter hold subscription and one log line
+/// says why. Should that run fail for good, its own message is dead-lettered and alerted then.
 /// </summary>
-public sealed class AlertFunction(ExecutionLedger ledger, AlertDispatcher dispatcher, StageTopics topics, PipelineSettings settings) : ICloudEventFunction<MessagePublishedData>
+public sealed partial class AlertFunction(
+    ExecutionLedger ledger, AlertDispatcher dispatcher, StageTopics topics, PipelineSettings settings, TimeProvider time, ILogger<AlertFunction> logger)
+    : ICloudEventFunction<MessagePublishedData>
 {
     public const string Name = "alert";
 
     public async Task HandleAsync(CloudEvent cloudEvent, MessagePublishedData data, CancellationToken cancellationToken)
     {
-        var alert = await ComposeAsync(data, cancellationToken);
-        await dispatcher.SendAsync(alert, cancellationToken);
+        if (await ComposeAsync(data, cancellationToken) is { } alert)
+        {
+            await dispatcher.SendAsync(alert, cancellationToken);
+        }
     }
 
-    private async Task<AlertMessage> ComposeAsync(MessagePublishedData data, CancellationToken cancellationToken)
+    private async Task<AlertMessage?> ComposeAsync(MessagePublishedData data, CancellationToken cancellationToken)
     {
         var kind = data.Message.Attributes.GetValueOrDefault(TakeoverAlertEvent.AlertAttribute);
         switch (kind)
@@ -32,11 +39,20 @@ public sealed class AlertFunction(ExecutionLedger ledger, AlertDispatcher dispat
             case null:
                 var deadLetter = DeadLetter.From(data.Message, topics.Prefix);
                 var row = deadLetter is { ExecutionId: { } id, Stage: { } stage } ? await ledger.GetAsync(id, stage, cancellationToken) : null;
+                if (row is not null && (row.Status == "SUCCESS" || (row.Status == "RUNNING" && !row.IsZombie(time.GetUtcNow(), ledger.Options.StaleAfter))))
+                {
+                    LogDuplicateGaveUp(logger, row.Stage, row.ExecutionId, row.Status, row.Attempt, deadLetter.DeliveryCount, row.HeartbeatAt);
+                    return null;
+                }
+
                 return AlertComposer.ForDeadLetter(deadLetter, row, topics, settings.ProjectId);
             default:
                 throw new MessageRejectedException("attributes." + TakeoverAlertEvent.AlertAttribute, $"unknown alert kind '{kind}'");
         }
     }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "dead letter of {Stage} of execution {ExecutionId} not alerted: the ledger shows it {Status} (attempt {Attempt}, heartbeat {HeartbeatAt:O}); a duplicate delivery gave up after {DeliveryCount} attempts while the stage ran, not the stage")]
+    private static partial void LogDuplicateGaveUp(ILogger logger, string stage, Guid executionId, string status, int attempt, int? deliveryCount, DateTimeOffset heartbeatAt);
 }
 
 /// <summary>Claim in <c>alert_notification</c>, post, record the outcome: once per dedupe key, again only after a failure.</summary>
