@@ -55,7 +55,7 @@ internal static class ExecutionReport
                 continue;
             }
 
-            var deadLettered = row.Status == "FAILED" && facts.Alerts.Any(a => a.Kind == AlertMessage.DeadLetterKind && a.Stage == row.Stage);
+            var deadLettered = row.IsDeadLettered(facts.Alerts.Where(a => a.Kind == AlertMessage.DeadLetterKind && a.Stage == row.Stage).Max(a => (DateTimeOffset?)a.CreatedAt));
             WriteStage(text, row, now, staleAfter, deadLettered);
             WriteReplaced(text, [.. facts.Replaced.Where(a => a.Stage == row.Stage)]);
             hint ??= row.Status == "FAILED" || row.IsZombie(now, staleAfter) ? new ReplayHint(row.Stage) : null;

@@ -48,7 +48,7 @@ internal static class RunsCommand
         var now = env.Operator.Time.GetUtcNow(); // after the rows: a stage claimed meanwhile would run for a negative time
         var rejectedToday = await new RejectedMessageStore(env.DataSource).CountSinceAsync(now.AddDays(-1), ct);
         var deadLettered = await new AlertNotificationStore(env.DataSource, env.Operator.Time)
-            .DeadLetteredAsync(rows.Where(r => r.Status == "FAILED").Select(r => r.ExecutionId).Distinct(), ct);
+            .DeadLetteredAsync(rows.Where(r => r.Status == "FAILED").Select(r => r.ExecutionId).Distinct(), raisedSince: null, ct);
 
         if (rows.Count == 0)
         {
@@ -70,7 +70,7 @@ internal static class RunsCommand
         return 0;
     }
 
-    private static void WriteTable(IReadOnlyList<ExecutionRow> rows, DateTimeOffset now, TimeSpan staleAfter, IReadOnlySet<(Guid ExecutionId, string Stage)> deadLettered)
+    private static void WriteTable(IReadOnlyList<ExecutionRow> rows, DateTimeOffset now, TimeSpan staleAfter, IReadOnlyDictionary<(Guid ExecutionId, string Stage), DateTimeOffset> deadLettered)
     {
         var table = new Table();
         table.AddColumns("execution", "job", "stage", "status", "attempt", "reason", "rows in → out", "window (UTC)", "duration", "error");
@@ -79,7 +79,7 @@ internal static class RunsCommand
             var zombie = row.IsZombie(now, staleAfter);
             // FAILED alone does not say whether Pub/Sub is still retrying it; a dead-letter alert says it gave up.
             var status = zombie ? $"[red]ZOMBIE[/] (RUNNING, heartbeat {(now - row.HeartbeatAt).TotalSeconds:F0}s ago)"
-                : row.Status == "FAILED" && deadLettered.Contains((row.ExecutionId, row.Stage)) ? "[red]FAILED, dead-lettered[/]"
+                : row.IsDeadLettered(deadLettered.TryGetValue((row.ExecutionId, row.Stage), out var at) ? at : null) ? "[red]FAILED, dead-lettered[/]"
                 : Markup.Escape(row.Status);
             table.AddRow(
                 row.ExecutionId.ToString("D"),

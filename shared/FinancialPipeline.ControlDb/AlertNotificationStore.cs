@@ -131,27 +131,28 @@ public sealed class AlertNotificationStore(NpgsqlDataSource dataSource, TimeProv
         return await ReadAsync(cmd, cancellationToken);
     }
 
-    /// <summary>The (execution, stage) pairs among <paramref name="executionIds"/> that a dead-letter alert was raised for.</summary>
-    public Task<IReadOnlySet<(Guid ExecutionId, string Stage)>> DeadLetteredAsync(IEnumerable<Guid> executionIds, CancellationToken cancellationToken) =>
-        DeadLetteredAsync(executionIds, raisedSince: null, cancellationToken);
-
-    /// <summary>The same, counting only the alerts raised at or after <paramref name="raisedSince"/> (all when null).</summary>
-    public async Task<IReadOnlySet<(Guid ExecutionId, string Stage)>> DeadLetteredAsync(IEnumerable<Guid> executionIds, DateTimeOffset? raisedSince, CancellationToken cancellationToken)
+    /// <summary>
+    /// The (execution, stage) pairs among <paramref name="executionIds"/> that a dead-letter alert was raised for, at or
+    /// after <paramref name="raisedSince"/> (any time when null), each with the newest such alert's time.
+    /// </summary>
+    public async Task<IReadOnlyDictionary<(Guid ExecutionId, string Stage), DateTimeOffset>> DeadLetteredAsync(
+        IEnumerable<Guid> executionIds, DateTimeOffset? raisedSince, CancellationToken cancellationToken)
     {
         // One delimited text parameter, not an array: the control DB's data source maps scalar types only.
         await using var cmd = dataSource.CreateCommand("""
-            SELECT DISTINCT execution_id, stage FROM alert_notification
+            SELECT execution_id, stage, max(created_at) FROM alert_notification
             WHERE kind = 'dead_letter' AND stage IS NOT NULL
               AND execution_id = ANY(string_to_array(@execution_ids, ',')::uuid[])
               AND (@raised_since IS NULL OR created_at >= @raised_since)
+            GROUP BY execution_id, stage
             """);
         cmd.Parameters.AddWithValue("execution_ids", string.Join(',', executionIds.Select(id => id.ToString("D"))));
         cmd.Parameters.Add(new NpgsqlParameter<DateTimeOffset?>("raised_since", NpgsqlDbType.TimestampTz) { TypedValue = raisedSince });
-        var pairs = new HashSet<(Guid, string)>();
+        var pairs = new Dictionary<(Guid, string), DateTimeOffset>();
         await using var r = await cmd.ExecuteReaderAsync(cancellationToken);
         while (await r.ReadAsync(cancellationToken))
         {
-            pairs.Add((r.GetGuid(0), r.GetString(1)));
+            pairs[(r.GetGuid(0), r.GetString(1))] = r.GetFieldValue<DateTimeOffset>(2);
         }
 
         return pairs;

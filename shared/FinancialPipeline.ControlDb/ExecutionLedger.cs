@@ -63,6 +63,16 @@ public sealed record ExecutionRow(
     /// <summary>RUNNING with a heartbeat older than the stale threshold: its worker is gone.</summary>
     public bool IsZombie(DateTimeOffset now, TimeSpan staleAfter) => Status == "RUNNING" && HeartbeatAt < now - staleAfter;
 
+    /// <summary>
+    /// FAILED, and Pub/Sub gave up on the message of this attempt: a dead-letter alert raised since the attempt started.
+    /// An older one gave up on a message a replay has since replaced (its redeliveries may still be retrying this row),
+    /// and a row just reset for replay waits for its new message.
+    /// </summary>
+    public bool IsDeadLettered(DateTimeOffset? newestDeadLetterAlert) =>
+        Status == "FAILED"
+        && newestDeadLetterAlert >= StartedAt
+        && !(Error?.StartsWith(ExecutionLedger.ReplayMarker, StringComparison.Ordinal) ?? false);
+
     /// <summary>How long it ran, or has been running by <paramref name="now"/> (never negative: a reader's clock read before the claim).</summary>
     public TimeSpan? Duration(DateTimeOffset now) => Status == "RUNNING" ? (now > StartedAt ? now - StartedAt : TimeSpan.Zero) : FinishedAt - StartedAt;
 

@@ -67,6 +67,22 @@ public sealed class ExecutionReportTests
         Assert.Contains("  earlier:    attempt 1 (new), started 2026-11-24 13:10:00 UTC: SUCCESS 2026-11-24 13:11:00 UTC, rows 350 → 348 (2 rejected), 0 outputs; reset for replay 2026-11-24 13:38:00 UTC", report, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData(1, null, true)]                          // raised after this attempt started: Pub/Sub gave up on it
+    [InlineData(-1, null, false)]                        // raised before: it gave up on a message a replay replaced
+    [InlineData(1, "reset for replay by ops at", false)] // reset, waiting for the replay's message
+    public void DeadLettered_IsSaidOnlyOfTheAttemptPubSubGaveUpOn(int alertMinutesAfterStart, string? error, bool deadLettered)
+    {
+        var id = Guid.NewGuid();
+        var row = LedgerCellsTests.Row("silver", "FAILED", null, id) with { Error = error ?? "storage unavailable", Attempt = 7 };
+        var alert = new AlertNotificationRow($"dead_letter:{id:D}:silver", FinancialPipeline.Stages.Alerts.AlertMessage.DeadLetterKind, id, "silver", "SENT", "slack", 1, null, "gave up", row.StartedAt, row.StartedAt.AddMinutes(alertMinutesAfterStart));
+
+        var report = ExecutionReport.Render(new ExecutionReport.Facts(id, [row], [alert], [], []), row.StartedAt.AddMinutes(5), TimeSpan.FromSeconds(30));
+
+        Assert.Equal(deadLettered, report.Contains("silver: FAILED, dead-lettered", StringComparison.Ordinal));
+        Assert.Equal(deadLettered, row.IsDeadLettered(alert.CreatedAt));
+    }
+
     [Fact]
     public void AReplacedSuccessKeptWithoutItsCompletionEvent_ShowsItsRecordsCount()
     {
