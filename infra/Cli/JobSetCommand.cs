@@ -3,8 +3,6 @@ using System.Globalization;
 using FinancialPipeline.ControlDb;
 using FinancialPipeline.Core.Contracts;
 using FinancialPipeline.Core.Jobs;
-using FinancialPipeline.Core.Market;
-using FinancialPipeline.Providers.Yahoo;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace FinancialPipeline.Cli;

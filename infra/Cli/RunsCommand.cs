@@ -79,7 +79,7 @@ internal static class RunsCommand
             var zombie = row.IsZombie(now, staleAfter);
             // FAILED alone does not say whether Pub/Sub is still retrying it; a dead-letter alert says it gave up.
             var status = zombie ? $"[red]ZOMBIE[/] (RUNNING, heartbeat {(now - row.HeartbeatAt).TotalSeconds:F0}s ago)"
-                : row.IsDeadLettered(deadLettered.TryGetValue((row.ExecutionId, row.Stage), out var at) ? at : null) ? "[red]FAILED, dead-lettered[/]"
+                : row.IsDeadLettered(deadLettered) ? "[red]FAILED, dead-lettered[/]"
                 : Markup.Escape(row.Status);
             table.AddRow(
                 row.ExecutionId.ToString("D"),

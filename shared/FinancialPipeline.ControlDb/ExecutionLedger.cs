@@ -73,6 +73,10 @@ public sealed record ExecutionRow(
         && newestDeadLetterAlert >= StartedAt
         && !(Error?.StartsWith(ExecutionLedger.ReplayMarker, StringComparison.Ordinal) ?? false);
 
+    /// <summary>The same, given the newest dead-letter alert of each (execution, stage), as the alert store returns them.</summary>
+    public bool IsDeadLettered(IReadOnlyDictionary<(Guid ExecutionId, string Stage), DateTimeOffset> newestDeadLetterAlerts) =>
+        IsDeadLettered(newestDeadLetterAlerts.TryGetValue((ExecutionId, Stage), out var at) ? at : null);
+
     /// <summary>How long it ran, or has been running by <paramref name="now"/> (never negative: a reader's clock read before the claim).</summary>
     public TimeSpan? Duration(DateTimeOffset now) => Status == "RUNNING" ? (now > StartedAt ? now - StartedAt : TimeSpan.Zero) : FinishedAt - StartedAt;
 

@@ -44,8 +44,20 @@ public sealed partial class DuckDbGoldWarehouse(DuckDbOptions options, TimeProvi
             return new GoldMergeResult(0, 0, null, Table);
         }
 
-        return await WithDatabaseAsync(databasePath, async conn =>
+        var gate = Gates.GetOrAdd(databasePath, _ => new SemaphoreSlim(1, 1));
+        await gate.WaitAsync(cancellationToken);
+        try
         {
+            Directory.CreateDirectory(Path.GetDirectoryName(databasePath)!);
+            await using var conn = new DuckDBConnection($"Data Source={databasePath}");
+            await conn.OpenAsync(cancellationToken);
+            await DuckDbUtc.SetSessionAsync(conn, cancellationToken);
+            if (!SchemaApplied.ContainsKey(databasePath))
+            {
+                await ExecuteAsync(conn, SchemaSql, cancellationToken);
+                SchemaApplied[databasePath] = true;
+            }
+
             long affected = 0;
             if (scope is not null)
             {
@@ -62,30 +74,6 @@ public sealed partial class DuckDbGoldWarehouse(DuckDbOptions options, TimeProvi
             // Also when nothing was touched: the table's newest hour is the freshness mark of every run.
             var (hours, newest) = await FreshnessAsync(conn, scope, cancellationToken);
             return new GoldMergeResult(affected, hours, newest, Table);
-        }, cancellationToken);
-    }
-
-    /// <summary>
-    /// Runs <paramref name="work"/> on the database file (created if missing) under the file's gate, with the
-    /// session in UTC and the table DDL applied once per process and file.
-    /// </summary>
-    private static async Task<T> WithDatabaseAsync<T>(string databasePath, Func<DuckDBConnection, Task<T>> work, CancellationToken ct)
-    {
-        var gate = Gates.GetOrAdd(databasePath, _ => new SemaphoreSlim(1, 1));
-        await gate.WaitAsync(ct);
-        try
-        {
-            Directory.CreateDirectory(Path.GetDirectoryName(databasePath)!);
-            await using var conn = new DuckDBConnection($"Data Source={databasePath}");
-            await conn.OpenAsync(ct);
-            await DuckDbUtc.SetSessionAsync(conn, ct);
-            if (!SchemaApplied.ContainsKey(databasePath))
-            {
-                await ExecuteAsync(conn, SchemaSql, ct);
-                SchemaApplied[databasePath] = true;
-            }
-
-            return await work(conn);
         }
         finally
         {

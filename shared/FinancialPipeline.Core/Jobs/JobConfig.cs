@@ -154,7 +154,6 @@ public sealed partial record JobConfig
 
     [GeneratedRegex(@"^[A-Z0-9.^=\-]{1,20}$", RegexOptions.CultureInvariant)]
     private static partial Regex TickerPattern();
-
 }
 
 /// <summary>A config row that cannot be used; names the job, the column and the value.</summary>

@@ -32,7 +32,7 @@ public sealed class FinalFailures(RejectedMessageStore rejections, AlertNotifica
 
         // The same test as fp runs: a dead-letter alert was raised for the failed stage's current attempt.
         var deadLettered = await alerts.DeadLetteredAsync([executionId], since, cancellationToken);
-        return failed.FirstOrDefault(r => r.IsDeadLettered(deadLettered.TryGetValue((executionId, r.Stage), out var at) ? at : null)) is { } gaveUp
+        return failed.FirstOrDefault(r => r.IsDeadLettered(deadLettered)) is { } gaveUp
             ? $"{gaveUp.Stage} failed on every delivery and was dead-lettered: {gaveUp.Error}"
             : null;
     }
