@@ -31,7 +31,11 @@ public sealed record LedgerOptions
     public TimeSpan HeartbeatInterval { get; init; } = TimeSpan.FromSeconds(15);
 }
 
-public sealed record ClaimRequest(Guid ExecutionId, Stage Stage, string JobName, string? Tickers, int? Interval, int? Overlap, string? BucketName);
+/// <param name="RequestedWindow">
+/// The window the message asked for (a backfill's start message), recorded with the row's first claim that carries one,
+/// so a replay can send it again even when the stage failed before it pinned a window; null otherwise.
+/// </param>
+public sealed record ClaimRequest(Guid ExecutionId, Stage Stage, string JobName, string? Tickers, int? Interval, int? Overlap, string? BucketName, TimeWindow? RequestedWindow = null);
 
 /// <summary>The caller's ownership of one (execution_id, stage) row; every write checks the token.</summary>
 /// <param name="PreviousHeartbeatAt">The row's heartbeat before this claim (after a takeover: when the replaced worker went silent); null for a new row.</param>
@@ -142,9 +146,9 @@ public sealed class ExecutionLedger(NpgsqlDataSource dataSource, TimeProvider ti
                 claimed AS (
                 INSERT INTO ingestion_job_execution AS e
                     (execution_id, stage, job_name, tickers, interval, overlap, bucket_name, status, attempt,
-                     claim_reason, owner_token, heartbeat_at, started_at, created_at, updated_at)
+                     claim_reason, owner_token, heartbeat_at, started_at, created_at, updated_at, requested_start, requested_end)
                 VALUES (@execution_id, @stage, @job_name, @tickers, @interval, @overlap, @bucket_name, 'RUNNING', 1,
-                        'new', @owner, @now, @now, @now, @now)
+                        'new', @owner, @now, @now, @now, @now, @requested_start, @requested_end)
                 ON CONFLICT (execution_id, stage) DO UPDATE
                 SET status = 'RUNNING',
                     attempt = e.attempt + 1,
@@ -160,6 +164,9 @@ public sealed class ExecutionLedger(NpgsqlDataSource dataSource, TimeProvider ti
                     completion = NULL,
                     started_at = EXCLUDED.started_at,
                     finished_at = NULL,
+                    -- The first request stays, as the pinned window does (an operator's republish may add one).
+                    requested_start = COALESCE(e.requested_start, EXCLUDED.requested_start),
+                    requested_end = COALESCE(e.requested_end, EXCLUDED.requested_end),
                     updated_at = EXCLUDED.updated_at
                 WHERE (e.status = 'FAILED' OR (e.status = 'RUNNING' AND e.heartbeat_at < @stale_before))
                   AND e.job_name = EXCLUDED.job_name
@@ -187,6 +194,8 @@ public sealed class ExecutionLedger(NpgsqlDataSource dataSource, TimeProvider ti
                 cmd.Parameters.AddWithValue("now", now);
                 cmd.Parameters.AddWithValue("stale_before", now - options.StaleAfter);
                 cmd.Parameters.AddWithValue("replay_marker", ReplayMarker + "%");
+                cmd.Parameters.Add(new NpgsqlParameter<DateTimeOffset?>("requested_start", NpgsqlDbType.TimestampTz) { TypedValue = request.RequestedWindow?.Start });
+                cmd.Parameters.Add(new NpgsqlParameter<DateTimeOffset?>("requested_end", NpgsqlDbType.TimestampTz) { TypedValue = request.RequestedWindow?.End });
                 await using var reader = await cmd.ExecuteReaderAsync(cancellationToken);
                 if (await reader.ReadAsync(cancellationToken))
                 {

@@ -7,7 +7,10 @@ namespace FinancialPipeline.ControlDb;
 
 /// <summary>What a replay must republish once its ledger rows are reset.</summary>
 /// <param name="JobName">The execution's job.</param>
-/// <param name="BackfillWindow">Bronze replay of a backfill: the pinned window to send again (null for incremental runs).</param>
+/// <param name="BackfillWindow">
+/// Bronze replay of a backfill: the pinned window to send again, or the requested one when bronze failed before it
+/// pinned one (null for incremental runs).
+/// </param>
 /// <param name="UpstreamCompletionJson">Silver/gold replay: the upstream stage's stored completion event.</param>
 /// <param name="ResetStages">The rows that were reset (the stage and the later ones that existed).</param>
 public sealed record ReplayReset(string JobName, TimeWindow? BackfillWindow, string? UpstreamCompletionJson, IReadOnlyList<string> ResetStages);
@@ -52,9 +55,10 @@ public sealed class LedgerOperations(NpgsqlDataSource dataSource, TimeProvider t
             await lockCmd.ExecuteNonQueryAsync(cancellationToken);
         }
 
-        var rows = new Dictionary<string, (string Job, string Status, DateTimeOffset Heartbeat, DateTimeOffset? Start, DateTimeOffset? End, string? Kind, string? Completion)>();
+        var rows = new Dictionary<string, (string Job, string Status, DateTimeOffset Heartbeat, TimeWindow? Pinned, string? Kind, string? Completion, TimeWindow? Requested)>();
         await using (var select = new NpgsqlCommand("""
-            SELECT stage, job_name, status, heartbeat_at, start_time, end_time, window_kind, completion::text
+            SELECT stage, job_name, status, heartbeat_at, start_time, end_time, window_kind, completion::text,
+                   requested_start, requested_end
             FROM ingestion_job_execution WHERE execution_id = @execution_id FOR UPDATE
             """, conn, tx))
         {
@@ -64,10 +68,10 @@ public sealed class LedgerOperations(NpgsqlDataSource dataSource, TimeProvider t
             {
                 rows[r.GetString(0)] = (
                     r.GetString(1), r.GetString(2), r.GetFieldValue<DateTimeOffset>(3),
-                    r.IsDBNull(4) ? null : r.GetFieldValue<DateTimeOffset>(4),
-                    r.IsDBNull(5) ? null : r.GetFieldValue<DateTimeOffset>(5),
+                    ReadWindow(r, 4),
                     r.IsDBNull(6) ? null : r.GetString(6),
-                    r.IsDBNull(7) ? null : r.GetString(7));
+                    r.IsDBNull(7) ? null : r.GetString(7),
+                    ReadWindow(r, 8));
             }
         }
 
@@ -142,7 +146,11 @@ public sealed class LedgerOperations(NpgsqlDataSource dataSource, TimeProvider t
         }
 
         await tx.CommitAsync(cancellationToken);
-        var backfill = stage == Stage.Bronze && target.Kind == "backfill" && target.Start is { } s && target.End is { } e ? new TimeWindow(s, e) : (TimeWindow?)null;
+        // A bronze that pinned its window resends it (a backfill's; an incremental one is recomputed); one that failed
+        // before pinning resends what its start message asked for, so a backfill stays a backfill.
+        var backfill = stage != Stage.Bronze ? null
+            : target.Pinned is not null ? (target.Kind == "backfill" ? target.Pinned : null)
+            : target.Requested;
         return new ReplayReset(target.Job, backfill, upstreamCompletion, affected);
     }
 
@@ -164,6 +172,11 @@ public sealed class LedgerOperations(NpgsqlDataSource dataSource, TimeProvider t
         cmd.Parameters.AddWithValue("limit", limit);
         return await ExecutionLedger.ReadRowsAsync(cmd, cancellationToken);
     }
+
+    private static TimeWindow? ReadWindow(NpgsqlDataReader reader, int startOrdinal) =>
+        reader.IsDBNull(startOrdinal) || reader.IsDBNull(startOrdinal + 1)
+            ? null
+            : new TimeWindow(reader.GetFieldValue<DateTimeOffset>(startOrdinal), reader.GetFieldValue<DateTimeOffset>(startOrdinal + 1));
 
     private static long LockKey(Guid executionId) =>
         unchecked((long)XxHash64.HashToUInt64(Encoding.UTF8.GetBytes("replay:" + executionId.ToString("D"))));

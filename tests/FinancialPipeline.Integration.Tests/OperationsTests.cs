@@ -111,6 +111,44 @@ public sealed class OperationsTests(StackFixture stack)
     }
 
     [Fact]
+    public async Task ReplayOfBronze_OfABackfillThatFailedBeforePinningItsWindow_RunsTheRequestedWindow()
+    {
+        // Bronze fails on the job's configuration after the claim, before it plans and pins a window: only the claim
+        // has seen the start message's window. Shortest retry policy: dead-lettered in seconds, no redelivery left.
+        var job = await stack.CreateBrokenJobAsync();
+        await using var pipeline = await stack.StartPipelineAsync(options: o => o with { RetryPolicy = new RetryPolicySpec(TimeSpan.Zero, TimeSpan.FromSeconds(1)) });
+        var driver = new PipelineDriver(stack, pipeline);
+        var op = Operator(pipeline);
+        var alerts = new AlertNotificationStore(stack.DataSource, TimeProvider.System);
+        var day = new DateTimeOffset(TimeProvider.System.GetUtcNow().UtcDateTime.Date.AddDays(-6), TimeSpan.Zero);
+        var window = new TimeWindow(day, day.AddDays(1));
+        var start = new StartMessage(Guid.NewGuid(), job, null, window);
+        await driver.PublishStartAsync(start);
+        await Eventually.WaitAsync(
+            async () => (await alerts.ListByExecutionAsync(start.ExecutionId, CancellationToken.None)).Any(a => a.Status == "SENT"),
+            PipelineDriver.RunTimeout,
+            "bronze dead-lettered and alerted");
+        var failed = await driver.Ledger.GetAsync(start.ExecutionId, Stage.Bronze, CancellationToken.None);
+        Assert.Equal(("FAILED", (DateTimeOffset?)null, (string?)null), (failed!.Status, failed.StartTime, failed.WindowKind));
+
+        await using (var fix = stack.DataSource.CreateCommand("UPDATE ingestion_job_config SET bucket_name = @bucket WHERE job_name = @job"))
+        {
+            fix.Parameters.AddWithValue("bucket", StackFixture.UniqueName("bronze-"));
+            fix.Parameters.AddWithValue("job", job);
+            Assert.Equal(1, await fix.ExecuteNonQueryAsync());
+        }
+
+        var result = await op.ReplayAsync(start.ExecutionId, Stage.Bronze, "tests", CancellationToken.None);
+
+        Assert.Equal(op.Topics.Start, result.Topic);
+        await driver.WaitForGoldSuccessAsync(start.ExecutionId);
+        var bronze = await driver.Ledger.GetAsync(start.ExecutionId, Stage.Bronze, CancellationToken.None);
+        Assert.Equal(("replay", window.Start, window.End, "backfill"), (bronze!.ClaimReason, bronze.StartTime, bronze.EndTime, bronze.WindowKind));
+        var silver = await driver.Ledger.GetAsync(start.ExecutionId, Stage.Silver, CancellationToken.None);
+        Assert.Equal((window.Start, window.End), (silver!.StartTime, silver.EndTime));
+    }
+
+    [Fact]
     public async Task Replay_IsRefusedWhileTheStageRuns_AndWhenTheUpstreamHasNotSucceeded()
     {
         var job = await stack.CreateJobAsync();
