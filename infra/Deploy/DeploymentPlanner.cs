@@ -44,7 +44,7 @@ public static class DeploymentPlanner
         plan.Foundations();
         plan.ServiceAccounts(functions);
         plan.Buckets();
-        plan.ControlDatabase();
+        plan.ControlDatabase(functions.Count);
         plan.Messaging(topology);
         plan.Secrets(functions);
         plan.BigQuery(ddl, skippedSql);
@@ -148,6 +148,16 @@ public static class DeploymentPlanner
                 "Project number: names the Pub/Sub service agent, which dead-letters messages and signs push tokens.",
                 ProjectNumberVariable,
                 "gcloud", "projects", "describe", settings.ProjectId, "--format=value(projectNumber)"));
+            // Service agents are created as a service is first used, and a role cannot be granted to one that does not
+            // exist yet: on a new project the grants to the Pub/Sub agent below would fail. Asking for it is idempotent;
+            // one created on request is not given its usual role, so it is granted here (a no-op when it has it).
+            Add(DeployStep.Run(
+                "The Pub/Sub service agent exists before the plan grants it roles (on a new project it may not yet).",
+                "gcloud", "beta", "services", "identity", "create", "--service=pubsub.googleapis.com", project));
+            Add(Grant(
+                "The Pub/Sub service agent has its usual role (not given to an agent created on request).",
+                new IamGrant(IamResource.Project, settings.ProjectId, "roles/pubsub.serviceAgent"),
+                pubSubAgent));
         }
 
         public void ServiceAccounts(IReadOnlyList<FunctionSpec> functions)
@@ -182,16 +192,17 @@ public static class DeploymentPlanner
             }
         }
 
-        public void ControlDatabase()
+        public void ControlDatabase(int services)
         {
             var instance = settings.CloudSqlInstance;
+            var maxConnections = settings.ControlDbMaxConnections(services);
             Add(DeployStep.CreateIfMissing(
-                $"Cloud SQL instance {instance} for the control DB: {settings.CloudSqlDatabaseVersion}, daily backups, encrypted connections through the Cloud SQL connector only (Cloud Run's --add-cloudsql-instances), deletion protection. Creating one takes several minutes.",
+                $"Cloud SQL instance {instance} for the control DB: {settings.CloudSqlDatabaseVersion}, daily backups, encrypted connections through the Cloud SQL connector only (Cloud Run's --add-cloudsql-instances), deletion protection, max_connections={maxConnections} ({services} services x {settings.MaxInstances} instances x a pool of {DeploymentSettings.ControlDbPoolSize}, and {DeploymentSettings.ControlDbSpareConnections} for operators and Cloud SQL; an existing instance keeps its flags). Creating one takes several minutes.",
                 ["gcloud", "sql", "instances", "describe", instance, project],
                 "gcloud", "sql", "instances", "create", instance, project, "--region=" + settings.Region,
                 "--database-version=" + settings.CloudSqlDatabaseVersion, "--edition=enterprise", "--tier=" + settings.CloudSqlTier,
                 "--backup-start-time=03:00", "--storage-auto-increase", "--ssl-mode=ENCRYPTED_ONLY", "--connector-enforcement=REQUIRED",
-                "--deletion-protection"));
+                "--deletion-protection", "--database-flags=max_connections=" + maxConnections.ToString(CultureInfo.InvariantCulture)));
             Add(DeployStep.CreateIfMissing(
                 $"Database {settings.ControlDatabase} on {instance}; its tables come from sql/postgres, applied by the functions on start.",
                 ["gcloud", "sql", "databases", "describe", settings.ControlDatabase, "--instance=" + instance, project],

@@ -82,12 +82,28 @@ public sealed partial record DeploymentSettings
     public string CloudSqlConnectionName => $"{ProjectId}:{Region}:{CloudSqlInstance}";
 
     /// <summary>
+    /// Connections one function instance may hold. Each ledger statement borrows one for its own duration, so a few
+    /// serve many concurrent requests; a burst beyond them waits for a free one instead of using up the server's slots.
+    /// </summary>
+    public const int ControlDbPoolSize = 5;
+
+    /// <summary>Connections kept for operators (<c>fp</c>, psql) and Cloud SQL's own (superuser-reserved) ones.</summary>
+    public const int ControlDbSpareConnections = 25;
+
+    /// <summary>
     /// The Npgsql connection string stored in <see cref="PostgresSecret"/>: the Unix socket Cloud Run mounts for
-    /// <c>--add-cloudsql-instances</c> (encrypted by the connector), with <paramref name="password"/>. An instance
-    /// holds at most 10 connections: a burst of requests waits for one instead of using up the server's slots.
+    /// <c>--add-cloudsql-instances</c> (encrypted by the connector), with <paramref name="password"/> and a pool of
+    /// <see cref="ControlDbPoolSize"/>.
     /// </summary>
     public string ControlDbConnectionString(string password) =>
-        $"Host=/cloudsql/{CloudSqlConnectionName};Database={ControlDatabase};Username={ControlDbUser};Password={password};Maximum Pool Size=10";
+        $"Host=/cloudsql/{CloudSqlConnectionName};Database={ControlDatabase};Username={ControlDbUser};Password={password};Maximum Pool Size={ControlDbPoolSize}";
+
+    /// <summary>
+    /// The <c>max_connections</c> flag of the instance the plan creates: every instance of every service holding its
+    /// whole pool, plus the spare ones. Cloud SQL's default follows the tier's memory (100 for db-custom-1-3840),
+    /// below what <paramref name="services"/> × <see cref="MaxInstances"/> pools can open at once.
+    /// </summary>
+    public int ControlDbMaxConnections(int services) => (services * MaxInstances * ControlDbPoolSize) + ControlDbSpareConnections;
 
     /// <summary>Checks every name against the rule of the service that will receive it; the error names the setting.</summary>
     public DeploymentSettings Validate()

@@ -139,6 +139,21 @@ public sealed class PlanVsTopologyTests(RepositoryFixture repo) : IClassFixture<
         Assert.Contains(new Binding($"iam service-accounts {Invoker["serviceAccount:".Length..]}", "roles/iam.serviceAccountTokenCreator", PubSubAgent), Plan.Bindings());
     }
 
+    [Fact]
+    public void ThePubSubAgentIsAskedForBeforeAnyGrantToIt_AsANewProjectMayNotHaveItYet()
+    {
+        var plan = Plan;
+        var steps = plan.Steps.ToList();
+        var identity = Assert.Single(plan.Commands("gcloud", "beta", "services", "identity", "create"));
+        Assert.Equal(["gcloud", "beta", "services", "identity", "create", "--service=pubsub.googleapis.com", "--project=" + Project], identity.Command);
+        Assert.True(steps.IndexOf(Assert.Single(plan.Commands("gcloud", "services", "enable"))) < steps.IndexOf(identity));
+        var grantsToAgent = steps.Where(s => s.Flag("--member") == PubSubAgent).ToList();
+        Assert.True(grantsToAgent.Count >= 3, plan.ToBashScript());
+        Assert.All(grantsToAgent, g => Assert.True(steps.IndexOf(identity) < steps.IndexOf(g), g.Text));
+        // Created on request, an agent does not get its usual role: the plan grants it.
+        Assert.Contains(new Binding("projects " + Project, "roles/pubsub.serviceAgent", PubSubAgent), plan.Bindings());
+    }
+
     [Theory]
     [InlineData("extract", "functions/Extract")]
     [InlineData("transform", "functions/Transform")]
@@ -303,6 +318,10 @@ public sealed class PlanVsTopologyTests(RepositoryFixture repo) : IClassFixture<
         Assert.Equal("ENCRYPTED_ONLY", instance.Flag("--ssl-mode"));
         Assert.True(instance.Has("--deletion-protection") && instance.Flag("--backup-start-time") is not null, instance.Text);
         Assert.DoesNotContain(instance.Command, word => word.StartsWith("--authorized-networks", StringComparison.Ordinal));
+        // Cloud SQL's default for the tier's 3.75 GB is 100 connections; every instance of the 4 services (10 each)
+        // holding its pool of 5 needs 200, and 25 are kept for operators and Cloud SQL's own.
+        Assert.Equal("max_connections=225", instance.Flag("--database-flags"));
+        Assert.Equal("max_connections=4025", Assert.Single(DeploymentPlanner.Build(Settings with { MaxInstances = 200 }).Commands("gcloud", "sql", "instances", "create")).Flag("--database-flags"));
         var database = Assert.Single(plan.Commands("gcloud", "sql", "databases", "create", "financial_pipeline"));
         Assert.Equal("fp-control", database.Flag("--instance"));
         Assert.True(steps.IndexOf(instance) < steps.IndexOf(database));
@@ -356,7 +375,7 @@ public sealed class PlanVsTopologyTests(RepositoryFixture repo) : IClassFixture<
         Assert.Equal("financial_pipeline", connection.Database);
         Assert.Equal("fp_app", connection.Username);
         Assert.Equal("${" + DeploymentPlanner.ControlDbPasswordVariable + "}", connection.Password);
-        Assert.Equal(10, connection.MaxPoolSize);
+        Assert.Equal(5, connection.MaxPoolSize);
 
         // After the instance and database exist, after the secret exists, before the requirement that it has a value.
         Assert.True(steps.IndexOf(Assert.Single(plan.Commands("gcloud", "sql", "databases", "create"))) < steps.IndexOf(credentials));
