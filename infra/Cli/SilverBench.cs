@@ -294,7 +294,8 @@ internal static class SilverBench
                 SELECT *, CASE
                     WHEN open IS NULL OR high IS NULL OR low IS NULL OR close IS NULL
                          OR NOT (open > 0 AND high > 0 AND low > 0 AND close > 0)
-                         OR NOT (isfinite(open) AND isfinite(high) AND isfinite(low) AND isfinite(close)) THEN 'price_positive'
+                         OR NOT (isfinite(open) AND isfinite(high) AND isfinite(low) AND isfinite(close))
+                         OR (adj_close IS NOT NULL AND NOT (adj_close > 0 AND isfinite(adj_close))) THEN 'price_positive'
                     WHEN NOT (low <= open AND low <= close AND open <= high AND close <= high) THEN 'high_low_bounds'
                     WHEN volume < 0 THEN 'volume_non_negative'
                     WHEN volume > {SilverRules.MaxVolume} THEN 'volume_plausible'

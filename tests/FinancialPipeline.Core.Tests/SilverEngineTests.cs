@@ -38,6 +38,9 @@ public sealed class SilverEngineTests : IDisposable
         { SilverRules.PricePositive, "o=1e-9 h=1e-9 l=1e-9 c=1e-9", "c=NaN" },
         { SilverRules.PricePositive, "h=1e308", "h=Infinity" },
         { SilverRules.PricePositive, "o=1e308 h=1.5e308 l=1e308 c=1e308", "o=1e308 h=Infinity l=1e308 c=1e308" }, // each finite, the sum not
+        { SilverRules.PricePositive, "adj=1e-9", "adj=0" }, // no adj_close (null) passes: see the default below
+        { SilverRules.PricePositive, "adj=1e308", "adj=NaN" },
+        { SilverRules.PricePositive, "adj=5", "adj=-Infinity" },
         { SilverRules.VolumePlausible, "v=1000000000000000", "v=1000000000000001" },
         { SilverRules.HighLowBounds, "o=10 h=10 l=10 c=10", "o=10 h=9.999999 l=9 c=9.5" },
         { SilverRules.HighLowBounds, "o=10 h=11 l=10 c=10", "o=10 h=11 l=10.000001 c=10.5" },
@@ -46,6 +49,20 @@ public sealed class SilverEngineTests : IDisposable
         { SilverRules.NotInFuture, "at=20:00", "at=20:30" },
         { SilverRules.TickerInJob, "ticker=MSFT", "ticker=MSFTX" },
     };
+
+    [Fact]
+    public void ABadAdjustedClose_IsNamedInTheReason_AndAnAbsentOneIsNotMentioned()
+    {
+        var rules = new SilverRules(Job, Now);
+
+        Assert.Equal(1, rules.Check(T.UtcTicks, true, 10, 11, 9, 10, double.NaN, 100));
+        Assert.Equal(
+            "prices must be positive, finite and non-null, adj_close too when present (o=10 h=11 l=9 c=10 adj=NaN)",
+            rules.Describe(1, T.UtcDateTime, "AAPL", 10, 11, 9, 10, double.NaN, 100));
+        Assert.Equal(
+            "prices must be positive, finite and non-null (o=0 h=11 l=9 c=10)",
+            rules.Describe(1, T.UtcDateTime, "AAPL", 0, 11, 9, 10, null, 100));
+    }
 
     [Theory]
     [MemberData(nameof(RuleBoundaries))]
@@ -59,6 +76,7 @@ public sealed class SilverEngineTests : IDisposable
             var l = 9.0;
             var c = 10.0;
             var v = 100L;
+            double? adj = null;
             var at = T;
             var ticker = "AAPL";
             foreach (var part in (spec ?? string.Empty).Split(' ', StringSplitOptions.RemoveEmptyEntries))
@@ -71,6 +89,7 @@ public sealed class SilverEngineTests : IDisposable
                     case "l": l = double.Parse(value, System.Globalization.CultureInfo.InvariantCulture); break;
                     case "c": c = double.Parse(value, System.Globalization.CultureInfo.InvariantCulture); break;
                     case "v": v = long.Parse(value, System.Globalization.CultureInfo.InvariantCulture); break;
+                    case "adj": adj = double.Parse(value, System.Globalization.CultureInfo.InvariantCulture); break;
                     case "ticker": ticker = value; break;
                     case "at":
                         var micro = value.EndsWith("+1us", StringComparison.Ordinal);
@@ -81,7 +100,7 @@ public sealed class SilverEngineTests : IDisposable
                 }
             }
 
-            return rules.Check(at.UtcTicks, Job.Tickers.Contains(ticker), o, h, l, c, v);
+            return rules.Check(at.UtcTicks, Job.Tickers.Contains(ticker), o, h, l, c, adj, v);
         }
 
         Assert.Equal(SilverRules.Valid, Check(passing));

@@ -406,7 +406,7 @@ public sealed class SilverEngine(IObjectStore store, SilverEngineOptions options
         {
             ref readonly var r = ref span[i];
             rules[i] = SilverRules.Names[r.Rule];
-            reasons[i] = staged.Rules.Describe(r.Rule, columns.Timestamp[i], columns.Ticker[i]!, r.Open, r.High, r.Low, r.Close, r.Volume);
+            reasons[i] = staged.Rules.Describe(r.Rule, columns.Timestamp[i], columns.Ticker[i]!, r.Open, r.High, r.Low, r.Close, r.HasAdjClose ? r.AdjClose : null, r.Volume);
         }
 
         using var buffer = new MemoryStream();
@@ -485,7 +485,7 @@ public sealed class SilverStage : IDisposable
                 inJob = Symbols.InJob(ticker);
             }
 
-            r.Rule = (byte)Rules.Check(r.Ts, inJob, r.Open, r.High, r.Low, r.Close, r.Volume);
+            r.Rule = (byte)Rules.Check(r.Ts, inJob, r.Open, r.High, r.Low, r.Close, r.HasAdjClose ? r.AdjClose : null, r.Volume);
             local[r.Rule]++;
             if (r.Rule == SilverRules.Valid && r.Ts > newest)
             {

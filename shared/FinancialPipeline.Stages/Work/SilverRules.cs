@@ -57,12 +57,15 @@ public sealed class SilverRules
     public static TimeSpan AlignmentOf(TimeSpan barSize) => barSize <= TimeSpan.FromMinutes(30) ? barSize : TimeSpan.FromMinutes(30);
 
     /// <summary>Returns <see cref="Valid"/> or the id (index in <see cref="Names"/>) of the first rule the row breaks.</summary>
-    public int Check(long barStartTicks, bool tickerInJob, double open, double high, double low, double close, long volume)
+    /// <param name="adjClose">The adjusted close, null when the provider does not report one (Yahoo's intraday bars).</param>
+    public int Check(long barStartTicks, bool tickerInJob, double open, double high, double low, double close, double? adjClose, long volume)
     {
         // NaN (a null price) fails every comparison; +Infinity is caught by the finiteness checks (one per price: a sum
-        // of large finite prices can overflow to infinity).
+        // of large finite prices can overflow to infinity). The adjusted close may be absent, but not zero, negative,
+        // NaN or infinite; it has no bound against the close (dividends and splits move it either way).
         if (!(open > 0 && high > 0 && low > 0 && close > 0)
-            || !(double.IsFinite(open) && double.IsFinite(high) && double.IsFinite(low) && double.IsFinite(close)))
+            || !(double.IsFinite(open) && double.IsFinite(high) && double.IsFinite(low) && double.IsFinite(close))
+            || (adjClose is { } adj && !(adj > 0 && double.IsFinite(adj))))
         {
             return 1;
         }
@@ -96,9 +99,11 @@ public sealed class SilverRules
     }
 
     /// <summary>The quarantine's <c>reason</c>: the rule in words with the values that broke it.</summary>
-    public string Describe(int rule, DateTime barStart, string ticker, double open, double high, double low, double close, long volume) => rule switch
+    public string Describe(int rule, DateTime barStart, string ticker, double open, double high, double low, double close, double? adjClose, long volume) => rule switch
     {
-        1 => string.Create(CultureInfo.InvariantCulture, $"prices must be positive, finite and non-null (o={open} h={high} l={low} c={close})"),
+        1 => adjClose is { } adj
+            ? string.Create(CultureInfo.InvariantCulture, $"prices must be positive, finite and non-null, adj_close too when present (o={open} h={high} l={low} c={close} adj={adj})")
+            : string.Create(CultureInfo.InvariantCulture, $"prices must be positive, finite and non-null (o={open} h={high} l={low} c={close})"),
         2 => string.Create(CultureInfo.InvariantCulture, $"need low <= open, close <= high (o={open} h={high} l={low} c={close})"),
         3 => string.Create(CultureInfo.InvariantCulture, $"volume {volume} is negative"),
         4 => string.Create(CultureInfo.InvariantCulture, $"volume {volume} is above {MaxVolume}, more than any market trades in a bar (gold's hourly sum would overflow)"),
