@@ -58,6 +58,8 @@ public sealed class FakeGcsServer : IAsyncDisposable
     private readonly List<Fault> _faults = [];
     private LoopbackHttpServer _http = null!;
     private ChunkFault? _chunkFault;
+    private int _brokenDownloads;
+    private int _brokenDownloadKeep;
     private long _generation = 1_700_000_000_000_000;
 
     private FakeGcsServer()
@@ -121,6 +123,19 @@ public sealed class FakeGcsServer : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// The next <paramref name="count"/> object downloads announce the whole length, send only the first
+    /// <paramref name="keepBytes"/> and drop the connection (a reset or a front end restarting mid-response).
+    /// </summary>
+    public void BreakDownloads(int count, int keepBytes)
+    {
+        lock (_lock)
+        {
+            _brokenDownloads = count;
+            _brokenDownloadKeep = keepBytes;
+        }
+    }
+
     public ValueTask DisposeAsync() => _http.DisposeAsync();
 
     private async Task HandleAsync(HttpContext context)
@@ -140,10 +155,25 @@ public sealed class FakeGcsServer : IAsyncDisposable
             context.Request.Headers.Authorization.FirstOrDefault());
 
         Reply reply;
+        var breakAfter = -1;
         lock (_lock)
         {
             _requests.Add(request);
             reply = TakeFault(request) ?? Route(request, body, context.Request.ContentType, context.Request.Headers["X-Upload-Content-Type"].FirstOrDefault());
+            if (_brokenDownloads > 0 && request.Method == "GET" && request.Query.GetValueOrDefault("alt") == "media" && reply.Status == HttpStatusCode.OK)
+            {
+                _brokenDownloads--;
+                breakAfter = Math.Min(_brokenDownloadKeep, reply.Body.Length);
+            }
+        }
+
+        if (breakAfter >= 0)
+        {
+            context.Response.ContentLength = reply.Body.Length;
+            await context.Response.Body.WriteAsync(reply.Body.AsMemory(0, breakAfter));
+            await context.Response.Body.FlushAsync();
+            context.Abort();
+            return;
         }
 
         if (reply.Abort)

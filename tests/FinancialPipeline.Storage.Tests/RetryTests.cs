@@ -37,6 +37,37 @@ public sealed class RetryTests : GcsTestBase
     }
 
     [Fact]
+    public async Task ADownloadBrokenOffMidBody_IsRetriedFromItsStart_AndTheDestinationHoldsTheObjectOnce()
+    {
+        var store = CreateStore();
+        var data = RandomBytes(1_000_000, seed: 7);
+        Server.Put(Bucket, "bronze/part-00000.parquet", data);
+        Server.BreakDownloads(2, keepBytes: 300_000);
+        using var destination = new MemoryStream();
+        destination.Write([1, 2, 3]); // what the caller had before: kept, and the object appended once after it
+
+        await store.DownloadObjectAsync(Bucket, "bronze/part-00000.parquet", destination);
+
+        Assert.Equal(3, Server.Requests.Count);
+        Assert.Equal([1, 2, 3, .. data], destination.ToArray());
+    }
+
+    [Fact]
+    public async Task ADownloadBrokenOffOnEveryAttempt_FailsAsAGcsError_NamingTheObject()
+    {
+        var store = CreateStore(o => o.MaxAttempts = 3);
+        Server.Put(Bucket, "b.bin", RandomBytes(1_000_000, seed: 8));
+        Server.BreakDownloads(100, keepBytes: 300_000);
+        using var destination = new MemoryStream();
+
+        var e = await Assert.ThrowsAsync<GcsRequestException>(() => store.DownloadObjectAsync(Bucket, "b.bin", destination));
+
+        Assert.Contains($"download gs://{Bucket}/b.bin failed after 3 attempts", e.Message, StringComparison.Ordinal);
+        Assert.Equal(3, Server.Requests.Count);
+        Assert.Equal(0, destination.Length); // no partial object left for a caller that catches and goes on
+    }
+
+    [Fact]
     public async Task ListAndDelete_AreRetriedToo()
     {
         var store = CreateStore();

@@ -98,10 +98,37 @@ public sealed partial class GcsObjectStore : IObjectStore
         var target = new Target(bucket, objectName, GcsNames.UriOf(bucket, objectName));
         ArgumentNullException.ThrowIfNull(destination);
         var url = $"{ObjectUrl(target)}?alt=media";
+        long? start = destination.CanSeek ? destination.Position : null;
+        // The body is copied inside the attempt: a connection that breaks mid-body is retried like one that breaks
+        // before the headers, from the destination's starting point again.
         using var response = await SendAsync(
             "download " + target.Uri,
-            () => new HttpRequestMessage(HttpMethod.Get, url),
-            HttpCompletionOption.ResponseHeadersRead,
+            async ct =>
+            {
+                var attempt = await SendOnceAsync(() => new HttpRequestMessage(HttpMethod.Get, url), HttpCompletionOption.ResponseHeadersRead, ct);
+                if (!attempt.IsSuccessStatusCode)
+                {
+                    return attempt;
+                }
+
+                try
+                {
+                    await attempt.Content.CopyToAsync(destination, ct);
+                    return attempt;
+                }
+                catch (Exception e) when (HttpTransience.IsTransient(e, cancellationToken))
+                {
+                    attempt.Dispose();
+                    if (start is not { } position)
+                    {
+                        throw new GcsRequestException($"GCS download of {target.Uri} broke off mid-body, and the destination stream cannot be rewound to try again: {e.Message}", e);
+                    }
+
+                    destination.Position = position;
+                    destination.SetLength(position);
+                    throw;
+                }
+            },
             cancellationToken);
         if (response.StatusCode == HttpStatusCode.NotFound)
         {
@@ -109,7 +136,6 @@ public sealed partial class GcsObjectStore : IObjectStore
         }
 
         await EnsureSuccessAsync(response, "download of " + target.Uri, cancellationToken);
-        await response.Content.CopyToAsync(destination, cancellationToken);
         LogDownloaded(_logger, target.Uri, response.Content.Headers.ContentLength);
     }
 
