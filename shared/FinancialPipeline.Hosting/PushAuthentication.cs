@@ -18,6 +18,9 @@ public sealed record PushAuthenticationOptions
 
     public static readonly IReadOnlyList<string> GoogleIssuers = ["https://accounts.google.com", "accounts.google.com"];
 
+    /// <summary>How far a token's issued-at may lie ahead of this instance's clock (Google.Apis.Auth's own default for ID tokens).</summary>
+    public static readonly TimeSpan IssuedAtClockTolerance = TimeSpan.FromSeconds(30);
+
     /// <summary>The subscription's <c>oidcToken.audience</c> (or its push endpoint URL), or the Cloud Run service URL for Eventarc.</summary>
     public string? Audience { get; init; }
 
@@ -119,7 +122,14 @@ public sealed class PushAuthenticator(PushAuthenticationOptions options)
     /// <summary>Expiry is checked against the system clock (the library's clock is not settable from outside).</summary>
     private static SignedTokenVerificationOptions CreateVerification(PushAuthenticationOptions options)
     {
-        var verification = new SignedTokenVerificationOptions { CertificatesUrl = options.CertificatesUrl };
+        // Google mints the token by its clock, and an instance's clock may lag it by a moment: as
+        // GoogleJsonWebSignature.ValidateAsync does (gcp-facts §6), a token issued up to 30 s "in the future" passes,
+        // where this options class defaults to none and would answer a fresh token 401. Expiry keeps no tolerance.
+        var verification = new SignedTokenVerificationOptions
+        {
+            CertificatesUrl = options.CertificatesUrl,
+            IssuedAtClockTolerance = PushAuthenticationOptions.IssuedAtClockTolerance,
+        };
         if (options.Audience is { } audience)
         {
             verification.TrustedAudiences.Add(audience);

@@ -54,6 +54,20 @@ public sealed class PushAuthenticationTests(PushAuthenticationTests.HostFixture 
         Assert.Equal((HttpStatusCode.NoContent, 1), (status, calls));
     }
 
+    [Theory]
+    [InlineData(2, HttpStatusCode.NoContent)]
+    [InlineData(20, HttpStatusCode.NoContent)]
+    [InlineData(90, HttpStatusCode.Unauthorized)]
+    public async Task ATokenIssuedAheadOfThisClock_IsAcceptedWithin30Seconds(int aheadSeconds, HttpStatusCode expected)
+    {
+        // Google mints the token by its own clock; an instance whose clock lags it by seconds must not refuse it.
+        var token = host.Token(issuedAt: TimeProvider.System.GetUtcNow().AddSeconds(aheadSeconds));
+
+        var (status, _) = await host.PushAsync("Bearer " + token);
+
+        Assert.Equal(expected, status);
+    }
+
     [Fact]
     public async Task TokenOfAnotherServiceAccount_Is403()
     {
