@@ -75,21 +75,26 @@ public sealed partial class PubSubRestClient : IPublisherClient, ISubscriberClie
 
     public string SubscriptionName(string subscriptionId) => $"projects/{_options.ProjectId}/subscriptions/{ValidId(subscriptionId)}";
 
+    // An id may hold '%' and '+': in a URL path they are escaped, or '%41' would reach the server as 'A'.
+    private string TopicPath(string topicId) => $"v1/projects/{Uri.EscapeDataString(_options.ProjectId)}/topics/{Uri.EscapeDataString(ValidId(topicId))}";
+
+    private string SubscriptionPath(string subscriptionId) => $"v1/projects/{Uri.EscapeDataString(_options.ProjectId)}/subscriptions/{Uri.EscapeDataString(ValidId(subscriptionId))}";
+
     public async Task EnsureTopicAsync(string topicId, CancellationToken cancellationToken = default)
     {
-        using var response = await SendAsync(HttpMethod.Put, $"v1/{TopicName(topicId)}", new JsonObject(), cancellationToken);
+        using var response = await SendAsync(HttpMethod.Put, $"{TopicPath(topicId)}", new JsonObject(), cancellationToken);
         await EnsureSuccessAsync(response, $"create topic {topicId}", HttpStatusCode.Conflict);
     }
 
     public async Task DeleteTopicAsync(string topicId, CancellationToken cancellationToken = default)
     {
-        using var response = await SendAsync(HttpMethod.Delete, $"v1/{TopicName(topicId)}", null, cancellationToken);
+        using var response = await SendAsync(HttpMethod.Delete, $"{TopicPath(topicId)}", null, cancellationToken);
         await EnsureSuccessAsync(response, $"delete topic {topicId}", HttpStatusCode.NotFound);
     }
 
     public async Task<IReadOnlyList<string>> PublishAsync(string topicId, IReadOnlyList<PubsubMessage> messages, CancellationToken cancellationToken = default)
     {
-        var path = $"v1/{TopicName(topicId)}:publish";
+        var path = $"{TopicPath(topicId)}:publish";
         var ids = new List<string>(messages.Count);
         foreach (var batch in Batches(messages))
         {
@@ -142,8 +147,8 @@ public sealed partial class PubSubRestClient : IPublisherClient, ISubscriberClie
             body["expirationPolicy"] = new JsonObject();
         }
 
-        var name = SubscriptionName(spec.SubscriptionId);
-        using var response = await SendAsync(HttpMethod.Put, $"v1/{name}", body, cancellationToken);
+        var path = SubscriptionPath(spec.SubscriptionId);
+        using var response = await SendAsync(HttpMethod.Put, path, body, cancellationToken);
         if (response.StatusCode != HttpStatusCode.Conflict)
         {
             await EnsureSuccessAsync(response, $"create subscription {spec.SubscriptionId}");
@@ -152,7 +157,7 @@ public sealed partial class PubSubRestClient : IPublisherClient, ISubscriberClie
 
         // It exists, e.g. left by a run that was killed: make it what the spec says (above all its push endpoint,
         // which would otherwise still point at that run's port), or refuse when it reads another topic.
-        using var existing = await SendAsync(HttpMethod.Get, $"v1/{name}", null, cancellationToken);
+        using var existing = await SendAsync(HttpMethod.Get, path, null, cancellationToken);
         await EnsureSuccessAsync(existing, $"read subscription {spec.SubscriptionId}");
         var topic = (await existing.Content.ReadFromJsonAsync<JsonObject>(cancellationToken))?["topic"]?.GetValue<string>();
         if (topic != TopicName(spec.TopicId))
@@ -171,20 +176,20 @@ public sealed partial class PubSubRestClient : IPublisherClient, ISubscriberClie
         }
 
         var update = new JsonObject { ["subscription"] = body, ["updateMask"] = string.Join(',', fields) };
-        using var patched = await SendAsync(HttpMethod.Patch, $"v1/{name}", update, cancellationToken);
+        using var patched = await SendAsync(HttpMethod.Patch, path, update, cancellationToken);
         await EnsureSuccessAsync(patched, $"update subscription {spec.SubscriptionId}");
     }
 
     public async Task DeleteSubscriptionAsync(string subscriptionId, CancellationToken cancellationToken = default)
     {
-        using var response = await SendAsync(HttpMethod.Delete, $"v1/{SubscriptionName(subscriptionId)}", null, cancellationToken);
+        using var response = await SendAsync(HttpMethod.Delete, $"{SubscriptionPath(subscriptionId)}", null, cancellationToken);
         await EnsureSuccessAsync(response, $"delete subscription {subscriptionId}", HttpStatusCode.NotFound);
     }
 
     public async Task<IReadOnlyList<ReceivedMessage>> PullAsync(string subscriptionId, int maxMessages, CancellationToken cancellationToken = default)
     {
         var body = new JsonObject { ["maxMessages"] = maxMessages, ["returnImmediately"] = true };
-        using var response = await SendAsync(HttpMethod.Post, $"v1/{SubscriptionName(subscriptionId)}:pull", body, cancellationToken);
+        using var response = await SendAsync(HttpMethod.Post, $"{SubscriptionPath(subscriptionId)}:pull", body, cancellationToken);
         await EnsureSuccessAsync(response, $"pull {subscriptionId}");
         var result = await response.Content.ReadFromJsonAsync<JsonObject>(cancellationToken);
         var received = new List<ReceivedMessage>();
@@ -214,7 +219,7 @@ public sealed partial class PubSubRestClient : IPublisherClient, ISubscriberClie
         }
 
         var body = new JsonObject { ["ackIds"] = new JsonArray(ackIds.Select(id => (JsonNode?)id).ToArray()) };
-        using var response = await SendAsync(HttpMethod.Post, $"v1/{SubscriptionName(subscriptionId)}:acknowledge", body, cancellationToken);
+        using var response = await SendAsync(HttpMethod.Post, $"{SubscriptionPath(subscriptionId)}:acknowledge", body, cancellationToken);
         await EnsureSuccessAsync(response, $"acknowledge on {subscriptionId}");
     }
 

@@ -48,6 +48,38 @@ public sealed class TopologyApplierTests(StackFixture stack)
     }
 
     [Fact]
+    public async Task IdsHoldingPercentAndPlus_ReachTheEmulatorUnderExactlyThoseNames()
+    {
+        // Pub/Sub ids may hold '%' and '+' (so may FP_TOPIC_PREFIX); unescaped in a URL path, '%41' would reach the
+        // server as 'A' and '+' could be read as a space: the functions would publish to a topic gcloud never created.
+        var unique = StackFixture.UniqueName("p");
+        var topic = unique + "%41+start";
+        var subscription = unique + "%25+hold";
+        var pubsub = PubSubRestClient.Create(new PubSubOptions { ProjectId = "local-project", EmulatorHost = stack.Infrastructure.EmulatorHost });
+        using var http = new HttpClient { BaseAddress = new Uri($"http://{stack.Infrastructure.EmulatorHost}/") };
+
+        await pubsub.EnsureTopicAsync(topic);
+        try
+        {
+            await pubsub.EnsureSubscriptionAsync(new SubscriptionSpec(subscription, topic, null, 10, null, null));
+            await pubsub.PublishAsync(topic, [new PubsubMessage("hello"u8.ToArray(), new Dictionary<string, string>())]);
+
+            var received = await pubsub.PullAsync(subscription, 10);
+
+            Assert.Equal("hello", System.Text.Encoding.UTF8.GetString(Assert.Single(received).Data.Span));
+            var topics = await http.GetFromJsonAsync<JsonObject>("v1/projects/local-project/topics?pageSize=1000");
+            var names = topics!["topics"]!.AsArray().Select(t => t!["name"]!.GetValue<string>()).ToList();
+            Assert.Contains("projects/local-project/topics/" + topic, names);
+            Assert.DoesNotContain("projects/local-project/topics/" + unique + "A+start", names);
+        }
+        finally
+        {
+            await pubsub.DeleteSubscriptionAsync(subscription);
+            await pubsub.DeleteTopicAsync(topic);
+        }
+    }
+
+    [Fact]
     public async Task ApplyingOverALeftoverTopology_PointsItsSubscriptionsAtTheNewEndpoints()
     {
         // What a killed `fp up` leaves in a shared emulator: the same names, pushing to a port nobody listens on.
