@@ -55,6 +55,12 @@ internal static class UpCommand
             Console.WriteLine($"export {name}={AlertComposer.ShellQuote(value)}");
         }
 
+        if (!pipeline.Infrastructure.StartedPostgres)
+        {
+            // The operator's own connection string may hold a password: not repeated; the other shell needs it too.
+            Console.WriteLine("# FP_POSTGRES_CONNECTION: the one given to fp up (not repeated: it may hold a password); export it there too");
+        }
+
         if (duration != Timeout.InfiniteTimeSpan)
         {
             AnsiConsole.MarkupLine(string.Create(CultureInfo.InvariantCulture, $"[grey]stops by itself after {duration.TotalSeconds:F0}s[/]"));
@@ -77,7 +83,10 @@ internal static class UpCommand
     /// <summary>What the operator commands read (see OperatorEnvironment), set to this stack.</summary>
     private static IEnumerable<(string Name, string Value)> OperatorVariables(LocalPipeline pipeline, LocalPipelineOptions options)
     {
-        yield return ("FP_POSTGRES_CONNECTION", pipeline.Infrastructure.PostgresConnection);
+        if (pipeline.Infrastructure.StartedPostgres)
+        {
+            yield return ("FP_POSTGRES_CONNECTION", pipeline.Infrastructure.PostgresConnection);
+        }
         yield return ("PUBSUB_EMULATOR_HOST", pipeline.Infrastructure.EmulatorHost);
         yield return ("FP_PROJECT_ID", options.ProjectId);
         yield return ("FP_TOPIC_PREFIX", options.Prefix);

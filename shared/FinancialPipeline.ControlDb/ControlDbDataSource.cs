@@ -28,7 +28,7 @@ public static class ControlDbDataSource
         catch (ArgumentException ex)
         {
             throw new InvalidOperationException(
-                $"FP_POSTGRES_CONNECTION is not a valid Npgsql connection string ({ex.Message}); expected Key=value pairs separated by ';', values holding ';' or spaces quoted (e.g. Host=…;Username=…;Database=financial_pipeline). The value is not shown: it may hold a password.",
+                $"FP_POSTGRES_CONNECTION is not a valid Npgsql connection string ({Fault(connectionString)}); expected Key=value pairs separated by ';', values holding ';' or spaces quoted (e.g. Host=…;Username=…;Database=financial_pipeline). The value is not shown: it may hold a password.",
                 ex);
         }
 
@@ -66,6 +66,53 @@ public static class ControlDbDataSource
         catch (ArgumentException)
         {
             return "does not parse";
+        }
+    }
+
+    /// <summary>
+    /// Which ';'-separated part does not parse, naming a keyword only when Npgsql knows it. Npgsql's own message names the
+    /// "keyword" it could not set, and an unquoted ';' inside a password makes the password's tail that keyword.
+    /// </summary>
+    private static string Fault(string connectionString)
+    {
+        var parts = connectionString.Split(';');
+        for (var i = 0; i < parts.Length; i++)
+        {
+            try
+            {
+                _ = new NpgsqlConnectionStringBuilder(parts[i]);
+                continue;
+            }
+            catch (ArgumentException)
+            {
+            }
+
+            var at = $"part {i + 1} of {parts.Length}";
+            var equals = parts[i].IndexOf('=', StringComparison.Ordinal);
+            if (equals < 0)
+            {
+                return $"{at} has no '='";
+            }
+
+            var keyword = parts[i][..equals].Trim();
+            return IsKnownKeyword(keyword)
+                ? $"{at}: the value of {keyword} is not valid"
+                : $"{at}: its keyword is not one Npgsql knows";
+        }
+
+        return "its quoting does not parse";
+    }
+
+    private static bool IsKnownKeyword(string keyword)
+    {
+        try
+        {
+            new NpgsqlConnectionStringBuilder()[keyword] = null; // removes a known keyword, throws for another
+            return true;
+        }
+        catch (Exception ex) when (ex is ArgumentException or KeyNotFoundException)
+        {
+            return false;
         }
     }
 

@@ -72,6 +72,9 @@ public sealed class LocalInfrastructure : IAsyncDisposable
 
     public string PostgresConnection { get; }
 
+    /// <summary>True when this stack started the PostgreSQL cluster (a throwaway one: trust authentication, no password).</summary>
+    public bool StartedPostgres => _postgres is not null;
+
     public string EmulatorHost { get; }
 
     /// <summary>PIDs we started (postmaster, emulator JVM), for orphan checks.</summary>

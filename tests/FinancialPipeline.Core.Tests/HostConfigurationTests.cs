@@ -152,15 +152,19 @@ public sealed class HostConfigurationTests
     }
 
     [Theory]
-    [InlineData("Host=127.0.0.1;Password=s3cret;Maximum")]                  // a value split by an unquoted export
-    [InlineData("Host=127.0.0.1;Password=s3cret;Colour=blue")]              // a keyword Npgsql does not know
-    [InlineData("Host=127.0.0.1;Password=s3cret;Port=fivefourthreetwo")]    // a value of the wrong type
-    public void Malformed_connection_string_fails_naming_the_variable_without_repeating_it(string connection)
+    [InlineData("Host=127.0.0.1;Password=s3cret;Maximum", "part 3 of 3 has no '='")]                                          // a value split by an unquoted export
+    [InlineData("Host=127.0.0.1;Password=s3cret;Colour=blue", "part 3 of 3: its keyword is not one Npgsql knows")]             // a keyword Npgsql does not know
+    [InlineData("Host=127.0.0.1;Password=s3cret;Port=fivefourthreetwo", "part 3 of 3: the value of Port is not valid")]        // a value of the wrong type
+    [InlineData("Host=127.0.0.1;Password=Tr0ub4dor;x9QzSecret;Database=fp", "part 3 of 4 has no '='")] // an unquoted ';' inside the password
+    public void Malformed_connection_string_fails_naming_the_variable_and_the_part_without_repeating_it(string connection, string fault)
     {
         var error = Assert.Throws<InvalidOperationException>(() => ControlDbDataSource.Create(connection));
 
-        Assert.StartsWith("FP_POSTGRES_CONNECTION is not a valid Npgsql connection string", error.Message, StringComparison.Ordinal);
-        Assert.DoesNotContain("s3cret", error.Message, StringComparison.Ordinal);
+        Assert.StartsWith($"FP_POSTGRES_CONNECTION is not a valid Npgsql connection string ({fault});", error.Message, StringComparison.Ordinal);
+        foreach (var secret in new[] { "s3cret", "Tr0ub4dor", "x9QzSecret", "blue", "fivefourthreetwo" })
+        {
+            Assert.DoesNotContain(secret, error.Message, StringComparison.OrdinalIgnoreCase);
+        }
     }
 
     [Fact]

@@ -165,7 +165,7 @@ public sealed partial class CliUpTests
     /// Reads fp up's stdout to the end, as a terminal would (a reader that stops leaves fp blocked on a full pipe),
     /// and returns once it printed its ready line, with the <c>export</c> lines it printed before.
     /// </summary>
-    private static async Task<(System.Collections.Concurrent.ConcurrentQueue<string> Output, Task Reader, Dictionary<string, string> Exports)> ReadUntilReadyAsync(Process fp)
+    internal static async Task<(System.Collections.Concurrent.ConcurrentQueue<string> Output, Task Reader, Dictionary<string, string> Exports)> ReadUntilReadyAsync(Process fp)
     {
         var output = new System.Collections.Concurrent.ConcurrentQueue<string>();
         var ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
