@@ -74,6 +74,10 @@ public static partial class FunctionHost
         builder.Configuration.AddCommandLine(args);
         builder.WebHost.UseKestrelCore();
         builder.Services.AddRoutingCore();
+        // ASP.NET Core's own per-request lines ("Executed endpoint", "Request finished … 500") are written outside the
+        // function's scope, so they carry no execution_id or stage; Cloud Run's request log already has the status and
+        // latency. Its warnings and errors stay. Logging__LogLevel__Microsoft.AspNetCore overrides this (added after).
+        builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         builder.Logging.AddConfiguration(builder.Configuration.GetSection("Logging"));
         var configuredPort = port ?? ListeningPort(builder.Configuration["PORT"]);
         var inContainer = builder.Configuration["DOTNET_RUNNING_IN_CONTAINER"]?.Trim().ToLowerInvariant() switch

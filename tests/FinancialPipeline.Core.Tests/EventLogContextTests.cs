@@ -56,6 +56,18 @@ public sealed class EventLogContextTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task AspNetCores_own_request_lines_which_carry_no_execution_id_are_not_written_below_warning()
+    {
+        var status = await PushAsync("fail", "m-aspnet");
+
+        Assert.Equal(HttpStatusCode.InternalServerError, status);
+        Assert.DoesNotContain(_logs.Lines, l => l.Category.StartsWith("Microsoft.AspNetCore", StringComparison.Ordinal) && l.Level < LogLevel.Warning);
+        Assert.All(
+            _logs.Lines.Where(l => l.Message.Contains("m-aspnet", StringComparison.Ordinal)),
+            l => Assert.Equal(ExecutionId, l.Scope("execution_id")));
+    }
+
+    [Fact]
     public async Task An_environment_failure_is_one_error_line_without_a_stack_trace_and_the_detail_is_at_debug()
     {
         var status = await PushAsync("outage", "m-outage");
