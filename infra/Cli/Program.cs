@@ -25,7 +25,8 @@ root.Subcommands.Add(QuarantineCommand.Create());
 // Ctrl+C / SIGTERM cancel the command's token, and the command stops what it started (hosts, topology, emulator,
 // PostgreSQL). Registered here, before any command runs: System.CommandLine installs its own handler only once the
 // command has begun, and a SIGTERM in between killed fp with initdb and the emulator's JVM left running. A second
-// signal is not intercepted, so it ends fp at once.
+// signal ends fp at once, through Environment.Exit: left to the runtime it would kill fp without running the process
+// exit handlers that stop PostgreSQL, initdb and the emulator and remove the cluster's directory.
 using var terminate = new CancellationTokenSource();
 using var onSigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnTerminationSignal);
 using var onSigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnTerminationSignal);
@@ -66,9 +67,13 @@ catch (OperationCanceledException) when (terminate.IsCancellationRequested)
 
 void OnTerminationSignal(PosixSignalContext context)
 {
+    context.Cancel = true;
     if (!terminate.IsCancellationRequested)
     {
-        context.Cancel = true;
         terminate.Cancel();
+        return;
     }
+
+    Console.Error.WriteLine("fp: second signal: stopping what it started and exiting at once");
+    Environment.Exit(LocalStack.Interrupted);
 }

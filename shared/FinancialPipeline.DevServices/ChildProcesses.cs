@@ -120,6 +120,29 @@ public static class ProcessTrees
         }
     }
 
+    /// <summary>
+    /// Asks <paramref name="process"/> to stop (SIGTERM, through kill(1)) and waits up to <paramref name="grace"/>;
+    /// kills it and its descendants if it is still running then.
+    /// </summary>
+    public static async Task TerminateAsync(Process process, TimeSpan grace)
+    {
+        try
+        {
+            if (!process.HasExited)
+            {
+                using var kill = Process.Start(new ProcessStartInfo("kill", ["-TERM", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]) { UseShellExecute = false });
+                await kill!.WaitForExitAsync(CancellationToken.None);
+                await process.WaitForExitAsync(CancellationToken.None).WaitAsync(grace);
+            }
+        }
+        catch (Exception ex) when (ex is TimeoutException or InvalidOperationException or System.ComponentModel.Win32Exception)
+        {
+        }
+
+        Kill(process);
+        await process.WaitForExitAsync(CancellationToken.None);
+    }
+
     public static bool IsAlive(int pid)
     {
         try

@@ -93,6 +93,18 @@ public sealed class LocalInfrastructure : IAsyncDisposable
         loggers ??= NullLoggerFactory.Instance;
         var givenPg = Environment.GetEnvironmentVariable("FP_POSTGRES_CONNECTION");
         var givenEmulator = Environment.GetEnvironmentVariable("PUBSUB_EMULATOR_HOST");
+        // Given ones are checked as a function host checks them, before anything starts: a malformed value is one line
+        // naming its variable, and a given emulator that does not answer is said in seconds, not after the client's
+        // six attempts of a minute each.
+        if (!string.IsNullOrWhiteSpace(givenPg))
+        {
+            ControlDbDataSource.Create(givenPg).Dispose();
+        }
+
+        if (!string.IsNullOrWhiteSpace(givenEmulator) && startEmulator)
+        {
+            await PubSubEmulator.ProbeAsync(PipelineSettings.EmulatorHost(givenEmulator)!, cancellationToken);
+        }
         var pgTask = string.IsNullOrWhiteSpace(givenPg) ? PostgresCluster.StartAsync(loggers.CreateLogger<PostgresCluster>(), cancellationToken) : Task.FromResult<PostgresCluster>(null!);
         var emuTask = startEmulator && string.IsNullOrWhiteSpace(givenEmulator) ? PubSubEmulator.StartAsync(loggers.CreateLogger<PubSubEmulator>(), cancellationToken) : Task.FromResult<PubSubEmulator>(null!);
         try

@@ -20,6 +20,7 @@ public sealed class PostgresCluster : IAsyncDisposable
     private readonly bool _asPostgresUser;
     private readonly OutputTail _output;
     private Process? _postmaster;
+    private Process? _helper;
     private int _disposed;
 
     private PostgresCluster(ILogger logger, string binDir, string root, bool asPostgresUser)
@@ -29,6 +30,9 @@ public sealed class PostgresCluster : IAsyncDisposable
         _binDir = binDir;
         _root = root;
         _asPostgresUser = asPostgresUser;
+        // If this process exits without disposing the cluster (a second Ctrl+C or SIGTERM ends fp at once), its
+        // processes and directory go with it.
+        AppDomain.CurrentDomain.ProcessExit += OnProcessExit;
     }
 
     public int Port { get; private set; }
@@ -76,7 +80,7 @@ public sealed class PostgresCluster : IAsyncDisposable
             return;
         }
 
-        AppDomain.CurrentDomain.ProcessExit -= OnProcessExit;
+        // The exit handler stays until the end: a second signal during this stop exits fp at once, and it then finishes it.
         if (_postmaster is { HasExited: false } pm)
         {
             if (!await StopFastAsync(pm))
@@ -97,6 +101,8 @@ public sealed class PostgresCluster : IAsyncDisposable
         {
             _logger.LogWarning(ex, "could not remove {Root}", _root);
         }
+
+        AppDomain.CurrentDomain.ProcessExit -= OnProcessExit;
     }
 
     /// <summary>
@@ -176,7 +182,6 @@ public sealed class PostgresCluster : IAsyncDisposable
                 "-c", "full_page_writes=off", "-c", "max_connections=200", "-c", "timezone=UTC",
             ];
             _postmaster = Launch(Path.Combine(_binDir, "postgres"), args);
-            AppDomain.CurrentDomain.ProcessExit += OnProcessExit;
             if (await WaitReadyAsync(ct))
             {
                 _logger.LogInformation("PostgreSQL started on 127.0.0.1:{Port} (pid {Pid}, data {Data})", Port, _postmaster.Id, DataDirectory);
@@ -185,7 +190,6 @@ public sealed class PostgresCluster : IAsyncDisposable
 
             ProcessTrees.Kill(_postmaster);
             await _postmaster.WaitForExitAsync(ct);
-            AppDomain.CurrentDomain.ProcessExit -= OnProcessExit;
             if (attempt >= 3)
             {
                 throw new InvalidOperationException($"PostgreSQL did not start: {_output}");
@@ -270,7 +274,7 @@ public sealed class PostgresCluster : IAsyncDisposable
         }
     }
 
-    private static async Task RunPlainAsync(string exe, IReadOnlyList<string> args, CancellationToken ct)
+    private async Task RunPlainAsync(string exe, IReadOnlyList<string> args, CancellationToken ct)
     {
         var psi = new ProcessStartInfo(exe) { UseShellExecute = false, RedirectStandardError = true };
         foreach (var a in args)
@@ -293,32 +297,57 @@ public sealed class PostgresCluster : IAsyncDisposable
     /// helper is killed before the cancellation propagates, so it is not left running, or writing into the directory
     /// the dispose is about to delete.
     /// </summary>
-    private static async Task WaitOrKillAsync(Process process, CancellationToken ct)
+    /// <remarks>
+    /// The helper is asked to stop (SIGTERM) before it is killed: initdb traps the signal and its single-user postgres
+    /// then exits cleanly, where a killed postgres leaves its shared-memory segments in /dev/shm until reboot.
+    /// </remarks>
+    private async Task WaitOrKillAsync(Process process, CancellationToken ct)
     {
-        // And if this process exits meanwhile (SIGTERM before the CLI's handler is in place), the helper goes too.
-        EventHandler onExit = (_, _) => ProcessTrees.Kill(process);
-        AppDomain.CurrentDomain.ProcessExit += onExit;
+        _helper = process; // and if this process exits meanwhile, OnProcessExit stops it
         try
         {
             await process.WaitForExitAsync(ct);
         }
         catch (OperationCanceledException)
         {
-            ProcessTrees.Kill(process);
-            await process.WaitForExitAsync(CancellationToken.None);
+            await ProcessTrees.TerminateAsync(process, TimeSpan.FromSeconds(5));
             throw;
         }
         finally
         {
-            AppDomain.CurrentDomain.ProcessExit -= onExit;
+            _helper = null;
         }
     }
 
     private void OnProcessExit(object? sender, EventArgs e)
     {
-        if (_postmaster is { } pm)
+        foreach (var process in new[] { _helper, _postmaster })
         {
-            ProcessTrees.Kill(pm);
+            try
+            {
+                if (process is not null)
+                {
+                    ProcessTrees.Kill(process);
+                    process.WaitForExit(TimeSpan.FromSeconds(5));
+                }
+            }
+            catch (InvalidOperationException)
+            {
+                // disposed by the orderly stop running beside this handler: that stop has it
+            }
+        }
+
+        // Best effort, a few times: a stopping initdb or postmaster may still be removing its own files meanwhile.
+        for (var attempt = 0; attempt < 5 && Directory.Exists(_root); attempt++)
+        {
+            try
+            {
+                Directory.Delete(_root, recursive: true);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                Thread.Sleep(100);
+            }
         }
     }
 }

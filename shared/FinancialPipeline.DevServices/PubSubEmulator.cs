@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using FinancialPipeline.PubSub;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -87,13 +88,45 @@ public sealed class PubSubEmulator : IAsyncDisposable
             return;
         }
 
-        AppDomain.CurrentDomain.ProcessExit -= OnProcessExit;
         var tree = ProcessTrees.Of(_process.Id);
         ProcessTrees.Kill(_process);
 
         await _process.WaitForExitAsync(CancellationToken.None);
+        AppDomain.CurrentDomain.ProcessExit -= OnProcessExit;
         _process.Dispose();
         await ProcessTrees.WaitGoneAsync(tree, TimeSpan.FromSeconds(10));
+    }
+
+    /// <summary>
+    /// One topic listing from a given emulator (PUBSUB_EMULATOR_HOST), with a short timeout: one that refuses, stays
+    /// silent or is not Pub/Sub is reported at once.
+    /// </summary>
+    /// <exception cref="PubSubException">It does not answer as the emulator does, naming the variable.</exception>
+    public static async Task ProbeAsync(string host, CancellationToken ct)
+    {
+        var probeTimeout = TimeSpan.FromSeconds(5);
+        using var http = new HttpClient { BaseAddress = new Uri($"http://{host}/"), Timeout = probeTimeout };
+        string problem;
+        try
+        {
+            using var response = await http.GetAsync("v1/projects/readiness-probe/topics", ct);
+            if (response.IsSuccessStatusCode)
+            {
+                return;
+            }
+
+            problem = $"answered a topic listing with HTTP {(int)response.StatusCode} (is it the Pub/Sub emulator?)";
+        }
+        catch (HttpRequestException ex)
+        {
+            problem = ex.Message;
+        }
+        catch (TaskCanceledException) when (!ct.IsCancellationRequested)
+        {
+            problem = $"no answer within {probeTimeout.TotalSeconds:F0} s";
+        }
+
+        throw new PubSubException($"the emulator at PUBSUB_EMULATOR_HOST={host}: {problem}");
     }
 
     private async Task<bool> WaitReadyAsync(CancellationToken ct)

@@ -37,6 +37,8 @@ public sealed partial class PubSubRestClient : IPublisherClient, ISubscriberClie
 
     private static readonly JsonSerializerOptions WireJson = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
+    private const int MaxAttempts = 6;
+
     private readonly HttpClient _http;
     private readonly PubSubOptions _options;
     private readonly AdcTokenSource? _credentials;
@@ -53,7 +55,7 @@ public sealed partial class PubSubRestClient : IPublisherClient, ISubscriberClie
         _retry = new ResiliencePipelineBuilder<HttpResponseMessage>()
             .AddRetry(new RetryStrategyOptions<HttpResponseMessage>
             {
-                MaxRetryAttempts = 5,
+                MaxRetryAttempts = MaxAttempts - 1,
                 BackoffType = DelayBackoffType.Exponential,
                 UseJitter = true,
                 Delay = TimeSpan.FromMilliseconds(200),
@@ -296,6 +298,22 @@ public sealed partial class PubSubRestClient : IPublisherClient, ISubscriberClie
         // Relaxed escaping: the default encoder writes base64's '+' as \u002B, which would break the 10 MB batch estimate.
         var payload = body?.ToJsonString(WireJson);
         var token = _credentials is null ? null : await _credentials.GetAccessTokenAsync(cancellationToken);
+        try
+        {
+            return await SendWithRetriesAsync(method, path, payload, token, cancellationToken);
+        }
+        catch (Exception ex) when (HttpTransience.IsTransient(ex, cancellationToken))
+        {
+            // Unreachable, refusing, or silent past the HTTP timeout on every attempt: say which Pub/Sub and what was
+            // asked, not just the socket's "Connection refused (host:port)".
+            var where = IsEmulator ? $"the emulator at PUBSUB_EMULATOR_HOST={_options.EmulatorHost}" : _http.BaseAddress?.Host ?? "Pub/Sub";
+            var what = ex is OperationCanceledException ? $"no answer within {_http.Timeout.TotalSeconds:F0} s" : ex.Message;
+            throw new PubSubException($"{method} {path} to {where} failed after {MaxAttempts} attempts: {what}", null, ex);
+        }
+    }
+
+    private async Task<HttpResponseMessage> SendWithRetriesAsync(HttpMethod method, string path, string? payload, string? token, CancellationToken cancellationToken)
+    {
         return await _retry.ExecuteAsync(
             async ct =>
             {

@@ -114,7 +114,8 @@ public sealed partial record PipelineSettings
     }
 
     /// <summary>PUBSUB_EMULATOR_HOST is <c>host:port</c>, as gcloud's emulator prints it; the client prefixes http://.</summary>
-    private static string? EmulatorHost(string? value) =>
+    /// <exception cref="InvalidOperationException">Anything else, naming the variable.</exception>
+    public static string? EmulatorHost(string? value) =>
         string.IsNullOrWhiteSpace(value) ? null
         : HostPortPattern().Match(value) is { Success: true } m && int.Parse(m.Groups["port"].Value, System.Globalization.CultureInfo.InvariantCulture) is >= 1 and <= 65535 ? value
         : throw new InvalidOperationException($"PUBSUB_EMULATOR_HOST='{value}' must be host:port (e.g. 127.0.0.1:8085), without a scheme or path");

@@ -128,6 +128,110 @@ public sealed partial class CliUpTests
         }
     }
 
+    /// <summary>
+    /// A second SIGTERM by PID (what kill, systemd or a CI runner send) ends fp at once: the postmaster, initdb and the
+    /// emulator's JVM it started must still go, and the cluster's directory with them.
+    /// </summary>
+    [Theory]
+    [InlineData("initdb")]
+    [InlineData("postmaster")]
+    public async Task Run_SignalledTwice_ExitsAtOnce_AndStillStopsAndRemovesWhatItStarted(string runningProcess)
+    {
+        var data = Directory.CreateTempSubdirectory("fp-run-twice-");
+        using var fp = Process.Start(FpProcess.WithOwnStack(FpProcess.StartInfo("run", "--data-dir", data.FullName)))!;
+        var stdout = fp.StandardOutput.ReadToEndAsync();
+        var stderr = fp.StandardError.ReadToEndAsync();
+        try
+        {
+            var clock = Stopwatch.StartNew();
+            IReadOnlyList<int> tree = [];
+            // The postmaster is the postgres started with the cluster's socket directory (-k); initdb's postgres is not.
+            bool Running(int pid) => runningProcess == "initdb" ? ProcessName(pid) == "initdb" : CommandLine(pid).Contains(" -k /", StringComparison.Ordinal);
+            while (!(tree = ProcessTrees.Of(fp.Id)).Any(Running))
+            {
+                if (fp.HasExited || clock.Elapsed > TimeSpan.FromSeconds(60))
+                {
+                    Assert.Fail($"{runningProcess} never seen under fp run: {await stdout}{await stderr}");
+                }
+
+                await Task.Delay(10);
+            }
+
+            var cluster = tree.Select(CommandLine).Select(c => ClusterDirectory().Match(c)).First(m => m.Success).Value;
+            await FpProcess.TerminateAsync(fp);
+            await Task.Delay(100);
+            await FpProcess.TerminateAsync(fp);
+
+            var started = tree.Concat(ProcessTrees.Of(fp.Id)).Where(pid => pid != fp.Id).Distinct().ToList();
+            await fp.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(60));
+            Assert.True(fp.ExitCode == 130, $"fp run exited {fp.ExitCode}: {await stdout}{await stderr}");
+            await ProcessTrees.WaitGoneAsync(started, TimeSpan.FromSeconds(10));
+            Assert.False(Directory.Exists(cluster), $"{cluster} left behind");
+        }
+        finally
+        {
+            await FpProcess.StopAsync(fp);
+
+            data.Delete(recursive: true);
+        }
+    }
+
+    /// <summary>
+    /// What fp run is given instead of starting its own PostgreSQL or emulator is checked before anything starts: a
+    /// malformed value is one line naming its variable (exit 2), and an emulator that accepts connections but never
+    /// answers is reported in seconds (exit 1), not after six one-minute attempts and a stack trace.
+    /// </summary>
+    [Theory]
+    [InlineData("FP_POSTGRES_CONNECTION", "Host=127.0.0.1;Prot=5432", 2, "fp run: could not start the local stack: FP_POSTGRES_CONNECTION is not a valid Npgsql connection string (part 2 of 2: its keyword is not one Npgsql knows)")]
+    [InlineData("PUBSUB_EMULATOR_HOST", "http://127.0.0.1:8085", 2, "fp run: could not start the local stack: PUBSUB_EMULATOR_HOST='http://127.0.0.1:8085' must be host:port")]
+    [InlineData("PUBSUB_EMULATOR_HOST", "silent", 1, "fp run: could not start the local stack: Pub/Sub: the emulator at PUBSUB_EMULATOR_HOST=127.0.0.1:")]
+    public async Task Run_GivenAMalformedOrSilentService_SaysWhichInOneLine_BeforeStartingAnything(string variable, string value, int exitCode, string expected)
+    {
+        using var silent = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        silent.Start(); // accepts connections (the kernel's backlog) and never answers
+        if (value == "silent")
+        {
+            value = $"127.0.0.1:{((System.Net.IPEndPoint)silent.LocalEndpoint).Port}";
+        }
+
+        var data = Directory.CreateTempSubdirectory("fp-run-given-");
+        try
+        {
+            var psi = FpProcess.WithOwnStack(FpProcess.StartInfo("run", "--data-dir", data.FullName));
+            psi.Environment[variable] = value;
+            var clock = Stopwatch.StartNew();
+            using var fp = Process.Start(psi)!;
+            var stdout = fp.StandardOutput.ReadToEndAsync();
+            var stderr = fp.StandardError.ReadToEndAsync();
+            await fp.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(60));
+
+            var lines = (await stderr).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+            Assert.True(fp.ExitCode == exitCode, $"exit {fp.ExitCode}: {await stdout}{await stderr}");
+            Assert.StartsWith(expected, Assert.Single(lines), StringComparison.Ordinal);
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(30), $"took {clock.Elapsed}");
+            Assert.DoesNotContain("fp-pg-", await stdout + await stderr, StringComparison.Ordinal); // no cluster was started
+        }
+        finally
+        {
+            data.Delete(recursive: true);
+        }
+    }
+
+    private static string CommandLine(int pid)
+    {
+        try
+        {
+            return File.ReadAllText($"/proc/{pid}/cmdline").Replace('\0', ' ');
+        }
+        catch (IOException)
+        {
+            return string.Empty;
+        }
+    }
+
+    [GeneratedRegex("/[^ ]*/fp-pg-[0-9a-f]{32}")]
+    private static partial Regex ClusterDirectory();
+
     [Fact]
     public async Task Run_OfAJobExtractWouldReject_SaysWhyAtOnce_InsteadOfWaitingForTheTimeout()
     {

@@ -43,7 +43,10 @@ public sealed class EnvironmentFailureTests(StackFixture stack)
     [InlineData("up")]
     public async Task TheLocalStack_OnAConfiguredButUnreachableControlDatabase_ExitsOne_InOneLine(string command)
     {
-        var result = await FpProcess.RunAsync(FpProcess.Unreachable, command);
+        // The emulator is the fixture's: a given one is probed first, and this test is about the database.
+        var env = new Dictionary<string, string>(FpProcess.Unreachable) { ["PUBSUB_EMULATOR_HOST"] = stack.Infrastructure.EmulatorHost };
+
+        var result = await FpProcess.RunAsync(env, command);
 
         AssertOneLineFailure(result, $"fp {command}: could not start the local stack: control database: ");
     }
