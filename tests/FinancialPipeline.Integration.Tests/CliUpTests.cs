@@ -100,17 +100,7 @@ public sealed partial class CliUpTests
         {
             // The window in which a stop used to orphan processes: initdb (a helper, not yet the server) and the
             // emulator's JVM still starting.
-            var clock = Stopwatch.StartNew();
-            IReadOnlyList<int> tree = [];
-            while (!(tree = ProcessTrees.Of(fp.Id)).Any(pid => ProcessName(pid) == "initdb"))
-            {
-                if (fp.HasExited || clock.Elapsed > TimeSpan.FromSeconds(60))
-                {
-                    Assert.Fail($"initdb never seen under fp run: {await stdout}{await stderr}");
-                }
-
-                await Task.Delay(10);
-            }
+            var tree = await WaitForChildAsync(fp, "initdb", pid => ProcessName(pid) == "initdb", stdout, stderr);
 
             await FpProcess.TerminateAsync(fp);
 
@@ -143,19 +133,9 @@ public sealed partial class CliUpTests
         var stderr = fp.StandardError.ReadToEndAsync();
         try
         {
-            var clock = Stopwatch.StartNew();
-            IReadOnlyList<int> tree = [];
             // The postmaster is the postgres started with the cluster's socket directory (-k); initdb's postgres is not.
-            bool Running(int pid) => runningProcess == "initdb" ? ProcessName(pid) == "initdb" : CommandLine(pid).Contains(" -k /", StringComparison.Ordinal);
-            while (!(tree = ProcessTrees.Of(fp.Id)).Any(Running))
-            {
-                if (fp.HasExited || clock.Elapsed > TimeSpan.FromSeconds(60))
-                {
-                    Assert.Fail($"{runningProcess} never seen under fp run: {await stdout}{await stderr}");
-                }
-
-                await Task.Delay(10);
-            }
+            var tree = await WaitForChildAsync(
+                fp, runningProcess, pid => runningProcess == "initdb" ? ProcessName(pid) == "initdb" : CommandLine(pid).Contains(" -k /", StringComparison.Ordinal), stdout, stderr);
 
             var cluster = tree.Select(CommandLine).Select(c => ClusterDirectory().Match(c)).First(m => m.Success).Value;
             await FpProcess.TerminateAsync(fp);
@@ -215,6 +195,24 @@ public sealed partial class CliUpTests
         {
             data.Delete(recursive: true);
         }
+    }
+
+    /// <summary>fp's process tree once a process in it matches <paramref name="match"/>; fails if fp exits first or after 60 s.</summary>
+    private static async Task<IReadOnlyList<int>> WaitForChildAsync(Process fp, string what, Func<int, bool> match, Task<string> stdout, Task<string> stderr)
+    {
+        var clock = Stopwatch.StartNew();
+        IReadOnlyList<int> tree;
+        while (!(tree = ProcessTrees.Of(fp.Id)).Any(match))
+        {
+            if (fp.HasExited || clock.Elapsed > TimeSpan.FromSeconds(60))
+            {
+                Assert.Fail($"{what} never seen under fp run: {await stdout}{await stderr}");
+            }
+
+            await Task.Delay(10);
+        }
+
+        return tree;
     }
 
     private static string CommandLine(int pid)
