@@ -74,6 +74,47 @@ public sealed class CompletionEventRejectionTests(StackFixture stack)
         Assert.Contains($"is not an object of bucket {job.BucketName} (the job's bucket_name)", failed.Error, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task SilverEvents_WhoseTouchedDatesAreNullOrImplausible_AreRejectedBeforeTheClaim()
+    {
+        var job = await stack.CreateJobAsync();
+        await using var pipeline = await stack.StartPipelineAsync();
+        var driver = new PipelineDriver(stack, pipeline);
+        var execution = await RunOneExecutionAsync(driver, job.JobName);
+        var silver = JsonNode.Parse((await driver.Ledger.GetAsync(execution, Stage.Silver, CancellationToken.None))!.CompletionJson!)!.AsObject();
+        var today = DateOnly.FromDateTime(TimeProvider.System.GetUtcNow().UtcDateTime);
+        var cases = new (JsonNode?[] Dates, string Field, string Reason)[]
+        {
+            ([null], "touched_dates[0]", "is null"),
+            (["0001-01-01"], "touched_dates[0]", "0001-01-01 is not a bar date silver can have written"),
+            (["9999-12-31"], "touched_dates[0]", "9999-12-31 is not a bar date silver can have written"),
+            (["0100-01-01", "9000-01-01"], "touched_dates[0]", "0100-01-01 is not a bar date"),
+            ([today.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture), "1969-12-31"], "touched_dates[1]", "from 1970-01-01 to "),
+            ([today.AddDays(2).ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture)], "touched_dates[0]", "(tomorrow, UTC)"),
+        };
+
+        var since = TimeProvider.System.GetUtcNow().AddSeconds(-5);
+        var sent = new List<Guid>();
+        foreach (var (dates, _, _) in cases)
+        {
+            var id = Guid.NewGuid();
+            sent.Add(id);
+            var body = silver.DeepClone().AsObject();
+            body["execution_id"] = id.ToString("D");
+            body["touched_dates"] = new JsonArray(dates.Select(d => d?.DeepClone()).ToArray());
+            await PushAsync(pipeline.HostAddresses[2], body, id, HttpStatusCode.OK);
+        }
+
+        var rows = await new RejectedMessageStore(stack.DataSource).ListByFunctionAsync("aggregate", since, CancellationToken.None);
+        for (var i = 0; i < cases.Length; i++)
+        {
+            var row = Assert.Single(rows, r => r.MessageId == sent[i].ToString("N"));
+            Assert.Equal((cases[i].Field, sent[i].ToString("D")), (row.Field, row.ExecutionId));
+            Assert.Contains(cases[i].Reason, row.Reason, StringComparison.Ordinal);
+            Assert.Null(await driver.Ledger.GetAsync(sent[i], Stage.Gold, CancellationToken.None));
+        }
+    }
+
     private static async Task<Guid> RunOneExecutionAsync(PipelineDriver driver, string jobName)
     {
         var start = new StartMessage(Guid.NewGuid(), jobName, null, null);
