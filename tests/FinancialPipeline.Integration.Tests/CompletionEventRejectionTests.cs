@@ -43,6 +43,7 @@ public sealed class CompletionEventRejectionTests(StackFixture stack)
         Case(b => "gs://" + job.BucketName + "/" + relative.Replace(executionA.ToString("D"), b.ToString("D"), StringComparison.Ordinal), "is not an object URI of this store");
         Case(b => Own(b).Replace(".parquet", ".csv", StringComparison.Ordinal), "is not a bronze object");
         Case(b => Own(b).Replace("/financial_quotes/", "/copies/financial_quotes/", StringComparison.Ordinal), "is not a bronze object");
+        Case(b => Own(b) + "\n", "is not a bronze object"); // a regex '$' would have matched before the line feed
 
         var since = TimeProvider.System.GetUtcNow().AddSeconds(-5);
         foreach (var (execution, output, _) in cases)

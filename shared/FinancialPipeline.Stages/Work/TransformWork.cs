@@ -133,7 +133,7 @@ public sealed partial class TransformWork(IObjectStore store, AdvisoryLocks lock
         return (bucket, name, null);
     }
 
-    /// <summary>The layout of <see cref="ObjectLayout.BronzeObject"/>, as written (a UUID in its "D" form, lower case).</summary>
-    [GeneratedRegex(@"^financial_quotes/ingest_date=(?<date>[0-9]{4}-[0-9]{2}-[0-9]{2})/execution_id=(?<execution>[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})/part-[0-9]{5}\.parquet$", RegexOptions.CultureInvariant)]
+    /// <summary>The layout of <see cref="ObjectLayout.BronzeObject"/>, as written (a UUID in its "D" form, lower case); \z, as $ would match before a final line feed.</summary>
+    [GeneratedRegex(@"^financial_quotes/ingest_date=(?<date>[0-9]{4}-[0-9]{2}-[0-9]{2})/execution_id=(?<execution>[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})/part-[0-9]{5}\.parquet\z", RegexOptions.CultureInvariant)]
     private static partial Regex BronzeName();
 }
