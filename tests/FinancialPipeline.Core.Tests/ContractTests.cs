@@ -80,12 +80,47 @@ public sealed class ContractTests
         Assert.Equal("schema_version", Assert.Throws<MessageRejectedException>(() => StageCompletedMessage.Parse(v2, Stage.Bronze)).Field);
         // Gold reads the dates after its claim: a malformed one is rejected with the shape, before it.
         var badDate = (message with { TouchedDates = ["2026-11-20", "20/11/2026"] }).ToUtf8Json();
-        Assert.Equal("touched_dates", Assert.Throws<MessageRejectedException>(() => StageCompletedMessage.Parse(badDate, Stage.Bronze)).Field);
+        Assert.Equal("touched_dates[1]", Assert.Throws<MessageRejectedException>(() => StageCompletedMessage.Parse(badDate, Stage.Bronze)).Field);
         // Once the execution id parsed, every rejection names it (recorded under that execution).
         var badJob = (message with { JobName = "Bad Job!" }).ToUtf8Json();
         Assert.Equal(("job_name", (Guid?)message.ExecutionId), Assert.Throws<MessageRejectedException>(() => StageCompletedMessage.Parse(badJob, Stage.Bronze)) is var r ? (r.Field, r.ExecutionId) : default);
         Assert.Equal(message.ExecutionId, Assert.Throws<MessageRejectedException>(() => StageCompletedMessage.Parse(badDate, Stage.Bronze)).ExecutionId);
         Assert.Equal(message.ExecutionId, Assert.Throws<MessageRejectedException>(() => StageCompletedMessage.Parse(json, Stage.Silver)).ExecutionId);
+    }
+
+    /// <summary>
+    /// Entries the typed deserialisation took as they were: a null output reached Transform after its claim as a bare
+    /// NullReferenceException, and a null touched date slipped past the date check (gold then failed on "''"). Each is
+    /// a shape error of the message, rejected by Parse naming the entry, under the message's execution.
+    /// </summary>
+    [Theory]
+    [InlineData("outputs", "[null]", "outputs[0]", "is null")]
+    [InlineData("outputs", "[\"gs://b/o\", 7]", "outputs[1]", "must be a string, got Number")]
+    [InlineData("outputs", "null", "outputs", "must be an array of strings, got Null")]
+    [InlineData("outputs", "\"gs://b/o\"", "outputs", "must be an array of strings, got String")]
+    [InlineData("touched_dates", "[null]", "touched_dates[0]", "is null")]
+    [InlineData("touched_dates", "[\"2026-11-20\", null]", "touched_dates[1]", "is null")]
+    [InlineData("touched_dates", "[\"2026-11-20\", 20261120]", "touched_dates[1]", "must be a string, got Number")]
+    [InlineData("touched_dates", "[\"2026-11-20\", \"\"]", "touched_dates[1]", "'' is not yyyy-MM-dd")]
+    [InlineData("touched_dates", "null", "touched_dates", "must be an array of strings, got Null")]
+    [InlineData("failed_tickers", "[null]", "failed_tickers[0]", "is null")]
+    [InlineData("records", "null", "records", "must be an object with in, written and rejected, got Null")]
+    [InlineData("metrics", "null", "metrics", "must be an object of named counts, got Null")]
+    public void CompletionMessage_NullOrNonStringEntries_AreRejectedNamingTheEntry(string field, string value, string expectedField, string reason)
+    {
+        var executionId = Guid.NewGuid();
+        var body = System.Text.Json.Nodes.JsonNode.Parse($$"""
+            {"schema_version":1,"execution_id":"{{executionId}}","job_name":"financial_extract","stage":"silver",
+             "window":{"start":"2026-11-20T00:00:00Z","end":"2026-11-21T00:00:00Z"},"records":{"in":1,"written":1,"rejected":0},
+             "outputs":["gs://b/o"],"touched_dates":["2026-11-20"],"metrics":{},"failed_tickers":[],"attempt":1,"completed_at":"2026-11-21T00:01:00Z"}
+            """)!.AsObject();
+        Assert.Equal(executionId, StageCompletedMessage.Parse(Encoding.UTF8.GetBytes(body.ToJsonString()), Stage.Silver).ExecutionId); // valid as it stands
+        body[field] = System.Text.Json.Nodes.JsonNode.Parse(value);
+
+        var rejected = Assert.Throws<MessageRejectedException>(() => StageCompletedMessage.Parse(Encoding.UTF8.GetBytes(body.ToJsonString()), Stage.Silver));
+
+        Assert.Equal((expectedField, (Guid?)executionId), (rejected.Field, rejected.ExecutionId));
+        Assert.Contains(reason, rejected.Reason, StringComparison.Ordinal);
     }
 
     [Theory]

@@ -101,8 +101,63 @@ public sealed record StageCompletedMessage
         }
 
         StartMessage.ParseWindow(w, "window");
+        if (!root.TryGetProperty("records", out var records) || records.ValueKind != JsonValueKind.Object)
+        {
+            // The typed deserialisation would take "records": null for a message without counts.
+            throw new MessageRejectedException("records", records.ValueKind == JsonValueKind.Undefined ? "is required" : $"must be an object with in, written and rejected, got {records.ValueKind}");
+        }
+
+        if (root.TryGetProperty("metrics", out var metrics) && metrics.ValueKind != JsonValueKind.Object)
+        {
+            throw new MessageRejectedException("metrics", $"must be an object of named counts, got {metrics.ValueKind}");
+        }
+
+        // Lists of strings: the typed deserialisation takes a null list or a null entry as they are, and the consuming
+        // stage would meet them after its claim as a NullReferenceException naming no field.
+        StringList(root, "outputs");
+        StringList(root, "failed_tickers");
+        var dates = StringList(root, "touched_dates");
+        for (var i = 0; i < dates.Count; i++)
+        {
+            if (!Storage.ObjectLayout.TryParseDateKey(dates[i], out _))
+            {
+                throw new MessageRejectedException($"touched_dates[{i}]", $"'{Shorten(dates[i])}' is not yyyy-MM-dd");
+            }
+        }
+
         return true;
     }
+
+    /// <summary>The strings of the optional array <paramref name="field"/> (empty when absent); a null or non-string entry is rejected as <c>field[i]</c>.</summary>
+    private static List<string> StringList(JsonElement root, string field)
+    {
+        var items = new List<string>();
+        if (!root.TryGetProperty(field, out var array))
+        {
+            return items;
+        }
+
+        if (array.ValueKind != JsonValueKind.Array)
+        {
+            throw new MessageRejectedException(field, $"must be an array of strings, got {array.ValueKind}");
+        }
+
+        var i = 0;
+        foreach (var item in array.EnumerateArray())
+        {
+            items.Add(item.ValueKind switch
+            {
+                JsonValueKind.String => item.GetString()!,
+                JsonValueKind.Null => throw new MessageRejectedException($"{field}[{i}]", "is null; every entry must be a string"),
+                _ => throw new MessageRejectedException($"{field}[{i}]", $"must be a string, got {item.ValueKind}"),
+            });
+            i++;
+        }
+
+        return items;
+    }
+
+    private static string Shorten(string s) => s.Length <= 64 ? s : string.Concat(s.AsSpan(0, 64), "…");
 
     private static StageCompletedMessage Deserialize(ReadOnlyMemory<byte> utf8)
     {
@@ -117,12 +172,7 @@ public sealed record StageCompletedMessage
             throw new MessageRejectedException(ex.Path ?? "data", $"has the wrong shape ({ex.Message})");
         }
 
-        // Checked here, with the rest of the shape, so the consuming stage rejects it before its claim.
-        if (message.TouchedDates.FirstOrDefault(key => !Storage.ObjectLayout.TryParseDateKey(key, out _)) is { } badDate)
-        {
-            throw new MessageRejectedException("touched_dates", $"'{badDate}' is not yyyy-MM-dd");
-        }
-
+        // CheckShape rejected a null list or entry and a malformed touched date, so the consuming stage never meets them after its claim.
         return message;
     }
 }

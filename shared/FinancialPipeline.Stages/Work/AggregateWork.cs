@@ -1,4 +1,5 @@
 using FinancialPipeline.Core.Contracts;
+using FinancialPipeline.Core.Jobs;
 using FinancialPipeline.Core.Storage;
 using FinancialPipeline.Core.Warehouse;
 using FinancialPipeline.Stages.Runner;
@@ -11,9 +12,40 @@ namespace FinancialPipeline.Stages.Work;
 /// newest hour after the MERGE, so a freshness check can compare it with the market calendar; when silver touched
 /// nothing no MERGE runs, and the mark is still the table's newest hour (absent only while gold is empty).
 /// </summary>
-public sealed class AggregateWork(IGoldWarehouse warehouse, string warehouseLocation) : IStageWork
+public sealed class AggregateWork(IGoldWarehouse warehouse, string warehouseLocation, TimeProvider time) : IStageWork
 {
+    /// <summary>The earliest touched date a silver event may name: the Unix epoch (see <see cref="RejectUnrunnable"/>).</summary>
+    public static readonly DateOnly EarliestTouchedDate = new(1970, 1, 1);
+
     public Stage Stage => Stage.Gold;
+
+    /// <summary>A silver event's touched dates set the MERGE's scope: they are checked before the claim.</summary>
+    public static bool ChecksBeforeClaim(StageInput input) => input.Upstream is { TouchedDates.Count: > 0 };
+
+    /// <summary>
+    /// Each of <c>touched_dates</c> (well-formed: <see cref="StageCompletedMessage.Parse"/> checked that) must be a bar date
+    /// silver can have written, from <see cref="EarliestTouchedDate"/> to tomorrow (UTC), or the message is rejected before
+    /// the claim (field <c>touched_dates[i]</c>). Upper bound: silver writes only bars that have completed by its clock
+    /// (rule <c>not_in_future</c>), so a touched date is at latest the day silver ran; one day more absorbs an instance
+    /// whose clock runs ahead around midnight, and a replay of an old event is never refused. Lower bound: no provider
+    /// serves bars from before the Unix epoch, and it keeps the scope bounded: the MERGE reads silver from 7 days before
+    /// the first touched date to 7 after the last, so 0001-01-01 or 9999-12-31 overflowed DateOnly and a span of
+    /// centuries made DuckDB probe millions of partition directories, failing or stalling every redelivery.
+    /// </summary>
+    public void RejectUnrunnable(JobConfig job, StageInput input)
+    {
+        var latest = DateOnly.FromDateTime(time.GetUtcNow().UtcDateTime).AddDays(1);
+        var dates = input.Upstream?.TouchedDates ?? [];
+        for (var i = 0; i < dates.Count; i++)
+        {
+            if (ObjectLayout.TryParseDateKey(dates[i], out var date) && (date < EarliestTouchedDate || date > latest))
+            {
+                throw new MessageRejectedException(
+                    $"touched_dates[{i}]",
+                    $"{dates[i]} is not a bar date silver can have written: touched dates lie from {ObjectLayout.DateKey(EarliestTouchedDate)} to {ObjectLayout.DateKey(latest)} (tomorrow, UTC)").Of(input.ExecutionId);
+            }
+        }
+    }
 
     public async Task<StageOutcome> ExecuteAsync(StageContext context)
     {
