@@ -85,11 +85,21 @@ def _window(start: Any, end: Any) -> dict[str, str] | None:
         raise StartMessageError("window_start", "is required when window_end is set")
     if _blank(end):
         raise StartMessageError("window_end", "is required when window_start is set")
-    start_utc = parse_utc("window_start", start)
-    end_utc = parse_utc("window_end", end)
+    start_utc = _window_edge("window_start", start)
+    end_utc = _window_edge("window_end", end)
     if end_utc <= start_utc:
         raise StartMessageError("window_end", f"{format_utc(end_utc)} must be after window_start {format_utc(start_utc)}")
     return {"start": format_utc(start_utc), "end": format_utc(end_utc)}
+
+
+def _window_edge(field: str, value: Any) -> datetime:
+    """A window edge in whole seconds, the precision the message carries. Truncating a fraction instead would move
+    the edge the operator asked for, and {.2Z, .8Z} passed the end > start check only to go out as start == end,
+    which the functions reject after the task has succeeded (no alert, no backfill)."""
+    moment = parse_utc(field, value)
+    if moment.microsecond:
+        raise StartMessageError(field, f"'{value}' has a fraction of a second; give whole seconds")
+    return moment
 
 
 def _blank(value: Any) -> bool:

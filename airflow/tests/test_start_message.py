@@ -146,6 +146,28 @@ class BackfillParamsTests(unittest.TestCase):
                 start_messages({"window_start": "2026-11-20T00:00:00Z", "window_end": end}, REQUESTED)
             self.assertEqual("window_end", caught.exception.field)
 
+    def test_edges_with_a_fraction_of_a_second_are_refused_naming_the_field(self):
+        # The window is sent in whole seconds. {.2Z, .8Z} passed the end > start check and went out as
+        # start == end, which the functions reject while the task succeeded: no alert, no backfill.
+        cases = [
+            ({"window_start": "2026-11-20T00:00:00.2Z", "window_end": "2026-11-20T00:00:00.8Z"}, "window_start"),
+            ({"window_start": "2026-11-20T00:00:00Z", "window_end": "2026-11-21T00:00:00.5Z"}, "window_end"),
+            ({"window_start": "2026-11-20T00:00:00.999999+01:00", "window_end": "2026-11-21T00:00:00Z"}, "window_start"),
+        ]
+        for params, field in cases:
+            with self.subTest(params=params):
+                with self.assertRaises(StartMessageError) as caught:
+                    start_messages(params, REQUESTED)
+                self.assertEqual(field, caught.exception.field)
+                self.assertIn("fraction of a second", str(caught.exception))
+        with self.assertRaises(StartMessageError) as caught:
+            build_start_payload("financial_extract", REQUESTED, REQUESTED - timedelta(days=1), REQUESTED + timedelta(microseconds=1))
+        self.assertEqual("window_end", caught.exception.field)
+
+    def test_a_zero_fraction_is_whole_seconds(self):
+        payload = decode(start_messages({"window_start": "2026-11-20T00:00:00.000Z", "window_end": "2026-11-21T00:00:00.0Z"}, REQUESTED)[0])
+        self.assertEqual({"start": "2026-11-20T00:00:00Z", "end": "2026-11-21T00:00:00Z"}, payload["window"])
+
     def test_malformed_or_zoneless_edges_are_refused_naming_the_field(self):
         for value in ["yesterday", "2026-11-20T00:00:00", 20261120]:
             with self.subTest(value=value), self.assertRaises(StartMessageError) as caught:
