@@ -18,6 +18,10 @@ DEFAULT_JOB_NAME = "financial_extract"
 # Same rule as the functions apply (StartMessage.ValidJobName): a message they would reject is never sent.
 _JOB_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 
+# The earliest window start, the Unix epoch: no provider serves older bars, so an earlier start is a typo. The check
+# also keeps the year at four digits, as RFC 3339 requires (format_utc wrote year 999 as '999-01-01T00:00:00Z').
+EARLIEST_WINDOW_START = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
 
 class StartMessageError(ValueError):
     """An input of the start message is invalid; the message names the field."""
@@ -51,7 +55,10 @@ def parse_utc(field: str, value: Any) -> datetime:
         raise StartMessageError(field, f"must be an ISO-8601 timestamp, got {type(value).__name__}")
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise StartMessageError(field, f"'{value}' has no time zone; use Z or an offset")
-    return moment.astimezone(timezone.utc)
+    try:
+        return moment.astimezone(timezone.utc)
+    except OverflowError:
+        raise StartMessageError(field, f"'{value}' is out of range in UTC") from None
 
 
 def build_start_payload(
@@ -85,11 +92,23 @@ def _window(start: Any, end: Any) -> dict[str, str] | None:
         raise StartMessageError("window_start", "is required when window_end is set")
     if _blank(end):
         raise StartMessageError("window_end", "is required when window_start is set")
-    start_utc = parse_utc("window_start", start)
-    end_utc = parse_utc("window_end", end)
+    start_utc = _window_edge("window_start", start)
+    end_utc = _window_edge("window_end", end)
+    if start_utc < EARLIEST_WINDOW_START:
+        raise StartMessageError("window_start", f"'{start}' is before {format_utc(EARLIEST_WINDOW_START)}")
     if end_utc <= start_utc:
         raise StartMessageError("window_end", f"{format_utc(end_utc)} must be after window_start {format_utc(start_utc)}")
     return {"start": format_utc(start_utc), "end": format_utc(end_utc)}
+
+
+def _window_edge(field: str, value: Any) -> datetime:
+    """A window edge in whole seconds, the precision the message carries. Truncating a fraction instead would move
+    the edge the operator asked for, and {.2Z, .8Z} passed the end > start check only to go out as start == end,
+    which the functions reject after the task has succeeded (no alert, no backfill)."""
+    moment = parse_utc(field, value)
+    if moment.microsecond:
+        raise StartMessageError(field, f"'{value}' has a fraction of a second; give whole seconds")
+    return moment
 
 
 def _blank(value: Any) -> bool:

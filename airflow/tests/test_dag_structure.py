@@ -2,12 +2,37 @@
 
 import ast
 import unittest
+from datetime import timedelta
 
 from tests import DAGS_DIR
 
 DAG_FILE = DAGS_DIR / "financial_pipeline_start.py"
 PUBSUB_MODULE = "airflow.providers.google.cloud.operators.pubsub"
 SLACK_HOOK_MODULE = "airflow.providers.slack.hooks.slack_webhook"
+
+# Keyword arguments real Airflow accepts, from DAG.__init__ and BaseOperator.__init__ of Airflow 2.6 (the oldest
+# Composer 2 image the README supports) onwards. DAG() raises TypeError on any other name, and the operator an
+# AirflowException, so a typo stops the file importing in Composer and no hour is published. Left out on purpose:
+# names deprecated in 2.x and removed in 3 (schedule_interval, timetable, concurrency, full_filepath,
+# task_concurrency) and names added after 2.6 (fail_stop, dag_display_name, on_skipped_callback, logger_name, ...).
+DAG_KEYWORDS = frozenset({
+    "dag_id", "description", "schedule", "start_date", "end_date", "template_searchpath", "template_undefined",
+    "user_defined_macros", "user_defined_filters", "default_args", "max_active_tasks", "max_active_runs",
+    "dagrun_timeout", "sla_miss_callback", "default_view", "orientation", "catchup", "on_success_callback",
+    "on_failure_callback", "doc_md", "params", "access_control", "is_paused_upon_creation",
+    "jinja_environment_kwargs", "render_template_as_native_obj", "tags", "owner_links", "auto_register",
+})
+BASE_OPERATOR_KEYWORDS = frozenset({
+    "task_id", "owner", "email", "email_on_retry", "email_on_failure", "retries", "retry_delay",
+    "retry_exponential_backoff", "max_retry_delay", "start_date", "end_date", "depends_on_past",
+    "ignore_first_depends_on_past", "wait_for_downstream", "dag", "params", "default_args", "priority_weight",
+    "weight_rule", "queue", "pool", "pool_slots", "sla", "execution_timeout", "on_execute_callback",
+    "on_failure_callback", "on_success_callback", "on_retry_callback", "pre_execute", "post_execute",
+    "trigger_rule", "resources", "run_as_user", "max_active_tis_per_dag", "executor_config", "do_xcom_push",
+    "inlets", "outlets", "task_group", "doc", "doc_md", "doc_json", "doc_yaml", "doc_rst",
+})
+# PubSubPublishMessageOperator's own parameters (google provider); the rest go to BaseOperator.
+PUBSUB_PUBLISH_KEYWORDS = frozenset({"project_id", "topic", "messages", "gcp_conn_id", "impersonation_chain"})
 
 
 class DagFile:
@@ -37,6 +62,14 @@ class DagFile:
     def calls(self, name, within=None):
         return [n for n in ast.walk(within or self.tree) if isinstance(n, ast.Call) and call_name(n) == name]
 
+    def timedelta_value(self, node):
+        """``timedelta(minutes=2)`` (keywords only) or a number of seconds, as Airflow's retry_delay takes them."""
+        if isinstance(node, ast.Call):
+            assert call_name(node) == "timedelta" and not node.args, ast.unparse(node)
+            assert self.imports.get("timedelta") == "datetime", "timedelta must be datetime's"
+            return timedelta(**{k.arg: self.value(k.value) for k in node.keywords})
+        return timedelta(seconds=self.value(node))
+
 
 def call_name(call):
     func = call.func
@@ -60,6 +93,17 @@ class DagStructureTests(unittest.TestCase):
         assert len(dags) == 1, f"expected one DAG(...), found {len(dags)}"
         cls.dag = keywords(dags[0])
         cls.with_block = next(n for n in cls.dag_file.tree.body if isinstance(n, ast.With))
+
+    def publish_task(self):
+        return self.dag_file.calls("PubSubPublishMessageOperator")[0]
+
+    def task_setting(self, name):
+        """What the publish task gets for ``name``: its own keyword, else default_args (None when neither sets it)."""
+        task = keywords(self.publish_task())
+        if name in task:
+            return task[name]
+        default_args = self.dag["default_args"]
+        return dict(zip((self.dag_file.value(k) for k in default_args.keys), default_args.values)).get(name)
 
     def test_dag_is_built_in_a_with_block(self):
         self.assertEqual("DAG", call_name(self.with_block.items[0].context_expr))
@@ -92,7 +136,7 @@ class DagStructureTests(unittest.TestCase):
         self.assertFalse([n for n in ast.walk(self.with_block) if isinstance(n, ast.BinOp) and isinstance(n.op, (ast.RShift, ast.LShift))])
 
     def test_publish_task_renders_the_builder_at_run_time(self):
-        task = keywords(self.dag_file.calls("PubSubPublishMessageOperator")[0])
+        task = keywords(self.publish_task())
         self.assertEqual("publish_start_message", self.dag_file.value(task["task_id"]))
         for field in ["project_id", "topic"]:
             self.assertRegex(self.dag_file.value(task[field]), r"^\{\{ var\.value\.FP_[A-Z_]+ \}\}$", field)
@@ -106,6 +150,44 @@ class DagStructureTests(unittest.TestCase):
         for function in registered.values():
             self.assertEqual("fp_start_message", self.dag_file.imports[function])
         self.assertIs(True, self.dag_file.value(self.dag["render_template_as_native_obj"]))
+
+    def test_one_run_at_a_time(self):
+        # Two runs at once would publish two hours' starts together; the README promises max_active_runs=1.
+        self.assertIn("max_active_runs", self.dag)
+        self.assertEqual(1, self.dag_file.value(self.dag["max_active_runs"]))
+
+    def test_two_retries_two_minutes_apart_and_no_dependency_on_the_previous_run(self):
+        retries = self.task_setting("retries")
+        self.assertIsNotNone(retries, "retries is not set (Airflow's default is 0)")
+        self.assertEqual(2, self.dag_file.value(retries))
+        retry_delay = self.task_setting("retry_delay")
+        self.assertIsNotNone(retry_delay, "retry_delay is not set (Airflow's default is 5 minutes)")
+        self.assertEqual(timedelta(minutes=2), self.dag_file.timedelta_value(retry_delay))
+        backoff = self.task_setting("retry_exponential_backoff")
+        self.assertFalse(backoff is not None and self.dag_file.value(backoff), "exponential backoff breaks '2 min apart'")
+        # A failed hour must not hold back the next one: the next run publishes its own start regardless.
+        for name in ["depends_on_past", "wait_for_downstream"]:
+            setting = self.task_setting(name)
+            self.assertFalse(setting is not None and self.dag_file.value(setting), f"{name} must be False")
+
+    def test_dag_gets_only_keywords_airflow_accepts(self):
+        dag = self.dag_file.calls("DAG")[0]
+        self.assertEqual([], [ast.unparse(a) for a in dag.args], "DAG(...) takes keywords only here")
+        self.assertNotIn(None, self.dag, "no **kwargs: every keyword must be checkable")
+        self.assertEqual(set(), set(self.dag) - DAG_KEYWORDS, "DAG() raises TypeError on an unknown keyword")
+
+    def test_publish_task_gets_only_keywords_the_operator_accepts(self):
+        task = self.publish_task()
+        self.assertEqual([], [ast.unparse(a) for a in task.args], "the operator takes keywords only")
+        given = set(keywords(task))
+        self.assertNotIn(None, given, "no **kwargs: every keyword must be checkable")
+        self.assertEqual(set(), given - PUBSUB_PUBLISH_KEYWORDS - BASE_OPERATOR_KEYWORDS, "BaseOperator raises on an unknown keyword")
+
+    def test_default_args_keys_are_operator_arguments(self):
+        # Airflow passes a default_args key on only if the operator has that parameter; any other key (a typo
+        # such as "retires", or "catchup") is dropped without a word, so the setting silently does not apply.
+        keys = {self.dag_file.value(k) for k in self.dag["default_args"].keys}
+        self.assertEqual(set(), keys - PUBSUB_PUBLISH_KEYWORDS - BASE_OPERATOR_KEYWORDS)
 
     def test_backfill_params_are_declared(self):
         params = self.dag["params"]

@@ -120,6 +120,14 @@ class RequestedAtTests(unittest.TestCase):
 
 
 class BackfillParamsTests(unittest.TestCase):
+    def assert_refused(self, params, field, reason=""):
+        """start_messages(params) fails naming ``field`` (and saying ``reason``); checked as a subtest."""
+        with self.subTest(params=params):
+            with self.assertRaises(StartMessageError) as caught:
+                start_messages(params, REQUESTED)
+            self.assertEqual(field, caught.exception.field)
+            self.assertIn(reason, str(caught.exception))
+
     def test_both_edges_give_a_window(self):
         payload = decode(start_messages({"window_start": "2026-11-20T00:00:00Z", "window_end": "2026-11-21T00:00:00Z"}, REQUESTED)[0])
         self.assertEqual({"start": "2026-11-20T00:00:00Z", "end": "2026-11-21T00:00:00Z"}, payload["window"])
@@ -145,6 +153,40 @@ class BackfillParamsTests(unittest.TestCase):
             with self.subTest(end=end), self.assertRaises(StartMessageError) as caught:
                 start_messages({"window_start": "2026-11-20T00:00:00Z", "window_end": end}, REQUESTED)
             self.assertEqual("window_end", caught.exception.field)
+
+    def test_edges_with_a_fraction_of_a_second_are_refused_naming_the_field(self):
+        # The window is sent in whole seconds. {.2Z, .8Z} passed the end > start check and went out as
+        # start == end, which the functions reject while the task succeeded: no alert, no backfill.
+        cases = [
+            ({"window_start": "2026-11-20T00:00:00.2Z", "window_end": "2026-11-20T00:00:00.8Z"}, "window_start"),
+            ({"window_start": "2026-11-20T00:00:00Z", "window_end": "2026-11-21T00:00:00.5Z"}, "window_end"),
+            ({"window_start": "2026-11-20T00:00:00.999999+01:00", "window_end": "2026-11-21T00:00:00Z"}, "window_start"),
+        ]
+        for params, field in cases:
+            self.assert_refused(params, field, "fraction of a second")
+        with self.assertRaises(StartMessageError) as caught:
+            build_start_payload("financial_extract", REQUESTED, REQUESTED - timedelta(days=1), REQUESTED + timedelta(microseconds=1))
+        self.assertEqual("window_end", caught.exception.field)
+
+    def test_a_zero_fraction_is_whole_seconds(self):
+        payload = decode(start_messages({"window_start": "2026-11-20T00:00:00.000Z", "window_end": "2026-11-21T00:00:00.0Z"}, REQUESTED)[0])
+        self.assertEqual({"start": "2026-11-20T00:00:00Z", "end": "2026-11-21T00:00:00Z"}, payload["window"])
+
+    def test_a_window_before_1970_is_refused_naming_the_start(self):
+        # No provider serves such bars, and a year before 1000 went out as '999-01-01T00:00:00Z', not RFC 3339.
+        for start in ["1969-12-31T23:00:00Z", "0999-01-01T00:00:00Z"]:
+            self.assert_refused({"window_start": start, "window_end": "1970-01-01T01:00:00Z"}, "window_start", "before 1970")
+        payload = decode(start_messages({"window_start": "1970-01-01T00:00:00Z", "window_end": "1970-01-01T01:00:00Z"}, REQUESTED)[0])
+        self.assertEqual("1970-01-01T00:00:00Z", payload["window"]["start"])
+
+    def test_an_edge_outside_datetimes_range_in_utc_is_refused_naming_the_field(self):
+        # Converting these to UTC overflowed: the task failed with a bare OverflowError that named no field.
+        cases = [
+            ({"window_start": "0001-01-01T00:30:00+01:00", "window_end": "2026-11-21T00:00:00Z"}, "window_start"),
+            ({"window_start": "2026-11-20T00:00:00Z", "window_end": "9999-12-31T23:30:00-01:00"}, "window_end"),
+        ]
+        for params, field in cases:
+            self.assert_refused(params, field, "out of range")
 
     def test_malformed_or_zoneless_edges_are_refused_naming_the_field(self):
         for value in ["yesterday", "2026-11-20T00:00:00", 20261120]:
