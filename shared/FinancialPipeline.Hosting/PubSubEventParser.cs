@@ -261,6 +261,13 @@ public static partial class PubSubEventParser
             throw new MessageRejectedException(string.IsNullOrEmpty(cloudEvent.Id) ? "ce-id" : "ce-source", "is required");
         }
 
+        // A messagePublished event comes from a topic: Eventarc's source names it; another source is not Pub/Sub's.
+        var source = cloudEvent.Source.ToString();
+        if (source != UnknownTopicSource && !TopicSourcePattern().IsMatch(source))
+        {
+            throw new MessageRejectedException("ce-source", $"'{(source.Length > 200 ? source[..200] + "…" : source)}' is not a Pub/Sub topic (//pubsub.googleapis.com/projects/PROJECT/topics/TOPIC)");
+        }
+
         return cloudEvent;
     }
 

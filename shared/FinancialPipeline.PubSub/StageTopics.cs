@@ -21,6 +21,24 @@ public sealed record StageTopics(string Prefix)
     /// <summary>The topic whose messages trigger <paramref name="stage"/>: where a replay of its trigger is published.</summary>
     public string TriggerOf(Stage stage) => stage.Upstream() is { } upstream ? CompletedOf(upstream) : Start;
 
+    /// <summary>
+    /// Why a message published to <paramref name="topicId"/> must not run <paramref name="stage"/>: it is another of the
+    /// pipeline's topics (a subscription wired to the wrong function, or a replay published to the wrong topic). Null
+    /// for the stage's own trigger, and for a topic the pipeline does not name (unknown, or another deployment's).
+    /// </summary>
+    public string? WrongTrigger(Stage stage, string? topicId)
+    {
+        if (topicId is null || topicId == TriggerOf(stage))
+        {
+            return null;
+        }
+
+        var pipelineTopics = new[] { Start, DeadLetter, Alerts }.Concat(Enum.GetValues<Stage>().Select(CompletedOf));
+        return pipelineTopics.Contains(topicId, StringComparer.Ordinal)
+            ? $"the message was published to {topicId}, but {stage.ToWire()} runs on messages of {TriggerOf(stage)}: a subscription or a replay is wired to the wrong topic"
+            : null;
+    }
+
     /// <summary>The push subscription that delivers <paramref name="stage"/>'s trigger to its function.</summary>
     public string SubscriptionOf(Stage stage) => Prefix + stage switch
     {

@@ -126,6 +126,41 @@ public sealed class PubSubEventParserTests
         Assert.Equal("ce-type", ex.Field);
     }
 
+    [Theory]
+    [InlineData("//storage.googleapis.com/projects/_/buckets/evil")]
+    [InlineData("not a uri at all")]
+    [InlineData("//pubsub.googleapis.com/projects/demo-project/subscriptions/fp-extract")]
+    public void BinaryModeFromASourceThatIsNotATopic_IsRejected_NamingCeSource(string source)
+    {
+        var headers = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase)
+        {
+            ["ce-specversion"] = "1.0",
+            ["ce-type"] = PubSubEventParser.MessagePublishedType,
+            ["ce-source"] = source,
+            ["ce-id"] = "1",
+        };
+        var ex = Assert.Throws<MessageRejectedException>(() => PubSubEventParser.Parse("/", h => headers.GetValueOrDefault(h), "application/json", Fixture("binary-body.json")));
+        Assert.Equal("ce-source", ex.Field);
+        Assert.Contains("is not a Pub/Sub topic", ex.Reason, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void AStagesTriggerIsItsOwnTopic_AnotherPipelineTopicIsWrong_AndAForeignOneIsNotJudged()
+    {
+        var topics = new FinancialPipeline.PubSub.StageTopics("fp-");
+
+        Assert.Null(topics.WrongTrigger(Stage.Bronze, "fp-start"));
+        Assert.Null(topics.WrongTrigger(Stage.Silver, "fp-bronze-completed"));
+        Assert.Null(topics.WrongTrigger(Stage.Gold, "fp-silver-completed"));
+        Assert.Null(topics.WrongTrigger(Stage.Bronze, null));
+        Assert.Null(topics.WrongTrigger(Stage.Bronze, "someone-elses-topic"));
+        Assert.Equal(
+            "the message was published to fp-bronze-completed, but bronze runs on messages of fp-start: a subscription or a replay is wired to the wrong topic",
+            topics.WrongTrigger(Stage.Bronze, "fp-bronze-completed"));
+        Assert.NotNull(topics.WrongTrigger(Stage.Silver, "fp-start"));
+        Assert.NotNull(topics.WrongTrigger(Stage.Gold, "fp-dead-letter"));
+    }
+
     private static byte[] Fixture(string name)
     {
         using var stream = Assembly.GetExecutingAssembly().GetManifestResourceStream($"FinancialPipeline.Core.Tests.Fixtures.{name}")

@@ -116,6 +116,30 @@ public sealed class CompletionEventRejectionTests(StackFixture stack)
         }
     }
 
+    [Fact]
+    public async Task ACompletionEventOfAnotherTopic_PushedToExtract_IsRejectedNamingCeSource_NotRunAsAStart()
+    {
+        // A subscription of bronze-completed wired to Extract: the event parses as a start message (it has execution_id
+        // and job_name), and would start bronze again and re-emit bronze-completed, for ever.
+        var job = await stack.CreateJobAsync();
+        await using var pipeline = await stack.StartPipelineAsync();
+        var driver = new PipelineDriver(stack, pipeline);
+        var executionA = await RunOneExecutionAsync(driver, job.JobName);
+        var bronzeA = JsonNode.Parse((await driver.Ledger.GetAsync(executionA, Stage.Bronze, CancellationToken.None))!.CompletionJson!)!.AsObject();
+        var b = Guid.NewGuid();
+        var body = bronzeA.DeepClone().AsObject();
+        body["execution_id"] = b.ToString("D");
+        var since = TimeProvider.System.GetUtcNow().AddSeconds(-5);
+        var wrongTopic = pipeline.Settings.TopicPrefix + "bronze-completed";
+
+        await PushAsync(new Uri(pipeline.HostAddresses[0], $"projects/{pipeline.Topology.ProjectId}/topics/{wrongTopic}"), body, b, HttpStatusCode.OK);
+
+        var row = Assert.Single(await new RejectedMessageStore(stack.DataSource).ListByFunctionAsync("extract", since, CancellationToken.None), r => r.MessageId == b.ToString("N"));
+        Assert.Equal(("ce-source", b.ToString("D")), (row.Field, row.ExecutionId));
+        Assert.Contains($"published to {wrongTopic}, but bronze runs on messages of {pipeline.Settings.TopicPrefix}start", row.Reason, StringComparison.Ordinal);
+        Assert.Null(await driver.Ledger.GetAsync(b, Stage.Bronze, CancellationToken.None));
+    }
+
     private static async Task<Guid> RunOneExecutionAsync(PipelineDriver driver, string jobName)
     {
         var start = new StartMessage(Guid.NewGuid(), jobName, null, null);
