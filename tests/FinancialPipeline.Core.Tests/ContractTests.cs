@@ -162,6 +162,33 @@ public sealed class ContractTests
         Assert.Contains(column, ex.Message, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("..,AAPL", "..")] // Yahoo's request became /v8/finance/?…, another endpoint
+    [InlineData("AAPL .", ".")] // …/chart/?…
+    [InlineData("^", "^")]
+    [InlineData("-", "-")]
+    [InlineData("=.^-", "=.^-")]
+    public void JobConfig_TickerWithoutALetterOrDigit_IsRejected(string tickers, string bad)
+    {
+        var ex = Assert.Throws<JobConfigException>(() => JobConfig.Create("job", tickers, 3600, 10800, "fp-bronze", null, "synthetic", "1h", null, true));
+
+        Assert.Equal(("tickers", bad), (ex.Column, ex.Value));
+        Assert.False(JobConfig.IsValidTicker(bad));
+    }
+
+    [Theory]
+    [InlineData("A")]
+    [InlineData("^GSPC")]
+    [InlineData("BRK.B")]
+    [InlineData("EURUSD=X")]
+    [InlineData("BTC-USD")]
+    [InlineData("7203.T")]
+    public void JobConfig_RealTickerShapes_AreAccepted(string ticker)
+    {
+        Assert.True(JobConfig.IsValidTicker(ticker));
+        Assert.Equal([ticker], JobConfig.Create("job", ticker, 3600, 10800, "fp-bronze", null, "synthetic", "1h", null, true).Tickers);
+    }
+
     [Fact]
     public void JobConfig_DefaultOverlap_RefetchesThreeBars()
     {
