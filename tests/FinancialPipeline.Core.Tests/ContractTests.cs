@@ -70,6 +70,20 @@ public sealed class ContractTests
     }
 
     [Theory]
+    [InlineData("2026-11-20T00:00:00Z", "2026-11-20T00:00:00.0000001Z", "window.end")] // the ledger kept an empty window: 500 on every delivery
+    [InlineData("2026-11-20T00:00:00.1234567Z", "2026-11-21T00:00:00Z", "window.start")]
+    public void StartWindow_FinerThanAMicrosecond_IsRejectedNamingTheBound(string start, string end, string field)
+    {
+        var json = $$$"""{"execution_id":"6f1c2d3e-4b5a-4c6d-8e7f-901234567890","job_name":"j","window":{"start":"{{{start}}}","end":"{{{end}}}"}}""";
+
+        var ex = Assert.Throws<MessageRejectedException>(() => StartMessage.Parse(Encoding.UTF8.GetBytes(json)));
+
+        Assert.Equal((field, (Guid?)Guid.Parse("6f1c2d3e-4b5a-4c6d-8e7f-901234567890")), (ex.Field, ex.ExecutionId));
+        Assert.Contains("finer than a microsecond", ex.Reason, StringComparison.Ordinal);
+        Assert.NotNull(StartMessage.Parse(Encoding.UTF8.GetBytes(json.Replace("0000001Z", "000001Z", StringComparison.Ordinal).Replace(".1234567Z", ".123456Z", StringComparison.Ordinal))).Window);
+    }
+
+    [Theory]
     [InlineData("2026-11-20T00:00:00-03:00")]
     [InlineData("2026-11-20T00:00:00+01:00")]
     public void Rfc3339TimestampsWithAnotherOffset_AreRejectedAsNotUtc(string timestamp)
