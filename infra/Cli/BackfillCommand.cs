@@ -5,6 +5,7 @@ using FinancialPipeline.Core.Contracts;
 using FinancialPipeline.Core.Jobs;
 using FinancialPipeline.Core.Market;
 using FinancialPipeline.Stages.Operations;
+using FinancialPipeline.Stages.Work;
 
 namespace FinancialPipeline.Cli;
 
@@ -65,6 +66,11 @@ internal static class BackfillCommand
             }
 
             var provider = env.ProviderFor(job);
+            if (ExtractWindows.MaxWindowDays(job) is var fits && fits >= 1 && fits < windowDays)
+            {
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"note: windows of at most {fits} day(s), not --window-days {windowDays}: more {job.BarInterval} bars of {job.Tickers.Count} tickers than one Extract run takes ({ExtractWindows.MaxWindowRows:N0} rows; it rejects a larger window)"));
+            }
+
             var (windows, windowRefusal) = FetchableWindows(job, provider, Backfill.Split(job, provider, from, to, windowDays), env.Operator.Time.GetUtcNow());
             if (windows.Count == 0)
             {

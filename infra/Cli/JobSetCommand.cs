@@ -44,7 +44,7 @@ internal static class JobSetCommand
                 result.AddError($"--name {ex.Reason}");
             }
         });
-        var tickers = Text("--tickers", "Tickers, 1-20 of A-Z 0-9 . ^ = - each, separated by commas (or spaces, semicolons) (required for a new job)");
+        var tickers = Text("--tickers", "Tickers, 1-20 of A-Z 0-9 . ^ = - each (at least one a letter or digit), separated by commas (or spaces, semicolons) (required for a new job)");
         var provider = Text("--provider", "Market data provider (required for a new job)");
         provider.AcceptOnlyFromAmong([.. ProviderNames.All]);
         var bucket = Text("--bucket", "Bronze bucket (required for a new job)");

@@ -24,6 +24,79 @@ public sealed class ContractTests
     }
 
     [Theory]
+    [InlineData("10:00Z")] // a time alone: the BCL filled in the machine's date
+    [InlineData("01/02/2026Z")] // month first
+    [InlineData("11/20/2026 Z")]
+    [InlineData("Fri, 20 Nov 2026 00:00:00Z")] // RFC 1123
+    [InlineData("2026-11-20Z")]
+    [InlineData("2026-11-20 00:00:00Z")] // RFC 3339 names a space as a readability choice, not its grammar
+    [InlineData("2026-11-20T00:00Z")] // seconds are required
+    [InlineData("2026-11-20T0:00:00Z")]
+    [InlineData("2026-11-20T00:00:00.Z")]
+    [InlineData("2026-11-20T00:00:00.12345678Z")] // finer than 100 ns
+    [InlineData("2026-11-20T00:00:00")] // no offset
+    [InlineData("2026-11-20T00:00:00+0000")]
+    [InlineData(" 2026-11-20T00:00:00Z")]
+    [InlineData("2026-11-20T00:00:00Z ")]
+    [InlineData("\uff12\uff10\uff12\uff16-11-20T00:00:00Z")] // full-width digits
+    [InlineData("2026-13-20T00:00:00Z")]
+    [InlineData("2026-11-20T24:00:00Z")]
+    public void Timestamps_OtherThanRfc3339_AreRejected_NamingTheField(string timestamp)
+    {
+        var json = $$$"""{"execution_id":"6f1c2d3e-4b5a-4c6d-8e7f-901234567890","job_name":"j","window":{"start":"{{{timestamp}}}","end":"2026-11-21T00:00:00Z"}}""";
+
+        var ex = Assert.Throws<MessageRejectedException>(() => StartMessage.Parse(Encoding.UTF8.GetBytes(json)));
+
+        Assert.Equal("window.start", ex.Field);
+        Assert.Contains("RFC 3339", ex.Reason, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("2026-11-20T00:00:00Z", "2026-11-20T00:00:00.0000000Z")]
+    [InlineData("2026-11-20t00:00:00z", "2026-11-20T00:00:00.0000000Z")] // RFC 3339 allows lower-case T and Z
+    [InlineData("2026-11-20T00:00:00+00:00", "2026-11-20T00:00:00.0000000Z")]
+    [InlineData("2026-11-20T00:00:00-00:00", "2026-11-20T00:00:00.0000000Z")] // UTC, local offset unknown (RFC 3339 4.3)
+    [InlineData("2026-11-20T00:00:00.5Z", "2026-11-20T00:00:00.5000000Z")]
+    [InlineData("2026-11-20T00:00:00.123456Z", "2026-11-20T00:00:00.1234560Z")]
+    [InlineData("2024-02-29T23:59:59.999999Z", "2024-02-29T23:59:59.9999990Z")]
+    public void Rfc3339UtcTimestamps_AreRead(string timestamp, string expected)
+    {
+        var json = $$"""{"execution_id":"6f1c2d3e-4b5a-4c6d-8e7f-901234567890","job_name":"j","requested_at":"{{timestamp}}"}""";
+
+        var parsed = StartMessage.Parse(Encoding.UTF8.GetBytes(json));
+
+        Assert.Equal(expected, parsed.RequestedAt!.Value.ToString("O", System.Globalization.CultureInfo.InvariantCulture).Replace("+00:00", "Z", StringComparison.Ordinal));
+        Assert.Equal(TimeSpan.Zero, parsed.RequestedAt.Value.Offset);
+    }
+
+    [Theory]
+    [InlineData("2026-11-20T00:00:00Z", "2026-11-20T00:00:00.0000001Z", "window.end")] // the ledger kept an empty window: 500 on every delivery
+    [InlineData("2026-11-20T00:00:00.1234567Z", "2026-11-21T00:00:00Z", "window.start")]
+    public void StartWindow_FinerThanAMicrosecond_IsRejectedNamingTheBound(string start, string end, string field)
+    {
+        var json = $$$"""{"execution_id":"6f1c2d3e-4b5a-4c6d-8e7f-901234567890","job_name":"j","window":{"start":"{{{start}}}","end":"{{{end}}}"}}""";
+
+        var ex = Assert.Throws<MessageRejectedException>(() => StartMessage.Parse(Encoding.UTF8.GetBytes(json)));
+
+        Assert.Equal((field, (Guid?)Guid.Parse("6f1c2d3e-4b5a-4c6d-8e7f-901234567890")), (ex.Field, ex.ExecutionId));
+        Assert.Contains("finer than a microsecond", ex.Reason, StringComparison.Ordinal);
+        Assert.NotNull(StartMessage.Parse(Encoding.UTF8.GetBytes(json.Replace("0000001Z", "000001Z", StringComparison.Ordinal).Replace(".1234567Z", ".123456Z", StringComparison.Ordinal))).Window);
+    }
+
+    [Theory]
+    [InlineData("2026-11-20T00:00:00-03:00")]
+    [InlineData("2026-11-20T00:00:00+01:00")]
+    public void Rfc3339TimestampsWithAnotherOffset_AreRejectedAsNotUtc(string timestamp)
+    {
+        var json = $$"""{"execution_id":"6f1c2d3e-4b5a-4c6d-8e7f-901234567890","job_name":"j","requested_at":"{{timestamp}}"}""";
+
+        var ex = Assert.Throws<MessageRejectedException>(() => StartMessage.Parse(Encoding.UTF8.GetBytes(json)));
+
+        Assert.Equal("requested_at", ex.Field);
+        Assert.Contains("must be UTC", ex.Reason, StringComparison.Ordinal);
+    }
+
+    [Theory]
     [InlineData("", "is empty: the message has no data")]
     [InlineData(" \r\n", "is blank: 3 byte(s) of whitespace")]
     public void NoData_IsRejectedAsEmpty_NotAsInvalidJson(string data, string reason)
@@ -136,6 +209,33 @@ public sealed class ContractTests
         var ex = Assert.Throws<JobConfigException>(() => JobConfig.Create("job", tickers, interval, overlap, bucket, null, "synthetic", bar, null, true));
         Assert.Equal(column, ex.Column);
         Assert.Contains(column, ex.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("..,AAPL", "..")] // Yahoo's request became /v8/finance/?…, another endpoint
+    [InlineData("AAPL .", ".")] // …/chart/?…
+    [InlineData("^", "^")]
+    [InlineData("-", "-")]
+    [InlineData("=.^-", "=.^-")]
+    public void JobConfig_TickerWithoutALetterOrDigit_IsRejected(string tickers, string bad)
+    {
+        var ex = Assert.Throws<JobConfigException>(() => JobConfig.Create("job", tickers, 3600, 10800, "fp-bronze", null, "synthetic", "1h", null, true));
+
+        Assert.Equal(("tickers", bad), (ex.Column, ex.Value));
+        Assert.False(JobConfig.IsValidTicker(bad));
+    }
+
+    [Theory]
+    [InlineData("A")]
+    [InlineData("^GSPC")]
+    [InlineData("BRK.B")]
+    [InlineData("EURUSD=X")]
+    [InlineData("BTC-USD")]
+    [InlineData("7203.T")]
+    public void JobConfig_RealTickerShapes_AreAccepted(string ticker)
+    {
+        Assert.True(JobConfig.IsValidTicker(ticker));
+        Assert.Equal([ticker], JobConfig.Create("job", ticker, 3600, 10800, "fp-bronze", null, "synthetic", "1h", null, true).Tickers);
     }
 
     [Fact]

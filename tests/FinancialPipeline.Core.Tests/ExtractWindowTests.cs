@@ -130,6 +130,80 @@ public sealed class ExtractWindowTests
         Assert.Equal("window.start", future.Field);
     }
 
+    [Fact]
+    public void Backfill_FromAProviderWithoutAReach_StartsNoEarlierThanTheUnixEpoch()
+    {
+        var now = new DateTimeOffset(2026, 11, 23, 20, 5, 0, TimeSpan.Zero);
+        var plan = ExtractWindows.Backfill(Job(), new TimeWindow(new DateTimeOffset(1960, 1, 1, 0, 0, 0, TimeSpan.Zero), new DateTimeOffset(1970, 1, 8, 0, 0, 0, TimeSpan.Zero)), now, providerReach: null);
+
+        Assert.Equal(new TimeWindow(DateTimeOffset.UnixEpoch, new DateTimeOffset(1970, 1, 8, 0, 0, 0, TimeSpan.Zero)), plan.Window);
+        Assert.Contains("moved to 1970-01-01T00:00:00Z", plan.Note, StringComparison.Ordinal);
+        var before = Assert.Throws<MessageRejectedException>(() => ExtractWindows.Backfill(Job(), new TimeWindow(new DateTimeOffset(1960, 1, 1, 0, 0, 0, TimeSpan.Zero), DateTimeOffset.UnixEpoch), now, providerReach: null));
+        Assert.Equal("window.end", before.Field);
+    }
+
+    [Theory]
+    [InlineData("0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z")] // stored as -infinity, then "un-representable DateTime"
+    [InlineData("1800-01-01T00:00:00Z", "2026-01-01T00:00:00Z")] // 3.97 M rows, 2.9 GB for a 512 MiB function
+    [InlineData("2000-01-01T00:00:00Z", "2026-01-01T00:00:00Z")]
+    public void Backfill_HoldingMoreBarsThanOneExtractRunTakes_IsRejectedNamingTheEnd(string start, string end)
+    {
+        var now = new DateTimeOffset(2026, 11, 23, 20, 5, 0, TimeSpan.Zero);
+        var requested = new TimeWindow(At(start), At(end));
+
+        var ex = Assert.Throws<MessageRejectedException>(() => ExtractWindows.Backfill(Job(), requested, now, providerReach: null));
+
+        Assert.Equal("window.end", ex.Field);
+        Assert.Contains("one Extract run holds at most 250,000", ex.Reason, StringComparison.Ordinal);
+        Assert.Contains("fp backfill --window-days 5208)", ex.Reason, StringComparison.Ordinal); // 2 tickers × 24 bars a day
+    }
+
+    [Fact]
+    public void Backfill_UpToMaxWindowRows_Runs_AndOneBarMoreIsRejected()
+    {
+        var now = new DateTimeOffset(2026, 11, 23, 20, 5, 0, TimeSpan.Zero);
+        var start = new DateTimeOffset(2000, 1, 1, 0, 0, 0, TimeSpan.Zero);
+        var fits = new TimeWindow(start, start.AddHours(ExtractWindows.MaxWindowRows / 2)); // 2 tickers
+
+        Assert.Equal(fits, ExtractWindows.Backfill(Job(), fits, now, providerReach: null).Window);
+        var ex = Assert.Throws<MessageRejectedException>(() => ExtractWindows.Backfill(Job(), new TimeWindow(start, fits.End.AddMinutes(1)), now, providerReach: null));
+        Assert.Contains($"end it by {fits.End:yyyy-MM-dd'T'HH:mm:ss'Z'}", ex.Reason, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("2026-11-20T14:30:00Z", "2026-11-20T14:30:00.0000001Z", "finer than a microsecond")] // passed the parser; the ledger kept an empty window
+    [InlineData("2026-11-20T14:30:00Z", "2026-11-20T14:30:00.000001Z", "less than one 1h bar")]
+    [InlineData("2026-11-20T14:30:00Z", "2026-11-20T15:29:59Z", "less than one 1h bar")]
+    public void Backfill_ShorterThanABarOrFinerThanTheLedger_IsRejectedNamingTheEnd(string start, string end, string reason)
+    {
+        var now = new DateTimeOffset(2026, 11, 23, 20, 5, 0, TimeSpan.Zero);
+
+        var ex = Assert.Throws<MessageRejectedException>(() => ExtractWindows.Backfill(Job(), new TimeWindow(At(start), At(end)), now, providerReach: null));
+
+        Assert.Equal("window.end", ex.Field);
+        Assert.Contains(reason, ex.Reason, StringComparison.Ordinal);
+        Assert.Equal(TimeSpan.FromHours(1), ExtractWindows.Backfill(Job(), new TimeWindow(At(start), At(start).AddHours(1)), now, providerReach: null).Window.Duration);
+    }
+
+    [Fact]
+    public void BackfillSplit_KeepsEachWindowWithinWhatExtractTakes_OrRefusesWhenADayIsTooMuch()
+    {
+        var from = new DateTimeOffset(2026, 1, 5, 0, 0, 0, TimeSpan.Zero);
+        var tickers = string.Join(',', Enumerable.Range(0, 20).Select(i => $"T{i}"));
+        var minuteJob = JobConfig.Create("job", tickers, 3600, 60, "fp-bronze", null, "synthetic", "1m", null, true);
+
+        var windows = Stages.Operations.Backfill.Split(minuteJob, new SyntheticQuoteProvider(), from, from.AddDays(30), windowDays: 30);
+
+        Assert.Equal(8, ExtractWindows.MaxWindowDays(minuteJob)); // 250,000 / (1,440 bars × 20 tickers)
+        Assert.All(windows, w => Assert.True(w.Duration <= TimeSpan.FromDays(8), w.ToString()));
+        Assert.All(windows, w => ExtractWindows.Backfill(minuteJob, w, from.AddDays(60), providerReach: null));
+        var crowded = JobConfig.Create("job", string.Join(',', Enumerable.Range(0, 200).Select(i => $"T{i}")), 3600, 60, "fp-bronze", null, "synthetic", "1m", null, true);
+        Assert.Contains("one day of 1m bars of 200 tickers", Assert.Throws<ArgumentException>(() => Stages.Operations.Backfill.Split(crowded, new SyntheticQuoteProvider(), from, from.AddDays(2), 1)).Message, StringComparison.Ordinal);
+    }
+
+    private static DateTimeOffset At(string rfc3339) =>
+        DateTimeOffset.Parse(rfc3339, System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.AdjustToUniversal);
+
     [Theory]
     [InlineData("AAPL,MSFT", 3600, 180, "fp-bronze", "overlap")] // the seed's 180 s re-fetched no hourly bar
     [InlineData("AAPL,MSFT", 3600, 0, "fp-bronze", "overlap")]

@@ -135,6 +135,45 @@ public sealed class ExtractTests(StackFixture stack)
         Assert.Empty(await rejections.ListByExecutionAsync(partly.ExecutionId, CancellationToken.None));
     }
 
+    [Fact]
+    public async Task AStartWindowExtractCanNeverRun_IsRejectedBeforeTheClaim_NamingItsEnd()
+    {
+        var job = await stack.CreateJobAsync();
+        await using var pipeline = await stack.StartPipelineAsync();
+        var driver = new PipelineDriver(stack, pipeline);
+        var day = new DateTimeOffset(2026, 11, 20, 0, 0, 0, TimeSpan.Zero);
+        var cases = new (StartMessage Start, string Reason)[]
+        {
+            // The ledger stored -infinity, then "all tickers failed … un-representable DateTime", 500 until dead-lettered.
+            (Start(new TimeWindow(DateTimeOffset.MinValue, new DateTimeOffset(9999, 12, 31, 23, 59, 59, TimeSpan.Zero))), "one Extract run holds at most 250,000"),
+            // 26 years of the synthetic provider's hours for three tickers: far more rows than Extract's 512 MiB hold.
+            (Start(new TimeWindow(new DateTimeOffset(2000, 1, 1, 0, 0, 0, TimeSpan.Zero), new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero))), "fp backfill --window-days"),
+            // 100 ns: the parser compared at 100 ns, the ledger keeps microseconds, so the claim failed on every delivery.
+            (Start(new TimeWindow(day, day.AddTicks(1))), "finer than a microsecond"),
+        };
+
+        foreach (var (start, _) in cases)
+        {
+            await driver.PublishStartAsync(start);
+        }
+
+        var rejections = new RejectedMessageStore(stack.DataSource);
+        foreach (var (start, reason) in cases)
+        {
+            var rejection = await Eventually.WaitAsync(
+                async () => (await rejections.ListByExecutionAsync(start.ExecutionId, CancellationToken.None)).SingleOrDefault(),
+                PipelineDriver.RunTimeout,
+                $"the rejection of {start.Window}");
+            Assert.Equal(("extract", "window.end"), (rejection.FunctionName, rejection.Field));
+            Assert.Contains(reason, rejection.Reason, StringComparison.Ordinal);
+            Assert.Empty(await driver.Ledger.ListAsync(start.ExecutionId, CancellationToken.None));
+        }
+
+        Assert.False(Directory.Exists(Path.Combine(pipeline.Settings.BucketsRoot, job.BucketName)), "a rejected window wrote bronze");
+
+        StartMessage Start(TimeWindow window) => new(Guid.NewGuid(), job.JobName, null, window);
+    }
+
     private static async Task<List<BarRecord>> ReadBronzeAsync(LocalPipeline pipeline, string bucket, ControlDb.ExecutionRow row)
     {
         var path = Path.Combine(pipeline.Settings.BucketsRoot, bucket, ObjectLayout.BronzeObject(row.EndTime!.Value, row.ExecutionId));

@@ -103,6 +103,7 @@ public sealed class JobsCommandTests(StackFixture stack)
 
     [Theory]
     [InlineData("--tickers", "AAPL,MSFT$", "--tickers 'MSFT$' each ticker must be 1-20 of A-Z 0-9 . ^ = -")]
+    [InlineData("--tickers", "..,AAPL", "--tickers '..' each ticker must be 1-20 of A-Z 0-9 . ^ = -, at least one of them a letter or digit")]
     [InlineData("--bucket", "Not A Bucket", "--bucket 'Not A Bucket' is not a valid bucket name")]
     [InlineData("--silver-bucket", "goog-silver", "--silver-bucket 'goog-silver' is not a valid bucket name: it must not start with 'goog'")]
     [InlineData("--overlap", "60", "--overlap '60' must be between one bar (3600 s for 1h)")]

@@ -44,6 +44,10 @@ public sealed class PublishCommandTests(StackFixture stack)
             (["--job", typo.JobName, "--from", "2026-11-20", "--to", "2026-11-21"], "provider='yahooo' is not a provider"),
             (["--job", good.JobName, "--execution-id", othersExecution.ToString("D")], $"execution {othersExecution:D} belongs to job '{other.JobName}', not '{good.JobName}'"),
             (["--job", good.JobName, "--from", "2099-01-01T00:00:00Z", "--to", "2099-01-02T00:00:00Z"], "window.start: 2099-01-01T00:00:00Z is not before the end of the last completed 1h bar"),
+            // Extract rejects these before its claim; publishing them would only add a line to fp rejected.
+            (["--job", good.JobName, "--from", "1800-01-01", "--to", "2026-01-01"], "window.end: window 1970-01-01T00:00:00Z → 2026-01-01T00:00:00Z can hold 490,896 1h bars of 3 ticker(s), 1,472,688 rows; one Extract run holds at most 250,000"),
+            (["--job", good.JobName, "--from", "2026-11-20T00:00:00Z", "--to", "2026-11-20T00:00:00.0000001Z"], "window.end: 2026-11-20T00:00:00.0000001Z is finer than a microsecond"),
+            (["--job", good.JobName, "--from", "2026-11-20T00:00:00Z", "--to", "2026-11-20T00:30:00Z"], "window.end: 2026-11-20T00:30:00Z is less than one 1h bar after window.start"),
         };
         foreach (var (args, reason) in refused)
         {

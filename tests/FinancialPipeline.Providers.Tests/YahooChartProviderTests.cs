@@ -51,6 +51,24 @@ public sealed class YahooChartProviderTests
         Assert.False(quotes.Failed, quotes.Error);
     }
 
+    [Theory]
+    [InlineData("..")] // /v8/finance/?…: another endpoint
+    [InlineData(".")] // /v8/finance/chart/?…
+    [InlineData("A/B")]
+    [InlineData("")]
+    public async Task Fetch_SymbolThatIsNotATicker_FailsThatTickerWithoutARequest(string symbol)
+    {
+        await using var server = await YahooStubServer.StartAsync(YahooStubServer.Chart);
+        using var provider = Provider(server);
+
+        var quotes = (await provider.FetchManyAsync([symbol, "MSFT"], Fixtures.Monday, Hourly, CancellationToken.None))[0];
+
+        Assert.True(quotes.Failed);
+        Assert.Contains("not a ticker", quotes.Error, StringComparison.Ordinal);
+        Assert.Equal("MSFT", Assert.Single(server.Requests).Symbol);
+        Assert.Throws<ArgumentException>(() => provider.RequestUri(symbol, Fixtures.Monday, "1h"));
+    }
+
     [Fact]
     public async Task Fetch_BaseUrlMayCarryAPathPrefix()
     {

@@ -1,11 +1,12 @@
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using System.Text.RegularExpressions;
 
 namespace FinancialPipeline.Core.Contracts;
 
 /// <summary>One JSON convention for every message the pipeline writes: snake_case, UTC ISO-8601.</summary>
-public static class PipelineJson
+public static partial class PipelineJson
 {
     public static JsonSerializerOptions Options { get; } = new(JsonSerializerDefaults.Web)
     {
@@ -105,6 +106,12 @@ public static class PipelineJson
         return UtcTimestamp(value, path);
     }
 
+    /// <summary>
+    /// An RFC 3339 date-time in UTC: <c>yyyy-MM-ddTHH:mm:ss</c>, an optional fraction of up to 7 digits (100 ns, the
+    /// finest a <see cref="DateTimeOffset"/> holds), then <c>Z</c>, <c>+00:00</c> or <c>-00:00</c> (RFC 3339's "UTC,
+    /// local offset unknown"); <c>T</c> and <c>Z</c> may be lower case, as RFC 3339 allows. Nothing else: the BCL's
+    /// lenient parser read <c>10:00Z</c> as 10:00 on the machine's current date and <c>01/02/2026Z</c> month first.
+    /// </summary>
     public static DateTimeOffset UtcTimestamp(JsonElement value, string path)
     {
         if (value.ValueKind != JsonValueKind.String)
@@ -113,21 +120,29 @@ public static class PipelineJson
         }
 
         var s = value.GetString()!;
-        if (!DateTimeOffset.TryParse(s, CultureInfo.InvariantCulture, DateTimeStyles.None, out var ts))
+        var match = Rfc3339Pattern().Match(s);
+        if (!match.Success
+            || !DateTime.TryParseExact(UpperT(match.Groups["local"].Value), "yyyy'-'MM'-'dd'T'HH':'mm':'ss.FFFFFFF", CultureInfo.InvariantCulture, DateTimeStyles.None, out var local))
         {
-            throw new MessageRejectedException(path, $"'{Truncate(s)}' is not an RFC 3339 timestamp");
+            throw new MessageRejectedException(path, $"'{Truncate(s)}' is not an RFC 3339 timestamp (yyyy-MM-ddTHH:mm:ss[.fffffff]Z)");
         }
 
-        if (!s.EndsWith('Z') && !s.EndsWith("+00:00", StringComparison.Ordinal))
+        if (match.Groups["offset"].Value is not ("Z" or "z" or "+00:00" or "-00:00"))
         {
             throw new MessageRejectedException(path, $"'{Truncate(s)}' must be UTC (end in Z)");
         }
 
-        return ts.ToUniversalTime();
+        return new DateTimeOffset(DateTime.SpecifyKind(local, DateTimeKind.Unspecified), TimeSpan.Zero);
     }
 
     public static string FormatUtc(DateTimeOffset value) =>
         value.ToUniversalTime().ToString("yyyy-MM-dd'T'HH:mm:ss.FFFFFFF'Z'", CultureInfo.InvariantCulture);
 
+    private static string UpperT(string local) => string.Concat(local.AsSpan(0, 10), "T", local.AsSpan(11));
+
     private static string Truncate(string s) => s.Length <= 64 ? s : string.Concat(s.AsSpan(0, 64), "…");
+
+    /// <summary>RFC 3339's date-time (section 5.6), ASCII digits only; the lower-case t is normalised for the parse.</summary>
+    [GeneratedRegex(@"^(?<local>[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,7})?)(?<offset>[Zz]|[+-][0-9]{2}:[0-9]{2})\z", RegexOptions.CultureInvariant)]
+    private static partial Regex Rfc3339Pattern();
 }

@@ -31,7 +31,7 @@ public sealed partial record StartMessage(
                     throw new MessageRejectedException("window", $"must be an object with start and end, got {w.ValueKind}");
                 }
 
-                window = ParseWindow(w, "window");
+                window = RequireMicroseconds(ParseWindow(w, "window"));
             }
 
             return new StartMessage(executionId, jobName, requestedAt, window);
@@ -58,6 +58,24 @@ public sealed partial record StartMessage(
         }
 
         return new TimeWindow(start, end);
+    }
+
+    /// <summary>
+    /// A start window as the ledger can hold it: PostgreSQL's timestamptz keeps microseconds, so a bound with a finer
+    /// fraction would be stored as another instant (a 100 ns window became empty and broke the claim on every delivery).
+    /// </summary>
+    /// <exception cref="MessageRejectedException">A bound has a non-zero digit past the microseconds (field window.start or window.end).</exception>
+    public static TimeWindow RequireMicroseconds(TimeWindow window)
+    {
+        foreach (var (bound, field) in new[] { (window.Start, "window.start"), (window.End, "window.end") })
+        {
+            if (bound.UtcTicks % TimeSpan.TicksPerMicrosecond != 0)
+            {
+                throw new MessageRejectedException(field, $"{PipelineJson.FormatUtc(bound)} is finer than a microsecond, the precision the control database keeps");
+            }
+        }
+
+        return window;
     }
 
     public static string ValidJobName(string jobName)

@@ -112,7 +112,7 @@ public sealed partial record JobConfig
                 var t = part.Trim().ToUpperInvariant();
                 if (!TickerPattern().IsMatch(t))
                 {
-                    throw new JobConfigException(jobName, "tickers", part, "each ticker must be 1-20 of A-Z 0-9 . ^ = -");
+                    throw new JobConfigException(jobName, "tickers", part, "each ticker must be 1-20 of A-Z 0-9 . ^ = -, at least one of them a letter or digit");
                 }
 
                 if (!result.Contains(t, StringComparer.Ordinal))
@@ -125,6 +125,10 @@ public sealed partial record JobConfig
         }
     }
 
+    /// <summary>
+    /// 1-20 of <c>A-Z 0-9 . ^ = -</c>, at least one a letter or digit: a ticker is a URL path segment to a provider, and
+    /// <c>..</c> or <c>.</c> there is a dot-segment (Yahoo's request for <c>..</c> went to <c>/v8/finance/?…</c>).
+    /// </summary>
     public static bool IsValidTicker(string ticker) => TickerPattern().IsMatch(ticker);
 
     /// <summary>The bar intervals <see cref="ParseBarInterval"/> accepts: the provider intervals with a fixed length.</summary>
@@ -152,7 +156,7 @@ public sealed partial record JobConfig
         }
     }
 
-    [GeneratedRegex(@"^[A-Z0-9.^=\-]{1,20}$", RegexOptions.CultureInvariant)]
+    [GeneratedRegex(@"^(?=[^A-Z0-9]*[A-Z0-9])[A-Z0-9.^=\-]{1,20}\z", RegexOptions.CultureInvariant)]
     private static partial Regex TickerPattern();
 }
 

@@ -90,14 +90,33 @@ public sealed partial class YahooChartProvider : IQuoteProvider, IDisposable
     }
 
     /// <summary>The request URL for one ticker and request window.</summary>
+    /// <exception cref="ArgumentException"><paramref name="ticker"/> is not a ticker (a dot-segment such as <c>..</c> would send the request to another endpoint).</exception>
     internal Uri RequestUri(string ticker, TimeWindow chunk, string interval)
     {
+        if (NotATicker(ticker) is { } problem)
+        {
+            throw new ArgumentException(problem, nameof(ticker));
+        }
+
         var baseUrl = _options.BaseUrl.AbsoluteUri.TrimEnd('/');
         var query = string.Create(
             CultureInfo.InvariantCulture,
             $"period1={chunk.Start.ToUnixTimeSeconds()}&period2={chunk.End.ToUnixTimeSeconds()}&interval={interval}&includePrePost=false&events=div%7Csplit");
-        return new Uri($"{baseUrl}/v8/finance/chart/{Uri.EscapeDataString(ticker)}?{query}");
+        var path = $"/v8/finance/chart/{Uri.EscapeDataString(ticker)}";
+        var uri = new Uri($"{baseUrl}{path}?{query}");
+        if (!uri.AbsolutePath.EndsWith(path, StringComparison.Ordinal))
+        {
+            // Uri normalises dot-segments and some escapes: whatever it changed, the request would not be the chart's.
+            throw new ArgumentException($"'{ticker}' does not make a chart request path ({uri.AbsolutePath})", nameof(ticker));
+        }
+
+        return uri;
     }
+
+    /// <summary>Why <paramref name="ticker"/> cannot be requested (the job config's ticker rule), or null.</summary>
+    private static string? NotATicker(string? ticker) => ticker is not null && Core.Jobs.JobConfig.IsValidTicker(ticker)
+        ? null
+        : $"'{ticker}' is not a ticker: 1-20 of A-Z 0-9 . ^ = -, at least one a letter or digit";
 
     private async Task<TickerQuotes> FetchIsolatedAsync(string ticker, IReadOnlyList<TimeWindow> chunks, string interval, CancellationToken cancellationToken)
     {
@@ -115,7 +134,13 @@ public sealed partial class YahooChartProvider : IQuoteProvider, IDisposable
 
     private async Task<TickerQuotes> FetchChunksAsync(string ticker, IReadOnlyList<TimeWindow> chunks, string interval, CancellationToken cancellationToken)
     {
-        ArgumentException.ThrowIfNullOrWhiteSpace(ticker);
+        ArgumentNullException.ThrowIfNull(ticker);
+        if (NotATicker(ticker) is { } problem)
+        {
+            // Checked before any request: ".." or "." in the path would reach another endpoint of the API.
+            return new TickerQuotes(ticker, [], 0, problem);
+        }
+
         var bars = new List<QuoteBar>();
         var dropped = 0;
         for (var i = 0; i < chunks.Count; i++)

@@ -5,6 +5,7 @@ using FinancialPipeline.ControlDb;
 using FinancialPipeline.Core.Contracts;
 using FinancialPipeline.Core.Jobs;
 using FinancialPipeline.Core.Market;
+using FinancialPipeline.Stages.Work;
 
 namespace FinancialPipeline.Stages.Operations;
 
@@ -46,9 +47,13 @@ public static class Backfill
 
     /// <summary>
     /// Day-aligned windows of at most <paramref name="windowDays"/> days, fewer when the job's provider serves its bar
-    /// size in shorter requests (so each execution's window is one request per ticker).
+    /// size in shorter requests (so each execution's window is one request per ticker), or when more days would hold
+    /// more bars than one Extract run takes (<see cref="ExtractWindows.MaxWindowRows"/>, which Extract rejects).
     /// </summary>
-    /// <exception cref="ArgumentException">A bound is not midnight UTC, the range is empty, or <paramref name="windowDays"/> is below 1.</exception>
+    /// <exception cref="ArgumentException">
+    /// A bound is not midnight UTC, the range is empty, <paramref name="windowDays"/> is below 1, or one day of the job's
+    /// bars and tickers is already more than Extract takes.
+    /// </exception>
     public static IReadOnlyList<TimeWindow> Split(JobConfig job, IQuoteProvider provider, DateTimeOffset from, DateTimeOffset to, int windowDays)
     {
         ArgumentNullException.ThrowIfNull(job);
@@ -74,6 +79,15 @@ public static class Backfill
         }
 
         var days = provider.MaxRequestSpan(job.BarSize) is { } span ? Math.Min(windowDays, Math.Max(1, (int)span.TotalDays)) : windowDays;
+        var fits = ExtractWindows.MaxWindowDays(job);
+        if (fits < 1)
+        {
+            throw new ArgumentException(
+                $"one day of {job.BarInterval} bars of {job.Tickers.Count} tickers is more than the {ExtractWindows.MaxWindowRows} rows one Extract run takes (it would reject every window): split the job's tickers, or use a larger bar_interval",
+                nameof(job));
+        }
+
+        days = Math.Min(days, fits);
         var windows = new List<TimeWindow>();
         for (var start = from; start < to; start = start.AddDays(days))
         {

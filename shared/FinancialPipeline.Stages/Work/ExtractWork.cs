@@ -30,9 +30,10 @@ public sealed partial class ExtractWork(
     public static bool ChecksBeforeClaim(StageInput input) => input.RequestedWindow is not null;
 
     /// <summary>
-    /// An explicit window holding no bar the provider serves (in the future, or older than its reach) is rejected
-    /// before the claim (field <c>window.start</c> or <c>window.end</c>). A window that is only partly fetchable runs,
-    /// clamped, and is pinned at its first attempt as usual.
+    /// An explicit window that can never run is rejected before the claim (field <c>window.start</c> or
+    /// <c>window.end</c>): no bar the provider serves (in the future, or older than its reach), shorter than a bar, or
+    /// more rows than one run holds (<see cref="ExtractWindows.MaxWindowRows"/>). A window that is only partly
+    /// fetchable runs, clamped, and is pinned at its first attempt as usual.
     /// </summary>
     public void RejectUnrunnable(JobConfig job, StageInput input)
     {
