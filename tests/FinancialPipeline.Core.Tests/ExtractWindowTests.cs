@@ -9,6 +9,44 @@ public sealed class ExtractWindowTests
 {
     private static readonly TimeSpan YahooHourlyReach = TimeSpan.FromDays(730);
 
+    [Fact]
+    public void ALongIncrementalGap_IsFetchedInRunsOfAtMostMaxWindowRows_EachContinuingTheLast_UntilCaughtUp()
+    {
+        // 100 tickers of 1m bars, 10 days behind (a long outage): 1.44 M rows in one window, far beyond one run.
+        var job = JobConfig.Create("job", string.Join(',', Enumerable.Range(0, 100).Select(i => $"T{i}")), 3600, 3600, "fp-bronze", null, "synthetic", "1m", null, true);
+        var now = new DateTimeOffset(2026, 11, 24, 12, 0, 0, TimeSpan.Zero);
+        var last = new TimeWindow(now.AddDays(-11), now.AddDays(-10));
+        var runs = 0;
+        ExtractWindowPlan plan;
+        do
+        {
+            plan = ExtractWindows.Incremental(job, last, now, providerReach: null);
+            Assert.Equal(last.End - job.Overlap, plan.Window.Start); // continues the chain, overlap included
+            Assert.True(plan.Window.Duration.Ticks / job.BarSize.Ticks * job.Tickers.Count <= ExtractWindows.MaxWindowRows, plan.Note);
+            last = plan.Window;
+            runs++;
+        }
+        while (plan.Window.End < ExtractWindows.CompletedEnd(job.BarSize, now) && runs < 100);
+
+        Assert.Equal(ExtractWindows.CompletedEnd(job.BarSize, now), plan.Window.End);
+        Assert.InRange(runs, 6, 8); // 10 days of 2,500-minute windows, less an hour of overlap each
+        Assert.Null(plan.Note); // the last one is whole
+        Assert.Contains("the next runs continue from there", ExtractWindows.Incremental(job, new TimeWindow(now.AddDays(-11), now.AddDays(-10)), now, null).Note, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void AJobWhoseSteadyWindowIsAlreadyTooLarge_RunsItsIncrementalWindowWhole_RatherThanNeverAdvancing()
+    {
+        // 5,000 tickers of 1m bars with an hour's overlap: 50 minutes fit, less than overlap + a bar.
+        var job = JobConfig.Create("job", string.Join(',', Enumerable.Range(0, 5000).Select(i => $"T{i}")), 3600, 3600, "fp-bronze", null, "synthetic", "1m", null, true);
+        var now = new DateTimeOffset(2026, 11, 24, 12, 0, 0, TimeSpan.Zero);
+        var last = new TimeWindow(now.AddHours(-3), now.AddHours(-1));
+
+        var plan = ExtractWindows.Incremental(job, last, now, providerReach: null);
+
+        Assert.Equal(new TimeWindow(last.End - job.Overlap, ExtractWindows.CompletedEnd(job.BarSize, now)), plan.Window);
+    }
+
     private static JobConfig Job(int overlapSeconds = 10800, int lookbackSeconds = 3 * 86400, string provider = "synthetic") =>
         JobConfig.Create("job", "AAPL,MSFT", 3600, overlapSeconds, "fp-bronze", "fp-silver", provider, "1h", lookbackSeconds, true);
 

@@ -80,6 +80,18 @@ public static class ExtractWindows
             start = clamped;
         }
 
+        // A long gap (a first run's lookback, days of outage) may hold more rows than one run holds: this run takes the
+        // first MaxWindowRows of it and the next ones continue from its end, an hour's run at a time, until caught up.
+        // Only when that moves forward: a job whose steady window (overlap + a bar) is already too large runs whole.
+        var fits = job.BarSize * (MaxWindowRows / job.Tickers.Count);
+        if (end - start > fits && fits > job.Overlap + job.BarSize)
+        {
+            var caughtUpTo = start + fits;
+            note = (note is null ? string.Empty : note + "; ")
+                + string.Create(CultureInfo.InvariantCulture, $"window {Format(start)} → {Format(end)} holds more than the {MaxWindowRows:N0} rows one run holds; ending at {Format(caughtUpTo)}, the next runs continue from there");
+            end = caughtUpTo;
+        }
+
         return new ExtractWindowPlan(new TimeWindow(start, end), note);
     }
 
