@@ -10,13 +10,22 @@ namespace FinancialPipeline.Cli;
 /// </summary>
 internal static class UtcTimeOption
 {
+    /// <summary>
+    /// ISO 8601 dates and date-times only (K: Z, an offset, or none, read as UTC). The BCL's lenient parse took
+    /// <c>10:00</c> as 10:00 on the machine's current date and <c>01/02/2026</c> month first.
+    /// </summary>
+    private static readonly string[] Formats =
+    [
+        "yyyy'-'MM'-'dd", "yyyy'-'MM'-'dd'T'HH':'mmK", "yyyy'-'MM'-'dd'T'HH':'mm':'ssK", "yyyy'-'MM'-'dd'T'HH':'mm':'ss.FFFFFFFK",
+    ];
+
     public static Option<DateTimeOffset?> Create(string name, string description) => new(name)
     {
         Description = description,
         CustomParser = result =>
         {
             var text = string.Join(' ', result.Tokens.Select(t => t.Value));
-            if (DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var at))
+            if (DateTimeOffset.TryParseExact(text, Formats, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var at))
             {
                 return at;
             }

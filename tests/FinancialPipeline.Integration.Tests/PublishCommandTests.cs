@@ -57,6 +57,14 @@ public sealed class PublishCommandTests(StackFixture stack)
             Assert.Contains(reason, result.Stderr, StringComparison.Ordinal);
         }
 
+        // Not ISO 8601, a usage error: the lenient parse read a bare time on the machine's current date, 01/02 month first.
+        foreach (var (from, to, reason) in new[] { ("10:00", "2026-11-21", "--from '10:00' is not a UTC date or time"), ("2026-11-20", "01/02/2027", "--to '01/02/2027' is not a UTC date or time") })
+        {
+            var result = await FpProcess.RunAsync(env, "publish", "--job", good.JobName, "--from", from, "--to", to);
+            Assert.Equal(2, result.ExitCode);
+            Assert.Contains(reason, result.Stderr, StringComparison.Ordinal);
+        }
+
         var badId = await FpProcess.RunAsync(env, "publish", "--job", good.JobName, "--execution-id", "42");
         Assert.Equal(2, badId.ExitCode);
         Assert.Contains("--execution-id '42' is not a UUID", badId.Stderr, StringComparison.Ordinal);
