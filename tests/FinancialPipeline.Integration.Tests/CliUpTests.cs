@@ -137,7 +137,11 @@ public sealed partial class CliUpTests
             var tree = await WaitForChildAsync(
                 fp, runningProcess, pid => runningProcess == "initdb" ? ProcessName(pid) == "initdb" : CommandLine(pid).Contains(" -k /", StringComparison.Ordinal), stdout, stderr);
 
-            var cluster = tree.Select(CommandLine).Select(c => ClusterDirectory().Match(c)).First(m => m.Success).Value;
+            // Read while it runs: a process of the tree may have exited (and its /proc entry gone) since it was listed.
+            var cluster = await Eventually.WaitAsync(
+                () => Task.FromResult(ProcessTrees.Of(fp.Id).Select(CommandLine).Select(c => ClusterDirectory().Match(c)).FirstOrDefault(m => m.Success)?.Value),
+                TimeSpan.FromSeconds(10),
+                "the cluster directory on a command line under fp run");
             await FpProcess.TerminateAsync(fp);
             await Task.Delay(100);
             await FpProcess.TerminateAsync(fp);
