@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Diagnostics;
 using FinancialPipeline.DevServices;
+using FinancialPipeline.Stages;
 using Microsoft.Extensions.Logging;
 using Spectre.Console;
 
@@ -28,6 +29,9 @@ internal static class LocalStack
         LocalInfrastructure infra;
         try
         {
+            // The stack's topics and subscriptions begin with FP_TOPIC_PREFIX when it is set (on a shared emulator each
+            // stack needs its own), as the function hosts' and the operator commands' do.
+            options = options with { Prefix = PipelineSettings.ValidTopicPrefix(Environment.GetEnvironmentVariable("FP_TOPIC_PREFIX"), options.Prefix) };
             infra = await LocalInfrastructure.StartAsync(loggers, ct);
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)

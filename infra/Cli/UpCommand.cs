@@ -89,7 +89,7 @@ internal static class UpCommand
         }
         yield return ("PUBSUB_EMULATOR_HOST", pipeline.Infrastructure.EmulatorHost);
         yield return ("FP_PROJECT_ID", options.ProjectId);
-        yield return ("FP_TOPIC_PREFIX", options.Prefix);
+        yield return ("FP_TOPIC_PREFIX", pipeline.Settings.TopicPrefix);
         yield return ("FP_STALE_AFTER_SECONDS", options.StaleAfter.TotalSeconds.ToString(CultureInfo.InvariantCulture));
         yield return ("FP_DATA_DIR", pipeline.Settings.DataDirectory);
     }

@@ -73,7 +73,7 @@ public sealed partial record PipelineSettings
         {
             ProjectId = Matching(config, config["FP_PROJECT_ID"] is null ? "GOOGLE_CLOUD_PROJECT" : "FP_PROJECT_ID", defaults.ProjectId, ProjectIdPattern(), "a project id: 6-30 of a-z 0-9 -, a letter first, optionally after a domain and ':'"),
             PubSubEmulatorHost = EmulatorHost(config["PUBSUB_EMULATOR_HOST"]),
-            TopicPrefix = Matching(config, "FP_TOPIC_PREFIX", defaults.TopicPrefix, TopicPrefixPattern(), "a letter, then A-Z a-z 0-9 - _ . ~ + % (topic and subscription names begin with it)"),
+            TopicPrefix = ValidTopicPrefix(config["FP_TOPIC_PREFIX"], defaults.TopicPrefix),
             DataDirectory = Path.GetFullPath(config["FP_DATA_DIR"] ?? defaults.DataDirectory),
             HeartbeatInterval = Seconds(config, "FP_HEARTBEAT_SECONDS", defaults.HeartbeatInterval),
             StaleAfter = Seconds(config, "FP_STALE_AFTER_SECONDS", defaults.StaleAfter),
@@ -112,6 +112,13 @@ public sealed partial record PipelineSettings
             : pattern.IsMatch(raw) && !raw.StartsWith("goog", StringComparison.OrdinalIgnoreCase) ? raw
             : throw new InvalidOperationException($"{key}='{raw}' must be {rule}");
     }
+
+    /// <summary>FP_TOPIC_PREFIX, or <paramref name="fallback"/> when unset.</summary>
+    /// <exception cref="InvalidOperationException">Not a valid beginning of a topic name, naming the variable.</exception>
+    public static string ValidTopicPrefix(string? value, string fallback) =>
+        value is null ? fallback
+        : TopicPrefixPattern().IsMatch(value) && !value.StartsWith("goog", StringComparison.OrdinalIgnoreCase) ? value
+        : throw new InvalidOperationException($"FP_TOPIC_PREFIX='{value}' must be a letter, then A-Z a-z 0-9 - _ . ~ + % (topic and subscription names begin with it)");
 
     /// <summary>PUBSUB_EMULATOR_HOST is <c>host:port</c>, as gcloud's emulator prints it; the client prefixes http://.</summary>
     /// <exception cref="InvalidOperationException">Anything else, naming the variable.</exception>

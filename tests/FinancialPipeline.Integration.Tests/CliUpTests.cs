@@ -168,6 +168,7 @@ public sealed partial class CliUpTests
     [Theory]
     [InlineData("FP_POSTGRES_CONNECTION", "Host=127.0.0.1;Prot=5432", 2, "fp run: could not start the local stack: FP_POSTGRES_CONNECTION is not a valid Npgsql connection string (part 2 of 2: its keyword is not one Npgsql knows)")]
     [InlineData("PUBSUB_EMULATOR_HOST", "http://127.0.0.1:8085", 2, "fp run: could not start the local stack: PUBSUB_EMULATOR_HOST='http://127.0.0.1:8085' must be host:port")]
+    [InlineData("FP_TOPIC_PREFIX", "9-start-with-a-digit", 2, "fp run: could not start the local stack: FP_TOPIC_PREFIX='9-start-with-a-digit' must be a letter, then")]
     [InlineData("PUBSUB_EMULATOR_HOST", "silent", 1, "fp run: could not start the local stack: Pub/Sub: the emulator at PUBSUB_EMULATOR_HOST=127.0.0.1:")]
     public async Task Run_GivenAMalformedOrSilentService_SaysWhichInOneLine_BeforeStartingAnything(string variable, string value, int exitCode, string expected)
     {
