@@ -12,6 +12,8 @@ public sealed class BucketNameTests
     [InlineData("abc")]
     [InlineData("fp-bronze")]
     [InlineData("fp_silver.prod-2026")]
+    [InlineData("192.168.5")]
+    [InlineData("1.2.3.4.5")]
     [InlineData("a23456789012345678901234567890123456789012345678901234567890123")]
     public void Valid_names_pass_everywhere(string bucket)
     {
@@ -29,6 +31,9 @@ public sealed class BucketNameTests
     [InlineData("fp-bronze.", "start and end")]
     [InlineData("fp..bronze", "'..'")]
     [InlineData("google-data", "'goog'")]
+    [InlineData("my-google-bucket", "'google'")]
+    [InlineData("my-g00gle-bucket", "'google'")]
+    [InlineData("192.168.5.4", "IP address")]
     public async Task Invalid_names_are_refused_everywhere_with_the_same_reason(string bucket, string reason)
     {
         Assert.Contains(reason, BucketNames.Problem(bucket), StringComparison.Ordinal);

@@ -3,7 +3,8 @@ namespace FinancialPipeline.Core.Storage;
 /// <summary>
 /// The one bucket-name rule, checked where a name comes in (job config rows) and again by each object store:
 /// GCS's naming rules restricted to undotted-length names — 3–63 of a-z, 0-9, '-', '_' and '.', a letter or digit
-/// at both ends, no "..", not starting with "goog". On the filesystem store these names are also safe directory
+/// at both ends, no "..", not starting with "goog", not containing "google" (or "g00gle"), not an IP address in
+/// dotted-decimal form. On the filesystem store these names are also safe directory
 /// names (no separator, no traversal).
 /// </summary>
 public static class BucketNames
@@ -31,7 +32,23 @@ public static class BucketNames
             return "is not a valid bucket name: it must not contain '..'";
         }
 
-        return bucket.StartsWith("goog", StringComparison.Ordinal) ? "is not a valid bucket name: it must not start with 'goog'" : null;
+        if (bucket.StartsWith("goog", StringComparison.Ordinal))
+        {
+            return "is not a valid bucket name: it must not start with 'goog'";
+        }
+
+        if (bucket.Contains("google", StringComparison.Ordinal) || bucket.Contains("g00gle", StringComparison.Ordinal))
+        {
+            return "is not a valid bucket name: GCS refuses names containing 'google' or a close misspelling";
+        }
+
+        return IsDottedDecimal(bucket) ? "is not a valid bucket name: GCS refuses a name that reads as an IP address" : null;
+    }
+
+    private static bool IsDottedDecimal(string bucket)
+    {
+        var parts = bucket.Split('.');
+        return parts.Length == 4 && parts.All(p => p.Length is >= 1 and <= 3 && p.All(char.IsAsciiDigit));
     }
 
     /// <exception cref="ArgumentException">The name breaks the rule; the message says how.</exception>
