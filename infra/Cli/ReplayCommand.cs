@@ -36,7 +36,12 @@ internal static class ReplayCommand
 
         try
         {
-            var result = await env.Operator.ReplayAsync(executionId, stage, who, ct);
+            // A backfill's window is checked as fp publish checks one: the job or its provider may have changed since.
+            var result = await env.Operator.ReplayAsync(executionId, stage, who, ct, async (jobName, window, token) =>
+            {
+                var (job, refusal) = await StartChecks.FindRunnableJobAsync(env.DataSource, jobName, token);
+                return job is null ? refusal : StartChecks.CheckWindow(job, env.ProviderFor(job), window, env.Operator.Time.GetUtcNow()).Refusal;
+            });
             Console.WriteLine($"reset {string.Join(", ", result.ResetStages)} of {executionId}; republished the trigger to {result.Topic} (message {result.MessageId})");
             return 0;
         }

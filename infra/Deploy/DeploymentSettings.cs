@@ -111,8 +111,15 @@ public sealed partial record DeploymentSettings
         Check(nameof(ProjectId), ProjectId, ProjectIdRule(), "6–30 characters: lowercase letters, digits, hyphens; starts with a letter");
         Check(nameof(Region), Region, RegionRule(), "a region such as us-east4");
         Check(nameof(Prefix), Prefix, PrefixRule(), "1–12 characters: lowercase letters, digits, hyphens; starts with a letter");
-        Check(nameof(BronzeBucket), BronzeBucket, BucketRule(), "3–63 characters: lowercase letters, digits, '-', '_', '.'");
-        Check(nameof(SilverBucket), SilverBucket, BucketRule(), "3–63 characters: lowercase letters, digits, '-', '_', '.'");
+        // The one bucket rule the job rows and the stores are held to, GCS's own included (no 'google', no IP address).
+        foreach (var (setting, bucket) in new[] { (nameof(BronzeBucket), BronzeBucket), (nameof(SilverBucket), SilverBucket) })
+        {
+            if (FinancialPipeline.Core.Storage.BucketNames.Problem(bucket) is { } problem)
+            {
+                throw new ArgumentException($"{setting}: '{bucket}' {problem}");
+            }
+        }
+
         if (BronzeBucket == SilverBucket)
         {
             throw new ArgumentException($"{nameof(SilverBucket)}: must differ from {nameof(BronzeBucket)} ('{BronzeBucket}')");
@@ -177,9 +184,6 @@ public sealed partial record DeploymentSettings
 
     [GeneratedRegex("^[a-z][a-z0-9-]{0,11}$")]
     private static partial Regex PrefixRule();
-
-    [GeneratedRegex("^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$")]
-    private static partial Regex BucketRule();
 
     [GeneratedRegex("^[A-Za-z0-9_]{1,1024}$")]
     private static partial Regex DatasetRule();

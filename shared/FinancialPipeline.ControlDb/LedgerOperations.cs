@@ -44,7 +44,13 @@ public sealed class LedgerOperations(NpgsqlDataSource dataSource, TimeProvider t
     /// <see cref="ExecutionLedger.ReplayMarker"/>, so the normal claim path takes them again (attempt + 1, reason
     /// <c>replay</c>). Returns what to republish.
     /// </summary>
-    public async Task<ReplayReset> ResetForReplayAsync(Guid executionId, Stage stage, string requestedBy, CancellationToken cancellationToken)
+    /// <param name="checkWindow">
+    /// For a bronze replay that will send a window (a backfill's): why Extract would refuse it now (the job's provider
+    /// or bars changed, or a cap came in since it was pinned), or null. A refusal leaves every row as it was: reset,
+    /// the rows would wait for a run that never comes.
+    /// </param>
+    public async Task<ReplayReset> ResetForReplayAsync(
+        Guid executionId, Stage stage, string requestedBy, CancellationToken cancellationToken, Func<string, TimeWindow, CancellationToken, Task<string?>>? checkWindow = null)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(requestedBy);
         await using var conn = await dataSource.OpenConnectionAsync(cancellationToken);
@@ -113,6 +119,16 @@ public sealed class LedgerOperations(NpgsqlDataSource dataSource, TimeProvider t
             }
         }
 
+        // A bronze that pinned its window resends it (a backfill's; an incremental one is recomputed); one that failed
+        // before pinning resends what its start message asked for, so a backfill stays a backfill.
+        var backfill = stage != Stage.Bronze ? null
+            : target.Pinned is not null ? (target.Kind == "backfill" ? target.Pinned : null)
+            : target.Requested;
+        if (backfill is { } window && checkWindow is not null && await checkWindow(target.Job, window, cancellationToken) is { } refusal)
+        {
+            throw new ReplayRefusedException($"bronze of {executionId:D} would run its window {window.Start:O} → {window.End:O} again, which Extract would now refuse: {refusal}");
+        }
+
         // The attempts the reset replaces are kept first (a SUCCESS row included: its outcome is what the reset erases).
         await using (var keep = new NpgsqlCommand("""
             INSERT INTO ingestion_job_attempt
@@ -146,11 +162,6 @@ public sealed class LedgerOperations(NpgsqlDataSource dataSource, TimeProvider t
         }
 
         await tx.CommitAsync(cancellationToken);
-        // A bronze that pinned its window resends it (a backfill's; an incremental one is recomputed); one that failed
-        // before pinning resends what its start message asked for, so a backfill stays a backfill.
-        var backfill = stage != Stage.Bronze ? null
-            : target.Pinned is not null ? (target.Kind == "backfill" ? target.Pinned : null)
-            : target.Requested;
         return new ReplayReset(target.Job, backfill, upstreamCompletion, affected);
     }
 

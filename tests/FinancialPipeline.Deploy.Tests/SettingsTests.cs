@@ -8,6 +8,8 @@ public sealed class SettingsTests(RepositoryFixture repo) : IClassFixture<Reposi
         { "Region", s => s with { Region = "us east4; rm -rf /" } },
         { "Prefix", s => s with { Prefix = "FP-" } },
         { "BronzeBucket", s => s with { BronzeBucket = "gs://bronze" } },
+        { "BronzeBucket", s => s with { BronzeBucket = "acme-google-bronze" } }, // GCS refuses 'google' in a name
+        { "SilverBucket", s => s with { SilverBucket = "10.0.0.1" } },           // and a name that reads as an IP address
         { "SilverBucket", s => s with { SilverBucket = s.BronzeBucket } },
         { "BigQueryDataset", s => s with { BigQueryDataset = "gold-layer" } },
         { "BigQueryLocation", s => s with { BigQueryLocation = "U S" } },

@@ -108,6 +108,11 @@ public sealed class OperationsTests(StackFixture stack)
         Assert.Equal(goldBefore, await GoldContentAsync(pipeline));
         var recent = await op.Operations.RecentRunsAsync(1, job.JobName, CancellationToken.None);
         Assert.Equal("backfill", recent[0].WindowKind);
+        // Only bronze records the window asked for: silver and gold follow bronze's, and a completion event's window is
+        // not a request (one finer than the ledger's microseconds would fail the claim's check, on every delivery).
+        await using var requested = stack.DataSource.CreateCommand("SELECT string_agg(stage, ',') FROM ingestion_job_execution WHERE execution_id = @id AND requested_start IS NOT NULL");
+        requested.Parameters.AddWithValue("id", start.ExecutionId);
+        Assert.Equal("bronze", await requested.ExecuteScalarAsync());
     }
 
     [Fact]
@@ -146,6 +151,32 @@ public sealed class OperationsTests(StackFixture stack)
         Assert.Equal(("replay", window.Start, window.End, "backfill"), (bronze!.ClaimReason, bronze.StartTime, bronze.EndTime, bronze.WindowKind));
         var silver = await driver.Ledger.GetAsync(start.ExecutionId, Stage.Silver, CancellationToken.None);
         Assert.Equal((window.Start, window.End), (silver!.StartTime, silver.EndTime));
+    }
+
+    [Fact]
+    public async Task FpReplayOfBronze_OfABackfillWhoseWindowExtractWouldNowRefuse_IsRefused_AndResetsNothing()
+    {
+        // A backfill run with the synthetic provider 800 days back; the job then moves to Yahoo, which serves 1h bars
+        // for 730 days. Reset, the rows would wait for a run Extract refuses before its claim, and fp replay said 0.
+        var job = await stack.CreateJobAsync();
+        await using var pipeline = await stack.StartPipelineAsync();
+        var driver = new PipelineDriver(stack, pipeline);
+        var day = new DateTimeOffset(TimeProvider.System.GetUtcNow().UtcDateTime.Date.AddDays(-800), TimeSpan.Zero);
+        var (start, _) = await Operator(pipeline).PublishStartAsync(job.JobName, null, new TimeWindow(day, day.AddDays(1)), CancellationToken.None);
+        await driver.WaitForGoldSuccessAsync(start.ExecutionId);
+        var before = await driver.Ledger.ListAsync(start.ExecutionId, CancellationToken.None);
+        await using (var cmd = stack.DataSource.CreateCommand("UPDATE ingestion_job_config SET provider = 'yahoo' WHERE job_name = @job"))
+        {
+            cmd.Parameters.AddWithValue("job", job.JobName);
+            Assert.Equal(1, await cmd.ExecuteNonQueryAsync());
+        }
+
+        var replay = await FpProcess.RunAsync(stack.OperatorVariables(pipeline), "replay", "--execution-id", start.ExecutionId.ToString("D"), "--stage", "bronze");
+
+        Assert.Equal(1, replay.ExitCode);
+        Assert.Contains("which Extract would now refuse: window.end: ", replay.Stderr, StringComparison.Ordinal);
+        Assert.Contains("is older than provider yahoo serves 1h bars", replay.Stderr, StringComparison.Ordinal);
+        Assert.Equal(before, await driver.Ledger.ListAsync(start.ExecutionId, CancellationToken.None));
     }
 
     [Fact]

@@ -36,9 +36,11 @@ public sealed class PipelineOperator(ExecutionLedger ledger, LedgerOperations op
     /// pinned window of a backfill), the upstream stage's stored completion event otherwise.
     /// </summary>
     /// <exception cref="ReplayRefusedException">The stage runs now, or its upstream has not succeeded.</exception>
-    public async Task<ReplayResult> ReplayAsync(Guid executionId, Stage stage, string requestedBy, CancellationToken cancellationToken)
+    /// <param name="checkWindow">See <see cref="LedgerOperations.ResetForReplayAsync"/>: a window Extract would refuse is refused here.</param>
+    public async Task<ReplayResult> ReplayAsync(
+        Guid executionId, Stage stage, string requestedBy, CancellationToken cancellationToken, Func<string, TimeWindow, CancellationToken, Task<string?>>? checkWindow = null)
     {
-        var reset = await operations.ResetForReplayAsync(executionId, stage, requestedBy, cancellationToken);
+        var reset = await operations.ResetForReplayAsync(executionId, stage, requestedBy, cancellationToken, checkWindow);
         var (topic, message) = stage.Upstream() is { } upstream
             ? (topics.CompletedOf(upstream), UpstreamEvent(reset, upstream))
             : (topics.Start, StartEvent(executionId, reset));

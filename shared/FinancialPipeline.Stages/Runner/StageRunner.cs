@@ -59,7 +59,7 @@ public sealed partial class StageRunner(
         }
 
         var claim = await ledger.ClaimAsync(
-            new ClaimRequest(input.ExecutionId, stage, input.JobName, job is null ? null : string.Join(',', job.Tickers), job?.IntervalSeconds, job?.OverlapSeconds, job?.BucketName, input.RequestedWindow),
+            new ClaimRequest(input.ExecutionId, stage, input.JobName, job is null ? null : string.Join(',', job.Tickers), job?.IntervalSeconds, job?.OverlapSeconds, job?.BucketName, stage == Stage.Bronze ? input.RequestedWindow : null),
             cancellationToken);
         switch (claim.Outcome)
         {
