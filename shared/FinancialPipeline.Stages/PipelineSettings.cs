@@ -118,7 +118,7 @@ public sealed partial record PipelineSettings
     public static string ValidTopicPrefix(string? value, string fallback) =>
         value is null ? fallback
         : TopicPrefixPattern().IsMatch(value) && !value.StartsWith("goog", StringComparison.OrdinalIgnoreCase) ? value
-        : throw new InvalidOperationException($"FP_TOPIC_PREFIX='{value}' must be a letter, then A-Z a-z 0-9 - _ . ~ + % (topic and subscription names begin with it)");
+        : throw new InvalidOperationException($"FP_TOPIC_PREFIX='{value}' must be a letter, then A-Z a-z 0-9 - _ . ~ + %, not starting with goog (topic and subscription names begin with it)");
 
     /// <summary>PUBSUB_EMULATOR_HOST is <c>host:port</c>, as gcloud's emulator prints it; the client prefixes http://.</summary>
     /// <exception cref="InvalidOperationException">Anything else, naming the variable.</exception>

@@ -68,6 +68,26 @@ public sealed class RetryTests : GcsTestBase
     }
 
     [Fact]
+    public async Task ADestinationThatCannotBeWritten_FailsAtOnce_WithoutDownloadingAgain()
+    {
+        var store = CreateStore();
+        Server.Put(Bucket, "d.bin", RandomBytes(300_000, seed: 9));
+        using var full = new FullDiskStream();
+
+        var e = await Assert.ThrowsAsync<InvalidOperationException>(() => store.DownloadObjectAsync(Bucket, "d.bin", full));
+
+        Assert.Contains($"writing the download of gs://{Bucket}/d.bin to its destination failed: No space left on device", e.Message, StringComparison.Ordinal);
+        Assert.Single(Server.Requests); // a full disk is not the network's fault: downloading again cannot help
+    }
+
+    /// <summary>A destination whose writes fail as a full disk's do.</summary>
+    private sealed class FullDiskStream : MemoryStream
+    {
+        public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default) =>
+            throw new IOException("No space left on device");
+    }
+
+    [Fact]
     public async Task ListAndDelete_AreRetriedToo()
     {
         var store = CreateStore();

@@ -113,7 +113,7 @@ public sealed partial class GcsObjectStore : IObjectStore
 
                 try
                 {
-                    await attempt.Content.CopyToAsync(destination, ct);
+                    await CopyBodyAsync(attempt, destination, target.Uri, ct);
                     return attempt;
                 }
                 catch (Exception e) when (HttpTransience.IsTransient(e, cancellationToken))
@@ -137,6 +137,35 @@ public sealed partial class GcsObjectStore : IObjectStore
 
         await EnsureSuccessAsync(response, "download of " + target.Uri, cancellationToken);
         LogDownloaded(_logger, target.Uri, response.Content.Headers.ContentLength);
+    }
+
+    /// <summary>
+    /// Copies a download's body; a failure to write the destination (a full disk) is not the network's and is not
+    /// retried: it is thrown as an <see cref="InvalidOperationException"/> naming the object.
+    /// </summary>
+    private static async Task CopyBodyAsync(HttpResponseMessage response, Stream destination, string uri, CancellationToken ct)
+    {
+        await using var body = await response.Content.ReadAsStreamAsync(ct);
+        var buffer = ArrayPool<byte>.Shared.Rent(81920);
+        try
+        {
+            int read;
+            while ((read = await body.ReadAsync(buffer, ct)) > 0)
+            {
+                try
+                {
+                    await destination.WriteAsync(buffer.AsMemory(0, read), ct);
+                }
+                catch (IOException ex)
+                {
+                    throw new InvalidOperationException($"writing the download of {uri} to its destination failed: {ex.Message}", ex);
+                }
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
     }
 
     public IAsyncEnumerable<StoredObject> ListObjectsAsync(string bucket, string prefix, ListObjectsOptions? options = null, CancellationToken cancellationToken = default)
