@@ -11,12 +11,14 @@ namespace FinancialPipeline.Cli;
 internal static class UtcTimeOption
 {
     /// <summary>
-    /// ISO 8601 dates and date-times only (K: Z, an offset, or none, read as UTC). The BCL's lenient parse took
-    /// <c>10:00</c> as 10:00 on the machine's current date and <c>01/02/2026</c> month first.
+    /// ISO 8601 dates and date-times only (K: Z, an offset, or none, read as UTC; the fraction is optional). The BCL's
+    /// lenient parse took <c>10:00</c> as 10:00 on the machine's current date and <c>01/02/2026</c> month first. Wider
+    /// than a message's RFC 3339 on purpose: an operator types <c>2026-11-20</c> or <c>2026-11-20T13:00</c>, and
+    /// fp writes the message in RFC 3339 itself.
     /// </summary>
     private static readonly string[] Formats =
     [
-        "yyyy'-'MM'-'dd", "yyyy'-'MM'-'dd'T'HH':'mmK", "yyyy'-'MM'-'dd'T'HH':'mm':'ssK", "yyyy'-'MM'-'dd'T'HH':'mm':'ss.FFFFFFFK",
+        "yyyy'-'MM'-'dd", "yyyy'-'MM'-'dd'T'HH':'mmK", "yyyy'-'MM'-'dd'T'HH':'mm':'ss.FFFFFFFK",
     ];
 
     public static Option<DateTimeOffset?> Create(string name, string description) => new(name)

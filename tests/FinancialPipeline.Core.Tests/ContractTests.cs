@@ -179,6 +179,9 @@ public sealed class ContractTests
     [InlineData("failed_tickers", "[null]", "failed_tickers[0]", "is null")]
     [InlineData("records", "null", "records", "must be an object with in, written and rejected, got Null")]
     [InlineData("metrics", "null", "metrics", "must be an object of named counts, got Null")]
+    [InlineData("completed_at", "\"2026-11-21T05:01:00+05:00\"", "completed_at", "must be UTC")]
+    [InlineData("completed_at", "\"2026-11-21T00:01:00\"", "completed_at", "is not an RFC 3339 timestamp")]
+    [InlineData("newest_timestamp", "\"11/20/2026 23:00Z\"", "newest_timestamp", "is not an RFC 3339 timestamp")]
     public void CompletionMessage_NullOrNonStringEntries_AreRejectedNamingTheEntry(string field, string value, string expectedField, string reason)
     {
         var executionId = Guid.NewGuid();

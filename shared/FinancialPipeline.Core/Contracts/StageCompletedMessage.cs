@@ -101,6 +101,10 @@ public sealed record StageCompletedMessage
         }
 
         StartMessage.ParseWindow(w, "window");
+        // Every timestamp of a message is RFC 3339 UTC (the typed deserialisation would take another offset, or none as
+        // the machine's local time).
+        PipelineJson.OptionalUtcTimestamp(root, "completed_at", "completed_at");
+        PipelineJson.OptionalUtcTimestamp(root, "newest_timestamp", "newest_timestamp");
         if (!root.TryGetProperty("records", out var records) || records.ValueKind != JsonValueKind.Object)
         {
             // The typed deserialisation would take "records": null for a message without counts.
