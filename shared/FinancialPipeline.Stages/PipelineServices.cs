@@ -57,7 +57,7 @@ public static class PipelineServices
         services.AddSingleton<ExtractWork>();
         services.AddSingleton(new SilverEngineOptions { WorkDirectory = settings.WorkDirectory });
         services.AddSingleton<TransformWork>();
-        services.AddSingleton(sp => new AggregateWork(sp.GetRequiredService<IGoldWarehouse>(), warehouseLocation, sp.GetRequiredService<TimeProvider>()));
+        services.AddSingleton(sp => new AggregateWork(new Lazy<IGoldWarehouse>(sp.GetRequiredService<IGoldWarehouse>), warehouseLocation, sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton(sp => new DeferredWork<ExtractWork>(sp, Stage.Bronze));
         services.AddSingleton(sp => new DeferredWork<TransformWork>(sp, Stage.Silver));
         services.AddSingleton(sp => new DeferredWork<AggregateWork>(sp, Stage.Gold));

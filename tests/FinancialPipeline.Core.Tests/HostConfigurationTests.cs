@@ -1,5 +1,7 @@
 using System.Globalization;
 using FinancialPipeline.ControlDb;
+using FinancialPipeline.Core.Contracts;
+using FinancialPipeline.Core.Jobs;
 using FinancialPipeline.Core.Warehouse;
 using FinancialPipeline.Core.Storage;
 using FinancialPipeline.Hosting;
@@ -174,12 +176,18 @@ public sealed class HostConfigurationTests
         // publisher's HTTP client and retry pipeline: the runner publishes only after a stage succeeds.
         var stores = 0;
         var publishers = 0;
+        var warehouses = 0;
         var services = new ServiceCollection();
         services.AddLogging(b => b.SetMinimumLevel(LogLevel.Warning));
         services.AddSingleton<IObjectStore>(_ =>
         {
             stores++;
             return new FileSystemObjectStore(Path.GetTempPath());
+        });
+        services.AddSingleton<IGoldWarehouse>(_ =>
+        {
+            warehouses++;
+            throw new InvalidOperationException("the warehouse is built only for a MERGE");
         });
         services.AddSingleton<IPublisherClient>(_ =>
         {
@@ -201,6 +209,18 @@ public sealed class HostConfigurationTests
         Assert.Equal(provider.GetRequiredService<TransformWork>().Stage, provider.GetRequiredService<DeferredWork<TransformWork>>().Stage);
         Assert.Equal(provider.GetRequiredService<AggregateWork>().Stage, provider.GetRequiredService<DeferredWork<AggregateWork>>().Stage);
         Assert.Equal(1, stores);
+
+        // Aggregate checks a silver event's touched dates before its claim without building the warehouse client.
+        var silver = StageCompletedMessage.Parse(System.Text.Encoding.UTF8.GetBytes($$"""
+            {"schema_version":1,"execution_id":"{{Guid.NewGuid()}}","job_name":"financial_extract","stage":"silver",
+             "window":{"start":"2026-11-20T00:00:00Z","end":"2026-11-21T00:00:00Z"},"records":{"in":1,"written":1,"rejected":0},
+             "outputs":[],"touched_dates":["1969-12-31"],"metrics":{},"failed_tickers":[],"attempt":1,"completed_at":"2026-11-21T00:01:00Z"}
+            """), Stage.Silver);
+        var job = JobConfig.Create("financial_extract", "AAPL", 3600, 10800, "fp-bronze", "fp-silver", "synthetic", "1h", null, true);
+        var input = new StageInput(silver.ExecutionId, silver.JobName, silver.Window.ToWindow(), silver);
+        var rejected = Assert.Throws<MessageRejectedException>(() => provider.GetRequiredService<DeferredWork<AggregateWork>>().RejectUnrunnable(job, input));
+        Assert.Equal("touched_dates[0]", rejected.Field);
+        Assert.Equal(0, warehouses);
     }
 
     [Fact]

@@ -12,7 +12,9 @@ namespace FinancialPipeline.Stages.Work;
 /// newest hour after the MERGE, so a freshness check can compare it with the market calendar; when silver touched
 /// nothing no MERGE runs, and the mark is still the table's newest hour (absent only while gold is empty).
 /// </summary>
-public sealed class AggregateWork(IGoldWarehouse warehouse, string warehouseLocation, TimeProvider time) : IStageWork
+/// <param name="warehouse">Built at the first MERGE: the touched dates are checked before the claim, and a message
+/// rejected, busy or already done must not pay for the warehouse client on a cold host.</param>
+public sealed class AggregateWork(Lazy<IGoldWarehouse> warehouse, string warehouseLocation, TimeProvider time) : IStageWork
 {
     /// <summary>The earliest touched date a silver event may name: the Unix epoch (see <see cref="RejectUnrunnable"/>).</summary>
     public static readonly DateOnly EarliestTouchedDate = new(1970, 1, 1);
@@ -59,7 +61,7 @@ public sealed class AggregateWork(IGoldWarehouse warehouse, string warehouseLoca
         }
 
         await context.EnsureOwnedAsync();
-        var result = await warehouse.MergeHoursAsync(context.Lease.ExecutionId, context.Lease.Attempt, context.Job.SilverBucketName, dates, context.CancellationToken);
+        var result = await warehouse.Value.MergeHoursAsync(context.Lease.ExecutionId, context.Lease.Attempt, context.Job.SilverBucketName, dates, context.CancellationToken);
         return new StageOutcome(
             window,
             new RecordCounts(result.HoursInScope, result.RowsAffected, 0),
