@@ -20,8 +20,7 @@ public sealed class CompletionEventRejectionTests(StackFixture stack)
         var job = await stack.CreateJobAsync();
         await using var pipeline = await stack.StartPipelineAsync();
         var driver = new PipelineDriver(stack, pipeline);
-        var executionA = await RunOneExecutionAsync(driver, job.JobName);
-        var bronzeA = JsonNode.Parse((await driver.Ledger.GetAsync(executionA, Stage.Bronze, CancellationToken.None))!.CompletionJson!)!.AsObject();
+        var (executionA, bronzeA) = await RunOneExecutionAsync(driver, job.JobName, Stage.Bronze);
         var objectA = bronzeA["outputs"]![0]!.GetValue<string>();
         Assert.Contains($"/{job.BucketName}/financial_quotes/ingest_date=", objectA, StringComparison.Ordinal);
 
@@ -81,8 +80,7 @@ public sealed class CompletionEventRejectionTests(StackFixture stack)
         var job = await stack.CreateJobAsync();
         await using var pipeline = await stack.StartPipelineAsync();
         var driver = new PipelineDriver(stack, pipeline);
-        var execution = await RunOneExecutionAsync(driver, job.JobName);
-        var silver = JsonNode.Parse((await driver.Ledger.GetAsync(execution, Stage.Silver, CancellationToken.None))!.CompletionJson!)!.AsObject();
+        var (_, silver) = await RunOneExecutionAsync(driver, job.JobName, Stage.Silver);
         var today = DateOnly.FromDateTime(TimeProvider.System.GetUtcNow().UtcDateTime);
         var cases = new (JsonNode?[] Dates, string Field, string Reason)[]
         {
@@ -124,8 +122,7 @@ public sealed class CompletionEventRejectionTests(StackFixture stack)
         var job = await stack.CreateJobAsync();
         await using var pipeline = await stack.StartPipelineAsync();
         var driver = new PipelineDriver(stack, pipeline);
-        var executionA = await RunOneExecutionAsync(driver, job.JobName);
-        var bronzeA = JsonNode.Parse((await driver.Ledger.GetAsync(executionA, Stage.Bronze, CancellationToken.None))!.CompletionJson!)!.AsObject();
+        var (_, bronzeA) = await RunOneExecutionAsync(driver, job.JobName, Stage.Bronze);
         var b = Guid.NewGuid();
         var body = bronzeA.DeepClone().AsObject();
         body["execution_id"] = b.ToString("D");
@@ -140,12 +137,14 @@ public sealed class CompletionEventRejectionTests(StackFixture stack)
         Assert.Null(await driver.Ledger.GetAsync(b, Stage.Bronze, CancellationToken.None));
     }
 
-    private static async Task<Guid> RunOneExecutionAsync(PipelineDriver driver, string jobName)
+    /// <summary>One real execution to gold SUCCESS: its id and <paramref name="stage"/>'s stored completion event, to alter.</summary>
+    private static async Task<(Guid Execution, JsonObject Completion)> RunOneExecutionAsync(PipelineDriver driver, string jobName, Stage stage)
     {
         var start = new StartMessage(Guid.NewGuid(), jobName, null, null);
         await driver.PublishStartAsync(start);
         await driver.WaitForGoldSuccessAsync(start.ExecutionId);
-        return start.ExecutionId;
+        var row = await driver.Ledger.GetAsync(start.ExecutionId, stage, CancellationToken.None);
+        return (start.ExecutionId, JsonNode.Parse(row!.CompletionJson!)!.AsObject());
     }
 
     /// <summary>A Pub/Sub push of <paramref name="body"/> (message id: the execution in "N" form), answered <paramref name="expected"/>.</summary>
