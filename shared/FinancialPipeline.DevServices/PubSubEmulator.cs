@@ -104,29 +104,11 @@ public sealed class PubSubEmulator : IAsyncDisposable
     /// <exception cref="PubSubException">It does not answer as the emulator does, naming the variable.</exception>
     public static async Task ProbeAsync(string host, CancellationToken ct)
     {
-        var probeTimeout = TimeSpan.FromSeconds(5);
-        using var http = new HttpClient { BaseAddress = new Uri($"http://{host}/"), Timeout = probeTimeout };
-        string problem;
-        try
+        using var http = new HttpClient { BaseAddress = new Uri($"http://{host}/"), Timeout = TimeSpan.FromSeconds(5) };
+        if (await ProblemAsync(http, ct) is { } problem)
         {
-            using var response = await http.GetAsync("v1/projects/readiness-probe/topics", ct);
-            if (response.IsSuccessStatusCode)
-            {
-                return;
-            }
-
-            problem = $"answered a topic listing with HTTP {(int)response.StatusCode} (is it the Pub/Sub emulator?)";
+            throw new PubSubException($"the emulator at PUBSUB_EMULATOR_HOST={host}: {problem}");
         }
-        catch (HttpRequestException ex)
-        {
-            problem = ex.Message;
-        }
-        catch (TaskCanceledException) when (!ct.IsCancellationRequested)
-        {
-            problem = $"no answer within {probeTimeout.TotalSeconds:F0} s";
-        }
-
-        throw new PubSubException($"the emulator at PUBSUB_EMULATOR_HOST={host}: {problem}");
     }
 
     private async Task<bool> WaitReadyAsync(CancellationToken ct)
@@ -140,25 +122,33 @@ public sealed class PubSubEmulator : IAsyncDisposable
                 return false;
             }
 
-            try
+            if (await ProblemAsync(http, ct) is null)
             {
-                using var response = await http.GetAsync("v1/projects/readiness-probe/topics", ct);
-                if (response.IsSuccessStatusCode)
-                {
-                    return true;
-                }
-            }
-            catch (HttpRequestException)
-            {
-            }
-            catch (TaskCanceledException) when (!ct.IsCancellationRequested)
-            {
+                return true;
             }
 
             await Task.Delay(150, ct);
         }
 
         return false;
+    }
+
+    /// <summary>One topic listing through <paramref name="http"/>: null when the emulator answers it, otherwise why not.</summary>
+    private static async Task<string?> ProblemAsync(HttpClient http, CancellationToken ct)
+    {
+        try
+        {
+            using var response = await http.GetAsync("v1/projects/readiness-probe/topics", ct);
+            return response.IsSuccessStatusCode ? null : $"answered a topic listing with HTTP {(int)response.StatusCode} (is it the Pub/Sub emulator?)";
+        }
+        catch (HttpRequestException ex)
+        {
+            return ex.Message;
+        }
+        catch (TaskCanceledException) when (!ct.IsCancellationRequested)
+        {
+            return $"no answer within {http.Timeout.TotalSeconds:F0} s";
+        }
     }
 
     private void OnProcessExit(object? sender, EventArgs e)

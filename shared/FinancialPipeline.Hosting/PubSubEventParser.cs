@@ -265,7 +265,7 @@ public static partial class PubSubEventParser
         var source = cloudEvent.Source.ToString();
         if (source != UnknownTopicSource && !TopicSourcePattern().IsMatch(source))
         {
-            throw new MessageRejectedException("ce-source", $"'{(source.Length > 200 ? source[..200] + "…" : source)}' is not a Pub/Sub topic (//pubsub.googleapis.com/projects/PROJECT/topics/TOPIC)");
+            throw new MessageRejectedException("ce-source", $"'{PayloadText.Printable(source, 200, keepLineBreaks: false)}' is not a Pub/Sub topic (//pubsub.googleapis.com/projects/PROJECT/topics/TOPIC)");
         }
 
         return cloudEvent;

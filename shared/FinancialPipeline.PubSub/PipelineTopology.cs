@@ -115,7 +115,7 @@ public sealed record PipelineTopology
             GoldCompletedWatchSubscription = p + "gold-completed-watch",
             DeadLetterHoldSubscription = p + "dead-letter-hold",
             AlertsHoldSubscription = p + "alerts-hold",
-            Topics = [start, bronze, silver, gold, dlq, alerts],
+            Topics = names.All,
             Subscriptions = subscriptions,
         };
     }

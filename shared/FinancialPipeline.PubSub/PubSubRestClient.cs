@@ -84,13 +84,13 @@ public sealed partial class PubSubRestClient : IPublisherClient, ISubscriberClie
 
     public async Task EnsureTopicAsync(string topicId, CancellationToken cancellationToken = default)
     {
-        using var response = await SendAsync(HttpMethod.Put, $"{TopicPath(topicId)}", new JsonObject(), cancellationToken);
+        using var response = await SendAsync(HttpMethod.Put, TopicPath(topicId), new JsonObject(), cancellationToken);
         await EnsureSuccessAsync(response, $"create topic {topicId}", HttpStatusCode.Conflict);
     }
 
     public async Task DeleteTopicAsync(string topicId, CancellationToken cancellationToken = default)
     {
-        using var response = await SendAsync(HttpMethod.Delete, $"{TopicPath(topicId)}", null, cancellationToken);
+        using var response = await SendAsync(HttpMethod.Delete, TopicPath(topicId), null, cancellationToken);
         await EnsureSuccessAsync(response, $"delete topic {topicId}", HttpStatusCode.NotFound);
     }
 
@@ -184,7 +184,7 @@ public sealed partial class PubSubRestClient : IPublisherClient, ISubscriberClie
 
     public async Task DeleteSubscriptionAsync(string subscriptionId, CancellationToken cancellationToken = default)
     {
-        using var response = await SendAsync(HttpMethod.Delete, $"{SubscriptionPath(subscriptionId)}", null, cancellationToken);
+        using var response = await SendAsync(HttpMethod.Delete, SubscriptionPath(subscriptionId), null, cancellationToken);
         await EnsureSuccessAsync(response, $"delete subscription {subscriptionId}", HttpStatusCode.NotFound);
     }
 

@@ -18,6 +18,9 @@ public sealed record StageTopics(string Prefix)
 
     public string CompletedOf(Stage stage) => Prefix + stage.ToWire() + "-completed";
 
+    /// <summary>Every topic of the pipeline, in the order the topology creates them.</summary>
+    public IReadOnlyList<string> All => [Start, CompletedOf(Stage.Bronze), CompletedOf(Stage.Silver), CompletedOf(Stage.Gold), DeadLetter, Alerts];
+
     /// <summary>The topic whose messages trigger <paramref name="stage"/>: where a replay of its trigger is published.</summary>
     public string TriggerOf(Stage stage) => stage.Upstream() is { } upstream ? CompletedOf(upstream) : Start;
 
@@ -33,8 +36,7 @@ public sealed record StageTopics(string Prefix)
             return null;
         }
 
-        var pipelineTopics = new[] { Start, DeadLetter, Alerts }.Concat(Enum.GetValues<Stage>().Select(CompletedOf));
-        return pipelineTopics.Contains(topicId, StringComparer.Ordinal)
+        return All.Contains(topicId, StringComparer.Ordinal)
             ? $"the message was published to {topicId}, but {stage.ToWire()} runs on messages of {TriggerOf(stage)}: a subscription or a replay is wired to the wrong topic"
             : null;
     }

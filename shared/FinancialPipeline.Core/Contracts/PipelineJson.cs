@@ -140,7 +140,8 @@ public static partial class PipelineJson
 
     private static string UpperT(string local) => string.Concat(local.AsSpan(0, 10), "T", local.AsSpan(11));
 
-    private static string Truncate(string s) => s.Length <= 64 ? s : string.Concat(s.AsSpan(0, 64), "…");
+    /// <summary>At most 64 characters of <paramref name="s"/>, for a rejection that quotes a value.</summary>
+    internal static string Truncate(string s) => s.Length <= 64 ? s : string.Concat(s.AsSpan(0, 64), "…");
 
     /// <summary>RFC 3339's date-time (section 5.6), ASCII digits only; the lower-case t is normalised for the parse.</summary>
     [GeneratedRegex(@"^(?<local>[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,7})?)(?<offset>[Zz]|[+-][0-9]{2}:[0-9]{2})\z", RegexOptions.CultureInvariant)]

@@ -125,7 +125,7 @@ public sealed record StageCompletedMessage
         {
             if (!Storage.ObjectLayout.TryParseDateKey(dates[i], out _))
             {
-                throw new MessageRejectedException($"touched_dates[{i}]", $"'{Shorten(dates[i])}' is not yyyy-MM-dd");
+                throw new MessageRejectedException($"touched_dates[{i}]", $"'{PipelineJson.Truncate(dates[i])}' is not yyyy-MM-dd");
             }
         }
 
@@ -160,8 +160,6 @@ public sealed record StageCompletedMessage
 
         return items;
     }
-
-    private static string Shorten(string s) => s.Length <= 64 ? s : string.Concat(s.AsSpan(0, 64), "…");
 
     private static StageCompletedMessage Deserialize(ReadOnlyMemory<byte> utf8)
     {

@@ -16,8 +16,8 @@ namespace FinancialPipeline.Stages.Work;
 /// rejected, busy or already done must not pay for the warehouse client on a cold host.</param>
 public sealed class AggregateWork(Lazy<IGoldWarehouse> warehouse, string warehouseLocation, TimeProvider time) : IStageWork
 {
-    /// <summary>The earliest touched date a silver event may name: the Unix epoch (see <see cref="RejectUnrunnable"/>).</summary>
-    public static readonly DateOnly EarliestTouchedDate = new(1970, 1, 1);
+    /// <summary>The earliest touched date a silver event may name: the date of <see cref="ExtractWindows.EarliestBar"/> (see <see cref="RejectUnrunnable"/>).</summary>
+    public static readonly DateOnly EarliestTouchedDate = DateOnly.FromDateTime(ExtractWindows.EarliestBar.UtcDateTime);
 
     public Stage Stage => Stage.Gold;
 

@@ -46,11 +46,13 @@ public static class ExtractWindows
     /// The longest whole-day window of <paramref name="job"/>'s bars and tickers within <see cref="MaxWindowRows"/>;
     /// 0 when one day already holds more.
     /// </summary>
-    public static int MaxWindowDays(JobConfig job)
+    public static int MaxWindowDays(JobConfig job) => (int)Math.Min(int.MaxValue, MaxWindowLength(job).Ticks / TimeSpan.TicksPerDay);
+
+    /// <summary>The longest window of <paramref name="job"/>'s bars and tickers within <see cref="MaxWindowRows"/>, in whole bars.</summary>
+    public static TimeSpan MaxWindowLength(JobConfig job)
     {
         ArgumentNullException.ThrowIfNull(job);
-        var rowsPerDay = (TimeSpan.FromDays(1).Ticks / job.BarSize.Ticks) * job.Tickers.Count;
-        return (int)Math.Min(int.MaxValue, MaxWindowRows / rowsPerDay);
+        return job.BarSize * (MaxWindowRows / job.Tickers.Count);
     }
 
     /// <summary>The end of the last completed bar as of <paramref name="now"/>.</summary>
@@ -83,7 +85,7 @@ public static class ExtractWindows
         // A long gap (a first run's lookback, days of outage) may hold more rows than one run holds: this run takes the
         // first MaxWindowRows of it and the next ones continue from its end, an hour's run at a time, until caught up.
         // Only when that moves forward: a job whose steady window (overlap + a bar) is already too large runs whole.
-        var fits = job.BarSize * (MaxWindowRows / job.Tickers.Count);
+        var fits = MaxWindowLength(job);
         if (end - start > fits && fits > job.Overlap + job.BarSize)
         {
             var caughtUpTo = start + fits;
@@ -158,7 +160,7 @@ public static class ExtractWindows
             return;
         }
 
-        var fits = window.Start + (job.BarSize * (MaxWindowRows / job.Tickers.Count));
+        var fits = window.Start + MaxWindowLength(job);
         var days = MaxWindowDays(job);
         throw new MessageRejectedException(
             "window.end",

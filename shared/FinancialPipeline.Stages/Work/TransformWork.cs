@@ -96,7 +96,7 @@ public sealed partial class TransformWork(IObjectStore store, AdvisoryLocks lock
     /// </summary>
     private (string Bucket, string Name, string? Problem) BronzeObjectOf(string jobBucket, Guid executionId, string uri)
     {
-        var shown = uri.Length <= 200 ? uri : string.Concat(uri.AsSpan(0, 200), "…");
+        var shown = PayloadText.Printable(uri, 200, keepLineBreaks: false);
         var root = store.UriOf(jobBucket, "_")[..^(jobBucket.Length + 2)];
         if (!uri.StartsWith(root, StringComparison.Ordinal))
         {
