@@ -167,7 +167,7 @@ internal static class SilverBench
             await BarParquet.WriteAsync(buffer, batch, cancellationToken: ct);
             bytes += buffer.Length;
             buffer.Position = 0;
-            await store.UploadObjectAsync(BronzeBucket, name, "application/vnd.apache.parquet", buffer, ct);
+            await store.UploadObjectAsync(BronzeBucket, name, "application/vnd.apache.parquet", buffer, cancellationToken: ct);
             objects.Add(name);
             rows += batch.Count;
         }

@@ -8,10 +8,19 @@ namespace FinancialPipeline.Storage;
 /// Buckets as directories under <see cref="Root"/>, objects as files with the same names as on GCS.
 /// Uploads write a temporary sibling and rename it over the target, so a reader sees the old object or
 /// the new one and a crash mid-write leaves no partial object.
+/// <para>An object's generation is its file's modification time in ticks. The rename, and the check of
+/// <see cref="UploadObjectOptions.IfGenerationMatch"/> before it, happen under a per-bucket lock file (an exclusive
+/// <c>flock</c>, so it holds across processes and is released if the process dies), and each upload's time is set
+/// above the generation it replaces: generations only grow, even for uploads within the file system's clock tick.</para>
 /// </summary>
 public sealed class FileSystemObjectStore : IObjectStore
 {
     private const string TempMarker = ".tmp-";
+
+    /// <summary>Beside the buckets: a directory name no bucket can have (bucket names start with a letter or digit).</summary>
+    private const string LockDirectory = ".locks";
+
+    private static readonly TimeSpan LockTimeout = TimeSpan.FromSeconds(30);
 
     public FileSystemObjectStore(string root)
     {
@@ -31,7 +40,7 @@ public sealed class FileSystemObjectStore : IObjectStore
         return Path.Combine(Root, bucket, objectName.Replace('/', Path.DirectorySeparatorChar));
     }
 
-    public async Task<StoredObject> UploadObjectAsync(string bucket, string objectName, string contentType, Stream source, CancellationToken cancellationToken = default)
+    public async Task<StoredObject> UploadObjectAsync(string bucket, string objectName, string contentType, Stream source, UploadObjectOptions? options = null, CancellationToken cancellationToken = default)
     {
         var target = PathOf(bucket, objectName);
         var directory = Path.GetDirectoryName(target)!;
@@ -46,7 +55,18 @@ public sealed class FileSystemObjectStore : IObjectStore
                 file.Flush(flushToDisk: true);
             }
 
-            File.Move(temp, target, overwrite: true);
+            using (await LockBucketAsync(bucket, cancellationToken))
+            {
+                var current = File.Exists(target) ? GenerationOf(File.GetLastWriteTimeUtc(target)) : 0;
+                if (options?.IfGenerationMatch is { } expected && expected != current)
+                {
+                    throw new ObjectPreconditionFailedException(UriOf(bucket, objectName), expected, current == 0 ? "no live object" : $"live generation {current}");
+                }
+
+                var written = GenerationOf(File.GetLastWriteTimeUtc(temp));
+                File.SetLastWriteTimeUtc(temp, new DateTime(Math.Max(written, current + 1), DateTimeKind.Utc));
+                File.Move(temp, target, overwrite: true);
+            }
         }
         catch
         {
@@ -54,8 +74,7 @@ public sealed class FileSystemObjectStore : IObjectStore
             throw;
         }
 
-        var info = new FileInfo(target);
-        return new StoredObject(bucket, objectName, info.Length, new DateTimeOffset(info.LastWriteTimeUtc, TimeSpan.Zero), UriOf(bucket, objectName));
+        return Describe(bucket, objectName, new FileInfo(target));
     }
 
     public async Task DownloadObjectAsync(string bucket, string objectName, Stream destination, CancellationToken cancellationToken = default)
@@ -114,16 +133,52 @@ public sealed class FileSystemObjectStore : IObjectStore
         foreach (var (name, info) in names)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            yield return new StoredObject(bucket, name, info.Length, new DateTimeOffset(info.LastWriteTimeUtc, TimeSpan.Zero), UriOf(bucket, name));
+            yield return Describe(bucket, name, info);
         }
 
         await Task.CompletedTask;
     }
 
-    public Task DeleteObjectAsync(string bucket, string objectName, CancellationToken cancellationToken = default)
+    public async Task DeleteObjectAsync(string bucket, string objectName, CancellationToken cancellationToken = default)
     {
-        File.Delete(PathOf(bucket, objectName));
-        return Task.CompletedTask;
+        var path = PathOf(bucket, objectName);
+        using (await LockBucketAsync(bucket, cancellationToken))
+        {
+            File.Delete(path);
+        }
+    }
+
+    private static long GenerationOf(DateTime lastWriteUtc) => lastWriteUtc.Ticks;
+
+    private StoredObject Describe(string bucket, string name, FileInfo info) =>
+        new(bucket, name, info.Length, new DateTimeOffset(info.LastWriteTimeUtc, TimeSpan.Zero), UriOf(bucket, name), GenerationOf(info.LastWriteTimeUtc));
+
+    /// <summary>
+    /// The bucket's lock: an exclusive open of its lock file, which .NET takes as an <c>flock</c> on Unix, so writers in
+    /// other processes (several local function hosts) wait for it too. It is held only around a check and a rename.
+    /// </summary>
+    private async Task<IDisposable> LockBucketAsync(string bucket, CancellationToken cancellationToken)
+    {
+        var directory = Path.Combine(Root, LockDirectory);
+        Directory.CreateDirectory(directory);
+        var path = Path.Combine(directory, bucket + ".lock");
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+        while (true)
+        {
+            try
+            {
+                return new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, 1, FileOptions.None);
+            }
+            catch (IOException) when (waited.Elapsed < LockTimeout)
+            {
+                // Held by another writer: the check-and-rename it guards takes well under a millisecond.
+                await Task.Delay(1, cancellationToken);
+            }
+            catch (IOException ex)
+            {
+                throw new IOException($"could not lock bucket {bucket} ({path}) within {LockTimeout.TotalSeconds:F0} s: {ex.Message}", ex);
+            }
+        }
     }
 
     private static void ValidateBucket(string bucket) => BucketNames.Validate(bucket);

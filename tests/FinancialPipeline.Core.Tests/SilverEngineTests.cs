@@ -358,6 +358,50 @@ public sealed class SilverEngineTests : IDisposable
         Assert.Equal(secondRows.Select(r => (r.Bar.Ticker, r.Bar.Timestamp, r.Bar.Volume)).Order(), silver.Select(r => (r.Bar.Ticker, r.Bar.Timestamp, r.Bar.Volume)).Order());
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task AWriterThatLostTheSilverLock_DoesNotOverwriteAnotherWritersMergeOfTheSameDate_AndItsRetryKeepsBoth(bool partitionExisted)
+    {
+        // The silver lock is a PostgreSQL session lock: if its connection drops mid-commit (a Cloud SQL failover), a second
+        // writer can take it while the first is still merging. The first one's upload must then fail, not replace the
+        // partition with a version that lacks the second one's rows.
+        var date = DateOnly.FromDateTime(T.UtcDateTime);
+        var earlier = Guid.NewGuid();
+        var first = Guid.NewGuid();
+        var second = Guid.NewGuid();
+        if (partitionExisted)
+        {
+            await RunAsync(earlier, [await WriteBronzeAsync(earlier, Now.AddMinutes(-30), [Row("AAPL", T.AddHours(-4))])]);
+        }
+
+        var firstObject = await WriteBronzeAsync(first, Now.AddMinutes(-20), [Row("AAPL", T.AddHours(-2))]);
+        var secondObject = await WriteBronzeAsync(second, Now.AddMinutes(-10), [Row("MSFT", T.AddHours(-3))]);
+
+        // The second writer commits in full between the first one's listing and its upload.
+        var ranSecond = false;
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => RunAsync(first, [firstObject], beforeWrite: async _ =>
+        {
+            if (!ranSecond)
+            {
+                ranSecond = true;
+                await RunAsync(second, [secondObject]);
+            }
+        }));
+
+        Assert.Contains($"silver partition {ObjectLayout.DateKey(date)} changed while this run merged it", error.Message, StringComparison.Ordinal);
+        Assert.IsType<ObjectPreconditionFailedException>(error.InnerException);
+        var afterConflict = await ReadSilverAsync(date);
+        Assert.Contains(afterConflict, r => r.ExecutionId == second);
+        Assert.DoesNotContain(afterConflict, r => r.ExecutionId == first);
+
+        await RunAsync(first, [firstObject]); // the stage's retry
+        var silver = await ReadSilverAsync(date);
+        Assert.Equal(
+            new[] { (first, "AAPL"), (second, "MSFT") }.Concat(partitionExisted ? [(earlier, "AAPL")] : []).Order(),
+            silver.Select(r => (r.ExecutionId, r.Bar.Ticker)).Order());
+    }
+
     [Fact]
     public async Task AnUnreadableExistingPartition_IsNeverReplaced()
     {
@@ -467,7 +511,7 @@ public sealed class SilverEngineTests : IDisposable
         return name;
     }
 
-    private async Task<SilverResult> RunAsync(Guid exec, IReadOnlyList<string> bronze, SilverEngineOptions? options = null, string? silverBucket = null, IObjectStore? store = null, int attempt = 1)
+    private async Task<SilverResult> RunAsync(Guid exec, IReadOnlyList<string> bronze, SilverEngineOptions? options = null, string? silverBucket = null, IObjectStore? store = null, int attempt = 1, Func<CancellationToken, Task>? beforeWrite = null)
     {
         var job = silverBucket is null ? Job : Job with { SilverBucketName = silverBucket };
         var engine = new SilverEngine(store ?? _store, (options ?? new SilverEngineOptions()) with { WorkDirectory = Path.Combine(_root, "work") });
@@ -477,7 +521,7 @@ public sealed class SilverEngineTests : IDisposable
         using (var staged = await engine.StageAsync(new SilverBatch(job, exec, bronze, Now) { Attempt = attempt }, CancellationToken.None))
         {
             workDirectory = staged.WorkDirectory;
-            result = await engine.CommitAsync(staged, _ => Task.CompletedTask, CancellationToken.None);
+            result = await engine.CommitAsync(staged, beforeWrite ?? (_ => Task.CompletedTask), CancellationToken.None);
         }
 
         Assert.False(Directory.Exists(workDirectory), "the batch's downloads and spill files are deleted");
@@ -525,11 +569,11 @@ public sealed class SilverEngineTests : IDisposable
     {
         public bool Crashed { get; private set; }
 
-        public override async Task<StoredObject> UploadObjectAsync(string bucket, string objectName, string contentType, Stream source, CancellationToken cancellationToken = default)
+        public override async Task<StoredObject> UploadObjectAsync(string bucket, string objectName, string contentType, Stream source, UploadObjectOptions? options = null, CancellationToken cancellationToken = default)
         {
             if (objectName != crashOn)
             {
-                return await base.UploadObjectAsync(bucket, objectName, contentType, source, cancellationToken);
+                return await base.UploadObjectAsync(bucket, objectName, contentType, source, options, cancellationToken);
             }
 
             var target = inner.PathOf(bucket, objectName);

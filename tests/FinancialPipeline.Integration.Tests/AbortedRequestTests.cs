@@ -75,7 +75,7 @@ public sealed class AbortedRequestTests(StackFixture stack)
 
         private sealed class Store(BlockFirstUpload owner, IObjectStore inner) : DelegatingObjectStore(inner)
         {
-            public override async Task<StoredObject> UploadObjectAsync(string bucket, string objectName, string contentType, Stream source, CancellationToken cancellationToken = default)
+            public override async Task<StoredObject> UploadObjectAsync(string bucket, string objectName, string contentType, Stream source, UploadObjectOptions? options = null, CancellationToken cancellationToken = default)
             {
                 if (Interlocked.Increment(ref owner._calls) == 1)
                 {
@@ -83,7 +83,7 @@ public sealed class AbortedRequestTests(StackFixture stack)
                     await Task.Delay(Timeout.Infinite, cancellationToken);
                 }
 
-                return await base.UploadObjectAsync(bucket, objectName, contentType, source, cancellationToken);
+                return await base.UploadObjectAsync(bucket, objectName, contentType, source, options, cancellationToken);
             }
         }
     }

@@ -98,10 +98,10 @@ public sealed class SilverTransformTests(StackFixture stack) : IDisposable
     {
         public FileSystemObjectStore Files => inner;
 
-        public override async Task<StoredObject> UploadObjectAsync(string bucket, string objectName, string contentType, Stream source, CancellationToken cancellationToken = default)
+        public override async Task<StoredObject> UploadObjectAsync(string bucket, string objectName, string contentType, Stream source, UploadObjectOptions? options = null, CancellationToken cancellationToken = default)
         {
             await Task.Delay(delay, cancellationToken);
-            return await base.UploadObjectAsync(bucket, objectName, contentType, source, cancellationToken);
+            return await base.UploadObjectAsync(bucket, objectName, contentType, source, options, cancellationToken);
         }
     }
 }

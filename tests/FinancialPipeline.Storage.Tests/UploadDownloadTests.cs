@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Net;
 using FinancialPipeline.Core.Storage;
 using FinancialPipeline.Storage.Gcs;
@@ -73,14 +74,35 @@ public sealed class UploadDownloadTests : GcsTestBase
         var store = CreateStore();
         Server.Put(Bucket, "silver/part-00000.parquet", [9, 9, 9]);
 
-        var e = await Assert.ThrowsAsync<PreconditionFailedException>(() => store.UploadObjectAsync(
-            Bucket, "silver/part-00000.parquet", "application/octet-stream", new MemoryStream(RandomBytes(size, seed: 3)), GcsUploadOptions.CreateOnly));
+        var e = await Assert.ThrowsAsync<ObjectPreconditionFailedException>(() => store.UploadObjectAsync(
+            Bucket, "silver/part-00000.parquet", "application/octet-stream", new MemoryStream(RandomBytes(size, seed: 3)), UploadObjectOptions.CreateOnly));
 
         Assert.Equal("gs://fp-test-bucket/silver/part-00000.parquet", e.Uri);
-        Assert.Equal(HttpStatusCode.PreconditionFailed, e.StatusCode);
+        Assert.Equal(HttpStatusCode.PreconditionFailed, Assert.IsType<GcsRequestException>(e.InnerException).StatusCode);
         Assert.Contains("gs://fp-test-bucket/silver/part-00000.parquet", e.Message, StringComparison.Ordinal);
         Assert.All(Server.Requests.Where(r => r.Method == "POST"), r => Assert.Equal("0", r.Query.GetValueOrDefault("ifGenerationMatch")));
         Assert.Equal(new byte[] { 9, 9, 9 }, Server.Find(Bucket, "silver/part-00000.parquet")!.Data);
+    }
+
+    [Theory]
+    [InlineData(500)]
+    [InlineData(Threshold + 1)]
+    public async Task IfGenerationMatch_ReplacesTheListedGeneration_AndRefusesAStaleOne(int size)
+    {
+        var store = CreateStore();
+        Server.Put(Bucket, "silver/date=2026-11-23/part-00000.parquet", [1]);
+        var listed = Assert.Single(await store.ListObjectsAsync(Bucket, "silver/").ToListAsync());
+        Assert.Equal(Server.Find(Bucket, listed.Name)!.Generation, listed.Generation);
+
+        var replaced = await store.UploadObjectAsync(Bucket, listed.Name, "application/octet-stream", new MemoryStream(RandomBytes(size, seed: 5)), new UploadObjectOptions { IfGenerationMatch = listed.Generation });
+        var stale = await Assert.ThrowsAsync<ObjectPreconditionFailedException>(() => store.UploadObjectAsync(
+            Bucket, listed.Name, "application/octet-stream", new MemoryStream([7]), new UploadObjectOptions { IfGenerationMatch = listed.Generation }));
+
+        Assert.Equal(Server.Find(Bucket, listed.Name)!.Generation, replaced.Generation);
+        Assert.True(replaced.Generation > listed.Generation);
+        Assert.Equal(listed.Generation, stale.IfGenerationMatch);
+        Assert.Equal(RandomBytes(size, seed: 5), Server.Find(Bucket, listed.Name)!.Data);
+        Assert.All(Server.Requests.Where(r => r.Method == "POST"), r => Assert.Equal(listed.Generation.ToString(CultureInfo.InvariantCulture), r.Query.GetValueOrDefault("ifGenerationMatch")));
     }
 
     [Theory]
@@ -91,7 +113,7 @@ public sealed class UploadDownloadTests : GcsTestBase
         var store = CreateStore();
         var data = RandomBytes(size, seed: 4);
 
-        var stored = await store.UploadObjectAsync(Bucket, "new.bin", "application/octet-stream", new MemoryStream(data), GcsUploadOptions.CreateOnly);
+        var stored = await store.UploadObjectAsync(Bucket, "new.bin", "application/octet-stream", new MemoryStream(data), UploadObjectOptions.CreateOnly);
 
         Assert.Equal(size, stored.Size);
         Assert.Equal(data, Server.Find(Bucket, "new.bin")!.Data);

@@ -12,8 +12,8 @@ public abstract class DelegatingObjectStore(IObjectStore inner) : IObjectStore
 
     public virtual string UriOf(string bucket, string objectName) => inner.UriOf(bucket, objectName);
 
-    public virtual Task<StoredObject> UploadObjectAsync(string bucket, string objectName, string contentType, Stream source, CancellationToken cancellationToken = default) =>
-        inner.UploadObjectAsync(bucket, objectName, contentType, source, cancellationToken);
+    public virtual Task<StoredObject> UploadObjectAsync(string bucket, string objectName, string contentType, Stream source, UploadObjectOptions? options = null, CancellationToken cancellationToken = default) =>
+        inner.UploadObjectAsync(bucket, objectName, contentType, source, options, cancellationToken);
 
     public virtual Task DownloadObjectAsync(string bucket, string objectName, Stream destination, CancellationToken cancellationToken = default) =>
         inner.DownloadObjectAsync(bucket, objectName, destination, cancellationToken);

@@ -101,7 +101,7 @@ public sealed partial class ExtractWork(
         await BarParquet.WriteAsync(buffer, rows, cancellationToken: ct);
         buffer.Position = 0;
         await context.EnsureOwnedAsync();
-        var stored = await store.UploadObjectAsync(job.BucketName, objectName, "application/vnd.apache.parquet", buffer, ct);
+        var stored = await store.UploadObjectAsync(job.BucketName, objectName, "application/vnd.apache.parquet", buffer, cancellationToken: ct);
 
         var dropped = results.Sum(r => r.DroppedBars);
         return new StageOutcome(

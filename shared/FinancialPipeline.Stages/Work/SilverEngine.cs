@@ -78,10 +78,10 @@ public sealed class SilverEngine(IObjectStore store, SilverEngineOptions options
     {
         var results = new ConcurrentDictionary<int, PartitionResult>();
         // Listed under the caller's lock: no other writer can add a partition until the commit ends.
-        staged.ExistingPartitions = [];
+        staged.ExistingPartitions = new(StringComparer.Ordinal);
         await foreach (var o in store.ListObjectsAsync(staged.Batch.Job.SilverBucketName, ObjectLayout.Dataset + "/", cancellationToken: cancellationToken))
         {
-            staged.ExistingPartitions.Add(o.Name);
+            staged.ExistingPartitions[o.Name] = o.Generation;
         }
 
         var parallel = new ParallelOptions { MaxDegreeOfParallelism = options.MaxConcurrentPartitions, CancellationToken = cancellationToken };
@@ -230,7 +230,8 @@ public sealed class SilverEngine(IObjectStore store, SilverEngineOptions options
         {
             var silverObject = ObjectLayout.SilverObject(date);
             var all = incoming[..validCount];
-            if (staged.ExistingPartitions!.Contains(silverObject))
+            var readGeneration = staged.ExistingPartitions!.GetValueOrDefault(silverObject);
+            if (readGeneration != 0)
             {
                 all = [.. await ReadExistingAsync(staged, batch.Job.SilverBucketName, date, silverObject, ct), .. all];
             }
@@ -242,7 +243,18 @@ public sealed class SilverEngine(IObjectStore store, SilverEngineOptions options
             await WriteSilverAsync(buffer, winners, staged, ct);
             buffer.Position = 0;
             await beforeWrite(ct);
-            silverUri = (await store.UploadObjectAsync(batch.Job.SilverBucketName, silverObject, ParquetContentType, buffer, ct)).Uri;
+            try
+            {
+                // Replaced only if it is still the generation that was listed (0: still absent), so a writer that lost
+                // the silver lock (its connection dropped) cannot overwrite another writer's merge of the same date.
+                var replace = new UploadObjectOptions { IfGenerationMatch = readGeneration };
+                silverUri = (await store.UploadObjectAsync(batch.Job.SilverBucketName, silverObject, ParquetContentType, buffer, replace, ct)).Uri;
+            }
+            catch (ObjectPreconditionFailedException ex)
+            {
+                throw new InvalidOperationException(
+                    $"silver partition {ObjectLayout.DateKey(date)} changed while this run merged it, so nothing was overwritten; the run fails and its retry merges again ({ex.Message})", ex);
+            }
         }
 
         string? quarantineUri = null;
@@ -414,7 +426,7 @@ public sealed class SilverEngine(IObjectStore store, SilverEngineOptions options
         buffer.Position = 0;
         await beforeWrite(ct);
         var objectName = ObjectLayout.RejectedObject(date, staged.Batch.ExecutionId);
-        return (await store.UploadObjectAsync(staged.Batch.Job.SilverBucketName, objectName, ParquetContentType, buffer, ct)).Uri;
+        return (await store.UploadObjectAsync(staged.Batch.Job.SilverBucketName, objectName, ParquetContentType, buffer, cancellationToken: ct)).Uri;
     }
 
     private sealed record PartitionResult(DateOnly Date, string? SilverUri, string? QuarantineUri, long Written, int PartitionRows, int Duplicates);
@@ -462,7 +474,8 @@ public sealed class SilverStage : IDisposable
     internal long[] RejectedByRule { get; } = new long[SilverRules.Names.Count];
 
     /// <summary>Silver object names present when the commit started.</summary>
-    internal HashSet<string>? ExistingPartitions { get; set; }
+    /// <summary>Silver partitions listed at the start of the commit, with their generations.</summary>
+    internal Dictionary<string, long>? ExistingPartitions { get; set; }
 
     /// <summary>Row-group column arrays reused across bronze objects (one per concurrent reader).</summary>
     internal ConcurrentBag<BarColumns> ColumnBuffers { get; } = [];

@@ -17,7 +17,7 @@ internal sealed record GcsObjectResource(
     {
         var bucket = Bucket ?? fallbackBucket;
         var name = Name ?? fallbackName;
-        return new StoredObject(bucket, name, Size, Updated ?? TimeCreated ?? DateTimeOffset.MinValue, $"gs://{bucket}/{name}");
+        return new StoredObject(bucket, name, Size, Updated ?? TimeCreated ?? DateTimeOffset.MinValue, $"gs://{bucket}/{name}", Generation);
     }
 }
 

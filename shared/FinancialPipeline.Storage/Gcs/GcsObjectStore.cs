@@ -62,15 +62,14 @@ public sealed partial class GcsObjectStore : IObjectStore
 
     public string UriOf(string bucket, string objectName) => GcsNames.UriOf(bucket, objectName);
 
-    public Task<StoredObject> UploadObjectAsync(string bucket, string objectName, string contentType, Stream source, CancellationToken cancellationToken = default) =>
-        UploadObjectAsync(bucket, objectName, contentType, source, options: null, cancellationToken);
-
     /// <summary>
     /// Uploads <paramref name="source"/> from its current position to its end. With
-    /// <see cref="GcsUploadOptions.IfGenerationMatch"/> set, a failed precondition throws <see cref="PreconditionFailedException"/>.
+    /// <see cref="UploadObjectOptions.IfGenerationMatch"/> set, GCS's 412 throws <see cref="ObjectPreconditionFailedException"/>.
+    /// A conditional upload whose first answer was lost and whose retry then meets its own new generation fails the same
+    /// way: the caller's read-modify-write starts again from what is stored, which holds its own write.
     /// </summary>
     public async Task<StoredObject> UploadObjectAsync(
-        string bucket, string objectName, string contentType, Stream source, GcsUploadOptions? options, CancellationToken cancellationToken = default)
+        string bucket, string objectName, string contentType, Stream source, UploadObjectOptions? options = null, CancellationToken cancellationToken = default)
     {
         var target = new Target(bucket, objectName, GcsNames.UriOf(bucket, objectName));
         ArgumentException.ThrowIfNullOrWhiteSpace(contentType);
@@ -446,11 +445,12 @@ public sealed partial class GcsObjectStore : IObjectStore
         throw new GcsRequestException(response.StatusCode, GcsJsonContext.ErrorMessage(body), operation);
     }
 
-    private static async Task<PreconditionFailedException> PreconditionFailedAsync(
+    private static async Task<ObjectPreconditionFailedException> PreconditionFailedAsync(
         HttpResponseMessage response, Target target, long? ifGenerationMatch, CancellationToken cancellationToken)
     {
         var body = await response.Content.ReadAsStringAsync(cancellationToken);
-        return new PreconditionFailedException(target.Uri, ifGenerationMatch, GcsJsonContext.ErrorMessage(body));
+        var message = GcsJsonContext.ErrorMessage(body);
+        return new ObjectPreconditionFailedException(target.Uri, ifGenerationMatch, message, new GcsRequestException(response.StatusCode, message, "upload of " + target.Uri));
     }
 
     /// <summary>Bytes the session holds, from the 308 answer's <c>Range: bytes=0-N</c>; no Range means none.</summary>

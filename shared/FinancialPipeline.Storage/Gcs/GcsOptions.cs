@@ -92,13 +92,3 @@ public sealed class GcsOptions
         return (new Uri(uri.GetLeftPart(UriPartial.Authority)), false);
     }
 }
-
-/// <summary>Per-upload settings beyond <see cref="FinancialPipeline.Core.Storage.IObjectStore"/>.</summary>
-public sealed record GcsUploadOptions
-{
-    /// <summary>Create the object only if it does not exist yet (ifGenerationMatch=0).</summary>
-    public static GcsUploadOptions CreateOnly { get; } = new() { IfGenerationMatch = 0 };
-
-    /// <summary>Succeed only if the live generation is this (0: no live object); a mismatch throws <see cref="PreconditionFailedException"/>.</summary>
-    public long? IfGenerationMatch { get; init; }
-}
