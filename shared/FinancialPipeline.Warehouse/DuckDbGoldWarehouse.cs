@@ -28,12 +28,14 @@ public sealed partial class DuckDbGoldWarehouse(DuckDbOptions options, TimeProvi
     private static readonly string MergeSql = EmbeddedSql.Read("duckdb.002_gold_merge.sql");
     private static readonly string FreshnessSql = EmbeddedSql.Read("duckdb.003_gold_freshness.sql");
 
-    public async Task<GoldMergeResult> MergeHoursAsync(Guid executionId, int attempt, string silverBucket, IReadOnlyCollection<DateOnly> touchedDates, CancellationToken cancellationToken)
+    public async Task<GoldMergeResult> MergeHoursAsync(Guid executionId, int attempt, string silverBucket, IReadOnlyCollection<string> tickers, IReadOnlyCollection<DateOnly> touchedDates, CancellationToken cancellationToken)
     {
         if (executionId == Guid.Empty)
         {
             throw new ArgumentException("execution id must not be empty", nameof(executionId));
         }
+
+        ArgumentNullException.ThrowIfNull(tickers);
 
         var silverRoot = SilverRoot(silverBucket);
         var scope = GoldScope.For(touchedDates);
@@ -61,6 +63,18 @@ public sealed partial class DuckDbGoldWarehouse(DuckDbOptions options, TimeProvi
             long affected = 0;
             if (scope is not null)
             {
+                // Silver has just written every touched date: a missing one means gold would read the wrong bucket
+                // (the job's silver_bucket_name changed) or silver lost data, and counting it as empty would delete
+                // the job's gold hours of that date. The neighbours read for return_pct may be absent.
+                foreach (var date in scope.Touched)
+                {
+                    var partition = Path.Combine(silverRoot, ObjectLayout.SilverPartitionPrefix(date).Replace('/', Path.DirectorySeparatorChar));
+                    if (!Directory.Exists(partition) || !Directory.EnumerateFiles(partition, "*.parquet").Any())
+                    {
+                        throw new InvalidOperationException($"touched date {ObjectLayout.DateKey(date)} has no silver partition in bucket {silverBucket} ({partition}): gold merges nothing rather than deleting that date's hours");
+                    }
+                }
+
                 // Silver files are listed here, not globbed by DuckDB: a partition may hold several part files
                 // or none, and the list travels as a bound parameter, never spliced into the SQL.
                 var files = scope.ReadDates
@@ -68,11 +82,11 @@ public sealed partial class DuckDbGoldWarehouse(DuckDbOptions options, TimeProvi
                     .Where(Directory.Exists)
                     .SelectMany(dir => Directory.EnumerateFiles(dir, "*.parquet").Order(StringComparer.Ordinal))
                     .ToList();
-                affected = files.Count == 0 ? 0 : await MergeAsync(conn, scope, files, executionId, cancellationToken);
+                affected = await MergeAsync(conn, scope, files, tickers, executionId, cancellationToken);
             }
 
             // Also when nothing was touched: the table's newest hour is the freshness mark of every run.
-            var (hours, newest) = await FreshnessAsync(conn, scope, cancellationToken);
+            var (hours, newest) = await FreshnessAsync(conn, scope, tickers, cancellationToken);
             return new GoldMergeResult(affected, hours, newest, Table);
         }
         finally
@@ -81,7 +95,7 @@ public sealed partial class DuckDbGoldWarehouse(DuckDbOptions options, TimeProvi
         }
     }
 
-    private async Task<long> MergeAsync(DuckDBConnection conn, GoldScope scope, List<string> files, Guid executionId, CancellationToken ct)
+    private async Task<long> MergeAsync(DuckDBConnection conn, GoldScope scope, List<string> files, IReadOnlyCollection<string> tickers, Guid executionId, CancellationToken ct)
     {
         await using var tx = await conn.BeginTransactionAsync(ct);
         long affected;
@@ -92,6 +106,7 @@ public sealed partial class DuckDbGoldWarehouse(DuckDbOptions options, TimeProvi
             merge.CommandText = MergeSql;
 #pragma warning restore CA2100
             merge.Parameters.Add(new DuckDBParameter("files", files));
+            merge.Parameters.Add(new DuckDBParameter("tickers", tickers.ToList()));
             merge.Parameters.Add(new DuckDBParameter("touched", Dates(scope.Touched)));
             merge.Parameters.Add(new DuckDBParameter("target_dates", Dates(scope.TargetDates)));
             merge.Parameters.Add(new DuckDBParameter("execution_id", executionId.ToString("D")));
@@ -104,12 +119,13 @@ public sealed partial class DuckDbGoldWarehouse(DuckDbOptions options, TimeProvi
     }
 
     /// <summary>Gold hours of the touched dates (none when <paramref name="scope"/> is null) and the table's newest hour.</summary>
-    private static async Task<(long Hours, DateTimeOffset? Newest)> FreshnessAsync(DuckDBConnection conn, GoldScope? scope, CancellationToken ct)
+    private static async Task<(long Hours, DateTimeOffset? Newest)> FreshnessAsync(DuckDBConnection conn, GoldScope? scope, IReadOnlyCollection<string> tickers, CancellationToken ct)
     {
         await using var cmd = conn.CreateCommand();
 #pragma warning disable CA2100 // embedded sql/duckdb script; every value is a parameter
         cmd.CommandText = FreshnessSql;
 #pragma warning restore CA2100
+        cmd.Parameters.Add(new DuckDBParameter("tickers", tickers.ToList()));
         cmd.Parameters.Add(new DuckDBParameter("touched", Dates(scope?.Touched ?? [])));
         cmd.Parameters.Add(new DuckDBParameter("newest_from", GoldScope.NewestFrom(scope).ToDateTime(TimeOnly.MinValue)));
         await using var r = await cmd.ExecuteReaderAsync(ct);

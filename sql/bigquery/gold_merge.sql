@@ -2,6 +2,7 @@
 -- The same statement as sql/duckdb/002_gold_merge.sql; keep the two in step.
 -- ${project}/${dataset} are validated identifiers; everything else is a named query parameter:
 --   @read_from, @read_to  DATE          silver partitions read (`date` hive key): touched − 7 days … + 7 days
+--   @tickers              ARRAY<STRING> the job's tickers: the only gold rows the MERGE may change (jobs share the table)
 --   @touched_dates        ARRAY<DATE>   bar dates silver rewrote (from its completion event)
 --   @target_dates         ARRAY<DATE>   touched dates and the 7 days after each
 --   @execution_id STRING, @updated_at TIMESTAMP
@@ -14,7 +15,7 @@ USING (
         -- one row per (ticker, bar_ts) even if silver ever held two: newest ingestion wins
         SELECT ticker, bar_ts, open, high, low, close, volume
         FROM `${project}.${dataset}.financial_quotes_silver`
-        WHERE `date` BETWEEN @read_from AND @read_to
+        WHERE `date` BETWEEN @read_from AND @read_to AND ticker IN UNNEST(@tickers)
         QUALIFY ROW_NUMBER() OVER (PARTITION BY ticker, bar_ts ORDER BY ingested_at DESC, execution_id DESC) = 1
     ),
     hourly AS (
@@ -66,5 +67,5 @@ WHEN NOT MATCHED BY TARGET THEN
     INSERT (ticker, `hour`, open, high, low, close, volume, vwap, bar_count, return_pct, range_pct, execution_id, updated_at)
     VALUES (s.ticker, s.`hour`, s.open, s.high, s.low, s.close, s.volume, s.vwap, s.bar_count, s.return_pct, s.range_pct,
             @execution_id, @updated_at)
-WHEN NOT MATCHED BY SOURCE AND DATE(t.`hour`) IN UNNEST(@touched_dates) THEN
+WHEN NOT MATCHED BY SOURCE AND DATE(t.`hour`) IN UNNEST(@touched_dates) AND t.ticker IN UNNEST(@tickers) THEN
     DELETE

@@ -2,18 +2,21 @@
 -- The same statement as sql/bigquery/gold_merge.sql; keep the two in step.
 -- Bound parameters:
 --   $files        VARCHAR[]  silver Parquet files of the partitions touched − 7 days … + 7 days (listed by the adapter)
+--   $tickers      VARCHAR[]  the job's tickers: the only gold rows the MERGE may change (jobs share the table)
 --   $touched      DATE[]     bar dates silver rewrote (from its completion event)
 --   $target_dates DATE[]     touched dates and the 7 days after each: the only gold partitions the MERGE may change
 --   $execution_id VARCHAR, $updated_at TIMESTAMPTZ
 -- Scope: every hour of a touched date, plus every later hour whose return_pct depends on one (its previous
--- close, or the absence of one, lies in a touched date). Gold hours of a touched date that silver no longer
--- holds are deleted. Rows whose values did not change are left alone, so a re-run changes nothing.
+-- close, or the absence of one, lies in a touched date). Gold hours of the job's tickers on a touched date that
+-- silver no longer holds are deleted; another job's tickers are never read, changed or deleted (its silver may
+-- be another bucket). Rows whose values did not change are left alone, so a re-run changes nothing.
 MERGE INTO financial_data_hour AS t
 USING (
     WITH bars AS (
         -- one row per (ticker, bar_ts) even if silver ever held two: newest ingestion wins
         SELECT ticker, bar_ts, open, high, low, close, volume
         FROM read_parquet($files, hive_partitioning = false)
+        WHERE list_contains($tickers::VARCHAR[], ticker)
         QUALIFY row_number() OVER (PARTITION BY ticker, bar_ts ORDER BY ingested_at DESC, execution_id DESC) = 1
     ),
     hourly AS (
@@ -66,5 +69,6 @@ WHEN NOT MATCHED BY TARGET THEN
     INSERT (ticker, "hour", open, high, low, close, volume, vwap, bar_count, return_pct, range_pct, execution_id, updated_at)
     VALUES (s.ticker, s."hour", s.open, s.high, s.low, s.close, s.volume, s.vwap, s.bar_count, s.return_pct, s.range_pct,
             $execution_id, $updated_at)
-WHEN NOT MATCHED BY SOURCE AND list_contains($touched::DATE[], CAST(t."hour" AS DATE)) THEN
+WHEN NOT MATCHED BY SOURCE AND list_contains($touched::DATE[], CAST(t."hour" AS DATE))
+                           AND list_contains($tickers::VARCHAR[], t.ticker) THEN
     DELETE;

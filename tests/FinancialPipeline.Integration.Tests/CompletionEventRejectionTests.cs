@@ -112,6 +112,19 @@ public sealed class CompletionEventRejectionTests(StackFixture stack)
             Assert.Contains(cases[i].Reason, row.Reason, StringComparison.Ordinal);
             Assert.Null(await driver.Ledger.GetAsync(sent[i], Stage.Gold, CancellationToken.None));
         }
+
+        // Partitions silver wrote to another bucket than the job's silver_bucket_name (the row was changed since): a
+        // failure after the claim, not a rejection, and gold merges nothing instead of deleting the touched hours.
+        var elsewhere = Guid.NewGuid();
+        var moved = silver.DeepClone().AsObject();
+        moved["execution_id"] = elsewhere.ToString("D");
+        var outputs = moved["outputs"]!.AsArray().Select(o => o!.GetValue<string>()).ToList();
+        Assert.Contains(outputs, o => o.Contains($"/{job.SilverBucketName}/financial_quotes/date=", StringComparison.Ordinal));
+        moved["outputs"] = new JsonArray(outputs.Select(o => (JsonNode)o.Replace($"/{job.SilverBucketName}/", "/silver-elsewhere/", StringComparison.Ordinal)).ToArray());
+        await PushAsync(pipeline.HostAddresses[2], moved, elsewhere, HttpStatusCode.InternalServerError);
+        var failed = await driver.Ledger.GetAsync(elsewhere, Stage.Gold, CancellationToken.None);
+        Assert.Equal("FAILED", failed!.Status);
+        Assert.Contains($"silver wrote this execution's partitions to bucket silver-elsewhere, but the job's silver_bucket_name is now {job.SilverBucketName}", failed.Error, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -29,7 +29,7 @@ public sealed class GoldCommandTests
             var warehouse = new DuckDbGoldWarehouse(
                 new DuckDbOptions { DatabasePath = Path.Combine(data.FullName, "warehouse", "gold.duckdb"), BucketsRoot = Path.Combine(data.FullName, "buckets") },
                 new FakeTimeProvider(mergedAt));
-            await warehouse.MergeHoursAsync(execution, 1, "fp-silver", [DateOnly.FromDateTime(bar.UtcDateTime)], CancellationToken.None);
+            await warehouse.MergeHoursAsync(execution, 1, "fp-silver", ["AAPL"], [DateOnly.FromDateTime(bar.UtcDateTime)], CancellationToken.None);
 
             var gold = await FpProcess.RunAsync(new Dictionary<string, string>(), "gold", "--data-dir", data.FullName);
             var nope = await FpProcess.RunAsync(new Dictionary<string, string>(), "gold", "--data-dir", data.FullName, "--ticker", "NOPE");

@@ -12,6 +12,7 @@ public sealed partial class BigQueryGoldWarehouseTests : IAsyncLifetime, IDispos
 {
     private static readonly Guid Execution = Guid.Parse("0b9f3c2e-7a41-4d5e-9c1b-2f6a8e4d1c3b");
     private static readonly DateOnly Monday = new(2024, 3, 4);
+    private static readonly string[] Tickers = ["AAPL", "MSFT"];
     private static readonly DateTimeOffset NewestHour = new(2024, 3, 5, 19, 0, 0, TimeSpan.Zero);
 
     private readonly JumpingTimeProvider _time = new();
@@ -33,7 +34,7 @@ public sealed partial class BigQueryGoldWarehouseTests : IAsyncLifetime, IDispos
     [Fact]
     public async Task Merge_runs_ddl_merge_and_freshness_jobs_with_deterministic_ids_in_the_configured_location()
     {
-        var result = await Warehouse().MergeHoursAsync(Execution, 2, "fp-silver", [Monday.AddDays(1), Monday, Monday], CancellationToken.None);
+        var result = await Warehouse().MergeHoursAsync(Execution, 2, "fp-silver", Tickers, [Monday.AddDays(1), Monday, Monday], CancellationToken.None);
 
         Assert.Empty(_server.Violations);
         Assert.Equal(
@@ -50,7 +51,7 @@ public sealed partial class BigQueryGoldWarehouseTests : IAsyncLifetime, IDispos
     [Fact]
     public async Task Merge_sends_named_parameters_for_the_scope_and_splices_only_validated_names()
     {
-        await Warehouse().MergeHoursAsync(Execution, 1, "fp-silver", [Monday, Monday.AddDays(1)], CancellationToken.None);
+        await Warehouse().MergeHoursAsync(Execution, 1, "fp-silver", Tickers, [Monday, Monday.AddDays(1)], CancellationToken.None);
 
         var query = MergeRequest()["configuration"]!["query"]!;
         var sql = query["query"]!.GetValue<string>();
@@ -59,7 +60,8 @@ public sealed partial class BigQueryGoldWarehouseTests : IAsyncLifetime, IDispos
         Assert.Contains("MERGE `fp-test-project.gold_test.financial_data_hour` AS t", sql, StringComparison.Ordinal);
         Assert.Contains("FROM `fp-test-project.gold_test.financial_quotes_silver`", sql, StringComparison.Ordinal);
         var parameters = query["queryParameters"]!.AsArray().ToDictionary(p => p!["name"]!.GetValue<string>(), p => p!);
-        Assert.Equal(["read_from", "read_to", "touched_dates", "target_dates", "execution_id", "updated_at"], parameters.Keys);
+        Assert.Equal(["read_from", "read_to", "tickers", "touched_dates", "target_dates", "execution_id", "updated_at"], parameters.Keys);
+        Assert.Equal(Tickers, Array(parameters["tickers"], "STRING"));
         Assert.Equal("2024-02-26", Scalar(parameters["read_from"], "DATE"));
         Assert.Equal("2024-03-12", Scalar(parameters["read_to"], "DATE"));
         Assert.Equal(["2024-03-04", "2024-03-05"], DateArray(parameters["touched_dates"]));
@@ -76,8 +78,8 @@ public sealed partial class BigQueryGoldWarehouseTests : IAsyncLifetime, IDispos
         // The ON clause and the DELETE branch filter the target on its partitioning expression with constant
         // parameters; the source filters the external table on its hive partition key.
         Assert.Matches(OnClause(), sql);
-        Assert.Contains("WHEN NOT MATCHED BY SOURCE AND DATE(t.`hour`) IN UNNEST(@touched_dates) THEN", sql, StringComparison.Ordinal);
-        Assert.Contains("WHERE `date` BETWEEN @read_from AND @read_to", sql, StringComparison.Ordinal);
+        Assert.Contains("WHEN NOT MATCHED BY SOURCE AND DATE(t.`hour`) IN UNNEST(@touched_dates) AND t.ticker IN UNNEST(@tickers) THEN", sql, StringComparison.Ordinal);
+        Assert.Contains("WHERE `date` BETWEEN @read_from AND @read_to AND ticker IN UNNEST(@tickers)", sql, StringComparison.Ordinal);
         Assert.Contains("QUALIFY ROW_NUMBER() OVER (PARTITION BY ticker, bar_ts", sql, StringComparison.Ordinal);
     }
 
@@ -101,8 +103,8 @@ public sealed partial class BigQueryGoldWarehouseTests : IAsyncLifetime, IDispos
     {
         var warehouse = Warehouse();
 
-        await warehouse.MergeHoursAsync(Execution, 1, "fp-silver", [Monday], CancellationToken.None);
-        await warehouse.MergeHoursAsync(Execution, 2, "fp-silver", [Monday], CancellationToken.None);
+        await warehouse.MergeHoursAsync(Execution, 1, "fp-silver", Tickers, [Monday], CancellationToken.None);
+        await warehouse.MergeHoursAsync(Execution, 2, "fp-silver", Tickers, [Monday], CancellationToken.None);
 
         var ids = _server.RequestsOf("insert").Select(r => r.JobId!).ToList();
         Assert.Single(ids, id => id.StartsWith("fp-gold-ddl-", StringComparison.Ordinal));
@@ -115,11 +117,11 @@ public sealed partial class BigQueryGoldWarehouseTests : IAsyncLifetime, IDispos
     public async Task Redelivered_attempt_adopts_the_running_merge_job_instead_of_merging_twice()
     {
         var mergeId = BigQueryJobIds.For(Execution, "gold", 1, "merge");
-        await Warehouse().MergeHoursAsync(Execution, 1, "fp-silver", [Monday], CancellationToken.None);
+        await Warehouse().MergeHoursAsync(Execution, 1, "fp-silver", Tickers, [Monday], CancellationToken.None);
         var sql = MergeRequest()["configuration"]!["query"]!["query"]!.GetValue<string>();
 
         // A second host (same attempt, answer of the first lost) sends the same job id: 409, then jobs.get.
-        var result = await Warehouse().MergeHoursAsync(Execution, 1, "fp-silver", [Monday], CancellationToken.None);
+        var result = await Warehouse().MergeHoursAsync(Execution, 1, "fp-silver", Tickers, [Monday], CancellationToken.None);
 
         Assert.Equal(1, _server.SuccessfulInserts(mergeId));
         Assert.Contains(_server.Requests, r => r.Kind == "insert" && r.JobId == mergeId && r.ResponseStatus == 409);
@@ -135,7 +137,7 @@ public sealed partial class BigQueryGoldWarehouseTests : IAsyncLifetime, IDispos
             ? JobScript.Success() with { Rows = [["3", null]] }
             : JobScript.Success(rows: 4, pendingPolls: 2);
 
-        var result = await Warehouse().MergeHoursAsync(Execution, 1, "fp-silver", [Monday], CancellationToken.None);
+        var result = await Warehouse().MergeHoursAsync(Execution, 1, "fp-silver", Tickers, [Monday], CancellationToken.None);
 
         Assert.Equal(3, _server.RequestsOf("poll").Count(r => r.JobId!.Contains("-merge-", StringComparison.Ordinal)));
         Assert.Equal(4, result.RowsAffected);
@@ -152,7 +154,7 @@ public sealed partial class BigQueryGoldWarehouseTests : IAsyncLifetime, IDispos
             ? JobScript.Failure("invalidQuery", "Could not serialize access to table fp-test-project:gold_test.financial_data_hour due to concurrent update")
             : inner(id);
 
-        var result = await Warehouse().MergeHoursAsync(Execution, 1, "fp-silver", [Monday], CancellationToken.None);
+        var result = await Warehouse().MergeHoursAsync(Execution, 1, "fp-silver", Tickers, [Monday], CancellationToken.None);
 
         Assert.Equal(9, result.RowsAffected);
         Assert.Contains(_server.RequestsOf("insert"), r => r.JobId == mergeId + "-r1");
@@ -164,7 +166,7 @@ public sealed partial class BigQueryGoldWarehouseTests : IAsyncLifetime, IDispos
         _server.InsertFaults.Enqueue(new Fault(429, Reason: "rateLimitExceeded"));
         _server.InsertFaults.Enqueue(new Fault(503, AfterApplying: true));
 
-        var result = await Warehouse().MergeHoursAsync(Execution, 1, "fp-silver", [Monday], CancellationToken.None);
+        var result = await Warehouse().MergeHoursAsync(Execution, 1, "fp-silver", Tickers, [Monday], CancellationToken.None);
 
         Assert.Equal(9, result.RowsAffected);
         var ddl = BigQueryJobIds.For(Execution, "gold", 1, "ddl");
@@ -181,7 +183,7 @@ public sealed partial class BigQueryGoldWarehouseTests : IAsyncLifetime, IDispos
             : JobScript.Success();
 
         var error = await Assert.ThrowsAsync<BigQueryJobException>(() =>
-            Warehouse().MergeHoursAsync(Execution, 1, "fp-silver", [Monday], CancellationToken.None));
+            Warehouse().MergeHoursAsync(Execution, 1, "fp-silver", Tickers, [Monday], CancellationToken.None));
 
         Assert.Equal(message, error.Message);
         Assert.Equal("invalidQuery", error.Reason);
@@ -197,7 +199,7 @@ public sealed partial class BigQueryGoldWarehouseTests : IAsyncLifetime, IDispos
             ? JobScript.Success() with { Rows = [["0", null]] }
             : JobScript.Success(rows: 9, billed: 20_971_520);
 
-        var result = await Warehouse().MergeHoursAsync(Execution, 1, "fp-silver", [], CancellationToken.None);
+        var result = await Warehouse().MergeHoursAsync(Execution, 1, "fp-silver", Tickers, [], CancellationToken.None);
 
         Assert.Empty(_server.Violations);
         Assert.Equal(
@@ -210,7 +212,7 @@ public sealed partial class BigQueryGoldWarehouseTests : IAsyncLifetime, IDispos
     public async Task Nothing_touched_after_a_merge_runs_only_the_freshness_job_and_reports_the_tables_newest_hour()
     {
         var warehouse = Warehouse();
-        await warehouse.MergeHoursAsync(Execution, 1, "fp-silver", [Monday], CancellationToken.None);
+        await warehouse.MergeHoursAsync(Execution, 1, "fp-silver", Tickers, [Monday], CancellationToken.None);
         var idleRun = Guid.Parse("5d2e8f1a-3b4c-4e6d-8a9f-0c1b2d3e4f5a");
         var freshnessId = BigQueryJobIds.For(idleRun, "gold", 1, "freshness");
         _server.ScriptFor = id => id == freshnessId
@@ -218,7 +220,7 @@ public sealed partial class BigQueryGoldWarehouseTests : IAsyncLifetime, IDispos
             : JobScript.Success(rows: 9, billed: 20_971_520);
         var before = _server.RequestsOf("insert").Count;
 
-        var result = await warehouse.MergeHoursAsync(idleRun, 1, "fp-silver", [], CancellationToken.None);
+        var result = await warehouse.MergeHoursAsync(idleRun, 1, "fp-silver", Tickers, [], CancellationToken.None);
 
         Assert.Empty(_server.Violations);
         var insert = Assert.Single(_server.RequestsOf("insert").Skip(before));
@@ -226,7 +228,8 @@ public sealed partial class BigQueryGoldWarehouseTests : IAsyncLifetime, IDispos
         var query = insert.Body!["configuration"]!["query"]!;
         Assert.StartsWith("-- After a MERGE (or alone, when silver touched nothing)", query["query"]!.GetValue<string>(), StringComparison.Ordinal);
         var parameters = query["queryParameters"]!.AsArray().ToDictionary(p => p!["name"]!.GetValue<string>(), p => p!);
-        Assert.Equal(["touched_dates", "newest_from"], parameters.Keys);
+        Assert.Equal(["tickers", "touched_dates", "newest_from"], parameters.Keys);
+        Assert.Equal(Tickers, Array(parameters["tickers"], "STRING"));
         Assert.Empty(DateArray(parameters["touched_dates"]));
         Assert.Equal("0001-01-01", Scalar(parameters["newest_from"], "DATE"));
         Assert.Equal(new Core.Warehouse.GoldMergeResult(0, 0, NewestHour, "fp-test-project.gold_test.financial_data_hour", 10_485_760), result);
@@ -269,10 +272,12 @@ public sealed partial class BigQueryGoldWarehouseTests : IAsyncLifetime, IDispos
         return parameter["parameterValue"]!["value"]!.GetValue<string>();
     }
 
-    private static List<string> DateArray(JsonNode parameter)
+    private static List<string> DateArray(JsonNode parameter) => Array(parameter, "DATE");
+
+    private static List<string> Array(JsonNode parameter, string elementType)
     {
         Assert.Equal("ARRAY", parameter["parameterType"]!["type"]!.GetValue<string>());
-        Assert.Equal("DATE", parameter["parameterType"]!["arrayType"]!["type"]!.GetValue<string>());
+        Assert.Equal(elementType, parameter["parameterType"]!["arrayType"]!["type"]!.GetValue<string>());
         return parameter["parameterValue"]!["arrayValues"]!.AsArray().Select(v => v!["value"]!.GetValue<string>()).ToList();
     }
 

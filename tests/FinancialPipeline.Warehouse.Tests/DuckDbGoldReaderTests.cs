@@ -72,7 +72,7 @@ public sealed class DuckDbGoldReaderTests : IDisposable
         var execution = Guid.NewGuid();
         var dates = main.Select(r => DateOnly.FromDateTime(r.Bar.Timestamp.UtcDateTime)).Distinct().Order().ToList();
         var warehouse = new DuckDbGoldWarehouse(new DuckDbOptions { DatabasePath = _lake.DatabasePath, BucketsRoot = _lake.BucketsRoot }, _time);
-        await warehouse.MergeHoursAsync(execution, 1, SilverLake.Bucket, dates, CancellationToken.None);
+        await warehouse.MergeHoursAsync(execution, 1, SilverLake.Bucket, RandomSilver.Tickers, dates, CancellationToken.None);
         return execution;
     }
 }

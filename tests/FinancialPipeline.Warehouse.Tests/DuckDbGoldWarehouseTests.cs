@@ -23,7 +23,7 @@ public sealed class DuckDbGoldWarehouseTests : IDisposable
         await _lake.WriteAsync(main);
         await _lake.WriteAsync(restated, part: 1);
 
-        var result = await Warehouse().MergeHoursAsync(Guid.NewGuid(), 1, SilverLake.Bucket, AllDates(main), CancellationToken.None);
+        var result = await Warehouse().MergeHoursAsync(Guid.NewGuid(), 1, SilverLake.Bucket, RandomSilver.Tickers, AllDates(main), CancellationToken.None);
 
         var expected = GoldOracle.Compute(_lake.Rows);
         var actual = await GoldOracle.ReadDuckDbAsync(_lake.DatabasePath);
@@ -44,12 +44,12 @@ public sealed class DuckDbGoldWarehouseTests : IDisposable
         var execution = Guid.NewGuid();
         var dates = AllDates(main);
 
-        var first = await Warehouse().MergeHoursAsync(execution, 1, SilverLake.Bucket, dates, CancellationToken.None);
+        var first = await Warehouse().MergeHoursAsync(execution, 1, SilverLake.Bucket, RandomSilver.Tickers, dates, CancellationToken.None);
         var afterFirst = await GoldOracle.ReadDuckDbAsync(_lake.DatabasePath);
         _time.Advance(TimeSpan.FromMinutes(5));
-        var second = await Warehouse().MergeHoursAsync(execution, 1, SilverLake.Bucket, dates, CancellationToken.None);
+        var second = await Warehouse().MergeHoursAsync(execution, 1, SilverLake.Bucket, RandomSilver.Tickers, dates, CancellationToken.None);
         _time.Advance(TimeSpan.FromMinutes(5));
-        var third = await Warehouse().MergeHoursAsync(execution, 2, SilverLake.Bucket, dates, CancellationToken.None);
+        var third = await Warehouse().MergeHoursAsync(execution, 2, SilverLake.Bucket, RandomSilver.Tickers, dates, CancellationToken.None);
 
         Assert.True(first.RowsAffected > 0);
         Assert.Equal(0, second.RowsAffected);
@@ -64,8 +64,8 @@ public sealed class DuckDbGoldWarehouseTests : IDisposable
         await _lake.WriteAsync(main);
         var dates = AllDates(main);
 
-        await Warehouse().MergeHoursAsync(Guid.NewGuid(), 1, SilverLake.Bucket, dates.Take(14).ToList(), CancellationToken.None);
-        await Warehouse().MergeHoursAsync(Guid.NewGuid(), 1, SilverLake.Bucket, dates.Skip(9).ToList(), CancellationToken.None);
+        await Warehouse().MergeHoursAsync(Guid.NewGuid(), 1, SilverLake.Bucket, RandomSilver.Tickers, dates.Take(14).ToList(), CancellationToken.None);
+        await Warehouse().MergeHoursAsync(Guid.NewGuid(), 1, SilverLake.Bucket, RandomSilver.Tickers, dates.Skip(9).ToList(), CancellationToken.None);
 
         var gold = await GoldOracle.ReadDuckDbAsync(_lake.DatabasePath);
         Assert.Equal(gold.Count, gold.Select(r => (r.Ticker, r.Hour)).Distinct().Count());
@@ -78,7 +78,7 @@ public sealed class DuckDbGoldWarehouseTests : IDisposable
         var (main, _) = RandomSilver.Generate(11);
         await _lake.WriteAsync(main);
         var first = Guid.NewGuid();
-        await Warehouse().MergeHoursAsync(first, 1, SilverLake.Bucket, AllDates(main), CancellationToken.None);
+        await Warehouse().MergeHoursAsync(first, 1, SilverLake.Bucket, RandomSilver.Tickers, AllDates(main), CancellationToken.None);
         var before = await GoldOracle.ReadDuckDbAsync(_lake.DatabasePath);
 
         // The last AAPL bar of a Friday: the next AAPL hour is on Monday, three partitions later.
@@ -93,7 +93,7 @@ public sealed class DuckDbGoldWarehouseTests : IDisposable
         _time.Advance(TimeSpan.FromHours(3));
         var correction = Guid.NewGuid();
 
-        var result = await Warehouse().MergeHoursAsync(correction, 1, SilverLake.Bucket, [DateOnly.FromDateTime(original.Bar.Timestamp.UtcDateTime)], CancellationToken.None);
+        var result = await Warehouse().MergeHoursAsync(correction, 1, SilverLake.Bucket, RandomSilver.Tickers, [DateOnly.FromDateTime(original.Bar.Timestamp.UtcDateTime)], CancellationToken.None);
 
         var after = await GoldOracle.ReadDuckDbAsync(_lake.DatabasePath);
         GoldOracle.AssertSameAggregates(GoldOracle.Compute(_lake.Rows), after);
@@ -117,15 +117,54 @@ public sealed class DuckDbGoldWarehouseTests : IDisposable
     {
         var (main, _) = RandomSilver.Generate(13);
         await _lake.WriteAsync(main);
-        await Warehouse().MergeHoursAsync(Guid.NewGuid(), 1, SilverLake.Bucket, AllDates(main), CancellationToken.None);
+        await Warehouse().MergeHoursAsync(Guid.NewGuid(), 1, SilverLake.Bucket, RandomSilver.Tickers, AllDates(main), CancellationToken.None);
         var removed = main.First(r => r.Bar.Ticker == "BTC-USD" && r.Bar.Timestamp.Day == 5 && r.Bar.Timestamp.Hour >= 12);
 
         await _lake.ReplaceAsync(removed, null);
-        await Warehouse().MergeHoursAsync(Guid.NewGuid(), 1, SilverLake.Bucket, [DateOnly.FromDateTime(removed.Bar.Timestamp.UtcDateTime)], CancellationToken.None);
+        await Warehouse().MergeHoursAsync(Guid.NewGuid(), 1, SilverLake.Bucket, RandomSilver.Tickers, [DateOnly.FromDateTime(removed.Bar.Timestamp.UtcDateTime)], CancellationToken.None);
 
         var gold = await GoldOracle.ReadDuckDbAsync(_lake.DatabasePath);
         Assert.DoesNotContain(gold, r => r.Ticker == "BTC-USD" && r.Hour == Truncate(removed.Bar.Timestamp));
         GoldOracle.AssertSameAggregates(GoldOracle.Compute(_lake.Rows), gold);
+    }
+
+    [Fact]
+    public async Task Another_job_with_its_own_silver_bucket_never_reads_changes_or_deletes_this_jobs_hours()
+    {
+        const string otherBucket = "fp-silver-other-job";
+        var (main, _) = RandomSilver.Generate(5);
+        await _lake.WriteAsync(main);
+        // The other job's coin trades on the same dates; its silver is in its own bucket.
+        var coinOnly = main.Where(r => r.Bar.Ticker == "BTC-USD").Select(r => r with { Bar = r.Bar with { Ticker = "ETH-USD" } }).ToList();
+        await _lake.WriteAsync(coinOnly, bucket: otherBucket);
+        var dates = AllDates(main);
+
+        await Warehouse().MergeHoursAsync(Guid.NewGuid(), 1, SilverLake.Bucket, RandomSilver.Tickers, dates, CancellationToken.None);
+        var ethJob = await Warehouse().MergeHoursAsync(Guid.NewGuid(), 1, otherBucket, ["ETH-USD"], AllDates(coinOnly), CancellationToken.None);
+        await Warehouse().MergeHoursAsync(Guid.NewGuid(), 2, SilverLake.Bucket, RandomSilver.Tickers, dates, CancellationToken.None);
+
+        var gold = await GoldOracle.ReadDuckDbAsync(_lake.DatabasePath);
+        GoldOracle.AssertSameAggregates(GoldOracle.Compute(_lake.Rows), gold.Where(r => r.Ticker != "ETH-USD").ToList());
+        var eth = gold.Where(r => r.Ticker == "ETH-USD").ToList();
+        Assert.Equal(coinOnly.Select(r => Truncate(r.Bar.Timestamp)).Distinct().Count(), eth.Count);
+        Assert.Equal(eth.Count(r => AllDates(coinOnly).Contains(DateOnly.FromDateTime(r.Hour.UtcDateTime))), ethJob.HoursInScope);
+    }
+
+    [Fact]
+    public async Task A_touched_date_without_a_silver_partition_fails_and_leaves_its_gold_hours()
+    {
+        var (main, _) = RandomSilver.Generate(9);
+        await _lake.WriteAsync(main);
+        var dates = AllDates(main);
+        await Warehouse().MergeHoursAsync(Guid.NewGuid(), 1, SilverLake.Bucket, RandomSilver.Tickers, dates, CancellationToken.None);
+        var before = await GoldOracle.ReadDuckDbAsync(_lake.DatabasePath);
+
+        // The job's silver_bucket_name was changed after silver wrote: the new bucket holds nothing for the date.
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(() =>
+            Warehouse().MergeHoursAsync(Guid.NewGuid(), 1, "fp-silver-renamed", RandomSilver.Tickers, [dates[3]], CancellationToken.None));
+
+        Assert.Contains($"touched date {dates[3]:yyyy-MM-dd} has no silver partition in bucket fp-silver-renamed", error.Message, StringComparison.Ordinal);
+        Assert.Equal(before, await GoldOracle.ReadDuckDbAsync(_lake.DatabasePath));
     }
 
     [Fact]
@@ -134,7 +173,7 @@ public sealed class DuckDbGoldWarehouseTests : IDisposable
         var bars = new[] { At(14, 30), At(23, 30) };
         await _lake.WriteAsync(bars);
 
-        await Warehouse().MergeHoursAsync(Guid.NewGuid(), 1, SilverLake.Bucket, [new DateOnly(2024, 3, 4)], CancellationToken.None);
+        await Warehouse().MergeHoursAsync(Guid.NewGuid(), 1, SilverLake.Bucket, RandomSilver.Tickers, [new DateOnly(2024, 3, 4)], CancellationToken.None);
 
         var gold = await GoldOracle.ReadDuckDbAsync(_lake.DatabasePath);
         Assert.Equal(
@@ -149,9 +188,9 @@ public sealed class DuckDbGoldWarehouseTests : IDisposable
         var (main, _) = RandomSilver.Generate(17);
         await _lake.WriteAsync(main);
         var dates = AllDates(main);
-        await Warehouse().MergeHoursAsync(Guid.NewGuid(), 1, SilverLake.Bucket, dates, CancellationToken.None);
+        await Warehouse().MergeHoursAsync(Guid.NewGuid(), 1, SilverLake.Bucket, RandomSilver.Tickers, dates, CancellationToken.None);
 
-        var backfill = await Warehouse().MergeHoursAsync(Guid.NewGuid(), 1, SilverLake.Bucket, [dates[2]], CancellationToken.None);
+        var backfill = await Warehouse().MergeHoursAsync(Guid.NewGuid(), 1, SilverLake.Bucket, RandomSilver.Tickers, [dates[2]], CancellationToken.None);
 
         var gold = await GoldOracle.ReadDuckDbAsync(_lake.DatabasePath);
         Assert.Equal(gold.Max(r => r.Hour), backfill.NewestHour);
@@ -167,14 +206,14 @@ public sealed class DuckDbGoldWarehouseTests : IDisposable
     public async Task Silver_bucket_that_is_not_a_bucket_name_is_refused(string bucket)
     {
         var error = await Assert.ThrowsAsync<ArgumentException>(() =>
-            Warehouse().MergeHoursAsync(Guid.NewGuid(), 1, bucket, [new DateOnly(2024, 3, 4)], CancellationToken.None));
+            Warehouse().MergeHoursAsync(Guid.NewGuid(), 1, bucket, RandomSilver.Tickers, [new DateOnly(2024, 3, 4)], CancellationToken.None));
         Assert.Contains("silver bucket", error.Message, StringComparison.Ordinal);
     }
 
     [Fact]
     public async Task Nothing_touched_before_any_gold_reports_no_newest_hour_and_creates_no_file()
     {
-        var result = await Warehouse().MergeHoursAsync(Guid.NewGuid(), 1, SilverLake.Bucket, [], CancellationToken.None);
+        var result = await Warehouse().MergeHoursAsync(Guid.NewGuid(), 1, SilverLake.Bucket, RandomSilver.Tickers, [], CancellationToken.None);
 
         Assert.Equal(new Core.Warehouse.GoldMergeResult(0, 0, null, DuckDbGoldWarehouse.Table), result);
         Assert.False(File.Exists(_lake.DatabasePath));
@@ -186,11 +225,11 @@ public sealed class DuckDbGoldWarehouseTests : IDisposable
     {
         var bar = At(14, 30);
         await _lake.WriteAsync([bar]);
-        var merged = await Warehouse().MergeHoursAsync(Guid.NewGuid(), 1, SilverLake.Bucket, [new DateOnly(2024, 3, 4)], CancellationToken.None);
+        var merged = await Warehouse().MergeHoursAsync(Guid.NewGuid(), 1, SilverLake.Bucket, RandomSilver.Tickers, [new DateOnly(2024, 3, 4)], CancellationToken.None);
         var before = await GoldOracle.ReadDuckDbAsync(_lake.DatabasePath);
         _time.Advance(TimeSpan.FromDays(3));
 
-        var idle = await Warehouse().MergeHoursAsync(Guid.NewGuid(), 1, SilverLake.Bucket, [], CancellationToken.None);
+        var idle = await Warehouse().MergeHoursAsync(Guid.NewGuid(), 1, SilverLake.Bucket, RandomSilver.Tickers, [], CancellationToken.None);
 
         Assert.Equal(1, merged.RowsAffected);
         Assert.Equal(new Core.Warehouse.GoldMergeResult(0, 0, Truncate(bar.Bar.Timestamp), DuckDbGoldWarehouse.Table), idle);
@@ -209,7 +248,7 @@ public sealed class DuckDbGoldWarehouseTests : IDisposable
         }
 
         var warehouse = new DuckDbGoldWarehouse(new DuckDbOptions { DatabasePath = path, BucketsRoot = _lake.BucketsRoot }, _time);
-        var result = await warehouse.MergeHoursAsync(Guid.NewGuid(), 1, SilverLake.Bucket, [], CancellationToken.None);
+        var result = await warehouse.MergeHoursAsync(Guid.NewGuid(), 1, SilverLake.Bucket, RandomSilver.Tickers, [], CancellationToken.None);
 
         Assert.Equal(new Core.Warehouse.GoldMergeResult(0, 0, null, DuckDbGoldWarehouse.Table), result);
         Assert.Empty(await GoldOracle.ReadDuckDbAsync(path));

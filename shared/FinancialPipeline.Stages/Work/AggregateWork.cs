@@ -60,8 +60,22 @@ public sealed class AggregateWork(Lazy<IGoldWarehouse> warehouse, string warehou
             dates.Add(ObjectLayout.TryParseDateKey(key, out var d) ? d : throw new InvalidOperationException($"touched_dates: '{key}' is not yyyy-MM-dd"));
         }
 
+        var job = context.Job;
+        foreach (var bucket in SilverBucketsOf(upstream.Outputs))
+        {
+            if (bucket != job.SilverBucketName)
+            {
+                // Not a rejection: it depends on the job row, which may have changed since silver ran. Gold would read the
+                // job's bucket (in BigQuery the external table over it), find none of this run's rows and delete the
+                // touched dates' hours. A failure is retried, dead-lettered and alerted; fp replay --stage silver
+                // rewrites the execution into the new bucket, or the row is put back.
+                throw new InvalidOperationException(
+                    $"outputs: silver wrote this execution's partitions to bucket {bucket}, but the job's silver_bucket_name is now {job.SilverBucketName}; gold reads the job's bucket, so it merges nothing rather than the wrong silver");
+            }
+        }
+
         await context.EnsureOwnedAsync();
-        var result = await warehouse.Value.MergeHoursAsync(context.Lease.ExecutionId, context.Lease.Attempt, context.Job.SilverBucketName, dates, context.CancellationToken);
+        var result = await warehouse.Value.MergeHoursAsync(context.Lease.ExecutionId, context.Lease.Attempt, job.SilverBucketName, job.Tickers, dates, context.CancellationToken);
         return new StageOutcome(
             window,
             new RecordCounts(result.HoursInScope, result.RowsAffected, 0),
@@ -70,6 +84,25 @@ public sealed class AggregateWork(Lazy<IGoldWarehouse> warehouse, string warehou
             Metrics(result),
             [],
             result.NewestHour);
+    }
+
+    /// <summary>
+    /// The buckets of the silver partitions a silver event names: the path segment before <c>financial_quotes/date=</c>
+    /// in each output (<c>gs://{bucket}/…</c> on GCS, <c>file:///…/buckets/{bucket}/…</c> locally). Quarantine objects
+    /// and anything else are not partitions and are skipped.
+    /// </summary>
+    public static IEnumerable<string> SilverBucketsOf(IEnumerable<string> outputs)
+    {
+        var marker = "/" + ObjectLayout.Dataset + "/date=";
+        foreach (var uri in outputs)
+        {
+            var at = uri.IndexOf(marker, StringComparison.Ordinal);
+            if (at > 0)
+            {
+                var start = uri.LastIndexOf('/', at - 1) + 1;
+                yield return uri[start..at];
+            }
+        }
     }
 
     private static Dictionary<string, long> Metrics(GoldMergeResult result)

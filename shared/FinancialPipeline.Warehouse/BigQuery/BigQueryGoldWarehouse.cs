@@ -77,8 +77,9 @@ public sealed partial class BigQueryGoldWarehouse : IGoldWarehouse
     /// <summary><c>project.dataset.financial_data_hour</c>.</summary>
     public string TableName => $"{_options.ProjectId}.{_options.Dataset}.{TableId}";
 
-    public async Task<GoldMergeResult> MergeHoursAsync(Guid executionId, int attempt, string silverBucket, IReadOnlyCollection<DateOnly> touchedDates, CancellationToken cancellationToken)
+    public async Task<GoldMergeResult> MergeHoursAsync(Guid executionId, int attempt, string silverBucket, IReadOnlyCollection<string> tickers, IReadOnlyCollection<DateOnly> touchedDates, CancellationToken cancellationToken)
     {
+        ArgumentNullException.ThrowIfNull(tickers);
         // The silver bucket is bound into the external table's URIs at deployment; it is not part of the query.
         _ = silverBucket;
         var scope = GoldScope.For(touchedDates);
@@ -93,6 +94,7 @@ public sealed partial class BigQueryGoldWarehouse : IGoldWarehouse
                 [
                     BigQueryParameter.Date("read_from", scope.ReadFrom),
                     BigQueryParameter.Date("read_to", scope.ReadTo),
+                    BigQueryParameter.StringArray("tickers", tickers),
                     BigQueryParameter.DateArray("touched_dates", scope.Touched),
                     BigQueryParameter.DateArray("target_dates", scope.TargetDates),
                     BigQueryParameter.String("execution_id", executionId.ToString("D")),
@@ -106,6 +108,7 @@ public sealed partial class BigQueryGoldWarehouse : IGoldWarehouse
         var freshness = await _client.ExecuteQueryAsync(
             Render(FreshnessSql),
             [
+                BigQueryParameter.StringArray("tickers", tickers),
                 BigQueryParameter.DateArray("touched_dates", scope?.Touched ?? []),
                 BigQueryParameter.Date("newest_from", GoldScope.NewestFrom(scope)),
             ],

@@ -27,15 +27,18 @@ internal sealed class SilverLake : IDisposable
     /// <summary>Every row written, all parts: what the oracle computes from.</summary>
     public List<BarRecord> Rows { get; } = [];
 
-    /// <summary>Writes one part file per date (replacing that part); <paramref name="part"/> &gt; 0 adds extra files to a partition.</summary>
-    public async Task WriteAsync(IEnumerable<BarRecord> rows, int part = 0)
+    /// <summary>
+    /// Writes one part file per date (replacing that part); <paramref name="part"/> &gt; 0 adds extra files to a partition.
+    /// Rows written to another <paramref name="bucket"/> (another job's silver) are not in <see cref="Rows"/>.
+    /// </summary>
+    public async Task WriteAsync(IEnumerable<BarRecord> rows, int part = 0, string bucket = Bucket)
     {
         foreach (var day in rows.GroupBy(r => DateOnly.FromDateTime(r.Bar.Timestamp.UtcDateTime)))
         {
             var name = ObjectLayout.SilverPartitionPrefix(day.Key) + $"part-{part:D5}.parquet";
-            var path = Path.Combine(BucketsRoot, Bucket, name.Replace('/', Path.DirectorySeparatorChar));
+            var path = Path.Combine(BucketsRoot, bucket, name.Replace('/', Path.DirectorySeparatorChar));
             Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-            if (File.Exists(path))
+            if (bucket == Bucket && File.Exists(path))
             {
                 var previous = await ReadFileAsync(path);
                 Rows.RemoveAll(r => previous.Contains(r));
@@ -47,7 +50,10 @@ internal sealed class SilverLake : IDisposable
                 await BarParquet.WriteAsync(file, list);
             }
 
-            Rows.AddRange(list);
+            if (bucket == Bucket)
+            {
+                Rows.AddRange(list);
+            }
         }
     }
 
@@ -90,6 +96,9 @@ internal sealed class SilverLake : IDisposable
 internal static class RandomSilver
 {
     public static readonly DateOnly FirstDay = new(2024, 3, 1);
+
+    /// <summary>Every ticker <see cref="Generate"/> writes: the job the gold MERGEs of these tests run for.</summary>
+    public static readonly IReadOnlyList<string> Tickers = ["AAPL", "BRK.B", "BTC-USD", "^GSPC"];
 
     /// <summary>
     /// <paramref name="days"/> days of bars from <see cref="FirstDay"/>: a US stock at :30 on weekdays (with a
