@@ -41,6 +41,41 @@ public sealed record GoldScope
     /// </summary>
     public static DateOnly NewestFrom(GoldScope? scope) => scope?.Touched[0] ?? DateOnly.MinValue;
 
+    /// <summary>
+    /// This scope cut into consecutive runs of touched dates whose target partitions number at most
+    /// <paramref name="maxTargetDates"/> each (one scope when it fits). Each part is the scope of an execution that touched
+    /// only those dates: it recomputes them from silver, so the parts may run in any order and together change what the
+    /// whole would.
+    /// </summary>
+    public IReadOnlyList<GoldScope> Split(int maxTargetDates)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxTargetDates, ReturnLookbackDays + 1);
+        if (TargetDates.Count <= maxTargetDates)
+        {
+            return [this];
+        }
+
+        var parts = new List<GoldScope>();
+        var current = new List<DateOnly>();
+        var targets = new HashSet<DateOnly>();
+        foreach (var date in Touched)
+        {
+            var adds = Enumerable.Range(0, ReturnLookbackDays + 1).Select(date.AddDays).Count(d => !targets.Contains(d));
+            if (targets.Count + adds > maxTargetDates)
+            {
+                parts.Add(new GoldScope(current));
+                current = [];
+                targets.Clear();
+            }
+
+            current.Add(date);
+            targets.UnionWith(Enumerable.Range(0, ReturnLookbackDays + 1).Select(date.AddDays));
+        }
+
+        parts.Add(new GoldScope(current));
+        return parts;
+    }
+
     /// <summary>The scope of <paramref name="touchedDates"/>, or null when there is nothing to recompute.</summary>
     public static GoldScope? For(IEnumerable<DateOnly> touchedDates)
     {

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using FinancialPipeline.Warehouse.BigQuery;
@@ -46,6 +47,27 @@ public sealed partial class BigQueryGoldWarehouseTests : IAsyncLifetime, IDispos
         Assert.Equal("1", read.Query["maxResults"]);
         Assert.Equal("true", read.Query["formatOptions.useInt64Timestamp"]);
         Assert.Equal(new Core.Warehouse.GoldMergeResult(9, 14, NewestHour, "fp-test-project.gold_test.financial_data_hour", 20_971_520 + 10_485_760), result);
+    }
+
+    [Fact]
+    public async Task A_scope_wider_than_one_job_may_modify_runs_as_several_merges_that_together_cover_it()
+    {
+        // A daily-bar backfill of 25 years: 9,131 touched dates, 9,138 target partitions; BigQuery lets one job modify
+        // 4,000 partitions.
+        var touched = Enumerable.Range(0, 9_131).Select(i => new DateOnly(2000, 1, 1).AddDays(i)).ToList();
+
+        var result = await Warehouse().MergeHoursAsync(Execution, 3, "fp-silver", Tickers, touched, CancellationToken.None);
+
+        Assert.Empty(_server.Violations);
+        var merges = _server.RequestsOf("insert").Where(r => r.JobId!.Contains("-merge", StringComparison.Ordinal)).ToList();
+        Assert.Equal(
+            ["fp-gold-merge_p0-0b9f3c2e7a414d5e9c1b2f6a8e4d1c3b-a3", "fp-gold-merge_p1-0b9f3c2e7a414d5e9c1b2f6a8e4d1c3b-a3", "fp-gold-merge_p2-0b9f3c2e7a414d5e9c1b2f6a8e4d1c3b-a3"],
+            merges.Select(r => r.JobId));
+        var parts = merges.Select(r => r.Body!["configuration"]!["query"]!["queryParameters"]!.AsArray().ToDictionary(p => p!["name"]!.GetValue<string>(), p => p!)).ToList();
+        Assert.All(parts, p => Assert.InRange(DateArray(p["target_dates"]).Count, 1, BigQueryGoldWarehouse.MaxPartitionsPerMerge));
+        Assert.Equal(touched.Select(d => d.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture)), parts.SelectMany(p => DateArray(p["touched_dates"])));
+        Assert.All(parts, p => Assert.Equal(DateOnly.Parse(DateArray(p["touched_dates"])[0], CultureInfo.InvariantCulture).AddDays(-7).ToString("yyyy-MM-dd", CultureInfo.InvariantCulture), Scalar(p["read_from"], "DATE")));
+        Assert.Equal(3 * 9, result.RowsAffected); // the fake answers 9 affected rows per MERGE
     }
 
     [Fact]

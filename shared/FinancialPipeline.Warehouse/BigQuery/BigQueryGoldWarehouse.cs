@@ -45,6 +45,12 @@ public sealed partial class BigQueryGoldWarehouse : IGoldWarehouse
     public const string TableId = "financial_data_hour";
     public const string SilverTableId = "financial_quotes_silver";
     private const string Stage = "gold";
+
+    /// <summary>
+    /// Gold partitions one MERGE job may change: BigQuery allows a job to modify at most 4,000 partitions; a wider scope
+    /// (a daily-bar backfill of decades) is split, with a margin.
+    /// </summary>
+    public const int MaxPartitionsPerMerge = 3_500;
     private static readonly string TableSql = EmbeddedSql.Read("bigquery.gold_financial_data_hour.sql");
     private static readonly string MergeSql = EmbeddedSql.Read("bigquery.gold_merge.sql");
     private static readonly string FreshnessSql = EmbeddedSql.Read("bigquery.gold_freshness.sql");
@@ -85,24 +91,30 @@ public sealed partial class BigQueryGoldWarehouse : IGoldWarehouse
         var scope = GoldScope.For(touchedDates);
         await EnsureTableAsync(executionId, attempt, cancellationToken);
 
-        // Nothing touched: no MERGE, but the freshness job still reports the table's newest hour.
-        BigQueryJobResult? merge = null;
-        if (scope is not null)
+        // Nothing touched: no MERGE, but the freshness job still reports the table's newest hour. A scope wider than one
+        // job may modify (a daily-bar backfill of decades) runs as several MERGE jobs, each with its own deterministic id.
+        long affected = 0;
+        long billed = 0;
+        var parts = scope?.Split(MaxPartitionsPerMerge) ?? [];
+        for (var i = 0; i < parts.Count; i++)
         {
-            merge = await _client.ExecuteQueryAsync(
+            var part = parts[i];
+            var merge = await _client.ExecuteQueryAsync(
                 Render(MergeSql),
                 [
-                    BigQueryParameter.Date("read_from", scope.ReadFrom),
-                    BigQueryParameter.Date("read_to", scope.ReadTo),
+                    BigQueryParameter.Date("read_from", part.ReadFrom),
+                    BigQueryParameter.Date("read_to", part.ReadTo),
                     BigQueryParameter.StringArray("tickers", tickers),
-                    BigQueryParameter.DateArray("touched_dates", scope.Touched),
-                    BigQueryParameter.DateArray("target_dates", scope.TargetDates),
+                    BigQueryParameter.DateArray("touched_dates", part.Touched),
+                    BigQueryParameter.DateArray("target_dates", part.TargetDates),
                     BigQueryParameter.String("execution_id", executionId.ToString("D")),
                     BigQueryParameter.Timestamp("updated_at", _time.GetUtcNow()),
                 ],
-                BigQueryJobIds.For(executionId, Stage, attempt, "merge"),
+                BigQueryJobIds.For(executionId, Stage, attempt, parts.Count == 1 ? "merge" : string.Create(CultureInfo.InvariantCulture, $"merge_p{i}")),
                 cancellationToken);
-            LogMerged(executionId, Stage, merge.JobId, merge.NumDmlAffectedRows, merge.TotalBytesBilled, scope.Touched.Count, scope.TargetDates.Count);
+            LogMerged(executionId, Stage, merge.JobId, merge.NumDmlAffectedRows, merge.TotalBytesBilled, part.Touched.Count, part.TargetDates.Count);
+            affected += merge.NumDmlAffectedRows ?? 0;
+            billed += merge.TotalBytesBilled ?? 0;
         }
 
         var freshness = await _client.ExecuteQueryAsync(
@@ -116,8 +128,8 @@ public sealed partial class BigQueryGoldWarehouse : IGoldWarehouse
             cancellationToken);
         var rows = await _client.ReadRowsAsync(freshness, 1, cancellationToken);
         var (hours, newest) = ParseFreshness(rows, freshness.JobId);
-        var billed = (merge?.TotalBytesBilled ?? 0) + (freshness.TotalBytesBilled ?? 0);
-        return new GoldMergeResult(merge?.NumDmlAffectedRows ?? 0, hours, newest, TableName, billed);
+        billed += freshness.TotalBytesBilled ?? 0;
+        return new GoldMergeResult(affected, hours, newest, TableName, billed);
     }
 
     private async Task EnsureTableAsync(Guid executionId, int attempt, CancellationToken ct)
