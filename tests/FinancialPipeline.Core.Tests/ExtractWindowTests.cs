@@ -169,6 +169,29 @@ public sealed class ExtractWindowTests
     }
 
     [Fact]
+    public void AWindowPinnedAtTheReachEdge_AndFetchedAgainLater_IsFetchedFromTheNewEdge_OrFailsOnceWhollyAgedOut()
+    {
+        // A backfill clamped to Yahoo's reach and pinned; its first attempt failed (Yahoo down), and the retry (or a
+        // replay) comes two hours later, when the pinned start is older than Yahoo serves.
+        var pinnedAt = new DateTimeOffset(2026, 11, 23, 20, 5, 0, TimeSpan.Zero);
+        var job = Job(provider: "yahoo");
+        var pinned = ExtractWindows.Backfill(job, new TimeWindow(pinnedAt.AddDays(-800), pinnedAt.AddDays(-700)), pinnedAt, YahooHourlyReach).Window;
+        Assert.Equal((pinned, (string?)null), ExtractWindows.WithinReach(job, pinned, pinnedAt, YahooHourlyReach));
+
+        var later = pinnedAt.AddHours(2);
+        var (fetch, note) = ExtractWindows.WithinReach(job, pinned, later, YahooHourlyReach);
+
+        Assert.Equal(pinned.End, fetch.End);
+        Assert.True(fetch.Start >= later - YahooHourlyReach, $"{fetch.Start:O} is still older than Yahoo serves at {later:O}");
+        Assert.True(fetch.Start > pinned.Start);
+        Assert.Contains("is now older than provider yahoo serves 1h bars", note, StringComparison.Ordinal);
+        Assert.Equal((pinned, (string?)null), ExtractWindows.WithinReach(job, pinned, later, providerReach: null));
+
+        var aged = Assert.Throws<InvalidOperationException>(() => ExtractWindows.WithinReach(job, pinned, pinnedAt.AddDays(101), YahooHourlyReach));
+        Assert.Contains("is now wholly older than provider yahoo serves 1h bars", aged.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Backfill_FromAProviderWithoutAReach_StartsNoEarlierThanTheUnixEpoch()
     {
         var now = new DateTimeOffset(2026, 11, 23, 20, 5, 0, TimeSpan.Zero);

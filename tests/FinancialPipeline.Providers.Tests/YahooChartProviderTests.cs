@@ -328,6 +328,68 @@ public sealed class YahooChartProviderTests
     }
 
     [Fact]
+    public async Task Fetch_ARequestWhollyBeforeTheListing_IsNoBars_AndTheLaterRequestsStillCount()
+    {
+        // A 100-day backfill of a symbol listed 30 days before its end: Yahoo answers the first 60-day request with
+        // 400 "Data doesn't exist for startDate".
+        var window = new TimeWindow(Fixtures.At("2023-11-01T00:00:00Z"), Fixtures.At("2024-02-09T00:00:00Z"));
+        var listed = window.End.AddDays(-30).ToUnixTimeSeconds();
+        const string noData = """{"chart":{"result":null,"error":{"code":"Bad Request","description":"Data doesn't exist for startDate = 1698796800, endDate = 1703980800"}}}""";
+        await using var server = await YahooStubServer.StartAsync((context, request) => request.Period2 <= listed
+            ? YahooStubServer.Write(context, HttpStatusCode.BadRequest, noData)
+            : YahooStubServer.Chart(context, request));
+        using var provider = Provider(server);
+
+        var quotes = await provider.FetchAsync("NEWCO", window, Hourly, CancellationToken.None);
+
+        Assert.False(quotes.Failed, quotes.Error);
+        Assert.Equal(2, server.Requests.Count);
+        Assert.Equal(40 * 24, quotes.Bars.Count); // the second request's 40 days; the stub serves every hour
+    }
+
+    [Fact]
+    public async Task Fetch_ATickerThatFailsAfterARequestWithNullRows_CountsNoneOfThemAsDropped()
+    {
+        var window = new TimeWindow(Fixtures.At("2023-11-01T00:00:00Z"), Fixtures.At("2024-02-09T00:00:00Z"));
+        var body = System.Text.Encoding.UTF8.GetString(Fixtures.Bytes("bad-request-400.json"));
+        await using var server = await YahooStubServer.StartAsync((context, request) => request.Period1 == window.Start.ToUnixTimeSeconds()
+            ? YahooStubServer.Chart(context, request, nullEvery: 10)
+            : YahooStubServer.Write(context, HttpStatusCode.BadRequest, body));
+        using var provider = Provider(server);
+
+        var quotes = await provider.FetchAsync("AAPL", window, Hourly, CancellationToken.None);
+
+        Assert.True(quotes.Failed);
+        Assert.Empty(quotes.Bars);
+        Assert.Equal(0, quotes.DroppedBars); // nothing of the ticker is written, so none of it counts as the stage's rejects
+    }
+
+    [Fact]
+    public async Task FetchMany_RetryAfterOnOneTicker_HoldsEveryTickersRequests()
+    {
+        var paused = new TaskCompletionSource<TimeSpan>(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var server = await YahooStubServer.StartAsync((context, request) =>
+        {
+            if (request.Symbol == "T00" && request.Attempt == 1)
+            {
+                paused.TrySetResult(request.ArrivedAt);
+                return YahooStubServer.Write(context, HttpStatusCode.TooManyRequests, "Too Many Requests", retryAfter: "2");
+            }
+
+            return YahooStubServer.Chart(context, request);
+        });
+        using var provider = Provider(server, o => o.MaxConcurrency = 1);
+        var tickers = Enumerable.Range(0, 6).Select(i => $"T{i:D2}").ToList();
+
+        var results = await provider.FetchManyAsync(tickers, Fixtures.Monday, Hourly, CancellationToken.None);
+
+        Assert.All(results, r => Assert.False(r.Failed, r.Error));
+        var first = await paused.Task;
+        var during = server.Requests.Where(r => r.ArrivedAt > first && r.ArrivedAt < first + TimeSpan.FromSeconds(1.9)).ToList();
+        Assert.True(during.Count == 0, $"{during.Count} request(s) went out during the 2 s Retry-After: {string.Join(", ", during.Select(r => r.Symbol))}");
+    }
+
+    [Fact]
     public async Task FetchMany_WindowOlderThanYahooServes_ThrowsBeforeAnyRequest()
     {
         var window = new TimeWindow(Fixtures.At("2021-01-04T00:00:00Z"), Fixtures.At("2021-01-05T00:00:00Z"));

@@ -58,8 +58,13 @@ public sealed class YahooStubServer : IAsyncDisposable
 
     public ValueTask DisposeAsync() => _http.DisposeAsync();
 
-    /// <summary>A 200 with hourly bars at hh:30 in [period1, period2), plus the live bar Yahoo appends after period2.</summary>
-    public static Task Chart(HttpContext context, StubRequest request)
+    /// <summary>
+    /// A 200 with hourly bars at hh:30 in [period1, period2), plus the live bar Yahoo appends after period2; with
+    /// <paramref name="nullEvery"/>, every such row's prices are null (a row Yahoo sends without a trade).
+    /// </summary>
+    public static Task Chart(HttpContext context, StubRequest request) => Chart(context, request, nullEvery: 0);
+
+    public static Task Chart(HttpContext context, StubRequest request, int nullEvery)
     {
         var timestamps = new List<long>();
         var first = request.Period1 - (request.Period1 % 3600) + 1800;
@@ -69,7 +74,7 @@ public sealed class YahooStubServer : IAsyncDisposable
         }
 
         timestamps.Add(request.Period2 + 1800);
-        var prices = string.Join(',', timestamps.Select(t => (100 + (t % 997) / 100.0).ToString(CultureInfo.InvariantCulture)));
+        var prices = string.Join(',', timestamps.Select((t, i) => nullEvery > 0 && i % nullEvery == 0 ? "null" : (100 + (t % 997) / 100.0).ToString(CultureInfo.InvariantCulture)));
         var volumes = string.Join(',', timestamps.Select((t, i) => i == timestamps.Count - 1 ? "0" : (1000 + (t % 5000)).ToString(CultureInfo.InvariantCulture)));
         var symbol = System.Text.Json.JsonSerializer.Serialize(request.Symbol);
         var body =

@@ -68,25 +68,7 @@ public static class YahooChartParser
     }
 
     /// <summary>The <c>chart.error</c> of a body as "code: description", or null if the body has none.</summary>
-    internal static string? TryReadError(ReadOnlySpan<byte> json)
-    {
-        try
-        {
-            var reader = new Utf8JsonReader(json);
-            using var document = JsonDocument.ParseValue(ref reader);
-            return document.RootElement.ValueKind == JsonValueKind.Object
-                && document.RootElement.TryGetProperty("chart", out var chart)
-                && chart.ValueKind == JsonValueKind.Object
-                && chart.TryGetProperty("error", out var error)
-                && error.ValueKind == JsonValueKind.Object
-                ? DescribeError(error)
-                : null;
-        }
-        catch (JsonException)
-        {
-            return null;
-        }
-    }
+    internal static string? TryReadError(ReadOnlySpan<byte> json) => WithError(json, DescribeError);
 
     private static YahooChartParseResult Read(JsonElement root, string ticker, TimeWindow window)
     {
@@ -254,6 +236,36 @@ public static class YahooChartParser
         return string.Equals(code, "Not Found", StringComparison.OrdinalIgnoreCase)
             ? $"unknown or delisted: {ticker} ({described})"
             : $"yahoo error for {ticker}: {described}";
+    }
+
+    /// <summary>
+    /// Whether <paramref name="json"/> is Yahoo's "Data doesn't exist for startDate = …, endDate = …" error, its answer (HTTP
+    /// 400) for a range wholly before the symbol's first trade: no bars, where an unknown symbol gets 404 "Not Found".
+    /// </summary>
+    internal static bool IsNoDataForRange(ReadOnlySpan<byte> json) =>
+        WithError(json, error => error.TryGetProperty("description", out var description)
+            && description.ValueKind == JsonValueKind.String
+            && description.GetString()!.StartsWith("Data doesn't exist for startDate", StringComparison.Ordinal));
+
+    /// <summary><paramref name="read"/> of the body's <c>chart.error</c> object, or the default when the body has none (or is not JSON).</summary>
+    private static T? WithError<T>(ReadOnlySpan<byte> json, Func<JsonElement, T> read)
+    {
+        try
+        {
+            var reader = new Utf8JsonReader(json);
+            using var document = JsonDocument.ParseValue(ref reader);
+            return document.RootElement.ValueKind == JsonValueKind.Object
+                && document.RootElement.TryGetProperty("chart", out var chart)
+                && chart.ValueKind == JsonValueKind.Object
+                && chart.TryGetProperty("error", out var error)
+                && error.ValueKind == JsonValueKind.Object
+                ? read(error)
+                : default;
+        }
+        catch (JsonException)
+        {
+            return default;
+        }
     }
 
     private static string DescribeError(JsonElement error)

@@ -150,7 +150,8 @@ public sealed partial class YahooChartProvider : IQuoteProvider, IDisposable
             {
                 // All or nothing per ticker: a partial series would look complete downstream.
                 var where = chunks.Count > 1 ? $" (request {i + 1} of {chunks.Count}, {chunks[i]})" : string.Empty;
-                return new TickerQuotes(ticker, [], dropped + result.DroppedBars, result.Error + where);
+                // No rows of it are written, so none of its dropped rows are counted as the stage's rejects either.
+                return new TickerQuotes(ticker, [], 0, result.Error + where);
             }
 
             bars.AddRange(result.Bars);
@@ -176,6 +177,14 @@ public sealed partial class YahooChartProvider : IQuoteProvider, IDisposable
                 var reason = YahooChartParser.TryReadError(answer.Body) ?? "HTTP 404";
                 LogGaveUp(ticker, attempt, reason);
                 return new TickerQuotes(ticker, [], 0, $"unknown or delisted: {ticker} ({reason})");
+            }
+
+            if (answer.Status == HttpStatusCode.BadRequest && YahooChartParser.IsNoDataForRange(answer.Body))
+            {
+                // Yahoo's answer for a request that lies wholly before the symbol's first trade (a backfill reaching
+                // back past a listing): no bars, as for a weekend, not a failure that would discard the later requests.
+                LogNoData(ticker, chunk.ToString());
+                return new TickerQuotes(ticker, [], 0);
             }
 
             var problem = answer.Describe();
@@ -226,7 +235,7 @@ public sealed partial class YahooChartProvider : IQuoteProvider, IDisposable
     /// <summary>One HTTP attempt: waits for the throttle, then sends with the attempt timeout.</summary>
     private async Task<Answer> SendOnceAsync(Uri uri, CancellationToken cancellationToken)
     {
-        using var slot = await Throttle.EnterAsync(cancellationToken);
+        using var slot = await Throttle.EnterAsync(_time, cancellationToken);
         using var timeout = new CancellationTokenSource(_options.AttemptTimeout, _time);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token);
         var started = Stopwatch.GetTimestamp();
@@ -237,11 +246,20 @@ public sealed partial class YahooChartProvider : IQuoteProvider, IDisposable
             request.Headers.TryAddWithoutValidation("Accept", "application/json");
             using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, linked.Token);
             var body = await response.Content.ReadAsByteArrayAsync(linked.Token);
+            var retryAfter = YahooRetryPolicy.RetryAfter(response.Headers.RetryAfter, _time.GetUtcNow());
+            if (retryAfter is { } wait && YahooRetryPolicy.IsTransient(response.StatusCode))
+            {
+                // The server asked the client to wait: every ticker's requests wait (up to the longest retry delay
+                // allowed), not only this one's retry. Set while this request still holds its slot, so no queued request
+                // slips out before the pause is in place.
+                Throttle.PauseFor(wait < _options.MaxRetryDelay ? wait : _options.MaxRetryDelay, _time);
+            }
+
             return new Answer(
                 response.StatusCode,
                 body,
                 YahooRetryPolicy.IsTransient(response.StatusCode),
-                YahooRetryPolicy.RetryAfter(response.Headers.RetryAfter, _time.GetUtcNow()),
+                retryAfter,
                 null);
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
@@ -279,6 +297,9 @@ public sealed partial class YahooChartProvider : IQuoteProvider, IDisposable
 
     [LoggerMessage(Level = LogLevel.Information, Message = "yahoo {Ticker}: attempt {Attempt} failed ({Problem}); retrying in {DelayMs:F0} ms")]
     private partial void LogRetrying(string ticker, int attempt, string problem, double delayMs);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "yahoo {Ticker} {Window}: no data for the range (it precedes the symbol's first trade): no bars")]
+    private partial void LogNoData(string ticker, string window);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "yahoo {Ticker}: giving up after attempt {Attempt}: {Problem}")]
     private partial void LogGaveUp(string ticker, int attempt, string problem);

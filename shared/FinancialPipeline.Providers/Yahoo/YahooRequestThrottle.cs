@@ -12,6 +12,7 @@ public sealed class YahooRequestThrottle : IDisposable
 
     private readonly TokenBucketRateLimiter _rate;
     private readonly SemaphoreSlim _inFlight;
+    private long _pausedUntil; // a TimeProvider timestamp; 0: no pause
 
     public YahooRequestThrottle(YahooOptions options)
     {
@@ -42,14 +43,39 @@ public sealed class YahooRequestThrottle : IDisposable
     public int MaxConcurrency { get; }
 
     /// <summary>
-    /// Waits for a free request slot, then for a rate token, and holds the slot until the returned handle is
-    /// disposed. Slot first: a token taken while waiting for a slot would let queued requests fire in a burst.
+    /// Holds every request of this throttle for <paramref name="delay"/> from now (or longer, if a later pause is already
+    /// set): Yahoo's 429 limits the client, not the symbol, so a <c>Retry-After</c> one request received applies to all of
+    /// them. Measured on <paramref name="time"/>'s monotonic timestamps, as the wait in <see cref="EnterAsync"/> is.
     /// </summary>
-    public async ValueTask<IDisposable> EnterAsync(CancellationToken cancellationToken)
+    public void PauseFor(TimeSpan delay, TimeProvider time)
     {
+        ArgumentNullException.ThrowIfNull(time);
+        var until = time.GetTimestamp() + (long)(delay.TotalSeconds * time.TimestampFrequency);
+        for (var current = Interlocked.Read(ref _pausedUntil); until > current; current = Interlocked.Read(ref _pausedUntil))
+        {
+            if (Interlocked.CompareExchange(ref _pausedUntil, until, current) == current)
+            {
+                return;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Waits for a free request slot, then for a pause set by <see cref="PauseFor"/> to end, then for a rate token, and holds the
+    /// slot until the returned handle is disposed. Slot first: a token taken while waiting for a slot would let queued
+    /// requests fire in a burst.
+    /// </summary>
+    public async ValueTask<IDisposable> EnterAsync(TimeProvider time, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(time);
         await _inFlight.WaitAsync(cancellationToken);
         try
         {
+            for (var left = Interlocked.Read(ref _pausedUntil) - time.GetTimestamp(); left > 0; left = Interlocked.Read(ref _pausedUntil) - time.GetTimestamp())
+            {
+                await Task.Delay(TimeSpan.FromSeconds((double)left / time.TimestampFrequency), time, cancellationToken);
+            }
+
             using var lease = await _rate.AcquireAsync(1, cancellationToken);
             if (!lease.IsAcquired)
             {

@@ -168,5 +168,30 @@ public static class ExtractWindows
             + (days > 0 ? $"fp backfill --window-days {days})" : $"a day already holds more: fewer tickers per job, or a larger bar_interval)"));
     }
 
+    /// <summary>
+    /// The part of an already pinned window the provider still serves at <paramref name="now"/>. A window pinned near the
+    /// edge of the provider's reach (a backfill clamped to it) and fetched again later (a retry, a redelivery, a replay)
+    /// may have aged past that edge: its oldest bars are fetched from the edge on, with a note, instead of every ticker
+    /// failing the provider's own reach check on every later attempt.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The whole window has aged out: none of its bars can be fetched any more.</exception>
+    public static (TimeWindow Fetch, string? Note) WithinReach(JobConfig job, TimeWindow pinned, DateTimeOffset now, TimeSpan? providerReach)
+    {
+        ArgumentNullException.ThrowIfNull(job);
+        if (providerReach is not { } reach || pinned.Start >= now - reach + ReachMargin)
+        {
+            return (pinned, null);
+        }
+
+        var earliest = now - reach + ReachMargin;
+        if (pinned.End <= earliest)
+        {
+            throw new InvalidOperationException(
+                $"the pinned window {Format(pinned.Start)}..{Format(pinned.End)} is now wholly older than provider {job.Provider} serves {job.BarInterval} bars (from {Format(earliest)}): its bars can no longer be fetched");
+        }
+
+        return (new TimeWindow(earliest, pinned.End), $"pinned window start {Format(pinned.Start)} is now older than provider {job.Provider} serves {job.BarInterval} bars: fetching from {Format(earliest)}; the bars before it are lost to this run");
+    }
+
     private static string Format(DateTimeOffset value) => value.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture);
 }

@@ -68,13 +68,18 @@ public sealed partial class ExtractWork(
         }
 
         var window = await context.PinWindowAsync(plan.Window, backfill: requested is not null);
+        var (fetch, aged) = ExtractWindows.WithinReach(job, window, time.GetUtcNow(), provider.MaxLookback(job.BarSize));
+        if (aged is not null)
+        {
+            LogWindowClamped(logger, context.Lease.ExecutionId, job.JobName, aged);
+        }
 
         var results = new ConcurrentBag<TickerQuotes>();
         await Parallel.ForEachAsync(job.Tickers, new ParallelOptions { MaxDegreeOfParallelism = MaxConcurrentTickers, CancellationToken = ct }, async (ticker, token) =>
         {
             try
             {
-                results.Add(await provider.FetchAsync(ticker, window, job.BarSize, token));
+                results.Add(await provider.FetchAsync(ticker, fetch, job.BarSize, token));
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
@@ -103,7 +108,7 @@ public sealed partial class ExtractWork(
         await context.EnsureOwnedAsync();
         var stored = await store.UploadObjectAsync(job.BucketName, objectName, "application/vnd.apache.parquet", buffer, cancellationToken: ct);
 
-        var dropped = results.Sum(r => r.DroppedBars);
+        var dropped = results.Where(r => !r.Failed).Sum(r => r.DroppedBars);
         return new StageOutcome(
             window,
             new RecordCounts(rows.Count + dropped, rows.Count, dropped),
@@ -114,7 +119,7 @@ public sealed partial class ExtractWork(
                 ["tickers_requested"] = job.Tickers.Count,
                 ["tickers_failed"] = failed.Count,
                 ["bars_dropped"] = dropped,
-                ["window_clamped"] = plan.Note is null ? 0 : 1,
+                ["window_clamped"] = plan.Note is null && aged is null ? 0 : 1,
             },
             failed,
             rows.Count == 0 ? null : rows.Max(r => r.Bar.Timestamp));
