@@ -23,6 +23,7 @@ public sealed class CliUsageTests
     [InlineData("fp: --function 'bogus' must be extract, transform, aggregate or alert", "rejected", "--function", "bogus")]
     [InlineData("fp: --id 'abc' must be a whole number", "rejected", "--id", "abc")]
     [InlineData("fp: --by must not be empty", "replay", "--execution-id", "aaaaaaaa-0000-4000-8000-000000000001", "--stage", "bronze", "--by", "")]
+    [InlineData("fp: --data-dir must not be empty", "gold", "--data-dir", "")]
     [InlineData("fp: --timeout must be at least 1, got -5", "run", "--timeout", "-5")]
     [InlineData("fp: --for must be at least 1, got 0", "up", "--for", "0")]
     [InlineData("fp: --tickers must be at least 1, got 0", "bench", "extract", "--tickers", "0")]
@@ -38,5 +39,84 @@ public sealed class CliUsageTests
         Assert.Equal(2, result.ExitCode);
         Assert.Equal(firstLine, result.Stderr.Split('\n')[0]);
         Assert.Empty(result.Stdout);
+    }
+
+    [Fact]
+    public async Task A_malformed_FP_WAREHOUSE_is_refused_by_fp_gold_naming_it()
+    {
+        // Was: anything but "bigquery" read the local DuckDB file, exit 0.
+        var result = await FpProcess.RunAsync(new Dictionary<string, string> { ["FP_WAREHOUSE"] = "bogus" }, "gold");
+
+        AssertOneLine(result, 2, "fp gold: FP_WAREHOUSE='bogus' must be one of duckdb, bigquery");
+    }
+
+    [Theory]
+    [InlineData("runs", "--limit", "1")]
+    [InlineData("gold")]
+    public async Task An_empty_FP_DATA_DIR_is_read_as_unset(params string[] args)
+    {
+        // Was: Path.GetFullPath("") threw out of every command: a stack trace and exit 134.
+        using var folder = new TempFolder();
+        var psi = FpProcess.StartInfo(args);
+        psi.WorkingDirectory = folder.Path;
+        foreach (var (name, value) in FpProcess.Unreachable)
+        {
+            psi.Environment[name] = value;
+        }
+
+        psi.Environment["FP_DATA_DIR"] = "";
+
+        var result = await FpProcess.RunAsync(psi);
+
+        // Past the settings: the unreachable control database, or the default ./.fp holding no gold file.
+        AssertOneLine(result, 1, args[0] == "gold" ? $"fp gold: no gold file at {Path.Combine(folder.Path, ".fp", "warehouse", "gold.duckdb")}" : "fp runs: control database: ");
+    }
+
+    [Theory]
+    [InlineData("run")]
+    [InlineData("up")]
+    public async Task A_data_directory_that_is_a_file_is_refused_before_anything_starts(string command)
+    {
+        // Was: fp run started the whole stack, published, and bronze failed five times on "…/a-file/buckets" not found.
+        using var folder = new TempFolder();
+        var file = Path.Combine(folder.Path, "a-file");
+        await File.WriteAllTextAsync(file, "not a directory");
+
+        var result = await FpProcess.RunAsync(FpProcess.WithOwnStack(FpProcess.StartInfo(command, "--data-dir", file)));
+
+        AssertOneLine(result, 2, $"fp {command}: --data-dir '{file}' is a file, not a directory");
+    }
+
+    [Theory]
+    [InlineData("run")]
+    [InlineData("up")]
+    public async Task A_data_directory_another_stack_holds_is_refused_before_anything_starts(string command)
+    {
+        // Was: a second stack started on the same directory, and its gold failed on DuckDB's lock on gold.duckdb.
+        using var folder = new TempFolder();
+        using var held = new FileStream(Path.Combine(folder.Path, ".fp-lock"), FileMode.Create, FileAccess.ReadWrite, FileShare.None); // what a running stack holds
+
+        var result = await FpProcess.RunAsync(FpProcess.WithOwnStack(FpProcess.StartInfo(command, "--data-dir", folder.Path)));
+
+        AssertOneLine(result, 2, $"fp {command}: --data-dir '{folder.Path}' is in use by another fp up or fp run (it holds {Path.Combine(folder.Path, ".fp-lock")}); stop that one");
+    }
+
+    private static void AssertOneLine((int ExitCode, string Stdout, string Stderr) result, int exitCode, string start)
+    {
+        Assert.True(result.ExitCode == exitCode, $"exit {result.ExitCode}: {result.Stdout}{result.Stderr}");
+        Assert.StartsWith(start, result.Stderr, StringComparison.Ordinal);
+        Assert.Single(result.Stderr.TrimEnd('\n').Split('\n'));
+        Assert.DoesNotContain("   at ", result.Stdout + result.Stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("starting PostgreSQL", result.Stdout, StringComparison.Ordinal);
+    }
+
+    /// <summary>A folder under the temp folder, removed with what the test put in it.</summary>
+    private sealed class TempFolder : IDisposable
+    {
+        private readonly DirectoryInfo _folder = Directory.CreateTempSubdirectory("fp-cli-usage-");
+
+        public string Path => _folder.FullName;
+
+        public void Dispose() => _folder.Delete(recursive: true);
     }
 }
