@@ -72,6 +72,30 @@ public sealed class CliUsageTests
         AssertOneLine(result, 1, args[0] == "gold" ? $"fp gold: no gold file at {Path.Combine(folder.Path, ".fp", "warehouse", "gold.duckdb")}" : "fp runs: control database: ");
     }
 
+    [Fact]
+    public async Task Deploy_plan_to_an_output_that_cannot_be_written_fails_in_one_line()
+    {
+        var psi = FpProcess.StartInfo("deploy", "plan", "--project", "my-project", "--output", "/nonexistent/dir/x.sh");
+        psi.WorkingDirectory = AppContext.BaseDirectory; // inside the clone: the plan is generated from it
+
+        var result = await FpProcess.RunAsync(psi);
+
+        AssertOneLine(result, 1, "fp deploy plan: --output '/nonexistent/dir/x.sh' could not be written: Could not find a part of the path");
+    }
+
+    [Fact]
+    public async Task What_no_command_expected_is_one_line_and_exit_1_not_a_stack_trace()
+    {
+        // A bench data directory under a regular file: nothing checks it, so the file system's exception reaches Program.
+        using var folder = new TempFolder();
+        var file = Path.Combine(folder.Path, "a-file");
+        await File.WriteAllTextAsync(file, "not a directory");
+
+        var result = await FpProcess.RunAsync(new Dictionary<string, string>(), "bench", "silver", "--rows", "1", "--tickers", "1", "--runs", "1", "--data-dir", Path.Combine(file, "bench"));
+
+        AssertOneLine(result, 1, "fp bench silver: failed: DirectoryNotFoundException: Could not find a part of the path");
+    }
+
     [Theory]
     [InlineData("run")]
     [InlineData("up")]
