@@ -42,7 +42,17 @@ internal static class DeployCommand
         }
         else
         {
-            File.WriteAllText(output, script);
+            try
+            {
+                File.WriteAllText(output, script);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                // A missing folder, a read-only place: the file system's answer, in one line.
+                Console.Error.WriteLine($"fp deploy plan: --output '{output}' could not be written: {ex.Message}");
+                return 1;
+            }
+
             Console.Error.WriteLine($"fp deploy plan: wrote {output}");
         }
 

@@ -18,9 +18,9 @@ internal static class ExtractBench
 {
     public static Command Create()
     {
-        var tickers = new Option<int>("--tickers") { Description = "Tickers in the job", DefaultValueFactory = _ => 500 };
-        var latency = new Option<int>("--latency-ms") { Description = "Server latency per request", DefaultValueFactory = _ => 50 };
-        var limit = new Option<int>("--limit") { Description = "Server limit, requests per second (429 above)", DefaultValueFactory = _ => 20 };
+        var tickers = CheckedOptions.WholeNumber("--tickers", "Tickers in the job", defaultValue: 500, min: 1);
+        var latency = CheckedOptions.WholeNumber("--latency-ms", "Server latency per request", defaultValue: 50, min: 0);
+        var limit = CheckedOptions.WholeNumber("--limit", "Server limit, requests per second (429 above)", defaultValue: 20, min: 1);
         var command = new Command("extract", "Extract N tickers from a local rate-limited Yahoo-format server (target ≥ 0.9 of the limit, 0 tickers lost)");
         command.Options.Add(tickers);
         command.Options.Add(latency);

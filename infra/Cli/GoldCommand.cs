@@ -4,6 +4,7 @@ using DuckDB.NET.Data;
 using FinancialPipeline.Core.Jobs;
 using FinancialPipeline.Stages;
 using FinancialPipeline.Warehouse;
+using Microsoft.Extensions.Configuration;
 using Spectre.Console;
 
 namespace FinancialPipeline.Cli;
@@ -35,7 +36,19 @@ internal static class GoldCommand
             return 2;
         }
 
-        if (string.Equals(Environment.GetEnvironmentVariable("FP_WAREHOUSE"), PipelineSettings.BigQueryWarehouse, StringComparison.OrdinalIgnoreCase))
+        string warehouse;
+        try
+        {
+            // Read as the function hosts read it: a malformed value is an error naming it, not the DuckDB default.
+            warehouse = PipelineSettings.WarehouseFrom(new ConfigurationBuilder().AddEnvironmentVariables().Build());
+        }
+        catch (InvalidOperationException ex)
+        {
+            Console.Error.WriteLine($"fp gold: {ex.Message}");
+            return 2;
+        }
+
+        if (warehouse == PipelineSettings.BigQueryWarehouse)
         {
             Console.Error.WriteLine("fp gold: FP_WAREHOUSE=bigquery: gold is the BigQuery table financial_data_hour; query it with bq or the console");
             return 2;

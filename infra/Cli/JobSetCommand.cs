@@ -45,16 +45,14 @@ internal static class JobSetCommand
             }
         });
         var tickers = Text("--tickers", "Tickers, 1-20 of A-Z 0-9 . ^ = - each (at least one a letter or digit), separated by commas (or spaces, semicolons) (required for a new job)");
-        var provider = Text("--provider", "Market data provider (required for a new job)");
-        provider.AcceptOnlyFromAmong([.. ProviderNames.All]);
+        var provider = new Option<string?>("--provider") { Description = "Market data provider (required for a new job)" }.OneOf([.. ProviderNames.All]);
         var bucket = Text("--bucket", "Bronze bucket (required for a new job)");
         var silverBucket = Text("--silver-bucket", "Silver bucket (required for a new job)");
         var interval = Seconds("--interval", "Schedule interval in seconds (new job: 3600)");
         var overlap = Seconds("--overlap", "Seconds re-fetched before the last window's end, at least one bar (new job: three bars)");
         var lookback = Seconds("--lookback", "Seconds the first run looks back (new job: 604800, 7 days)");
         var barInterval = Text("--bar-interval", $"Bar size: {JobConfig.BarIntervals} (new job: 1h)");
-        var active = new Option<string?>("--active") { Description = "true or false: an inactive job's start messages are rejected (new job: true)" };
-        active.AcceptOnlyFromAmong("true", "false");
+        var active = new Option<string?>("--active") { Description = "true or false: an inactive job's start messages are rejected (new job: true)" }.OneOf("true", "false");
         var command = new Command("set", "Create or update one job; what is not given is kept (a new job needs --tickers, --provider, --bucket and --silver-bucket)");
         foreach (var option in new Option[] { name, tickers, provider, bucket, silverBucket, interval, overlap, lookback, barInterval, active })
         {
@@ -208,36 +206,11 @@ internal static class JobSetCommand
     }
 
     /// <summary>A text option that must not be blank: an empty --silver-bucket would mean "the bronze bucket" to JobConfig.</summary>
-    private static Option<string?> Text(string name, string description)
-    {
-        var option = new Option<string?>(name) { Description = description };
-        option.Validators.Add(result =>
-        {
-            // The tokens, not the value: converting a value another validator refuses (--provider's choices) throws.
-            if (result.Tokens.All(t => string.IsNullOrWhiteSpace(t.Value)))
-            {
-                result.AddError($"{name} must not be empty");
-            }
-        });
-        return option;
-    }
+    private static Option<string?> Text(string name, string description) => new Option<string?>(name) { Description = description }.NotBlank();
 
     /// <summary>A whole number of seconds, refused with a sentence naming the option rather than System.CommandLine's type name.</summary>
-    private static Option<int?> Seconds(string name, string description) => new(name)
-    {
-        Description = description,
-        CustomParser = result =>
-        {
-            var text = string.Join(' ', result.Tokens.Select(t => t.Value));
-            if (int.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var seconds))
-            {
-                return seconds;
-            }
-
-            result.AddError($"{name} '{text}' must be a whole number of seconds");
-            return null;
-        },
-    };
+    private static Option<int?> Seconds(string name, string description) =>
+        CheckedOptions.OptionalWholeNumber(name, description, int.MinValue, "a whole number of seconds"); // the bounds are JobConfig's rules
 
     /// <summary>What the command line gives; null is "not given".</summary>
     private sealed record Values(

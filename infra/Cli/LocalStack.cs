@@ -14,15 +14,24 @@ internal static class LocalStack
     public const int Interrupted = 130;
 
     /// <summary>Where the stack keeps its buckets and DuckDB file: <c>--data-dir</c>, else FP_DATA_DIR, else ./.fp.</summary>
-    public static Option<string> DataDirectoryOption() => new("--data-dir")
+    public static Option<string> DataDirectoryOption() => new Option<string>("--data-dir")
     {
         Description = "Local buckets and DuckDB (default FP_DATA_DIR or ./.fp)",
-        DefaultValueFactory = _ => Environment.GetEnvironmentVariable("FP_DATA_DIR") ?? ".fp",
-    };
+        DefaultValueFactory = _ => PipelineSettings.DataDirectoryFrom(Environment.GetEnvironmentVariable("FP_DATA_DIR")) ?? ".fp",
+    }.NotBlank();
 
-    /// <summary>Runs <paramref name="body"/> against a started stack; exit code 2 if the stack cannot start.</summary>
+    /// <summary>
+    /// Runs <paramref name="body"/> against a started stack; exit code 2 if the stack cannot start, or if the data
+    /// directory is not one or another stack holds it (checked before anything starts, held until the stack stops).
+    /// </summary>
     public static async Task<int> RunAsync(string command, LocalPipelineOptions options, Func<LocalPipeline, Task<int>> body, CancellationToken ct)
     {
+        using var dataDirectory = DataDirectoryLock.TryAcquire(command, options.DataDirectory);
+        if (dataDirectory is null)
+        {
+            return 2;
+        }
+
         using var loggers = LoggerFactory.Create(b => b.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Warning));
         var clock = Stopwatch.StartNew();
         AnsiConsole.MarkupLine("[grey]starting PostgreSQL and the Pub/Sub emulator…[/]");

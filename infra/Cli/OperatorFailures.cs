@@ -8,8 +8,8 @@ namespace FinancialPipeline.Cli;
 
 /// <summary>
 /// Failures that come from the operator's environment rather than from a bug: said in one line, and the command exits
-/// 1. The commands leave them to <c>Program</c> instead of catching them one by one. Anything else is left to surface
-/// with its stack trace.
+/// 1. The commands leave them to <c>Program</c> instead of catching them one by one. Anything else is <c>Program</c>'s
+/// last resort: one line with the exception's type and message, exit 1.
 /// </summary>
 internal static class OperatorFailures
 {

@@ -30,7 +30,16 @@ root.Subcommands.Add(QuarantineCommand.Create());
 using var terminate = new CancellationTokenSource();
 using var onSigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnTerminationSignal);
 using var onSigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnTerminationSignal);
-var parsed = root.Parse(args);
+ParseResult parsed;
+try
+{
+    parsed = root.Parse(args);
+}
+catch (Exception ex)
+{
+    return Unexpected("fp", ex);
+}
+
 if (parsed.Errors.Count > 0)
 {
     // A usage error exits 2, as the commands' own argument checks do, with the errors and where help is; the full
@@ -40,13 +49,7 @@ if (parsed.Errors.Count > 0)
         Console.Error.WriteLine($"fp: {error.Message}");
     }
 
-    var path = new List<string>();
-    for (var result = parsed.CommandResult; result.Parent is CommandResult parent; result = parent)
-    {
-        path.Insert(0, result.Command.Name);
-    }
-
-    Console.Error.WriteLine($"fp {string.Join(' ', path.Append("--help"))} lists the options");
+    Console.Error.WriteLine($"{CommandPath(parsed)} --help lists the options");
     return 2;
 }
 
@@ -63,6 +66,30 @@ catch (Exception ex) when (OperatorFailures.Describe(ex) is { } reason)
 catch (OperationCanceledException) when (terminate.IsCancellationRequested)
 {
     return 130;
+}
+catch (Exception ex)
+{
+    return Unexpected(CommandPath(parsed), ex);
+}
+
+// The last resort for what no command expected (input no check caught, a bug): one line and exit 1, not the runtime's
+// stack trace and an abort (134). The line names the exception's type, enough to find where it came from.
+static int Unexpected(string command, Exception ex)
+{
+    Console.Error.WriteLine($"{command}: failed: {ex.GetType().Name}: {ex.Message.ReplaceLineEndings(" ")}");
+    return 1;
+}
+
+// "fp jobs set": the command as typed, without its options.
+static string CommandPath(ParseResult parsed)
+{
+    var path = new List<string>();
+    for (var result = parsed.CommandResult; result.Parent is CommandResult parent; result = parent)
+    {
+        path.Insert(0, result.Command.Name);
+    }
+
+    return string.Join(' ', path.Prepend("fp"));
 }
 
 void OnTerminationSignal(PosixSignalContext context)

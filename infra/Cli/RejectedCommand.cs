@@ -19,9 +19,9 @@ internal static class RejectedCommand
     public static Command Create()
     {
         var limit = LimitOption.Create("Rejections to show, newest first");
-        var function = new Option<string?>("--function") { Description = "Only those of this function" };
-        function.AcceptOnlyFromAmong(ExtractFunction.Name, TransformFunction.Name, AggregateFunction.Name, AlertFunction.Name);
-        var id = new Option<long?>("--id") { Description = "Print this rejection whole: attributes and the full payload" };
+        var function = new Option<string?>("--function") { Description = "Only those of this function" }
+            .OneOf(ExtractFunction.Name, TransformFunction.Name, AggregateFunction.Name, AlertFunction.Name);
+        var id = CheckedOptions.OptionalWholeNumber("--id", "Print this rejection whole: attributes and the full payload", long.MinValue);
         var command = new Command("rejected", "Messages the functions refused (answered 2xx, never retried), with the field and reason");
         command.Options.Add(limit);
         command.Options.Add(function);

@@ -11,7 +11,7 @@ internal static class ReplayCommand
     {
         var executionId = ExecutionIdOption.Create("Execution to replay", required: true);
         var stage = new Option<string>("--stage") { Description = "bronze, silver or gold: this stage and the later ones re-run", Required = true };
-        var who = new Option<string>("--by") { Description = "Who asks (recorded in the ledger)", DefaultValueFactory = _ => Environment.UserName };
+        var who = new Option<string>("--by") { Description = "Who asks (recorded in the ledger)", DefaultValueFactory = _ => Environment.UserName }.NotBlank();
         var command = new Command("replay", "Reset a stage (and the later ones) of an execution and republish its trigger event");
         command.Options.Add(executionId);
         command.Options.Add(stage);

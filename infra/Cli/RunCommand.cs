@@ -19,7 +19,7 @@ internal static class RunCommand
     public static Command Create()
     {
         var job = new Option<string>("--job") { Description = "Job name (ingestion_job_config.job_name)", DefaultValueFactory = _ => "financial_extract" };
-        var timeout = new Option<int>("--timeout") { Description = "Seconds to wait for gold SUCCESS", DefaultValueFactory = _ => 120 };
+        var timeout = CheckedOptions.WholeNumber("--timeout", "Seconds to wait for gold SUCCESS", defaultValue: 120, min: 1); // checked before the stack starts
         var dataDir = LocalStack.DataDirectoryOption();
         var command = new Command("run", "Run the pipeline once, locally, end to end");
         command.Options.Add(job);

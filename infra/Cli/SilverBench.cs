@@ -28,9 +28,9 @@ internal static class SilverBench
 
     public static void AddTo(Command bench)
     {
-        var rows = new Option<int>("--rows") { Description = "Approximate bronze rows", DefaultValueFactory = _ => 5_000_000 };
-        var tickers = new Option<int>("--tickers") { Description = "Tickers", DefaultValueFactory = _ => 500 };
-        var runs = new Option<int>("--runs") { Description = "Runs of each engine (medians reported)", DefaultValueFactory = _ => 3 };
+        var rows = CheckedOptions.WholeNumber("--rows", "Approximate bronze rows (at least two executions' worth are generated)", defaultValue: 5_000_000, min: 1);
+        var tickers = CheckedOptions.WholeNumber("--tickers", "Tickers", defaultValue: 500, min: 1);
+        var runs = CheckedOptions.WholeNumber("--runs", "Runs of each engine (medians reported)", defaultValue: 3, min: 1);
         var dataDir = new Option<string?>("--data-dir") { Description = "Keep (or reuse, when it holds a generated backfill) the bench data here instead of a deleted temp directory" };
         var command = new Command("silver", "Transform (silver) vs DuckDB on a ~5 M-row bronze backfill (target ≤ 1.0× DuckDB's time, peak RSS ≤ 512 MB)");
         command.Options.Add(rows);

@@ -18,7 +18,7 @@ internal static class UpCommand
     public static Command Create()
     {
         var dataDir = LocalStack.DataDirectoryOption();
-        var duration = new Option<int>("--for") { Description = "Stop after this many seconds (default: until Ctrl+C or SIGTERM)" };
+        var duration = CheckedOptions.OptionalWholeNumber("--for", "Stop after this many seconds, at least 1 (default: until Ctrl+C or SIGTERM)", min: 1);
         var verbose = new Option<bool>("--verbose") { Description = "Function logs at Information (default Warning)" };
         var command = new Command("up", "Bring the local stack up and keep it up for the operator commands; Ctrl+C stops it");
         command.Options.Add(dataDir);
@@ -26,7 +26,7 @@ internal static class UpCommand
         command.Options.Add(verbose);
         command.SetAction((parse, ct) => ExecuteAsync(
             parse.GetValue(dataDir)!,
-            parse.GetValue(duration) is > 0 and var seconds ? TimeSpan.FromSeconds(seconds) : Timeout.InfiniteTimeSpan,
+            parse.GetValue(duration) is { } seconds ? TimeSpan.FromSeconds(seconds) : Timeout.InfiniteTimeSpan,
             parse.GetValue(verbose),
             ct));
         return command;

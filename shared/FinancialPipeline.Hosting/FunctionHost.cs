@@ -3,6 +3,7 @@ using System.Net;
 using CloudNative.CloudEvents;
 using FinancialPipeline.Core.Contracts;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
@@ -10,6 +11,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
 namespace FinancialPipeline.Hosting;
@@ -28,6 +30,9 @@ public static partial class FunctionHost
     /// </summary>
     private const int MaxBodyBytes = 14 * 1024 * 1024;
 
+    /// <summary>The listening port when <c>PORT</c> is unset, as on Cloud Run.</summary>
+    private const int DefaultPort = 8080;
+
     private static readonly byte[] WarmUpBody =
         """{"message":{"data":"e30=","messageId":"warm-up","attributes":{}},"subscription":"projects/p/subscriptions/warm-up"}"""u8.ToArray();
 
@@ -35,8 +40,8 @@ public static partial class FunctionHost
     /// A function's <c>Main</c>: builds the host and runs it until SIGTERM. A setting that is missing or malformed
     /// (<see cref="InvalidOperationException"/> while the host is built: every check of the configuration throws it,
     /// naming the variable) is one line on stderr and exit 1, not an unhandled exception with a stack trace and an
-    /// abort; a start whose startup tasks failed (the control database unreachable, say) exits 1 too, so the platform
-    /// sees a failed start rather than a clean stop.
+    /// abort; so is a <c>PORT</c> Kestrel cannot listen on (already in use, say); a start whose startup tasks failed (the
+    /// control database unreachable, say) exits 1 too, so the platform sees a failed start rather than a clean stop.
     /// </summary>
     public static async Task<int> RunAsync(string functionName, Func<WebApplication> build, TextWriter? error = null)
     {
@@ -53,7 +58,27 @@ public static partial class FunctionHost
         }
 
         var gate = app.Services.GetService<StartupGate>();
-        await app.RunAsync(); // disposes the host when it stops
+        await using (app)
+        {
+            try
+            {
+                await app.StartAsync();
+            }
+            catch (IOException ex)
+            {
+                // Kestrel could not bind. The generic host's own "Hosting failed to start" line, which carries the stack
+                // trace, is filtered out (CreateBuilder); the trace is logged at Debug.
+                var port = app.Configuration["PORT"] ?? DefaultPort.ToString(System.Globalization.CultureInfo.InvariantCulture);
+                (error ?? Console.Error).WriteLine(ex.InnerException is AddressInUseException
+                    ? $"{functionName}: cannot start: PORT={port} is already in use"
+                    : $"{functionName}: cannot start: PORT={port}: {ex.Message}");
+                LogStartFailureDetail(app.Logger, ex, functionName);
+                return 1;
+            }
+
+            await app.WaitForShutdownAsync();
+        }
+
         return gate?.HasFailed == true ? 1 : 0;
     }
 
@@ -78,6 +103,9 @@ public static partial class FunctionHost
         // function's scope, so they carry no execution_id or stage; Cloud Run's request log already has the status and
         // latency. Its warnings and errors stay. Logging__LogLevel__Microsoft.AspNetCore overrides this (added after).
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+        // The generic host logs a start that threw ("Hosting failed to start", with the stack trace) before RunAsync
+        // says it in one line. It runs no BackgroundService whose failure it would log at Error.
+        builder.Logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.Critical);
         builder.Logging.AddConfiguration(builder.Configuration.GetSection("Logging"));
         var configuredPort = port ?? ListeningPort(builder.Configuration["PORT"]);
         var inContainer = builder.Configuration["DOTNET_RUNNING_IN_CONTAINER"]?.Trim().ToLowerInvariant() switch
@@ -119,7 +147,7 @@ public static partial class FunctionHost
 
     /// <summary><c>PORT</c>, default 8080; anything but a port number fails the start, naming the variable.</summary>
     private static int ListeningPort(string? value) =>
-        value is null ? 8080
+        value is null ? DefaultPort
         : int.TryParse(value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var port) && port is >= 1 and <= 65535 ? port
         : throw new InvalidOperationException($"PORT='{value}' must be a port number, 1-65535");
 
@@ -332,6 +360,9 @@ public static partial class FunctionHost
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "{Function} failure detail for message {MessageId}")]
     private static partial void LogEnvironmentFailureDetail(ILogger logger, Exception exception, string function, string? messageId);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "{Function} could not start")]
+    private static partial void LogStartFailureDetail(ILogger logger, Exception exception, string function);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "{Function} answered {StatusCode} for message {MessageId} in {ElapsedMs:F1} ms")]
     private static partial void LogHandled(ILogger logger, string function, string? messageId, int statusCode, double elapsedMs);

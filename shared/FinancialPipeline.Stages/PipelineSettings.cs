@@ -74,7 +74,7 @@ public sealed partial record PipelineSettings
             ProjectId = Matching(config, config["FP_PROJECT_ID"] is null ? "GOOGLE_CLOUD_PROJECT" : "FP_PROJECT_ID", defaults.ProjectId, ProjectIdPattern(), "a project id: 6-30 of a-z 0-9 -, a letter first, optionally after a domain and ':'"),
             PubSubEmulatorHost = EmulatorHost(config["PUBSUB_EMULATOR_HOST"]),
             TopicPrefix = ValidTopicPrefix(config["FP_TOPIC_PREFIX"], defaults.TopicPrefix),
-            DataDirectory = Path.GetFullPath(config["FP_DATA_DIR"] ?? defaults.DataDirectory),
+            DataDirectory = Path.GetFullPath(DataDirectoryFrom(config["FP_DATA_DIR"]) ?? defaults.DataDirectory),
             HeartbeatInterval = Seconds(config, "FP_HEARTBEAT_SECONDS", defaults.HeartbeatInterval),
             StaleAfter = Seconds(config, "FP_STALE_AFTER_SECONDS", defaults.StaleAfter),
             MigrateOnStart = OneOf(config, "FP_MIGRATE_ON_START", "true", "true", "false") == "true",
@@ -82,7 +82,7 @@ public sealed partial record PipelineSettings
             YahooBaseUrl = YahooBaseUrlFrom(config["FP_YAHOO_BASE_URL"]),
             YahooRequestsPerSecond = config["FP_YAHOO_REQUESTS_PER_SECOND"] is null ? null : PositiveNumber(config, "FP_YAHOO_REQUESTS_PER_SECOND"),
             YahooMaxConcurrency = config["FP_YAHOO_MAX_CONCURRENCY"] is null ? null : (int)PositiveNumber(config, "FP_YAHOO_MAX_CONCURRENCY"),
-            Warehouse = OneOf(config, "FP_WAREHOUSE", defaults.Warehouse, DuckDbWarehouse, BigQueryWarehouse),
+            Warehouse = WarehouseFrom(config),
             BigQueryProjectId = config["FP_BQ_PROJECT"],
             BigQueryDataset = config["FP_BQ_DATASET"] ?? defaults.BigQueryDataset,
             BigQueryLocation = config["FP_BQ_LOCATION"] ?? defaults.BigQueryLocation,
@@ -98,6 +98,13 @@ public sealed partial record PipelineSettings
             : throw new InvalidOperationException(
                 $"FP_STALE_AFTER_SECONDS={settings.StaleAfter.TotalSeconds:0.###} must be at least twice FP_HEARTBEAT_SECONDS={settings.HeartbeatInterval.TotalSeconds:0.###}: a stage whose heartbeat is older is taken over as a zombie");
     }
+
+    /// <summary>FP_DATA_DIR: null when unset, empty or blank (read as unset, as <c>export FP_DATA_DIR=</c> means), else as given.</summary>
+    public static string? DataDirectoryFrom(string? value) => string.IsNullOrWhiteSpace(value) ? null : value;
+
+    /// <summary>FP_WAREHOUSE: <see cref="DuckDbWarehouse"/> when unset or blank, else duckdb or bigquery.</summary>
+    /// <exception cref="InvalidOperationException">Anything else, naming the variable.</exception>
+    public static string WarehouseFrom(IConfiguration config) => OneOf(config, "FP_WAREHOUSE", DuckDbWarehouse, DuckDbWarehouse, BigQueryWarehouse);
 
     /// <summary>FP_YAHOO_BASE_URL: null when unset or empty, else an absolute http(s) URL (an error naming the variable otherwise).</summary>
     public static Uri? YahooBaseUrlFrom(string? url) =>

@@ -145,6 +145,18 @@ public sealed class HostConfigurationTests
         Assert.Null(defaults.GetRequiredService<SilverEngineOptions>().WorkDirectory);
     }
 
+    [Theory]
+    [InlineData("")]
+    [InlineData("  ")]
+    public void An_empty_data_directory_is_read_as_unset(string value)
+    {
+        // Was: Path.GetFullPath("") threw ArgumentException out of every host and fp command (a stack trace, exit 134).
+        var settings = Settings(new Dictionary<string, string?> { ["FP_DATA_DIR"] = value });
+
+        Assert.Equal(Path.GetFullPath(".fp"), settings.DataDirectory);
+        Assert.Equal(Path.GetFullPath("/srv/fp"), Settings(new Dictionary<string, string?> { ["FP_DATA_DIR"] = "/srv/fp" }).DataDirectory);
+    }
+
     [Fact]
     public void Relative_work_directory_fails_start_naming_the_variable()
     {

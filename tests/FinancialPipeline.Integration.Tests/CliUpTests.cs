@@ -44,6 +44,10 @@ public sealed partial class CliUpTests
             }
 
             Assert.Equal(data.FullName, exports["FP_DATA_DIR"]);
+            // The data directory is this stack's while it runs: a second one is refused before it starts anything.
+            var second = await FpProcess.RunAsync(FpProcess.WithOwnStack(FpProcess.StartInfo("run", "--data-dir", data.FullName)));
+            Assert.True(second.ExitCode == 2, $"a second stack on {data.FullName} exited {second.ExitCode}: {second.Stdout}{second.Stderr}");
+            Assert.StartsWith($"fp run: --data-dir '{data.FullName}' is in use by another fp up or fp run", second.Stderr, StringComparison.Ordinal);
             Assert.True(File.Exists(Path.Combine(data.FullName, "warehouse", "gold.duckdb")));
             // Gold is readable while fp up runs: the Aggregate host holds the DuckDB file only during a MERGE.
             var gold = await FpProcess.RunAsync(exports, "gold", "--limit", "3");

@@ -13,10 +13,24 @@ public sealed class CliUsageTests
     [InlineData("fp: --limit must be at least 1, got -1", "gold", "--limit", "-1")]
     [InlineData("fp: Option '--name' is required.", "jobs", "set", "--provider", "yahoo")]
     [InlineData("fp: --name 'Financial-Extract' must match ^[a-z][a-z0-9_]{0,63}$", "jobs", "set", "--name", "Financial-Extract")]
-    [InlineData("fp: Argument 'Yahoo' not recognized. Must be one of:", "jobs", "set", "--name", "j", "--provider", "Yahoo")]
+    [InlineData("fp: --limit 'abc' must be a whole number", "runs", "--limit", "abc")]
+    [InlineData("fp: --limit 'x' must be a whole number", "gold", "--limit", "x")]
+    [InlineData("fp: --limit '99999999999' must be at most 2147483647", "rejected", "--limit", "99999999999")]
+    [InlineData("fp: --provider 'Yahoo' must be synthetic or yahoo", "jobs", "set", "--name", "j", "--provider", "Yahoo")]
     [InlineData("fp: --silver-bucket must not be empty", "jobs", "set", "--name", "j", "--silver-bucket", " ")]
     [InlineData("fp: --interval '1h' must be a whole number of seconds", "jobs", "set", "--name", "j", "--interval", "1h")]
-    [InlineData("fp: Argument 'no' not recognized. Must be one of:", "jobs", "set", "--name", "j", "--active", "no")]
+    [InlineData("fp: --active 'no' must be true or false", "jobs", "set", "--name", "j", "--active", "no")]
+    [InlineData("fp: --function 'bogus' must be extract, transform, aggregate or alert", "rejected", "--function", "bogus")]
+    [InlineData("fp: --id 'abc' must be a whole number", "rejected", "--id", "abc")]
+    [InlineData("fp: --by must not be empty", "replay", "--execution-id", "aaaaaaaa-0000-4000-8000-000000000001", "--stage", "bronze", "--by", "")]
+    [InlineData("fp: --data-dir must not be empty", "gold", "--data-dir", "")]
+    [InlineData("fp: --timeout must be at least 1, got -5", "run", "--timeout", "-5")]
+    [InlineData("fp: --for must be at least 1, got 0", "up", "--for", "0")]
+    [InlineData("fp: --tickers must be at least 1, got 0", "bench", "extract", "--tickers", "0")]
+    [InlineData("fp: --limit must be at least 1, got 0", "bench", "extract", "--limit", "0")]
+    [InlineData("fp: --latency-ms must be at least 0, got -1", "bench", "extract", "--latency-ms", "-1")]
+    [InlineData("fp: --runs must be at least 1, got 0", "bench", "silver", "--runs", "0")]
+    [InlineData("fp: --rows must be at least 1, got 0", "bench", "silver", "--rows", "0")]
     public async Task Usage_error_exits_2_with_the_reason_before_connecting(string firstLine, params string[] args)
     {
         // Nothing listens there: a command that connected before checking its arguments would say so instead.
@@ -25,5 +39,108 @@ public sealed class CliUsageTests
         Assert.Equal(2, result.ExitCode);
         Assert.Equal(firstLine, result.Stderr.Split('\n')[0]);
         Assert.Empty(result.Stdout);
+    }
+
+    [Fact]
+    public async Task A_malformed_FP_WAREHOUSE_is_refused_by_fp_gold_naming_it()
+    {
+        // Was: anything but "bigquery" read the local DuckDB file, exit 0.
+        var result = await FpProcess.RunAsync(new Dictionary<string, string> { ["FP_WAREHOUSE"] = "bogus" }, "gold");
+
+        AssertOneLine(result, 2, "fp gold: FP_WAREHOUSE='bogus' must be one of duckdb, bigquery");
+    }
+
+    [Theory]
+    [InlineData("runs", "--limit", "1")]
+    [InlineData("gold")]
+    public async Task An_empty_FP_DATA_DIR_is_read_as_unset(params string[] args)
+    {
+        // Was: Path.GetFullPath("") threw out of every command: a stack trace and exit 134.
+        using var folder = new TempFolder();
+        var psi = FpProcess.StartInfo(args);
+        psi.WorkingDirectory = folder.Path;
+        foreach (var (name, value) in FpProcess.Unreachable)
+        {
+            psi.Environment[name] = value;
+        }
+
+        psi.Environment["FP_DATA_DIR"] = "";
+
+        var result = await FpProcess.RunAsync(psi);
+
+        // Past the settings: the unreachable control database, or the default ./.fp holding no gold file.
+        AssertOneLine(result, 1, args[0] == "gold" ? $"fp gold: no gold file at {Path.Combine(folder.Path, ".fp", "warehouse", "gold.duckdb")}" : "fp runs: control database: ");
+    }
+
+    [Fact]
+    public async Task Deploy_plan_to_an_output_that_cannot_be_written_fails_in_one_line()
+    {
+        var psi = FpProcess.StartInfo("deploy", "plan", "--project", "my-project", "--output", "/nonexistent/dir/x.sh");
+        psi.WorkingDirectory = AppContext.BaseDirectory; // inside the clone: the plan is generated from it
+
+        var result = await FpProcess.RunAsync(psi);
+
+        AssertOneLine(result, 1, "fp deploy plan: --output '/nonexistent/dir/x.sh' could not be written: Could not find a part of the path");
+    }
+
+    [Fact]
+    public async Task What_no_command_expected_is_one_line_and_exit_1_not_a_stack_trace()
+    {
+        // A bench data directory under a regular file: nothing checks it, so the file system's exception reaches Program.
+        using var folder = new TempFolder();
+        var file = Path.Combine(folder.Path, "a-file");
+        await File.WriteAllTextAsync(file, "not a directory");
+
+        var result = await FpProcess.RunAsync(new Dictionary<string, string>(), "bench", "silver", "--rows", "1", "--tickers", "1", "--runs", "1", "--data-dir", Path.Combine(file, "bench"));
+
+        AssertOneLine(result, 1, "fp bench silver: failed: DirectoryNotFoundException: Could not find a part of the path");
+    }
+
+    [Theory]
+    [InlineData("run")]
+    [InlineData("up")]
+    public async Task A_data_directory_that_is_a_file_is_refused_before_anything_starts(string command)
+    {
+        // Was: fp run started the whole stack, published, and bronze failed five times on "…/a-file/buckets" not found.
+        using var folder = new TempFolder();
+        var file = Path.Combine(folder.Path, "a-file");
+        await File.WriteAllTextAsync(file, "not a directory");
+
+        var result = await FpProcess.RunAsync(FpProcess.WithOwnStack(FpProcess.StartInfo(command, "--data-dir", file)));
+
+        AssertOneLine(result, 2, $"fp {command}: --data-dir '{file}' is a file, not a directory");
+    }
+
+    [Theory]
+    [InlineData("run")]
+    [InlineData("up")]
+    public async Task A_data_directory_another_stack_holds_is_refused_before_anything_starts(string command)
+    {
+        // Was: a second stack started on the same directory, and its gold failed on DuckDB's lock on gold.duckdb.
+        using var folder = new TempFolder();
+        using var held = new FileStream(Path.Combine(folder.Path, ".fp-lock"), FileMode.Create, FileAccess.ReadWrite, FileShare.None); // what a running stack holds
+
+        var result = await FpProcess.RunAsync(FpProcess.WithOwnStack(FpProcess.StartInfo(command, "--data-dir", folder.Path)));
+
+        AssertOneLine(result, 2, $"fp {command}: --data-dir '{folder.Path}' is in use by another fp up or fp run (it holds {Path.Combine(folder.Path, ".fp-lock")}); stop that one");
+    }
+
+    private static void AssertOneLine((int ExitCode, string Stdout, string Stderr) result, int exitCode, string start)
+    {
+        Assert.True(result.ExitCode == exitCode, $"exit {result.ExitCode}: {result.Stdout}{result.Stderr}");
+        Assert.StartsWith(start, result.Stderr, StringComparison.Ordinal);
+        Assert.Single(result.Stderr.TrimEnd('\n').Split('\n'));
+        Assert.DoesNotContain("   at ", result.Stdout + result.Stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("starting PostgreSQL", result.Stdout, StringComparison.Ordinal);
+    }
+
+    /// <summary>A folder under the temp folder, removed with what the test put in it.</summary>
+    private sealed class TempFolder : IDisposable
+    {
+        private readonly DirectoryInfo _folder = Directory.CreateTempSubdirectory("fp-cli-usage-");
+
+        public string Path => _folder.FullName;
+
+        public void Dispose() => _folder.Delete(recursive: true);
     }
 }

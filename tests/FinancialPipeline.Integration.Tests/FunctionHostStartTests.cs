@@ -43,6 +43,22 @@ public sealed class FunctionHostStartTests
         Assert.DoesNotContain("hunter2", output, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task APortAlreadyInUse_IsOneLineNamingIt_AndExitOne()
+    {
+        // Was: Kestrel's IOException escaped RunAsync: the host's "Hosting failed to start" line with the stack trace,
+        // then an unhandled exception and an abort (134).
+        using var taken = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        taken.Start();
+        var port = ((System.Net.IPEndPoint)taken.LocalEndpoint).Port.ToString(System.Globalization.CultureInfo.InvariantCulture);
+
+        var result = await RunExtractAsync(new Dictionary<string, string> { ["PORT"] = port });
+
+        Assert.True(result.ExitCode == 1, $"exit {result.ExitCode}: {result.Stdout}{result.Stderr}");
+        Assert.Equal($"extract: cannot start: PORT={port} is already in use", result.Stderr.TrimEnd('\n'));
+        Assert.DoesNotContain("   at ", result.Stdout, StringComparison.Ordinal);
+    }
+
     private static Task<(int ExitCode, string Stdout, string Stderr)> RunExtractAsync(Dictionary<string, string> env)
     {
         var psi = FpProcess.DotnetStartInfo(ExtractDll);

@@ -1,0 +1,83 @@
+using System.CommandLine;
+using System.CommandLine.Parsing;
+using System.Globalization;
+using System.Numerics;
+
+namespace FinancialPipeline.Cli;
+
+/// <summary>
+/// Options whose bad values the parser refuses in one sentence naming the option and the value, so they fail like
+/// every other usage error (exit 2, the error, where help is): not with System.CommandLine's type names or its
+/// several-line list of choices, and never with a conversion that throws out of a validator (a stack trace, exit 134).
+/// </summary>
+internal static class CheckedOptions
+{
+    /// <summary>A whole number of at least <paramref name="min"/>; <paramref name="defaultValue"/> when not given.</summary>
+    public static Option<int> WholeNumber(string name, string description, int defaultValue, int min) => new(name)
+    {
+        Description = description,
+        DefaultValueFactory = _ => defaultValue,
+        CustomParser = result => Parse(result, name, min, "a whole number"),
+    };
+
+    /// <summary>A whole number of at least <paramref name="min"/>; null when not given.</summary>
+    /// <param name="what">What the value must be, said when it is not a number ("a whole number of seconds").</param>
+    public static Option<T?> OptionalWholeNumber<T>(string name, string description, T min, string what = "a whole number")
+        where T : struct, IBinaryInteger<T>, IMinMaxValue<T> => new(name)
+    {
+        Description = description,
+        CustomParser = result => Parse(result, name, min, what),
+    };
+
+    /// <summary>Refuses a value that is empty or only white space (a given one: the default is not checked).</summary>
+    public static T NotBlank<T>(this T option)
+        where T : Option
+    {
+        option.Validators.Add(result =>
+        {
+            // The tokens, not the value: converting a value another check refuses would throw.
+            if (!result.Implicit && result.Tokens.All(t => string.IsNullOrWhiteSpace(t.Value)))
+            {
+                result.AddError($"{option.Name} must not be empty");
+            }
+        });
+        return option;
+    }
+
+    /// <summary>Accepts only one of <paramref name="allowed"/> (exactly), refusing anything else naming the option and the value.</summary>
+    public static T OneOf<T>(this T option, params string[] allowed)
+        where T : Option
+    {
+        option.CompletionSources.Add(allowed);
+        option.Validators.Add(result =>
+        {
+            var text = string.Join(' ', result.Tokens.Select(t => t.Value));
+            if (!result.Implicit && !allowed.Contains(text, StringComparer.Ordinal))
+            {
+                var choices = allowed.Length == 1 ? allowed[0] : $"{string.Join(", ", allowed[..^1])} or {allowed[^1]}";
+                result.AddError($"{option.Name} '{text}' must be {choices}");
+            }
+        });
+        return option;
+    }
+
+    private static T Parse<T>(ArgumentResult result, string name, T min, string what)
+        where T : struct, IBinaryInteger<T>, IMinMaxValue<T>
+    {
+        var text = string.Join(' ', result.Tokens.Select(t => t.Value));
+        if (!T.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var value))
+        {
+            result.AddError(BigInteger.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var big)
+                ? big.Sign > 0 ? $"{name} '{text}' must be at most {T.MaxValue}" : $"{name} must be at least {min}, got {text}"
+                : $"{name} '{text}' must be {what}");
+            return default;
+        }
+
+        if (value < min)
+        {
+            result.AddError($"{name} must be at least {min}, got {value}");
+        }
+
+        return value;
+    }
+}
