@@ -113,6 +113,18 @@ public sealed class CompletionEventRejectionTests(StackFixture stack)
             Assert.Null(await driver.Ledger.GetAsync(sent[i], Stage.Gold, CancellationToken.None));
         }
 
+        // Silver says which tickers it ran with (gold recomputes those, whatever the job row says by then); an entry that
+        // is not a ticker is rejected before the claim.
+        Assert.Equal(job.Tickers, silver["tickers"]!.AsArray().Select(t => t!.GetValue<string>()));
+        var badTicker = Guid.NewGuid();
+        var withBadTicker = silver.DeepClone().AsObject();
+        withBadTicker["execution_id"] = badTicker.ToString("D");
+        withBadTicker["tickers"] = new JsonArray("AAPL", "../x");
+        await PushAsync(pipeline.HostAddresses[2], withBadTicker, badTicker, HttpStatusCode.OK);
+        var tickerRow = Assert.Single(await new RejectedMessageStore(stack.DataSource).ListByFunctionAsync("aggregate", since, CancellationToken.None), r => r.MessageId == badTicker.ToString("N"));
+        Assert.Equal("tickers[1]", tickerRow.Field);
+        Assert.Contains("'../x' is not a ticker", tickerRow.Reason, StringComparison.Ordinal);
+
         // Partitions silver wrote to another bucket than the job's silver_bucket_name (the row was changed since): a
         // failure after the claim, not a rejection, and gold merges nothing instead of deleting the touched hours.
         var elsewhere = Guid.NewGuid();

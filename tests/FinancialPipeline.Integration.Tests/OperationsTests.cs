@@ -56,12 +56,8 @@ public sealed class OperationsTests(StackFixture stack)
     [Fact]
     public async Task ReplayOfSilver_RerunsSilverAndGold_WithIdenticalOutputs_AndLeavesBronzeAlone()
     {
-        var job = await stack.CreateJobAsync();
-        await using var pipeline = await stack.StartPipelineAsync();
-        var driver = new PipelineDriver(stack, pipeline);
-        var op = Operator(pipeline);
-        var (start, _) = await op.PublishStartAsync(job.JobName, null, null, CancellationToken.None);
-        await driver.WaitForGoldSuccessAsync(start.ExecutionId);
+        var (job, pipeline, driver, op, start) = await RunOneExecutionAsync();
+        await using var stopPipeline = pipeline;
         var before = await driver.Ledger.ListAsync(start.ExecutionId, CancellationToken.None);
         var silverBefore = await SilverContentAsync(pipeline, job);
         var goldBefore = await GoldContentAsync(pipeline);
@@ -78,6 +74,36 @@ public sealed class OperationsTests(StackFixture stack)
         Assert.Equal(before[0], after[0]); // bronze untouched, to the timestamp
         Assert.All(after.Skip(1), r => Assert.Equal(("SUCCESS", 2, "replay"), (r.Status, r.Attempt, r.ClaimReason)));
         Assert.Equal(silverBefore, await SilverContentAsync(pipeline, job));
+        Assert.Equal(goldBefore, await GoldContentAsync(pipeline));
+    }
+
+    [Fact]
+    public async Task ReplayOfGold_AfterATickerLeftTheJob_StillMergesEveryTickerSilverRanWith()
+    {
+        var (job, pipeline, driver, op, start) = await RunOneExecutionAsync();
+        await using var stopPipeline = pipeline;
+        var goldBefore = await GoldContentAsync(pipeline);
+        var dropped = job.Tickers[^1];
+        Assert.Contains(goldBefore, r => r.Contains(dropped, StringComparison.Ordinal));
+
+        // The operator takes a ticker out of the job after silver wrote its rows, and gold's rows of it are lost.
+        await new JobConfigRepository(stack.DataSource).UpsertAsync(job with { Tickers = job.Tickers.SkipLast(1).ToList() }, "tests", CancellationToken.None);
+        await using (var conn = new DuckDBConnection($"Data Source={pipeline.Settings.DuckDbPath}"))
+        {
+            await conn.OpenAsync();
+            await using var delete = conn.CreateCommand();
+            delete.CommandText = "DELETE FROM financial_data_hour WHERE ticker = $ticker";
+            delete.Parameters.Add(new DuckDBParameter("ticker", dropped));
+            Assert.True(await delete.ExecuteNonQueryAsync() > 0);
+        }
+
+        await op.ReplayAsync(start.ExecutionId, Stage.Gold, "tests", CancellationToken.None);
+        await Eventually.WaitAsync(
+            async () => (await driver.Ledger.GetAsync(start.ExecutionId, Stage.Gold, CancellationToken.None)) is { Status: "SUCCESS", Attempt: 2 },
+            PipelineDriver.RunTimeout,
+            "gold SUCCESS attempt 2");
+
+        // Gold recomputes the tickers silver ran with, which its event names, not the job's list as it is now.
         Assert.Equal(goldBefore, await GoldContentAsync(pipeline));
     }
 
@@ -352,6 +378,26 @@ public sealed class OperationsTests(StackFixture stack)
         catch (OperationCanceledException) when (limit.IsCancellationRequested)
         {
             throw new TimeoutException("the backfill was still waiting after 45 s: the rejection or dead letter did not end its wait");
+        }
+    }
+
+    /// <summary>A new job, a pipeline (the caller disposes it) and one incremental execution of it to gold SUCCESS.</summary>
+    private async Task<(JobConfig Job, LocalPipeline Pipeline, PipelineDriver Driver, PipelineOperator Op, StartMessage Start)> RunOneExecutionAsync()
+    {
+        var job = await stack.CreateJobAsync();
+        var pipeline = await stack.StartPipelineAsync();
+        try
+        {
+            var driver = new PipelineDriver(stack, pipeline);
+            var op = Operator(pipeline);
+            var (start, _) = await op.PublishStartAsync(job.JobName, null, null, CancellationToken.None);
+            await driver.WaitForGoldSuccessAsync(start.ExecutionId);
+            return (job, pipeline, driver, op, start);
+        }
+        catch
+        {
+            await pipeline.DisposeAsync();
+            throw;
         }
     }
 

@@ -48,6 +48,12 @@ public sealed record StageCompletedMessage
 
     public IReadOnlyList<string> FailedTickers { get; init; } = [];
 
+    /// <summary>
+    /// The job's tickers the stage ran with: silver's list (its <c>ticker_in_job</c> rule), the rows gold recomputes,
+    /// whatever the job row says by the time gold runs. Empty when the producer did not say (older events, bronze, gold).
+    /// </summary>
+    public IReadOnlyList<string> Tickers { get; init; } = [];
+
     /// <summary>Newest bar (bronze/silver) written by this run, or the gold table's newest hour after it (also when it touched nothing): the freshness mark.</summary>
     public DateTimeOffset? NewestTimestamp { get; init; }
 
@@ -120,6 +126,15 @@ public sealed record StageCompletedMessage
         // stage would meet them after its claim as a NullReferenceException naming no field.
         StringList(root, "outputs");
         StringList(root, "failed_tickers");
+        var tickers = StringList(root, "tickers");
+        for (var i = 0; i < tickers.Count; i++)
+        {
+            if (!Jobs.JobConfig.IsValidTicker(tickers[i]))
+            {
+                throw new MessageRejectedException($"tickers[{i}]", $"'{PipelineJson.Truncate(tickers[i])}' is not a ticker: 1-20 of A-Z 0-9 . ^ = -, at least one a letter or digit");
+            }
+        }
+
         var dates = StringList(root, "touched_dates");
         for (var i = 0; i < dates.Count; i++)
         {

@@ -41,7 +41,11 @@ public sealed record StageOutcome(
     IReadOnlyList<string> TouchedDates,
     IReadOnlyDictionary<string, long> Metrics,
     IReadOnlyList<string> FailedTickers,
-    DateTimeOffset? NewestTimestamp);
+    DateTimeOffset? NewestTimestamp)
+{
+    /// <summary>The job's tickers the stage ran with (silver: the list its <c>ticker_in_job</c> rule used); empty when the stage does not say.</summary>
+    public IReadOnlyList<string> Tickers { get; init; } = [];
+}
 
 /// <summary>The body of one stage: deterministic outputs for the same input.</summary>
 public interface IStageWork

@@ -131,6 +131,7 @@ public sealed partial class StageRunner(
                 TouchedDates = outcome.TouchedDates,
                 Metrics = outcome.Metrics,
                 FailedTickers = outcome.FailedTickers,
+                Tickers = outcome.Tickers,
                 NewestTimestamp = outcome.NewestTimestamp,
                 Attempt = lease.Attempt,
                 CompletedAt = time.GetUtcNow(),

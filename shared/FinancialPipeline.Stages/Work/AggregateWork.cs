@@ -75,7 +75,7 @@ public sealed class AggregateWork(Lazy<IGoldWarehouse> warehouse, string warehou
         }
 
         await context.EnsureOwnedAsync();
-        var result = await warehouse.Value.MergeHoursAsync(context.Lease.ExecutionId, context.Lease.Attempt, job.SilverBucketName, job.Tickers, dates, context.CancellationToken);
+        var result = await warehouse.Value.MergeHoursAsync(context.Lease.ExecutionId, context.Lease.Attempt, job.SilverBucketName, TickersOf(upstream, job), dates, context.CancellationToken);
         return new StageOutcome(
             window,
             new RecordCounts(result.HoursInScope, result.RowsAffected, 0),
@@ -85,6 +85,13 @@ public sealed class AggregateWork(Lazy<IGoldWarehouse> warehouse, string warehou
             [],
             result.NewestHour);
     }
+
+    /// <summary>
+    /// The tickers gold recomputes: those silver ran with (its event's <c>tickers</c>), so a ticker removed from the job
+    /// after silver wrote its rows still reaches gold; the job's current list for an event that does not say (older ones).
+    /// </summary>
+    public static IReadOnlyList<string> TickersOf(StageCompletedMessage upstream, JobConfig job) =>
+        upstream.Tickers.Count > 0 ? upstream.Tickers : job.Tickers;
 
     /// <summary>
     /// The buckets of the silver partitions a silver event names: the path segment before <c>financial_quotes/date=</c>

@@ -66,7 +66,10 @@ public sealed partial class TransformWork(IObjectStore store, AdvisoryLocks lock
             result.TouchedDates,
             result.Metrics,
             [],
-            result.NewestBar);
+            result.NewestBar)
+        {
+            Tickers = job.Tickers,
+        };
     }
 
     private string ObjectNameOf(string jobBucket, Guid executionId, string uri)
