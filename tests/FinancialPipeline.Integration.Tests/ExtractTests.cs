@@ -136,6 +136,46 @@ public sealed class ExtractTests(StackFixture stack)
     }
 
     [Fact]
+    public async Task ABackfillPinnedAtYahoosReachEdge_RetriedHoursLater_IsFetchedFromTheNewEdge_InsteadOfFailingForEver()
+    {
+        // Attempt 1 pins the backfill's start at the edge of Yahoo's 730 days and fails (Yahoo answers 404); the next
+        // deliveries come two hours later, when the pinned start is older than Yahoo serves.
+        var unknown = new HashSet<string>(StringComparer.Ordinal) { "AAPL" };
+        await using var yahoo = await LocalYahooServer.StartAsync(new LocalYahooServerOptions { UnknownSymbols = unknown });
+        var job = await stack.CreateJobAsync("AAPL", provider: "yahoo");
+        var clock = new FakeTimeProvider(DateTimeOffset.FromUnixTimeSeconds(TimeProvider.System.GetUtcNow().ToUnixTimeSeconds()));
+        await using var pipeline = await stack.StartPipelineAsync(
+            (_, services) => services.AddSingleton<TimeProvider>(clock),
+            o => o with { YahooBaseUrl = yahoo.BaseUrl, RetryPolicy = new PubSub.RetryPolicySpec(TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(4)) });
+        var driver = new PipelineDriver(stack, pipeline);
+        var now = clock.GetUtcNow();
+        var start = new StartMessage(Guid.NewGuid(), job.JobName, null, new TimeWindow(now.AddDays(-800), now.AddDays(-725)));
+
+        await driver.PublishStartAsync(start);
+        await Eventually.WaitAsync(
+            async () => (await driver.Ledger.GetAsync(start.ExecutionId, Stage.Bronze, CancellationToken.None))?.Status == "FAILED",
+            PipelineDriver.RunTimeout,
+            "bronze attempt 1 FAILED");
+        var pinned = (await driver.Ledger.GetAsync(start.ExecutionId, Stage.Bronze, CancellationToken.None))!;
+        clock.Advance(TimeSpan.FromHours(2));
+        unknown.Clear();
+
+        await Eventually.WaitAsync(
+            async () => (await driver.Ledger.GetAsync(start.ExecutionId, Stage.Bronze, CancellationToken.None))?.Status == "SUCCESS",
+            PipelineDriver.RunTimeout,
+            "bronze SUCCESS on a later attempt");
+        var bronze = (await driver.Ledger.GetAsync(start.ExecutionId, Stage.Bronze, CancellationToken.None))!;
+        Assert.True(bronze.Attempt >= 2);
+        Assert.Equal((pinned.StartTime, pinned.EndTime), (bronze.StartTime, bronze.EndTime)); // the window stays pinned
+        var completion = StageCompletedMessage.Parse(System.Text.Encoding.UTF8.GetBytes(bronze.CompletionJson!), Stage.Bronze);
+        Assert.Equal(1, completion.Metrics["window_clamped"]);
+        Assert.Empty(completion.FailedTickers);
+        var bars = await ReadBronzeAsync(pipeline, job.BucketName, bronze);
+        Assert.NotEmpty(bars);
+        Assert.All(bars, b => Assert.True(b.Bar.Timestamp >= clock.GetUtcNow().AddDays(-730), $"bar {b.Bar.Timestamp:O} is older than Yahoo serves"));
+    }
+
+    [Fact]
     public async Task AStartWindowExtractCanNeverRun_IsRejectedBeforeTheClaim_NamingItsEnd()
     {
         var job = await stack.CreateJobAsync();
