@@ -74,9 +74,8 @@ public static class ExtractWindows
         }
 
         string? note = null;
-        if (providerReach is { } reach && start < now - reach + ReachMargin)
+        if (providerReach is { } reach && ReachStart(now, reach) is var clamped && start < clamped)
         {
-            var clamped = now - reach + ReachMargin;
             note = $"window start {Format(start)} is older than provider {job.Provider} serves {job.BarInterval} bars ({reach.TotalDays:0} days); starting at {Format(clamped)} instead"
                 + (lastSuccess is null ? " (first run: lower lookback_seconds)" : " (the gap since the last successful window cannot be fetched)");
             start = clamped;
@@ -120,7 +119,7 @@ public static class ExtractWindows
         }
 
         var completed = CompletedEnd(job.BarSize, now);
-        var reachStart = providerReach is { } reach ? now - reach + ReachMargin : EarliestBar;
+        var reachStart = providerReach is { } reach ? ReachStart(now, reach) : EarliestBar;
         var earliest = reachStart > EarliestBar ? reachStart : EarliestBar;
         if (requested.Start >= completed)
         {
@@ -178,12 +177,17 @@ public static class ExtractWindows
     public static (TimeWindow Fetch, string? Note) WithinReach(JobConfig job, TimeWindow pinned, DateTimeOffset now, TimeSpan? providerReach)
     {
         ArgumentNullException.ThrowIfNull(job);
-        if (providerReach is not { } reach || pinned.Start >= now - reach + ReachMargin)
+        if (providerReach is not { } reach)
         {
             return (pinned, null);
         }
 
-        var earliest = now - reach + ReachMargin;
+        var earliest = ReachStart(now, reach);
+        if (pinned.Start >= earliest)
+        {
+            return (pinned, null);
+        }
+
         if (pinned.End <= earliest)
         {
             throw new InvalidOperationException(
@@ -192,6 +196,9 @@ public static class ExtractWindows
 
         return (new TimeWindow(earliest, pinned.End), $"pinned window start {Format(pinned.Start)} is now older than provider {job.Provider} serves {job.BarInterval} bars: fetching from {Format(earliest)}; the bars before it are lost to this run");
     }
+
+    /// <summary>The oldest instant Extract asks a provider that serves <paramref name="reach"/> of history for at <paramref name="now"/>: <see cref="ReachMargin"/> inside it.</summary>
+    private static DateTimeOffset ReachStart(DateTimeOffset now, TimeSpan reach) => now - reach + ReachMargin;
 
     private static string Format(DateTimeOffset value) => value.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture);
 }
