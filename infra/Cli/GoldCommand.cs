@@ -32,7 +32,7 @@ internal static class GoldCommand
     {
         if (ticker is not null && !JobConfig.IsValidTicker(ticker.ToUpperInvariant()))
         {
-            Console.Error.WriteLine($"fp gold: --ticker '{ticker}' is not a ticker (1-20 of A-Z 0-9 . ^ = -, at least one a letter or digit)");
+            Console.Error.WriteLine($"fp gold: --ticker '{ticker}' is not a ticker ({JobConfig.TickerRule})");
             return 2;
         }
 

@@ -131,7 +131,7 @@ public sealed record StageCompletedMessage
         {
             if (!Jobs.JobConfig.IsValidTicker(tickers[i]))
             {
-                throw new MessageRejectedException($"tickers[{i}]", $"'{PipelineJson.Truncate(tickers[i])}' is not a ticker: 1-20 of A-Z 0-9 . ^ = -, at least one a letter or digit");
+                throw new MessageRejectedException($"tickers[{i}]", $"'{PipelineJson.Truncate(tickers[i])}' is not a ticker: {Jobs.JobConfig.TickerRule}");
             }
         }
 

@@ -131,6 +131,9 @@ public sealed partial record JobConfig
     /// </summary>
     public static bool IsValidTicker(string ticker) => TickerPattern().IsMatch(ticker);
 
+    /// <summary><see cref="IsValidTicker"/>'s rule in words, for the errors that refuse a ticker.</summary>
+    public const string TickerRule = "1-20 of A-Z 0-9 . ^ = -, at least one a letter or digit";
+
     /// <summary>The bar intervals <see cref="ParseBarInterval"/> accepts: the provider intervals with a fixed length.</summary>
     public const string BarIntervals = "1m 2m 5m 15m 30m 60m 90m 1h 1d";
 

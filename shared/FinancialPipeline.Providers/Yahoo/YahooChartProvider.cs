@@ -116,7 +116,7 @@ public sealed partial class YahooChartProvider : IQuoteProvider, IDisposable
     /// <summary>Why <paramref name="ticker"/> cannot be requested (the job config's ticker rule), or null.</summary>
     private static string? NotATicker(string? ticker) => ticker is not null && Core.Jobs.JobConfig.IsValidTicker(ticker)
         ? null
-        : $"'{ticker}' is not a ticker: 1-20 of A-Z 0-9 . ^ = -, at least one a letter or digit";
+        : $"'{ticker}' is not a ticker: {Core.Jobs.JobConfig.TickerRule}";
 
     private async Task<TickerQuotes> FetchIsolatedAsync(string ticker, IReadOnlyList<TimeWindow> chunks, string interval, CancellationToken cancellationToken)
     {
