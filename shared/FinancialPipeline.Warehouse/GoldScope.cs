@@ -14,7 +14,7 @@ public sealed record GoldScope
     private GoldScope(IReadOnlyList<DateOnly> touched)
     {
         Touched = touched;
-        TargetDates = touched.SelectMany(d => Enumerable.Range(0, ReturnLookbackDays + 1).Select(d.AddDays)).Distinct().Order().ToList();
+        TargetDates = touched.SelectMany(TargetsOf).Distinct().Order().ToList();
         ReadFrom = touched[0].AddDays(-ReturnLookbackDays);
         ReadTo = touched[^1].AddDays(ReturnLookbackDays);
     }
@@ -60,7 +60,7 @@ public sealed record GoldScope
         var targets = new HashSet<DateOnly>();
         foreach (var date in Touched)
         {
-            var adds = Enumerable.Range(0, ReturnLookbackDays + 1).Select(date.AddDays).Count(d => !targets.Contains(d));
+            var adds = TargetsOf(date).Count(d => !targets.Contains(d));
             if (targets.Count + adds > maxTargetDates)
             {
                 parts.Add(new GoldScope(current));
@@ -69,12 +69,15 @@ public sealed record GoldScope
             }
 
             current.Add(date);
-            targets.UnionWith(Enumerable.Range(0, ReturnLookbackDays + 1).Select(date.AddDays));
+            targets.UnionWith(TargetsOf(date));
         }
 
         parts.Add(new GoldScope(current));
         return parts;
     }
+
+    /// <summary>The gold partitions a touched date's recomputation may change: that date and the <see cref="ReturnLookbackDays"/> after it.</summary>
+    private static IEnumerable<DateOnly> TargetsOf(DateOnly touched) => Enumerable.Range(0, ReturnLookbackDays + 1).Select(touched.AddDays);
 
     /// <summary>The scope of <paramref name="touchedDates"/>, or null when there is nothing to recompute.</summary>
     public static GoldScope? For(IEnumerable<DateOnly> touchedDates)
