@@ -147,6 +147,26 @@ public sealed class SilverEngineTests : IDisposable
     }
 
     /// <summary>
+    /// Duplicates are decided among the rows that pass the other rules: an invalid first row is quarantined under its
+    /// own rule and the first valid one is kept; the later duplicate's reason names that one, not the rejected row.
+    /// </summary>
+    [Fact]
+    public async Task AnInvalidFirstOccurrence_DoesNotBlockTheFirstValidOne_AndTheDuplicatesReasonSaysWhichWasKept()
+    {
+        var exec = Guid.NewGuid();
+        var bronze = await WriteBronzeAsync(exec, Now.AddMinutes(-5), [Row("AAPL", T, o: -1), Row("AAPL", T, c: 10), Row("AAPL", T, c: 10.5)]);
+
+        var result = await RunAsync(exec, [bronze]);
+
+        Assert.Equal((3, 1, 2), (result.RowsIn, result.Written, result.Rejected));
+        Assert.Equal(10, Assert.Single(await ReadSilverAsync(DateOnly.FromDateTime(T.UtcDateTime))).Bar.Close);
+        var quarantined = await ReadQuarantineAsync(DateOnly.FromDateTime(T.UtcDateTime), exec);
+        Assert.Equal([SilverRules.DuplicateInBatch, SilverRules.PricePositive], quarantined.Select(q => q.Rule).Order(StringComparer.Ordinal).ToList());
+        Assert.EndsWith("appears more than once among this bronze object's valid rows; the first valid occurrence is kept",
+            Assert.Single(quarantined, q => q.Rule == SilverRules.DuplicateInBatch).Reason, StringComparison.Ordinal);
+    }
+
+    /// <summary>
     /// A replay re-fetches an execution's bronze: when a bar it rejected before is now valid, its earlier quarantine
     /// object must go, or the quarantine keeps naming this execution for a row that is in silver and not in its bronze.
     /// </summary>
