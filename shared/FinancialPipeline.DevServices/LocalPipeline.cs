@@ -4,7 +4,6 @@ using FinancialPipeline.PubSub;
 using FinancialPipeline.Stages;
 using FinancialPipeline.Stages.Alerts;
 using FinancialPipeline.Stages.Functions;
-using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -162,9 +161,9 @@ public sealed class LocalInfrastructure : IAsyncDisposable
 /// </summary>
 public sealed class LocalPipeline : IAsyncDisposable
 {
-    private readonly List<WebApplication> _hosts;
+    private readonly List<FunctionApp> _hosts;
 
-    private LocalPipeline(LocalInfrastructure infrastructure, PipelineTopology topology, PubSubRestClient pubSub, PipelineSettings settings, List<WebApplication> hosts)
+    private LocalPipeline(LocalInfrastructure infrastructure, PipelineTopology topology, PubSubRestClient pubSub, PipelineSettings settings, List<FunctionApp> hosts)
     {
         Infrastructure = infrastructure;
         Topology = topology;
@@ -202,7 +201,7 @@ public sealed class LocalPipeline : IAsyncDisposable
         var alertSettings = options.SlackWebhookUrl is { } webhook
             ? new AlertSettings { SlackWebhookUrl = webhook }
             : AlertSettings.FromConfiguration(new ConfigurationBuilder().AddEnvironmentVariables().Build());
-        var hosts = new List<WebApplication>();
+        var hosts = new List<FunctionApp>();
         try
         {
             hosts.Add(await StartHostAsync<ExtractFunction>(ExtractFunction.Name, settings, alertSettings, options, cancellationToken));
@@ -258,7 +257,7 @@ public sealed class LocalPipeline : IAsyncDisposable
         }
     }
 
-    private static async Task<WebApplication> StartHostAsync<TFunction>(string name, PipelineSettings settings, AlertSettings alertSettings, LocalPipelineOptions options, CancellationToken ct)
+    private static async Task<FunctionApp> StartHostAsync<TFunction>(string name, PipelineSettings settings, AlertSettings alertSettings, LocalPipelineOptions options, CancellationToken ct)
         where TFunction : class, Hosting.ICloudEventFunction<Hosting.MessagePublishedData>
     {
         var app = PipelineServices.BuildFunctionHost<TFunction>([], name, _ => settings, port: 0, configure: services =>

@@ -2,16 +2,12 @@ using System.Diagnostics;
 using System.Net;
 using CloudNative.CloudEvents;
 using FinancialPipeline.Core.Contracts;
-using Microsoft.AspNetCore.Builder;
+using System.Runtime.InteropServices;
 using Microsoft.AspNetCore.Connections;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
-using Microsoft.AspNetCore.Routing;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
 namespace FinancialPipeline.Hosting;
@@ -37,16 +33,17 @@ public static partial class FunctionHost
         """{"message":{"data":"e30=","messageId":"warm-up","attributes":{}},"subscription":"projects/p/subscriptions/warm-up"}"""u8.ToArray();
 
     /// <summary>
-    /// A function's <c>Main</c>: builds the host and runs it until SIGTERM. A setting that is missing or malformed
+    /// A function's <c>Main</c>: builds the host and runs it until SIGTERM (or SIGINT/SIGQUIT), then stops it
+    /// gracefully. A setting that is missing or malformed
     /// (<see cref="InvalidOperationException"/> while the host is built: every check of the configuration throws it,
     /// naming the variable) is one line on stderr and exit 1, not an unhandled exception with a stack trace and an
     /// abort; so is a <c>PORT</c> Kestrel cannot listen on (already in use, say); a start whose startup tasks failed (the
     /// control database unreachable, say) exits 1 too, so the platform sees a failed start rather than a clean stop.
     /// </summary>
-    public static async Task<int> RunAsync(string functionName, Func<WebApplication> build, TextWriter? error = null)
+    public static async Task<int> RunAsync(string functionName, Func<FunctionApp> build, TextWriter? error = null)
     {
         ArgumentNullException.ThrowIfNull(build);
-        WebApplication app;
+        FunctionApp app;
         try
         {
             app = build();
@@ -60,14 +57,18 @@ public static partial class FunctionHost
         var gate = app.Services.GetService<StartupGate>();
         await using (app)
         {
+            // What the generic host's console lifetime did: a termination signal starts a graceful stop instead of
+            // ending the process at once (Cloud Run sends SIGTERM, then SIGKILL 10 s later).
+            using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
+            using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
+            using var sigquit = PosixSignalRegistration.Create(PosixSignal.SIGQUIT, Stop);
             try
             {
                 await app.StartAsync();
             }
             catch (IOException ex)
             {
-                // Kestrel could not bind. The generic host's own "Hosting failed to start" line, which carries the stack
-                // trace, is filtered out (CreateBuilder); the trace is logged at Debug.
+                // Kestrel could not bind; the stack trace is logged at Debug.
                 var port = app.Configuration["PORT"] ?? DefaultPort.ToString(System.Globalization.CultureInfo.InvariantCulture);
                 (error ?? Console.Error).WriteLine(ex.InnerException is AddressInUseException
                     ? $"{functionName}: cannot start: PORT={port} is already in use"
@@ -77,51 +78,44 @@ public static partial class FunctionHost
             }
 
             await app.WaitForShutdownAsync();
+            await app.StopAsync();
         }
 
         return gate?.HasFailed == true ? 1 : 0;
+
+        void Stop(PosixSignalContext signal)
+        {
+            signal.Cancel = true;
+            app.StopApplication();
+        }
     }
 
     /// <param name="port">Overrides <c>PORT</c>; 0 picks a free port (tests, <c>fp run</c>).</param>
-    public static WebApplicationBuilder CreateBuilder(string[] args, int? port = null)
+    public static FunctionHostBuilder CreateBuilder(string[] args, int? port = null)
     {
-        // The empty builder, given only what a function uses: a function is configured by its environment (and
-        // command line) and ships no settings file, so there are no appsettings sources, file providers or reload
-        // watches to set up; Kestrel without HTTPS; routing without the request-delegate factory. Against the slim
-        // builder with reloading off this takes ≈25 ms off every cold start on this machine. The host's lifetime (SIGTERM → graceful
-        // stop) and the logging infrastructure are registered by the empty builder too.
-        var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions
-        {
-            Args = args,
-            ContentRootPath = AppContext.BaseDirectory,
-        });
-        builder.Configuration.AddEnvironmentVariables();
-        builder.Configuration.AddCommandLine(args);
-        builder.WebHost.UseKestrelCore();
-        builder.Services.AddRoutingCore();
-        // ASP.NET Core's own per-request lines ("Executed endpoint", "Request finished … 500") are written outside the
-        // function's scope, so they carry no execution_id or stage; Cloud Run's request log already has the status and
-        // latency. Its warnings and errors stay. Logging__LogLevel__Microsoft.AspNetCore overrides this (added after).
-        builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
-        // The generic host logs a start that threw ("Hosting failed to start", with the stack trace) before RunAsync
-        // says it in one line. It runs no BackgroundService whose failure it would log at Error.
-        builder.Logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.Critical);
-        builder.Logging.AddConfiguration(builder.Configuration.GetSection("Logging"));
-        var configuredPort = port ?? ListeningPort(builder.Configuration["PORT"]);
-        var inContainer = builder.Configuration["DOTNET_RUNNING_IN_CONTAINER"]?.Trim().ToLowerInvariant() switch
+        // A function is configured by its environment (and command line) and ships no settings file, so there are no
+        // appsettings sources, file providers or reload watches to set up; Kestrel without HTTPS.
+        var configuration = new ConfigurationManager();
+        configuration.AddEnvironmentVariables();
+        configuration.AddCommandLine(args);
+        var configuredPort = port ?? ListeningPort(configuration["PORT"]);
+        var inContainer = configuration["DOTNET_RUNNING_IN_CONTAINER"]?.Trim().ToLowerInvariant() switch
         {
             null or "" or "false" or "0" => false,
             "true" or "1" => true,
             var other => throw new InvalidOperationException($"DOTNET_RUNNING_IN_CONTAINER='{other}' must be true or false"),
         };
-        builder.WebHost.ConfigureKestrel(kestrel =>
-        {
-            kestrel.Listen(inContainer ? IPAddress.Any : IPAddress.Loopback, configuredPort);
-            kestrel.Limits.MaxRequestBodySize = MaxBodyBytes;
-            kestrel.AddServerHeader = false;
-        });
-        builder.Logging.ClearProviders();
-        if (!string.IsNullOrEmpty(builder.Configuration["K_SERVICE"]) || JsonLogs(builder.Configuration["FP_LOG_FORMAT"]))
+        var kestrel = new KestrelServerOptions { AddServerHeader = false };
+        kestrel.Listen(inContainer ? IPAddress.Any : IPAddress.Loopback, configuredPort);
+        kestrel.Limits.MaxRequestBodySize = MaxBodyBytes;
+        var jsonLogs = !string.IsNullOrEmpty(configuration["K_SERVICE"]) || JsonLogs(configuration["FP_LOG_FORMAT"]);
+
+        var builder = new FunctionHostBuilder(configuration, kestrel);
+        // Kestrel's own lines (a connection reset, a bad request) stay at Warning and above; Cloud Run's request log
+        // already has every status and latency. Logging__LogLevel__Microsoft.AspNetCore overrides this (added after).
+        builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+        builder.Logging.AddConfiguration(configuration.GetSection("Logging"));
+        if (jsonLogs)
         {
             builder.Logging.AddConsole(o => o.FormatterName = CloudLoggingJsonFormatter.FormatterName)
                 .AddConsoleFormatter<CloudLoggingJsonFormatter, Microsoft.Extensions.Logging.Console.ConsoleFormatterOptions>();
@@ -139,8 +133,7 @@ public static partial class FunctionHost
 
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<StartupGate>();
-        builder.Services.AddHostedService(sp => sp.GetRequiredService<StartupGate>());
-        builder.Services.AddSingleton(PushAuthenticationOptions.FromConfiguration(builder.Configuration)); // invalid settings fail the start
+        builder.Services.AddSingleton(PushAuthenticationOptions.FromConfiguration(configuration)); // invalid settings fail the start
         builder.Services.AddSingleton<PushAuthenticator>();
         return builder;
     }
@@ -162,33 +155,24 @@ public static partial class FunctionHost
         };
 
     /// <summary>Routes every POST to <typeparamref name="TFunction"/>; GET /healthz answers 200.</summary>
-    public static IEndpointRouteBuilder MapCloudEventFunction<TFunction>(this IEndpointRouteBuilder app, string functionName)
+    public static FunctionApp MapCloudEventFunction<TFunction>(this FunctionApp app, string functionName)
         where TFunction : class, ICloudEventFunction<MessagePublishedData>
     {
-        // Plain RequestDelegates: a lambda with parameters goes through RequestDelegateFactory, whose form-binding
-        // setup alone JIT-compiles ~80 methods at the first request (cold start).
-        app.MapPost("/{**path}", (RequestDelegate)(context => HandleAsync<TFunction>(context, functionName)));
-        app.MapGet("/healthz", (RequestDelegate)(static context =>
+        ArgumentNullException.ThrowIfNull(app);
+        app.MapPost(null, context => HandleAsync<TFunction>(context, functionName));
+        app.MapGet("/healthz", static context =>
         {
             var ready = context.RequestServices.GetRequiredService<StartupGate>().IsReady;
             context.Response.StatusCode = ready ? StatusCodes.Status200OK : StatusCodes.Status503ServiceUnavailable;
             return context.Response.WriteAsync(ready ? "ok" : "starting", context.RequestAborted);
-        }));
-        app.ServiceProvider.GetService<StartupGate>()?.AddWarmer(static sp =>
+        });
+        app.Services.GetService<StartupGate>()?.AddWarmer(static sp =>
         {
             // Build the function's object graph and run the parser once before the first real event arrives.
             sp.GetRequiredService<TFunction>();
             PubSubEventParser.Parse("/", static _ => null, "application/json", WarmUpBody);
         });
         return app;
-    }
-
-    /// <summary>The address Kestrel actually bound (after StartAsync), e.g. http://127.0.0.1:41234.</summary>
-    public static Uri BoundAddress(this WebApplication app)
-    {
-        var addresses = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses
-            ?? throw new InvalidOperationException("server has no addresses; call StartAsync first");
-        return new Uri(addresses.First());
     }
 
     private static async Task HandleAsync<TFunction>(HttpContext context, string functionName)

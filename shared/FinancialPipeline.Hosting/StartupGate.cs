@@ -18,7 +18,7 @@ public interface IStartupTask
 /// handled against an unmigrated database. If a task fails, requests answer 503 (Pub/Sub redelivers) and the host
 /// stops, so the platform replaces the instance.
 /// </summary>
-public sealed partial class StartupGate(IServiceProvider services, IHostApplicationLifetime lifetime, TimeProvider time, ILogger<StartupGate> logger) : IHostedService
+public sealed partial class StartupGate(IServiceProvider services, IHostApplicationLifetime lifetime, TimeProvider time, ILogger<StartupGate> logger)
 {
     private readonly List<Action<IServiceProvider>> warmers = [];
     private Task ready = Task.CompletedTask;
@@ -32,13 +32,8 @@ public sealed partial class StartupGate(IServiceProvider services, IHostApplicat
     /// <summary>Adds a cheap action run after the startup tasks, e.g. resolving the function so its graph is built.</summary>
     public void AddWarmer(Action<IServiceProvider> warmer) => warmers.Add(warmer);
 
-    public Task StartAsync(CancellationToken cancellationToken)
-    {
-        ready = Task.Run(() => RunAllAsync(lifetime.ApplicationStopping), CancellationToken.None);
-        return Task.CompletedTask;
-    }
-
-    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    /// <summary>Starts the startup tasks on the thread pool; <see cref="FunctionApp.StartAsync"/> calls it before Kestrel starts.</summary>
+    public void Start() => ready = Task.Run(() => RunAllAsync(lifetime.ApplicationStopping), CancellationToken.None);
 
     /// <summary>Completes when the host is ready; throws <see cref="HostNotReadyException"/> if startup failed.</summary>
     public async Task WaitAsync(CancellationToken cancellationToken)

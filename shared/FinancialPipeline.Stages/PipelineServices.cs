@@ -14,7 +14,6 @@ using FinancialPipeline.Storage;
 using FinancialPipeline.Storage.Gcs;
 using FinancialPipeline.Warehouse;
 using FinancialPipeline.Warehouse.BigQuery;
-using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
@@ -91,7 +90,7 @@ public static class PipelineServices
     }
 
     /// <summary>Builds a ready-to-run host for one function (used by each function's Program.cs and by <c>fp run</c>).</summary>
-    public static WebApplication BuildFunctionHost<TFunction>(string[] args, string functionName, Func<Microsoft.Extensions.Configuration.IConfiguration, PipelineSettings>? settings = null, int? port = null, Action<IServiceCollection>? configure = null)
+    public static FunctionApp BuildFunctionHost<TFunction>(string[] args, string functionName, Func<Microsoft.Extensions.Configuration.IConfiguration, PipelineSettings>? settings = null, int? port = null, Action<IServiceCollection>? configure = null)
         where TFunction : class, ICloudEventFunction<MessagePublishedData>
     {
         var builder = FunctionHost.CreateBuilder(args, port);

@@ -4,7 +4,6 @@ using System.Text;
 using CloudNative.CloudEvents;
 using FinancialPipeline.Core.Contracts;
 using FinancialPipeline.Hosting;
-using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 using FinancialPipeline.Tests.Shared;
 using Microsoft.Extensions.Logging;
@@ -22,7 +21,7 @@ public sealed class EventLogContextTests : IAsyncLifetime
     private readonly CapturingLoggerProvider _logs = new();
     private readonly RecordingSink _sink = new();
     private readonly HttpClient _http = new();
-    private WebApplication _host = null!;
+    private FunctionApp _host = null!;
 
     public async Task InitializeAsync()
     {

@@ -5,7 +5,6 @@ using System.Text;
 using System.Text.Json;
 using CloudNative.CloudEvents;
 using FinancialPipeline.Hosting;
-using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -93,8 +92,8 @@ public sealed class PushAuthenticationTests(PushAuthenticationTests.HostFixture 
     {
         private readonly RSA _key = RSA.Create(2048);
         private readonly HttpClient _http = new();
-        private WebApplication _jwks = null!;
-        private WebApplication _function = null!;
+        private FunctionApp _jwks = null!;
+        private FunctionApp _function = null!;
         private Uri _pushUrl = null!;
 
         public async Task InitializeAsync()
@@ -105,7 +104,7 @@ public sealed class PushAuthenticationTests(PushAuthenticationTests.HostFixture 
                 keys = new[] { new { kty = "RSA", alg = "RS256", use = "sig", kid = "test-key", n = Base64Url(parameters.Modulus!), e = Base64Url(parameters.Exponent!) } },
             });
             _jwks = FunctionHost.CreateBuilder([], port: 0).Build();
-            _jwks.MapGet("/certs", () => Results.Text(jwks, "application/json"));
+            _jwks.MapGet("/certs", context => Results.Text(jwks, "application/json").ExecuteAsync(context));
             await _jwks.StartAsync();
 
             var builder = FunctionHost.CreateBuilder([], port: 0);

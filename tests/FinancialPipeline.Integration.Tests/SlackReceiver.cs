@@ -1,7 +1,6 @@
 using System.Collections.Concurrent;
 using System.Text.Json.Nodes;
 using FinancialPipeline.Hosting;
-using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 
 namespace FinancialPipeline.Integration.Tests;
@@ -12,11 +11,11 @@ namespace FinancialPipeline.Integration.Tests;
 /// </summary>
 internal sealed class SlackReceiver : IAsyncDisposable
 {
-    private readonly WebApplication _app;
+    private readonly FunctionApp _app;
     private readonly ConcurrentQueue<(int Status, JsonObject Payload)> _requests = new();
     private int _failuresLeft;
 
-    private SlackReceiver(WebApplication app) => _app = app;
+    private SlackReceiver(FunctionApp app) => _app = app;
 
     public Uri WebhookUrl => new(_app.BoundAddress(), "/services/T0000TEST/B0000TEST/not-a-real-secret");
 
@@ -32,7 +31,7 @@ internal sealed class SlackReceiver : IAsyncDisposable
     {
         var app = FunctionHost.CreateBuilder([], port: 0).Build();
         var receiver = new SlackReceiver(app) { _failuresLeft = failFirst };
-        app.MapPost("/services/T0000TEST/B0000TEST/not-a-real-secret", (Func<HttpContext, Task<IResult>>)receiver.HandleAsync);
+        app.MapPost("/services/T0000TEST/B0000TEST/not-a-real-secret", async context => await (await receiver.HandleAsync(context)).ExecuteAsync(context));
         await app.StartAsync();
         return receiver;
     }
