@@ -3,6 +3,9 @@ using System.Globalization;
 using FinancialPipeline.ControlDb;
 using FinancialPipeline.Core.Contracts;
 using FinancialPipeline.Core.Jobs;
+using FinancialPipeline.Providers.Yahoo;
+using FinancialPipeline.PubSub;
+using FinancialPipeline.Stages;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace FinancialPipeline.Cli;
@@ -131,7 +134,33 @@ internal static class JobSetCommand
         }
 
         WriteWhole(stored, job);
+        if (RunLengthWarning(job, env.Settings) is { } warning)
+        {
+            Console.Error.WriteLine(warning);
+        }
+
         return 0;
+    }
+
+    /// <summary>
+    /// A Yahoo run sends at least one request per ticker (an incremental window is hours, within one request's span),
+    /// at the rate one Extract instance keeps to; a job whose requests alone take most of the push deadline cannot finish
+    /// a run, and would fail every hour. The job is written anyway: the rate is the functions' setting, which this
+    /// environment may not share.
+    /// </summary>
+    internal static string? RunLengthWarning(JobConfig job, PipelineSettings settings)
+    {
+        if (job.Provider != ProviderNames.Yahoo)
+        {
+            return null;
+        }
+
+        var rate = settings.YahooRequestsPerSecond ?? new YahooOptions().RequestsPerSecond;
+        var seconds = job.Tickers.Count / rate;
+        var budget = 0.8 * TopologySettings.DefaultAckDeadlineSeconds;
+        return seconds <= budget
+            ? null
+            : string.Create(CultureInfo.InvariantCulture, $"fp jobs set: warning: job '{job.JobName}' has {job.Tickers.Count} Yahoo tickers: one run sends at least {job.Tickers.Count} requests, {seconds:F0} s at FP_YAHOO_REQUESTS_PER_SECOND={rate}, and a run must finish within the {TopologySettings.DefaultAckDeadlineSeconds} s push deadline ({budget:F0} s leaves room for retries and the write); split the tickers across jobs, or raise the functions' rate if Yahoo allows it");
     }
 
     /// <summary>The broken rule, named by the option that sets the column; a value kept from the row says so.</summary>

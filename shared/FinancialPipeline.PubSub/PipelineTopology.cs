@@ -18,8 +18,11 @@ public sealed record TopologySettings
     /// <summary>The Alert function; when set it gets push subscriptions on the dead-letter and alerts topics.</summary>
     public Uri? AlertEndpoint { get; init; }
 
+    /// <summary>The stage subscriptions' ack deadline, also Cloud Run's request timeout, in the deployment.</summary>
+    public const int DefaultAckDeadlineSeconds = 600;
+
     /// <summary>Also the push request timeout; keep each stage well under it.</summary>
-    public int AckDeadlineSeconds { get; init; } = 600;
+    public int AckDeadlineSeconds { get; init; } = DefaultAckDeadlineSeconds;
 
     public RetryPolicySpec RetryPolicy { get; init; } = new(TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(600));
 

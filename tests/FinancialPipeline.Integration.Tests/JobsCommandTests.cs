@@ -86,6 +86,27 @@ public sealed class JobsCommandTests(StackFixture stack)
     }
 
     [Fact]
+    public async Task Set_WarnsWhenAYahooJobsRequestsAloneWouldOutlastTheRunsDeadline_AndStillWritesIt()
+    {
+        var name = StackFixture.UniqueName("job_");
+        var buckets = new[] { "--bucket", "b-" + name.Replace('_', '-'), "--silver-bucket", "s-" + name.Replace('_', '-') };
+        var env = new Dictionary<string, string>(Env()) { ["FP_YAHOO_REQUESTS_PER_SECOND"] = "2" };
+        var tickers = string.Join(',', Enumerable.Range(0, 1000).Select(i => "T" + i.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+
+        var fits = await FpProcess.RunAsync(env, ["jobs", "set", "--name", name, "--provider", "yahoo", "--tickers", "AAPL,MSFT", .. buckets]);
+        var tooMany = await FpProcess.RunAsync(env, "jobs", "set", "--name", name, "--tickers", tickers);
+        var synthetic = await FpProcess.RunAsync(env, "jobs", "set", "--name", name, "--provider", "synthetic");
+
+        Assert.Equal((0, string.Empty), (fits.ExitCode, fits.Stderr));
+        Assert.Equal(0, tooMany.ExitCode);
+        Assert.Equal(
+            $"fp jobs set: warning: job '{name}' has 1000 Yahoo tickers: one run sends at least 1000 requests, 500 s at FP_YAHOO_REQUESTS_PER_SECOND=2, and a run must finish within the 600 s push deadline (480 s leaves room for retries and the write); split the tickers across jobs, or raise the functions' rate if Yahoo allows it",
+            tooMany.Stderr.TrimEnd('\n'));
+        Assert.Equal(1000, (await _jobs.FindAsync(name, CancellationToken.None))!.Tickers.Count);
+        Assert.Equal((0, string.Empty), (synthetic.ExitCode, synthetic.Stderr)); // the synthetic provider has no rate
+    }
+
+    [Fact]
     public async Task Set_CreatingWithoutProviderOrSilverBucket_Exits2_AndWritesNothing()
     {
         var name = StackFixture.UniqueName("job_");
