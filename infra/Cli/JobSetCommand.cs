@@ -139,7 +139,47 @@ internal static class JobSetCommand
             Console.Error.WriteLine(warning);
         }
 
+        foreach (var shared in SharedTickerWarnings(job, await repository.ListStoredAsync(ct)))
+        {
+            Console.Error.WriteLine(shared);
+        }
+
         return 0;
+    }
+
+    /// <summary>
+    /// A ticker in two jobs is one series in gold, so both must write it to the same silver bucket at the same bar
+    /// interval: otherwise each job's MERGE replaces (and deletes) the other's hours, or two bar sizes mix in one hour.
+    /// Said for every other active job the written (active) job shares a ticker with; a row that breaks a rule is
+    /// skipped (<c>fp jobs</c> lists it as broken, and Extract runs nothing for it).
+    /// </summary>
+    internal static IEnumerable<string> SharedTickerWarnings(JobConfig job, IEnumerable<StoredJobConfig> stored)
+    {
+        if (!job.Active)
+        {
+            yield break;
+        }
+
+        foreach (var row in stored.Where(r => r.Active && r.JobName != job.JobName))
+        {
+            JobConfig other;
+            try
+            {
+                other = row.Validate();
+            }
+            catch (JobConfigException)
+            {
+                continue;
+            }
+
+            var shared = job.Tickers.Intersect(other.Tickers, StringComparer.Ordinal).ToList();
+            if (shared.Count > 0 && (other.SilverBucketName != job.SilverBucketName || other.BarInterval != job.BarInterval))
+            {
+                yield return $"fp jobs set: warning: job '{job.JobName}' shares tickers {JobsCommand.TickerPreview(shared, 5)} with job '{other.JobName}', "
+                    + $"which writes them to silver bucket '{other.SilverBucketName}' at bar interval {other.BarInterval} (this job: '{job.SilverBucketName}', {job.BarInterval}); "
+                    + "gold holds one series per ticker, and the two jobs would overwrite each other's hours: give them the same silver bucket and bar interval, or different tickers";
+            }
+        }
     }
 
     /// <summary>

@@ -60,15 +60,15 @@ public sealed class JobsCommandTests(StackFixture stack)
         var name = StackFixture.UniqueName("job_");
         Assert.Equal(2, (await FpProcess.RunAsync(env, "publish", "--job", name)).ExitCode);
 
-        var created = await FpProcess.RunAsync(env, "jobs", "set", "--name", name, "--provider", "yahoo", "--tickers", "aapl, msft", "--bucket", "b-" + name.Replace('_', '-'), "--silver-bucket", "s-" + name.Replace('_', '-'));
+        var created = await FpProcess.RunAsync(env, "jobs", "set", "--name", name, "--provider", "yahoo", "--tickers", "zzqa, zzqb", "--bucket", "b-" + name.Replace('_', '-'), "--silver-bucket", "s-" + name.Replace('_', '-'));
 
         Assert.Equal((0, string.Empty), (created.ExitCode, created.Stderr));
         Assert.Contains($"created job '{name}'", created.Stdout, StringComparison.Ordinal);
-        Assert.Contains("tickers:       2: AAPL,MSFT", created.Stdout, StringComparison.Ordinal);
+        Assert.Contains("tickers:       2: ZZQA,ZZQB", created.Stdout, StringComparison.Ordinal);
         var job = await _jobs.FindAsync(name, CancellationToken.None);
         Assert.NotNull(job);
         Assert.Equal(
-            ("yahoo", "AAPL,MSFT", 3600, 10800, 604800, "1h", true, "b-" + name.Replace('_', '-'), "s-" + name.Replace('_', '-')),
+            ("yahoo", "ZZQA,ZZQB", 3600, 10800, 604800, "1h", true, "b-" + name.Replace('_', '-'), "s-" + name.Replace('_', '-')),
             (job.Provider, string.Join(',', job.Tickers), job.IntervalSeconds, job.OverlapSeconds, job.LookbackSeconds, job.BarInterval, job.Active, job.BucketName, job.SilverBucketName));
         Assert.StartsWith($"fp jobs set ({Environment.UserName}", (await _jobs.FindStoredAsync(name, CancellationToken.None))!.UpdatedBy, StringComparison.Ordinal);
 
@@ -91,9 +91,9 @@ public sealed class JobsCommandTests(StackFixture stack)
         var name = StackFixture.UniqueName("job_");
         var buckets = new[] { "--bucket", "b-" + name.Replace('_', '-'), "--silver-bucket", "s-" + name.Replace('_', '-') };
         var env = new Dictionary<string, string>(Env()) { ["FP_YAHOO_REQUESTS_PER_SECOND"] = "2" };
-        var tickers = string.Join(',', Enumerable.Range(0, 1000).Select(i => "T" + i.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+        var tickers = string.Join(",", Enumerable.Range(0, 1000).Select(i => "ZZT" + i.ToString(System.Globalization.CultureInfo.InvariantCulture))); // no other job has them
 
-        var fits = await FpProcess.RunAsync(env, ["jobs", "set", "--name", name, "--provider", "yahoo", "--tickers", "AAPL,MSFT", .. buckets]);
+        var fits = await FpProcess.RunAsync(env, ["jobs", "set", "--name", name, "--provider", "yahoo", "--tickers", "ZZRA,ZZRB", .. buckets]);
         var tooMany = await FpProcess.RunAsync(env, "jobs", "set", "--name", name, "--tickers", tickers);
         var synthetic = await FpProcess.RunAsync(env, "jobs", "set", "--name", name, "--provider", "synthetic");
 
@@ -104,6 +104,30 @@ public sealed class JobsCommandTests(StackFixture stack)
             tooMany.Stderr.TrimEnd('\n'));
         Assert.Equal(1000, (await _jobs.FindAsync(name, CancellationToken.None))!.Tickers.Count);
         Assert.Equal((0, string.Empty), (synthetic.ExitCode, synthetic.Stderr)); // the synthetic provider has no rate
+    }
+
+    [Fact]
+    public async Task Set_WarnsWhenAnotherActiveJobWritesASharedTickerToAnotherSilverBucketOrBarSize()
+    {
+        var ticker = StackFixture.UniqueName("Z").ToUpperInvariant()[..10]; // a ticker no other test's job has
+        var first = await stack.CreateJobAsync(tickers: "AAPL," + ticker);
+        var name = StackFixture.UniqueName("job_");
+        var create = new[] { "jobs", "set", "--name", name, "--provider", "synthetic", "--tickers", ticker + ",MSFTQ", "--bucket", first.BucketName };
+
+        var sameSilver = await FpProcess.RunAsync(Env(), [.. create, "--silver-bucket", first.SilverBucketName]);
+        var otherSilver = await FpProcess.RunAsync(Env(), "jobs", "set", "--name", name, "--silver-bucket", "other-" + first.SilverBucketName);
+        var otherBar = await FpProcess.RunAsync(Env(), "jobs", "set", "--name", name, "--silver-bucket", first.SilverBucketName, "--bar-interval", "1d", "--interval", "86400", "--overlap", "259200");
+        await ExecuteAsync("UPDATE ingestion_job_config SET active = false WHERE job_name = @job", first.JobName);
+        var firstInactive = await FpProcess.RunAsync(Env(), "jobs", "set", "--name", name, "--silver-bucket", "third-" + first.SilverBucketName);
+
+        Assert.Equal((0, string.Empty), (sameSilver.ExitCode, sameSilver.Stderr));
+        Assert.Equal(0, otherSilver.ExitCode);
+        Assert.Equal(
+            $"fp jobs set: warning: job '{name}' shares tickers 1: {ticker} with job '{first.JobName}', which writes them to silver bucket '{first.SilverBucketName}' at bar interval 1h (this job: 'other-{first.SilverBucketName}', 1h); gold holds one series per ticker, and the two jobs would overwrite each other's hours: give them the same silver bucket and bar interval, or different tickers",
+            otherSilver.Stderr.TrimEnd('\n'));
+        Assert.Equal(0, otherBar.ExitCode);
+        Assert.Contains($"at bar interval 1h (this job: '{first.SilverBucketName}', 1d)", otherBar.Stderr, StringComparison.Ordinal);
+        Assert.Equal((0, string.Empty), (firstInactive.ExitCode, firstInactive.Stderr));
     }
 
     [Fact]
