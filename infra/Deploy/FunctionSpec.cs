@@ -9,6 +9,12 @@ public enum BucketAccess
 
     /// <summary>Read, list, create, overwrite and delete objects (deterministic rewrites overwrite).</summary>
     ReadWrite,
+
+    /// <summary>
+    /// Read through a BigQuery (non-BigLake) external table with the caller's credentials: besides reading and listing
+    /// objects, BigQuery needs <c>storage.buckets.get</c> on the bucket itself, which objectViewer lacks.
+    /// </summary>
+    ExternalTable,
 }
 
 /// <summary>Where an IAM role is granted: always the narrowest resource the function touches.</summary>
@@ -63,8 +69,7 @@ public sealed record FunctionSpec
     {
         var grants = new List<IamGrant>();
         grants.AddRange(PublishesTo.Select(topic => new IamGrant(IamResource.Topic, topic, "roles/pubsub.publisher")));
-        grants.AddRange(Buckets.Select(b => new IamGrant(
-            IamResource.Bucket, b.Key, b.Value == BucketAccess.ReadWrite ? "roles/storage.objectUser" : "roles/storage.objectViewer")));
+        grants.AddRange(Buckets.SelectMany(b => BucketRoles(b.Value).Select(role => new IamGrant(IamResource.Bucket, b.Key, role))));
         if (UsesControlDb)
         {
             grants.Add(new IamGrant(IamResource.Project, settings.ProjectId, "roles/cloudsql.client"));
@@ -79,6 +84,16 @@ public sealed record FunctionSpec
         grants.AddRange(AllSecrets(settings).Values.Select(secret => new IamGrant(IamResource.Secret, secret, "roles/secretmanager.secretAccessor")));
         return grants;
     }
+
+    /// <summary>The predefined roles that give exactly <paramref name="access"/> on a bucket.</summary>
+    public static IReadOnlyList<string> BucketRoles(BucketAccess access) => access switch
+    {
+        BucketAccess.Read => ["roles/storage.objectViewer"],
+        BucketAccess.ReadWrite => ["roles/storage.objectUser"],
+        // legacyBucketReader: storage.buckets.get (and objects.list); objectViewer: objects.get and objects.list.
+        BucketAccess.ExternalTable => ["roles/storage.objectViewer", "roles/storage.legacyBucketReader"],
+        _ => throw new ArgumentOutOfRangeException(nameof(access), access, null),
+    };
 
     public IReadOnlyDictionary<string, string> AllSecrets(DeploymentSettings settings)
     {
@@ -168,8 +183,8 @@ public static class FunctionCatalog
             Function("aggregate", "functions/Aggregate") with
             {
                 PublishesTo = [topology.GoldCompletedTopic, .. alerts],
-                // BigQuery reads the silver external table with the caller's credentials.
-                Buckets = new Dictionary<string, BucketAccess> { [settings.SilverBucket] = BucketAccess.Read },
+                // BigQuery reads the silver external table with the caller's credentials (bucket metadata included).
+                Buckets = new Dictionary<string, BucketAccess> { [settings.SilverBucket] = BucketAccess.ExternalTable },
                 UsesControlDb = true,
                 UsesBigQuery = true,
                 // Gold is BigQuery in the cloud (DuckDB is a single-process local file).

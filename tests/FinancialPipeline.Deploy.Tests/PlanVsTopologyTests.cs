@@ -262,7 +262,8 @@ public sealed class PlanVsTopologyTests(RepositoryFixture repo) : IClassFixture<
             ["transform"] = [("pubsub topics fp-silver-completed", "roles/pubsub.publisher"), (bronze, "roles/storage.objectViewer"), (silver, "roles/storage.objectUser"), sql, dbSecret],
             ["aggregate"] =
             [
-                ("pubsub topics fp-gold-completed", "roles/pubsub.publisher"), (silver, "roles/storage.objectViewer"), sql, dbSecret,
+                // BigQuery's external table needs storage.buckets.get too, which objectViewer lacks.
+                ("pubsub topics fp-gold-completed", "roles/pubsub.publisher"), (silver, "roles/storage.objectViewer"), (silver, "roles/storage.legacyBucketReader"), sql, dbSecret,
                 ($"projects {Project}", "roles/bigquery.jobUser"), ($"bq dataset {Project}:financial_pipeline", "roles/bigquery.dataEditor"),
             ],
             ["alert"] = [sql, dbSecret, ("secrets fp-slack-webhook", "roles/secretmanager.secretAccessor")],
