@@ -1,4 +1,5 @@
 using FinancialPipeline.PubSub;
+using FinancialPipeline.Stages.Work;
 
 namespace FinancialPipeline.Deploy.Tests;
 
@@ -204,7 +205,7 @@ public sealed class PlanVsTopologyTests(RepositoryFixture repo) : IClassFixture<
     }
 
     [Theory]
-    [InlineData("extract", "512Mi", "80")]
+    [InlineData("extract", "512Mi", "1")]
     [InlineData("aggregate", "512Mi", "80")]
     [InlineData("alert", "512Mi", "80")]
     [InlineData("transform", "2Gi", "1")]
@@ -213,6 +214,21 @@ public sealed class PlanVsTopologyTests(RepositoryFixture repo) : IClassFixture<
         var deploy = Assert.Single(Plan.Commands("gcloud", "run", "deploy", "fp-" + key));
         Assert.Equal(memory, deploy.Flag("--memory"));
         Assert.Equal(concurrency, deploy.Flag("--concurrency"));
+    }
+
+    [Fact]
+    public void ExtractRunsOneWindowPerInstanceWithRoomForTheLargestWindowItAccepts()
+    {
+        // Measured (audit-deploy): a host running one window of 249,600 rows peaked at 387 MB RSS, two at once at 618 MB,
+        // past 512 MiB. The row cap is sized for one run per instance; a new cap needs a new measurement.
+        const long LargestWindowPeakBytes = 400L * 1024 * 1024;
+        Assert.Equal(250_000, ExtractWindows.MaxWindowRows);
+        var deploy = Assert.Single(Plan.Commands("gcloud", "run", "deploy", "fp-extract"));
+        var concurrency = int.Parse(deploy.Flag("--concurrency")!, System.Globalization.CultureInfo.InvariantCulture);
+        var memory = deploy.Flag("--memory")!;
+        var bytes = long.Parse(memory[..^2], System.Globalization.CultureInfo.InvariantCulture) << (memory.EndsWith("Gi", StringComparison.Ordinal) ? 30 : 20);
+        Assert.Equal(1, concurrency);
+        Assert.True(bytes >= concurrency * LargestWindowPeakBytes, $"--memory={memory} holds fewer than {concurrency} windows of {ExtractWindows.MaxWindowRows} rows");
     }
 
     [Fact]
