@@ -13,6 +13,13 @@ public sealed class SettingsTests(RepositoryFixture repo) : IClassFixture<Reposi
         { "SilverBucket", s => s with { SilverBucket = s.BronzeBucket } },
         { "BigQueryDataset", s => s with { BigQueryDataset = "gold-layer" } },
         { "BigQueryLocation", s => s with { BigQueryLocation = "U S" } },
+        // BigQuery queries a bucket in its own location, or a single region inside its multi-region; nothing else.
+        { "BigQueryLocation", s => s with { Region = "europe-west1" } },                              // US dataset, EU bucket
+        { "BigQueryLocation", s => s with { BigQueryLocation = "EU" } },                              // EU dataset, us-east4 bucket
+        { "BigQueryLocation", s => s with { Region = "europe-west2", BigQueryLocation = "EU" } },     // London is not in the EU
+        { "BigQueryLocation", s => s with { Region = "northamerica-northeast1" } },                   // Montréal is not in US
+        { "BigQueryLocation", s => s with { BucketLocation = "US", BigQueryLocation = "us-east4" } }, // a regional dataset reads its region only
+        { "BigQueryLocation", s => s with { BigQueryLocation = "us-central1" } },
         { "CloudSqlInstance", s => s with { CloudSqlInstance = "Control DB" } },
         { "CloudSqlTier", s => s with { CloudSqlTier = "large" } },
         { "CloudSqlDatabaseVersion", s => s with { CloudSqlDatabaseVersion = "MYSQL_8_0" } },
@@ -35,6 +42,24 @@ public sealed class SettingsTests(RepositoryFixture repo) : IClassFixture<Reposi
     {
         var error = Assert.Throws<ArgumentException>(() => DeploymentPlanner.Build(change(repo.Settings)));
         Assert.StartsWith(setting + ":", error.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("us-east4", null, "US")]
+    [InlineData("us-east4", null, "us-east4")]
+    [InlineData("europe-west1", null, "EU")]
+    [InlineData("europe-west1", null, "europe-west1")]
+    [InlineData("europe-west1", "europe-west3", "eu")]
+    [InlineData("us-east4", "US", "US")]
+    [InlineData("europe-west1", "eu", "EU")]
+    [InlineData("asia-northeast1", null, "asia-northeast1")]
+    public void BucketsBigQueryCanQueryAreAccepted(string region, string? bucketLocation, string bigQueryLocation)
+    {
+        var settings = repo.Settings with { Region = region, BucketLocation = bucketLocation, BigQueryLocation = bigQueryLocation };
+        var plan = DeploymentPlanner.Build(settings);
+        Assert.Single(plan.Commands("bq", "--project_id=" + settings.ProjectId, "--location=" + bigQueryLocation, "mk"));
+        var silver = Assert.Single(plan.Commands("gcloud", "storage", "buckets", "create", "gs://" + settings.SilverBucket));
+        Assert.Equal(bucketLocation ?? region, silver.Flag("--location"));
     }
 
     [Fact]

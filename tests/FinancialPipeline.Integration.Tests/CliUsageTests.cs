@@ -72,15 +72,19 @@ public sealed class CliUsageTests
         AssertOneLine(result, 1, args[0] == "gold" ? $"fp gold: no gold file at {Path.Combine(folder.Path, ".fp", "warehouse", "gold.duckdb")}" : "fp runs: control database: ");
     }
 
-    [Fact]
-    public async Task Deploy_plan_to_an_output_that_cannot_be_written_fails_in_one_line()
+    [Theory]
+    [InlineData(1, "fp deploy plan: --output '/nonexistent/dir/x.sh' could not be written: Could not find a part of the path", "--output", "/nonexistent/dir/x.sh")]
+    // Was: exit 0, a US dataset whose external table reads a europe-west1 bucket, so every gold MERGE would fail.
+    [InlineData(2, "fp deploy: BigQueryLocation: 'US' cannot query buckets in BucketLocation 'europe-west1' (BucketLocation defaults to Region;", "--region", "europe-west1")]
+    public async Task Deploy_plan_that_cannot_be_made_fails_in_one_line(int exitCode, string start, params string[] args)
     {
-        var psi = FpProcess.StartInfo("deploy", "plan", "--project", "my-project", "--output", "/nonexistent/dir/x.sh");
+        var psi = FpProcess.StartInfo(["deploy", "plan", "--project", "my-project", .. args]);
         psi.WorkingDirectory = AppContext.BaseDirectory; // inside the clone: the plan is generated from it
 
         var result = await FpProcess.RunAsync(psi);
 
-        AssertOneLine(result, 1, "fp deploy plan: --output '/nonexistent/dir/x.sh' could not be written: Could not find a part of the path");
+        AssertOneLine(result, exitCode, start);
+        Assert.Empty(result.Stdout);
     }
 
     [Fact]
