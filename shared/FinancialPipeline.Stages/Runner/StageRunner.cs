@@ -26,6 +26,9 @@ public sealed partial class StageRunner(
     /// <summary>The ledger's error text for a stage whose request was cancelled before it finished.</summary>
     public const string AbortedError = "aborted: the request was cancelled before the stage finished (the push deadline passed, the caller went away, or the instance is shutting down); the next delivery retries it";
 
+    /// <summary>How long a failed stage keeps trying to mark its row FAILED while the control database does not answer.</summary>
+    public TimeSpan FailureRecordingBudget { get; init; } = TimeSpan.FromSeconds(15);
+
     public async Task RunAsync(IStageWork work, StageInput input, CancellationToken cancellationToken)
     {
         var stage = work.Stage;
@@ -151,19 +154,65 @@ public sealed partial class StageRunner(
         catch (Exception ex) when (ex is not RetryLaterException)
         {
             var aborted = ex is OperationCanceledException && cancellationToken.IsCancellationRequested;
-            if (aborted)
+            var error = aborted ? AbortedError : ex is JobConfigException ? ex.Message : $"{ex.GetType().Name}: {ex.Message}";
+            var (recorded, dbError) = await RecordFailureAsync(lease, error);
+            if (recorded is true)
             {
-                LogAborted(logger, lease.Attempt);
+                if (aborted)
+                {
+                    LogAborted(logger, lease.Attempt);
+                }
+                else
+                {
+                    LogFailed(logger, ex, lease.Attempt);
+                }
+            }
+            else if (recorded is false)
+            {
+                LogFailedNotOwned(logger, ex, lease.Attempt);
             }
             else
             {
-                LogFailed(logger, ex, lease.Attempt);
+                LogFailedUnrecorded(logger, ex, lease.Attempt, (int)FailureRecordingBudget.TotalSeconds, dbError?.Message, (int)Math.Ceiling(ledger.Options.StaleAfter.TotalSeconds));
             }
 
-            // Not the request's token: the row must be released even though the request is gone. A no-op when
-            // the row is no longer this lease's RUNNING row.
-            await ledger.FailAsync(lease, aborted ? AbortedError : ex is JobConfigException ? ex.Message : $"{ex.GetType().Name}: {ex.Message}", CancellationToken.None);
+            // The original error, never the control database's: the host answers 500 with it.
             throw;
+        }
+    }
+
+    /// <summary>
+    /// Marks the row FAILED, retrying with backoff for <see cref="FailureRecordingBudget"/>: the control database may be
+    /// briefly unreachable, and after an outage the pool hands out connections that died meanwhile, one failure each.
+    /// Not on the request's token: the row must be released even when the request is gone. True when marked, false when
+    /// the row is no longer this lease's RUNNING row, null (with the last error) when the database never answered.
+    /// </summary>
+    private async Task<(bool? Recorded, Exception? LastError)> RecordFailureAsync(Lease lease, string error)
+    {
+        using var budget = new CancellationTokenSource(FailureRecordingBudget, time);
+        var delay = TimeSpan.FromMilliseconds(250);
+        Exception? lastError = null;
+        while (true)
+        {
+            try
+            {
+                return (await ledger.FailAsync(lease, error, budget.Token), null);
+            }
+            catch (Exception dbError) when (dbError is Npgsql.NpgsqlException or OperationCanceledException or TimeoutException or IOException)
+            {
+                LogFailureNotRecordedYet(logger, dbError, lease.Attempt);
+                lastError = dbError is OperationCanceledException && lastError is not null ? lastError : dbError; // the budget's own cancellation says nothing
+                try
+                {
+                    await Task.Delay(delay, time, budget.Token);
+                }
+                catch (OperationCanceledException)
+                {
+                    return (null, lastError);
+                }
+
+                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(4).Ticks));
+            }
         }
     }
 
@@ -275,6 +324,15 @@ public sealed partial class StageRunner(
 
     [LoggerMessage(Level = LogLevel.Error, Message = "attempt {Attempt} failed; marked FAILED")]
     private static partial void LogFailed(ILogger logger, Exception exception, int attempt);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "attempt {Attempt} failed; not marked FAILED: the row is no longer this attempt's (another worker took it over or an operator reset it)")]
+    private static partial void LogFailedNotOwned(ILogger logger, Exception exception, int attempt);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "attempt {Attempt} failed and could not be marked FAILED: the control database did not answer for {BudgetSeconds} s ({DbError}); the row stays RUNNING until its heartbeat is stale (after {StaleAfterSeconds} s) and the next delivery takes it over")]
+    private static partial void LogFailedUnrecorded(ILogger logger, Exception exception, int attempt, int budgetSeconds, string? dbError, int staleAfterSeconds);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "attempt {Attempt}: marking it FAILED did not reach the control database; retrying")]
+    private static partial void LogFailureNotRecordedYet(ILogger logger, Exception exception, int attempt);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "heartbeat failed; will retry on the next tick")]
     private static partial void LogHeartbeatError(ILogger logger, Exception exception);
