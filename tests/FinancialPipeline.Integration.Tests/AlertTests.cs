@@ -104,14 +104,7 @@ public sealed class AlertTests(StackFixture stack, ITestOutputHelper output)
         await using var pipeline = await StartAsync(slack);
         var start = new StartMessage(Guid.NewGuid(), "financial_extract", null, null);
         // What Pub/Sub forwards; dead-lettering is best effort, so the same source message can arrive twice (new message ids).
-        var attributes = new Dictionary<string, string>(start.Attributes())
-        {
-            [DeadLetter.DeliveryCountAttribute] = "5",
-            [DeadLetter.SourceSubscriptionAttribute] = pipeline.Topology.Subscriptions[0].SubscriptionId,
-            [DeadLetter.SourceProjectAttribute] = "local-project",
-            [DeadLetter.SourcePublishTimeAttribute] = "2026-11-23T20:05:00.123Z",
-        };
-        var message = new PubsubMessage(start.ToUtf8Json(), attributes);
+        var message = DeadLetterOf(start, pipeline, "2026-11-23T20:05:00.123Z");
 
         await pipeline.PubSub.PublishAsync(pipeline.Topology.DeadLetterTopic, [message, message]);
         await WaitForPostsAsync(slack, start.ExecutionId.ToString("D"), 1);
@@ -124,7 +117,8 @@ public sealed class AlertTests(StackFixture stack, ITestOutputHelper output)
     [Fact]
     public async Task ADeadLetterOfAStageThatRunsOrSucceeded_IsNotPosted_WhileAFailedOneIs()
     {
-        // A duplicate delivery answered 409 while its stage ran gives up after five attempts; the stage does not.
+        // A duplicate delivery answered 409 while its stage ran gives up after five attempts; the stage does not (the
+        // running one's dead letter is answered 409 until the row settles, so it is not posted either).
         await using var slack = await SlackReceiver.StartAsync();
         await using var pipeline = await StartAsync(slack);
         var ledger = new ExecutionLedger(stack.DataSource, TimeProvider.System, new LedgerOptions());
@@ -133,7 +127,7 @@ public sealed class AlertTests(StackFixture stack, ITestOutputHelper output)
         var failed = new StartMessage(Guid.NewGuid(), "financial_extract", null, null);
         foreach (var start in new[] { running, succeeded, failed })
         {
-            var lease = (await ledger.ClaimAsync(new ClaimRequest(start.ExecutionId, Stage.Bronze, start.JobName, null, null, null, null), CancellationToken.None)).Lease!;
+            var lease = await ClaimBronzeAsync(start, TimeProvider.System);
             var now = TimeProvider.System.GetUtcNow();
             if (start == succeeded)
             {
@@ -145,18 +139,119 @@ public sealed class AlertTests(StackFixture stack, ITestOutputHelper output)
             }
         }
 
-        var messages = new[] { running, succeeded, failed }.Select(start => new PubsubMessage(start.ToUtf8Json(), new Dictionary<string, string>(start.Attributes())
-        {
-            [DeadLetter.DeliveryCountAttribute] = "5",
-            [DeadLetter.SourceSubscriptionAttribute] = pipeline.Topology.Subscriptions[0].SubscriptionId,
-            [DeadLetter.SourceProjectAttribute] = "local-project",
-        })).ToList();
+        var messages = new[] { running, succeeded, failed }.Select(start => DeadLetterOf(start, pipeline, "2026-11-23T20:05:00.123Z")).ToList();
         await pipeline.PubSub.PublishAsync(pipeline.Topology.DeadLetterTopic, messages);
 
         await WaitForPostsAsync(slack, failed.ExecutionId.ToString("D"), 1);
         await AssertNoMorePostsAsync(slack, 1);
         Assert.Empty(await Alerts().ListByExecutionAsync(running.ExecutionId, CancellationToken.None));
         Assert.Empty(await Alerts().ListByExecutionAsync(succeeded.ExecutionId, CancellationToken.None));
+    }
+
+    /// <summary>
+    /// A dead letter of a stage the ledger shows RUNNING with a fresh heartbeat is not acknowledged: the run's own
+    /// message may be the one that gave up (its failure could not be recorded). It is redelivered until the row settles;
+    /// once the stage is FAILED, its own dead letter and a duplicate's are one post.
+    /// </summary>
+    [Fact]
+    public async Task DeadLettersOfARunningStage_WaitForTheRow_ThenTheRunsOwnAndADuplicatesAreOnePost()
+    {
+        await using var slack = await SlackReceiver.StartAsync();
+        var logs = new CapturingLoggerProvider();
+        await using var pipeline = await StartAsync(slack, logs);
+        var start = new StartMessage(Guid.NewGuid(), "financial_extract", null, null);
+        var lease = await ClaimBronzeAsync(start, TimeProvider.System);
+
+        // The run's own start message and an operator's second publish of it, both given up by Pub/Sub.
+        await pipeline.PubSub.PublishAsync(pipeline.Topology.DeadLetterTopic, [DeadLetterOf(start, pipeline, "2026-11-23T20:05:00.123Z"), DeadLetterOf(start, pipeline, "2026-11-23T20:05:07.456Z")]);
+        await Eventually.WaitAsync(
+            () => Task.FromResult(logs.Lines.Count(l => l.Message.Contains($"dead letter of bronze of execution {start.ExecutionId:D} waits: the ledger shows it RUNNING", StringComparison.Ordinal)) >= 4),
+            PipelineDriver.RunTimeout,
+            "the dead letters answered 409 and redelivered");
+        Assert.Empty(slack.Delivered);
+        Assert.Empty(await Alerts().ListByExecutionAsync(start.ExecutionId, CancellationToken.None));
+
+        Assert.True(await new ExecutionLedger(stack.DataSource, TimeProvider.System, new LedgerOptions()).FailAsync(lease, "provider down", CancellationToken.None));
+
+        var post = (await WaitForPostsAsync(slack, start.ExecutionId.ToString("D"), 1))[0];
+        Assert.Contains("provider down", AllText(post), StringComparison.Ordinal);
+        Assert.Contains("*Ledger*\nFAILED, attempt 1", AllText(post), StringComparison.Ordinal);
+        await AssertNoMorePostsAsync(slack, 1);
+        var row = Assert.Single(await Alerts().ListByExecutionAsync(start.ExecutionId, CancellationToken.None));
+        Assert.Equal(($"dead_letter:{start.ExecutionId:D}:bronze:1", "SENT"), (row.DedupeKey, row.Status));
+    }
+
+    /// <summary>A worker that died (or whose failure could not be recorded) leaves its row RUNNING: posted once stale.</summary>
+    [Fact]
+    public async Task ADeadLetterOfAStageWhoseWorkerIsGone_IsPostedOnceTheHeartbeatIsStale()
+    {
+        await using var slack = await SlackReceiver.StartAsync();
+        await using var pipeline = await StartAsync(slack);
+        var start = new StartMessage(Guid.NewGuid(), "financial_extract", null, null);
+        // The test pipeline's rows go stale after 20 s: this one in about 6 s.
+        await ClaimBronzeAsync(start, new FakeTimeProvider(TimeProvider.System.GetUtcNow().AddSeconds(-14)));
+        var clock = Stopwatch.StartNew();
+
+        await pipeline.PubSub.PublishAsync(pipeline.Topology.DeadLetterTopic, [DeadLetterOf(start, pipeline, "2026-11-23T20:05:00.123Z")]);
+
+        var post = (await WaitForPostsAsync(slack, start.ExecutionId.ToString("D"), 1))[0];
+        Assert.True(clock.Elapsed > TimeSpan.FromSeconds(3), $"posted after {clock.Elapsed.TotalSeconds:F1} s, while the heartbeat was fresh");
+        Assert.Contains("*Ledger*\nRUNNING, attempt 1", AllText(post), StringComparison.Ordinal);
+        await AssertNoMorePostsAsync(slack, 1);
+    }
+
+    /// <summary>A duplicate that gave up while its stage ran, which then succeeded: acknowledged without a post.</summary>
+    [Fact]
+    public async Task ADeadLetterOfARunningStageThatThenSucceeds_IsDroppedWithoutAPost()
+    {
+        await using var slack = await SlackReceiver.StartAsync();
+        var logs = new CapturingLoggerProvider();
+        await using var pipeline = await StartAsync(slack, logs);
+        var start = new StartMessage(Guid.NewGuid(), "financial_extract", null, null);
+        var lease = await ClaimBronzeAsync(start, TimeProvider.System);
+
+        await pipeline.PubSub.PublishAsync(pipeline.Topology.DeadLetterTopic, [DeadLetterOf(start, pipeline, "2026-11-23T20:05:00.123Z")]);
+        await Eventually.WaitAsync(() => Task.FromResult(logs.Lines.Any(l => l.Message.Contains("waits: the ledger shows it RUNNING", StringComparison.Ordinal))), PipelineDriver.RunTimeout, "the dead letter answered 409");
+        var now = TimeProvider.System.GetUtcNow();
+        Assert.True(await new ExecutionLedger(stack.DataSource, TimeProvider.System, new LedgerOptions()).CompleteAsync(lease, new StageSuccess(new TimeWindow(now.AddHours(-2), now), [], 1, new Dictionary<string, long>(), "{}"), CancellationToken.None));
+
+        await Eventually.WaitAsync(
+            () => Task.FromResult(logs.Lines.Any(l => l.Message.StartsWith($"dead letter of bronze of execution {start.ExecutionId:D} not alerted: the ledger shows it SUCCESS", StringComparison.Ordinal))),
+            PipelineDriver.RunTimeout,
+            "the dead letter dropped once the stage succeeded");
+        await AssertNoMorePostsAsync(slack, 0);
+        Assert.Empty(await Alerts().ListByExecutionAsync(start.ExecutionId, CancellationToken.None));
+    }
+
+    /// <summary>
+    /// A dead letter Pub/Sub gave up on before the row's current attempt failed (a duplicate that gave up while that
+    /// attempt ran, delivered again while it is retried) is not posted: that attempt's own dead letter is, if it comes.
+    /// </summary>
+    [Fact]
+    public async Task ADeadLetterThatGaveUpBeforeTheAttemptFailed_IsNotPosted_WhileOneAfterIs()
+    {
+        await using var slack = await SlackReceiver.StartAsync();
+        await using var pipeline = await StartAsync(slack);
+        var start = new StartMessage(Guid.NewGuid(), "financial_extract", null, null);
+        var lease = await ClaimBronzeAsync(start, TimeProvider.System);
+        Assert.True(await new ExecutionLedger(stack.DataSource, TimeProvider.System, new LedgerOptions()).FailAsync(lease, "provider down", CancellationToken.None));
+        var failedAt = TimeProvider.System.GetUtcNow();
+        using var http = new HttpClient();
+        var alert = pipeline.HostAddresses[3];
+
+        using (var early = await http.PostAsync(alert, PushBody(DeadLetterOf(start, pipeline, "2026-11-23T20:05:00.123Z"), failedAt.AddMinutes(-1))))
+        {
+            Assert.Equal(System.Net.HttpStatusCode.NoContent, early.StatusCode);
+        }
+
+        Assert.Empty(slack.Delivered);
+        using (var own = await http.PostAsync(alert, PushBody(DeadLetterOf(start, pipeline, "2026-11-23T20:05:07.456Z"), failedAt.AddSeconds(1))))
+        {
+            Assert.Equal(System.Net.HttpStatusCode.NoContent, own.StatusCode);
+        }
+
+        Assert.Single(slack.Delivered);
+        Assert.Equal($"dead_letter:{start.ExecutionId:D}:bronze:1", Assert.Single(await Alerts().ListByExecutionAsync(start.ExecutionId, CancellationToken.None)).DedupeKey);
     }
 
     [Fact]
@@ -220,18 +315,59 @@ public sealed class AlertTests(StackFixture stack, ITestOutputHelper output)
         var job = await stack.CreateJobAsync();
         var start = new StartMessage(Guid.NewGuid(), job.JobName, null, null);
         var longAgo = new FakeTimeProvider(TimeProvider.System.GetUtcNow().AddMinutes(-10));
-        var claim = await new ExecutionLedger(stack.DataSource, longAgo, new LedgerOptions()).ClaimAsync(new ClaimRequest(start.ExecutionId, Stage.Bronze, job.JobName, null, null, null, null), CancellationToken.None);
-        Assert.Equal(ClaimOutcome.Claimed, claim.Outcome);
+        await ClaimBronzeAsync(start, longAgo);
         return start;
     }
 
     private AlertNotificationStore Alerts() => new(stack.DataSource, TimeProvider.System);
 
-    /// <summary>The shortest retry policy the emulator honours, so five deliveries take seconds.</summary>
-    private Task<LocalPipeline> StartAsync(SlackReceiver slack) =>
-        stack.StartPipelineAsync(options: o => o with
+    private async Task<Lease> ClaimBronzeAsync(StartMessage start, TimeProvider claimedAt)
+    {
+        var claim = await new ExecutionLedger(stack.DataSource, claimedAt, new LedgerOptions()).ClaimAsync(new ClaimRequest(start.ExecutionId, Stage.Bronze, start.JobName, null, null, null, null), CancellationToken.None);
+        Assert.Equal(ClaimOutcome.Claimed, claim.Outcome);
+        return claim.Lease!;
+    }
+
+    /// <summary><paramref name="start"/> as Pub/Sub forwards it to the dead-letter topic after five deliveries.</summary>
+    private static PubsubMessage DeadLetterOf(StartMessage start, LocalPipeline pipeline, string originalPublishTime) =>
+        new(start.ToUtf8Json(), new Dictionary<string, string>(start.Attributes())
         {
-            SlackWebhookUrl = slack.WebhookUrl,
-            RetryPolicy = new RetryPolicySpec(TimeSpan.Zero, TimeSpan.FromSeconds(1)),
+            [DeadLetter.DeliveryCountAttribute] = "5",
+            [DeadLetter.SourceSubscriptionAttribute] = pipeline.Topology.Subscriptions[0].SubscriptionId,
+            [DeadLetter.SourceProjectAttribute] = "local-project",
+            [DeadLetter.SourcePublishTimeAttribute] = originalPublishTime,
         });
+
+    /// <summary>A push of <paramref name="message"/> as Pub/Sub sends it, with the publish time the emulator leaves out.</summary>
+    private static StringContent PushBody(PubsubMessage message, DateTimeOffset publishTime) => new(
+        new JsonObject
+        {
+            ["message"] = new JsonObject
+            {
+                ["data"] = Convert.ToBase64String(message.Data.Span),
+                ["attributes"] = new JsonObject(message.Attributes.Select(a => KeyValuePair.Create(a.Key, (System.Text.Json.Nodes.JsonNode?)a.Value))),
+                ["messageId"] = Guid.NewGuid().ToString("N"),
+                ["publishTime"] = publishTime.ToString("O", System.Globalization.CultureInfo.InvariantCulture),
+            },
+            ["subscription"] = "projects/local-project/subscriptions/alert-test",
+        }.ToJsonString(),
+        System.Text.Encoding.UTF8,
+        "application/json");
+
+    /// <summary>The shortest retry policy the emulator honours, so five deliveries take seconds.</summary>
+    private Task<LocalPipeline> StartAsync(SlackReceiver slack, CapturingLoggerProvider? alertLogs = null) =>
+        stack.StartPipelineAsync(
+            (name, services) =>
+            {
+                if (name == AlertFunction.Name && alertLogs is not null)
+                {
+                    services.AddLogging(l => l.AddProvider(alertLogs));
+                }
+            },
+            o => o with
+            {
+                SlackWebhookUrl = slack.WebhookUrl,
+                RetryPolicy = new RetryPolicySpec(TimeSpan.Zero, TimeSpan.FromSeconds(1)),
+                FunctionLogLevel = alertLogs is null ? o.FunctionLogLevel : LogLevel.Information,
+            });
 }

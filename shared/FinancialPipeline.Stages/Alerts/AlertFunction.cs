@@ -10,16 +10,21 @@ namespace FinancialPipeline.Stages.Alerts;
 /// <summary>
 /// The Alert function, subscribed to the dead-letter topic and to the alerts topic: turns each message into one
 /// Slack post. A failed post answers 5xx so Pub/Sub redelivers (the alert is not lost); a redelivery after a
-/// successful post is acknowledged without posting again. A dead letter whose stage the ledger shows SUCCESS, or
-/// RUNNING with a fresh heartbeat, is not posted: it is a duplicate delivery that gave up (answered 409 while the
-/// stage ran) while the stage itself did not; the message stays in the dead-letter hold subscription and one log line
-/// says why. Should that run fail for good, its own message is dead-lettered and alerted then.
+/// successful post is acknowledged without posting again. A dead letter whose stage the ledger shows RUNNING with a
+/// fresh heartbeat is answered 409 until the row settles (its failure may not have been recorded: the row then goes
+/// stale); one whose stage the ledger shows SUCCESS is a duplicate delivery that gave up while the stage did not, and
+/// is acknowledged without a post (the message stays in the dead-letter hold subscription and one log line says why).
+/// A FAILED or zombie row is posted once per attempt, whichever of its dead letters (the run's own, a duplicate's)
+/// arrives first.
 /// </summary>
 public sealed partial class AlertFunction(
     ExecutionLedger ledger, AlertDispatcher dispatcher, StageTopics topics, PipelineSettings settings, TimeProvider time, ILogger<AlertFunction> logger)
     : ICloudEventFunction<MessagePublishedData>
 {
     public const string Name = "alert";
+
+    /// <summary>How far Pub/Sub's clock (a dead letter's publish time) and the stage's (the row's finish) may disagree.</summary>
+    private static readonly TimeSpan FailureClockTolerance = TimeSpan.FromSeconds(5);
 
     public async Task HandleAsync(CloudEvent cloudEvent, MessagePublishedData data, CancellationToken cancellationToken)
     {
@@ -39,13 +44,35 @@ public sealed partial class AlertFunction(
             case null:
                 var deadLetter = DeadLetter.From(data.Message, topics.Prefix);
                 var row = deadLetter is { ExecutionId: { } id, Stage: { } stage } ? await ledger.GetAsync(id, stage, cancellationToken) : null;
-                if (row is not null && (row.Status == "SUCCESS" || (row.Status == "RUNNING" && !row.IsZombie(time.GetUtcNow(), ledger.Options.StaleAfter))))
+                if (row is null)
+                {
+                    return AlertComposer.ForDeadLetter(deadLetter, row, topics, settings.ProjectId);
+                }
+
+                var now = time.GetUtcNow();
+                if (row.Status == "RUNNING" && !row.IsZombie(now, ledger.Options.StaleAfter))
+                {
+                    // Either a duplicate that gave up while the stage ran, or the run's own message, whose failure could
+                    // not be recorded (the row goes stale): decided when the row settles, so not acknowledged now.
+                    throw new RetryLaterException($"dead letter of {row.Stage} of execution {row.ExecutionId:D} waits: the ledger shows it RUNNING (attempt {row.Attempt}, heartbeat {row.HeartbeatAt:O}); it is posted if the stage fails or its heartbeat goes stale (after {(int)ledger.Options.StaleAfter.TotalSeconds} s), dropped if it succeeds");
+                }
+
+                if (row.Status == "SUCCESS")
                 {
                     LogDuplicateGaveUp(logger, row.Stage, row.ExecutionId, row.Status, row.Attempt, deadLetter.DeliveryCount, row.HeartbeatAt);
                     return null;
                 }
 
-                return AlertComposer.ForDeadLetter(deadLetter, row, topics, settings.ProjectId);
+                if (row.Status == "FAILED" && data.Message.PublishTime < row.FinishedAt - FailureClockTolerance)
+                {
+                    // Dead-lettered while an attempt still ran that failed later: that attempt's own message is retried,
+                    // and dead-lettered and posted itself if it fails for good. Posting this one too would be a second post.
+                    LogGaveUpBeforeTheFailure(logger, row.Stage, row.ExecutionId, data.Message.PublishTime, row.Attempt, row.FinishedAt);
+                    return null;
+                }
+
+                // One post per failed attempt: the run's own dead letter and a duplicate's share the key.
+                return AlertComposer.ForDeadLetter(deadLetter with { DedupeKey = DeadLetter.DedupeKeyOf(row) }, row, topics, settings.ProjectId);
             default:
                 throw new MessageRejectedException("attributes." + TakeoverAlertEvent.AlertAttribute, $"unknown alert kind '{kind}'");
         }
@@ -53,6 +80,9 @@ public sealed partial class AlertFunction(
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "dead letter of {Stage} of execution {ExecutionId} not alerted: the ledger shows it {Status} (attempt {Attempt}, heartbeat {HeartbeatAt:O}); a duplicate delivery gave up after {DeliveryCount} attempts while the stage ran, not the stage")]
     private static partial void LogDuplicateGaveUp(ILogger logger, string stage, Guid executionId, string status, int attempt, int? deliveryCount, DateTimeOffset heartbeatAt);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "dead letter of {Stage} of execution {ExecutionId} not alerted: it gave up at {PublishTime:O}, before attempt {Attempt} failed at {FinishedAt:O}; that attempt's own message is retried, and dead-lettered and alerted if it fails for good")]
+    private static partial void LogGaveUpBeforeTheFailure(ILogger logger, string stage, Guid executionId, DateTimeOffset? publishTime, int attempt, DateTimeOffset? finishedAt);
 }
 
 /// <summary>Claim in <c>alert_notification</c>, post, record the outcome: once per dedupe key, again only after a failure.</summary>

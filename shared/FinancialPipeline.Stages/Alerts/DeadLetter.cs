@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
+using FinancialPipeline.ControlDb;
 using FinancialPipeline.Core.Contracts;
 using FinancialPipeline.PubSub;
 using FinancialPipeline.Hosting;
@@ -51,6 +52,12 @@ public sealed record DeadLetter(
             publishTime,
             message.Data);
     }
+
+    /// <summary>
+    /// A dead letter of a stage the ledger shows FAILED or a zombie: one alert per attempt, so the run's own dead
+    /// letter and a duplicate delivery's (another message of the same execution and stage) are one post.
+    /// </summary>
+    public static string DedupeKeyOf(ExecutionRow row) => $"dead_letter:{row.ExecutionId:D}:{row.Stage}:{row.Attempt}";
 
     /// <summary>
     /// The same original message dead-lettered twice (dead-lettering is best effort) gets a new message id each time
