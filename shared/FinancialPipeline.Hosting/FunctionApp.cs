@@ -19,12 +19,16 @@ namespace FinancialPipeline.Hosting;
 /// configuration layer, which a function that answers POSTs does not use and whose set-up took a third of a cold start
 /// on this machine (see the README's Known limits). Shut down by <see cref="StopAsync"/> (the process's Main wires
 /// SIGTERM to it, see <see cref="FunctionHost.RunAsync"/>): Kestrel stops accepting, lets requests in flight finish
-/// within <see cref="ShutdownTimeout"/>, then aborts them (their ledger rows go stale and are taken over).
+/// within <see cref="ShutdownTimeout"/>, then aborts them: a stage whose request is aborted marks its row FAILED, so
+/// its redelivery runs at once (on an instance that is not going away) instead of meeting a RUNNING row.
 /// </summary>
-public sealed class FunctionApp : IAsyncDisposable, IHttpApplication<HttpContext>
+public sealed partial class FunctionApp : IAsyncDisposable, IHttpApplication<HttpContext>
 {
-    /// <summary>How long a stop waits for requests in flight: the generic host's default.</summary>
-    public static readonly TimeSpan ShutdownTimeout = TimeSpan.FromSeconds(30);
+    /// <summary>
+    /// Cloud Run sends SIGKILL 10 s after SIGTERM: requests in flight get 7 s to finish, and one still running then is
+    /// aborted with 3 s left to record that (a stage marks FAILED in milliseconds when the control database answers).
+    /// </summary>
+    public static readonly TimeSpan DefaultShutdownTimeout = TimeSpan.FromSeconds(7);
 
     private readonly ServiceProvider services;
     private readonly KestrelServer server;
@@ -32,7 +36,8 @@ public sealed class FunctionApp : IAsyncDisposable, IHttpApplication<HttpContext
     private readonly List<Route> routes = [];
     private IHttpContextFactory? contexts;
     private int started;
-    private int stopped;
+    private readonly Lock stopLock = new();
+    private Task? stopping;
 
     internal FunctionApp(ServiceProvider services, IConfiguration configuration, KestrelServerOptions kestrel)
     {
@@ -51,6 +56,9 @@ public sealed class FunctionApp : IAsyncDisposable, IHttpApplication<HttpContext
 
     public ILogger Logger { get; }
 
+    /// <summary>How long a stop waits for requests in flight before it aborts them.</summary>
+    public TimeSpan ShutdownTimeout { get; set; } = DefaultShutdownTimeout;
+
     /// <summary>Routes POSTs to <paramref name="path"/> (null: any path) to <paramref name="handler"/>.</summary>
     public FunctionApp MapPost(string? path, RequestDelegate handler) => Map(HttpMethods.Post, path, handler);
 
@@ -61,15 +69,19 @@ public sealed class FunctionApp : IAsyncDisposable, IHttpApplication<HttpContext
     /// <exception cref="IOException">Kestrel could not bind its address (the port in use, say).</exception>
     public async Task StartAsync(CancellationToken cancellationToken = default)
     {
-        if (Interlocked.Exchange(ref started, 1) != 0)
+        if (lifetime.ApplicationStopping.IsCancellationRequested || Interlocked.Exchange(ref started, 1) != 0)
         {
-            throw new InvalidOperationException("the function host was already started");
+            throw new InvalidOperationException("the function host was already started or stopped");
         }
 
         contexts = new DefaultHttpContextFactory(services);
         services.GetService<StartupGate>()?.Start();
         await server.StartAsync(this, cancellationToken);
         lifetime.NotifyStarted();
+        if (Logger.IsEnabled(LogLevel.Information))
+        {
+            LogListening(Logger, BoundAddress());
+        }
     }
 
     /// <summary>The address Kestrel bound (after <see cref="StartAsync"/>), e.g. http://127.0.0.1:41234.</summary>
@@ -87,15 +99,27 @@ public sealed class FunctionApp : IAsyncDisposable, IHttpApplication<HttpContext
     /// <summary>Completes once <see cref="StopApplication"/> was called.</summary>
     public Task WaitForShutdownAsync() => lifetime.Stopping;
 
-    /// <summary>Stops accepting, waits for requests in flight (at most <see cref="ShutdownTimeout"/>), then aborts them.</summary>
-    public async Task StopAsync(CancellationToken cancellationToken = default)
+    /// <summary>
+    /// Stops accepting, waits for requests in flight (at most <see cref="ShutdownTimeout"/>), then aborts them. Every
+    /// call, concurrent or later, completes when that one stop has.
+    /// </summary>
+    public Task StopAsync(CancellationToken cancellationToken = default)
     {
         lifetime.StopApplication();
-        if (Volatile.Read(ref started) == 0 || Interlocked.Exchange(ref stopped, 1) != 0)
+        if (Volatile.Read(ref started) == 0)
         {
-            return;
+            return Task.CompletedTask;
         }
 
+        lock (stopLock)
+        {
+            return stopping ??= Task.Run(() => StopServerAsync(cancellationToken), CancellationToken.None);
+        }
+    }
+
+    private async Task StopServerAsync(CancellationToken cancellationToken)
+    {
+        LogStopping(Logger, ShutdownTimeout.TotalSeconds);
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(ShutdownTimeout);
         await server.StopAsync(timeout.Token);
@@ -116,7 +140,8 @@ public sealed class FunctionApp : IAsyncDisposable, IHttpApplication<HttpContext
     Task IHttpApplication<HttpContext>.ProcessRequestAsync(HttpContext context)
     {
         var method = context.Request.Method;
-        var path = context.Request.Path.Value is { Length: > 0 } p ? p : "/";
+        // One trailing slash is optional, as it was with endpoint routing (/healthz/ is /healthz).
+        var path = context.Request.Path.Value is { Length: > 0 } p ? (p.Length > 1 && p[^1] == '/' ? p[..^1] : p) : "/";
         var pathKnown = false;
         foreach (var route in routes)
         {
@@ -162,6 +187,12 @@ public sealed class FunctionApp : IAsyncDisposable, IHttpApplication<HttpContext
         routes.Add(new Route(method, path, handler));
         return this;
     }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "listening on {Address}")]
+    private static partial void LogListening(ILogger logger, Uri address);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "stopping: requests in flight have {Seconds:F0} s to finish, then they are aborted")]
+    private static partial void LogStopping(ILogger logger, double seconds);
 
     private sealed record Route(string Method, string? Path, RequestDelegate Handler);
 }

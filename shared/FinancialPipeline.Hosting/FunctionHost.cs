@@ -229,7 +229,14 @@ public static partial class FunctionHost
         catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
         {
             using var scope = BeginScope(logger, eventLog);
-            LogAborted(logger, functionName, cloudEvent?.Id);
+            if (services.GetService<Microsoft.Extensions.Hosting.IHostApplicationLifetime>()?.ApplicationStopping.IsCancellationRequested == true)
+            {
+                LogAbortedByShutdown(logger, functionName, cloudEvent?.Id);
+            }
+            else
+            {
+                LogAborted(logger, functionName, cloudEvent?.Id);
+            }
         }
 #pragma warning disable CA1031 // Any failure must become a NACK with a logged reason, never a crash of the host.
         catch (Exception ex)
@@ -335,6 +342,9 @@ public static partial class FunctionHost
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "{Function} request for message {MessageId} was aborted by the caller")]
     private static partial void LogAborted(ILogger logger, string function, string? messageId);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Function} request for message {MessageId} was aborted: the host is shutting down and it did not finish in time")]
+    private static partial void LogAbortedByShutdown(ILogger logger, string function, string? messageId);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "{Function} failed on message {MessageId}; answering 500 so Pub/Sub redelivers")]
     private static partial void LogFailed(ILogger logger, Exception exception, string function, string? messageId);

@@ -24,6 +24,9 @@ public sealed class FunctionAppTests
         Assert.Equal(HttpStatusCode.OK, health.StatusCode);
         Assert.Equal("ok", await health.Content.ReadAsStringAsync());
 
+        using var slash = await http.GetAsync(new Uri(app.BoundAddress(), "/healthz/")); // a trailing slash is optional
+        Assert.Equal(HttpStatusCode.OK, slash.StatusCode);
+
         using var get = await http.GetAsync(new Uri(app.BoundAddress(), "/"));
         Assert.Equal(HttpStatusCode.MethodNotAllowed, get.StatusCode);
         Assert.Equal(["POST"], get.Content.Headers.Allow);
@@ -54,6 +57,30 @@ public sealed class FunctionAppTests
         await Assert.ThrowsAsync<HttpRequestException>(() => http.PostAsync(new Uri(address, "/"), Push("m-late")));
     }
 
+    [Fact]
+    public async Task A_request_outlasting_the_shutdown_timeout_is_aborted_and_every_stop_waits_for_the_one_stop()
+    {
+        var function = new GatedFunction(released: false);
+        var app = await StartAsync(function);
+        app.ShutdownTimeout = TimeSpan.FromSeconds(1);
+        using var http = new HttpClient();
+
+        var inFlight = http.PostAsync(new Uri(app.BoundAddress(), "/"), Push("m-stuck"));
+        await function.Entered.WaitAsync(TimeSpan.FromSeconds(30));
+        var first = app.StopAsync();
+        var second = app.StopAsync();
+
+        await Task.WhenAll(first, second).WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.True(function.Cancelled, "the request's token fired when the drain ended");
+        await Assert.ThrowsAnyAsync<Exception>(() => inFlight);
+        await Assert.ThrowsAsync<InvalidOperationException>(() => app.StartAsync());
+        await app.DisposeAsync();
+
+        await using var neverStarted = FunctionHost.CreateBuilder([], port: 0).Build();
+        await neverStarted.StopAsync();
+        await Assert.ThrowsAsync<InvalidOperationException>(() => neverStarted.StartAsync()); // a stopped host stays stopped
+    }
+
     private static async Task<FunctionApp> StartAsync(GatedFunction function)
     {
         var builder = FunctionHost.CreateBuilder([], port: 0);
@@ -79,10 +106,21 @@ public sealed class FunctionAppTests
 
         public void Release() => _released.TrySetResult();
 
+        public bool Cancelled { get; private set; }
+
         public async Task HandleAsync(CloudEvent cloudEvent, MessagePublishedData data, CancellationToken cancellationToken)
         {
             _entered.TrySetResult();
-            await _released.Task.WaitAsync(cancellationToken);
+            try
+            {
+                await _released.Task.WaitAsync(cancellationToken);
+            }
+            catch (OperationCanceledException)
+            {
+                Cancelled = true;
+                throw;
+            }
+
             Completed = true;
         }
 
