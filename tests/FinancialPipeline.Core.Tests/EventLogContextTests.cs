@@ -52,6 +52,9 @@ public sealed class EventLogContextTests : IAsyncLifetime
         Assert.Equal("silver", failed.Scope("stage"));
         var handled = Assert.Single(_logs.Lines, l => l.Message.Contains("answered 500 for message m-fail", StringComparison.Ordinal));
         Assert.Equal(ExecutionId, handled.Scope("execution_id"));
+        Assert.All(new[] { failed, handled }, l => Assert.Equal("/projects/p/topics/fp-bronze-completed", l.Scope("RequestPath")));
+        Assert.False(string.IsNullOrEmpty(failed.Scope("RequestId")?.ToString()));
+        Assert.Equal(failed.Scope("RequestId"), handled.Scope("RequestId"));
     }
 
     [Fact]
