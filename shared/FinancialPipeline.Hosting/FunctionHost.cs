@@ -131,6 +131,11 @@ public static partial class FunctionHost
             });
         }
 
+        if (jsonLogs && (configuration["FP_PROJECT_ID"] ?? configuration["GOOGLE_CLOUD_PROJECT"]) is { Length: > 0 } project)
+        {
+            builder.Services.AddSingleton(new CloudTraceProject(project));
+        }
+
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<StartupGate>();
         builder.Services.AddSingleton(PushAuthenticationOptions.FromConfiguration(configuration)); // invalid settings fail the start
@@ -182,7 +187,9 @@ public static partial class FunctionHost
         var logger = services.GetRequiredService<ILoggerFactory>().CreateLogger("FinancialPipeline.Functions." + functionName);
         // What ASP.NET's hosting put in every request's scope: a line written before the payload is parsed (an OIDC
         // refusal, the startup gate's 503) can still be tied to its request, and to Kestrel's own lines.
-        using var requestScope = logger.BeginScope(new LogScope(("RequestId", context.TraceIdentifier), ("RequestPath", context.Request.Path.Value ?? "/")));
+        using var requestScope = logger.BeginScope(services.GetService<CloudTraceProject>()?.TraceOf(context.Request.Headers) is { } trace
+            ? new LogScope(("RequestId", context.TraceIdentifier), ("RequestPath", context.Request.Path.Value ?? "/"), (CloudTraceProject.TraceField, trace))
+            : new LogScope(("RequestId", context.TraceIdentifier), ("RequestPath", context.Request.Path.Value ?? "/")));
         var started = Stopwatch.GetTimestamp();
         if (!await AuthenticateAsync(context, functionName, logger))
         {

@@ -2,7 +2,9 @@ using System.Net;
 using System.Text;
 using CloudNative.CloudEvents;
 using FinancialPipeline.Hosting;
+using FinancialPipeline.Tests.Shared;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 
 namespace FinancialPipeline.Core.Tests;
 
@@ -79,6 +81,31 @@ public sealed class FunctionAppTests
         await using var neverStarted = FunctionHost.CreateBuilder([], port: 0).Build();
         await neverStarted.StopAsync();
         await Assert.ThrowsAsync<InvalidOperationException>(() => neverStarted.StartAsync()); // a stopped host stays stopped
+    }
+
+    [Theory]
+    [InlineData("X-Cloud-Trace-Context", "105445AA7843BC8BF206B12000100000/1;o=1", "projects/demo-project/traces/105445aa7843bc8bf206b12000100000")]
+    [InlineData("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "projects/demo-project/traces/4bf92f3577b34da6a3ce929d0e0e4736")]
+    [InlineData("X-Cloud-Trace-Context", "not-a-trace/1;o=1", null)]
+    [InlineData("X-Cloud-Trace-Context", "00000000000000000000000000000000/1", null)]
+    public async Task Json_logs_name_the_requests_trace_so_cloud_logging_groups_its_lines(string header, string value, string? expected)
+    {
+        var logs = new CapturingLoggerProvider();
+        var builder = FunctionHost.CreateBuilder(["--K_SERVICE=fp-test", "--FP_PROJECT_ID=demo-project"], port: 0);
+        builder.Logging.AddProvider(logs).SetMinimumLevel(LogLevel.Debug);
+        builder.Services.AddSingleton(new GatedFunction(released: true));
+        await using var app = builder.Build();
+        app.MapCloudEventFunction<GatedFunction>("gated");
+        await app.StartAsync();
+        using var http = new HttpClient();
+        using var request = new HttpRequestMessage(HttpMethod.Post, new Uri(app.BoundAddress(), "/")) { Content = Push("m-traced") };
+        request.Headers.TryAddWithoutValidation(header, value);
+
+        using var answer = await http.SendAsync(request);
+
+        Assert.Equal(HttpStatusCode.NoContent, answer.StatusCode);
+        var handled = Assert.Single(logs.Lines, l => l.Message.Contains("answered 204 for message m-traced", StringComparison.Ordinal));
+        Assert.Equal(expected, handled.Scope(CloudTraceProject.TraceField));
     }
 
     private static async Task<FunctionApp> StartAsync(GatedFunction function)
