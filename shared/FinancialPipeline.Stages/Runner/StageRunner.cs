@@ -6,6 +6,9 @@ using FinancialPipeline.Hosting;
 using FinancialPipeline.PubSub;
 using FinancialPipeline.Stages.Alerts;
 using Microsoft.Extensions.Logging;
+using Npgsql;
+using Polly;
+using Polly.Retry;
 
 namespace FinancialPipeline.Stages.Runner;
 
@@ -189,30 +192,42 @@ public sealed partial class StageRunner(
     /// </summary>
     private async Task<(bool? Recorded, Exception? LastError)> RecordFailureAsync(Lease lease, string error)
     {
-        using var budget = new CancellationTokenSource(FailureRecordingBudget, time);
-        var delay = TimeSpan.FromMilliseconds(250);
         Exception? lastError = null;
-        while (true)
+        void Noted(Exception dbError)
         {
-            try
-            {
-                return (await ledger.FailAsync(lease, error, budget.Token), null);
-            }
-            catch (Exception dbError) when (dbError is Npgsql.NpgsqlException or OperationCanceledException or TimeoutException or IOException)
-            {
-                LogFailureNotRecordedYet(logger, dbError, lease.Attempt);
-                lastError = dbError is OperationCanceledException && lastError is not null ? lastError : dbError; // the budget's own cancellation says nothing
-                try
-                {
-                    await Task.Delay(delay, time, budget.Token);
-                }
-                catch (OperationCanceledException)
-                {
-                    return (null, lastError);
-                }
+            LogFailureNotRecordedYet(logger, dbError, lease.Attempt);
+            lastError = dbError is OperationCanceledException && lastError is not null ? lastError : dbError; // the budget's own cancellation says nothing
+        }
 
-                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(4).Ticks));
+        var retry = new ResiliencePipelineBuilder { TimeProvider = time }
+            .AddRetry(new RetryStrategyOptions
+            {
+                MaxRetryAttempts = int.MaxValue, // bounded by the budget
+                BackoffType = DelayBackoffType.Exponential,
+                UseJitter = false,
+                Delay = TimeSpan.FromMilliseconds(250),
+                MaxDelay = TimeSpan.FromSeconds(4),
+                ShouldHandle = new PredicateBuilder().Handle<NpgsqlException>().Handle<OperationCanceledException>().Handle<TimeoutException>().Handle<IOException>(),
+                OnRetry = args =>
+                {
+                    Noted(args.Outcome.Exception!);
+                    return ValueTask.CompletedTask;
+                },
+            })
+            .Build();
+        using var budget = new CancellationTokenSource(FailureRecordingBudget, time);
+        try
+        {
+            return (await retry.ExecuteAsync(async ct => await ledger.FailAsync(lease, error, ct), budget.Token), null);
+        }
+        catch (Exception dbError) when (dbError is NpgsqlException or OperationCanceledException or TimeoutException or IOException)
+        {
+            if (dbError is not OperationCanceledException || !budget.IsCancellationRequested)
+            {
+                Noted(dbError); // the attempt Polly did not retry because the budget had run out
             }
+
+            return (null, lastError);
         }
     }
 
