@@ -145,7 +145,7 @@ public sealed partial class FunctionApp : IAsyncDisposable, IHttpApplication<Htt
         var pathKnown = false;
         foreach (var route in routes)
         {
-            if (route.Path is not null && !string.Equals(route.Path, path, StringComparison.OrdinalIgnoreCase))
+            if (!route.Serves(path))
             {
                 continue;
             }
@@ -161,7 +161,7 @@ public sealed partial class FunctionApp : IAsyncDisposable, IHttpApplication<Htt
         if (pathKnown)
         {
             context.Response.StatusCode = StatusCodes.Status405MethodNotAllowed;
-            context.Response.Headers.Allow = string.Join(", ", routes.Where(r => r.Path is null || string.Equals(r.Path, path, StringComparison.OrdinalIgnoreCase)).Select(r => r.Method).Distinct());
+            context.Response.Headers.Allow = string.Join(", ", routes.Where(r => r.Serves(path)).Select(r => r.Method).Distinct());
         }
         else
         {
@@ -194,7 +194,11 @@ public sealed partial class FunctionApp : IAsyncDisposable, IHttpApplication<Htt
     [LoggerMessage(Level = LogLevel.Information, Message = "stopping: requests in flight have {Seconds:F0} s to finish, then they are aborted")]
     private static partial void LogStopping(ILogger logger, double seconds);
 
-    private sealed record Route(string Method, string? Path, RequestDelegate Handler);
+    private sealed record Route(string Method, string? Path, RequestDelegate Handler)
+    {
+        /// <summary>A null path serves every path.</summary>
+        public bool Serves(string path) => Path is null || string.Equals(Path, path, StringComparison.OrdinalIgnoreCase);
+    }
 }
 
 /// <summary>The host's lifetime as <see cref="IHostApplicationLifetime"/>, for services that stop it or watch it stop.</summary>

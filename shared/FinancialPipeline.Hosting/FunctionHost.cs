@@ -187,9 +187,10 @@ public static partial class FunctionHost
         var logger = services.GetRequiredService<ILoggerFactory>().CreateLogger("FinancialPipeline.Functions." + functionName);
         // What ASP.NET's hosting put in every request's scope: a line written before the payload is parsed (an OIDC
         // refusal, the startup gate's 503) can still be tied to its request, and to Kestrel's own lines.
-        using var requestScope = logger.BeginScope(services.GetService<CloudTraceProject>()?.TraceOf(context.Request.Headers) is { } trace
-            ? new LogScope(("RequestId", context.TraceIdentifier), ("RequestPath", context.Request.Path.Value ?? "/"), (CloudTraceProject.TraceField, trace))
-            : new LogScope(("RequestId", context.TraceIdentifier), ("RequestPath", context.Request.Path.Value ?? "/")));
+        using var requestScope = logger.BeginScope(new LogScope(("RequestId", context.TraceIdentifier), ("RequestPath", context.Request.Path.Value ?? "/")));
+        using var traceScope = services.GetService<CloudTraceProject>()?.TraceOf(context.Request.Headers) is { } trace
+            ? logger.BeginScope(new LogScope((CloudTraceProject.TraceField, trace)))
+            : null;
         var started = Stopwatch.GetTimestamp();
         if (!await AuthenticateAsync(context, functionName, logger))
         {
