@@ -160,18 +160,8 @@ internal static class JobSetCommand
             yield break;
         }
 
-        foreach (var row in stored.Where(r => r.Active && r.JobName != job.JobName))
+        foreach (var other in stored.Where(r => r.Active && r.JobName != job.JobName).Select(r => JobsCommand.Check(r).Config).OfType<JobConfig>())
         {
-            JobConfig other;
-            try
-            {
-                other = row.Validate();
-            }
-            catch (JobConfigException)
-            {
-                continue;
-            }
-
             var shared = job.Tickers.Intersect(other.Tickers, StringComparer.Ordinal).ToList();
             if (shared.Count > 0 && (other.SilverBucketName != job.SilverBucketName || other.BarInterval != job.BarInterval))
             {
