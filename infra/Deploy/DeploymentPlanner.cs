@@ -365,7 +365,7 @@ public static class DeploymentPlanner
 
         public void Trigger(SubscriptionSpec subscription, FunctionSpec function)
         {
-            var name = subscription.SubscriptionId + "-trigger";
+            var name = StageTopics.TriggerOfSubscription(subscription.SubscriptionId);
             var location = "--location=" + settings.Region;
             Add(DeployStep.CreateIfMissing(
                 $"Eventarc trigger {name}: {subscription.TopicId} → {function.ServiceName}, as the invoker service account.",

@@ -50,7 +50,51 @@ public sealed record StageTopics(string Prefix)
         _ => throw new ArgumentOutOfRangeException(nameof(stage), stage, "not a pipeline stage"),
     };
 
-    /// <summary>The stage whose push subscription is <paramref name="subscriptionId"/>, if it is one.</summary>
-    public Stage? StageOfSubscription(string? subscriptionId) =>
-        Enum.GetValues<Stage>().Where(s => SubscriptionOf(s) == subscriptionId).Select(s => (Stage?)s).FirstOrDefault();
+    /// <summary>
+    /// The Eventarc trigger that carries <paramref name="subscriptionId"/>'s messages in the cloud. Eventarc creates
+    /// its own subscription for a trigger, named <c>eventarc-REGION-TRIGGER-sub-NNN</c>, and that is the name a dead
+    /// letter's source-subscription attribute carries there.
+    /// </summary>
+    public static string TriggerOfSubscription(string subscriptionId) => subscriptionId + "-trigger";
+
+    /// <summary>
+    /// The stage whose push subscription is <paramref name="subscriptionId"/>, if it is one: the topology's own name
+    /// (the emulator, a push subscription created by hand) or the subscription Eventarc created for its trigger.
+    /// </summary>
+    public Stage? StageOfSubscription(string? subscriptionId)
+    {
+        if (subscriptionId is null)
+        {
+            return null;
+        }
+
+        foreach (var stage in Enum.GetValues<Stage>())
+        {
+            var own = SubscriptionOf(stage);
+            if (subscriptionId == own || IsEventarcSubscriptionOf(subscriptionId, TriggerOfSubscription(own)))
+            {
+                return stage;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary><c>eventarc-{region}-{trigger}-sub-{digits}</c>, with a region that is not empty.</summary>
+    private static bool IsEventarcSubscriptionOf(string subscriptionId, string trigger)
+    {
+        const string Head = "eventarc-";
+        const string Sub = "-sub-";
+        var sub = subscriptionId.LastIndexOf(Sub, StringComparison.Ordinal);
+        if (!subscriptionId.StartsWith(Head, StringComparison.Ordinal) || sub < 0
+            || sub + Sub.Length == subscriptionId.Length || subscriptionId.AsSpan(sub + Sub.Length).ContainsAnyExceptInRange('0', '9'))
+        {
+            return false;
+        }
+
+        var regionAndTrigger = subscriptionId.AsSpan(Head.Length, sub - Head.Length);
+        return regionAndTrigger.Length > trigger.Length + 1
+            && regionAndTrigger.EndsWith(trigger, StringComparison.Ordinal)
+            && regionAndTrigger[regionAndTrigger.Length - trigger.Length - 1] == '-';
+    }
 }

@@ -48,6 +48,31 @@ public sealed class AlertMessageTests
         Assert.DoesNotContain(alert.ReplayCommands, c => c.StartsWith("fp ", StringComparison.Ordinal));
     }
 
+    [Theory]
+    [InlineData("projects/p/subscriptions/eventarc-us-central1-fp-extract-trigger-sub-417", Stage.Bronze)]
+    [InlineData("eventarc-europe-west1-fp-transform-trigger-sub-9", Stage.Silver)]
+    [InlineData("eventarc-asia-northeast1-fp-aggregate-trigger-sub-1234567", Stage.Gold)]
+    public void GarbagePayload_FromTheSubscriptionEventarcCreatedForATrigger_KeepsItsStage(string source, Stage stage)
+    {
+        // In the cloud the source subscription is Eventarc's, not the topology's: the stage is read from its trigger.
+        var deadLetter = DeadLetter.From(DeadLettered("not json"u8.ToArray(), new Dictionary<string, string>(), source), Prefix);
+
+        Assert.Equal(stage, deadLetter.Stage);
+    }
+
+    [Theory]
+    [InlineData("eventarc-fp-extract-trigger-sub-417")] // no region
+    [InlineData("eventarc-us-central1-fp-extract-trigger-sub-")] // no number
+    [InlineData("eventarc-us-central1-fp-extract-trigger-sub-41x")]
+    [InlineData("eventarc-us-central1-xfp-extract-trigger-sub-417")] // another deployment's prefix
+    [InlineData("eventarc-us-central1-fp-extract-sub-417")] // not our trigger's name
+    [InlineData("gcf-us-central1-fp-extract-trigger-sub-417")]
+    [InlineData("fp-extract-trigger")]
+    public void SubscriptionsThatAreNotAStagesTrigger_NameNoStage(string subscription)
+    {
+        Assert.Null(Topics.StageOfSubscription(subscription));
+    }
+
     [Fact]
     public void DedupeKey_IsTheSameWhenTheSameMessageIsDeadLetteredTwice_AndDiffersForAReplay()
     {

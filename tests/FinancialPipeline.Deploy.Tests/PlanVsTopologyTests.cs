@@ -85,6 +85,20 @@ public sealed class PlanVsTopologyTests(RepositoryFixture repo) : IClassFixture<
     }
 
     [Fact]
+    public void TheSubscriptionEventarcCreatesForAStagesTrigger_IsRecognisedAsThatStages()
+    {
+        // A dead letter's source subscription in the cloud is eventarc-REGION-TRIGGER-sub-NNN; the Alert function
+        // reads the failed stage from it when the body names none.
+        var topics = new StageTopics(Settings.Prefix);
+        var triggers = Plan.Commands("gcloud", "eventarc", "triggers", "create").Select(t => t.Command[4]).ToList();
+        foreach (var stage in new[] { Core.Contracts.Stage.Bronze, Core.Contracts.Stage.Silver, Core.Contracts.Stage.Gold })
+        {
+            var trigger = Assert.Single(triggers, t => t == StageTopics.TriggerOfSubscription(topics.SubscriptionOf(stage)));
+            Assert.Equal(stage, topics.StageOfSubscription($"eventarc-{Settings.Region}-{trigger}-sub-4021"));
+        }
+    }
+
+    [Fact]
     public void EveryPushSubscriptionBecomesAnEventarcTriggerOnItsTopicWithThePatchedSubscription()
     {
         var pushes = Topology.Subscriptions.Where(s => s.PushEndpoint is not null).ToList();
