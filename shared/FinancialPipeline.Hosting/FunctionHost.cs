@@ -8,6 +8,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
 
 namespace FinancialPipeline.Hosting;
@@ -117,8 +118,10 @@ public static partial class FunctionHost
         builder.Logging.AddConfiguration(configuration.GetSection("Logging"));
         if (jsonLogs)
         {
-            builder.Logging.AddConsole(o => o.FormatterName = CloudLoggingJsonFormatter.FormatterName)
-                .AddConsoleFormatter<CloudLoggingJsonFormatter, Microsoft.Extensions.Logging.Console.ConsoleFormatterOptions>();
+            // The formatter takes no options: registered as is, not through AddConsoleFormatter, whose options are
+            // bound by the reflection-based configuration binder (TypeDescriptor and all) at the first log line.
+            builder.Logging.AddConsole(o => o.FormatterName = CloudLoggingJsonFormatter.FormatterName);
+            builder.Services.TryAddEnumerable(ServiceDescriptor.Singleton<Microsoft.Extensions.Logging.Console.ConsoleFormatter, CloudLoggingJsonFormatter>());
         }
         else
         {

@@ -29,6 +29,12 @@ public sealed class FunctionHostSignalTests(StackFixture stack)
         Assert.True(exitCode == 0, $"exit {exitCode}: {output}");
         Assert.Contains("rejected message sig-1", output, StringComparison.Ordinal);
         Assert.DoesNotContain("   at ", output, StringComparison.Ordinal);
+
+        // K_SERVICE is set, as on Cloud Run: every line is one JSON object Cloud Logging parses, severity included.
+        var rejected = Assert.Single(output.Split('\n'), l => l.Contains("rejected message sig-1", StringComparison.Ordinal));
+        using var line = System.Text.Json.JsonDocument.Parse(rejected);
+        Assert.Equal("WARNING", line.RootElement.GetProperty("severity").GetString());
+        Assert.Equal(start.ExecutionId.ToString("D"), line.RootElement.GetProperty("execution_id").GetString());
     }
 
     /// <summary>
