@@ -6,6 +6,7 @@ using FinancialPipeline.Stages;
 using FinancialPipeline.Stages.Operations;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
 using Npgsql;
 
 namespace FinancialPipeline.Cli;
@@ -52,6 +53,19 @@ internal sealed class OperatorEnvironment : IAsyncDisposable
             return null;
         }
 
+        var providers = new ServiceCollection().AddQuoteProviders(settings).BuildServiceProvider();
+        try
+        {
+            providers.GetService<IStartupValidator>()?.Validate();
+        }
+        catch (OptionsValidationException ex)
+        {
+            Console.Error.WriteLine($"fp {command}: invalid settings: {string.Join("; ", ex.Failures)}");
+            providers.Dispose();
+            dataSource.Dispose();
+            return null;
+        }
+
         var options = new LedgerOptions { StaleAfter = settings.StaleAfter, HeartbeatInterval = settings.HeartbeatInterval };
         var publisher = PubSubRestClient.Create(new PubSubOptions { ProjectId = settings.ProjectId, EmulatorHost = settings.PubSubEmulatorHost });
         var op = new PipelineOperator(
@@ -60,7 +74,7 @@ internal sealed class OperatorEnvironment : IAsyncDisposable
             publisher,
             new StageTopics(settings.TopicPrefix),
             TimeProvider.System);
-        return new OperatorEnvironment(settings, dataSource, op, new ServiceCollection().AddQuoteProviders(settings).BuildServiceProvider());
+        return new OperatorEnvironment(settings, dataSource, op, providers);
     }
 
     public async ValueTask DisposeAsync()

@@ -32,6 +32,13 @@ public static class ControlDbDataSource
                 ex);
         }
 
+        // Npgsql takes any integer as the port and fails only at the first open, deep in IPEndPoint.
+        if (builder.ConnectionStringBuilder.Port is < 1 or > 65535)
+        {
+            throw new InvalidOperationException(
+                $"FP_POSTGRES_CONNECTION is not a valid Npgsql connection string (its Port, {builder.ConnectionStringBuilder.Port}, is outside 1-65535)");
+        }
+
         builder.EnableTransportSecurity();
         builder.ConfigureTypeLoading(types => types.EnableTypeLoading(false));
         return builder.Build();

@@ -130,8 +130,10 @@ public static class ProcessTrees
         {
             if (!process.HasExited)
             {
-                using var kill = Process.Start(new ProcessStartInfo("kill", ["-TERM", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]) { UseShellExecute = false });
-                await kill!.WaitForExitAsync(CancellationToken.None);
+                // kill(1)'s "No such process", when the child ended after the check above, is not the operator's business.
+                using var kill = Process.Start(new ProcessStartInfo("kill", ["-TERM", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]) { UseShellExecute = false, RedirectStandardError = true });
+                _ = await kill!.StandardError.ReadToEndAsync();
+                await kill.WaitForExitAsync(CancellationToken.None);
                 await process.WaitForExitAsync(CancellationToken.None).WaitAsync(grace);
             }
         }

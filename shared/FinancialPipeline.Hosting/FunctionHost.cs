@@ -111,6 +111,7 @@ public static partial class FunctionHost
         kestrel.Limits.MaxRequestBodySize = MaxBodyBytes;
         var jsonLogs = !string.IsNullOrEmpty(configuration["K_SERVICE"]) || JsonLogs(configuration["FP_LOG_FORMAT"]);
 
+        CheckLogLevels(configuration.GetSection("Logging"));
         var builder = new FunctionHostBuilder(configuration, kestrel);
         // Kestrel's own lines (a connection reset, a bad request) stay at Warning and above; Cloud Run's request log
         // already has every status and latency. Logging__LogLevel__Microsoft.AspNetCore overrides this (added after).
@@ -211,7 +212,19 @@ public static partial class FunctionHost
             return;
         }
 
-        var body = await ReadBodyAsync(context.Request, context.RequestAborted);
+        byte[] body;
+        try
+        {
+            body = await ReadBodyAsync(context.Request, context.RequestAborted);
+        }
+        catch (Microsoft.AspNetCore.Http.BadHttpRequestException ex)
+        {
+            // Larger than anything Pub/Sub can push (413), or cut short by the client: one line, not a stack trace.
+            LogRefused(logger, functionName, ex.StatusCode, ex.Message);
+            context.Response.StatusCode = ex.StatusCode;
+            return;
+        }
+
         var eventLog = EventLogContext.Begin();
         CloudEvent? cloudEvent = null;
         MessagePublishedData? data = null;
@@ -293,7 +306,7 @@ public static partial class FunctionHost
             return true;
         }
 
-        LogUnauthenticated(logger, functionName, verdict.StatusCode, verdict.Reason);
+        LogRefused(logger, functionName, verdict.StatusCode, verdict.Reason);
         context.Response.StatusCode = verdict.StatusCode;
         if (verdict.StatusCode == StatusCodes.Status401Unauthorized)
         {
@@ -338,6 +351,29 @@ public static partial class FunctionHost
         await context.Response.WriteAsync($"rejected: {ex.Field}: {ex.Reason}\n", context.RequestAborted);
     }
 
+    /// <summary>
+    /// <c>Logging__LogLevel__&lt;category&gt;</c> (and a provider's, <c>Logging__Console__LogLevel__…</c>) is a level name:
+    /// checked here so that a typo names its variable, instead of the logging library's "Configuration value 'x' is not
+    /// supported".
+    /// </summary>
+    private static void CheckLogLevels(IConfiguration logging)
+    {
+        foreach (var (key, value) in logging.AsEnumerable())
+        {
+            var path = key.Split(':');
+            if (value is null || path.Length < 2 || !path[^2].Equals("LogLevel", StringComparison.OrdinalIgnoreCase))
+            {
+                continue;
+            }
+
+            if (!Enum.TryParse<LogLevel>(value, ignoreCase: true, out var level) || !Enum.IsDefined(level))
+            {
+                throw new InvalidOperationException(
+                    $"{string.Join("__", path)}='{value}' must be one of {string.Join(", ", Enum.GetNames<LogLevel>())}");
+            }
+        }
+    }
+
     private static async Task<byte[]> ReadBodyAsync(HttpRequest request, CancellationToken ct)
     {
         using var buffer = new MemoryStream(request.ContentLength is > 0 and < MaxBodyBytes ? (int)request.ContentLength : 4096);
@@ -349,7 +385,7 @@ public static partial class FunctionHost
     private static partial void LogRejected(ILogger logger, string function, string? messageId, string field, string reason);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "{Function} refused a push with {StatusCode}: {Reason}")]
-    private static partial void LogUnauthenticated(ILogger logger, string function, int statusCode, string reason);
+    private static partial void LogRefused(ILogger logger, string function, int statusCode, string reason);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "{Function} asks to redeliver message {MessageId} later: {Reason}")]
     private static partial void LogRetryLater(ILogger logger, string function, string? messageId, string reason);

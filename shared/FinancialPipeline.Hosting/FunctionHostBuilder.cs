@@ -1,6 +1,7 @@
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
@@ -33,7 +34,24 @@ public sealed class FunctionHostBuilder
     public ILoggingBuilder Logging { get; }
 
     /// <summary>Builds the services; the host listens once started.</summary>
-    public FunctionApp Build() => new(Services.BuildServiceProvider(), Configuration, kestrel);
+    /// <exception cref="InvalidOperationException">
+    /// Options registered with <c>ValidateOnStart</c> are invalid (what the generic host checks when it starts).
+    /// </exception>
+    public FunctionApp Build()
+    {
+        var services = Services.BuildServiceProvider();
+        try
+        {
+            services.GetService<IStartupValidator>()?.Validate();
+        }
+        catch (OptionsValidationException ex)
+        {
+            services.Dispose();
+            throw new InvalidOperationException($"invalid settings: {string.Join("; ", ex.Failures)}", ex);
+        }
+
+        return new(services, Configuration, kestrel);
+    }
 
     private sealed class LoggingBuilder(IServiceCollection services) : ILoggingBuilder
     {

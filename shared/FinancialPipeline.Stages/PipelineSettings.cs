@@ -81,11 +81,13 @@ public sealed partial record PipelineSettings
             Storage = OneOf(config, "FP_STORAGE", defaults.Storage, "filesystem", "gcs"),
             YahooBaseUrl = YahooBaseUrlFrom(config["FP_YAHOO_BASE_URL"]),
             YahooRequestsPerSecond = config["FP_YAHOO_REQUESTS_PER_SECOND"] is null ? null : PositiveNumber(config, "FP_YAHOO_REQUESTS_PER_SECOND"),
-            YahooMaxConcurrency = config["FP_YAHOO_MAX_CONCURRENCY"] is null ? null : (int)PositiveNumber(config, "FP_YAHOO_MAX_CONCURRENCY"),
+            YahooMaxConcurrency = config["FP_YAHOO_MAX_CONCURRENCY"] is null ? null : PositiveWholeNumber(config, "FP_YAHOO_MAX_CONCURRENCY"),
             Warehouse = WarehouseFrom(config),
             BigQueryProjectId = config["FP_BQ_PROJECT"],
             BigQueryDataset = config["FP_BQ_DATASET"] ?? defaults.BigQueryDataset,
-            BigQueryLocation = config["FP_BQ_LOCATION"] ?? defaults.BigQueryLocation,
+            BigQueryLocation = config["FP_BQ_LOCATION"] is { } location
+                ? BigQueryLocationPattern().IsMatch(location) ? location : throw new InvalidOperationException($"FP_BQ_LOCATION='{location}' must be a BigQuery location such as US, EU or us-east4")
+                : defaults.BigQueryLocation,
             WorkDirectory = config["FP_WORK_DIR"] is { Length: > 0 } work
                 ? Path.IsPathFullyQualified(work) ? work : throw new InvalidOperationException($"FP_WORK_DIR='{work}' must be an absolute path")
                 : null,
@@ -140,6 +142,10 @@ public sealed partial record PipelineSettings
     [GeneratedRegex(@"^([a-z][a-z0-9.\-]*[a-z0-9]:)?[a-z][a-z0-9\-]{4,28}[a-z0-9]$", RegexOptions.CultureInvariant)]
     private static partial Regex ProjectIdPattern();
 
+    /// <summary>A multi-region (US, EU) or a region (us-east4, europe-west2): letters, digits and hyphens.</summary>
+    [GeneratedRegex(@"^[A-Za-z][A-Za-z0-9\-]{1,40}$", RegexOptions.CultureInvariant)]
+    private static partial Regex BigQueryLocationPattern();
+
     [GeneratedRegex(@"^[A-Za-z][A-Za-z0-9\-_.~+%]{0,200}$", RegexOptions.CultureInvariant)]
     private static partial Regex TopicPrefixPattern();
 
@@ -157,12 +163,23 @@ public sealed partial record PipelineSettings
             : throw new InvalidOperationException($"{key}='{raw}' must be one of {string.Join(", ", allowed)}");
     }
 
+    /// <summary>Longest duration a seconds setting may name: a week, far beyond any sensible heartbeat or threshold.</summary>
+    private const double MaxSeconds = 7 * 24 * 3600;
+
     private static double PositiveNumber(IConfiguration config, string key)
     {
         var raw = config[key];
-        return double.TryParse(raw, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var n) && n > 0
+        return double.TryParse(raw, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var n) && n > 0 && double.IsFinite(n)
             ? n
             : throw new InvalidOperationException($"{key}='{raw}' must be a positive number");
+    }
+
+    private static int PositiveWholeNumber(IConfiguration config, string key)
+    {
+        var raw = config[key];
+        return int.TryParse(raw, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var n) && n > 0
+            ? n
+            : throw new InvalidOperationException($"{key}='{raw}' must be a positive whole number");
     }
 
     private static TimeSpan Seconds(IConfiguration config, string key, TimeSpan fallback)
@@ -173,6 +190,9 @@ public sealed partial record PipelineSettings
             return fallback;
         }
 
-        return TimeSpan.FromSeconds(PositiveNumber(config, key));
+        var seconds = PositiveNumber(config, key);
+        return seconds <= MaxSeconds
+            ? TimeSpan.FromSeconds(seconds)
+            : throw new InvalidOperationException($"{key}='{raw}' must be at most {MaxSeconds:0} seconds (a week)");
     }
 }

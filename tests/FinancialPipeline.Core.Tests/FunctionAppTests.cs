@@ -108,6 +108,35 @@ public sealed class FunctionAppTests
         Assert.Equal(expected, handled.Scope(CloudTraceProject.TraceField));
     }
 
+    [Fact]
+    public async Task A_body_larger_than_any_push_is_refused_with_413_in_one_warning_line()
+    {
+        // Was: the 413 came from an exception out of the request delegate, logged by Kestrel at Error with its stack.
+        var logs = new CapturingLoggerProvider();
+        var builder = FunctionHost.CreateBuilder([], port: 0);
+        builder.Logging.AddProvider(logs).SetMinimumLevel(LogLevel.Debug);
+        var function = new GatedFunction(released: true);
+        builder.Services.AddSingleton(function);
+        await using var app = builder.Build();
+        app.MapCloudEventFunction<GatedFunction>("gated");
+        await app.StartAsync();
+        // The headers alone, as a client about to send 15 MiB: the host answers before any of the body arrives (an
+        // HttpClient sending the body would see the connection closed under it).
+        using var tcp = new System.Net.Sockets.TcpClient();
+        await tcp.ConnectAsync(app.BoundAddress().Host, app.BoundAddress().Port);
+        var stream = tcp.GetStream();
+        await stream.WriteAsync(Encoding.ASCII.GetBytes("POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 15728640\r\n\r\n"));
+        using var reader = new StreamReader(stream, Encoding.ASCII);
+
+        var statusLine = await reader.ReadLineAsync();
+
+        Assert.Equal("HTTP/1.1 413 Payload Too Large", statusLine);
+        var refused = Assert.Single(logs.Lines, l => l.Message.Contains("refused a push with 413", StringComparison.Ordinal));
+        Assert.Equal(LogLevel.Warning, refused.Level);
+        Assert.DoesNotContain(logs.Lines, l => l.Level >= LogLevel.Error || l.Exception is not null);
+        Assert.False(function.Entered.IsCompleted);
+    }
+
     private static async Task<FunctionApp> StartAsync(GatedFunction function)
     {
         var builder = FunctionHost.CreateBuilder([], port: 0);

@@ -11,6 +11,7 @@ using FinancialPipeline.Stages.Functions;
 using FinancialPipeline.Stages.Runner;
 using FinancialPipeline.Stages.Work;
 using FinancialPipeline.Storage;
+using FinancialPipeline.Storage.Gcs;
 using FinancialPipeline.Warehouse;
 using FinancialPipeline.Warehouse.BigQuery;
 using Microsoft.Extensions.Configuration;
@@ -87,6 +88,49 @@ public sealed class HostConfigurationTests
         Assert.StartsWith(expected, error.Message, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("FP_YAHOO_MAX_CONCURRENCY", "0.5", "FP_YAHOO_MAX_CONCURRENCY='0.5' must be a positive whole number")]
+    [InlineData("FP_YAHOO_MAX_CONCURRENCY", "2.7", "FP_YAHOO_MAX_CONCURRENCY='2.7' must be a positive whole number")]
+    [InlineData("FP_YAHOO_REQUESTS_PER_SECOND", "Infinity", "FP_YAHOO_REQUESTS_PER_SECOND='Infinity' must be a positive number")]
+    [InlineData("FP_HEARTBEAT_SECONDS", "1e12", "FP_HEARTBEAT_SECONDS='1e12' must be at most 604800 seconds")]
+    [InlineData("FP_STALE_AFTER_SECONDS", "Infinity", "FP_STALE_AFTER_SECONDS='Infinity' must be a positive number")]
+    [InlineData("FP_STALE_AFTER_SECONDS", "NaN", "FP_STALE_AFTER_SECONDS='NaN' must be a positive number")]
+    [InlineData("FP_BQ_LOCATION", "bad loc", "FP_BQ_LOCATION='bad loc' must be a BigQuery location")]
+    [InlineData("FP_BQ_LOCATION", "", "FP_BQ_LOCATION='' must be a BigQuery location")]
+    public void Out_of_range_numbers_and_locations_fail_naming_the_variable(string key, string value, string expected)
+    {
+        // Was: 0.5 concurrency truncated to 0, an infinite or huge number of seconds an OverflowException with a
+        // stack trace, and a bad location accepted until the first MERGE.
+        var error = Assert.Throws<InvalidOperationException>(() => Settings(new Dictionary<string, string?> { [key] = value }));
+
+        Assert.StartsWith(expected, error.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("Logging:LogLevel:Default", "loud", "Logging__LogLevel__Default='loud' must be one of Trace, Debug, Information, Warning, Error, Critical, None")]
+    [InlineData("Logging:Console:LogLevel:Npgsql", "verbose", "Logging__Console__LogLevel__Npgsql='verbose' must be one of")]
+    public void A_bad_log_level_fails_the_start_naming_its_variable(string key, string value, string expected)
+    {
+        var error = Assert.Throws<InvalidOperationException>(() => FunctionHost.CreateBuilder([$"--{key}={value}"]));
+
+        Assert.StartsWith(expected, error.Message, StringComparison.Ordinal);
+        Assert.NotNull(FunctionHost.CreateBuilder(["--Logging:LogLevel:Npgsql=warning", "--Logging:LogLevel:Default=3"]));
+    }
+
+    [Fact]
+    public void Options_checked_when_the_host_starts_fail_its_build_naming_the_variable()
+    {
+        // The Transform host on GCS with an emulator host that is neither host:port nor a URL. Was: accepted at start
+        // (nothing ran ValidateOnStart once the host stopped being the generic host) and failing every run.
+        // (GcsOptions reads STORAGE_EMULATOR_HOST from the process environment; set here through the options instead.)
+        string[] args = ["--FP_POSTGRES_CONNECTION=Host=127.0.0.1;Port=9", "--FP_STORAGE=gcs"];
+
+        var error = Assert.Throws<InvalidOperationException>(() => PipelineServices.BuildFunctionHost<TransformFunction>(
+            args, TransformFunction.Name, port: 0, configure: s => s.AddOptions<GcsOptions>().Configure(o => o.EmulatorHost = "bad host:port")));
+
+        Assert.StartsWith("invalid settings: STORAGE_EMULATOR_HOST 'bad host:port'", error.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void Valid_pubsub_naming_is_taken_as_given()
     {
@@ -155,6 +199,17 @@ public sealed class HostConfigurationTests
 
         Assert.Equal(Path.GetFullPath(".fp"), settings.DataDirectory);
         Assert.Equal(Path.GetFullPath("/srv/fp"), Settings(new Dictionary<string, string?> { ["FP_DATA_DIR"] = "/srv/fp" }).DataDirectory);
+    }
+
+    [Theory]
+    [InlineData(99999)]
+    [InlineData(65536)]
+    public void A_port_outside_the_tcp_range_fails_naming_the_variable(int port)
+    {
+        // Npgsql takes any integer and failed only at the first open, with a stack trace that named nothing.
+        var error = Assert.Throws<InvalidOperationException>(() => ControlDbDataSource.Create($"Host=127.0.0.1;Port={port};Password=s3cret"));
+
+        Assert.Equal($"FP_POSTGRES_CONNECTION is not a valid Npgsql connection string (its Port, {port}, is outside 1-65535)", error.Message);
     }
 
     [Fact]

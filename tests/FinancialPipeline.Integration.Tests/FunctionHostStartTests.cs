@@ -30,6 +30,7 @@ public sealed class FunctionHostStartTests
     [Theory]
     [InlineData("Host=127.0.0.1;Port=1;Username=postgres;Password=hunter2;Timeout=2", "control database: Failed to connect to 127.0.0.1:1 (FP_POSTGRES_CONNECTION: Host=127.0.0.1, Port=1,")]
     [InlineData("Host=127.0.0.1;Password=hunter2;Bogus=1", "failed; the host stops: FP_POSTGRES_CONNECTION is not a valid Npgsql connection string")]
+    [InlineData("Host=127.0.0.1;Port=99999;Password=hunter2", "failed; the host stops: FP_POSTGRES_CONNECTION is not a valid Npgsql connection string (its Port, 99999, is outside 1-65535)")]
     public async Task AControlDatabase_ThatCannotBeReachedOrParsed_StopsTheHost_WithExitOne_AndOneLineNamingTheVariable(string connection, string expected)
     {
         // The connection string is parsed, and the database reached, by the startup gate while Kestrel starts.
