@@ -8,6 +8,9 @@ using FinancialPipeline.Core.Contracts;
 using FinancialPipeline.Core.Market;
 using FinancialPipeline.DevServices;
 using FinancialPipeline.PubSub;
+using FinancialPipeline.Stages;
+using FinancialPipeline.Warehouse;
+using DuckDB.NET.Data;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
@@ -21,10 +24,16 @@ internal static class BenchCommand
         var bench = new Command("bench", "Benchmarks (each prints RESULT <name> <figure> target <target> <met|missed> last)");
         var runs = new Option<int>("--runs") { Description = "Measured runs", DefaultValueFactory = _ => 20 };
         var tickers = new Option<int>("--tickers") { Description = "Tickers per run", DefaultValueFactory = _ => 50 };
+        var history = new Option<int>("--gold-history")
+        {
+            Description = "Tickers of another job whose year of hourly gold rows (8,760 each) is in the gold table before the runs: gold's cost as history grows",
+            DefaultValueFactory = _ => 0,
+        };
         var e2e = new Command("e2e", "Publish → gold SUCCESS latency of incremental runs through the emulator");
         e2e.Options.Add(runs);
         e2e.Options.Add(tickers);
-        e2e.SetAction((parse, ct) => EndToEndAsync(parse.GetValue(runs), parse.GetValue(tickers), ct));
+        e2e.Options.Add(history);
+        e2e.SetAction((parse, ct) => EndToEndAsync(parse.GetValue(runs), parse.GetValue(tickers), parse.GetValue(history), ct));
         bench.Subcommands.Add(e2e);
         bench.Subcommands.Add(ColdStartBench.Create());
         bench.Subcommands.Add(ExtractBench.Create());
@@ -32,11 +41,11 @@ internal static class BenchCommand
         return bench;
     }
 
-    private static async Task<int> EndToEndAsync(int runs, int tickerCount, CancellationToken ct)
+    private static async Task<int> EndToEndAsync(int runs, int tickerCount, int historyTickers, CancellationToken ct)
     {
-        if (runs < 1 || tickerCount < 1)
+        if (runs < 1 || tickerCount < 1 || historyTickers < 0)
         {
-            Console.Error.WriteLine("fp bench e2e: --runs and --tickers must be at least 1");
+            Console.Error.WriteLine("fp bench e2e: --runs and --tickers must be at least 1, --gold-history at least 0");
             return 2;
         }
 
@@ -50,6 +59,12 @@ internal static class BenchCommand
             // a run in a session, reproducible. Timers (heartbeats) stay real.
             var schedule = HourlyRunsInSession(runs + 1);
             var clock = new BenchClock(schedule[0]);
+            if (historyTickers > 0)
+            {
+                var rows = await SeedGoldHistoryAsync(dataDir, historyTickers, ct);
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"gold holds {rows:N0} rows of another job's history (2025, {historyTickers} tickers) before the runs"));
+            }
+
             await using var pipeline = await LocalPipeline.StartAsync(
                 infra,
                 new LocalPipelineOptions { Prefix = "bench-", DataDirectory = dataDir, ConfigureFunction = (_, services) => services.AddSingleton<TimeProvider>(clock) },
@@ -82,6 +97,35 @@ internal static class BenchCommand
                 Directory.Delete(dataDir, recursive: true);
             }
         }
+    }
+
+    /// <summary>
+    /// Another job's year of hourly gold rows (tickers <c>H0000</c>…, all of 2025), written before the hosts start: the
+    /// table's schema is the warehouse's own (a run that touched nothing creates it), the rows one INSERT.
+    /// </summary>
+    private static async Task<long> SeedGoldHistoryAsync(string dataDir, int tickers, CancellationToken ct)
+    {
+        var path = PipelineSettings.DuckDbPathIn(dataDir);
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        await using (var create = new DuckDBConnection($"Data Source={path}"))
+        {
+            await create.OpenAsync(ct); // an empty file: the warehouse creates its table in an existing file
+        }
+
+        await new DuckDbGoldWarehouse(new DuckDbOptions { DatabasePath = path, BucketsRoot = Path.Combine(dataDir, "buckets") }, TimeProvider.System)
+            .MergeHoursAsync(Guid.NewGuid(), 1, "bench-silver", ["H0000"], [], ct);
+        await using var conn = new DuckDBConnection($"Data Source={path}");
+        await conn.OpenAsync(ct);
+        await using var cmd = conn.CreateCommand();
+        cmd.CommandText = """
+            SET TimeZone = 'UTC';
+            INSERT INTO financial_data_hour
+            SELECT 'H' || lpad(CAST(t AS VARCHAR), 4, '0'), h, 100, 101, 99, 100.5, 1000, 100.2, 12, 0.1, 2.0, 'history', h
+            FROM range(0, $tickers) AS r(t),
+                 generate_series(TIMESTAMPTZ '2025-01-01 00:00:00+00', TIMESTAMPTZ '2025-12-31 23:00:00+00', INTERVAL 1 HOUR) AS g(h)
+            """;
+        cmd.Parameters.Add(new DuckDBParameter("tickers", tickers));
+        return await cmd.ExecuteNonQueryAsync(ct);
     }
 
     /// <summary>

@@ -27,6 +27,7 @@ public sealed partial class DuckDbGoldWarehouse(DuckDbOptions options, TimeProvi
     private static readonly string SchemaSql = EmbeddedSql.Read("duckdb.001_gold_schema.sql");
     private static readonly string MergeSql = EmbeddedSql.Read("duckdb.002_gold_merge.sql");
     private static readonly string FreshnessSql = EmbeddedSql.Read("duckdb.003_gold_freshness.sql");
+    private static readonly string DeleteVanishedSql = EmbeddedSql.Read("duckdb.004_gold_delete_vanished.sql");
 
     public async Task<GoldMergeResult> MergeHoursAsync(Guid executionId, int attempt, string silverBucket, IReadOnlyCollection<string> tickers, IReadOnlyCollection<DateOnly> touchedDates, CancellationToken cancellationToken)
     {
@@ -97,21 +98,21 @@ public sealed partial class DuckDbGoldWarehouse(DuckDbOptions options, TimeProvi
 
     private async Task<long> MergeAsync(DuckDBConnection conn, GoldScope scope, List<string> files, IReadOnlyCollection<string> tickers, Guid executionId, CancellationToken ct)
     {
-        await using var tx = await conn.BeginTransactionAsync(ct);
+        await using var tx = (DuckDBTransaction)await conn.BeginTransactionAsync(ct);
         long affected;
-        await using (var merge = conn.CreateCommand())
+        await using (var merge = Statement(conn, tx, MergeSql,
+            ("files", files), ("tickers", tickers.ToList()), ("touched", Dates(scope.Touched)), ("target_dates", Dates(scope.TargetDates)),
+            ("target_from", Midnight(scope.TargetDates[0])), ("target_until", Midnight(scope.TargetDates[^1].AddDays(1))),
+            ("execution_id", executionId.ToString("D")), ("updated_at", time.GetUtcNow().UtcDateTime)))
         {
-            merge.Transaction = (DuckDBTransaction)tx;
-#pragma warning disable CA2100 // embedded sql/duckdb script; every value is a parameter
-            merge.CommandText = MergeSql;
-#pragma warning restore CA2100
-            merge.Parameters.Add(new DuckDBParameter("files", files));
-            merge.Parameters.Add(new DuckDBParameter("tickers", tickers.ToList()));
-            merge.Parameters.Add(new DuckDBParameter("touched", Dates(scope.Touched)));
-            merge.Parameters.Add(new DuckDBParameter("target_dates", Dates(scope.TargetDates)));
-            merge.Parameters.Add(new DuckDBParameter("execution_id", executionId.ToString("D")));
-            merge.Parameters.Add(new DuckDBParameter("updated_at", time.GetUtcNow().UtcDateTime));
             affected = await merge.ExecuteNonQueryAsync(ct);
+        }
+
+        await using (var delete = Statement(conn, tx, DeleteVanishedSql,
+            ("files", files), ("tickers", tickers.ToList()), ("touched", Dates(scope.Touched)),
+            ("touched_from", Midnight(scope.Touched[0])), ("touched_until", Midnight(scope.Touched[^1].AddDays(1)))))
+        {
+            affected += await delete.ExecuteNonQueryAsync(ct);
         }
 
         await tx.CommitAsync(ct);
@@ -121,19 +122,38 @@ public sealed partial class DuckDbGoldWarehouse(DuckDbOptions options, TimeProvi
     /// <summary>Gold hours of the touched dates (none when <paramref name="scope"/> is null) and the table's newest hour.</summary>
     private static async Task<(long Hours, DateTimeOffset? Newest)> FreshnessAsync(DuckDBConnection conn, GoldScope? scope, IReadOnlyCollection<string> tickers, CancellationToken ct)
     {
-        await using var cmd = conn.CreateCommand();
-#pragma warning disable CA2100 // embedded sql/duckdb script; every value is a parameter
-        cmd.CommandText = FreshnessSql;
-#pragma warning restore CA2100
-        cmd.Parameters.Add(new DuckDBParameter("tickers", tickers.ToList()));
-        cmd.Parameters.Add(new DuckDBParameter("touched", Dates(scope?.Touched ?? [])));
-        cmd.Parameters.Add(new DuckDBParameter("newest_from", GoldScope.NewestFrom(scope).ToDateTime(TimeOnly.MinValue)));
+        var from = GoldScope.NewestFrom(scope);
+        await using var cmd = Statement(conn, null, FreshnessSql,
+            ("tickers", tickers.ToList()), ("touched", Dates(scope?.Touched ?? [])),
+            ("touched_from", Midnight(from)), ("touched_until", Midnight(scope?.Touched[^1].AddDays(1) ?? from)), ("newest_from", Midnight(from)));
         await using var r = await cmd.ExecuteReaderAsync(ct);
         await r.ReadAsync(ct);
         var count = r.GetInt64(0);
         DateTimeOffset? newest = r.IsDBNull(1) ? null : DuckDbUtc.Instant(r.GetDateTime(1));
         return (count, newest);
     }
+
+    /// <summary>One of the embedded sql/duckdb scripts with its named parameters; every value is a parameter.</summary>
+    private static DuckDBCommand Statement(DuckDBConnection conn, DuckDBTransaction? tx, string sql, params (string Name, object Value)[] parameters)
+    {
+        var cmd = conn.CreateCommand();
+        cmd.Transaction = tx;
+#pragma warning disable CA2100 // embedded sql/duckdb script; every value is a parameter
+        cmd.CommandText = sql;
+#pragma warning restore CA2100
+        foreach (var (name, value) in parameters)
+        {
+            cmd.Parameters.Add(new DuckDBParameter(name, value));
+        }
+
+        return cmd;
+    }
+
+    /// <summary>
+    /// Midnight UTC of <paramref name="date"/>, bound as a TIMESTAMP and cast to TIMESTAMPTZ in the SQL (the session's
+    /// time zone is UTC).
+    /// </summary>
+    private static DateTime Midnight(DateOnly date) => date.ToDateTime(TimeOnly.MinValue, DateTimeKind.Utc);
 
     /// <summary>The silver bucket's directory; the name must be a GCS bucket name, so it cannot leave the buckets root.</summary>
     private string SilverRoot(string silverBucket)
