@@ -169,18 +169,29 @@ public sealed class LedgerOperations(NpgsqlDataSource dataSource, TimeProvider t
     public async Task<IReadOnlyList<ExecutionRow>> RecentRunsAsync(int limit, string? jobName, CancellationToken cancellationToken)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(limit);
+        // An execution's newest row is among the limit × 3 newest rows of the ledger: an execution has at most one row
+        // per stage, and every row newer than the limit-th execution's newest belongs to one of the limit newest. So
+        // only those rows are read (through an index on created_at), not the whole ledger.
+        var filter = jobName is null ? "" : "WHERE job_name = @job_name";
         await using var cmd = dataSource.CreateCommand($"""
-            WITH recent AS (
-                SELECT execution_id, max(created_at) AS newest FROM ingestion_job_execution
-                WHERE @job_name::text IS NULL OR job_name = @job_name
+            WITH newest_rows AS (
+                SELECT execution_id, created_at FROM ingestion_job_execution {filter}
+                ORDER BY created_at DESC LIMIT @rows),
+            recent AS (
+                SELECT execution_id, max(created_at) AS newest FROM newest_rows
                 GROUP BY execution_id ORDER BY newest DESC LIMIT @limit)
             SELECT {ExecutionLedger.Columns}
             FROM ingestion_job_execution e JOIN recent USING (execution_id)
             ORDER BY recent.newest DESC, e.execution_id,
                      CASE e.stage WHEN 'bronze' THEN 0 WHEN 'silver' THEN 1 ELSE 2 END
             """);
-        cmd.Parameters.Add(new NpgsqlParameter<string?>("job_name", NpgsqlTypes.NpgsqlDbType.Text) { TypedValue = jobName });
+        if (jobName is not null)
+        {
+            cmd.Parameters.AddWithValue("job_name", jobName);
+        }
+
         cmd.Parameters.AddWithValue("limit", limit);
+        cmd.Parameters.AddWithValue("rows", (long)limit * Enum.GetValues<Stage>().Length);
         return await ExecutionLedger.ReadRowsAsync(cmd, cancellationToken);
     }
 

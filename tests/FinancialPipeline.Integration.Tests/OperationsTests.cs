@@ -253,6 +253,31 @@ public sealed class OperationsTests(StackFixture stack)
     }
 
     [Fact]
+    public async Task RecentRuns_OrderExecutionsByTheirNewestRow_WhenAnOlderExecutionGotTheNewestRow()
+    {
+        // RecentRunsAsync reads only the limit × 3 newest rows (one per stage at most): an execution whose newest row
+        // is the ledger's newest comes first even though its bronze is the oldest.
+        var job = await stack.CreateJobAsync();
+        var t0 = TimeProvider.System.GetUtcNow().AddHours(-1);
+        var (a, b, c) = (Guid.NewGuid(), Guid.NewGuid(), Guid.NewGuid());
+        async Task ClaimAt(Guid id, Stage stage, int minute) =>
+            await new ExecutionLedger(stack.DataSource, new FakeTimeProvider(t0.AddMinutes(minute)), Options)
+                .ClaimAsync(new ClaimRequest(id, stage, job.JobName, null, null, null, null), CancellationToken.None);
+        await ClaimAt(a, Stage.Bronze, 0);
+        await ClaimAt(b, Stage.Bronze, 1);
+        await ClaimAt(c, Stage.Bronze, 2);
+        await ClaimAt(a, Stage.Silver, 3);
+        var operations = new LedgerOperations(stack.DataSource, TimeProvider.System, Options);
+
+        async Task<Guid[]> Recent(int limit) => [.. (await operations.RecentRunsAsync(limit, job.JobName, CancellationToken.None)).Select(r => r.ExecutionId)];
+
+        Assert.Equal([a, a], await Recent(1));
+        Assert.Equal([a, a, c], await Recent(2));
+        Assert.Equal([a, a, c, b], await Recent(3));
+        Assert.Equal([a, a, c, b], await Recent(50));
+    }
+
+    [Fact]
     public async Task BackfillOfTenDays_IsResumableAfterAnInterruption_AndLeavesNoDuplicate()
     {
         var job = await stack.CreateJobAsync();
