@@ -43,9 +43,9 @@ internal static class BenchCommand
 
     private static async Task<int> EndToEndAsync(int runs, int tickerCount, int historyTickers, CancellationToken ct)
     {
-        if (runs < 1 || tickerCount < 1 || historyTickers < 0)
+        if (runs < 1 || tickerCount < 1 || historyTickers is < 0 or > 9999)
         {
-            Console.Error.WriteLine("fp bench e2e: --runs and --tickers must be at least 1, --gold-history at least 0");
+            Console.Error.WriteLine("fp bench e2e: --runs and --tickers must be at least 1, --gold-history from 0 to 9999");
             return 2;
         }
 

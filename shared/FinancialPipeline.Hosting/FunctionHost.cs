@@ -361,7 +361,8 @@ public static partial class FunctionHost
         foreach (var (key, value) in logging.AsEnumerable())
         {
             var path = key.Split(':');
-            if (value is null || path.Length < 2 || !path[^2].Equals("LogLevel", StringComparison.OrdinalIgnoreCase))
+            // Empty is unset, as the logging library reads it (Logging__LogLevel__Default= in a deployment's environment).
+            if (string.IsNullOrEmpty(value) || path.Length < 2 || !path[^2].Equals("LogLevel", StringComparison.OrdinalIgnoreCase))
             {
                 continue;
             }

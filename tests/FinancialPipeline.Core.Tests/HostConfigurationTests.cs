@@ -114,7 +114,7 @@ public sealed class HostConfigurationTests
         var error = Assert.Throws<InvalidOperationException>(() => FunctionHost.CreateBuilder([$"--{key}={value}"]));
 
         Assert.StartsWith(expected, error.Message, StringComparison.Ordinal);
-        Assert.NotNull(FunctionHost.CreateBuilder(["--Logging:LogLevel:Npgsql=warning", "--Logging:LogLevel:Default=3"]));
+        Assert.NotNull(FunctionHost.CreateBuilder(["--Logging:LogLevel:Npgsql=warning", "--Logging:LogLevel:Default=3", "--Logging:LogLevel:Microsoft="]));
     }
 
     [Fact]
