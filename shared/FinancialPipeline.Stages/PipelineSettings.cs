@@ -85,7 +85,8 @@ public sealed partial record PipelineSettings
             Warehouse = WarehouseFrom(config),
             BigQueryProjectId = config["FP_BQ_PROJECT"],
             BigQueryDataset = config["FP_BQ_DATASET"] ?? defaults.BigQueryDataset,
-            BigQueryLocation = config["FP_BQ_LOCATION"] is { } location
+            // Empty is unset, as for FP_WAREHOUSE and FP_DATA_DIR.
+            BigQueryLocation = config["FP_BQ_LOCATION"] is { Length: > 0 } location
                 ? BigQueryLocationPattern().IsMatch(location) ? location : throw new InvalidOperationException($"FP_BQ_LOCATION='{location}' must be a BigQuery location such as US, EU or us-east4")
                 : defaults.BigQueryLocation,
             WorkDirectory = config["FP_WORK_DIR"] is { Length: > 0 } work

@@ -96,7 +96,7 @@ public sealed class HostConfigurationTests
     [InlineData("FP_STALE_AFTER_SECONDS", "Infinity", "FP_STALE_AFTER_SECONDS='Infinity' must be a positive number")]
     [InlineData("FP_STALE_AFTER_SECONDS", "NaN", "FP_STALE_AFTER_SECONDS='NaN' must be a positive number")]
     [InlineData("FP_BQ_LOCATION", "bad loc", "FP_BQ_LOCATION='bad loc' must be a BigQuery location")]
-    [InlineData("FP_BQ_LOCATION", "", "FP_BQ_LOCATION='' must be a BigQuery location")]
+    [InlineData("FP_BQ_LOCATION", " us-east4", "FP_BQ_LOCATION=' us-east4' must be a BigQuery location")]
     public void Out_of_range_numbers_and_locations_fail_naming_the_variable(string key, string value, string expected)
     {
         // Was: 0.5 concurrency truncated to 0, an infinite or huge number of seconds an OverflowException with a
@@ -104,6 +104,7 @@ public sealed class HostConfigurationTests
         var error = Assert.Throws<InvalidOperationException>(() => Settings(new Dictionary<string, string?> { [key] = value }));
 
         Assert.StartsWith(expected, error.Message, StringComparison.Ordinal);
+        Assert.Equal("US", Settings(new Dictionary<string, string?> { ["FP_BQ_LOCATION"] = "" }).BigQueryLocation); // empty is unset
     }
 
     [Theory]
