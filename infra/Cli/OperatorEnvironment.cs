@@ -1,12 +1,12 @@
 using FinancialPipeline.ControlDb;
 using FinancialPipeline.Core.Jobs;
 using FinancialPipeline.Core.Market;
+using FinancialPipeline.Hosting;
 using FinancialPipeline.PubSub;
 using FinancialPipeline.Stages;
 using FinancialPipeline.Stages.Operations;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Options;
 using Npgsql;
 
 namespace FinancialPipeline.Cli;
@@ -56,11 +56,11 @@ internal sealed class OperatorEnvironment : IAsyncDisposable
         var providers = new ServiceCollection().AddQuoteProviders(settings).BuildServiceProvider();
         try
         {
-            providers.GetService<IStartupValidator>()?.Validate();
+            StartupValidation.Validate(providers);
         }
-        catch (OptionsValidationException ex)
+        catch (InvalidOperationException ex)
         {
-            Console.Error.WriteLine($"fp {command}: invalid settings: {string.Join("; ", ex.Failures)}");
+            Console.Error.WriteLine($"fp {command}: {ex.Message}");
             providers.Dispose();
             dataSource.Dispose();
             return null;

@@ -111,12 +111,13 @@ public static partial class FunctionHost
         kestrel.Limits.MaxRequestBodySize = MaxBodyBytes;
         var jsonLogs = !string.IsNullOrEmpty(configuration["K_SERVICE"]) || JsonLogs(configuration["FP_LOG_FORMAT"]);
 
-        CheckLogLevels(configuration.GetSection("Logging"));
+        var logging = configuration.GetSection("Logging");
+        CheckLogLevels(logging);
         var builder = new FunctionHostBuilder(configuration, kestrel);
         // Kestrel's own lines (a connection reset, a bad request) stay at Warning and above; Cloud Run's request log
         // already has every status and latency. Logging__LogLevel__Microsoft.AspNetCore overrides this (added after).
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
-        builder.Logging.AddConfiguration(configuration.GetSection("Logging"));
+        builder.Logging.AddConfiguration(logging);
         if (jsonLogs)
         {
             // The formatter takes no options: registered as is, not through AddConsoleFormatter, whose options are

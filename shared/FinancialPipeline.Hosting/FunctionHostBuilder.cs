@@ -1,7 +1,6 @@
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Options;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
@@ -42,12 +41,12 @@ public sealed class FunctionHostBuilder
         var services = Services.BuildServiceProvider();
         try
         {
-            services.GetService<IStartupValidator>()?.Validate();
+            StartupValidation.Validate(services);
         }
-        catch (OptionsValidationException ex)
+        catch (InvalidOperationException)
         {
             services.Dispose();
-            throw new InvalidOperationException($"invalid settings: {string.Join("; ", ex.Failures)}", ex);
+            throw;
         }
 
         return new(services, Configuration, kestrel);

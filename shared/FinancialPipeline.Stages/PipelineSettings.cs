@@ -1,4 +1,5 @@
 using System.Text.RegularExpressions;
+using FinancialPipeline.Warehouse.BigQuery;
 using Microsoft.Extensions.Configuration;
 
 namespace FinancialPipeline.Stages;
@@ -87,7 +88,7 @@ public sealed partial record PipelineSettings
             BigQueryDataset = config["FP_BQ_DATASET"] ?? defaults.BigQueryDataset,
             // Empty is unset, as for FP_WAREHOUSE and FP_DATA_DIR.
             BigQueryLocation = config["FP_BQ_LOCATION"] is { Length: > 0 } location
-                ? BigQueryLocationPattern().IsMatch(location) ? location : throw new InvalidOperationException($"FP_BQ_LOCATION='{location}' must be a BigQuery location such as US, EU or us-east4")
+                ? BigQueryNames.IsValidLocation(location) ? location : throw new InvalidOperationException($"FP_BQ_LOCATION='{location}' must be a BigQuery location such as US, EU or us-east4")
                 : defaults.BigQueryLocation,
             WorkDirectory = config["FP_WORK_DIR"] is { Length: > 0 } work
                 ? Path.IsPathFullyQualified(work) ? work : throw new InvalidOperationException($"FP_WORK_DIR='{work}' must be an absolute path")
@@ -142,10 +143,6 @@ public sealed partial record PipelineSettings
 
     [GeneratedRegex(@"^([a-z][a-z0-9.\-]*[a-z0-9]:)?[a-z][a-z0-9\-]{4,28}[a-z0-9]$", RegexOptions.CultureInvariant)]
     private static partial Regex ProjectIdPattern();
-
-    /// <summary>A multi-region (US, EU) or a region (us-east4, europe-west2): letters, digits and hyphens.</summary>
-    [GeneratedRegex(@"^[A-Za-z][A-Za-z0-9\-]{1,40}$", RegexOptions.CultureInvariant)]
-    private static partial Regex BigQueryLocationPattern();
 
     [GeneratedRegex(@"^[A-Za-z][A-Za-z0-9\-_.~+%]{0,200}$", RegexOptions.CultureInvariant)]
     private static partial Regex TopicPrefixPattern();

@@ -207,7 +207,7 @@ public sealed partial class StageRunner(
                 UseJitter = false,
                 Delay = TimeSpan.FromMilliseconds(250),
                 MaxDelay = TimeSpan.FromSeconds(4),
-                ShouldHandle = new PredicateBuilder().Handle<NpgsqlException>().Handle<OperationCanceledException>().Handle<TimeoutException>().Handle<IOException>(),
+                ShouldHandle = args => ValueTask.FromResult(args.Outcome.Exception is { } e && IsControlDbFailure(e)),
                 OnRetry = args =>
                 {
                     Noted(args.Outcome.Exception!);
@@ -220,7 +220,7 @@ public sealed partial class StageRunner(
         {
             return (await retry.ExecuteAsync(async ct => await ledger.FailAsync(lease, error, ct), budget.Token), null);
         }
-        catch (Exception dbError) when (dbError is NpgsqlException or OperationCanceledException or TimeoutException or IOException)
+        catch (Exception dbError) when (IsControlDbFailure(dbError))
         {
             if (dbError is not OperationCanceledException || !budget.IsCancellationRequested)
             {
@@ -230,6 +230,9 @@ public sealed partial class StageRunner(
             return (null, lastError);
         }
     }
+
+    /// <summary>What the control database not answering looks like (the budget's own cancellation included).</summary>
+    private static bool IsControlDbFailure(Exception ex) => ex is NpgsqlException or OperationCanceledException or TimeoutException or IOException;
 
     private async Task<StageOutcome> ExecuteWithHeartbeatAsync(IStageWork work, Lease lease, JobConfig job, StageInput input, CancellationToken requestAborted)
     {

@@ -63,6 +63,12 @@ public static class BigQueryNames
         && value[^1] != '-'
         && value.All(c => char.IsAsciiLetterLower(c) || char.IsAsciiDigit(c) || c == '-');
 
+    /// <summary>A multi-region (US, EU) or a region (us-east4, europe-west2): a letter, then 1-40 letters, digits or hyphens.</summary>
+    public static bool IsValidLocation(string? value) =>
+        value is { Length: >= 2 and <= 41 }
+        && char.IsAsciiLetter(value[0])
+        && value.All(c => char.IsAsciiLetterOrDigit(c) || c == '-');
+
     public static bool IsValidDatasetOrTableId(string? value) =>
         value is { Length: >= 1 and <= MaxDatasetOrTableLength }
         && value.All(c => char.IsAsciiLetterOrDigit(c) || c == '_');

@@ -47,7 +47,7 @@ public sealed class BigQueryOptions
             errors.Add($"{nameof(ProjectId)} '{ProjectId}' is not a BigQuery project id (6-30 chars: lowercase letters, digits, hyphens; starts with a letter)");
         }
 
-        if (string.IsNullOrWhiteSpace(Location) || !Location.All(c => char.IsAsciiLetterOrDigit(c) || c == '-'))
+        if (!BigQueryNames.IsValidLocation(Location))
         {
             errors.Add($"{nameof(Location)} '{Location}' is not a BigQuery location such as US or us-east4");
         }
