@@ -22,6 +22,7 @@ root.Subcommands.Add(ReplayCommand.Create());
 root.Subcommands.Add(BackfillCommand.Create());
 root.Subcommands.Add(GoldCommand.Create());
 root.Subcommands.Add(QuarantineCommand.Create());
+root.Subcommands.Add(PruneCommand.Create());
 // Ctrl+C / SIGTERM cancel the command's token, and the command stops what it started (hosts, topology, emulator,
 // PostgreSQL). Registered here, before any command runs: System.CommandLine installs its own handler only once the
 // command has begun, and a SIGTERM in between killed fp with initdb and the emulator's JVM left running. A second

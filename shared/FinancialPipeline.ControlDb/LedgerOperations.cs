@@ -57,7 +57,7 @@ public sealed class LedgerOperations(NpgsqlDataSource dataSource, TimeProvider t
         await using var tx = await conn.BeginTransactionAsync(cancellationToken);
         await using (var lockCmd = new NpgsqlCommand("SELECT pg_advisory_xact_lock(@key)", conn, tx))
         {
-            lockCmd.Parameters.AddWithValue("key", LockKey(executionId));
+            lockCmd.Parameters.AddWithValue("key", ReplayLockKey(executionId));
             await lockCmd.ExecuteNonQueryAsync(cancellationToken);
         }
 
@@ -200,6 +200,7 @@ public sealed class LedgerOperations(NpgsqlDataSource dataSource, TimeProvider t
             ? null
             : new TimeWindow(reader.GetFieldValue<DateTimeOffset>(startOrdinal), reader.GetFieldValue<DateTimeOffset>(startOrdinal + 1));
 
-    private static long LockKey(Guid executionId) =>
+    /// <summary>The advisory lock a replay's reset holds on its execution (a prune takes it too).</summary>
+    internal static long ReplayLockKey(Guid executionId) =>
         unchecked((long)XxHash64.HashToUInt64(Encoding.UTF8.GetBytes("replay:" + executionId.ToString("D"))));
 }
