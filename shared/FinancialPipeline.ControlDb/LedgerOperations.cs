@@ -201,6 +201,6 @@ public sealed class LedgerOperations(NpgsqlDataSource dataSource, TimeProvider t
             : new TimeWindow(reader.GetFieldValue<DateTimeOffset>(startOrdinal), reader.GetFieldValue<DateTimeOffset>(startOrdinal + 1));
 
     /// <summary>The advisory lock a replay's reset holds on its execution (a prune takes it too).</summary>
-    internal static long ReplayLockKey(Guid executionId) =>
+    public static long ReplayLockKey(Guid executionId) =>
         unchecked((long)XxHash64.HashToUInt64(Encoding.UTF8.GetBytes("replay:" + executionId.ToString("D"))));
 }

@@ -71,6 +71,42 @@ public sealed class RetentionTests(StackFixture stack)
     }
 
     [Fact]
+    public async Task Prune_KeepsAnExecutionAReplayResetWhileThePruneWaitedForItsLock()
+    {
+        await using var database = await stack.CreateDatabaseAsync("fp_prune_");
+        await using var dataSource = await MigratedAsync(database);
+        var (replayed, other) = (Guid.NewGuid(), Guid.NewGuid());
+        await CompleteAsync(dataSource, replayed, Stage.Bronze, "job_a", Now.AddDays(-30), backfill: true);
+        await CompleteAsync(dataSource, other, Stage.Bronze, "job_a", Now.AddDays(-30), backfill: true);
+
+        // A replay's reset in flight: it holds the execution's replay lock while it rewrites the rows.
+        await using var conn = await dataSource.OpenConnectionAsync();
+        await using var tx = await conn.BeginTransactionAsync();
+        await using (var hold = new NpgsqlCommand("SELECT pg_advisory_xact_lock(@key)", conn, tx))
+        {
+            hold.Parameters.AddWithValue("key", LedgerOperations.ReplayLockKey(replayed));
+            await hold.ExecuteNonQueryAsync();
+        }
+
+        var prune = new LedgerRetention(dataSource).PruneAsync(Cutoff, CancellationToken.None);
+        await Task.Delay(TimeSpan.FromMilliseconds(500));
+        Assert.False(prune.IsCompleted);
+        await using (var reset = new NpgsqlCommand("UPDATE ingestion_job_execution SET status = 'FAILED', updated_at = @now WHERE execution_id = @id", conn, tx))
+        {
+            reset.Parameters.AddWithValue("now", Now);
+            reset.Parameters.AddWithValue("id", replayed);
+            await reset.ExecuteNonQueryAsync();
+        }
+
+        await tx.CommitAsync();
+        var result = await prune;
+
+        // The other execution of the batch went; the reset one stays, its rows written after the cutoff.
+        Assert.Equal((1L, 1L), (result.Executions, result.LedgerRows));
+        Assert.Equal([replayed], await ExecutionIdsAsync(dataSource));
+    }
+
+    [Fact]
     public async Task FpPrune_CountsWithoutApply_DeletesWithIt_AndRefusesACutoffInsidePubSubsRetention()
     {
         await using var database = await stack.CreateDatabaseAsync("fp_prune_");
