@@ -27,14 +27,21 @@ public sealed class LedgerRetention(NpgsqlDataSource dataSource)
     /// <summary>Executions deleted per transaction: short locks, and the functions' claims never wait long.</summary>
     public const int DefaultBatchSize = 500;
 
-    // The same rule as ExecutionLedger.LastSuccessfulWindowAsync (less its excluded execution, the run asking).
-    private const string KeptSql = """
-        SELECT DISTINCT ON (job_name) job_name, execution_id, end_time
-        FROM ingestion_job_execution
-        WHERE stage = 'bronze' AND status = 'SUCCESS' AND start_time IS NOT NULL AND end_time IS NOT NULL
-          AND window_kind IS DISTINCT FROM 'backfill'
-        ORDER BY job_name, end_time DESC
+    // The same rule as ExecutionLedger.LastSuccessfulWindowAsync (less its excluded execution, the run asking), for each
+    // job of the subquery j: one probe of the (job_name, stage, end_time DESC) index per job, not a scan of the bronze rows.
+    private const string NewestIncrementalBronzeOfJ = """
+        CROSS JOIN LATERAL (
+            SELECT b.job_name, b.execution_id, b.end_time FROM ingestion_job_execution b
+            WHERE b.job_name = j.job_name AND b.stage = 'bronze' AND b.status = 'SUCCESS'
+              AND b.start_time IS NOT NULL AND b.end_time IS NOT NULL AND b.window_kind IS DISTINCT FROM 'backfill'
+            ORDER BY b.end_time DESC LIMIT 1) k
         """;
+
+    private const string KeptSql = $"SELECT k.* FROM (SELECT DISTINCT job_name FROM ingestion_job_execution) j {NewestIncrementalBronzeOfJ}";
+
+    // In a batch's delete: only the batch's jobs.
+    private const string KeptOfBatchSql =
+        $"SELECT k.* FROM (SELECT DISTINCT job_name FROM ingestion_job_execution WHERE execution_id = ANY(string_to_array(@ids, ',')::uuid[])) j {NewestIncrementalBronzeOfJ}";
 
     /// <summary>Counts what <see cref="PruneAsync"/> would delete, deleting nothing.</summary>
     public Task<PruneResult> PlanAsync(DateTimeOffset cutoff, CancellationToken cancellationToken) =>
@@ -150,7 +157,7 @@ public sealed class LedgerRetention(NpgsqlDataSource dataSource)
         var deleted = new HashSet<Guid>();
         long rows = 0;
         await using (var delete = new NpgsqlCommand($"""
-            WITH kept AS ({KeptSql})
+            WITH kept AS ({KeptOfBatchSql})
             DELETE FROM ingestion_job_execution e
             WHERE e.execution_id = ANY(string_to_array(@ids, ',')::uuid[])
               AND e.updated_at < @cutoff AND e.status <> 'RUNNING'
