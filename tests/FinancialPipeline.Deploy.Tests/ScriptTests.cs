@@ -5,11 +5,13 @@ namespace FinancialPipeline.Deploy.Tests;
 /// <summary>The rendered script, checked by the real tools: bash runs it, shellcheck lints it.</summary>
 public sealed class ScriptTests(RepositoryFixture repo) : IClassFixture<RepositoryFixture>
 {
-    [Fact]
-    public async Task ThePlanIsShellcheckClean()
+    [Theory]
+    [InlineData(null)]
+    [InlineData(30)] // adds the bronze lifecycle step: a subshell, a trap and a here-document
+    public async Task ThePlanIsShellcheckClean(int? bronzeRetentionDays)
     {
-        var script = DeploymentPlanner.Build(repo.Settings).ToBashScript();
-        var path = Path.Combine(repo.Root, "plan.sh");
+        var script = DeploymentPlanner.Build(repo.Settings with { BronzeRetentionDays = bronzeRetentionDays }).ToBashScript();
+        var path = Path.Combine(repo.Root, $"plan-{bronzeRetentionDays}.sh");
         await File.WriteAllTextAsync(path, script);
 
         var shellcheck = await RunAsync("shellcheck", ["--shell=bash", "--severity=style", "--external-sources", path]);
@@ -170,12 +172,19 @@ public sealed class ScriptTests(RepositoryFixture repo) : IClassFixture<Reposito
         Assert.Equal("", run.StdOut);
     }
 
-    private static async Task<(int ExitCode, string StdOut, string StdErr)> RunAsync(string program, IEnumerable<string> arguments)
+    /// <summary>Runs a program to its end; <paramref name="environment"/> adds to (or replaces) this process's variables.</summary>
+    internal static async Task<(int ExitCode, string StdOut, string StdErr)> RunAsync(
+        string program, IEnumerable<string> arguments, IReadOnlyDictionary<string, string>? environment = null)
     {
         var start = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var argument in arguments)
         {
             start.ArgumentList.Add(argument);
+        }
+
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>())
+        {
+            start.Environment[name] = value;
         }
 
         Process process;
