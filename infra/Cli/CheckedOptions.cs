@@ -17,16 +17,16 @@ internal static class CheckedOptions
     {
         Description = description,
         DefaultValueFactory = _ => defaultValue,
-        CustomParser = result => Parse(result, name, min, "a whole number"),
+        CustomParser = result => Parse(result, name, min, "a whole number", int.MaxValue),
     };
 
-    /// <summary>A whole number of at least <paramref name="min"/>; null when not given.</summary>
+    /// <summary>A whole number of at least <paramref name="min"/> and at most <paramref name="max"/> (default: the type's); null when not given.</summary>
     /// <param name="what">What the value must be, said when it is not a number ("a whole number of seconds").</param>
-    public static Option<T?> OptionalWholeNumber<T>(string name, string description, T min, string what = "a whole number")
+    public static Option<T?> OptionalWholeNumber<T>(string name, string description, T min, string what = "a whole number", T? max = null)
         where T : struct, IBinaryInteger<T>, IMinMaxValue<T> => new(name)
     {
         Description = description,
-        CustomParser = result => Parse(result, name, min, what),
+        CustomParser = result => Parse(result, name, min, what, max ?? T.MaxValue),
     };
 
     /// <summary>Refuses a value that is empty or only white space (a given one: the default is not checked).</summary>
@@ -61,14 +61,14 @@ internal static class CheckedOptions
         return option;
     }
 
-    private static T Parse<T>(ArgumentResult result, string name, T min, string what)
+    private static T Parse<T>(ArgumentResult result, string name, T min, string what, T max)
         where T : struct, IBinaryInteger<T>, IMinMaxValue<T>
     {
         var text = string.Join(' ', result.Tokens.Select(t => t.Value));
         if (!T.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var value))
         {
             result.AddError(BigInteger.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var big)
-                ? big.Sign > 0 ? $"{name} '{text}' must be at most {T.MaxValue}" : $"{name} must be at least {min}, got {text}"
+                ? big.Sign > 0 ? $"{name} '{text}' must be at most {max}" : $"{name} must be at least {min}, got {text}"
                 : $"{name} '{text}' must be {what}");
             return default;
         }
@@ -76,6 +76,10 @@ internal static class CheckedOptions
         if (value < min)
         {
             result.AddError($"{name} must be at least {min}, got {value}");
+        }
+        else if (value > max)
+        {
+            result.AddError($"{name} '{text}' must be at most {max}");
         }
 
         return value;

@@ -121,11 +121,20 @@ internal static class DeployCommand
         private readonly Option<string> postgresSecret = new("--postgres-secret") { Description = "Secret holding the Npgsql connection string", DefaultValueFactory = _ => Defaults.PostgresSecret };
         private readonly Option<string> slackSecret = new("--slack-secret") { Description = "Secret holding the Slack webhook URL", DefaultValueFactory = _ => Defaults.SlackWebhookSecret };
         private readonly Option<int> maxInstances = new("--max-instances") { Description = "Cloud Run max instances per function", DefaultValueFactory = _ => Defaults.MaxInstances };
+        private readonly Option<int?> bronzeRetentionDays = CheckedOptions.OptionalWholeNumber(
+            "--bronze-retention-days",
+            $"Delete bronze objects this many days after Extract wrote them, {DeploymentSettings.MinBronzeRetentionDays}-{DeploymentSettings.MaxBronzeRetentionDays}: " +
+            $"a redelivered event re-reads its bronze objects, and Pub/Sub keeps a message up to {DeploymentSettings.MinBronzeRetentionDays - 1} days. " +
+            "Replaces the bronze bucket's lifecycle configuration (default: no lifecycle step; the bucket's own is left as it is)",
+            DeploymentSettings.MinBronzeRetentionDays,
+            "a whole number of days",
+            DeploymentSettings.MaxBronzeRetentionDays);
+
         private readonly Option<string> repoRoot = new("--repo-root") { Description = "Repository root (default: the folder above the current one holding FinancialPipeline.sln)" };
 
         public void AddTo(Command command)
         {
-            foreach (var option in new Option[] { project, region, prefix, bronzeBucket, silverBucket, bucketLocation, dataset, bigQueryLocation, sqlInstance, sqlTier, sqlVersion, controlDatabase, controlDbUser, postgresSecret, slackSecret, maxInstances, repoRoot })
+            foreach (var option in new Option[] { project, region, prefix, bronzeBucket, silverBucket, bucketLocation, dataset, bigQueryLocation, sqlInstance, sqlTier, sqlVersion, controlDatabase, controlDbUser, postgresSecret, slackSecret, maxInstances, bronzeRetentionDays, repoRoot })
             {
                 command.Options.Add(option);
             }
@@ -165,6 +174,7 @@ internal static class DeployCommand
                 PostgresSecret = parse.GetValue(postgresSecret)!,
                 SlackWebhookSecret = parse.GetValue(slackSecret)!,
                 MaxInstances = parse.GetValue(maxInstances),
+                BronzeRetentionDays = parse.GetValue(bronzeRetentionDays),
             };
         }
 

@@ -21,6 +21,13 @@ public enum StepKind
     /// it, and it is unset. The value never appears in the plan or in the script's output.
     /// </summary>
     GenerateSecretIfMissing,
+
+    /// <summary>
+    /// Write <see cref="DeployStep.Stdin"/> verbatim to a new temporary file whose path is in
+    /// <see cref="DeployStep.Variable"/>, run the command (which names the file through that variable), and remove the
+    /// file whether the command succeeded or not: for a command that reads a file by path and cannot read a pipe.
+    /// </summary>
+    RunWithInputFile,
 }
 
 /// <summary>
@@ -44,7 +51,10 @@ public sealed record DeployStep(string Comment, StepKind Kind, IReadOnlyList<str
 
     public string? FailureMessage { get; init; }
 
-    /// <summary>Text fed to the command's standard input verbatim (a quoted here-document: nothing in it expands).</summary>
+    /// <summary>
+    /// Text fed to the command's standard input verbatim (a quoted here-document: nothing in it expands); for
+    /// <see cref="StepKind.RunWithInputFile"/>, the content of its input file, written the same way.
+    /// </summary>
     public string? Stdin { get; init; }
 
     /// <summary>The commands of a <see cref="StepKind.GenerateSecretIfMissing"/> step; <see cref="Command"/> is the first one's.</summary>
@@ -54,6 +64,18 @@ public sealed record DeployStep(string Comment, StepKind Kind, IReadOnlyList<str
 
     public static DeployStep RunWithInput(string comment, string stdin, params string[] command) =>
         new(comment, StepKind.Run, command) { Stdin = stdin };
+
+    /// <summary>A <see cref="StepKind.RunWithInputFile"/> step: <paramref name="command"/> names the file as <see cref="ShellQuoting.Variable"/>(<paramref name="variable"/>).</summary>
+    public static DeployStep RunWithInputFile(string comment, string content, string variable, params string[] command)
+    {
+        var reference = ShellQuoting.Variable(variable); // refuses a name bash would not take as a variable
+        if (!command.Any(word => word.Contains(reference, StringComparison.Ordinal)))
+        {
+            throw new ArgumentException($"the command does not name its input file ${{{variable}}}", nameof(command));
+        }
+
+        return new(comment, StepKind.RunWithInputFile, command) { Stdin = content, Variable = variable };
+    }
 
     public static DeployStep CreateIfMissing(string comment, IReadOnlyList<string> check, params string[] command) =>
         new(comment, StepKind.CreateIfMissing, command) { Check = check };

@@ -60,9 +60,7 @@ public sealed record DeploymentPlan(string Title, IReadOnlyList<DeployStep> Step
         switch (step.Kind)
         {
             case StepKind.Run when step.Stdin is { } stdin:
-                var delimiter = HereDocDelimiter(stdin);
-                script.Append(command).Append(" <<'").Append(delimiter).Append("'\n").Append(stdin);
-                script.Append(stdin.EndsWith('\n') ? "" : "\n").Append(delimiter).Append('\n');
+                AppendHereDoc(script.Append(command), stdin);
                 break;
             case StepKind.Run:
                 script.Append(command).Append('\n');
@@ -84,6 +82,9 @@ public sealed record DeploymentPlan(string Title, IReadOnlyList<DeployStep> Step
                 break;
             case StepKind.GenerateSecretIfMissing:
                 AppendGeneratedSecret(script, step);
+                break;
+            case StepKind.RunWithInputFile:
+                AppendWithInputFile(script, step);
                 break;
             default:
                 throw new InvalidOperationException($"unknown step kind {step.Kind}");
@@ -118,6 +119,29 @@ public sealed record DeploymentPlan(string Title, IReadOnlyList<DeployStep> Step
         }
 
         script.Append("  unset ").Append(name).Append("\nfi\n");
+    }
+
+    /// <summary>
+    /// A subshell: the file and its variable exist only inside it, its EXIT trap removes the file however the command
+    /// ends, and under <c>set -e</c> the command's failure ends the subshell and then the script with the same status.
+    /// </summary>
+    private static void AppendWithInputFile(StringBuilder script, DeployStep step)
+    {
+        var name = step.Variable!;
+        var file = ShellQuoting.Quote(ShellQuoting.Variable(name));
+        script.Append("(\n");
+        script.Append("  ").Append(name).Append("=\"$(mktemp)\"\n");
+        script.Append("  trap ").Append(ShellQuoting.Quote($"rm -f \"${{{name}}}\"")).Append(" EXIT\n");
+        AppendHereDoc(script.Append("  cat >").Append(file), step.Stdin!);
+        script.Append("  ").Append(Command(step.Command, "  ")).Append("\n)\n");
+    }
+
+    /// <summary>A quoted here-document feeding <paramref name="text"/> verbatim to the command just appended.</summary>
+    private static void AppendHereDoc(StringBuilder script, string text)
+    {
+        var delimiter = HereDocDelimiter(text);
+        script.Append(" <<'").Append(delimiter).Append("'\n").Append(text);
+        script.Append(text.EndsWith('\n') ? "" : "\n").Append(delimiter).Append('\n');
     }
 
     /// <summary>The opening of a block that runs only when the step's check command fails, its output silenced.</summary>

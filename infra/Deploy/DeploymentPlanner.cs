@@ -1,4 +1,6 @@
 using System.Globalization;
+using System.Text.Json.Nodes;
+using FinancialPipeline.Core.Storage;
 using FinancialPipeline.PubSub;
 
 namespace FinancialPipeline.Deploy;
@@ -12,6 +14,7 @@ public static class DeploymentPlanner
     public const string PubSubEventType = "google.cloud.pubsub.topic.v1.messagePublished";
     public const string ProjectNumberVariable = "PROJECT_NUMBER";
     public const string ControlDbPasswordVariable = "FP_CONTROL_DB_PASSWORD";
+    public const string LifecycleFileVariable = "FP_LIFECYCLE_FILE";
 
     private static readonly string[] RequiredApis =
     [
@@ -67,6 +70,19 @@ public static class DeploymentPlanner
 
         return new DeploymentPlan($"FinancialPipeline deployment: project {settings.ProjectId}, region {settings.Region}, prefix {settings.Prefix}", steps, NextSteps(settings));
     }
+
+    /// <summary>
+    /// The bronze bucket's lifecycle configuration (Cloud Storage's JSON): a single rule deleting objects whose names start
+    /// with <see cref="ObjectLayout.BronzeRootPrefix"/> once they are <paramref name="days"/> days old.
+    /// </summary>
+    public static string BronzeLifecycleJson(int days) => new JsonObject
+    {
+        ["rule"] = new JsonArray(new JsonObject
+        {
+            ["action"] = new JsonObject { ["type"] = "Delete" },
+            ["condition"] = new JsonObject { ["age"] = days, ["matchesPrefix"] = new JsonArray(ObjectLayout.BronzeRootPrefix) },
+        }),
+    }.ToJsonString();
 
     /// <summary>
     /// The deployment writes no job row, and Extract rejects every start message until one exists: say how to write it
@@ -178,18 +194,46 @@ public static class DeploymentPlanner
 
         public void Buckets()
         {
-            foreach (var bucket in new[] { settings.BronzeBucket, settings.SilverBucket })
+            Bucket(settings.BronzeBucket);
+            if (settings.BronzeRetentionDays is { } days)
             {
-                var url = "gs://" + bucket;
-                Add(DeployStep.CreateIfMissing(
-                    $"Bucket {bucket}: uniform bucket-level access, public access prevented.",
-                    ["gcloud", "storage", "buckets", "describe", url, project],
-                    "gcloud", "storage", "buckets", "create", url, project, "--location=" + settings.EffectiveBucketLocation,
-                    "--uniform-bucket-level-access", "--public-access-prevention"));
-                Add(DeployStep.Run(
-                    $"Enforce the same on {bucket} if it already existed.",
-                    "gcloud", "storage", "buckets", "update", url, project, "--uniform-bucket-level-access", "--public-access-prevention"));
+                BronzeLifecycle(days);
             }
+
+            // Silver gets no lifecycle rule: BigQuery reads its tables and its quarantine objects in place.
+            Bucket(settings.SilverBucket);
+        }
+
+        private void Bucket(string bucket)
+        {
+            var url = "gs://" + bucket;
+            Add(DeployStep.CreateIfMissing(
+                $"Bucket {bucket}: uniform bucket-level access, public access prevented.",
+                ["gcloud", "storage", "buckets", "describe", url, project],
+                "gcloud", "storage", "buckets", "create", url, project, "--location=" + settings.EffectiveBucketLocation,
+                "--uniform-bucket-level-access", "--public-access-prevention"));
+            Add(DeployStep.Run(
+                $"Enforce the same on {bucket} if it already existed.",
+                "gcloud", "storage", "buckets", "update", url, project, "--uniform-bucket-level-access", "--public-access-prevention"));
+        }
+
+        /// <summary>
+        /// One rule on the bronze bucket: delete what Extract wrote (names starting <see cref="ObjectLayout.BronzeRootPrefix"/>)
+        /// once it is <paramref name="days"/> days old. The prefix keeps it off silver and quarantine objects in a bucket
+        /// a job also uses as its silver bucket. Setting the whole configuration again on every apply is idempotent.
+        /// </summary>
+        private void BronzeLifecycle(int days)
+        {
+            var bucket = settings.BronzeBucket;
+            // gcloud storage resolves --lifecycle-file with os.path.realpath before opening it, which turns /dev/stdin
+            // (a pipe, or bash's deleted here-document file) into a path that does not exist, and it has no '-' for
+            // standard input: the rules go into a real file, as Google's lifecycle guide does it.
+            Add(DeployStep.RunWithInputFile(
+                $"Bucket {bucket}: delete bronze objects ({ObjectLayout.BronzeRootPrefix}...) {days} days after Extract wrote them.\n" +
+                "This replaces the bucket's whole lifecycle configuration: any other rule on it is removed.",
+                BronzeLifecycleJson(days),
+                LifecycleFileVariable,
+                "gcloud", "storage", "buckets", "update", "gs://" + bucket, project, "--lifecycle-file=" + ShellQuoting.Variable(LifecycleFileVariable)));
         }
 
         public void ControlDatabase(int services)

@@ -1,4 +1,6 @@
 using System.Text.RegularExpressions;
+using FinancialPipeline.Core.Storage;
+using FinancialPipeline.PubSub;
 
 namespace FinancialPipeline.Deploy;
 
@@ -54,6 +56,21 @@ public sealed partial record DeploymentSettings
     public string BaseImage { get; init; } = "dotnet10";
 
     public int MaxInstances { get; init; } = 10;
+
+    /// <summary>
+    /// Days after which a lifecycle rule of <see cref="BronzeBucket"/> deletes bronze objects (names starting
+    /// <see cref="ObjectLayout.BronzeRootPrefix"/>); null: the plan sets no lifecycle and leaves the bucket's own as it is.
+    /// Transform reads the bronze objects its event names on every retry or redelivery of that event, so they must
+    /// outlive the longest a message can wait (<see cref="MinBronzeRetentionDays"/>). A silver replay of an execution
+    /// older than this fails naming the missing object; a bronze replay extracts it again.
+    /// </summary>
+    public int? BronzeRetentionDays { get; init; }
+
+    /// <summary>One day past the longest Pub/Sub keeps an undelivered message (<see cref="SubscriptionSpec.MaxMessageRetention"/>).</summary>
+    public static readonly int MinBronzeRetentionDays = (int)SubscriptionSpec.MaxMessageRetention.TotalDays + 1;
+
+    /// <summary>A hundred years: beyond it a typing slip is likelier than a wish.</summary>
+    public const int MaxBronzeRetentionDays = 36_500;
 
     /// <summary>Repository root: uploaded as the build source (each function is built with GOOGLE_BUILDABLE).</summary>
     public required string RepositoryRoot { get; init; }
@@ -114,7 +131,7 @@ public sealed partial record DeploymentSettings
         // The one bucket rule the job rows and the stores are held to, GCS's own included (no 'google', no IP address).
         foreach (var (setting, bucket) in new[] { (nameof(BronzeBucket), BronzeBucket), (nameof(SilverBucket), SilverBucket) })
         {
-            if (FinancialPipeline.Core.Storage.BucketNames.Problem(bucket) is { } problem)
+            if (BucketNames.Problem(bucket) is { } problem)
             {
                 throw new ArgumentException($"{setting}: '{bucket}' {problem}");
             }
@@ -153,6 +170,13 @@ public sealed partial record DeploymentSettings
         if (MaxInstances is < 1 or > 1000)
         {
             throw new ArgumentException($"{nameof(MaxInstances)}: {MaxInstances} must be between 1 and 1000");
+        }
+
+        if (BronzeRetentionDays is { } days && (days < MinBronzeRetentionDays || days > MaxBronzeRetentionDays))
+        {
+            throw new ArgumentException(
+                $"{nameof(BronzeRetentionDays)}: {days} must be between {MinBronzeRetentionDays} and {MaxBronzeRetentionDays} " +
+                $"(a redelivered event re-reads its bronze objects, and Pub/Sub keeps a message up to {MinBronzeRetentionDays - 1} days)");
         }
 
         if (!Path.IsPathFullyQualified(RepositoryRoot) || !Directory.Exists(RepositoryRoot))

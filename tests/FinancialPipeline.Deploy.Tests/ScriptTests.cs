@@ -5,11 +5,13 @@ namespace FinancialPipeline.Deploy.Tests;
 /// <summary>The rendered script, checked by the real tools: bash runs it, shellcheck lints it.</summary>
 public sealed class ScriptTests(RepositoryFixture repo) : IClassFixture<RepositoryFixture>
 {
-    [Fact]
-    public async Task ThePlanIsShellcheckClean()
+    [Theory]
+    [InlineData(null)]
+    [InlineData(30)] // adds the bronze lifecycle step: a subshell, a trap and a here-document
+    public async Task ThePlanIsShellcheckClean(int? bronzeRetentionDays)
     {
-        var script = DeploymentPlanner.Build(repo.Settings).ToBashScript();
-        var path = Path.Combine(repo.Root, "plan.sh");
+        var script = DeploymentPlanner.Build(repo.Settings with { BronzeRetentionDays = bronzeRetentionDays }).ToBashScript();
+        var path = Path.Combine(repo.Root, $"plan-{bronzeRetentionDays}.sh");
         await File.WriteAllTextAsync(path, script);
 
         var shellcheck = await RunAsync("shellcheck", ["--shell=bash", "--severity=style", "--external-sources", path]);
@@ -69,6 +71,41 @@ public sealed class ScriptTests(RepositoryFixture repo) : IClassFixture<Reposito
 
         Assert.True(run.ExitCode == 0, run.StdErr);
         Assert.Equal("deployment finished: 0 steps\n" + string.Concat(plan.NextSteps!.Select(l => l + "\n")), run.StdOut);
+    }
+
+    [Fact]
+    public async Task AnInputFileIsARegularFileHoldingTheTextVerbatim_RemovedAfterwards_AndAFailureStopsTheScript()
+    {
+        var text = "{\"it's\": \"$HOME `date`\"}\nFP_INPUT\n  trailing spaces  ";
+        var file = ShellQuoting.Variable("FP_TEST_FILE");
+        // realpath -e fails on /dev/stdin (a pipe or a deleted here-document file), as gcloud storage's file reader does.
+        string[] read = ["bash", "-c", "printf '%s\\n' \"$1\" >\"$2\"; cat \"$(realpath -e \"$1\")\"", "read", file, Path.Combine(repo.Root, "input-path")];
+        var plan = new DeploymentPlan("input file", [
+            DeployStep.RunWithInputFile("read by path", text, "FP_TEST_FILE", read),
+            DeployStep.CreateIfMissing("the variable is gone", ["declare", "-p", "FP_TEST_FILE"], "printf", "\\n%s\\n", "unset"),
+            DeployStep.RunWithInputFile("a failing command", "x", "FP_TEST_FILE", ["bash", "-c", "printf '%s\\n' \"$1\" >\"$2\"; exit 7", "fail", file, Path.Combine(repo.Root, "failed-path")]),
+            DeployStep.Run("never reached", "printf", "%s", "reached"),
+        ]);
+        var path = Path.Combine(repo.Root, "input-file.sh");
+        await File.WriteAllTextAsync(path, plan.ToBashScript());
+
+        var run = await RunAsync("bash", [path]);
+
+        Assert.Equal(7, run.ExitCode);
+        Assert.Equal(text + "\n" + "\nunset\n", run.StdOut); // a here-document ends its last line
+        foreach (var pathFile in new[] { "input-path", "failed-path" })
+        {
+            var input = (await File.ReadAllTextAsync(Path.Combine(repo.Root, pathFile))).TrimEnd('\n');
+            Assert.StartsWith("/", input, StringComparison.Ordinal);
+            Assert.False(File.Exists(input), $"{input} was left behind"); // removed, also after the command failed
+        }
+    }
+
+    [Fact]
+    public void AnInputFileStepMustNameItsFile()
+    {
+        Assert.Throws<ArgumentException>(() => DeployStep.RunWithInputFile("unnamed", "x", "FP_FILE", "cat", "/etc/hostname"));
+        Assert.Throws<ArgumentException>(() => DeployStep.RunWithInputFile("bad name", "x", "FP-FILE", "cat", "FP-FILE"));
     }
 
     [Fact]
@@ -135,12 +172,19 @@ public sealed class ScriptTests(RepositoryFixture repo) : IClassFixture<Reposito
         Assert.Equal("", run.StdOut);
     }
 
-    private static async Task<(int ExitCode, string StdOut, string StdErr)> RunAsync(string program, IEnumerable<string> arguments)
+    /// <summary>Runs a program to its end; <paramref name="environment"/> adds to (or replaces) this process's variables.</summary>
+    internal static async Task<(int ExitCode, string StdOut, string StdErr)> RunAsync(
+        string program, IEnumerable<string> arguments, IReadOnlyDictionary<string, string>? environment = null)
     {
         var start = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var argument in arguments)
         {
             start.ArgumentList.Add(argument);
+        }
+
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>())
+        {
+            start.Environment[name] = value;
         }
 
         Process process;

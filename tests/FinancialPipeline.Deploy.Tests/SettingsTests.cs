@@ -33,6 +33,11 @@ public sealed class SettingsTests(RepositoryFixture repo) : IClassFixture<Reposi
         { "BaseImage", s => s with { BaseImage = "dotnet8'" } },
         { "Prefix", s => s with { Prefix = "pipeline-production-" } },
         { "MaxInstances", s => s with { MaxInstances = 0 } },
+        // A redelivered event re-reads its bronze objects, and Pub/Sub keeps a message up to 7 days.
+        { "BronzeRetentionDays", s => s with { BronzeRetentionDays = 7 } },
+        { "BronzeRetentionDays", s => s with { BronzeRetentionDays = 0 } },
+        { "BronzeRetentionDays", s => s with { BronzeRetentionDays = -1 } },
+        { "BronzeRetentionDays", s => s with { BronzeRetentionDays = 36_501 } },
         { "RepositoryRoot", s => s with { RepositoryRoot = "relative/path" } },
     };
 

@@ -31,6 +31,12 @@ public sealed class CliUsageTests
     [InlineData("fp: --latency-ms must be at least 0, got -1", "bench", "extract", "--latency-ms", "-1")]
     [InlineData("fp: --runs must be at least 1, got 0", "bench", "silver", "--runs", "0")]
     [InlineData("fp: --rows must be at least 1, got 0", "bench", "silver", "--rows", "0")]
+    [InlineData("fp: --bronze-retention-days must be at least 8, got 7", "deploy", "plan", "--project", "my-project", "--bronze-retention-days", "7")]
+    [InlineData("fp: --bronze-retention-days must be at least 8, got 0", "deploy", "plan", "--project", "my-project", "--bronze-retention-days", "0")]
+    [InlineData("fp: --bronze-retention-days must be at least 8, got -1", "deploy", "apply", "--project", "my-project", "--bronze-retention-days", "-1")]
+    [InlineData("fp: --bronze-retention-days '1.5' must be a whole number of days", "deploy", "plan", "--project", "my-project", "--bronze-retention-days", "1.5")]
+    [InlineData("fp: --bronze-retention-days 'ten' must be a whole number of days", "deploy", "apply", "--project", "my-project", "--bronze-retention-days", "ten")]
+    [InlineData("fp: --bronze-retention-days '36501' must be at most 36500", "deploy", "plan", "--project", "my-project", "--bronze-retention-days", "36501")]
     public async Task Usage_error_exits_2_with_the_reason_before_connecting(string firstLine, params string[] args)
     {
         // Nothing listens there: a command that connected before checking its arguments would say so instead.

@@ -11,12 +11,18 @@ public static class ObjectLayout
     public const string Dataset = "financial_quotes";
     public const string RejectedDataset = "financial_quotes_rejected";
 
+    /// <summary>
+    /// <c>financial_quotes/ingest_date=</c>: what every bronze object name starts with and no silver or quarantine one
+    /// does (<c>financial_quotes/date=</c>, <c>financial_quotes_rejected/</c>), even in a bucket a job uses for both.
+    /// </summary>
+    public const string BronzeRootPrefix = Dataset + "/ingest_date=";
+
     /// <summary><c>financial_quotes/ingest_date=YYYY-MM-DD/execution_id={uuid}/part-00000.parquet</c></summary>
     public static string BronzeObject(DateTimeOffset ingestDate, Guid executionId, int part = 0) =>
         $"{BronzePrefix(ingestDate, executionId)}part-{part.ToString("D5", CultureInfo.InvariantCulture)}.parquet";
 
     public static string BronzePrefix(DateTimeOffset ingestDate, Guid executionId) =>
-        $"{Dataset}/ingest_date={DateKey(ingestDate)}/execution_id={executionId:D}/";
+        $"{BronzeRootPrefix}{DateKey(ingestDate)}/execution_id={executionId:D}/";
 
     /// <summary><c>financial_quotes/date=YYYY-MM-DD/</c> — one partition per bar date (UTC).</summary>
     public static string SilverPartitionPrefix(DateOnly barDate) => $"{Dataset}/date={DateKey(barDate)}/";
