@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using FinancialPipeline.ControlDb;
+using FinancialPipeline.Deploy;
 using Spectre.Console;
 
 namespace FinancialPipeline.Cli;
@@ -8,29 +9,22 @@ namespace FinancialPipeline.Cli;
 /// <summary>
 /// <c>fp prune</c>: the control database's retention. Counts, or with <c>--apply</c> deletes, the executions, replaced
 /// attempts, rejected messages and alerts untouched for <c>--older-than-days</c> days (<see cref="LedgerRetention"/>).
-/// Objects and the gold table are not touched: a bucket lifecycle rule is their retention.
+/// Objects and the gold table are not touched: bronze objects go by the bucket lifecycle rule of <c>fp deploy --bronze-retention-days</c>.
 /// </summary>
 internal static class PruneCommand
 {
-    /// <summary>Past Pub/Sub's 7-day message retention, so no redelivery or dead letter can name a pruned row.</summary>
-    public const int MinDays = 8;
-
-    /// <summary>A hundred years: any more is a typo, and the cutoff must stay a date.</summary>
-    public const int MaxDays = 36_500;
+    /// <summary>The same bounds as <c>fp deploy --bronze-retention-days</c>: a day past the longest Pub/Sub keeps a message, so no redelivery or dead letter can name a pruned row.</summary>
+    public static readonly int MinDays = DeploymentSettings.MinBronzeRetentionDays;
 
     public static Command Create()
     {
         var days = CheckedOptions.OptionalWholeNumber(
-            "--older-than-days", $"Rows untouched for this many days go ({MinDays}-{MaxDays}: past Pub/Sub's 7-day retention)", MinDays);
+            "--older-than-days",
+            $"Rows untouched for this many days go ({MinDays}-{DeploymentSettings.MaxBronzeRetentionDays}: past Pub/Sub's {MinDays - 1}-day message retention)",
+            MinDays,
+            "a whole number of days",
+            DeploymentSettings.MaxBronzeRetentionDays);
         days.Required = true;
-        days.Validators.Add(result =>
-        {
-            if (!result.Implicit && result.Tokens.Count == 1
-                && int.TryParse(result.Tokens[0].Value, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var value) && value > MaxDays)
-            {
-                result.AddError($"--older-than-days must be at most {MaxDays}, got {value}");
-            }
-        });
         var apply = new Option<bool>("--apply") { Description = "Delete them (without it, only count what would go)" };
         var command = new Command(
             "prune",
@@ -74,7 +68,7 @@ internal static class PruneCommand
         }
 
         Console.WriteLine(apply
-            ? "objects and the gold table are not pruned: a bucket lifecycle rule on bronze is theirs"
+            ? "objects and the gold table are not pruned: bronze objects go by the lifecycle rule of fp deploy --bronze-retention-days"
             : "dry run: nothing deleted; --apply deletes these");
     }
 

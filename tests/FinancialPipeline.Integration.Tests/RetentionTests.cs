@@ -123,7 +123,7 @@ public sealed class RetentionTests(StackFixture stack)
         var tooFar = await FpProcess.RunAsync(env, "prune", "--older-than-days", "36501");
         var missing = await FpProcess.RunAsync(env, "prune");
         Assert.Equal((2, "fp: --older-than-days must be at least 8, got 7\nfp prune --help lists the options\n"), (tooSoon.ExitCode, tooSoon.Stderr));
-        Assert.Equal((2, "fp: --older-than-days must be at most 36500, got 36501\nfp prune --help lists the options\n"), (tooFar.ExitCode, tooFar.Stderr));
+        Assert.Equal((2, "fp: --older-than-days '36501' must be at most 36500\nfp prune --help lists the options\n"), (tooFar.ExitCode, tooFar.Stderr));
         Assert.Equal(2, missing.ExitCode);
         Assert.Contains("--older-than-days", missing.Stderr, StringComparison.Ordinal);
 
