@@ -195,6 +195,45 @@ public sealed class SilverEngineTests : IDisposable
     }
 
     [Fact]
+    public async Task ARun_ListsOnlyThePartitionsOfItsDates_NotTheWholeSilverHistory()
+    {
+        // A year of earlier partitions before yesterday (placeholders: a listing of them is all the old code did with them),
+        // and today's, which the run merges into.
+        for (var day = 1; day <= 365; day++)
+        {
+            var old = ObjectLayout.SilverObject(DateOnly.FromDateTime(T.UtcDateTime).AddDays(-day - 1));
+            await _store.UploadObjectAsync(Job.SilverBucketName, old, "application/octet-stream", new MemoryStream([1]));
+        }
+
+        var first = Guid.NewGuid();
+        await RunAsync(first, [await WriteBronzeAsync(first, Now.AddMinutes(-5), [Row("AAPL", T.AddHours(-1))])]);
+        var exec = Guid.NewGuid();
+        var bronze = await WriteBronzeAsync(exec, Now.AddMinutes(-5), [Row("AAPL", T), Row("MSFT", T.AddDays(-1))]);
+        var counting = new CountingListStore(_store);
+
+        var result = await RunAsync(exec, [bronze], store: counting);
+
+        var (today, yesterday) = (DateOnly.FromDateTime(T.UtcDateTime), DateOnly.FromDateTime(T.UtcDateTime).AddDays(-1));
+        Assert.Equal([ObjectLayout.SilverPartitionPrefix(yesterday), ObjectLayout.SilverPartitionPrefix(today)], counting.Prefixes);
+        Assert.Equal(1, counting.Listed); // today's partition, of 366 (yesterday has none yet)
+        Assert.Equal(2, (await ReadSilverAsync(today)).Count); // the earlier run's bar kept: today's partition was found and merged
+        Assert.Equal(2, result.Written);
+    }
+
+    [Fact]
+    public void PartitionListings_AreEachDatesPartition_OrTheirCommonPrefixForARange()
+    {
+        var d = new DateOnly(2026, 11, 25);
+        Assert.Equal(["financial_quotes/date=2026-11-25/"], ObjectLayout.SilverPartitionListings([d, d]));
+        Assert.Equal(["financial_quotes/date=2026-11-24/", "financial_quotes/date=2026-11-25/"], ObjectLayout.SilverPartitionListings([d, d.AddDays(-1)]));
+        Assert.Equal(["financial_quotes/date=2026-11-2"], ObjectLayout.SilverPartitionListings([.. Enumerable.Range(0, 5).Select(i => d.AddDays(-i))]));
+        Assert.Equal(["financial_quotes/date=2026-11-"], ObjectLayout.SilverPartitionListings([.. Enumerable.Range(0, 7).Select(i => d.AddDays(-i))]));
+        Assert.Equal(["financial_quotes/date=2026-1"], ObjectLayout.SilverPartitionListings([.. Enumerable.Range(0, 40).Select(i => d.AddDays(-i))]));
+        Assert.Equal(["financial_quotes/date=202"], ObjectLayout.SilverPartitionListings([.. Enumerable.Range(0, 5).Select(i => new DateOnly(2026, 1, 2).AddDays(-i))]));
+        Assert.All(ObjectLayout.SilverPartitionListings([.. Enumerable.Range(0, 5).Select(i => d.AddDays(-i))]), p => Assert.DoesNotContain("ingest_date", p, StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task ANullPrice_InABronzeFileWithOptionalPrices_IsQuarantinedAsPricePositive()
     {
         var exec = Guid.NewGuid();
@@ -579,6 +618,24 @@ public sealed class SilverEngineTests : IDisposable
         await _store.DownloadObjectAsync(Job.SilverBucketName, ObjectLayout.RejectedObject(date, exec), buffer);
         buffer.Position = 0;
         return await BarParquet.ReadRejectedAsync(buffer);
+    }
+
+    /// <summary>Counts what the engine's listings return, and under which prefixes it listed.</summary>
+    private sealed class CountingListStore(IObjectStore inner) : DelegatingObjectStore(inner)
+    {
+        public List<string> Prefixes { get; } = [];
+
+        public int Listed { get; private set; }
+
+        public override async IAsyncEnumerable<StoredObject> ListObjectsAsync(string bucket, string prefix, ListObjectsOptions? options = null, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken = default)
+        {
+            Prefixes.Add(prefix);
+            await foreach (var o in base.ListObjectsAsync(bucket, prefix, options, cancellationToken))
+            {
+                Listed++;
+                yield return o;
+            }
+        }
     }
 
     /// <summary>

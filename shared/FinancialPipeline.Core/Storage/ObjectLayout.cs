@@ -24,8 +24,36 @@ public static class ObjectLayout
     public static string BronzePrefix(DateTimeOffset ingestDate, Guid executionId) =>
         $"{BronzeRootPrefix}{DateKey(ingestDate)}/execution_id={executionId:D}/";
 
+    /// <summary><c>financial_quotes/date=</c>: the prefix every silver partition starts with (not bronze's <c>ingest_date=</c>).</summary>
+    public const string SilverRootPrefix = Dataset + "/date=";
+
     /// <summary><c>financial_quotes/date=YYYY-MM-DD/</c> — one partition per bar date (UTC).</summary>
-    public static string SilverPartitionPrefix(DateOnly barDate) => $"{Dataset}/date={DateKey(barDate)}/";
+    public static string SilverPartitionPrefix(DateOnly barDate) => $"{SilverRootPrefix}{DateKey(barDate)}/";
+
+    /// <summary>
+    /// The prefixes to list for the silver objects of <paramref name="barDates"/>, without listing the whole dataset,
+    /// which grows by a partition a day: each date's partition when they are at most <paramref name="maxSeparate"/> (an
+    /// hourly run touches one or two), else the longest prefix their partitions share (a backfill's range: it may hold
+    /// other dates, which the caller ignores).
+    /// </summary>
+    public static IReadOnlyList<string> SilverPartitionListings(IReadOnlyCollection<DateOnly> barDates, int maxSeparate = 4)
+    {
+        ArgumentOutOfRangeException.ThrowIfZero(barDates.Count);
+        var prefixes = barDates.Distinct().Order().Select(SilverPartitionPrefix).ToList();
+        if (prefixes.Count <= maxSeparate)
+        {
+            return prefixes;
+        }
+
+        var (first, last) = (prefixes[0], prefixes[^1]);
+        var common = 0;
+        while (first[common] == last[common])
+        {
+            common++;
+        }
+
+        return [first[..common]];
+    }
 
     public static string SilverObject(DateOnly barDate) => $"{SilverPartitionPrefix(barDate)}part-00000.parquet";
 

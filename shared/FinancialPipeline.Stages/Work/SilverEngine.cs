@@ -77,11 +77,16 @@ public sealed class SilverEngine(IObjectStore store, SilverEngineOptions options
     public async Task<SilverResult> CommitAsync(SilverStage staged, Func<CancellationToken, Task> beforeWrite, CancellationToken cancellationToken)
     {
         var results = new ConcurrentDictionary<int, PartitionResult>();
-        // Listed under the caller's lock: no other writer can add a partition until the commit ends.
+        // Listed under the caller's lock: no other writer can add a partition until the commit ends. Only the batch's
+        // dates: the whole dataset grows by a partition a day, and every hourly run would page through all of it.
         staged.ExistingPartitions = new(StringComparer.Ordinal);
-        await foreach (var o in store.ListObjectsAsync(staged.Batch.Job.SilverBucketName, ObjectLayout.Dataset + "/", cancellationToken: cancellationToken))
+        var listings = staged.Buckets.Count == 0 ? [] : ObjectLayout.SilverPartitionListings([.. staged.Buckets.Values.Select(b => b.Date)]);
+        foreach (var prefix in listings)
         {
-            staged.ExistingPartitions[o.Name] = o.Generation;
+            await foreach (var o in store.ListObjectsAsync(staged.Batch.Job.SilverBucketName, prefix, cancellationToken: cancellationToken))
+            {
+                staged.ExistingPartitions[o.Name] = o.Generation;
+            }
         }
 
         var parallel = new ParallelOptions { MaxDegreeOfParallelism = options.MaxConcurrentPartitions, CancellationToken = cancellationToken };
