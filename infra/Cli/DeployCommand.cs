@@ -124,7 +124,7 @@ internal static class DeployCommand
         private readonly Option<int?> bronzeRetentionDays = CheckedOptions.OptionalWholeNumber(
             "--bronze-retention-days",
             $"Delete bronze objects this many days after Extract wrote them, {DeploymentSettings.MinBronzeRetentionDays}-{DeploymentSettings.MaxBronzeRetentionDays}: " +
-            $"a redelivered event re-reads its bronze objects, and Pub/Sub keeps a message up to {DeploymentSettings.MinBronzeRetentionDays - 1} days. " +
+            $"a redelivered event re-reads its bronze objects, and the pipeline's subscriptions keep a message up to {DeploymentSettings.MinBronzeRetentionDays - 1} days. " +
             "Replaces the bronze bucket's lifecycle configuration (default: no lifecycle step; the bucket's own is left as it is)",
             DeploymentSettings.MinBronzeRetentionDays,
             "a whole number of days",

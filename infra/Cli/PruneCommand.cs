@@ -13,14 +13,14 @@ namespace FinancialPipeline.Cli;
 /// </summary>
 internal static class PruneCommand
 {
-    /// <summary>The same bounds as <c>fp deploy --bronze-retention-days</c>: a day past the longest Pub/Sub keeps a message, so no redelivery or dead letter can name a pruned row.</summary>
-    public static readonly int MinDays = DeploymentSettings.MinBronzeRetentionDays;
+    /// <summary>A day past the 7 days the pipeline's subscriptions keep a message, as <c>fp deploy --bronze-retention-days</c>: no redelivery or dead letter can name a pruned row.</summary>
+    public static readonly int MinDays = (int)LedgerRetention.MinAge.TotalDays;
 
     public static Command Create()
     {
         var days = CheckedOptions.OptionalWholeNumber(
             "--older-than-days",
-            $"Rows untouched for this many days go ({MinDays}-{DeploymentSettings.MaxBronzeRetentionDays}: past Pub/Sub's {MinDays - 1}-day message retention)",
+            $"Rows untouched for this many days go ({MinDays}-{DeploymentSettings.MaxBronzeRetentionDays}: past the {MinDays - 1} days the pipeline's subscriptions keep a message)",
             MinDays,
             "a whole number of days",
             DeploymentSettings.MaxBronzeRetentionDays);
@@ -43,16 +43,16 @@ internal static class PruneCommand
             return 2;
         }
 
-        var cutoff = env.Operator.Time.GetUtcNow().AddDays(-days);
-        var retention = new LedgerRetention(env.DataSource);
-        var result = apply ? await retention.PruneAsync(cutoff, ct) : await retention.PlanAsync(cutoff, ct);
-        Write(result, cutoff, days, apply);
+        var retention = new LedgerRetention(env.DataSource, env.Operator.Time);
+        var olderThan = TimeSpan.FromDays(days);
+        var result = apply ? await retention.PruneAsync(olderThan, ct) : await retention.PlanAsync(olderThan, ct);
+        Write(result, days, apply);
         return 0;
     }
 
-    private static void Write(PruneResult result, DateTimeOffset cutoff, int days, bool apply)
+    private static void Write(PruneResult result, int days, bool apply)
     {
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"rows untouched since {cutoff.UtcDateTime:yyyy-MM-dd HH:mm:ss} UTC ({days} days):"));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"rows untouched since {result.Cutoff.UtcDateTime:yyyy-MM-dd HH:mm:ss} UTC ({days} days):"));
         var table = new Table();
         table.AddColumns("table", apply ? "deleted" : "would delete");
         table.AddRow("ingestion_job_execution", Count($"{result.LedgerRows} rows ({result.Executions} executions)"));
@@ -64,7 +64,7 @@ internal static class PruneCommand
         {
             Console.WriteLine(string.Create(
                 CultureInfo.InvariantCulture,
-                $"kept: {kept.JobName}'s newest incremental bronze run {kept.ExecutionId:D} (window end {kept.WindowEnd.UtcDateTime:yyyy-MM-dd HH:mm} UTC): the job's next window starts from it"));
+                $"kept: {kept.JobName}'s newest incremental bronze run {kept.ExecutionId:D} (window end {kept.WindowEnd.UtcDateTime:yyyy-MM-dd HH:mm} UTC), with its alerts and rejections: the job's next window continues from it"));
         }
 
         Console.WriteLine(apply

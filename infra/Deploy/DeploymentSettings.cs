@@ -66,7 +66,7 @@ public sealed partial record DeploymentSettings
     /// </summary>
     public int? BronzeRetentionDays { get; init; }
 
-    /// <summary>One day past the longest Pub/Sub keeps an undelivered message (<see cref="SubscriptionSpec.MaxMessageRetention"/>).</summary>
+    /// <summary>One day past the longest the pipeline's subscriptions keep an undelivered message (<see cref="SubscriptionSpec.MaxMessageRetention"/>, the topology's cap).</summary>
     public static readonly int MinBronzeRetentionDays = (int)SubscriptionSpec.MaxMessageRetention.TotalDays + 1;
 
     /// <summary>A hundred years: beyond it a typing slip is likelier than a wish.</summary>
@@ -176,7 +176,7 @@ public sealed partial record DeploymentSettings
         {
             throw new ArgumentException(
                 $"{nameof(BronzeRetentionDays)}: {days} must be between {MinBronzeRetentionDays} and {MaxBronzeRetentionDays} " +
-                $"(a redelivered event re-reads its bronze objects, and Pub/Sub keeps a message up to {MinBronzeRetentionDays - 1} days)");
+                $"(a redelivered event re-reads its bronze objects, and the pipeline's subscriptions keep a message up to {MinBronzeRetentionDays - 1} days)");
         }
 
         if (!Path.IsPathFullyQualified(RepositoryRoot) || !Directory.Exists(RepositoryRoot))

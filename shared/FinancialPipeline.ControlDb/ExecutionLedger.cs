@@ -214,8 +214,8 @@ public sealed class ExecutionLedger(NpgsqlDataSource dataSource, TimeProvider ti
 
             switch (row?.Status)
             {
-                case "SUCCESS":
-                    return new ClaimResult(ClaimOutcome.AlreadySucceeded, null, row.CompletionJson, row.Attempt, row.HeartbeatAt);
+                case "SUCCESS" when await TouchSucceededAsync(request, cancellationToken) is (true, var completion):
+                    return new ClaimResult(ClaimOutcome.AlreadySucceeded, null, completion, row.Attempt, row.HeartbeatAt);
                 case "RUNNING" when row.HeartbeatAt >= time.GetUtcNow() - options.StaleAfter:
                     return new ClaimResult(ClaimOutcome.Busy, null, null, row.Attempt, row.HeartbeatAt);
                 default:
@@ -224,6 +224,26 @@ public sealed class ExecutionLedger(NpgsqlDataSource dataSource, TimeProvider ti
         }
 
         throw new InvalidOperationException($"could not settle the claim of ({request.ExecutionId}, {request.Stage.ToWire()}) after 3 rounds");
+    }
+
+    /// <summary>
+    /// The stored completion event of a SUCCESS row about to be re-emitted, marking the row as touched now
+    /// (<c>updated_at</c>): the next stage claims on the re-emitted event, so <see cref="LedgerRetention"/> must not
+    /// take the execution as untouched in between. Not touched when the row is no longer SUCCESS (reset by a replay, or
+    /// pruned meanwhile): the caller claims again, and a pruned execution's stage runs again as new.
+    /// </summary>
+    private async Task<(bool Touched, string? Completion)> TouchSucceededAsync(ClaimRequest request, CancellationToken cancellationToken)
+    {
+        await using var cmd = dataSource.CreateCommand("""
+            UPDATE ingestion_job_execution SET updated_at = GREATEST(updated_at, @now)
+            WHERE execution_id = @execution_id AND stage = @stage AND status = 'SUCCESS'
+            RETURNING completion::text
+            """);
+        cmd.Parameters.AddWithValue("execution_id", request.ExecutionId);
+        cmd.Parameters.AddWithValue("stage", request.Stage.ToWire());
+        cmd.Parameters.AddWithValue("now", time.GetUtcNow());
+        await using var reader = await cmd.ExecuteReaderAsync(cancellationToken);
+        return await reader.ReadAsync(cancellationToken) ? (true, reader.IsDBNull(0) ? null : reader.GetString(0)) : (false, null);
     }
 
     /// <summary>Fixes the stage's data window at its first attempt; later attempts get the stored one back.</summary>

@@ -4,26 +4,33 @@ using Npgsql;
 namespace FinancialPipeline.ControlDb;
 
 /// <summary>What a prune deleted, or would delete on a dry run.</summary>
+/// <param name="Cutoff">Rows last written before this instant are old.</param>
 /// <param name="Executions">Executions whose every ledger row went.</param>
 /// <param name="LedgerRows">Their <c>ingestion_job_execution</c> rows.</param>
-/// <param name="Attempts">Their replaced attempts (<c>ingestion_job_attempt</c>), and attempts left without an execution.</param>
-/// <param name="RejectedMessages"><c>rejected_message</c> rows received before the cutoff.</param>
-/// <param name="Alerts"><c>alert_notification</c> rows last updated before the cutoff.</param>
-/// <param name="Kept">Each job's newest successful incremental bronze run, kept whatever its age.</param>
-public sealed record PruneResult(long Executions, long LedgerRows, long Attempts, long RejectedMessages, long Alerts, IReadOnlyList<KeptExecution> Kept);
+/// <param name="Attempts">Their replaced attempts (<c>ingestion_job_attempt</c>), and old attempts left without an execution.</param>
+/// <param name="RejectedMessages">Old <c>rejected_message</c> rows naming no execution that stays.</param>
+/// <param name="Alerts">Old <c>alert_notification</c> rows of no execution that stays.</param>
+/// <param name="Kept">Each job's newest successful incremental bronze run, when older than the cutoff: kept anyway.</param>
+public sealed record PruneResult(
+    DateTimeOffset Cutoff, long Executions, long LedgerRows, long Attempts, long RejectedMessages, long Alerts, IReadOnlyList<KeptExecution> Kept);
 
-/// <summary>An execution a prune keeps although it is older than the cutoff: the job's next incremental window starts at its end.</summary>
+/// <summary>An execution a prune keeps although it is older than the cutoff: the job's next incremental window continues from its end.</summary>
 public sealed record KeptExecution(string JobName, Guid ExecutionId, DateTimeOffset WindowEnd, DateTimeOffset UpdatedAt);
 
 /// <summary>
 /// Retention of the control database. An execution goes only as a whole, when none of its rows is RUNNING and none
-/// was written since the cutoff; the caller enforces a cutoff past Pub/Sub's 7-day message retention, so no
-/// redelivery can reach a pruned execution. Each job's newest successful incremental bronze row stays whatever its
+/// was written for at least <see cref="MinAge"/>, past the pipeline subscriptions' 7-day message retention, so no
+/// redelivery can reach a pruned execution (a stage that re-emits a stored event touches its row first, see
+/// <see cref="ExecutionLedger.ClaimAsync"/>). Each job's newest successful incremental bronze row stays whatever its
 /// age (<see cref="ExecutionLedger.LastSuccessfulWindowAsync"/> reads it: without it the next hourly window would
-/// start from the job's whole lookback), with the rest of its execution.
+/// start from the job's whole lookback), with the rest of its execution; so do the alerts and rejections of every
+/// execution that stays.
 /// </summary>
-public sealed class LedgerRetention(NpgsqlDataSource dataSource)
+public sealed class LedgerRetention(NpgsqlDataSource dataSource, TimeProvider time)
 {
+    /// <summary>The youngest a pruned row may be: a day past the 7 days the pipeline's subscriptions keep a message.</summary>
+    public static readonly TimeSpan MinAge = TimeSpan.FromDays(8);
+
     /// <summary>Executions deleted per transaction: short locks, and the functions' claims never wait long.</summary>
     public const int DefaultBatchSize = 500;
 
@@ -43,22 +50,48 @@ public sealed class LedgerRetention(NpgsqlDataSource dataSource)
     private const string KeptOfBatchSql =
         $"SELECT k.* FROM (SELECT DISTINCT job_name FROM ingestion_job_execution WHERE execution_id = ANY(string_to_array(@ids, ',')::uuid[])) j {NewestIncrementalBronzeOfJ}";
 
-    /// <summary>Counts what <see cref="PruneAsync"/> would delete, deleting nothing.</summary>
-    public Task<PruneResult> PlanAsync(DateTimeOffset cutoff, CancellationToken cancellationToken) =>
-        RunAsync(cutoff, apply: false, DefaultBatchSize, cancellationToken);
+    // Old rejections and alerts of executions that stay are kept with them (fp runs reads a dead-lettered stage from its
+    // alert). @ids: the executions this prune deletes, on a dry run (they are gone when it applies).
+    private const string OldRejectionsSql = """
+        FROM rejected_message r
+        WHERE r.received_at < @cutoff AND NOT EXISTS (
+            SELECT 1 FROM ingestion_job_execution e
+            WHERE e.execution_id = CASE WHEN r.execution_id ~* '^[{]?[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}[}]?$'
+                                        THEN r.execution_id::uuid END
+              AND NOT e.execution_id = ANY(string_to_array(@ids, ',')::uuid[]))
+        """;
 
-    /// <summary>Deletes what is older than <paramref name="cutoff"/>, <paramref name="batchSize"/> executions per transaction.</summary>
-    public Task<PruneResult> PruneAsync(DateTimeOffset cutoff, CancellationToken cancellationToken, int batchSize = DefaultBatchSize) =>
-        RunAsync(cutoff, apply: true, batchSize, cancellationToken);
+    private const string OldAlertsSql = """
+        FROM alert_notification a
+        WHERE a.updated_at < @cutoff AND NOT EXISTS (
+            SELECT 1 FROM ingestion_job_execution e
+            WHERE e.execution_id = a.execution_id AND NOT e.execution_id = ANY(string_to_array(@ids, ',')::uuid[]))
+        """;
 
-    private async Task<PruneResult> RunAsync(DateTimeOffset cutoff, bool apply, int batchSize, CancellationToken ct)
+    /// <summary>Counts what <see cref="PruneAsync"/> would delete now, deleting nothing.</summary>
+    public Task<PruneResult> PlanAsync(TimeSpan olderThan, CancellationToken cancellationToken) =>
+        RunAsync(olderThan, apply: false, DefaultBatchSize, cancellationToken);
+
+    /// <summary>Deletes what was last written more than <paramref name="olderThan"/> ago, <paramref name="batchSize"/> executions per transaction.</summary>
+    public Task<PruneResult> PruneAsync(TimeSpan olderThan, CancellationToken cancellationToken, int batchSize = DefaultBatchSize) =>
+        RunAsync(olderThan, apply: true, batchSize, cancellationToken);
+
+    private async Task<PruneResult> RunAsync(TimeSpan olderThan, bool apply, int batchSize, CancellationToken ct)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(batchSize, 1);
+        if (olderThan < MinAge)
+        {
+            throw new ArgumentOutOfRangeException(
+                nameof(olderThan), olderThan, $"rows younger than {MinAge.TotalDays:F0} days are never pruned: a redelivered message may still name them");
+        }
+
+        var cutoff = time.GetUtcNow() - olderThan;
         var kept = await KeptAsync(cutoff, ct);
         var candidates = await CandidatesAsync(cutoff, ct);
         if (!apply)
         {
             return new PruneResult(
+                cutoff,
                 candidates.Count,
                 await CountAsync("SELECT count(*) FROM ingestion_job_execution WHERE execution_id = ANY(string_to_array(@ids, ',')::uuid[])", cutoff, candidates, ct),
                 await CountAsync("""
@@ -66,8 +99,8 @@ public sealed class LedgerRetention(NpgsqlDataSource dataSource)
                     WHERE a.execution_id = ANY(string_to_array(@ids, ',')::uuid[])
                        OR (a.replaced_at < @cutoff AND NOT EXISTS (SELECT 1 FROM ingestion_job_execution e WHERE e.execution_id = a.execution_id))
                     """, cutoff, candidates, ct),
-                await CountAsync("SELECT count(*) FROM rejected_message WHERE received_at < @cutoff", cutoff, [], ct),
-                await CountAsync("SELECT count(*) FROM alert_notification WHERE updated_at < @cutoff", cutoff, [], ct),
+                await CountAsync("SELECT count(*) " + OldRejectionsSql, cutoff, candidates, ct),
+                await CountAsync("SELECT count(*) " + OldAlertsSql, cutoff, candidates, ct),
                 kept);
         }
 
@@ -84,13 +117,9 @@ public sealed class LedgerRetention(NpgsqlDataSource dataSource)
                 WHERE a.replaced_at < @cutoff AND NOT EXISTS (SELECT 1 FROM ingestion_job_execution e WHERE e.execution_id = a.execution_id)
                 LIMIT @batch)
             """, cutoff, batchSize, ct);
-        var rejected = await DeleteInBatchesAsync(
-            "DELETE FROM rejected_message WHERE id IN (SELECT id FROM rejected_message WHERE received_at < @cutoff ORDER BY id LIMIT @batch)",
-            cutoff, batchSize, ct);
-        var alerts = await DeleteInBatchesAsync(
-            "DELETE FROM alert_notification WHERE id IN (SELECT id FROM alert_notification WHERE updated_at < @cutoff ORDER BY id LIMIT @batch)",
-            cutoff, batchSize, ct);
-        return new PruneResult(executions, rows, attempts, rejected, alerts, kept);
+        var rejected = await DeleteInBatchesAsync($"DELETE FROM rejected_message WHERE id IN (SELECT r.id {OldRejectionsSql} ORDER BY r.id LIMIT @batch)", cutoff, batchSize, ct);
+        var alerts = await DeleteInBatchesAsync($"DELETE FROM alert_notification WHERE id IN (SELECT a.id {OldAlertsSql} ORDER BY a.id LIMIT @batch)", cutoff, batchSize, ct);
+        return new PruneResult(cutoff, executions, rows, attempts, rejected, alerts, kept);
     }
 
     private async Task<IReadOnlyList<KeptExecution>> KeptAsync(DateTimeOffset cutoff, CancellationToken ct)
@@ -137,62 +166,90 @@ public sealed class LedgerRetention(NpgsqlDataSource dataSource)
 
     /// <summary>
     /// One transaction: takes each execution's replay lock (so a replay resetting one of them either committed first,
-    /// and its fresh rows keep the execution, or waits and then finds nothing to replay), checks each execution again
-    /// (a claim, heartbeat or replay since the candidates were read keeps it, as does becoming the job's newest
-    /// incremental bronze), and deletes its rows and its replaced attempts.
+    /// and its fresh rows keep the execution, or waits and then finds nothing to replay) and locks the executions' rows
+    /// (so a claim, heartbeat or re-emit in flight commits first); then, in a statement that sees all of that, checks
+    /// each execution again (any row written since the cutoff or RUNNING keeps it, as does becoming the job's newest
+    /// incremental bronze) and deletes its rows and its replaced attempts. A stage row inserted meanwhile (a claim of a
+    /// stage the execution had no row for) would leave part of an execution behind: the batch is undone and checked again.
     /// </summary>
     private async Task<(long Executions, long Rows, long Attempts)> DeleteExecutionsAsync(Guid[] batch, DateTimeOffset cutoff, CancellationToken ct)
     {
-        var ids = string.Join(',', batch.Select(id => id.ToString("D")));
-        await using var conn = await dataSource.OpenConnectionAsync(ct);
-        await using var tx = await conn.BeginTransactionAsync(ct);
-        await using (var lockCmd = new NpgsqlCommand(
-            "SELECT pg_advisory_xact_lock(k) FROM unnest(string_to_array(@keys, ',')::bigint[]) AS k ORDER BY k", conn, tx))
+        for (var round = 1; ; round++)
         {
-            lockCmd.Parameters.AddWithValue("keys", string.Join(',', batch.Select(LedgerOperations.ReplayLockKey).Order().Select(k => k.ToString(CultureInfo.InvariantCulture))));
-            await lockCmd.ExecuteNonQueryAsync(ct);
-        }
-
-        // The row's own conditions are checked again on the row's newest version if a concurrent claim updated it.
-        var deleted = new HashSet<Guid>();
-        long rows = 0;
-        await using (var delete = new NpgsqlCommand($"""
-            WITH kept AS ({KeptOfBatchSql})
-            DELETE FROM ingestion_job_execution e
-            WHERE e.execution_id = ANY(string_to_array(@ids, ',')::uuid[])
-              AND e.updated_at < @cutoff AND e.status <> 'RUNNING'
-              AND e.execution_id NOT IN (SELECT execution_id FROM kept)
-              AND NOT EXISTS (
-                  SELECT 1 FROM ingestion_job_execution x
-                  WHERE x.execution_id = e.execution_id AND (x.updated_at >= @cutoff OR x.status = 'RUNNING'))
-            RETURNING e.execution_id
-            """, conn, tx))
-        {
-            delete.Parameters.AddWithValue("ids", ids);
-            delete.Parameters.AddWithValue("cutoff", cutoff);
-            await using var reader = await delete.ExecuteReaderAsync(ct);
-            while (await reader.ReadAsync(ct))
+            await using var conn = await dataSource.OpenConnectionAsync(ct);
+            await using var tx = await conn.BeginTransactionAsync(ct);
+            await using (var lockCmd = new NpgsqlCommand(
+                "SELECT pg_advisory_xact_lock(k) FROM unnest(string_to_array(@keys, ',')::bigint[]) AS k ORDER BY k", conn, tx))
             {
-                deleted.Add(reader.GetGuid(0));
-                rows++;
+                lockCmd.Parameters.AddWithValue("keys", string.Join(',', batch.Select(LedgerOperations.ReplayLockKey).Order().Select(k => k.ToString(CultureInfo.InvariantCulture))));
+                await lockCmd.ExecuteNonQueryAsync(ct);
             }
-        }
 
-        long attempts = 0;
-        if (deleted.Count > 0)
-        {
+            await using (var rowLocks = new NpgsqlCommand(
+                "SELECT 1 FROM ingestion_job_execution WHERE execution_id = ANY(string_to_array(@ids, ',')::uuid[]) ORDER BY id FOR UPDATE", conn, tx))
+            {
+                rowLocks.Parameters.AddWithValue("ids", IdList(batch));
+                await rowLocks.ExecuteNonQueryAsync(ct);
+            }
+
+            var deleted = new HashSet<Guid>();
+            long rows = 0;
+            await using (var delete = new NpgsqlCommand($"""
+                WITH kept AS ({KeptOfBatchSql})
+                DELETE FROM ingestion_job_execution e
+                WHERE e.execution_id = ANY(string_to_array(@ids, ',')::uuid[])
+                  AND e.updated_at < @cutoff AND e.status <> 'RUNNING'
+                  AND e.execution_id NOT IN (SELECT execution_id FROM kept)
+                  AND NOT EXISTS (
+                      SELECT 1 FROM ingestion_job_execution x
+                      WHERE x.execution_id = e.execution_id AND (x.updated_at >= @cutoff OR x.status = 'RUNNING'))
+                RETURNING e.execution_id
+                """, conn, tx))
+            {
+                delete.Parameters.AddWithValue("ids", IdList(batch));
+                delete.Parameters.AddWithValue("cutoff", cutoff);
+                await using var reader = await delete.ExecuteReaderAsync(ct);
+                while (await reader.ReadAsync(ct))
+                {
+                    deleted.Add(reader.GetGuid(0));
+                    rows++;
+                }
+            }
+
+            if (deleted.Count == 0)
+            {
+                return (0, 0, 0);
+            }
+
+            await using (var left = new NpgsqlCommand(
+                "SELECT count(*) FROM ingestion_job_execution WHERE execution_id = ANY(string_to_array(@ids, ',')::uuid[])", conn, tx))
+            {
+                left.Parameters.AddWithValue("ids", IdList(deleted));
+                if ((long)(await left.ExecuteScalarAsync(ct))! > 0)
+                {
+                    await tx.RollbackAsync(ct);
+                    if (round == 3)
+                    {
+                        return (0, 0, 0); // still being written to: the next prune looks at them again
+                    }
+
+                    continue;
+                }
+            }
+
             await using var attemptsCmd = new NpgsqlCommand("""
                 DELETE FROM ingestion_job_attempt a
                 WHERE a.execution_id = ANY(string_to_array(@ids, ',')::uuid[])
                   AND NOT EXISTS (SELECT 1 FROM ingestion_job_execution e WHERE e.execution_id = a.execution_id)
                 """, conn, tx);
-            attemptsCmd.Parameters.AddWithValue("ids", string.Join(',', deleted.Select(id => id.ToString("D"))));
-            attempts = await attemptsCmd.ExecuteNonQueryAsync(ct);
+            attemptsCmd.Parameters.AddWithValue("ids", IdList(deleted));
+            var attempts = await attemptsCmd.ExecuteNonQueryAsync(ct);
+            await tx.CommitAsync(ct);
+            return (deleted.Count, rows, attempts);
         }
-
-        await tx.CommitAsync(ct);
-        return (deleted.Count, rows, attempts);
     }
+
+    private static string IdList(IEnumerable<Guid> ids) => string.Join(',', ids.Select(id => id.ToString("D")));
 
     private async Task<long> DeleteInBatchesAsync(string sql, DateTimeOffset cutoff, int batchSize, CancellationToken ct)
     {
@@ -204,6 +261,7 @@ public sealed class LedgerRetention(NpgsqlDataSource dataSource)
 #pragma warning restore CA2100
             cmd.Parameters.AddWithValue("cutoff", cutoff);
             cmd.Parameters.AddWithValue("batch", batchSize);
+            cmd.Parameters.AddWithValue("ids", string.Empty); // nothing left to exclude: the executions are gone
             var n = await cmd.ExecuteNonQueryAsync(ct);
             total += n;
             if (n < batchSize)
@@ -219,7 +277,7 @@ public sealed class LedgerRetention(NpgsqlDataSource dataSource)
         await using var cmd = dataSource.CreateCommand(sql);
 #pragma warning restore CA2100
         cmd.Parameters.AddWithValue("cutoff", cutoff);
-        cmd.Parameters.AddWithValue("ids", string.Join(',', ids.Select(id => id.ToString("D"))));
+        cmd.Parameters.AddWithValue("ids", IdList(ids));
         return (long)(await cmd.ExecuteScalarAsync(ct))!;
     }
 }

@@ -1,5 +1,6 @@
 using FinancialPipeline.ControlDb;
 using FinancialPipeline.Core.Contracts;
+using FinancialPipeline.Deploy;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;
 using Npgsql;
@@ -16,7 +17,7 @@ public sealed class RetentionTests(StackFixture stack)
 {
     private static readonly LedgerOptions Options = new() { StaleAfter = TimeSpan.FromSeconds(60), HeartbeatInterval = TimeSpan.FromSeconds(10) };
     private static readonly DateTimeOffset Now = new(2026, 11, 25, 12, 0, 0, TimeSpan.Zero);
-    private static readonly DateTimeOffset Cutoff = Now.AddDays(-8);
+    private static readonly TimeSpan EightDays = TimeSpan.FromDays(8);
 
     [Fact]
     public async Task Prune_DeletesWholeExecutionsUntouchedSinceTheCutoff_AndKeepsEachJobsNewestIncrementalBronze()
@@ -26,14 +27,16 @@ public sealed class RetentionTests(StackFixture stack)
         var seeded = await SeedAsync(dataSource);
         var ledger = new ExecutionLedger(dataSource, TimeProvider.System, Options);
         var nextWindowBefore = await ledger.LastSuccessfulWindowAsync("job_a", Stage.Bronze, Guid.NewGuid(), CancellationToken.None);
-        var retention = new LedgerRetention(dataSource);
+        var retention = new LedgerRetention(dataSource, new FakeTimeProvider(Now));
+        var tablesBefore = await TableCountsAsync(dataSource);
 
-        var plan = await retention.PlanAsync(Cutoff, CancellationToken.None);
-        Assert.Equal(Counts(seeded.OnlyOldCounts), Counts(plan));
+        var plan = await retention.PlanAsync(EightDays, CancellationToken.None);
+        Assert.Equal(Now - EightDays, plan.Cutoff);
+        Assert.Equal(seeded.OnlyOldCounts, Counts(plan));
         Assert.Equal([("job_a", seeded.NewestIncrementalA), ("job_b", seeded.NewestIncrementalB)], plan.Kept.Select(k => (k.JobName, k.ExecutionId)));
-        Assert.Equal(seeded.All.Count, (await ExecutionIdsAsync(dataSource)).Count);
+        Assert.Equal(tablesBefore, await TableCountsAsync(dataSource));
 
-        var pruned = await retention.PruneAsync(Cutoff, CancellationToken.None, batchSize: 2);
+        var pruned = await retention.PruneAsync(EightDays, CancellationToken.None, batchSize: 2);
 
         Assert.Equal(Counts(plan), Counts(pruned));
         Assert.Equal(seeded.Remaining.Order(), (await ExecutionIdsAsync(dataSource)).Order());
@@ -41,11 +44,13 @@ public sealed class RetentionTests(StackFixture stack)
         Assert.Equal(
             [(seeded.RecentRetry, "silver", 1)],
             await ReadAsync(dataSource, "SELECT execution_id, stage, attempt FROM ingestion_job_attempt", r => (r.GetGuid(0), r.GetString(1), r.GetInt32(2))));
-        Assert.Equal(["recent"], await ReadAsync(dataSource, "SELECT field FROM rejected_message", r => r.GetString(0)));
-        Assert.Equal(["recent-alert"], await ReadAsync(dataSource, "SELECT dedupe_key FROM alert_notification", r => r.GetString(0)));
+        Assert.Equal(["old-kept", "recent"], (await ReadAsync(dataSource, "SELECT field FROM rejected_message", r => r.GetString(0))).Order());
+        Assert.Equal(["old-alert-kept", "recent-alert"], (await ReadAsync(dataSource, "SELECT dedupe_key FROM alert_notification", r => r.GetString(0))).Order());
 
-        var again = await retention.PruneAsync(Cutoff, CancellationToken.None);
+        var again = await retention.PruneAsync(EightDays, CancellationToken.None);
         Assert.Equal((0L, 0L, 0L, 0L, 0L), Counts(again));
+        Assert.Equal(TimeSpan.FromDays(DeploymentSettings.MinBronzeRetentionDays), LedgerRetention.MinAge);
+        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => retention.PruneAsync(EightDays - TimeSpan.FromSeconds(1), CancellationToken.None));
     }
 
     [Fact]
@@ -64,9 +69,9 @@ public sealed class RetentionTests(StackFixture stack)
             await orphan.ExecuteNonQueryAsync();
         }
 
-        var retention = new LedgerRetention(dataSource);
-        Assert.Equal(1, (await retention.PlanAsync(Cutoff, CancellationToken.None)).Attempts);
-        Assert.Equal(1, (await retention.PruneAsync(Cutoff, CancellationToken.None)).Attempts);
+        var retention = new LedgerRetention(dataSource, new FakeTimeProvider(Now));
+        Assert.Equal(1, (await retention.PlanAsync(EightDays, CancellationToken.None)).Attempts);
+        Assert.Equal(1, (await retention.PruneAsync(EightDays, CancellationToken.None)).Attempts);
         Assert.Single(await ReadAsync(dataSource, "SELECT replaced_at FROM ingestion_job_attempt", r => r.GetFieldValue<DateTimeOffset>(0)), Now.AddDays(-1));
     }
 
@@ -80,30 +85,52 @@ public sealed class RetentionTests(StackFixture stack)
         await CompleteAsync(dataSource, other, Stage.Bronze, "job_a", Now.AddDays(-30), backfill: true);
 
         // A replay's reset in flight: it holds the execution's replay lock while it rewrites the rows.
-        await using var conn = await dataSource.OpenConnectionAsync();
-        await using var tx = await conn.BeginTransactionAsync();
-        await using (var hold = new NpgsqlCommand("SELECT pg_advisory_xact_lock(@key)", conn, tx))
-        {
-            hold.Parameters.AddWithValue("key", LedgerOperations.ReplayLockKey(replayed));
-            await hold.ExecuteNonQueryAsync();
-        }
-
-        var prune = new LedgerRetention(dataSource).PruneAsync(Cutoff, CancellationToken.None);
-        await Task.Delay(TimeSpan.FromMilliseconds(500));
-        Assert.False(prune.IsCompleted);
-        await using (var reset = new NpgsqlCommand("UPDATE ingestion_job_execution SET status = 'FAILED', updated_at = @now WHERE execution_id = @id", conn, tx))
-        {
-            reset.Parameters.AddWithValue("now", Now);
-            reset.Parameters.AddWithValue("id", replayed);
-            await reset.ExecuteNonQueryAsync();
-        }
-
-        await tx.CommitAsync();
-        var result = await prune;
+        var result = await PruneWhileAnotherTransactionRunsAsync(
+            dataSource,
+            before: ("SELECT pg_advisory_xact_lock(@key)", LedgerOperations.ReplayLockKey(replayed)),
+            during: ("UPDATE ingestion_job_execution SET status = 'FAILED', updated_at = @now WHERE execution_id = @id", replayed));
 
         // The other execution of the batch went; the reset one stays, its rows written after the cutoff.
         Assert.Equal((1L, 1L), (result.Executions, result.LedgerRows));
         Assert.Equal([replayed], await ExecutionIdsAsync(dataSource));
+    }
+
+    [Fact]
+    public async Task Prune_KeepsAnExecutionWhoseRowAClaimInFlightRewrites_NotJustThatRow()
+    {
+        await using var database = await stack.CreateDatabaseAsync("fp_prune_");
+        await using var dataSource = await MigratedAsync(database);
+        var id = Guid.NewGuid();
+        await CompleteAsync(dataSource, id, Stage.Bronze, "job_a", Now.AddDays(-30), backfill: true);
+        await FailAsync(dataSource, id, Stage.Silver, "job_a", Now.AddDays(-30));
+
+        // The silver retry's claim, not yet committed: it holds the row the prune's delete must not judge by its old version.
+        var result = await PruneWhileAnotherTransactionRunsAsync(
+            dataSource,
+            before: ("UPDATE ingestion_job_execution SET status = 'RUNNING', updated_at = @now WHERE execution_id = @id AND stage = 'silver'", id),
+            during: null);
+
+        Assert.Equal((0L, 0L), (result.Executions, result.LedgerRows));
+        Assert.Equal(["bronze", "silver"], (await ReadAsync(dataSource, "SELECT stage FROM ingestion_job_execution", r => r.GetString(0))).Order());
+    }
+
+    [Fact]
+    public async Task AReEmit_TouchesTheSucceededRow_SoAPruneMeanwhileKeepsTheExecution()
+    {
+        await using var database = await stack.CreateDatabaseAsync("fp_prune_");
+        await using var dataSource = await MigratedAsync(database);
+        var id = Guid.NewGuid();
+        await CompleteAsync(dataSource, id, Stage.Bronze, "job_a", Now.AddDays(-30), backfill: true);
+
+        // A backfill rerun republishes the start message: Extract finds bronze SUCCESS and re-emits its stored event.
+        var reEmit = await new ExecutionLedger(dataSource, new FakeTimeProvider(Now), Options)
+            .ClaimAsync(new ClaimRequest(id, Stage.Bronze, "job_a", null, null, null, null), CancellationToken.None);
+        Assert.Equal((ClaimOutcome.AlreadySucceeded, "{}"), (reEmit.Outcome, reEmit.CompletionJson));
+
+        var result = await new LedgerRetention(dataSource, new FakeTimeProvider(Now)).PruneAsync(EightDays, CancellationToken.None);
+
+        Assert.Equal(0L, result.Executions);
+        Assert.Equal([id], await ExecutionIdsAsync(dataSource));
     }
 
     [Fact]
@@ -129,19 +156,56 @@ public sealed class RetentionTests(StackFixture stack)
 
         var dryRun = await FpProcess.RunAsync(env, "prune", "--older-than-days", "30");
         Assert.Equal((0, string.Empty), (dryRun.ExitCode, dryRun.Stderr));
-        Assert.Contains("would delete", dryRun.Stdout, StringComparison.Ordinal);
+        Assert.Contains("│ table                   │ would delete ", dryRun.Stdout, StringComparison.Ordinal);
         Assert.Contains("1 rows (1 executions)", dryRun.Stdout, StringComparison.Ordinal);
         Assert.Contains("dry run: nothing deleted", dryRun.Stdout, StringComparison.Ordinal);
         Assert.Equal([old], await ExecutionIdsAsync(dataSource));
 
         var applied = await FpProcess.RunAsync(env, "prune", "--older-than-days", "30", "--apply");
         Assert.Equal((0, string.Empty), (applied.ExitCode, applied.Stderr));
-        Assert.Contains("deleted", applied.Stdout, StringComparison.Ordinal);
+        Assert.Contains("│ table                   │ deleted ", applied.Stdout, StringComparison.Ordinal);
+        Assert.DoesNotContain("dry run", applied.Stdout, StringComparison.Ordinal);
         Assert.Contains("1 rows (1 executions)", applied.Stdout, StringComparison.Ordinal);
         Assert.Empty(await ExecutionIdsAsync(dataSource));
     }
 
+    /// <summary>
+    /// Another transaction runs <paramref name="before"/>, a prune starts and must still be waiting half a second later,
+    /// the transaction runs <paramref name="during"/> and commits; then the prune's result. A statement's one argument
+    /// is <c>@key</c> when a number, else <c>@id</c>; <c>@now</c> is the test's now.
+    /// </summary>
+    private static async Task<PruneResult> PruneWhileAnotherTransactionRunsAsync(NpgsqlDataSource dataSource, (string Sql, object Arg) before, (string Sql, object Arg)? during)
+    {
+        await using var conn = await dataSource.OpenConnectionAsync();
+        await using var tx = await conn.BeginTransactionAsync();
+        async Task Run((string Sql, object Arg) statement)
+        {
+            await using var cmd = new NpgsqlCommand(statement.Sql, conn, tx);
+            cmd.Parameters.AddWithValue(statement.Arg is long ? "key" : "id", statement.Arg);
+            cmd.Parameters.AddWithValue("now", Now);
+            await cmd.ExecuteNonQueryAsync();
+        }
+
+        await Run(before);
+        var prune = new LedgerRetention(dataSource, new FakeTimeProvider(Now)).PruneAsync(EightDays, CancellationToken.None);
+        await Task.Delay(TimeSpan.FromMilliseconds(500));
+        Assert.False(prune.IsCompleted);
+        if (during is { } statement)
+        {
+            await Run(statement);
+        }
+
+        await tx.CommitAsync();
+        return await prune;
+    }
+
     private static (long, long, long, long, long) Counts(PruneResult r) => (r.Executions, r.LedgerRows, r.Attempts, r.RejectedMessages, r.Alerts);
+
+    private static async Task<(long, long, long, long)> TableCountsAsync(NpgsqlDataSource dataSource)
+    {
+        async Task<long> Count(string table) => (await ReadAsync(dataSource, $"SELECT count(*) FROM {table}", r => r.GetInt64(0)))[0];
+        return (await Count("ingestion_job_execution"), await Count("ingestion_job_attempt"), await Count("rejected_message"), await Count("alert_notification"));
+    }
 
     private static async Task<NpgsqlDataSource> MigratedAsync(ScratchDatabase database)
     {
@@ -150,46 +214,54 @@ public sealed class RetentionTests(StackFixture stack)
     }
 
     private sealed record Seeded(
-        IReadOnlyList<Guid> All, IReadOnlyList<Guid> Remaining, Guid NewestIncrementalA, Guid NewestIncrementalB, Guid RecentRetry, PruneResult OnlyOldCounts);
+        IReadOnlyList<Guid> All, IReadOnlyList<Guid> Remaining, Guid NewestIncrementalA, Guid NewestIncrementalB, Guid RecentRetry, (long, long, long, long, long) OnlyOldCounts);
 
     /// <summary>
     /// job_a: A (30 days old, all three stages, gold retried once), B (20 days, its newest incremental bronze),
-    /// C (15 days, a backfill whose window ends after B's: it does not continue the chain), D (bronze 30 days old,
-    /// silver retried 2 days ago), E (bronze RUNNING since 40 days: a zombie is never pruned); job_b: G (26 days) and
-    /// F (25 days, its newest incremental bronze). Plus a rejection and an alert on each side of the cutoff.
+    /// C (15 days, a backfill whose window ends after B's: it does not continue the chain), H (12 days, an incremental
+    /// bronze that FAILED after pinning a window ending after B's: only a success continues it), D (bronze 30 days old,
+    /// silver retried 2 days ago), E (bronze RUNNING since 40 days: a zombie is never pruned); job_b: G (26 days,
+    /// incremental) and F (25 days, its newest bronze, with no window kind: a row from before migration 0003 counts as
+    /// incremental). Rejections and alerts on each side of the cutoff, of a pruned and of a kept execution.
     /// </summary>
     private static async Task<Seeded> SeedAsync(NpgsqlDataSource dataSource)
     {
-        var (a, b, c, d, e, f, g) = (Guid.NewGuid(), Guid.NewGuid(), Guid.NewGuid(), Guid.NewGuid(), Guid.NewGuid(), Guid.NewGuid(), Guid.NewGuid());
+        var (a, b, c, d, e, f, g, h) = (Guid.NewGuid(), Guid.NewGuid(), Guid.NewGuid(), Guid.NewGuid(), Guid.NewGuid(), Guid.NewGuid(), Guid.NewGuid(), Guid.NewGuid());
         await CompleteAsync(dataSource, a, Stage.Bronze, "job_a", Now.AddDays(-30), backfill: false);
         await CompleteAsync(dataSource, a, Stage.Silver, "job_a", Now.AddDays(-30), backfill: null);
         await FailAsync(dataSource, a, Stage.Gold, "job_a", Now.AddDays(-30));
         await CompleteAsync(dataSource, a, Stage.Gold, "job_a", Now.AddDays(-30).AddMinutes(5), backfill: null);
         await CompleteAsync(dataSource, b, Stage.Bronze, "job_a", Now.AddDays(-20), backfill: false);
         await CompleteAsync(dataSource, c, Stage.Bronze, "job_a", Now.AddDays(-15), backfill: true, windowEnd: Now.AddDays(-10));
+        await FailAsync(dataSource, h, Stage.Bronze, "job_a", Now.AddDays(-12), pinWindowEnd: Now.AddDays(-12));
         await CompleteAsync(dataSource, d, Stage.Bronze, "job_a", Now.AddDays(-30), backfill: true);
         await FailAsync(dataSource, d, Stage.Silver, "job_a", Now.AddDays(-30));
         await CompleteAsync(dataSource, d, Stage.Silver, "job_a", Now.AddDays(-2), backfill: null);
         await new ExecutionLedger(dataSource, new FakeTimeProvider(Now.AddDays(-40)), Options)
             .ClaimAsync(new ClaimRequest(e, Stage.Bronze, "job_a", null, null, null, null), CancellationToken.None);
         await CompleteAsync(dataSource, g, Stage.Bronze, "job_b", Now.AddDays(-26), backfill: false);
-        await CompleteAsync(dataSource, f, Stage.Bronze, "job_b", Now.AddDays(-25), backfill: false);
+        await CompleteAsync(dataSource, f, Stage.Bronze, "job_b", Now.AddDays(-25), backfill: null);
 
         var rejected = new RejectedMessageStore(dataSource);
-        foreach (var (field, at) in new[] { ("old", Now.AddDays(-9)), ("recent", Now.AddDays(-1)) })
+        foreach (var (field, at, execution) in new[]
         {
-            await rejected.InsertAsync("extract", "m-" + field, null, null, null, field, "test", "{}"u8.ToArray(), new Dictionary<string, string>(), at, CancellationToken.None);
+            ("old", Now.AddDays(-9), a.ToString("D")), ("old-garbage", Now.AddDays(-9), "not-a-uuid"),
+            ("old-kept", Now.AddDays(-9), b.ToString("N").ToUpperInvariant()), ("recent", Now.AddDays(-1), a.ToString("D")),
+        })
+        {
+            await rejected.InsertAsync("extract", "m-" + field, null, null, execution, field, "test", "{}"u8.ToArray(), new Dictionary<string, string>(), at, CancellationToken.None);
         }
 
-        foreach (var (key, at) in new[] { ("old-alert", Now.AddDays(-30)), ("recent-alert", Now.AddDays(-1)) })
+        foreach (var (key, at, execution) in new[] { ("old-alert", Now.AddDays(-30), a), ("old-alert-kept", Now.AddDays(-30), b), ("recent-alert", Now.AddDays(-1), a) })
         {
             var alerts = new AlertNotificationStore(dataSource, new FakeTimeProvider(at));
-            var claim = await alerts.ClaimAsync(new AlertNotification(key, "zombie_takeover", a, "gold", "text"), CancellationToken.None);
+            var claim = await alerts.ClaimAsync(new AlertNotification(key, "zombie_takeover", execution, "gold", "text"), CancellationToken.None);
             await alerts.MarkSentAsync(key, claim.ClaimToken, "log", CancellationToken.None);
         }
 
-        // A: 3 rows and the gold attempt it replaced; C and G: one row each.
-        return new Seeded([a, b, c, d, e, f, g], [b, d, e, f], b, f, d, new PruneResult(3, 5, 1, 1, 1, []));
+        // A: 3 rows and the gold attempt it replaced; C, G and H: one row each; the old rejections of A and of no
+        // execution; A's old alert.
+        return new Seeded([a, b, c, d, e, f, g, h], [b, d, e, f], b, f, d, (4, 6, 1, 2, 1));
     }
 
     private static async Task CompleteAsync(NpgsqlDataSource dataSource, Guid id, Stage stage, string job, DateTimeOffset at, bool? backfill, DateTimeOffset? windowEnd = null)
@@ -201,10 +273,15 @@ public sealed class RetentionTests(StackFixture stack)
         Assert.True(await ledger.CompleteAsync(lease, new StageSuccess(window, [], 1, new Dictionary<string, long>(), "{}"), CancellationToken.None));
     }
 
-    private static async Task FailAsync(NpgsqlDataSource dataSource, Guid id, Stage stage, string job, DateTimeOffset at)
+    private static async Task FailAsync(NpgsqlDataSource dataSource, Guid id, Stage stage, string job, DateTimeOffset at, DateTimeOffset? pinWindowEnd = null)
     {
         var ledger = new ExecutionLedger(dataSource, new FakeTimeProvider(at), Options);
         var lease = (await ledger.ClaimAsync(new ClaimRequest(id, stage, job, null, null, null, null), CancellationToken.None)).Lease!;
+        if (pinWindowEnd is { } end)
+        {
+            await ledger.PinWindowAsync(lease, new TimeWindow(end.AddHours(-3), end), CancellationToken.None, backfill: false);
+        }
+
         Assert.True(await ledger.FailAsync(lease, "boom", CancellationToken.None));
     }
 
