@@ -51,13 +51,15 @@ public sealed class LedgerRetention(NpgsqlDataSource dataSource, TimeProvider ti
         $"SELECT k.* FROM (SELECT DISTINCT job_name FROM ingestion_job_execution WHERE execution_id = ANY(string_to_array(@ids, ',')::uuid[])) j {NewestIncrementalBronzeOfJ}";
 
     // Old rejections and alerts of executions that stay are kept with them (fp runs reads a dead-lettered stage from its
-    // alert). @ids: the executions this prune deletes, on a dry run (they are gone when it applies).
+    // alert). A rejection names an execution as fp runs matches it: the hyphenated form, in any case; its execution_id is
+    // the message's own text, so nothing else is cast (one malformed value would fail every prune). @ids: the executions
+    // this prune deletes, on a dry run (they are gone when it applies).
     private const string OldRejectionsSql = """
         FROM rejected_message r
         WHERE r.received_at < @cutoff AND NOT EXISTS (
             SELECT 1 FROM ingestion_job_execution e
-            WHERE e.execution_id = CASE WHEN r.execution_id ~* '^[{]?[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}[}]?$'
-                                        THEN r.execution_id::uuid END
+            WHERE e.execution_id = CASE WHEN lower(r.execution_id) ~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+                                        THEN lower(r.execution_id)::uuid END
               AND NOT e.execution_id = ANY(string_to_array(@ids, ',')::uuid[]))
         """;
 

@@ -221,15 +221,14 @@ public sealed class SilverEngineTests : IDisposable
     }
 
     [Fact]
-    public void PartitionListings_AreEachDatesPartition_OrTheirCommonPrefixForARange()
+    public void PartitionListings_AreEachDatesPartition_OrTheirMonthsForARange()
     {
         var d = new DateOnly(2026, 11, 25);
         Assert.Equal(["financial_quotes/date=2026-11-25/"], ObjectLayout.SilverPartitionListings([d, d]));
         Assert.Equal(["financial_quotes/date=2026-11-24/", "financial_quotes/date=2026-11-25/"], ObjectLayout.SilverPartitionListings([d, d.AddDays(-1)]));
-        Assert.Equal(["financial_quotes/date=2026-11-2"], ObjectLayout.SilverPartitionListings([.. Enumerable.Range(0, 5).Select(i => d.AddDays(-i))]));
-        Assert.Equal(["financial_quotes/date=2026-11-"], ObjectLayout.SilverPartitionListings([.. Enumerable.Range(0, 7).Select(i => d.AddDays(-i))]));
-        Assert.Equal(["financial_quotes/date=2026-1"], ObjectLayout.SilverPartitionListings([.. Enumerable.Range(0, 40).Select(i => d.AddDays(-i))]));
-        Assert.Equal(["financial_quotes/date=202"], ObjectLayout.SilverPartitionListings([.. Enumerable.Range(0, 5).Select(i => new DateOnly(2026, 1, 2).AddDays(-i))]));
+        Assert.Equal(["financial_quotes/date=2026-11-"], ObjectLayout.SilverPartitionListings([.. Enumerable.Range(0, 5).Select(i => d.AddDays(-i))]));
+        Assert.Equal(["financial_quotes/date=2026-10-", "financial_quotes/date=2026-11-"], ObjectLayout.SilverPartitionListings([.. Enumerable.Range(0, 40).Select(i => d.AddDays(-i))]));
+        Assert.Equal(["financial_quotes/date=2029-12-", "financial_quotes/date=2030-01-"], ObjectLayout.SilverPartitionListings([.. Enumerable.Range(0, 5).Select(i => new DateOnly(2030, 1, 2).AddDays(-i))]));
         Assert.All(ObjectLayout.SilverPartitionListings([.. Enumerable.Range(0, 5).Select(i => d.AddDays(-i))]), p => Assert.DoesNotContain("ingest_date", p, StringComparison.Ordinal));
     }
 

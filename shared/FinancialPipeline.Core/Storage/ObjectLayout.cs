@@ -33,26 +33,16 @@ public static class ObjectLayout
     /// <summary>
     /// The prefixes to list for the silver objects of <paramref name="barDates"/>, without listing the whole dataset,
     /// which grows by a partition a day: each date's partition when they are at most <paramref name="maxSeparate"/> (an
-    /// hourly run touches one or two), else the longest prefix their partitions share (a backfill's range: it may hold
-    /// other dates, which the caller ignores).
+    /// hourly run touches one or two), else each of their months' (<c>financial_quotes/date=YYYY-MM-</c>: a backfill
+    /// window's; the other dates of those months are listed too, and ignored).
     /// </summary>
     public static IReadOnlyList<string> SilverPartitionListings(IReadOnlyCollection<DateOnly> barDates, int maxSeparate = 4)
     {
         ArgumentOutOfRangeException.ThrowIfZero(barDates.Count);
-        var prefixes = barDates.Distinct().Order().Select(SilverPartitionPrefix).ToList();
-        if (prefixes.Count <= maxSeparate)
-        {
-            return prefixes;
-        }
-
-        var (first, last) = (prefixes[0], prefixes[^1]);
-        var common = 0;
-        while (first[common] == last[common])
-        {
-            common++;
-        }
-
-        return [first[..common]];
+        var dates = barDates.Distinct().Order().ToList();
+        return dates.Count <= maxSeparate
+            ? [.. dates.Select(SilverPartitionPrefix)]
+            : [.. dates.Select(d => SilverRootPrefix + DateKey(d)[..8]).Distinct(StringComparer.Ordinal)];
     }
 
     public static string SilverObject(DateOnly barDate) => $"{SilverPartitionPrefix(barDate)}part-00000.parquet";
