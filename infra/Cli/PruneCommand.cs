@@ -9,11 +9,11 @@ namespace FinancialPipeline.Cli;
 /// <summary>
 /// <c>fp prune</c>: the control database's retention. Counts, or with <c>--apply</c> deletes, the executions, replaced
 /// attempts, rejected messages and alerts untouched for <c>--older-than-days</c> days (<see cref="LedgerRetention"/>).
-/// Objects and the gold table are not touched: bronze objects go by the bucket lifecycle rule of <c>fp deploy --bronze-retention-days</c>.
+/// Objects and the gold table are not touched: bronze objects go by the bucket lifecycle rule of <c>fp deploy apply --bronze-retention-days</c>.
 /// </summary>
 internal static class PruneCommand
 {
-    /// <summary>A day past the 7 days the pipeline's subscriptions keep a message, as <c>fp deploy --bronze-retention-days</c>: no redelivery or dead letter can name a pruned row.</summary>
+    /// <summary>A day past the 7 days the pipeline's subscriptions keep a message, as <c>fp deploy apply --bronze-retention-days</c>: no redelivery or dead letter can name a pruned row.</summary>
     public static readonly int MinDays = (int)LedgerRetention.MinAge.TotalDays;
 
     public static Command Create()
@@ -68,7 +68,7 @@ internal static class PruneCommand
         }
 
         Console.WriteLine(apply
-            ? "objects and the gold table are not pruned: bronze objects go by the lifecycle rule of fp deploy --bronze-retention-days"
+            ? "objects and the gold table are not pruned: bronze objects go by the lifecycle rule of fp deploy apply --bronze-retention-days"
             : "dry run: nothing deleted; --apply deletes these");
     }
 

@@ -135,7 +135,7 @@ public sealed record PipelineTopology
         var retention = settings.MessageRetention;
         if (retention < SubscriptionSpec.MinMessageRetention || retention > SubscriptionSpec.MaxMessageRetention)
         {
-            throw new ArgumentOutOfRangeException(nameof(settings), $"MessageRetention: {retention} is outside Pub/Sub's 10 minutes to 7 days");
+            throw new ArgumentOutOfRangeException(nameof(settings), $"MessageRetention: {retention} is outside the 10 minutes to 7 days the pipeline allows (the retention floors of fp prune and the bronze lifecycle rule assume at most 7 days)");
         }
 
         if (retention < LongestDeliveryTime(settings))

@@ -37,7 +37,7 @@ public sealed record SubscriptionSpec(
     /// <summary>The shortest message retention Pub/Sub accepts on a subscription.</summary>
     public static readonly TimeSpan MinMessageRetention = TimeSpan.FromMinutes(10);
 
-    /// <summary>The longest message retention Pub/Sub accepts on a subscription (also its default).</summary>
+    /// <summary>The longest message retention the pipeline gives a subscription (Pub/Sub's default; Pub/Sub itself allows longer): the 8-day floors of fp prune and the bronze lifecycle rule rest on it.</summary>
     public static readonly TimeSpan MaxMessageRetention = TimeSpan.FromDays(7);
 }
 

@@ -47,7 +47,7 @@ public sealed class PlanVsTopologyTests(RepositoryFixture repo) : IClassFixture<
         Assert.Equal(["fp-extract", "fp-transform", "fp-aggregate", "fp-alert", "fp-alert-events"], pushes.Select(s => s.SubscriptionId));
         foreach (var subscription in pushes)
         {
-            // Pub/Sub's maximum; the Alert subscriptions have no dead-letter policy, so this is how long Slack may be down.
+            // the topology's cap; the Alert subscriptions have no dead-letter policy, so this is how long Slack may be down.
             Assert.Equal((TimeSpan.FromDays(7), true), (subscription.MessageRetention, subscription.NeverExpires));
             var patch = Assert.Single(Plan.Commands("gcloud", "pubsub", "subscriptions", "update", ShellQuoting.Variable("sub_" + subscription.SubscriptionId.Replace('-', '_'))));
             Assert.Equal("7d", patch.Flag("--message-retention-duration"));
