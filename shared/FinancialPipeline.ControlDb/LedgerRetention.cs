@@ -89,13 +89,13 @@ public sealed class LedgerRetention(NpgsqlDataSource dataSource, TimeProvider ti
 
         var cutoff = time.GetUtcNow() - olderThan;
         var kept = await KeptAsync(cutoff, ct);
-        var candidates = await CandidatesAsync(cutoff, ct);
+        var (candidates, candidateRows) = await CandidatesAsync(cutoff, ct);
         if (!apply)
         {
             return new PruneResult(
                 cutoff,
                 candidates.Count,
-                await CountAsync("SELECT count(*) FROM ingestion_job_execution WHERE execution_id = ANY(string_to_array(@ids, ',')::uuid[])", cutoff, candidates, ct),
+                candidateRows,
                 await CountAsync("""
                     SELECT count(*) FROM ingestion_job_attempt a
                     WHERE a.execution_id = ANY(string_to_array(@ids, ',')::uuid[])
@@ -145,11 +145,12 @@ public sealed class LedgerRetention(NpgsqlDataSource dataSource, TimeProvider ti
         return kept;
     }
 
-    private async Task<List<Guid>> CandidatesAsync(DateTimeOffset cutoff, CancellationToken ct)
+    /// <summary>The executions old enough to go, oldest first, and how many ledger rows they hold.</summary>
+    private async Task<(List<Guid> Ids, long Rows)> CandidatesAsync(DateTimeOffset cutoff, CancellationToken ct)
     {
         await using var cmd = dataSource.CreateCommand($"""
             WITH kept AS ({KeptSql})
-            SELECT execution_id FROM ingestion_job_execution
+            SELECT execution_id, count(*) FROM ingestion_job_execution
             WHERE execution_id NOT IN (SELECT execution_id FROM kept)
             GROUP BY execution_id
             HAVING max(updated_at) < @cutoff AND bool_and(status <> 'RUNNING')
@@ -157,13 +158,15 @@ public sealed class LedgerRetention(NpgsqlDataSource dataSource, TimeProvider ti
             """);
         cmd.Parameters.AddWithValue("cutoff", cutoff);
         var ids = new List<Guid>();
+        long rows = 0;
         await using var reader = await cmd.ExecuteReaderAsync(ct);
         while (await reader.ReadAsync(ct))
         {
             ids.Add(reader.GetGuid(0));
+            rows += reader.GetInt64(1);
         }
 
-        return ids;
+        return (ids, rows);
     }
 
     /// <summary>
