@@ -358,6 +358,7 @@ public sealed class SilverEngineTests : IDisposable
 
         Assert.Contains(_store.UriOf(Job.BucketName, missing), error.Message, StringComparison.Ordinal);
         Assert.Contains("does not exist", error.Message, StringComparison.Ordinal);
+        Assert.Contains($"fp replay --execution-id {exec:D} --stage bronze", error.Message, StringComparison.Ordinal);
         Assert.False(Directory.Exists(Path.Combine(_root, Job.SilverBucketName)));
     }
 

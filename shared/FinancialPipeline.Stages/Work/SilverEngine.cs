@@ -196,7 +196,10 @@ public sealed class SilverEngine(IObjectStore store, SilverEngineOptions options
         }
         catch (ObjectNotFoundException ex)
         {
-            throw new InvalidDataException($"bronze object {uri} does not exist (listed by the bronze completion event); failing so the message is retried", ex);
+            throw new InvalidDataException(
+                $"bronze object {uri} does not exist (listed by the bronze completion event); failing so the message is retried. " +
+                $"If the bronze bucket's lifecycle rule deleted it, no retry finds it: run the execution again from bronze with " +
+                $"fp replay --execution-id {staged.Batch.ExecutionId:D} --stage bronze", ex);
         }
         catch (Exception ex) when (ex is not (OperationCanceledException or InvalidDataException))
         {
