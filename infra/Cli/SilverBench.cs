@@ -299,7 +299,7 @@ internal static class SilverBench
                     WHEN NOT (low <= open AND low <= close AND open <= high AND close <= high) THEN 'high_low_bounds'
                     WHEN volume < 0 THEN 'volume_non_negative'
                     WHEN volume > {SilverRules.MaxVolume} THEN 'volume_plausible'
-                    WHEN epoch_us(bar_ts) % 1800000000 <> 0 THEN 'timestamp_aligned'
+                    WHEN epoch_us(bar_ts) % {SilverRules.AlignmentOf(job.BarSize).Ticks / 10} <> 0 THEN 'timestamp_aligned'
                     WHEN bar_ts > TIMESTAMPTZ '{cutoff}+00' THEN 'not_in_future'
                     WHEN ticker NOT IN ({tickers}) THEN 'ticker_in_job'
                 END AS rule

@@ -50,6 +50,30 @@ public sealed class SilverEngineTests : IDisposable
         { SilverRules.TickerInJob, "ticker=MSFT", "ticker=MSFTX" },
     };
 
+    [Theory]
+    [InlineData("1h", "03:45:00", true)]   // NSE/BSE: 09:15 IST
+    [InlineData("1h", "14:30:00", true)]   // NYSE: 09:30 EST
+    [InlineData("1h", "05:15:00", true)]   // Nepal: 11:00 NPT (+05:45)
+    [InlineData("1d", "03:45:00", true)]
+    [InlineData("90m", "04:45:00", true)]
+    [InlineData("30m", "04:15:00", true)]
+    [InlineData("2m", "03:47:00", true)]   // NSE 2m bars from 03:45: odd minutes
+    [InlineData("5m", "03:50:00", true)]
+    [InlineData("1h", "14:37:00", false)]  // a live bar stamped at its last trade
+    [InlineData("1d", "13:31:00", false)]
+    [InlineData("5m", "03:47:00", false)]
+    [InlineData("2m", "03:47:30", false)]
+    [InlineData("1m", "03:47:00.001", false)]
+    public void TimestampAligned_AcceptsSessionsOpeningOnAnyQuarterHour(string interval, string barStart, bool valid)
+    {
+        var job = JobConfig.Create("silver_job", "AAPL", 3600, null, "fp-bronze", "fp-silver", "synthetic", interval, null, true);
+        var at = new DateTimeOffset(2026, 11, 16, 0, 0, 0, TimeSpan.Zero).Add(TimeSpan.Parse(barStart, System.Globalization.CultureInfo.InvariantCulture));
+
+        var rule = new SilverRules(job, at.AddDays(3)).Check(at.UtcTicks, true, 10, 11, 9, 10, null, 100);
+
+        Assert.Equal(valid ? SilverRules.Valid : 5, rule);
+    }
+
     [Fact]
     public void ABadAdjustedClose_IsNamedInTheReason_AndAnAbsentOneIsNotMentioned()
     {

@@ -47,14 +47,31 @@ public sealed class SilverRules
     public static IReadOnlyList<string> Names { get; } =
         ["", PricePositive, HighLowBounds, VolumeNonNegative, VolumePlausible, TimestampAligned, NotInFuture, TickerInJob, DuplicateInBatch];
 
-    /// <summary>Bar starts must sit on this grid: the bar size up to 30 minutes (US hourly bars start at :30), 30 minutes above.</summary>
+    /// <summary>The grid bar starts must sit on (<see cref="AlignmentOf"/>).</summary>
     public TimeSpan Alignment { get; }
 
     public TimeSpan BarSize { get; }
 
     public DateTimeOffset Now { get; }
 
-    public static TimeSpan AlignmentOf(TimeSpan barSize) => barSize <= TimeSpan.FromMinutes(30) ? barSize : TimeSpan.FromMinutes(30);
+    /// <summary>
+    /// A provider stamps a bar at its session's open plus whole bars, and sessions open on a quarter hour of UTC (time
+    /// zones are whole quarter hours; US hourly bars start at :30, India's NSE and BSE at 03:45 UTC, Nepal at :15), so
+    /// bar starts lie on the grid of the greatest common divisor of the bar size and 15 minutes: the bar size for 1m,
+    /// 5m and 15m; 1 minute for 2m; 15 minutes for 30m, 1h, 90m and 1d.
+    /// </summary>
+    public static TimeSpan AlignmentOf(TimeSpan barSize)
+    {
+        var (a, b) = (barSize.Ticks, SessionGrid.Ticks);
+        while (b != 0)
+        {
+            (a, b) = (b, a % b);
+        }
+
+        return TimeSpan.FromTicks(a);
+    }
+
+    private static TimeSpan SessionGrid => TimeSpan.FromMinutes(15);
 
     /// <summary>Returns <see cref="Valid"/> or the id (index in <see cref="Names"/>) of the first rule the row breaks.</summary>
     /// <param name="adjClose">The adjusted close, null when the provider does not report one (Yahoo's intraday bars).</param>
