@@ -63,7 +63,7 @@ public sealed class AlertNotificationStore(NpgsqlDataSource dataSource, TimeProv
         cmd.Parameters.AddWithValue("stage", NpgsqlDbType.Varchar, (object?)alert.Stage ?? DBNull.Value);
         cmd.Parameters.AddWithValue("token", token);
         cmd.Parameters.AddWithValue("now", now);
-        cmd.Parameters.AddWithValue("message", alert.Message);
+        cmd.Parameters.AddWithValue("message", StorableText.Of(alert.Message));
         cmd.Parameters.AddWithValue("stale_before", now - ClaimStaleAfter);
         await using var reader = await cmd.ExecuteReaderAsync(cancellationToken);
         if (!await reader.ReadAsync(cancellationToken))
@@ -105,7 +105,7 @@ public sealed class AlertNotificationStore(NpgsqlDataSource dataSource, TimeProv
             """);
         cmd.Parameters.AddWithValue("key", dedupeKey);
         cmd.Parameters.AddWithValue("token", claimToken);
-        cmd.Parameters.AddWithValue("error", error.Length > MaxErrorLength ? error[..MaxErrorLength] : error);
+        cmd.Parameters.AddWithValue("error", StorableText.Of(error, MaxErrorLength));
         cmd.Parameters.AddWithValue("now", time.GetUtcNow());
         await cmd.ExecuteNonQueryAsync(cancellationToken);
     }

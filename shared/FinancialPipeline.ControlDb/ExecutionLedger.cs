@@ -314,7 +314,7 @@ public sealed class ExecutionLedger(NpgsqlDataSource dataSource, TimeProvider ti
             WHERE execution_id = @execution_id AND stage = @stage AND owner_token = @owner AND status = 'RUNNING'
             """);
         AddKey(cmd, lease);
-        cmd.Parameters.AddWithValue("error", error.Length > 4000 ? error[..4000] : error);
+        cmd.Parameters.AddWithValue("error", StorableText.Of(error, 4000));
         cmd.Parameters.AddWithValue("now", time.GetUtcNow());
         return await cmd.ExecuteNonQueryAsync(cancellationToken) == 1;
     }

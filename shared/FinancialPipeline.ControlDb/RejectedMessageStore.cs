@@ -10,6 +10,9 @@ public sealed class RejectedMessageStore(NpgsqlDataSource dataSource)
     /// <summary>A payload is stored up to this many bytes.</summary>
     public const int MaxPayloadBytes = 64 * 1024;
 
+    /// <summary>The length of the <c>message_id</c> column; a longer id from outside is cut.</summary>
+    public const int MaxMessageIdChars = 256;
+
     public async Task InsertAsync(
         string functionName, string? messageId, string? subscription, string? source, string? executionId,
         string field, string reason, ReadOnlyMemory<byte> payload, IReadOnlyDictionary<string, string> attributes,
@@ -22,15 +25,28 @@ public sealed class RejectedMessageStore(NpgsqlDataSource dataSource)
             """);
         cmd.Parameters.AddWithValue("received_at", receivedAt);
         cmd.Parameters.AddWithValue("function_name", functionName);
-        cmd.Parameters.AddWithValue("message_id", NpgsqlDbType.Varchar, (object?)messageId ?? DBNull.Value);
-        cmd.Parameters.AddWithValue("subscription", NpgsqlDbType.Text, (object?)subscription ?? DBNull.Value);
-        cmd.Parameters.AddWithValue("source", NpgsqlDbType.Text, (object?)source ?? DBNull.Value);
-        cmd.Parameters.AddWithValue("execution_id", NpgsqlDbType.Text, (object?)executionId ?? DBNull.Value);
-        cmd.Parameters.AddWithValue("field", field.Length > 128 ? field[..128] : field);
-        cmd.Parameters.AddWithValue("reason", reason);
+        // Every text here may come from the message (its id, a field's value quoted in the reason, attributes): stored
+        // repaired, as a rejection that cannot be recorded is answered 500 and redelivered until dead-lettered.
+        cmd.Parameters.AddWithValue("message_id", NpgsqlDbType.Varchar, (object?)StorableText.OfNullable(messageId, MaxMessageIdChars) ?? DBNull.Value);
+        cmd.Parameters.AddWithValue("subscription", NpgsqlDbType.Text, (object?)StorableText.OfNullable(subscription) ?? DBNull.Value);
+        cmd.Parameters.AddWithValue("source", NpgsqlDbType.Text, (object?)StorableText.OfNullable(source) ?? DBNull.Value);
+        cmd.Parameters.AddWithValue("execution_id", NpgsqlDbType.Text, (object?)StorableText.OfNullable(executionId) ?? DBNull.Value);
+        cmd.Parameters.AddWithValue("field", StorableText.Of(field, 128));
+        cmd.Parameters.AddWithValue("reason", StorableText.Of(reason));
         cmd.Parameters.AddWithValue("payload", payload.Length > MaxPayloadBytes ? payload[..MaxPayloadBytes].ToArray() : payload.ToArray());
-        cmd.Parameters.AddWithValue("attributes", NpgsqlDbType.Jsonb, JsonSerializer.Serialize(attributes, ControlDbJson.Default.IReadOnlyDictionaryStringString));
+        cmd.Parameters.AddWithValue("attributes", NpgsqlDbType.Jsonb, JsonSerializer.Serialize(StorableAttributes(attributes), ControlDbJson.Default.IReadOnlyDictionaryStringString));
         await cmd.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    private static IReadOnlyDictionary<string, string> StorableAttributes(IReadOnlyDictionary<string, string> attributes)
+    {
+        var storable = new SortedDictionary<string, string>(StringComparer.Ordinal);
+        foreach (var (key, value) in attributes)
+        {
+            storable[StorableText.Of(key)] = StorableText.Of(value);
+        }
+
+        return storable;
     }
 
     /// <summary>One recorded rejection; <see cref="Payload"/> is the message data as received (first 64 KiB).</summary>

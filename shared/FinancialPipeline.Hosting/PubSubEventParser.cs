@@ -112,7 +112,7 @@ public static partial class PubSubEventParser
         {
             cloudEvent = Formatter.DecodeStructuredModeMessage(body, new ContentType(contentType.Split(';')[0].Trim()), extensionAttributes: null);
         }
-        catch (Exception ex) when (ex is ArgumentException or FormatException or JsonException)
+        catch (Exception ex) when (ex is ArgumentException or FormatException or JsonException or InvalidOperationException)
         {
             throw new MessageRejectedException("cloudevent", $"is not a valid structured CloudEvent ({ex.Message})");
         }
@@ -163,7 +163,7 @@ public static partial class PubSubEventParser
         }
 
         var resource = context.TryGetProperty("resource", out var r)
-            ? (r.ValueKind == JsonValueKind.Object ? OptionalString(r, "name") : r.GetString())
+            ? (r.ValueKind == JsonValueKind.Object ? OptionalString(r, "name") : Text(r, "resource"))
             : null;
         var id = OptionalString(context, "eventId") ?? throw new MessageRejectedException("eventId", "is required");
         var time = OptionalString(context, "timestamp");
@@ -241,7 +241,7 @@ public static partial class PubSubEventParser
 
             foreach (var p in a.EnumerateObject())
             {
-                attributes[p.Name] = p.Value.ValueKind == JsonValueKind.String ? p.Value.GetString()! : p.Value.GetRawText();
+                attributes[PropertyName(p, "message.attributes")] = p.Value.ValueKind == JsonValueKind.String ? Text(p.Value, "message.attributes") : p.Value.GetRawText();
             }
         }
 
@@ -295,8 +295,38 @@ public static partial class PubSubEventParser
         }
     }
 
+    /// <summary>
+    /// A JSON string's value. JSON that parses may still escape an unpaired surrogate (<c>"\ud800"</c>), which
+    /// System.Text.Json refuses to read as a .NET string (InvalidOperationException): as permanent as invalid JSON, so
+    /// the message is rejected naming <paramref name="field"/>, not answered 500 until it is dead-lettered.
+    /// </summary>
+    private static string Text(JsonElement value, string field)
+    {
+        try
+        {
+            return value.GetString()!;
+        }
+        catch (InvalidOperationException ex)
+        {
+            throw new MessageRejectedException(field, $"is not valid UTF-16 text ({ex.Message})");
+        }
+    }
+
+    /// <summary>A property's name, read as <see cref="Text"/> reads a value.</summary>
+    private static string PropertyName(JsonProperty property, string field)
+    {
+        try
+        {
+            return property.Name;
+        }
+        catch (InvalidOperationException ex)
+        {
+            throw new MessageRejectedException(field, $"has a name that is not valid UTF-16 text ({ex.Message})");
+        }
+    }
+
     private static string? OptionalString(JsonElement obj, string name) =>
-        obj.ValueKind == JsonValueKind.Object && obj.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
+        obj.ValueKind == JsonValueKind.Object && obj.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? Text(v, name) : null;
 
     /// <summary>
     /// A string that may be spelled in camelCase or snake_case (both appear in real pushes); absent or null is null,
@@ -308,7 +338,7 @@ public static partial class PubSubEventParser
         {
             if (obj.TryGetProperty(candidate, out var v) && v.ValueKind != JsonValueKind.Null)
             {
-                return v.ValueKind == JsonValueKind.String ? v.GetString() : throw new MessageRejectedException(field, $"must be a string, got {v.ValueKind}");
+                return v.ValueKind == JsonValueKind.String ? Text(v, field) : throw new MessageRejectedException(field, $"must be a string, got {v.ValueKind}");
             }
         }
 

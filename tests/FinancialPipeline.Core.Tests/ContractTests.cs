@@ -17,6 +17,9 @@ public sealed class ContractTests
     [InlineData("""{"execution_id":"6f1c2d3e-4b5a-4c6d-8e7f-901234567890","job_name":"j","window":{"start":"2026-11-20T00:00:00-03:00","end":"2026-11-21T00:00:00Z"}}""", "window.start")]
     [InlineData("""{"execution_id":"6f1c2d3e-4b5a-4c6d-8e7f-901234567890","job_name":"j","requested_at":12}""", "requested_at")]
     [InlineData("""[]""", "data")]
+    [InlineData("""{"execution_id":"\ud800","job_name":"j"}""", "execution_id")]
+    [InlineData("""{"execution_id":"6f1c2d3e-4b5a-4c6d-8e7f-901234567890","job_name":"\udc00x"}""", "job_name")]
+    [InlineData("""{"execution_id":"6f1c2d3e-4b5a-4c6d-8e7f-901234567890","job_name":"j","window":{"start":"\ud800","end":"2026-11-21T00:00:00Z"}}""", "window.start")]
     public void StartMessage_RejectsBadInput_NamingTheField(string json, string field)
     {
         var ex = Assert.Throws<MessageRejectedException>(() => StartMessage.Parse(Encoding.UTF8.GetBytes(json)));
@@ -197,6 +200,25 @@ public sealed class ContractTests
 
         Assert.Equal((expectedField, (Guid?)executionId), (rejected.Field, rejected.ExecutionId));
         Assert.Contains(reason, rejected.Reason, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("\"failed_tickers\":[]", "\"failed_tickers\":[\"\\ud800\"]", "failed_tickers[0]")]
+    [InlineData("\"job_name\":\"financial_extract\"", "\"job_name\":\"\\udc00\"", "job_name")]
+    public void CompletionMessage_TextEscapingAnUnpairedSurrogate_IsRejected_NotThrown(string valid, string invalid, string field)
+    {
+        var executionId = Guid.NewGuid();
+        var body = $$"""
+            {"schema_version":1,"execution_id":"{{executionId}}","job_name":"financial_extract","stage":"silver",
+             "window":{"start":"2026-11-20T00:00:00Z","end":"2026-11-21T00:00:00Z"},"records":{"in":1,"written":1,"rejected":0},
+             "outputs":["gs://b/o"],"touched_dates":["2026-11-20"],"metrics":{},"failed_tickers":[],"attempt":1,"completed_at":"2026-11-21T00:01:00Z"}
+            """;
+        Assert.Contains(valid, body, StringComparison.Ordinal);
+
+        var rejected = Assert.Throws<MessageRejectedException>(() => StageCompletedMessage.Parse(Encoding.UTF8.GetBytes(body.Replace(valid, invalid, StringComparison.Ordinal)), Stage.Silver));
+
+        Assert.Equal((field, (Guid?)executionId), (rejected.Field, rejected.ExecutionId));
+        Assert.Contains("not valid UTF-16", rejected.Reason, StringComparison.Ordinal);
     }
 
     [Theory]

@@ -32,4 +32,22 @@ public sealed class PayloadTextTests
     [Fact]
     public void TryDecode_IsStrict() =>
         Assert.Equal(("ok", (string?)null), (PayloadText.TryDecode("ok"u8), PayloadText.TryDecode([0xff])));
+
+    [Theory]
+    [InlineData("plain", 100, "plain")]
+    [InlineData("a\0b", 100, "a\\u0000b")]              // PostgreSQL text refuses NUL
+    [InlineData("ab\ud83d\ude00", 3, "ab")]                 // never cut inside a pair
+    [InlineData("ab\ud83d\ude00", 4, "ab\ud83d\ude00")]
+    [InlineData("abc\0", 5, "abc")]                         // nor inside the escape that replaces NUL
+    public void StorableText_ReplacesWhatPostgreSqlRefuses_AndCutsOnACharacter(string value, int maxChars, string expected) =>
+        Assert.Equal(expected, FinancialPipeline.ControlDb.StorableText.Of(value, maxChars));
+
+    [Fact]
+    public void StorableText_ReplacesUnpairedSurrogates()
+    {
+        // Built here, not in InlineData: test discovery serialises theory data as UTF-8, which cannot carry them.
+        var value = new string(['x', (char)0xD800, 'y', (char)0xDC00]);
+
+        Assert.Equal("x\uFFFDy\uFFFD", FinancialPipeline.ControlDb.StorableText.Of(value)); // jsonb and System.Text.Json refuse them
+    }
 }

@@ -88,6 +88,9 @@ public sealed class PubSubEventParserTests
     [InlineData("""{"message":{"data":"e30=","messageId":5},"subscription":"s"}""", "message.messageId")]
     [InlineData("""{"message":{"data":"e30=","message_id":true},"subscription":"s"}""", "message.messageId")]
     [InlineData("""{"message":{"data":"e30=","messageId":"1","publishTime":1700000000},"subscription":"s"}""", "message.publishTime")]
+    [InlineData("""{"message":{"data":"e30=","messageId":"1","attributes":{"\udc00":"x"}},"subscription":"s"}""", "message.attributes")]
+    [InlineData("""{"message":{"data":"e30=","messageId":"1","attributes":{"k":"\ud800"}},"subscription":"s"}""", "message.attributes")]
+    [InlineData("""{"message":{"data":"e30=","messageId":"\ud800"},"subscription":"s"}""", "message.messageId")]
     public void MalformedEnvelopes_AreRejected_NamingTheField(string body, string field)
     {
         var ex = Assert.Throws<MessageRejectedException>(() => PubSubEventParser.Parse("/", _ => null, "application/json", System.Text.Encoding.UTF8.GetBytes(body)));

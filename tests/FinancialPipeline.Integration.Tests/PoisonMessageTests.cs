@@ -108,6 +108,43 @@ public sealed class PoisonMessageTests(StackFixture stack)
     }
 
     [Fact]
+    public async Task PoisonCarryingCharactersPostgreSqlRefuses_OrAnOverlongMessageId_IsStillRecordedAndAcknowledged()
+    {
+        // PostgreSQL's text refuses NUL and jsonb \u0000, message_id is varchar(256), System.Text.Json will not read an
+        // escaped unpaired surrogate as a string: each once answered 500, looping the message into the dead-letter topic.
+        await using var pipeline = await stack.StartPipelineAsync();
+        var since = TimeProvider.System.GetUtcNow().AddSeconds(-5);
+        var marker = Guid.NewGuid().ToString("N");
+        var longId = marker + new string('9', 300);
+        var cases = new (string MessageId, string Data, string Attributes)[]
+        {
+            (marker + "-nul", """{"execution_id":"a\u0000b","job_name":"financial_extract"}""", """{"k":"v\u0000"}"""),
+            (marker + "-surrogate", """{"execution_id":"\ud800","job_name":"financial_extract"}""", """{"\udc00":"\ud800x"}"""),
+            (longId, "not json", "{}"),
+        };
+        using var http = new HttpClient();
+        var topic = new Uri(pipeline.HostAddresses[0], $"projects/{pipeline.Topology.ProjectId}/topics/{pipeline.Topology.StartTopic}");
+        foreach (var (messageId, data, attributes) in cases)
+        {
+            var push = $$"""{"message":{"data":"{{Convert.ToBase64String(Encoding.UTF8.GetBytes(data))}}","messageId":"{{messageId}}","attributes":{{attributes}}},"subscription":"projects/p/subscriptions/s"}""";
+            using var response = await http.PostAsync(topic, new StringContent(push, Encoding.UTF8, "application/json"));
+            Assert.True(response.IsSuccessStatusCode, $"{messageId}: answered {(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}");
+        }
+
+        var rows = (await new RejectedMessageStore(stack.DataSource).ListByFunctionAsync("extract", since, CancellationToken.None))
+            .Where(r => r.MessageId?.StartsWith(marker, StringComparison.Ordinal) == true || Encoding.UTF8.GetString(r.Payload).Contains(marker, StringComparison.Ordinal))
+            .ToList();
+        Assert.Equal(3, rows.Count);
+        var nul = Assert.Single(rows, r => r.MessageId == marker + "-nul");
+        Assert.Equal("execution_id", nul.Field);
+        Assert.Contains("a\\u0000b", nul.Reason, StringComparison.Ordinal);
+        Assert.Contains("v\\\\u0000", nul.AttributesJson, StringComparison.Ordinal);
+        // Rejected while reading the envelope, before its message id: recorded with the whole request body.
+        Assert.Equal("message.attributes", Assert.Single(rows, r => r.MessageId is null).Field);
+        Assert.Equal(longId[..RejectedMessageStore.MaxMessageIdChars], Assert.Single(rows, r => r.Field == "data").MessageId);
+    }
+
+    [Fact]
     public async Task AStartMessage_NamingAnExecutionOfAnotherJob_IsRejected_NeitherRunAsThatJobNorReemitted()
     {
         // What gcloud lets an operator publish and fp publish refuses: the execution id of another job's execution.

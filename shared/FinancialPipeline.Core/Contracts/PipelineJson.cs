@@ -48,6 +48,23 @@ public static partial class PipelineJson
     }
 
     /// <summary>
+    /// A JSON string's value. JSON that parses may still escape an unpaired surrogate (<c>"\ud800"</c>), which
+    /// System.Text.Json refuses to read as a .NET string (InvalidOperationException): as permanent as invalid JSON, so
+    /// rejected naming <paramref name="field"/> instead of failing with a 500 until the message is dead-lettered.
+    /// </summary>
+    public static string Text(JsonElement value, string field)
+    {
+        try
+        {
+            return value.GetString()!;
+        }
+        catch (InvalidOperationException ex)
+        {
+            throw new MessageRejectedException(field, $"is not valid UTF-16 text ({ex.Message})");
+        }
+    }
+
+    /// <summary>
     /// The rest of a message's validation once its execution id has parsed: a rejection from <paramref name="parse"/>
     /// names that execution, so it is recorded under it instead of under no execution at all.
     /// </summary>
@@ -76,7 +93,7 @@ public static partial class PipelineJson
             throw new MessageRejectedException(field, $"must be a string, got {value.ValueKind}");
         }
 
-        var s = value.GetString()!;
+        var s = Text(value, field);
         if (string.IsNullOrWhiteSpace(s))
         {
             throw new MessageRejectedException(field, "must not be empty");
@@ -119,7 +136,7 @@ public static partial class PipelineJson
             throw new MessageRejectedException(path, $"must be an RFC 3339 timestamp string, got {value.ValueKind}");
         }
 
-        var s = value.GetString()!;
+        var s = Text(value, path);
         var match = Rfc3339Pattern().Match(s);
         if (!match.Success
             || !DateTime.TryParseExact(UpperT(match.Groups["local"].Value), "yyyy'-'MM'-'dd'T'HH':'mm':'ss.FFFFFFF", CultureInfo.InvariantCulture, DateTimeStyles.None, out var local))

@@ -166,7 +166,7 @@ public sealed record StageCompletedMessage
         {
             items.Add(item.ValueKind switch
             {
-                JsonValueKind.String => item.GetString()!,
+                JsonValueKind.String => PipelineJson.Text(item, $"{field}[{i}]"),
                 JsonValueKind.Null => throw new MessageRejectedException($"{field}[{i}]", "is null; every entry must be a string"),
                 _ => throw new MessageRejectedException($"{field}[{i}]", $"must be a string, got {item.ValueKind}"),
             });
@@ -187,6 +187,11 @@ public sealed record StageCompletedMessage
         catch (JsonException ex)
         {
             throw new MessageRejectedException(ex.Path ?? "data", $"has the wrong shape ({ex.Message})");
+        }
+        catch (InvalidOperationException ex)
+        {
+            // A string escaping an unpaired surrogate ("\ud800"): see PipelineJson.Text.
+            throw new MessageRejectedException("data", $"holds text that is not valid UTF-16 ({ex.Message})");
         }
 
         // CheckShape rejected a null list or entry and a malformed touched date, so the consuming stage never meets them after its claim.
