@@ -17,13 +17,16 @@ public sealed record LocalYahooServerOptions
 
     /// <summary>Symbols answered 404 with the chart API's "No data found, symbol may be delisted" body.</summary>
     public IReadOnlySet<string> UnknownSymbols { get; init; } = new HashSet<string>(StringComparer.Ordinal);
+
+    /// <summary>Symbols answered 503 with <c>Retry-After: 0</c>, as an overloaded edge does: a transient failure, retried at once.</summary>
+    public IReadOnlySet<string> UnavailableSymbols { get; init; } = new HashSet<string>(StringComparer.Ordinal);
 }
 
 /// <summary>
 /// A local stand-in for Yahoo's chart API v8 (<c>GET /v8/finance/chart/{symbol}?period1&amp;period2&amp;interval</c>)
 /// serving the synthetic provider's deterministic bars in the real response format, with the real quirks that
 /// matter to a client: no <c>adjclose</c> for intraday bars, the live bar appended after period2, 404 with a
-/// <c>chart.error</c> body for unknown symbols, and 429 + Retry-After above a rate limit. Used by
+/// <c>chart.error</c> body for unknown symbols, and 429 + Retry-After above a rate limit (503 for symbols a test makes unavailable). Used by
 /// <c>fp bench extract</c> and the integration tests (point <c>FP_YAHOO_BASE_URL</c> at it).
 /// </summary>
 public sealed class LocalYahooServer : IAsyncDisposable
@@ -38,6 +41,7 @@ public sealed class LocalYahooServer : IAsyncDisposable
     private long _ok;
     private long _throttled;
     private long _notFound;
+    private long _unavailable;
     private long _admitted;
     private long _firstAdmitted;
     private long _lastAdmitted;
@@ -58,7 +62,9 @@ public sealed class LocalYahooServer : IAsyncDisposable
 
     public long Answered404 => Interlocked.Read(ref _notFound);
 
-    /// <summary>Requests let through the rate limit (answered 200, 404 or 400).</summary>
+    public long Answered503 => Interlocked.Read(ref _unavailable);
+
+    /// <summary>Requests let through the rate limit (answered 200, 404, 503 or 400).</summary>
     public long Admitted => Interlocked.Read(ref _admitted);
 
     /// <summary>From the first admitted request to the last: what an achieved request rate is measured over.</summary>
@@ -106,6 +112,14 @@ public sealed class LocalYahooServer : IAsyncDisposable
         {
             Interlocked.Increment(ref _notFound);
             await WriteErrorAsync(context, HttpStatusCode.NotFound, "Not Found", "No data found, symbol may be delisted");
+            return;
+        }
+
+        if (_options.UnavailableSymbols.Contains(symbol))
+        {
+            Interlocked.Increment(ref _unavailable);
+            context.Response.Headers.RetryAfter = "0";
+            await WriteErrorAsync(context, HttpStatusCode.ServiceUnavailable, "Service Unavailable", "try again later");
             return;
         }
 

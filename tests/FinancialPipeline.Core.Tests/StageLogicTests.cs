@@ -24,6 +24,23 @@ public sealed class StageLogicTests
     }
 
     [Fact]
+    public void ExtractsTransientFailure_NamesAtMostFiveTickersWithShortenedErrors_AndIgnoresPermanentOnes()
+    {
+        var results = Enumerable.Range(1, 8).Select(i => TickerQuotes.TransientFailure($"T{i}", $"HTTP 503 #{i}"))
+            .Append(TickerQuotes.TransientFailure("LONG", new string('x', 1000)))
+            .Append(TickerQuotes.PermanentFailure("NOPE", "unknown or delisted: NOPE"))
+            .Append(new TickerQuotes("AAPL", []))
+            .ToList();
+
+        var message = ExtractWork.TransientFailure(results, 50);
+
+        Assert.Equal(
+            $"9 of 50 tickers failed transiently (LONG: {new string('x', 200)}…; T1: HTTP 503 #1; T2: HTTP 503 #2; T3: HTTP 503 #3; T4: HTTP 503 #4; and 4 more); failing so Pub/Sub retries the window",
+            message);
+        Assert.Null(ExtractWork.TransientFailure(results.Where(r => !r.Transient).ToList(), 50));
+    }
+
+    [Fact]
     public async Task SyntheticProvider_IsDeterministic_AcrossOverlappingWindows()
     {
         var provider = new SyntheticQuoteProvider();

@@ -78,6 +78,55 @@ public sealed class ExtractTests(StackFixture stack)
     }
 
     [Fact]
+    public async Task YahooProvider_ATickerFailingTransiently_FailsTheRun_WhoseRetryAfterRecoveryFetchesFromTheLastSuccess()
+    {
+        // MSFT answers 503 on every attempt of the second run; ZZZZ is unknown (permanent) throughout.
+        var unavailable = new HashSet<string>(StringComparer.Ordinal);
+        await using var yahoo = await LocalYahooServer.StartAsync(new LocalYahooServerOptions
+        {
+            UnknownSymbols = new HashSet<string>(StringComparer.Ordinal) { "ZZZZ" },
+            UnavailableSymbols = unavailable,
+        });
+        var job = await stack.CreateJobAsync("AAPL,MSFT,ZZZZ", lookbackSeconds: 86400, provider: "yahoo");
+        // Wednesday 15:05 New York: a run during a session, then the next hour's.
+        var clock = new FakeTimeProvider(new DateTimeOffset(2026, 11, 18, 20, 5, 0, TimeSpan.Zero));
+        await using var pipeline = await stack.StartPipelineAsync((_, services) => services.AddSingleton<TimeProvider>(clock), o => o with { YahooBaseUrl = yahoo.BaseUrl });
+        var driver = new PipelineDriver(stack, pipeline);
+        var first = new StartMessage(Guid.NewGuid(), job.JobName, clock.GetUtcNow(), null);
+        await driver.PublishStartAsync(first);
+        await driver.WaitForGoldSuccessAsync(first.ExecutionId);
+        var bronze1 = (await driver.Ledger.GetAsync(first.ExecutionId, Stage.Bronze, CancellationToken.None))!;
+
+        clock.Advance(TimeSpan.FromHours(1));
+        unavailable.Add("MSFT");
+        var second = new StartMessage(Guid.NewGuid(), job.JobName, clock.GetUtcNow(), null);
+        await driver.PublishStartAsync(second);
+        var failed = await WaitForBronzeAsync(driver, second.ExecutionId, "FAILED", "bronze FAILED on MSFT's 503s");
+        unavailable.Clear();
+
+        Assert.Contains("1 of 3 tickers failed transiently (MSFT: yahoo request failed after 4 attempt(s): HTTP 503", failed.Error, StringComparison.Ordinal);
+        Assert.DoesNotContain("ZZZZ", failed.Error, StringComparison.Ordinal);
+        Assert.True(yahoo.Answered503 >= 4, $"{yahoo.Answered503} × 503");
+        Assert.False(File.Exists(Path.Combine(pipeline.Settings.BucketsRoot, job.BucketName, ObjectLayout.BronzeObject(failed.EndTime!.Value, second.ExecutionId))), "a run without MSFT wrote bronze");
+        // Not a success: the next incremental window still starts from the first run's end.
+        Assert.Equal(
+            new TimeWindow(bronze1.StartTime!.Value, bronze1.EndTime!.Value),
+            await driver.Ledger.LastSuccessfulWindowAsync(job.JobName, Stage.Bronze, Guid.NewGuid(), CancellationToken.None));
+
+        // Pub/Sub redelivers; with Yahoo answering again the pinned window is written whole.
+        await driver.WaitForGoldSuccessAsync(second.ExecutionId);
+        var bronze2 = (await driver.Ledger.GetAsync(second.ExecutionId, Stage.Bronze, CancellationToken.None))!;
+        Assert.True(bronze2.Attempt >= 2);
+        Assert.Equal(bronze1.EndTime.Value - job.Overlap, bronze2.StartTime);
+        var completion = StageCompletedMessage.Parse(System.Text.Encoding.UTF8.GetBytes(bronze2.CompletionJson!), Stage.Bronze);
+        Assert.Equal(["ZZZZ"], completion.FailedTickers);
+        var bars = await ReadBronzeAsync(pipeline, job.BucketName, bronze2);
+        var hours = bars.Where(b => b.Bar.Ticker == "AAPL").Select(b => b.Bar.Timestamp).Order().ToList();
+        Assert.Contains(hours, h => h >= bronze1.EndTime.Value); // the hour the failed attempt would have lost
+        Assert.Equal(hours, bars.Where(b => b.Bar.Ticker == "MSFT").Select(b => b.Bar.Timestamp).Order());
+    }
+
+    [Fact]
     public async Task AJobWhoseEveryTickerFails_FailsTheStage_AndWritesNoObject()
     {
         await using var yahoo = await LocalYahooServer.StartAsync(new LocalYahooServerOptions { UnknownSymbols = new HashSet<string> { "ZZZZ", "YYYY" } });
@@ -87,12 +136,8 @@ public sealed class ExtractTests(StackFixture stack)
         var start = new StartMessage(Guid.NewGuid(), job.JobName, TimeProvider.System.GetUtcNow(), null);
 
         await driver.PublishStartAsync(start);
-        await Eventually.WaitAsync(
-            async () => (await driver.Ledger.GetAsync(start.ExecutionId, Stage.Bronze, CancellationToken.None))?.Status == "FAILED",
-            PipelineDriver.RunTimeout,
-            "bronze FAILED");
+        var row = await WaitForBronzeAsync(driver, start.ExecutionId, "FAILED", "bronze FAILED");
 
-        var row = (await driver.Ledger.GetAsync(start.ExecutionId, Stage.Bronze, CancellationToken.None))!;
         Assert.Contains("all 2 tickers failed", row.Error, StringComparison.Ordinal);
         Assert.False(Directory.Exists(Path.Combine(pipeline.Settings.BucketsRoot, job.BucketName)) && Directory.EnumerateFiles(Path.Combine(pipeline.Settings.BucketsRoot, job.BucketName), "*", SearchOption.AllDirectories).Any());
     }
@@ -152,19 +197,11 @@ public sealed class ExtractTests(StackFixture stack)
         var start = new StartMessage(Guid.NewGuid(), job.JobName, null, new TimeWindow(now.AddDays(-800), now.AddDays(-725)));
 
         await driver.PublishStartAsync(start);
-        await Eventually.WaitAsync(
-            async () => (await driver.Ledger.GetAsync(start.ExecutionId, Stage.Bronze, CancellationToken.None))?.Status == "FAILED",
-            PipelineDriver.RunTimeout,
-            "bronze attempt 1 FAILED");
-        var pinned = (await driver.Ledger.GetAsync(start.ExecutionId, Stage.Bronze, CancellationToken.None))!;
+        var pinned = await WaitForBronzeAsync(driver, start.ExecutionId, "FAILED", "bronze attempt 1 FAILED");
         clock.Advance(TimeSpan.FromHours(2));
         unknown.Clear();
 
-        await Eventually.WaitAsync(
-            async () => (await driver.Ledger.GetAsync(start.ExecutionId, Stage.Bronze, CancellationToken.None))?.Status == "SUCCESS",
-            PipelineDriver.RunTimeout,
-            "bronze SUCCESS on a later attempt");
-        var bronze = (await driver.Ledger.GetAsync(start.ExecutionId, Stage.Bronze, CancellationToken.None))!;
+        var bronze = await WaitForBronzeAsync(driver, start.ExecutionId, "SUCCESS", "bronze SUCCESS on a later attempt");
         Assert.True(bronze.Attempt >= 2);
         Assert.Equal((pinned.StartTime, pinned.EndTime), (bronze.StartTime, bronze.EndTime)); // the window stays pinned
         var completion = StageCompletedMessage.Parse(System.Text.Encoding.UTF8.GetBytes(bronze.CompletionJson!), Stage.Bronze);
@@ -213,6 +250,13 @@ public sealed class ExtractTests(StackFixture stack)
 
         StartMessage Start(TimeWindow window) => new(Guid.NewGuid(), job.JobName, null, window);
     }
+
+    /// <summary>The execution's bronze row once it has <paramref name="status"/>.</summary>
+    private static Task<ControlDb.ExecutionRow> WaitForBronzeAsync(PipelineDriver driver, Guid executionId, string status, string what) =>
+        Eventually.WaitAsync(
+            async () => await driver.Ledger.GetAsync(executionId, Stage.Bronze, CancellationToken.None) is { } row && row.Status == status ? row : null,
+            PipelineDriver.RunTimeout,
+            what);
 
     private static async Task<List<BarRecord>> ReadBronzeAsync(LocalPipeline pipeline, string bucket, ControlDb.ExecutionRow row)
     {

@@ -64,6 +64,7 @@ public sealed class YahooChartProviderTests
         var quotes = (await provider.FetchManyAsync([symbol, "MSFT"], Fixtures.Monday, Hourly, CancellationToken.None))[0];
 
         Assert.True(quotes.Failed);
+        Assert.False(quotes.Transient, "a ticker that is not one fails the same way on every retry");
         Assert.Contains("not a ticker", quotes.Error, StringComparison.Ordinal);
         Assert.Equal("MSFT", Assert.Single(server.Requests).Symbol);
         Assert.Throws<ArgumentException>(() => provider.RequestUri(symbol, Fixtures.Monday, "1h"));
@@ -108,8 +109,22 @@ public sealed class YahooChartProviderTests
         var quotes = await provider.FetchAsync("MSFT", Fixtures.Monday, Hourly, CancellationToken.None);
 
         Assert.Single(server.Requests);
-        Assert.True(quotes.Failed);
+        Assert.True(quotes.FailedTransiently, "Yahoo asked for a later retry");
         Assert.Contains("Retry-After 3600 s", quotes.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Fetch_429OnEveryAttempt_FailsTransientlyAfterMaxAttempts()
+    {
+        await using var server = await YahooStubServer.StartAsync((context, _) =>
+            YahooStubServer.Write(context, HttpStatusCode.TooManyRequests, "Too Many Requests", retryAfter: "0"));
+        using var provider = Provider(server, o => o.MaxAttempts = 3);
+
+        var quotes = await provider.FetchAsync("MSFT", Fixtures.Monday, Hourly, CancellationToken.None);
+
+        Assert.Equal(3, server.Requests.Count);
+        Assert.True(quotes.FailedTransiently, quotes.Error);
+        Assert.Contains("after 3 attempt(s): HTTP 429", quotes.Error, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -137,7 +152,7 @@ public sealed class YahooChartProviderTests
         var quotes = await provider.FetchAsync("MSFT", Fixtures.Monday, Hourly, CancellationToken.None);
 
         Assert.Equal(3, server.Requests.Count);
-        Assert.True(quotes.Failed);
+        Assert.True(quotes.FailedTransiently, "the server may answer a later retry");
         Assert.Contains("after 3 attempt(s)", quotes.Error, StringComparison.Ordinal);
         Assert.Contains("502", quotes.Error, StringComparison.Ordinal);
         Assert.Empty(quotes.Bars);
@@ -177,7 +192,7 @@ public sealed class YahooChartProviderTests
         var quotes = await provider.FetchAsync("MSFT", Fixtures.Monday, Hourly, CancellationToken.None);
 
         Assert.Equal(2, server.Requests.Count);
-        Assert.True(quotes.Failed);
+        Assert.True(quotes.FailedTransiently, quotes.Error);
         Assert.Contains("timed out", quotes.Error, StringComparison.Ordinal);
     }
 
@@ -210,6 +225,7 @@ public sealed class YahooChartProviderTests
 
         Assert.Single(server.Requests);
         Assert.StartsWith("unknown or delisted: NOPE", quotes.Error, StringComparison.Ordinal);
+        Assert.False(quotes.Transient, "an unknown symbol stays unknown on a retry");
     }
 
     [Fact]
@@ -224,6 +240,7 @@ public sealed class YahooChartProviderTests
         Assert.Single(server.Requests);
         Assert.Contains("HTTP 400", quotes.Error, StringComparison.Ordinal);
         Assert.Contains("within the last 730 days", quotes.Error, StringComparison.Ordinal);
+        Assert.False(quotes.Transient);
     }
 
     [Fact]
@@ -237,6 +254,7 @@ public sealed class YahooChartProviderTests
 
         Assert.Single(server.Requests);
         Assert.True(quotes.Failed);
+        Assert.False(quotes.Transient, "a response that breaks the format is not cured by asking again");
         Assert.Contains("indicators.quote[0].close has length 6", quotes.Error, StringComparison.Ordinal);
     }
 
@@ -257,6 +275,20 @@ public sealed class YahooChartProviderTests
         Assert.False(results[2].Failed, results[2].Error);
         Assert.Equal(24, results[2].Bars.Count);
         Assert.Single(server.RequestsFor("NOPE"));
+    }
+
+    [Fact]
+    public async Task FetchMany_AnUnexpectedExceptionOfOneTicker_FailsItTransiently_AndNotTheOthers()
+    {
+        await using var server = await YahooStubServer.StartAsync(YahooStubServer.Chart);
+        using var http = new HttpClient(new ThrowingFor("BOOM") { InnerHandler = new SocketsHttpHandler() });
+        using var provider = Provider(server, http);
+
+        var results = await provider.FetchManyAsync(["AAPL", "BOOM"], Fixtures.Monday, Hourly, CancellationToken.None);
+
+        Assert.False(results[0].Failed, results[0].Error);
+        Assert.True(results[1].FailedTransiently, "nothing says the symbol is bad: the window must be retried, not written without it");
+        Assert.Equal("unexpected InvalidOperationException: a bug below the provider", results[1].Error);
     }
 
     [Fact]
@@ -360,8 +392,25 @@ public sealed class YahooChartProviderTests
         var quotes = await provider.FetchAsync("AAPL", window, Hourly, CancellationToken.None);
 
         Assert.True(quotes.Failed);
+        Assert.False(quotes.Transient);
         Assert.Empty(quotes.Bars);
         Assert.Equal(0, quotes.DroppedBars); // nothing of the ticker is written, so none of it counts as the stage's rejects
+    }
+
+    [Fact]
+    public async Task Fetch_ALaterRequestOfABackfillFailingTransiently_FailsTheTickerTransiently()
+    {
+        var window = new TimeWindow(Fixtures.At("2023-11-01T00:00:00Z"), Fixtures.At("2024-02-09T00:00:00Z"));
+        await using var server = await YahooStubServer.StartAsync((context, request) => request.Period1 == window.Start.ToUnixTimeSeconds()
+            ? YahooStubServer.Chart(context, request)
+            : YahooStubServer.Write(context, HttpStatusCode.ServiceUnavailable, "busy"));
+        using var provider = Provider(server, o => o.MaxAttempts = 2);
+
+        var quotes = await provider.FetchAsync("AAPL", window, Hourly, CancellationToken.None);
+
+        Assert.True(quotes.FailedTransiently, quotes.Error);
+        Assert.Contains("(request 2 of 2", quotes.Error, StringComparison.Ordinal);
+        Assert.Empty(quotes.Bars);
     }
 
     [Fact]
@@ -429,6 +478,15 @@ public sealed class YahooChartProviderTests
             var tickers = Enumerable.Range(1, connections).Select(i => $"WARM{i}").ToArray();
             Assert.All(await warmUp.FetchManyAsync(tickers, Fixtures.Monday, Hourly, CancellationToken.None), r => Assert.False(r.Failed, r.Error));
         }
+    }
+
+    /// <summary>Throws what no HTTP client is expected to throw for requests of one symbol.</summary>
+    private sealed class ThrowingFor(string symbol) : DelegatingHandler
+    {
+        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken) =>
+            request.RequestUri!.AbsolutePath.EndsWith($"/{symbol}", StringComparison.Ordinal)
+                ? throw new InvalidOperationException("a bug below the provider")
+                : base.SendAsync(request, cancellationToken);
     }
 
     private static async Task HoldUntilAborted(HttpContext context)

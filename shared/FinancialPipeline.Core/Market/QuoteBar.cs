@@ -11,10 +11,25 @@ public readonly record struct QuoteBar(
     double? AdjClose,
     long Volume);
 
-/// <summary>What a provider returned for one ticker and window.</summary>
-public sealed record TickerQuotes(string Ticker, IReadOnlyList<QuoteBar> Bars, int DroppedBars = 0, string? Error = null)
+/// <summary>
+/// What a provider returned for one ticker and window. A failure (<see cref="Error"/> set) is <see cref="Transient"/>
+/// when asking again later may succeed (a rate limit, a server error, a timeout, a network error, an unexpected
+/// exception), and permanent otherwise (an unknown or delisted symbol, a request the provider refuses, a response that
+/// breaks the format, a ticker that is not one): Extract fails the stage, to be retried, on a transient one, and writes
+/// the other tickers without the permanently failed one.
+/// </summary>
+public sealed record TickerQuotes(string Ticker, IReadOnlyList<QuoteBar> Bars, int DroppedBars = 0, string? Error = null, bool Transient = false)
 {
     public bool Failed => Error is not null;
+
+    /// <summary>Failed, and a later attempt at the same window may succeed.</summary>
+    public bool FailedTransiently => Failed && Transient;
+
+    /// <summary>A failure that retrying the same request later may cure.</summary>
+    public static TickerQuotes TransientFailure(string ticker, string error) => new(ticker, [], 0, error, Transient: true);
+
+    /// <summary>A failure that retrying the same request would meet again.</summary>
+    public static TickerQuotes PermanentFailure(string ticker, string error) => new(ticker, [], 0, error);
 }
 
 /// <summary>A market-data source. Implementations are chosen by the job config's <c>provider</c> column.</summary>

@@ -14,7 +14,10 @@ namespace FinancialPipeline.Providers.Yahoo;
 /// Hourly (or other) bars from Yahoo's unofficial chart API v8. Every request of one instance (or of one DI
 /// registration, which shares a <see cref="YahooRequestThrottle"/>) goes through one rate limit and one
 /// concurrency bound. 429, 5xx, timeouts and network errors are retried with exponential backoff that honours
-/// Retry-After; what still fails, and unknown symbols (404), come back as <see cref="TickerQuotes.Error"/>.
+/// Retry-After; what still fails, and unknown symbols (404), come back as <see cref="TickerQuotes.Error"/>, marked
+/// <see cref="TickerQuotes.Transient"/> when a later retry may succeed (429, 408, 5xx, timeouts and network errors after
+/// the last attempt or a Retry-After longer than allowed; an unexpected exception) and permanent otherwise (404, any other
+/// status, a malformed response, a ticker that is not one).
 /// </summary>
 public sealed partial class YahooChartProvider : IQuoteProvider, IDisposable
 {
@@ -126,9 +129,10 @@ public sealed partial class YahooChartProvider : IQuoteProvider, IDisposable
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
-            // Defensive: one ticker's unexpected failure must not take down its siblings.
+            // Defensive: one ticker's unexpected failure must not take down its siblings. Transient: nothing says the
+            // symbol is bad, and a permanent failure would let the window succeed without the ticker's bars for good.
             LogUnexpected(ex, ticker);
-            return new TickerQuotes(ticker ?? string.Empty, [], 0, $"unexpected {ex.GetType().Name}: {ex.Message}");
+            return TickerQuotes.TransientFailure(ticker ?? string.Empty, $"unexpected {ex.GetType().Name}: {ex.Message}");
         }
     }
 
@@ -138,7 +142,7 @@ public sealed partial class YahooChartProvider : IQuoteProvider, IDisposable
         if (NotATicker(ticker) is { } problem)
         {
             // Checked before any request: ".." or "." in the path would reach another endpoint of the API.
-            return new TickerQuotes(ticker, [], 0, problem);
+            return TickerQuotes.PermanentFailure(ticker, problem);
         }
 
         var bars = new List<QuoteBar>();
@@ -151,7 +155,7 @@ public sealed partial class YahooChartProvider : IQuoteProvider, IDisposable
                 // All or nothing per ticker: a partial series would look complete downstream.
                 var where = chunks.Count > 1 ? $" (request {i + 1} of {chunks.Count}, {chunks[i]})" : string.Empty;
                 // No rows of it are written, so none of its dropped rows are counted as the stage's rejects either.
-                return new TickerQuotes(ticker, [], 0, result.Error + where);
+                return result with { Bars = [], DroppedBars = 0, Error = result.Error + where };
             }
 
             bars.AddRange(result.Bars);
@@ -176,7 +180,7 @@ public sealed partial class YahooChartProvider : IQuoteProvider, IDisposable
             {
                 var reason = YahooChartParser.TryReadError(answer.Body) ?? "HTTP 404";
                 LogGaveUp(ticker, attempt, reason);
-                return new TickerQuotes(ticker, [], 0, $"unknown or delisted: {ticker} ({reason})");
+                return TickerQuotes.PermanentFailure(ticker, $"unknown or delisted: {ticker} ({reason})");
             }
 
             if (answer.Status == HttpStatusCode.BadRequest && YahooChartParser.IsNoDataForRange(answer.Body))
@@ -191,13 +195,13 @@ public sealed partial class YahooChartProvider : IQuoteProvider, IDisposable
             if (!answer.Transient)
             {
                 LogGaveUp(ticker, attempt, problem);
-                return new TickerQuotes(ticker, [], 0, $"yahoo request failed: {problem}");
+                return TickerQuotes.PermanentFailure(ticker, $"yahoo request failed: {problem}");
             }
 
             if (attempt >= _options.MaxAttempts)
             {
                 LogGaveUp(ticker, attempt, problem);
-                return new TickerQuotes(ticker, [], 0, $"yahoo request failed after {attempt} attempt(s): {problem}");
+                return TickerQuotes.TransientFailure(ticker, $"yahoo request failed after {attempt} attempt(s): {problem}");
             }
 
             var delay = answer.RetryAfter ?? YahooRetryPolicy.Backoff(attempt, _options.RetryBaseDelay, Random.Shared.NextDouble());
@@ -206,7 +210,7 @@ public sealed partial class YahooChartProvider : IQuoteProvider, IDisposable
                 if (answer.RetryAfter is not null)
                 {
                     LogGaveUp(ticker, attempt, problem);
-                    return new TickerQuotes(ticker, [], 0, $"yahoo request failed: {problem}; Retry-After {delay.TotalSeconds:0} s exceeds the {_options.MaxRetryDelay.TotalSeconds:0} s allowed");
+                    return TickerQuotes.TransientFailure(ticker, $"yahoo request failed: {problem}; Retry-After {delay.TotalSeconds:0} s exceeds the {_options.MaxRetryDelay.TotalSeconds:0} s allowed");
                 }
 
                 delay = _options.MaxRetryDelay;
@@ -228,7 +232,7 @@ public sealed partial class YahooChartProvider : IQuoteProvider, IDisposable
         catch (YahooChartFormatException ex)
         {
             LogGaveUp(ticker, 1, ex.Message);
-            return new TickerQuotes(ticker, [], 0, $"malformed yahoo response: {ex.Message}");
+            return TickerQuotes.PermanentFailure(ticker, $"malformed yahoo response: {ex.Message}");
         }
     }
 

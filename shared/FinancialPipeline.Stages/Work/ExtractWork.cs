@@ -24,6 +24,11 @@ public sealed partial class ExtractWork(
 {
     private const int MaxConcurrentTickers = 8;
 
+    /// <summary>Transiently failed tickers a stage error names; the rest are counted (the error goes to the ledger and the alert).</summary>
+    private const int MaxTickersNamed = 5;
+
+    private const int MaxErrorCharsPerTicker = 200;
+
     public Stage Stage => Stage.Bronze;
 
     /// <summary>Only a start message's explicit (backfill) window is checked before the claim.</summary>
@@ -83,10 +88,18 @@ public sealed partial class ExtractWork(
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
-                // One ticker's failure (network, a response that breaks the format) never fails the others.
-                results.Add(new TickerQuotes(ticker, [], Error: $"{ex.GetType().Name}: {ex.Message}"));
+                // The provider reports what it expects in the result; anything it throws is unexpected, so nothing says
+                // the ticker is bad: transient, so the window is retried instead of losing the ticker's bars.
+                results.Add(TickerQuotes.TransientFailure(ticker, $"{ex.GetType().Name}: {ex.Message}"));
             }
         });
+
+        if (TransientFailure(results, job.Tickers.Count) is { } transient)
+        {
+            // Written without these tickers, the run would become the next incremental window's anchor and their bars
+            // past the overlap would be lost for good: fail, so Pub/Sub retries the pinned window (then dead-letters).
+            throw new InvalidOperationException(transient);
+        }
 
         var failed = results.Where(r => r.Failed).Select(r => r.Ticker).Order(StringComparer.Ordinal).ToList();
         if (failed.Count == job.Tickers.Count)
@@ -123,6 +136,25 @@ public sealed partial class ExtractWork(
             },
             failed,
             rows.Count == 0 ? null : rows.Max(r => r.Bar.Timestamp));
+    }
+
+    /// <summary>
+    /// Why the run must fail because some tickers failed transiently (naming the first few with their errors), or null
+    /// when none did.
+    /// </summary>
+    public static string? TransientFailure(IEnumerable<TickerQuotes> results, int tickerCount)
+    {
+        var transient = results.Where(r => r.FailedTransiently).OrderBy(r => r.Ticker, StringComparer.Ordinal).ToList();
+        if (transient.Count == 0)
+        {
+            return null;
+        }
+
+        var named = string.Join("; ", transient.Take(MaxTickersNamed).Select(r => $"{r.Ticker}: {Shorten(r.Error!)}"));
+        var more = transient.Count > MaxTickersNamed ? $"; and {transient.Count - MaxTickersNamed} more" : string.Empty;
+        return $"{transient.Count} of {tickerCount} tickers failed transiently ({named}{more}); failing so Pub/Sub retries the window";
+
+        static string Shorten(string error) => error.Length <= MaxErrorCharsPerTicker ? error : string.Concat(error.AsSpan(0, MaxErrorCharsPerTicker), "…");
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "execution {ExecutionId} of job {JobName}: {Note}")]
