@@ -2,7 +2,8 @@
 
 Everything after that is event-driven (Pub/Sub → Eventarc → Extract → Transform → Aggregate); this DAG
 does nothing else. The message is built when the task runs (the ``messages`` template calls the pure
-builder in fp_start_message.py), so each run, and each retry, gets a fresh UUID v4 execution_id.
+builder in fp_start_message.py): each run gets its own execution_id, a UUID v5 of the DAG run, and each
+retry of the run the same one, so a retry after a publish that did go through is a harmless duplicate.
 
 Trigger with a config to backfill a window, e.g.
 ``{"window_start": "2026-11-20T00:00:00Z", "window_end": "2026-11-21T00:00:00Z"}``.
@@ -81,6 +82,6 @@ with DAG(
         gcp_conn_id=GCP_CONN_ID,
         project_id="{{ var.value.FP_GCP_PROJECT_ID }}",
         topic="{{ var.value.FP_START_TOPIC }}",
-        messages="{{ fp_start_messages(params, fp_requested_at(dag_run.run_type, data_interval_end, logical_date, dag_run.start_date)) }}",
+        messages="{{ fp_start_messages(params, fp_requested_at(dag_run.run_type, data_interval_end, logical_date, dag_run.start_date), dag_run.dag_id, dag_run.run_id) }}",
         on_failure_callback=notify_slack_on_failure,
     )

@@ -1,8 +1,8 @@
 """Builds the start message of one pipeline execution (the contract in README.md, "Contracts").
 
 Pure: no Airflow import and no I/O, so it is unit-tested with the standard library and the DAG only
-wires it in. The DAG calls :func:`start_messages` when the task runs (not when the file is parsed),
-so every run gets its own execution_id.
+wires it in. The DAG calls :func:`start_messages` when the task runs (not when the file is parsed), with
+its DAG run's id: every run gets its own execution_id, and every retry of the run the same one.
 """
 
 from __future__ import annotations
@@ -17,6 +17,10 @@ DEFAULT_JOB_NAME = "financial_extract"
 
 # Same rule as the functions apply (StartMessage.ValidJobName): a message they would reject is never sent.
 _JOB_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+
+# Names the execution ids of DAG runs (UUID v5, RFC 4122 name-based); fixed for ever: changing it would give a
+# retry of a run that started before the change another execution id than its first try.
+RUN_NAMESPACE = uuid.UUID("129eb727-d9f6-4421-82aa-cd3d7a6f7e31")
 
 # The earliest window start, the Unix epoch: no provider serves older bars, so an earlier start is a typo. The check
 # also keeps the year at four digits, as RFC 3339 requires (format_utc wrote year 999 as '999-01-01T00:00:00Z').
@@ -68,12 +72,13 @@ def build_start_payload(
     window_end: Any = None,
     execution_id: uuid.UUID | None = None,
 ) -> dict[str, Any]:
-    """The JSON body: execution_id (UUID v4), job_name, requested_at and, for a backfill, window."""
+    """The JSON body: execution_id (a given UUID v4 or v5, else a new v4), job_name, requested_at and, for a
+    backfill, window."""
     if not isinstance(job_name, str) or not _JOB_NAME.match(job_name):
         raise StartMessageError("job_name", f"'{job_name}' must match ^[a-z][a-z0-9_]{{0,63}}$")
     execution_id = execution_id or uuid.uuid4()
-    if execution_id.version != 4:
-        raise StartMessageError("execution_id", f"{execution_id} is not a version 4 UUID")
+    if execution_id.version not in (4, 5) or execution_id.variant != uuid.RFC_4122:
+        raise StartMessageError("execution_id", f"{execution_id} is neither a random (v4) nor a name-based (v5) RFC 4122 UUID")
     payload: dict[str, Any] = {
         "execution_id": str(execution_id),
         "job_name": job_name,
@@ -134,14 +139,41 @@ def requested_at_of(run_type: Any, data_interval_end: Any, logical_date: Any, st
     raise StartMessageError("requested_at", "the run has neither a logical date nor a start date")
 
 
-def start_messages(params: Mapping[str, Any] | None, requested_at: datetime) -> list[dict[str, Any]]:
-    """The operator's ``messages``: one start message from the DAG run's params (job_name, window_start, window_end)."""
+def execution_id_of_run(dag_id: str, run_id: str, job_name: str) -> uuid.UUID:
+    """The execution id of one DAG run's start message: a UUID v5 of the DAG, the run and the job.
+
+    A retry of the publish task renders the message again; if the failed try had in fact published (the RPC
+    succeeded, its answer was lost), a new random id would start a second execution of the same hour. The same
+    id makes the second message a duplicate, which the ledger's (execution_id, stage) key turns into a re-emit.
+    Each run has its own run_id (a manual trigger too), so each run still starts a new execution.
+    """
+    for field, value in (("dag_id", dag_id), ("run_id", run_id)):
+        if not isinstance(value, str) or not value.strip():
+            raise StartMessageError(field, f"must be a non-empty string, got {value!r}")
+    return uuid.uuid5(RUN_NAMESPACE, "\n".join((dag_id, run_id, job_name)))
+
+
+def start_messages(
+    params: Mapping[str, Any] | None,
+    requested_at: datetime,
+    dag_id: str | None = None,
+    run_id: str | None = None,
+) -> list[dict[str, Any]]:
+    """The operator's ``messages``: one start message from the DAG run's params (job_name, window_start, window_end).
+
+    Given the run (``dag_id``, ``run_id``), its execution id is :func:`execution_id_of_run`; without, a new UUID v4.
+    """
     params = params or {}
+    job_name = params.get("job_name") or DEFAULT_JOB_NAME
+    execution_id = None
+    if dag_id is not None or run_id is not None:
+        execution_id = execution_id_of_run(dag_id, run_id, job_name)  # type: ignore[arg-type]
     payload = build_start_payload(
-        job_name=params.get("job_name") or DEFAULT_JOB_NAME,
+        job_name=job_name,
         requested_at=requested_at,
         window_start=params.get("window_start"),
         window_end=params.get("window_end"),
+        execution_id=execution_id,
     )
     return [to_pubsub_message(payload)]
 

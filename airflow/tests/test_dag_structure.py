@@ -141,7 +141,7 @@ class DagStructureTests(unittest.TestCase):
         for field in ["project_id", "topic"]:
             self.assertRegex(self.dag_file.value(task[field]), r"^\{\{ var\.value\.FP_[A-Z_]+ \}\}$", field)
         self.assertEqual(
-            "{{ fp_start_messages(params, fp_requested_at(dag_run.run_type, data_interval_end, logical_date, dag_run.start_date)) }}",
+            "{{ fp_start_messages(params, fp_requested_at(dag_run.run_type, data_interval_end, logical_date, dag_run.start_date), dag_run.dag_id, dag_run.run_id) }}",
             self.dag_file.value(task["messages"]),
         )
         macros = self.dag["user_defined_macros"]

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 from tests import DAGS_DIR
 from fp_start_message import (
     DEFAULT_JOB_NAME,
+    RUN_NAMESPACE,
     StartMessageError,
     build_start_payload,
     execution_id_of,
@@ -69,10 +70,33 @@ class ExecutionIdTests(unittest.TestCase):
         ids = {decode(start_messages({}, REQUESTED)[0])["execution_id"] for _ in range(50)}
         self.assertEqual(50, len(ids))
 
-    def test_a_given_execution_id_must_be_v4(self):
+    def test_a_given_execution_id_must_be_v4_or_v5(self):
         with self.assertRaises(StartMessageError) as caught:
             build_start_payload("financial_extract", REQUESTED, execution_id=uuid.uuid1())
         self.assertEqual("execution_id", caught.exception.field)
+        v5 = uuid.uuid5(uuid.NAMESPACE_URL, "x")
+        self.assertEqual(str(v5), build_start_payload("financial_extract", REQUESTED, execution_id=v5)["execution_id"])
+
+    def test_every_try_of_a_dag_run_publishes_the_same_execution_id(self):
+        """A retry after a publish that went through (its answer lost) must be a duplicate, not a second execution."""
+        def rendered(run_id, params=None):
+            return decode(start_messages(params or {}, REQUESTED, "financial_pipeline_start", run_id)[0])["execution_id"]
+
+        first = rendered("scheduled__2026-11-23T20:05:00+00:00")
+        self.assertEqual(first, rendered("scheduled__2026-11-23T20:05:00+00:00"))
+        self.assertEqual(5, uuid.UUID(first).version)
+        self.assertEqual(
+            str(uuid.uuid5(RUN_NAMESPACE, "financial_pipeline_start\nscheduled__2026-11-23T20:05:00+00:00\nfinancial_extract")), first)
+        self.assertNotEqual(first, rendered("scheduled__2026-11-23T21:05:00+00:00"))
+        self.assertNotEqual(first, rendered("manual__2026-11-23T20:07:12+00:00"))
+        self.assertNotEqual(first, rendered("scheduled__2026-11-23T20:05:00+00:00", {"job_name": "other_job"}))
+
+    def test_a_run_without_its_id_is_refused_naming_the_field(self):
+        for dag_id, run_id, field in [("d", "", "run_id"), ("", "r", "dag_id"), (None, "r", "dag_id"), ("d", None, "run_id")]:
+            with self.subTest(dag_id=dag_id, run_id=run_id):
+                with self.assertRaises(StartMessageError) as caught:
+                    start_messages({}, REQUESTED, dag_id, run_id)
+                self.assertEqual(field, caught.exception.field)
 
 
 class TimestampTests(unittest.TestCase):
