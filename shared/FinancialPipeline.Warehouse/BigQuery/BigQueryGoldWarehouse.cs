@@ -106,8 +106,9 @@ public sealed partial class BigQueryGoldWarehouse : IGoldWarehouse
     {
         ArgumentNullException.ThrowIfNull(tickers);
         // The external table's URIs are bound to one bucket at deployment; the job's is per job. Another bucket's silver
-        // is invisible to the MERGE, which would delete the job's hours of every touched date. Not a rejection: a job
-        // row put back (or fp replay --stage silver after a deliberate move) cures it, so the run fails and is retried.
+        // is invisible to the MERGE, which would delete the job's hours of every touched date. Not a rejection: the job
+        // row decides it, and a fixed row (with fp replay --stage silver when silver wrote elsewhere) cures it, so the
+        // run fails, is retried and dead-lettered.
         if (!string.Equals(silverBucket, _options.SilverBucket, StringComparison.Ordinal))
         {
             throw new InvalidOperationException(
