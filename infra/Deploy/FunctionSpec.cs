@@ -186,17 +186,21 @@ public static class FunctionCatalog
             Function("aggregate", "functions/Aggregate") with
             {
                 PublishesTo = [topology.GoldCompletedTopic, .. alerts],
-                // BigQuery reads the silver external table with the caller's credentials (bucket metadata included).
+                // BigQuery reads the silver external table with the caller's credentials (bucket metadata included);
+                // gold itself lists the touched partitions there before its MERGE (objectViewer's objects.list).
                 Buckets = new Dictionary<string, BucketAccess> { [settings.SilverBucket] = BucketAccess.ExternalTable },
                 UsesControlDb = true,
                 UsesBigQuery = true,
-                // Gold is BigQuery in the cloud (DuckDB is a single-process local file).
+                // Gold is BigQuery in the cloud (DuckDB is a single-process local file). The external table is bound to
+                // the silver bucket at deployment: FP_BQ_SILVER_BUCKET names it, so gold refuses a job writing elsewhere.
                 Environment = new Dictionary<string, string>
                 {
                     ["FP_WAREHOUSE"] = "bigquery",
                     ["FP_BQ_PROJECT"] = settings.ProjectId,
                     ["FP_BQ_DATASET"] = settings.BigQueryDataset,
                     ["FP_BQ_LOCATION"] = settings.BigQueryLocation,
+                    ["FP_BQ_SILVER_BUCKET"] = settings.SilverBucket,
+                    ["FP_STORAGE"] = "gcs",
                 },
             },
             Function("alert", "functions/Alert") with

@@ -111,7 +111,13 @@ public static class PipelineServices
             return "duckdb://" + settings.DuckDbPath;
         }
 
-        var gold = new BigQueryGoldOptions { ProjectId = settings.BigQueryProjectId ?? settings.ProjectId, Dataset = settings.BigQueryDataset };
+        // PipelineSettings required and checked FP_BQ_SILVER_BUCKET with FP_WAREHOUSE=bigquery.
+        var gold = new BigQueryGoldOptions
+        {
+            ProjectId = settings.BigQueryProjectId ?? settings.ProjectId,
+            Dataset = settings.BigQueryDataset,
+            SilverBucket = settings.BigQuerySilverBucket ?? throw new InvalidOperationException("FP_BQ_SILVER_BUCKET is not set"),
+        };
         if (gold.Validate() is { Count: > 0 } errors)
         {
             throw new InvalidOperationException("FP_BQ_PROJECT / FP_BQ_DATASET: " + string.Join("; ", errors));
@@ -123,7 +129,7 @@ public static class PipelineServices
             o.Location = settings.BigQueryLocation;
         });
         services.TryAddSingleton<IGoldWarehouse>(sp => new BigQueryGoldWarehouse(
-            sp.GetRequiredService<IBigQueryJobClient>(), gold, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<BigQueryGoldWarehouse>>()));
+            sp.GetRequiredService<IBigQueryJobClient>(), sp.GetRequiredService<IObjectStore>(), gold, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<BigQueryGoldWarehouse>>()));
         return "bigquery://" + gold.ProjectId;
     }
 

@@ -1,4 +1,5 @@
 using System.Text.RegularExpressions;
+using FinancialPipeline.Core.Storage;
 using FinancialPipeline.Warehouse.BigQuery;
 using Microsoft.Extensions.Configuration;
 
@@ -47,6 +48,12 @@ public sealed partial record PipelineSettings
     /// <summary>BigQuery job location (FP_BQ_LOCATION); must be the dataset's.</summary>
     public string BigQueryLocation { get; init; } = "US";
 
+    /// <summary>
+    /// The bucket the silver external table reads (FP_BQ_SILVER_BUCKET), bound into its URIs at deployment; required with
+    /// the BigQuery warehouse, which merges only jobs whose <c>silver_bucket_name</c> it is.
+    /// </summary>
+    public string? BigQuerySilverBucket { get; init; }
+
     public const string DuckDbWarehouse = "duckdb";
 
     public const string BigQueryWarehouse = "bigquery";
@@ -90,10 +97,28 @@ public sealed partial record PipelineSettings
             BigQueryLocation = config["FP_BQ_LOCATION"] is { Length: > 0 } location
                 ? BigQueryNames.IsValidLocation(location) ? location : throw new InvalidOperationException($"FP_BQ_LOCATION='{location}' must be a BigQuery location such as US, EU or us-east4")
                 : defaults.BigQueryLocation,
+            BigQuerySilverBucket = config["FP_BQ_SILVER_BUCKET"] is { Length: > 0 } silver
+                ? BucketNames.Problem(silver) is { } problem ? throw new InvalidOperationException($"FP_BQ_SILVER_BUCKET='{silver}' {problem}") : silver
+                : null,
             WorkDirectory = config["FP_WORK_DIR"] is { Length: > 0 } work
                 ? Path.IsPathFullyQualified(work) ? work : throw new InvalidOperationException($"FP_WORK_DIR='{work}' must be an absolute path")
                 : null,
         };
+
+        if (settings.Warehouse == BigQueryWarehouse)
+        {
+            // Gold checks each touched date's silver partition in the bucket the external table reads before its MERGE
+            // deletes the hours silver no longer holds: that bucket must be named, and reached through GCS.
+            if (settings.BigQuerySilverBucket is null)
+            {
+                throw new InvalidOperationException("FP_BQ_SILVER_BUCKET is not set: FP_WAREHOUSE=bigquery needs the bucket the external table financial_quotes_silver reads (the deployment's silver bucket)");
+            }
+
+            if (settings.Storage != "gcs")
+            {
+                throw new InvalidOperationException($"FP_STORAGE={settings.Storage}: FP_WAREHOUSE=bigquery reads silver in GCS, so it needs FP_STORAGE=gcs");
+            }
+        }
 
         // A running stage whose heartbeat is older than the threshold is taken over as a zombie: a threshold that
         // does not outlast a missed beat or two would take over healthy stages on every run.

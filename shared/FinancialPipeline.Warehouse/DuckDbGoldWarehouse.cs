@@ -64,22 +64,13 @@ public sealed partial class DuckDbGoldWarehouse(DuckDbOptions options, TimeProvi
             long affected = 0;
             if (scope is not null)
             {
-                // Silver has just written every touched date: a missing one means gold would read the wrong bucket
-                // (the job's silver_bucket_name changed) or silver lost data, and counting it as empty would delete
-                // the job's gold hours of that date. The neighbours read for return_pct may be absent.
-                foreach (var date in scope.Touched)
-                {
-                    var partition = Path.Combine(silverRoot, ObjectLayout.SilverPartitionPrefix(date).Replace('/', Path.DirectorySeparatorChar));
-                    if (!Directory.Exists(partition) || !Directory.EnumerateFiles(partition, "*.parquet").Any())
-                    {
-                        throw new InvalidOperationException($"touched date {ObjectLayout.DateKey(date)} has no silver partition in bucket {silverBucket} ({partition}): gold merges nothing rather than deleting that date's hours");
-                    }
-                }
+                string Partition(DateOnly date) => Path.Combine(silverRoot, ObjectLayout.SilverPartitionPrefix(date).Replace('/', Path.DirectorySeparatorChar));
+                scope.RequireSilverPartitions(d => Directory.Exists(Partition(d)) && Directory.EnumerateFiles(Partition(d), "*.parquet").Any(), silverBucket, Partition);
 
                 // Silver files are listed here, not globbed by DuckDB: a partition may hold several part files
                 // or none, and the list travels as a bound parameter, never spliced into the SQL.
                 var files = scope.ReadDates
-                    .Select(d => Path.Combine(silverRoot, ObjectLayout.SilverPartitionPrefix(d).Replace('/', Path.DirectorySeparatorChar)))
+                    .Select(Partition)
                     .Where(Directory.Exists)
                     .SelectMany(dir => Directory.EnumerateFiles(dir, "*.parquet").Order(StringComparer.Ordinal))
                     .ToList();

@@ -1,3 +1,5 @@
+using FinancialPipeline.Core.Storage;
+
 namespace FinancialPipeline.Warehouse;
 
 /// <summary>
@@ -33,6 +35,27 @@ public sealed record GoldScope
 
     /// <summary>Every silver partition date from <see cref="ReadFrom"/> to <see cref="ReadTo"/>.</summary>
     public IEnumerable<DateOnly> ReadDates => Enumerable.Range(0, ReadTo.DayNumber - ReadFrom.DayNumber + 1).Select(ReadFrom.AddDays);
+
+    /// <summary>
+    /// Silver has just written every touched date: one without a partition means gold would read the wrong bucket (the
+    /// job's <c>silver_bucket_name</c> changed, or is not the one the warehouse reads) or silver lost data, and counting
+    /// it as empty would delete the job's gold hours of that date. The neighbours read for <c>return_pct</c> may be absent.
+    /// </summary>
+    /// <param name="hasPartition">Whether the silver bucket holds a part file of the date.</param>
+    /// <param name="where">Where the date's partition was looked for (a path or URI), for the message.</param>
+    /// <exception cref="InvalidOperationException">The first touched date without a partition, naming it and the bucket.</exception>
+    public void RequireSilverPartitions(Func<DateOnly, bool> hasPartition, string silverBucket, Func<DateOnly, string> where)
+    {
+        ArgumentNullException.ThrowIfNull(hasPartition);
+        ArgumentNullException.ThrowIfNull(where);
+        foreach (var date in Touched)
+        {
+            if (!hasPartition(date))
+            {
+                throw new InvalidOperationException($"touched date {ObjectLayout.DateKey(date)} has no silver partition in bucket {silverBucket} ({where(date)}): gold merges nothing rather than deleting that date's hours");
+            }
+        }
+    }
 
     /// <summary>
     /// The first gold partition the freshness query reads for the table's newest hour: the earliest touched date,

@@ -40,20 +40,35 @@ public sealed class HostConfigurationTests
             ["FP_PROJECT_ID"] = "fp-prod-123",
             ["FP_BQ_DATASET"] = "markets",
             ["FP_BQ_LOCATION"] = "us-east4",
+            ["FP_BQ_SILVER_BUCKET"] = "fp-prod-123-fp-silver",
+            ["FP_STORAGE"] = "gcs",
         });
         using var provider = Build(settings);
 
         var warehouse = Assert.IsType<BigQueryGoldWarehouse>(provider.GetRequiredService<IGoldWarehouse>());
         Assert.Equal("fp-prod-123.markets.financial_data_hour", warehouse.TableName);
         Assert.Equal("us-east4", settings.BigQueryLocation);
+        Assert.Equal("fp-prod-123-fp-silver", settings.BigQuerySilverBucket);
     }
 
     [Theory]
     [InlineData("FP_WAREHOUSE", "snowflake", "FP_WAREHOUSE='snowflake'")]
     [InlineData("FP_BQ_DATASET", "markets-eu", "FP_BQ_DATASET")]
-    public void Invalid_setting_fails_start_naming_the_variable(string key, string value, string expected)
+
+    // Was: no such setting; the MERGE read whatever bucket the external table was bound to, whatever the job's.
+    [InlineData("FP_BQ_SILVER_BUCKET", "Silver_Bucket", "FP_BQ_SILVER_BUCKET='Silver_Bucket' is not a valid bucket name")]
+    [InlineData("FP_BQ_SILVER_BUCKET", null, "FP_BQ_SILVER_BUCKET is not set: FP_WAREHOUSE=bigquery needs the bucket the external table")]
+    [InlineData("FP_STORAGE", "filesystem", "FP_STORAGE=filesystem: FP_WAREHOUSE=bigquery reads silver in GCS")]
+    public void Invalid_setting_fails_start_naming_the_variable(string key, string? value, string expected)
     {
-        var values = new Dictionary<string, string?> { ["FP_WAREHOUSE"] = "bigquery", ["FP_PROJECT_ID"] = "fp-prod-123", [key] = value };
+        var values = new Dictionary<string, string?>
+        {
+            ["FP_WAREHOUSE"] = "bigquery",
+            ["FP_PROJECT_ID"] = "fp-prod-123",
+            ["FP_BQ_SILVER_BUCKET"] = "fp-prod-123-fp-silver",
+            ["FP_STORAGE"] = "gcs",
+            [key] = value,
+        };
 
         var error = Assert.Throws<InvalidOperationException>(() => Build(Settings(values)).Dispose());
 

@@ -1,5 +1,7 @@
 using FinancialPipeline.PubSub;
+using FinancialPipeline.Stages;
 using FinancialPipeline.Stages.Work;
+using Microsoft.Extensions.Configuration;
 
 namespace FinancialPipeline.Deploy.Tests;
 
@@ -216,6 +218,24 @@ public sealed class PlanVsTopologyTests(RepositoryFixture repo) : IClassFixture<
         Assert.Equal("financial_pipeline", aggregate["FP_BQ_DATASET"]);
         Assert.Equal("US", aggregate["FP_BQ_LOCATION"]);
         Assert.DoesNotContain("FP_WAREHOUSE", EnvironmentOf("fp-extract").Keys);
+    }
+
+    [Fact]
+    public void AggregateKnowsTheBucketItsExternalTableReadsAndListsItOverGcs()
+    {
+        // Was: not set, so gold could not tell a job writing silver elsewhere and MERGEd it, deleting the job's hours.
+        // The external table is created over the deployment's silver bucket; gold lists its partitions with objectViewer
+        // (EachFunctionServiceAccountHoldsExactlyItsRoles).
+        var aggregate = EnvironmentOf("fp-aggregate");
+        Assert.Equal(Settings.SilverBucket, aggregate["FP_BQ_SILVER_BUCKET"]);
+        Assert.Equal($"{Project}-fp-silver", aggregate["FP_BQ_SILVER_BUCKET"]);
+        Assert.Equal("gcs", aggregate["FP_STORAGE"]);
+
+        // The host accepts the deployed environment (FP_WAREHOUSE=bigquery requires both); the connection is a secret.
+        var values = aggregate.ToDictionary(kv => kv.Key, kv => (string?)kv.Value);
+        values["FP_POSTGRES_CONNECTION"] = "Host=/cloudsql/instance";
+        var settings = PipelineSettings.FromConfiguration(new ConfigurationBuilder().AddInMemoryCollection(values).Build());
+        Assert.Equal(Settings.SilverBucket, settings.BigQuerySilverBucket);
     }
 
     [Theory]

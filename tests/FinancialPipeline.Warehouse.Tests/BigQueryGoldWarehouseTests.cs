@@ -16,7 +16,9 @@ public sealed partial class BigQueryGoldWarehouseTests : IAsyncLifetime, IDispos
     private static readonly string[] Tickers = ["AAPL", "MSFT"];
     private static readonly DateTimeOffset NewestHour = new(2024, 3, 5, 19, 0, 0, TimeSpan.Zero);
 
+    private const string SilverBucket = "fp-silver";
     private readonly JumpingTimeProvider _time = new();
+    private readonly InMemorySilverStore _silver = new InMemorySilverStore().WithPartitions(SilverBucket, Monday, Monday.AddDays(1));
     private readonly HttpClient _http = new();
     private FakeBigQueryServer _server = null!;
 
@@ -55,10 +57,13 @@ public sealed partial class BigQueryGoldWarehouseTests : IAsyncLifetime, IDispos
         // A daily-bar backfill of 25 years: 9,131 touched dates, 9,138 target partitions; BigQuery lets one job modify
         // 4,000 partitions.
         var touched = Enumerable.Range(0, 9_131).Select(i => new DateOnly(2000, 1, 1).AddDays(i)).ToList();
+        _silver.WithPartitions(SilverBucket, touched);
 
         var result = await Warehouse().MergeHoursAsync(Execution, 3, "fp-silver", Tickers, touched, CancellationToken.None);
 
         Assert.Empty(_server.Violations);
+        // The touched partitions are checked with one listing per month (2000-01 … 2024-12), not one per date.
+        Assert.Equal(300, _silver.Listings.Count);
         var merges = _server.RequestsOf("insert").Where(r => r.JobId!.Contains("-merge", StringComparison.Ordinal)).ToList();
         Assert.Equal(
             ["fp-gold-merge_p0-0b9f3c2e7a414d5e9c1b2f6a8e4d1c3b-a3", "fp-gold-merge_p1-0b9f3c2e7a414d5e9c1b2f6a8e4d1c3b-a3", "fp-gold-merge_p2-0b9f3c2e7a414d5e9c1b2f6a8e4d1c3b-a3"],
@@ -68,6 +73,43 @@ public sealed partial class BigQueryGoldWarehouseTests : IAsyncLifetime, IDispos
         Assert.Equal(touched.Select(d => d.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture)), parts.SelectMany(p => DateArray(p["touched_dates"])));
         Assert.All(parts, p => Assert.Equal(DateOnly.Parse(DateArray(p["touched_dates"])[0], CultureInfo.InvariantCulture).AddDays(-7).ToString("yyyy-MM-dd", CultureInfo.InvariantCulture), Scalar(p["read_from"], "DATE")));
         Assert.Equal(3 * 9, result.RowsAffected); // the fake answers 9 affected rows per MERGE
+    }
+
+    [Fact]
+    public async Task A_touched_date_without_a_silver_partition_in_the_tables_bucket_fails_before_any_job()
+    {
+        // Was: the MERGE read no source rows for 2024-03-06 and its NOT MATCHED BY SOURCE branch deleted the job's gold
+        // hours of that date, reported as success. Neither another date's part file nor a non-Parquet object counts.
+        _silver.With(SilverBucket, "financial_quotes/date=2024-03-06/_SUCCESS", "financial_quotes_rejected/date=2024-03-06/rejected-x.parquet");
+
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(() =>
+            Warehouse().MergeHoursAsync(Execution, 1, "fp-silver", Tickers, [Monday, Monday.AddDays(2), Monday.AddDays(1)], CancellationToken.None));
+
+        Assert.Equal(
+            "touched date 2024-03-06 has no silver partition in bucket fp-silver (gs://fp-silver/financial_quotes/date=2024-03-06): gold merges nothing rather than deleting that date's hours",
+            error.Message);
+        Assert.Empty(_server.RequestsOf("insert"));
+        Assert.All(_silver.Listings, l => Assert.Equal((SilverBucket, "financial_quotes/date=*/*.parquet"), (l.Bucket, l.Glob)));
+        Assert.Equal(["financial_quotes/date=2024-03-04/", "financial_quotes/date=2024-03-05/", "financial_quotes/date=2024-03-06/"], _silver.Listings.Select(l => l.Prefix));
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task A_job_whose_silver_bucket_is_not_the_external_tables_fails_naming_the_field_and_both_buckets(bool touched)
+    {
+        // Was: silverBucket was ignored, so the MERGE read the deployment's bucket, found none of the job's rows and
+        // deleted its gold hours of the touched dates. The other bucket holds the partitions: they are not what BigQuery reads.
+        _silver.WithPartitions("fp-silver-eu", Monday);
+
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(() =>
+            Warehouse().MergeHoursAsync(Execution, 1, "fp-silver-eu", Tickers, touched ? [Monday] : [], CancellationToken.None));
+
+        Assert.Equal(
+            "silver_bucket_name: the job's silver bucket is fp-silver-eu, but the external table financial_quotes_silver reads bucket fp-silver (FP_BQ_SILVER_BUCKET); gold merges nothing rather than deleting the touched dates' hours",
+            error.Message);
+        Assert.Empty(_server.Requests);
+        Assert.Empty(_silver.Listings);
     }
 
     [Fact]
@@ -258,18 +300,19 @@ public sealed partial class BigQueryGoldWarehouseTests : IAsyncLifetime, IDispos
     }
 
     [Theory]
-    [InlineData("fp-test-project", "gold-test")]
-    [InlineData("fp-test-project", "gold`; DROP")]
-    [InlineData("Bad_Project", "gold_test")]
-    public void Invalid_project_or_dataset_is_refused_before_any_sql(string project, string dataset)
+    [InlineData("fp-test-project", "gold-test", "fp-silver", "Dataset")]
+    [InlineData("fp-test-project", "gold`; DROP", "fp-silver", "Dataset")]
+    [InlineData("Bad_Project", "gold_test", "fp-silver", "ProjectId")]
+    [InlineData("fp-test-project", "gold_test", "gs://fp-silver", "SilverBucket 'gs://fp-silver' is not a valid bucket name")]
+    public void Invalid_project_dataset_or_silver_bucket_is_refused_before_any_sql(string project, string dataset, string silverBucket, string expected)
     {
         var error = Assert.Throws<ArgumentException>(() => new BigQueryGoldWarehouse(
-            Client(), new BigQueryGoldOptions { ProjectId = project, Dataset = dataset }, _time, NullLogger<BigQueryGoldWarehouse>.Instance));
-        Assert.Contains(project == "Bad_Project" ? "ProjectId" : "Dataset", error.Message, StringComparison.Ordinal);
+            Client(), _silver, new BigQueryGoldOptions { ProjectId = project, Dataset = dataset, SilverBucket = silverBucket }, _time, NullLogger<BigQueryGoldWarehouse>.Instance));
+        Assert.Contains(expected, error.Message, StringComparison.Ordinal);
     }
 
     private BigQueryGoldWarehouse Warehouse() => new(
-        Client(), new BigQueryGoldOptions { ProjectId = "fp-test-project", Dataset = "gold_test" }, _time, NullLogger<BigQueryGoldWarehouse>.Instance);
+        Client(), _silver, new BigQueryGoldOptions { ProjectId = "fp-test-project", Dataset = "gold_test", SilverBucket = SilverBucket }, _time, NullLogger<BigQueryGoldWarehouse>.Instance);
 
     private BigQueryRestClient Client() => new(
         _http,

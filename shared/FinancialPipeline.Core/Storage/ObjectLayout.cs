@@ -47,6 +47,21 @@ public static class ObjectLayout
 
     public static string SilverObject(DateOnly barDate) => $"{SilverPartitionPrefix(barDate)}part-00000.parquet";
 
+    /// <summary><c>financial_quotes/date=*/*.parquet</c>: the part files of every silver partition (a <see cref="ListObjectsOptions.MatchGlob"/>).</summary>
+    public const string SilverPartFileGlob = SilverRootPrefix + "*/*.parquet";
+
+    /// <summary>The bar date of a silver object (<c>financial_quotes/date=YYYY-MM-DD/…</c>); false for any other name.</summary>
+    public static bool TryParseSilverDate(string objectName, out DateOnly barDate)
+    {
+        ArgumentNullException.ThrowIfNull(objectName);
+        const int keyLength = 10; // yyyy-MM-dd
+        barDate = default;
+        return objectName.StartsWith(SilverRootPrefix, StringComparison.Ordinal)
+            && objectName.Length > SilverRootPrefix.Length + keyLength
+            && objectName[SilverRootPrefix.Length + keyLength] == '/'
+            && TryParseDateKey(objectName.Substring(SilverRootPrefix.Length, keyLength), out barDate);
+    }
+
     /// <summary>
     /// <c>financial_quotes_rejected/date=YYYY-MM-DD/rejected-{uuid}.parquet</c>: one object per bar date and rejecting
     /// execution. The execution is in the file name, not a Hive key, because the rows carry an <c>execution_id</c>

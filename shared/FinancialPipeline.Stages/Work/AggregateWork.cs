@@ -66,8 +66,8 @@ public sealed class AggregateWork(Lazy<IGoldWarehouse> warehouse, string warehou
             if (bucket != job.SilverBucketName)
             {
                 // Not a rejection: it depends on the job row, which may have changed since silver ran. Gold would read the
-                // job's bucket (in BigQuery the external table over it), find none of this run's rows and delete the
-                // touched dates' hours. A failure is retried, dead-lettered and alerted; fp replay --stage silver
+                // job's bucket, find none of this run's rows and delete the touched dates' hours (BigQuery gold also
+                // refuses a job bucket other than the one its external table reads). A failure is retried, dead-lettered and alerted; fp replay --stage silver
                 // rewrites the execution into the new bucket, or the row is put back.
                 throw new InvalidOperationException(
                     $"outputs: silver wrote this execution's partitions to bucket {bucket}, but the job's silver_bucket_name is now {job.SilverBucketName}; gold reads the job's bucket, so it merges nothing rather than the wrong silver");

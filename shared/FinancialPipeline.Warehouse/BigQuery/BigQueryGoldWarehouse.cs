@@ -1,4 +1,5 @@
 using System.Globalization;
+using FinancialPipeline.Core.Storage;
 using FinancialPipeline.Core.Warehouse;
 using Microsoft.Extensions.Logging;
 
@@ -12,6 +13,12 @@ public sealed record BigQueryGoldOptions
 
     /// <summary>Dataset holding <c>financial_data_hour</c> and the silver external table <c>financial_quotes_silver</c>.</summary>
     public required string Dataset { get; init; }
+
+    /// <summary>
+    /// The bucket the external table <c>financial_quotes_silver</c> reads (bound into its URIs at deployment): gold merges
+    /// only jobs whose <c>silver_bucket_name</c> it is, and checks the touched dates' partitions in it.
+    /// </summary>
+    public required string SilverBucket { get; init; }
 
     /// <summary>Run <c>sql/bigquery/gold_financial_data_hour.sql</c> (CREATE TABLE IF NOT EXISTS) once per process before the first MERGE.</summary>
     public bool EnsureTable { get; init; } = true;
@@ -30,13 +37,21 @@ public sealed record BigQueryGoldOptions
             errors.Add($"{nameof(Dataset)} '{Dataset}' must be 1-{BigQueryNames.MaxDatasetOrTableLength} letters, digits or underscores");
         }
 
+        if (BucketNames.Problem(SilverBucket) is { } problem)
+        {
+            errors.Add($"{nameof(SilverBucket)} '{SilverBucket}' {problem}");
+        }
+
         return errors;
     }
 }
 
 /// <summary>
 /// Gold in BigQuery: one MERGE job per stage attempt (<c>sql/bigquery/gold_merge.sql</c>) reading silver through the
-/// external table, then one small query for the freshness mark (that query alone when silver touched nothing). Job
+/// external table, then one small query for the freshness mark (that query alone when silver touched nothing). The
+/// MERGE deletes the job's gold hours of a touched date that silver no longer holds, so before it the touched dates'
+/// partitions are listed in the external table's bucket (no BigQuery bytes): a job writing silver elsewhere, or a
+/// touched date without a partition there, fails the run instead of deleting that date's hours. Job
 /// ids are deterministic per (execution, stage, attempt, purpose), so a <c>jobs.insert</c> retried after a lost answer adopts the job it created (409) instead of
 /// MERGing twice; a new attempt has a new id, and its MERGE computes the same rows as any older one still running.
 /// </summary>
@@ -56,15 +71,18 @@ public sealed partial class BigQueryGoldWarehouse : IGoldWarehouse
     private static readonly string FreshnessSql = EmbeddedSql.Read("bigquery.gold_freshness.sql");
 
     private readonly IBigQueryJobClient _client;
+    private readonly IObjectStore _silver;
     private readonly BigQueryGoldOptions _options;
     private readonly TimeProvider _time;
     private readonly ILogger<BigQueryGoldWarehouse> _logger;
     private readonly SemaphoreSlim _tableGate = new(1, 1);
     private bool _tableEnsured;
 
-    public BigQueryGoldWarehouse(IBigQueryJobClient client, BigQueryGoldOptions options, TimeProvider time, ILogger<BigQueryGoldWarehouse> logger)
+    /// <param name="silver">The object store holding <see cref="BigQueryGoldOptions.SilverBucket"/> (GCS).</param>
+    public BigQueryGoldWarehouse(IBigQueryJobClient client, IObjectStore silver, BigQueryGoldOptions options, TimeProvider time, ILogger<BigQueryGoldWarehouse> logger)
     {
         ArgumentNullException.ThrowIfNull(client);
+        ArgumentNullException.ThrowIfNull(silver);
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(time);
         ArgumentNullException.ThrowIfNull(logger);
@@ -75,6 +93,7 @@ public sealed partial class BigQueryGoldWarehouse : IGoldWarehouse
         }
 
         _client = client;
+        _silver = silver;
         _options = options;
         _time = time;
         _logger = logger;
@@ -86,9 +105,22 @@ public sealed partial class BigQueryGoldWarehouse : IGoldWarehouse
     public async Task<GoldMergeResult> MergeHoursAsync(Guid executionId, int attempt, string silverBucket, IReadOnlyCollection<string> tickers, IReadOnlyCollection<DateOnly> touchedDates, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(tickers);
-        // The silver bucket is bound into the external table's URIs at deployment; it is not part of the query.
-        _ = silverBucket;
+        // The external table's URIs are bound to one bucket at deployment; the job's is per job. Another bucket's silver
+        // is invisible to the MERGE, which would delete the job's hours of every touched date. Not a rejection: the job
+        // row decides it, and a fixed row (with fp replay --stage silver when silver wrote elsewhere) cures it, so the
+        // run fails, is retried and dead-lettered.
+        if (!string.Equals(silverBucket, _options.SilverBucket, StringComparison.Ordinal))
+        {
+            throw new InvalidOperationException(
+                $"silver_bucket_name: the job's silver bucket is {silverBucket}, but the external table {SilverTableId} reads bucket {_options.SilverBucket} (FP_BQ_SILVER_BUCKET); gold merges nothing rather than deleting the touched dates' hours");
+        }
+
         var scope = GoldScope.For(touchedDates);
+        if (scope is not null)
+        {
+            await RequireSilverPartitionsAsync(scope, cancellationToken);
+        }
+
         await EnsureTableAsync(executionId, attempt, cancellationToken);
 
         // Nothing touched: no MERGE, but the freshness job still reports the table's newest hour. A scope wider than one
@@ -130,6 +162,29 @@ public sealed partial class BigQueryGoldWarehouse : IGoldWarehouse
         var (hours, newest) = ParseFreshness(rows, freshness.JobId);
         billed += freshness.TotalBytesBilled ?? 0;
         return new GoldMergeResult(affected, hours, newest, TableName, billed);
+    }
+
+    /// <summary>
+    /// Lists the touched dates' partitions in the external table's bucket (one listing per date, or per month for many)
+    /// and fails on the first touched date without a part file; see <see cref="GoldScope.RequireSilverPartitions"/>.
+    /// </summary>
+    private async Task RequireSilverPartitionsAsync(GoldScope scope, CancellationToken ct)
+    {
+        var bucket = _options.SilverBucket;
+        var present = new HashSet<DateOnly>();
+        var partFiles = new ListObjectsOptions { MatchGlob = ObjectLayout.SilverPartFileGlob };
+        foreach (var prefix in ObjectLayout.SilverPartitionListings(scope.Touched))
+        {
+            await foreach (var part in _silver.ListObjectsAsync(bucket, prefix, partFiles, ct))
+            {
+                if (ObjectLayout.TryParseSilverDate(part.Name, out var date))
+                {
+                    present.Add(date);
+                }
+            }
+        }
+
+        scope.RequireSilverPartitions(present.Contains, bucket, d => _silver.UriOf(bucket, ObjectLayout.SilverPartitionPrefix(d).TrimEnd('/')));
     }
 
     private async Task EnsureTableAsync(Guid executionId, int attempt, CancellationToken ct)
