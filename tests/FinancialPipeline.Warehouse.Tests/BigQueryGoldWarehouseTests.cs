@@ -18,7 +18,7 @@ public sealed partial class BigQueryGoldWarehouseTests : IAsyncLifetime, IDispos
 
     private const string SilverBucket = "fp-silver";
     private readonly JumpingTimeProvider _time = new();
-    private readonly InMemorySilverStore _silver = new InMemorySilverStore().WithPartitions(SilverBucket, Monday, Monday.AddDays(1));
+    private readonly RecordingSilverStore _silver = new RecordingSilverStore().WithPartitions(SilverBucket, Monday, Monday.AddDays(1));
     private readonly HttpClient _http = new();
     private FakeBigQueryServer _server = null!;
 
@@ -32,7 +32,11 @@ public sealed partial class BigQueryGoldWarehouseTests : IAsyncLifetime, IDispos
 
     public async Task DisposeAsync() => await _server.DisposeAsync();
 
-    public void Dispose() => _http.Dispose();
+    public void Dispose()
+    {
+        _http.Dispose();
+        _silver.Dispose();
+    }
 
     [Fact]
     public async Task Merge_runs_ddl_merge_and_freshness_jobs_with_deterministic_ids_in_the_configured_location()
@@ -86,7 +90,7 @@ public sealed partial class BigQueryGoldWarehouseTests : IAsyncLifetime, IDispos
             Warehouse().MergeHoursAsync(Execution, 1, "fp-silver", Tickers, [Monday, Monday.AddDays(2), Monday.AddDays(1)], CancellationToken.None));
 
         Assert.Equal(
-            "touched date 2024-03-06 has no silver partition in bucket fp-silver (gs://fp-silver/financial_quotes/date=2024-03-06): gold merges nothing rather than deleting that date's hours",
+            $"touched date 2024-03-06 has no silver partition in bucket fp-silver ({_silver.UriOf(SilverBucket, "financial_quotes/date=2024-03-06")}): gold merges nothing rather than deleting that date's hours",
             error.Message);
         Assert.Empty(_server.RequestsOf("insert"));
         Assert.All(_silver.Listings, l => Assert.Equal((SilverBucket, "financial_quotes/date=*/*.parquet"), (l.Bucket, l.Glob)));
