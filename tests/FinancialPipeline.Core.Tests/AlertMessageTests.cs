@@ -261,6 +261,6 @@ public sealed class AlertMessageTests
     private static ExecutionRow LedgerRow(string status, int attempt, string? error)
     {
         var now = new DateTimeOffset(2026, 11, 23, 20, 10, 0, TimeSpan.Zero);
-        return new ExecutionRow(1, ExecutionId, "bronze", "financial_extract", status, attempt, "retry", now, null, null, null, null, error, null, now, now, null, now);
+        return new ExecutionRow(1, ExecutionId, "bronze", "financial_extract", status, attempt, "retry", now, null, null, null, null, error, null, now, now, null, now, status == "SUCCESS" ? now : null, now);
     }
 }
