@@ -96,4 +96,21 @@ public sealed class ExecutionReportTests
 
         Assert.Contains("  earlier:    attempt 1 (new), started 2026-11-24 13:10:00 UTC: SUCCESS 2026-11-24 13:11:00 UTC, 10 rows; reset for replay 2026-11-24 13:38:00 UTC", report, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void ASuccessWhoseCompletionWasNeverPublished_SaysSo_AndHowToReemitIt()
+    {
+        var id = Guid.NewGuid();
+        var now = new DateTimeOffset(2026, 11, 24, 13, 40, 0, TimeSpan.Zero);
+        var bronze = LedgerCellsTests.Row("bronze", "SUCCESS", new RecordCounts(10, 10, 0), id) with { CompletionPublishedAt = null };
+        var silver = LedgerCellsTests.Row("silver", "SUCCESS", new RecordCounts(10, 10, 0), id) with { Attempt = 2, ClaimReason = "replay" };
+        var kept = new ReplacedAttempt("silver", 1, "SUCCESS", "new", 10, null, now.AddMinutes(-30), now.AddMinutes(-29), now.AddMinutes(-29), "replay", now.AddMinutes(-2), null, null);
+
+        var report = ExecutionReport.Render(new ExecutionReport.Facts(id, [bronze, silver], [], [], [kept]), now, TimeSpan.FromSeconds(30));
+
+        Assert.Contains("bronze: SUCCESS, completion not published (no publish of its completion event has succeeded: the next stage has not been triggered), attempt 1 (new)", report, StringComparison.Ordinal);
+        Assert.Contains("silver: SUCCESS, attempt 2 (replay)", report, StringComparison.Ordinal);
+        Assert.Contains($"to re-emit bronze's completion event once it can be published (its stages re-emit, none runs again): fp publish --job financial_extract --execution-id {id:D}", report, StringComparison.Ordinal);
+        Assert.Contains("SUCCESS 2026-11-24 13:11:00 UTC, 10 rows, completion never published; reset for replay", report, StringComparison.Ordinal);
+    }
 }
