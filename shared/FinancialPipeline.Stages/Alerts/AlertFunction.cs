@@ -15,7 +15,7 @@ namespace FinancialPipeline.Stages.Alerts;
 /// stale); one whose stage the ledger shows SUCCESS with its completion event published is a duplicate delivery that
 /// gave up while the stage did not, and is acknowledged without a post (the message stays in the dead-letter hold
 /// subscription and one log line says why). SUCCESS without a publish recorded is a stage that cannot publish its
-/// completion event (every redelivery re-emitted it and failed): posted, so the next stage that never ran is noticed;
+/// completion event (each delivery of its trigger tried and failed): posted, so the next stage that never ran is noticed;
 /// while the row was committed or re-emitted less than the stale threshold ago a worker may still be publishing, and
 /// the dead letter is answered 409 until then. A FAILED, zombie or unpublished row is posted once per attempt,
 /// whichever of its dead letters (the run's own, a duplicate's) arrives first.

@@ -108,8 +108,8 @@ public static partial class AlertComposer
 
     /// <summary>
     /// A dead letter of a stage the ledger shows SUCCESS whose completion event no publish ever got out
-    /// (<see cref="ExecutionRow.CompletionUnpublished"/>): each delivery of its trigger re-emitted the stored event and
-    /// failed. The next stage has not run. Replaying the trigger re-emits the event once publishing works again.
+    /// (<see cref="ExecutionRow.CompletionUnpublished"/>): each delivery of its trigger tried to publish it and failed.
+    /// The next stage has not run. Replaying the trigger re-emits the event once publishing works again.
     /// </summary>
     public static AlertMessage ForUnpublishedCompletion(DeadLetter deadLetter, ExecutionRow row, StageTopics topics, string projectId)
     {
@@ -126,7 +126,7 @@ public static partial class AlertComposer
         };
         var detail = string.Create(
             CultureInfo.InvariantCulture,
-            $"{row.Stage} succeeded{(row.FinishedAt is { } f ? $" at {PipelineJson.FormatUtc(f)}" : string.Empty)}, but its completion event could not be published to {topic}: every delivery of its trigger re-emitted the stored event and failed, and Pub/Sub gave up after {deliveries} deliveries. So {next}. Likely causes: the {row.Stage} function's service account lacks roles/pubsub.publisher on {topic}, or the topic does not exist (deleted), or an organisation policy blocks publishing to it. The function's log has the publish error. Once fixed, publish the trigger again (below): {row.Stage} re-emits its stored event without redoing its work, and the next stage runs.");
+            $"{row.Stage} succeeded{(row.FinishedAt is { } f ? $" at {PipelineJson.FormatUtc(f)}" : string.Empty)}, but its completion event could not be published to {topic}: each delivery of its trigger tried to publish it and failed, and Pub/Sub gave up after {deliveries} deliveries. So {next}. Likely causes: the {row.Stage} function's service account lacks roles/pubsub.publisher on {topic}, or the topic does not exist (deleted), or an organisation policy blocks publishing to it. The function's log has the publish error. Once fixed, publish the trigger again (below): {row.Stage} re-emits its stored event without redoing its work, and the next stage runs.");
         return new AlertMessage(
             AlertMessage.DeadLetterKind,
             deadLetter.DedupeKey,
