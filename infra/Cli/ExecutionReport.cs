@@ -45,6 +45,7 @@ internal static class ExecutionReport
         }
 
         ReplayHint? hint = null;
+        string? unpublished = null;
         foreach (var stage in Enum.GetValues<Stage>())
         {
             var row = facts.Stages.FirstOrDefault(r => r.Stage == stage.ToWire());
@@ -59,6 +60,7 @@ internal static class ExecutionReport
             WriteStage(text, row, now, staleAfter, deadLettered);
             WriteReplaced(text, [.. facts.Replaced.Where(a => a.Stage == row.Stage)]);
             hint ??= row.Status == "FAILED" || row.IsZombie(now, staleAfter) ? new ReplayHint(row.Stage) : null;
+            unpublished ??= row.CompletionUnpublished ? row.Stage : null;
         }
 
         text.AppendLine();
@@ -82,6 +84,12 @@ internal static class ExecutionReport
             Line(text, 1, $"#{rejected.Id} {Time(rejected.ReceivedAt)} {rejected.FunctionName}: {Clean(rejected.Field)}: {Clean(rejected.Reason)} (fp rejected --id {rejected.Id})");
         }
 
+        if (unpublished is not null && job is not null)
+        {
+            text.AppendLine();
+            Line(text, 0, $"to re-emit {unpublished}'s completion event once it can be published (its stages re-emit, none runs again): fp publish --job {Clean(job)} --execution-id {facts.ExecutionId:D}");
+        }
+
         if (hint is { } h)
         {
             text.AppendLine();
@@ -95,7 +103,9 @@ internal static class ExecutionReport
     {
         var status = row.IsZombie(now, staleAfter)
             ? $"ZOMBIE (RUNNING, heartbeat {(now - row.HeartbeatAt).TotalSeconds:F0} s ago, stale after {staleAfter.TotalSeconds:F0} s)"
-            : deadLettered ? "FAILED, dead-lettered (Pub/Sub gave up; only a replay runs it again)" : row.Status;
+            : deadLettered ? "FAILED, dead-lettered (Pub/Sub gave up; only a replay runs it again)"
+            : row.CompletionUnpublished ? "SUCCESS, completion not published (no publish of its completion event has succeeded: the next stage has not been triggered)"
+            : row.Status;
         Line(text, 0, $"{row.Stage}: {status}, attempt {row.Attempt} ({row.ClaimReason})");
         var duration = row.Duration(now, staleAfter) is { } d
             ? string.Create(CultureInfo.InvariantCulture, $", {d.TotalSeconds:F2} s{(row.IsZombie(now, staleAfter) ? " until its last heartbeat" : string.Empty)}")
@@ -141,7 +151,7 @@ internal static class ExecutionReport
             var state = a.Status switch
             {
                 "RUNNING" => $"RUNNING, last heartbeat {Time(a.HeartbeatAt)}",
-                _ => $"{a.Status}{(a.FinishedAt is { } f ? " " + Time(f) : string.Empty)}{Outcome(a)}{(a.Error is null ? string.Empty : ": " + Clean(a.Error))}",
+                _ => $"{a.Status}{(a.FinishedAt is { } f ? " " + Time(f) : string.Empty)}{Outcome(a)}{(a.Status == "SUCCESS" && a.CompletionPublishedAt is null ? ", completion never published" : string.Empty)}{(a.Error is null ? string.Empty : ": " + Clean(a.Error))}",
             };
             var replaced = a.ReplacedBy switch
             {

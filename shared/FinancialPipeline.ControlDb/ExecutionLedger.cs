@@ -41,7 +41,11 @@ public sealed record ClaimRequest(Guid ExecutionId, Stage Stage, string JobName,
 /// <param name="PreviousHeartbeatAt">The row's heartbeat before this claim (after a takeover: when the replaced worker went silent); null for a new row.</param>
 public sealed record Lease(Guid ExecutionId, Stage Stage, Guid OwnerToken, int Attempt, string ClaimReason, DateTimeOffset? PreviousHeartbeatAt = null);
 
-public sealed record ClaimResult(ClaimOutcome Outcome, Lease? Lease, string? CompletionJson, int Attempt, DateTimeOffset? HeartbeatAt, string? JobName = null);
+/// <param name="CompletionPublished">
+/// <see cref="ClaimOutcome.AlreadySucceeded"/>: a publish of the stored completion event has already succeeded
+/// (<c>completion_published_at</c> is set), so the re-emit need not record it again.
+/// </param>
+public sealed record ClaimResult(ClaimOutcome Outcome, Lease? Lease, string? CompletionJson, int Attempt, DateTimeOffset? HeartbeatAt, string? JobName = null, bool CompletionPublished = false);
 
 /// <summary>One ledger row, as the stages, the tests and the operator (<c>fp runs</c>) read it.</summary>
 public sealed record ExecutionRow(
@@ -62,8 +66,17 @@ public sealed record ExecutionRow(
     DateTimeOffset StartedAt,
     DateTimeOffset? FinishedAt,
     string? WindowKind,
-    DateTimeOffset CreatedAt)
+    DateTimeOffset CreatedAt,
+    DateTimeOffset? CompletionPublishedAt,
+    DateTimeOffset UpdatedAt)
 {
+    /// <summary>
+    /// SUCCESS, but no publish of its completion event has succeeded (yet): the next stage has not been triggered. The
+    /// stage publishes right after its commit, and each redelivery of its trigger re-emits; see
+    /// <see cref="ExecutionLedger.MarkCompletionPublishedAsync"/>.
+    /// </summary>
+    public bool CompletionUnpublished => Status == "SUCCESS" && CompletionPublishedAt is null;
+
     /// <summary>RUNNING with a heartbeat older than the stale threshold: its worker is gone.</summary>
     public bool IsZombie(DateTimeOffset now, TimeSpan staleAfter) => Status == "RUNNING" && HeartbeatAt < now - staleAfter;
 
@@ -97,7 +110,8 @@ public sealed record StageSuccess(TimeWindow Window, IReadOnlyList<string> Outpu
 /// <summary>
 /// An attempt of a stage as it stood when a later one replaced it (<paramref name="ReplacedBy"/>: retry, takeover
 /// or replay): the ledger row shows only the newest attempt. <paramref name="CompletionJson"/> is the completion event a
-/// replaced SUCCESS had published (a replay's reset erases it from the row), null for an attempt that never succeeded.
+/// replaced SUCCESS had stored (a replay's reset erases it from the row), null for an attempt that never succeeded;
+/// <paramref name="CompletionPublishedAt"/> when it was first published, null when no publish of it succeeded.
 /// </summary>
 public sealed record ReplacedAttempt(
     string Stage,
@@ -111,7 +125,8 @@ public sealed record ReplacedAttempt(
     DateTimeOffset? FinishedAt,
     string ReplacedBy,
     DateTimeOffset ReplacedAt,
-    string? CompletionJson);
+    string? CompletionJson,
+    DateTimeOffset? CompletionPublishedAt);
 
 /// <summary>
 /// The (execution_id, stage) ledger: claim, heartbeat, complete, fail — each one statement on the unique key,
@@ -122,7 +137,8 @@ public sealed class ExecutionLedger(NpgsqlDataSource dataSource, TimeProvider ti
     /// <summary>The columns <see cref="ReadRowsAsync"/> reads, in its order (unqualified: usable in a join on execution_id).</summary>
     internal const string Columns = """
         id, execution_id, stage, job_name, status, attempt, claim_reason, heartbeat_at, start_time, end_time,
-        filename, records, error, completion::text, started_at, finished_at, window_kind, created_at
+        filename, records, error, completion::text, started_at, finished_at, window_kind, created_at,
+        completion_published_at, updated_at
         """;
 
     /// <summary>Error text of a row an operator reset for replay; the next claim records reason <c>replay</c>.</summary>
@@ -162,6 +178,7 @@ public sealed class ExecutionLedger(NpgsqlDataSource dataSource, TimeProvider ti
                     filename = NULL,
                     records = NULL,
                     completion = NULL,
+                    completion_published_at = NULL,
                     started_at = EXCLUDED.started_at,
                     finished_at = NULL,
                     -- The first request stays, as the pinned window does (an operator's republish may add one).
@@ -214,8 +231,8 @@ public sealed class ExecutionLedger(NpgsqlDataSource dataSource, TimeProvider ti
 
             switch (row?.Status)
             {
-                case "SUCCESS" when await TouchSucceededAsync(request, cancellationToken) is (true, var completion):
-                    return new ClaimResult(ClaimOutcome.AlreadySucceeded, null, completion, row.Attempt, row.HeartbeatAt);
+                case "SUCCESS" when await TouchSucceededAsync(request, cancellationToken) is { } touched:
+                    return new ClaimResult(ClaimOutcome.AlreadySucceeded, null, touched.Completion, touched.Attempt, row.HeartbeatAt, CompletionPublished: touched.Published);
                 case "RUNNING" when row.HeartbeatAt >= time.GetUtcNow() - options.StaleAfter:
                     return new ClaimResult(ClaimOutcome.Busy, null, null, row.Attempt, row.HeartbeatAt);
                 default:
@@ -230,20 +247,42 @@ public sealed class ExecutionLedger(NpgsqlDataSource dataSource, TimeProvider ti
     /// The stored completion event of a SUCCESS row about to be re-emitted, marking the row as touched now
     /// (<c>updated_at</c>): the next stage claims on the re-emitted event, so <see cref="LedgerRetention"/> must not
     /// take the execution as untouched in between. Not touched when the row is no longer SUCCESS (reset by a replay, or
-    /// pruned meanwhile): the caller claims again, and a pruned execution's stage runs again as new.
+    /// pruned meanwhile): the caller claims again, and a pruned execution's stage runs again as new. Null when not
+    /// touched; otherwise the event, the attempt it is of, and whether a publish of it has already succeeded.
     /// </summary>
-    private async Task<(bool Touched, string? Completion)> TouchSucceededAsync(ClaimRequest request, CancellationToken cancellationToken)
+    private async Task<(string? Completion, int Attempt, bool Published)?> TouchSucceededAsync(ClaimRequest request, CancellationToken cancellationToken)
     {
         await using var cmd = dataSource.CreateCommand("""
             UPDATE ingestion_job_execution SET updated_at = GREATEST(updated_at, @now)
             WHERE execution_id = @execution_id AND stage = @stage AND status = 'SUCCESS'
-            RETURNING completion::text
+            RETURNING completion::text, attempt, completion_published_at IS NOT NULL
             """);
         cmd.Parameters.AddWithValue("execution_id", request.ExecutionId);
         cmd.Parameters.AddWithValue("stage", request.Stage.ToWire());
         cmd.Parameters.AddWithValue("now", time.GetUtcNow());
         await using var reader = await cmd.ExecuteReaderAsync(cancellationToken);
-        return await reader.ReadAsync(cancellationToken) ? (true, reader.IsDBNull(0) ? null : reader.GetString(0)) : (false, null);
+        return await reader.ReadAsync(cancellationToken)
+            ? (reader.IsDBNull(0) ? null : reader.GetString(0), reader.GetInt32(1), reader.GetBoolean(2))
+            : null;
+    }
+
+    /// <summary>
+    /// Records that a publish of <paramref name="attempt"/>'s completion event succeeded, once: the first publish's time
+    /// stays. Guarded by the attempt, so a late re-emit of a success a replay has since reset (or replaced by a newer
+    /// attempt) records nothing. False when nothing was recorded (already recorded, or the row is no longer that success).
+    /// </summary>
+    public async Task<bool> MarkCompletionPublishedAsync(Guid executionId, Stage stage, int attempt, CancellationToken cancellationToken)
+    {
+        await using var cmd = dataSource.CreateCommand("""
+            UPDATE ingestion_job_execution SET completion_published_at = @now
+            WHERE execution_id = @execution_id AND stage = @stage AND status = 'SUCCESS' AND attempt = @attempt
+              AND completion_published_at IS NULL
+            """);
+        cmd.Parameters.AddWithValue("execution_id", executionId);
+        cmd.Parameters.AddWithValue("stage", stage.ToWire());
+        cmd.Parameters.AddWithValue("attempt", attempt);
+        cmd.Parameters.AddWithValue("now", time.GetUtcNow());
+        return await cmd.ExecuteNonQueryAsync(cancellationToken) == 1;
     }
 
     /// <summary>Fixes the stage's data window at its first attempt; later attempts get the stored one back.</summary>
@@ -340,7 +379,7 @@ public sealed class ExecutionLedger(NpgsqlDataSource dataSource, TimeProvider ti
     {
         await using var cmd = dataSource.CreateCommand("""
             SELECT stage, attempt, status, claim_reason, records, error, started_at, heartbeat_at, finished_at, replaced_by, replaced_at,
-                   completion::text
+                   completion::text, completion_published_at
             FROM ingestion_job_attempt WHERE execution_id = @execution_id ORDER BY stage, attempt
             """);
         cmd.Parameters.AddWithValue("execution_id", executionId);
@@ -360,7 +399,8 @@ public sealed class ExecutionLedger(NpgsqlDataSource dataSource, TimeProvider ti
                 reader.IsDBNull(8) ? null : reader.GetFieldValue<DateTimeOffset>(8),
                 reader.GetString(9),
                 reader.GetFieldValue<DateTimeOffset>(10),
-                reader.IsDBNull(11) ? null : reader.GetString(11)));
+                reader.IsDBNull(11) ? null : reader.GetString(11),
+                reader.IsDBNull(12) ? null : reader.GetFieldValue<DateTimeOffset>(12)));
         }
 
         return attempts;
@@ -409,7 +449,9 @@ public sealed class ExecutionLedger(NpgsqlDataSource dataSource, TimeProvider ti
                 r.GetFieldValue<DateTimeOffset>(14),
                 r.IsDBNull(15) ? null : r.GetFieldValue<DateTimeOffset>(15),
                 r.IsDBNull(16) ? null : r.GetString(16),
-                r.GetFieldValue<DateTimeOffset>(17)));
+                r.GetFieldValue<DateTimeOffset>(17),
+                r.IsDBNull(18) ? null : r.GetFieldValue<DateTimeOffset>(18),
+                r.GetFieldValue<DateTimeOffset>(19)));
         }
 
         return rows;

@@ -133,9 +133,9 @@ public sealed class LedgerOperations(NpgsqlDataSource dataSource, TimeProvider t
         await using (var keep = new NpgsqlCommand("""
             INSERT INTO ingestion_job_attempt
                 (execution_id, stage, attempt, status, claim_reason, records, error, started_at, heartbeat_at, finished_at,
-                 completion, replaced_by, replaced_at)
+                 completion, completion_published_at, replaced_by, replaced_at)
             SELECT execution_id, stage, attempt, status, claim_reason, records, error, started_at, heartbeat_at, finished_at,
-                   completion, 'replay', @now
+                   completion, completion_published_at, 'replay', @now
             FROM ingestion_job_execution
             WHERE execution_id = @execution_id AND stage = ANY(string_to_array(@stages, ','))
             ON CONFLICT (execution_id, stage, attempt) DO NOTHING
@@ -150,7 +150,7 @@ public sealed class LedgerOperations(NpgsqlDataSource dataSource, TimeProvider t
         await using (var update = new NpgsqlCommand("""
             UPDATE ingestion_job_execution
             SET status = 'FAILED', error = @error, finished_at = @now, updated_at = @now,
-                filename = NULL, records = NULL, completion = NULL
+                filename = NULL, records = NULL, completion = NULL, completion_published_at = NULL
             WHERE execution_id = @execution_id AND stage = ANY(string_to_array(@stages, ','))
             """, conn, tx))
         {

@@ -123,6 +123,25 @@ public sealed class AlertMessageTests
     }
 
     [Fact]
+    public void UnpublishedGoldCompletion_NamesTheTopicAndTheCauses_AndReemitsWithoutAReplay()
+    {
+        var data = Encoding.UTF8.GetBytes($$"""{"execution_id":"{{ExecutionId}}","job_name":"financial_extract","stage":"silver"}""");
+        var deadLetter = DeadLetter.From(DeadLettered(data, new Dictionary<string, string>(), "fp-aggregate"), Prefix);
+        var row = LedgerRow("SUCCESS", 2, null) with { Stage = "gold", CompletionPublishedAt = null };
+
+        var alert = AlertComposer.ForUnpublishedCompletion(deadLetter with { DedupeKey = DeadLetter.UnpublishedDedupeKeyOf(row) }, row, Topics, "demo-project");
+
+        Assert.Equal(($"dead_letter:{ExecutionId:D}:gold:2:unpublished", AlertMessage.DeadLetterKind, Stage.Gold), (alert.DedupeKey, alert.Kind, alert.Stage!.Value));
+        Assert.Equal($"Completion not published: gold of execution {ExecutionId:D} succeeded, its event never went out", alert.Title);
+        Assert.Contains(new KeyValuePair<string, string>("Completion topic", "fp-gold-completed"), alert.Fields);
+        Assert.Contains("nothing subscribed to it has been told that gold finished", alert.Detail, StringComparison.Ordinal);
+        Assert.Contains("lacks roles/pubsub.publisher on fp-gold-completed, or the topic does not exist", alert.Detail, StringComparison.Ordinal);
+        Assert.StartsWith("gcloud pubsub topics publish fp-silver-completed --project=demo-project --message='{", alert.ReplayCommands[0], StringComparison.Ordinal);
+        Assert.Equal($"fp publish --job financial_extract --execution-id {ExecutionId:D}", alert.ReplayCommands[1]);
+        Assert.Equal(2, alert.ReplayCommands.Count);
+    }
+
+    [Fact]
     public void TooLongMessage_IsReplayedThroughAStartMessageWithTheSameExecutionId()
     {
         var outputs = string.Join(',', Enumerable.Range(0, 100).Select(i => $"\"gs://silver/financial_quotes/date=2026-11-{i % 28 + 1:00}/part-{i:00000}.parquet\""));
@@ -261,6 +280,6 @@ public sealed class AlertMessageTests
     private static ExecutionRow LedgerRow(string status, int attempt, string? error)
     {
         var now = new DateTimeOffset(2026, 11, 23, 20, 10, 0, TimeSpan.Zero);
-        return new ExecutionRow(1, ExecutionId, "bronze", "financial_extract", status, attempt, "retry", now, null, null, null, null, error, null, now, now, null, now);
+        return new ExecutionRow(1, ExecutionId, "bronze", "financial_extract", status, attempt, "retry", now, null, null, null, null, error, null, now, now, null, now, status == "SUCCESS" ? now : null, now);
     }
 }

@@ -131,7 +131,9 @@ public sealed class AlertTests(StackFixture stack, ITestOutputHelper output)
             var now = TimeProvider.System.GetUtcNow();
             if (start == succeeded)
             {
+                // As the stage does: commit, publish its completion event, record the publish.
                 Assert.True(await ledger.CompleteAsync(lease, new StageSuccess(new TimeWindow(now.AddHours(-2), now), [], 1, new Dictionary<string, long>(), "{}"), CancellationToken.None));
+                Assert.True(await ledger.MarkCompletionPublishedAsync(start.ExecutionId, Stage.Bronze, lease.Attempt, CancellationToken.None));
             }
             else if (start == failed)
             {
@@ -213,7 +215,9 @@ public sealed class AlertTests(StackFixture stack, ITestOutputHelper output)
         await pipeline.PubSub.PublishAsync(pipeline.Topology.DeadLetterTopic, [DeadLetterOf(start, pipeline, "2026-11-23T20:05:00.123Z")]);
         await Eventually.WaitAsync(() => Task.FromResult(logs.Lines.Any(l => l.Message.Contains("waits: the ledger shows it RUNNING", StringComparison.Ordinal))), PipelineDriver.RunTimeout, "the dead letter answered 409");
         var now = TimeProvider.System.GetUtcNow();
-        Assert.True(await new ExecutionLedger(stack.DataSource, TimeProvider.System, new LedgerOptions()).CompleteAsync(lease, new StageSuccess(new TimeWindow(now.AddHours(-2), now), [], 1, new Dictionary<string, long>(), "{}"), CancellationToken.None));
+        var ledger = new ExecutionLedger(stack.DataSource, TimeProvider.System, new LedgerOptions());
+        Assert.True(await ledger.CompleteAsync(lease, new StageSuccess(new TimeWindow(now.AddHours(-2), now), [], 1, new Dictionary<string, long>(), "{}"), CancellationToken.None));
+        Assert.True(await ledger.MarkCompletionPublishedAsync(start.ExecutionId, Stage.Bronze, lease.Attempt, CancellationToken.None)); // its event went out
 
         await Eventually.WaitAsync(
             () => Task.FromResult(logs.Lines.Any(l => l.Message.StartsWith($"dead letter of bronze of execution {start.ExecutionId:D} not alerted: the ledger shows it SUCCESS", StringComparison.Ordinal))),
@@ -221,6 +225,48 @@ public sealed class AlertTests(StackFixture stack, ITestOutputHelper output)
             "the dead letter dropped once the stage succeeded");
         await AssertNoMorePostsAsync(slack, 0);
         Assert.Empty(await Alerts().ListByExecutionAsync(start.ExecutionId, CancellationToken.None));
+    }
+
+    /// <summary>
+    /// A stage that succeeds but can never publish its completion event (here its topic is gone; in GCP, a service
+    /// account without roles/pubsub.publisher on it): every delivery of its trigger re-emits and fails, and the
+    /// trigger is dead-lettered. That is posted once, naming the problem and the re-emit, although the ledger says
+    /// SUCCESS; the next stage never ran.
+    /// </summary>
+    [Fact]
+    public async Task AStageWhoseCompletionCanNeverBePublished_IsPostedOnce_WhenItsTriggerIsDeadLettered()
+    {
+        var job = await stack.CreateJobAsync();
+        await using var slack = await SlackReceiver.StartAsync();
+        var logs = new CapturingLoggerProvider();
+        await using var pipeline = await StartAsync(slack, logs);
+        var driver = new PipelineDriver(stack, pipeline);
+        await pipeline.PubSub.DeleteTopicAsync(pipeline.Topology.BronzeCompletedTopic); // publishing bronze's completion now fails with 404
+        var start = new StartMessage(Guid.NewGuid(), job.JobName, null, null);
+        var clock = Stopwatch.StartNew();
+
+        await driver.PublishStartAsync(start);
+        var post = (await WaitForPostsAsync(slack, start.ExecutionId.ToString("D"), 1))[0];
+        output.WriteLine($"publish → Slack post in {clock.Elapsed.TotalSeconds:F1} s");
+
+        var text = AllText(post);
+        Assert.Contains($"Completion not published: bronze of execution {start.ExecutionId:D} succeeded", text, StringComparison.Ordinal);
+        Assert.Contains("*Ledger*\nSUCCESS, attempt 1, completion never published", text, StringComparison.Ordinal);
+        Assert.Contains($"its completion event could not be published to {pipeline.Topology.BronzeCompletedTopic}", text, StringComparison.Ordinal);
+        Assert.Contains("silver (and gold after it) has not run", text, StringComparison.Ordinal);
+        Assert.Contains($"roles/pubsub.publisher on {pipeline.Topology.BronzeCompletedTopic}", text, StringComparison.Ordinal);
+        Assert.Contains($"gcloud pubsub topics publish {pipeline.Topology.StartTopic} --project=local-project --message='{start}'", text, StringComparison.Ordinal);
+        Assert.Contains($"fp publish --job {job.JobName} --execution-id {start.ExecutionId:D}", text, StringComparison.Ordinal);
+        Assert.DoesNotContain("fp replay", text, StringComparison.Ordinal); // a replay would redo the work
+        // Waited for the row to settle first: its publish might have been in flight.
+        Assert.Contains(logs.Lines, l => l.Message.Contains($"dead letter of bronze of execution {start.ExecutionId:D} waits: the ledger shows it SUCCESS (attempt 1) without its completion event published", StringComparison.Ordinal));
+
+        var bronze = await driver.Ledger.GetAsync(start.ExecutionId, Stage.Bronze, CancellationToken.None);
+        Assert.Equal(("SUCCESS", 1, true), (bronze!.Status, bronze.Attempt, bronze.CompletionUnpublished));
+        Assert.Null(await driver.Ledger.GetAsync(start.ExecutionId, Stage.Silver, CancellationToken.None));
+        var row = Assert.Single(await Alerts().ListByExecutionAsync(start.ExecutionId, CancellationToken.None));
+        Assert.Equal(($"dead_letter:{start.ExecutionId:D}:bronze:1:unpublished", "dead_letter", "SENT", "bronze"), (row.DedupeKey, row.Kind, row.Status, row.Stage));
+        await AssertNoMorePostsAsync(slack, 1);
     }
 
     /// <summary>

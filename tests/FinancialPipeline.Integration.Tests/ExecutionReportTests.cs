@@ -52,13 +52,13 @@ public sealed class ExecutionReportTests
         var silver = LedgerCellsTests.Row("silver", "SUCCESS", new RecordCounts(10, 10, 0), id) with { Attempt = 3, ClaimReason = "takeover" };
         ReplacedAttempt[] replaced =
         [
-            new("silver", 1, "FAILED", "new", null, "storage unavailable", now.AddMinutes(-20), now.AddMinutes(-19), now.AddMinutes(-19), "retry", now.AddMinutes(-18), null),
-            new("silver", 2, "RUNNING", "retry", null, null, now.AddMinutes(-18), now.AddMinutes(-15), null, "takeover", now.AddMinutes(-5), null),
+            new("silver", 1, "FAILED", "new", null, "storage unavailable", now.AddMinutes(-20), now.AddMinutes(-19), now.AddMinutes(-19), "retry", now.AddMinutes(-18), null, null),
+            new("silver", 2, "RUNNING", "retry", null, null, now.AddMinutes(-18), now.AddMinutes(-15), null, "takeover", now.AddMinutes(-5), null, null),
         ];
         // Gold replayed: the success the reset erased is shown with what it had read and written, next to the replay's "→ 0".
         var gold = LedgerCellsTests.Row("gold", "SUCCESS", new RecordCounts(350, 0, 0), id) with { Attempt = 2, ClaimReason = "replay" };
         var replacedGold = LedgerCellsTests.Row("gold", "SUCCESS", new RecordCounts(350, 348, 2), id);
-        var replayed = new ReplacedAttempt("gold", 1, "SUCCESS", "new", 348, null, now.AddMinutes(-30), now.AddMinutes(-29), now.AddMinutes(-29), "replay", now.AddMinutes(-2), replacedGold.CompletionJson);
+        var replayed = new ReplacedAttempt("gold", 1, "SUCCESS", "new", 348, null, now.AddMinutes(-30), now.AddMinutes(-29), now.AddMinutes(-29), "replay", now.AddMinutes(-2), replacedGold.CompletionJson, now.AddMinutes(-29));
 
         var report = ExecutionReport.Render(new ExecutionReport.Facts(id, [silver, gold], [], [], [.. replaced, replayed]), now, TimeSpan.FromSeconds(30));
 
@@ -90,10 +90,27 @@ public sealed class ExecutionReportTests
         var id = Guid.NewGuid();
         var now = new DateTimeOffset(2026, 11, 24, 13, 40, 0, TimeSpan.Zero);
         var bronze = LedgerCellsTests.Row("bronze", "SUCCESS", new RecordCounts(10, 10, 0), id) with { Attempt = 2, ClaimReason = "replay" };
-        var kept = new ReplacedAttempt("bronze", 1, "SUCCESS", "new", 10, null, now.AddMinutes(-30), now.AddMinutes(-29), now.AddMinutes(-29), "replay", now.AddMinutes(-2), null);
+        var kept = new ReplacedAttempt("bronze", 1, "SUCCESS", "new", 10, null, now.AddMinutes(-30), now.AddMinutes(-29), now.AddMinutes(-29), "replay", now.AddMinutes(-2), null, now.AddMinutes(-29));
 
         var report = ExecutionReport.Render(new ExecutionReport.Facts(id, [bronze], [], [], [kept]), now, TimeSpan.FromSeconds(30));
 
         Assert.Contains("  earlier:    attempt 1 (new), started 2026-11-24 13:10:00 UTC: SUCCESS 2026-11-24 13:11:00 UTC, 10 rows; reset for replay 2026-11-24 13:38:00 UTC", report, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void ASuccessWhoseCompletionWasNeverPublished_SaysSo_AndHowToReemitIt()
+    {
+        var id = Guid.NewGuid();
+        var now = new DateTimeOffset(2026, 11, 24, 13, 40, 0, TimeSpan.Zero);
+        var bronze = LedgerCellsTests.Row("bronze", "SUCCESS", new RecordCounts(10, 10, 0), id) with { CompletionPublishedAt = null };
+        var silver = LedgerCellsTests.Row("silver", "SUCCESS", new RecordCounts(10, 10, 0), id) with { Attempt = 2, ClaimReason = "replay" };
+        var kept = new ReplacedAttempt("silver", 1, "SUCCESS", "new", 10, null, now.AddMinutes(-30), now.AddMinutes(-29), now.AddMinutes(-29), "replay", now.AddMinutes(-2), null, null);
+
+        var report = ExecutionReport.Render(new ExecutionReport.Facts(id, [bronze, silver], [], [], [kept]), now, TimeSpan.FromSeconds(30));
+
+        Assert.Contains("bronze: SUCCESS, completion not published (no publish of its completion event has succeeded: the next stage has not been triggered), attempt 1 (new)", report, StringComparison.Ordinal);
+        Assert.Contains("silver: SUCCESS, attempt 2 (replay)", report, StringComparison.Ordinal);
+        Assert.Contains($"to re-emit bronze's completion event once it can be published (its stages re-emit, none runs again): fp publish --job financial_extract --execution-id {id:D}", report, StringComparison.Ordinal);
+        Assert.Contains("SUCCESS 2026-11-24 13:11:00 UTC, 10 rows, completion never published; reset for replay", report, StringComparison.Ordinal);
     }
 }

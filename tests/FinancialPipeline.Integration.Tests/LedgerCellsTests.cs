@@ -63,6 +63,6 @@ public sealed class LedgerCellsTests
             }.ToUtf8Json());
         }
 
-        return new ExecutionRow(1, id, stage, "financial_extract", status, 1, "new", At, At.AddHours(-2), At, null, counts?.Written, null, json, At, At, "incremental", At);
+        return new ExecutionRow(1, id, stage, "financial_extract", status, 1, "new", At, At.AddHours(-2), At, null, counts?.Written, null, json, At, At, "incremental", At, status == "SUCCESS" ? At : null, At);
     }
 }

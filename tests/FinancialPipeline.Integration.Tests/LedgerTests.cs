@@ -93,6 +93,11 @@ public sealed class LedgerTests(StackFixture stack)
         var window = new TimeWindow(time.GetUtcNow().AddHours(-5), time.GetUtcNow());
         var first = await ledger.ClaimAsync(request, CancellationToken.None);
         Assert.True(await ledger.CompleteAsync(first.Lease!, new StageSuccess(window, ["file:///bronze"], 137400, new Dictionary<string, long>(), """{"done":true}"""), CancellationToken.None));
+        var publishedAt = time.GetUtcNow();
+        Assert.True(await ledger.MarkCompletionPublishedAsync(request.ExecutionId, Stage.Bronze, 1, CancellationToken.None));
+        time.Advance(TimeSpan.FromSeconds(5));
+        Assert.False(await ledger.MarkCompletionPublishedAsync(request.ExecutionId, Stage.Bronze, 1, CancellationToken.None)); // the first publish's time stays
+        Assert.Equal(publishedAt, (await ledger.GetAsync(request.ExecutionId, Stage.Bronze, CancellationToken.None))!.CompletionPublishedAt);
 
         // An operator replays it (fp replay): reset, then claimed again by the redelivered trigger.
         await new LedgerOperations(stack.DataSource, time, Options).ResetForReplayAsync(request.ExecutionId, Stage.Bronze, "tests", CancellationToken.None);
@@ -102,7 +107,7 @@ public sealed class LedgerTests(StackFixture stack)
 
         foreach (var row in new[] { reset!, running! })
         {
-            Assert.Equal(((string?)null, (long?)null, (string?)null), (row.CompletionJson, row.Records, row.Filename));
+            Assert.Equal(((string?)null, (long?)null, (string?)null, (DateTimeOffset?)null), (row.CompletionJson, row.Records, row.Filename, row.CompletionPublishedAt));
             Assert.Equal((window.Start, window.End), (row.StartTime!.Value, row.EndTime!.Value));
         }
 
@@ -112,6 +117,13 @@ public sealed class LedgerTests(StackFixture stack)
         var kept = Assert.Single(await ledger.ListReplacedAttemptsAsync(request.ExecutionId, CancellationToken.None));
         Assert.Equal((1, "SUCCESS", 137400L, "replay"), (kept.Attempt, kept.Status, kept.Records!.Value, kept.ReplacedBy));
         Assert.Equal("""{"done": true}""", kept.CompletionJson); // what it had published, as jsonb renders it
+        Assert.Equal(publishedAt, kept.CompletionPublishedAt);
+
+        // A late re-emit of the replaced attempt records nothing on the replay's row, whose own publish is recorded.
+        Assert.True(await ledger.CompleteAsync(replay.Lease, new StageSuccess(window, ["file:///bronze"], 137400, new Dictionary<string, long>(), "{}"), CancellationToken.None));
+        Assert.False(await ledger.MarkCompletionPublishedAsync(request.ExecutionId, Stage.Bronze, 1, CancellationToken.None));
+        Assert.True((await ledger.GetAsync(request.ExecutionId, Stage.Bronze, CancellationToken.None))!.CompletionUnpublished);
+        Assert.True(await ledger.MarkCompletionPublishedAsync(request.ExecutionId, Stage.Bronze, 2, CancellationToken.None));
     }
 
     [Fact]

@@ -48,6 +48,38 @@ public sealed class MigrationTests(StackFixture stack)
         }
     }
 
+    /// <summary>
+    /// 0012 on a database in use: its SUCCESS rows (and kept successes) predate the record of publishes and are taken
+    /// as published, so none of them alerts; other rows stay without one.
+    /// </summary>
+    [Fact]
+    public async Task CompletionPublished_AppliedToALedgerInUse_TakesItsSuccessesAsPublished()
+    {
+        await using var scratch = await stack.CreateDatabaseAsync("fp_migrate_");
+        var migrator = new ControlDbMigrator(scratch.ConnectionString, NullLogger<ControlDbMigrator>.Instance);
+        await migrator.MigrateAsync();
+        await using var db = ControlDbDataSource.Create(scratch.ConnectionString);
+        // The database as 0011 left it: without the columns, holding rows.
+        await ExecuteAsync(db, """
+            DELETE FROM schemaversions WHERE scriptname = 'migrations.0012_completion_published.sql';
+            ALTER TABLE ingestion_job_execution DROP COLUMN completion_published_at;
+            ALTER TABLE ingestion_job_attempt DROP COLUMN completion_published_at;
+            INSERT INTO ingestion_job_execution (execution_id, stage, job_name, status, owner_token, heartbeat_at, started_at, finished_at, completion, updated_at)
+            VALUES ('00000000-0000-0000-0000-000000000001', 'bronze', 'j', 'SUCCESS', gen_random_uuid(), '2026-11-20T10:00:00Z', '2026-11-20T10:00:00Z', '2026-11-20T10:01:00Z', '{}', '2026-11-20T10:05:00Z'),
+                   ('00000000-0000-0000-0000-000000000001', 'silver', 'j', 'FAILED', gen_random_uuid(), '2026-11-20T10:02:00Z', '2026-11-20T10:02:00Z', '2026-11-20T10:03:00Z', NULL, '2026-11-20T10:03:00Z');
+            INSERT INTO ingestion_job_attempt (execution_id, stage, attempt, status, claim_reason, started_at, heartbeat_at, finished_at, replaced_by, replaced_at)
+            VALUES ('00000000-0000-0000-0000-000000000001', 'silver', 1, 'SUCCESS', 'new', '2026-11-20T09:00:00Z', '2026-11-20T09:01:00Z', '2026-11-20T09:01:00Z', 'replay', '2026-11-20T10:00:00Z');
+            """);
+
+        await migrator.MigrateAsync();
+
+        Assert.Equal(
+            ["bronze SUCCESS 2026-11-20 10:01:00", "silver FAILED -"],
+            await QueryAsync(db, "SELECT stage || ' ' || status || ' ' || COALESCE(to_char(completion_published_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'), '-') FROM ingestion_job_execution ORDER BY stage"));
+        Assert.Equal(["2026-11-20 09:01:00"], await QueryAsync(db, "SELECT to_char(completion_published_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') FROM ingestion_job_attempt"));
+        Assert.Equal(ControlDbMigrator.ScriptNames, await QueryAsync(db, "SELECT scriptname FROM schemaversions ORDER BY scriptname"));
+    }
+
     private static async Task ExecuteAsync(NpgsqlDataSource dataSource, string sql)
     {
         await using var cmd = dataSource.CreateCommand(sql);

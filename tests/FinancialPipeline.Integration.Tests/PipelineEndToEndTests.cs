@@ -24,6 +24,7 @@ public sealed class PipelineEndToEndTests(StackFixture stack)
         Assert.Equal(["bronze", "silver", "gold"], rows.Select(r => r.Stage));
         Assert.All(rows, r => Assert.Equal("SUCCESS", r.Status));
         Assert.All(rows, r => Assert.Equal(1, r.Attempt));
+        Assert.All(rows, r => Assert.False(r.CompletionUnpublished, $"{r.Stage}'s publish was not recorded"));
         Assert.True(rows[0].Records > 0, "bronze wrote no rows");
         Assert.Equal(rows[0].Records, rows[1].Records);
         var gold = Assert.Single(events);
@@ -89,6 +90,7 @@ public sealed class PipelineEndToEndTests(StackFixture stack)
         var bronze = await driver.Ledger.GetAsync(start.ExecutionId, Stage.Bronze, CancellationToken.None);
         Assert.Equal(("SUCCESS", 1), (bronze!.Status, bronze.Attempt));
         Assert.True(failing.Publishes >= 2, "the completion event was not re-emitted");
+        Assert.NotNull(bronze.CompletionPublishedAt); // recorded by the re-emit that got it out
     }
 
     internal static async Task<long> GoldRowCountAsync(string duckDbPath, IReadOnlyList<string> tickers)

@@ -12,10 +12,13 @@ namespace FinancialPipeline.Stages.Alerts;
 /// Slack post. A failed post answers 5xx so Pub/Sub redelivers (the alert is not lost); a redelivery after a
 /// successful post is acknowledged without posting again. A dead letter whose stage the ledger shows RUNNING with a
 /// fresh heartbeat is answered 409 until the row settles (its failure may not have been recorded: the row then goes
-/// stale); one whose stage the ledger shows SUCCESS is a duplicate delivery that gave up while the stage did not, and
-/// is acknowledged without a post (the message stays in the dead-letter hold subscription and one log line says why).
-/// A FAILED or zombie row is posted once per attempt, whichever of its dead letters (the run's own, a duplicate's)
-/// arrives first.
+/// stale); one whose stage the ledger shows SUCCESS with its completion event published is a duplicate delivery that
+/// gave up while the stage did not, and is acknowledged without a post (the message stays in the dead-letter hold
+/// subscription and one log line says why). SUCCESS without a publish recorded is a stage that cannot publish its
+/// completion event (each delivery of its trigger tried and failed): posted, so the next stage that never ran is noticed;
+/// while the row was committed or re-emitted less than the stale threshold ago a worker may still be publishing, and
+/// the dead letter is answered 409 until then. A FAILED, zombie or unpublished row is posted once per attempt,
+/// whichever of its dead letters (the run's own, a duplicate's) arrives first.
 /// </summary>
 public sealed partial class AlertFunction(
     ExecutionLedger ledger, AlertDispatcher dispatcher, StageTopics topics, PipelineSettings settings, TimeProvider time, ILogger<AlertFunction> logger)
@@ -55,6 +58,17 @@ public sealed partial class AlertFunction(
                     // Either a duplicate that gave up while the stage ran, or the run's own message, whose failure could
                     // not be recorded (the row goes stale): decided when the row settles, so not acknowledged now.
                     throw new RetryLaterException($"dead letter of {row.Stage} of execution {row.ExecutionId:D} waits: the ledger shows it RUNNING (attempt {row.Attempt}, heartbeat {row.HeartbeatAt:O}); it is posted if the stage fails or its heartbeat goes stale (after {(int)ledger.Options.StaleAfter.TotalSeconds} s), dropped if it succeeds");
+                }
+
+                if (row.CompletionUnpublished)
+                {
+                    if (row.UpdatedAt >= now - ledger.Options.StaleAfter)
+                    {
+                        // Committed or re-emitted a moment ago: its publish may still be in flight, and recorded soon.
+                        throw new RetryLaterException($"dead letter of {row.Stage} of execution {row.ExecutionId:D} waits: the ledger shows it SUCCESS (attempt {row.Attempt}) without its completion event published, written at {row.UpdatedAt:O}; it is posted if no publish is recorded within {(int)ledger.Options.StaleAfter.TotalSeconds} s of that, dropped if one is");
+                    }
+
+                    return AlertComposer.ForUnpublishedCompletion(deadLetter with { DedupeKey = DeadLetter.UnpublishedDedupeKeyOf(row) }, row, topics, settings.ProjectId);
                 }
 
                 if (row.Status == "SUCCESS")

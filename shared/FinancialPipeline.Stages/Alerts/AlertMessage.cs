@@ -96,24 +96,58 @@ public static partial class AlertComposer
         var stage = deadLetter.Stage?.ToWire() ?? "unknown";
         var execution = deadLetter.ExecutionId?.ToString("D") ?? "unknown";
         var deliveries = deadLetter.DeliveryCount?.ToString(CultureInfo.InvariantCulture) ?? "unknown";
-        var fields = new List<KeyValuePair<string, string>>
-        {
-            new("Execution", execution),
-            new("Stage", stage),
-            new("Job", deadLetter.JobName ?? "unknown"),
-            new("Deliveries", deliveries),
-            new("Source subscription", deadLetter.SourceSubscription ?? "unknown"),
-            new("First published", deadLetter.SourcePublishTime is { } published ? PipelineJson.FormatUtc(published) : "unknown"),
-            new("Ledger", ledgerRow is null ? "no row" : $"{ledgerRow.Status}, attempt {ledgerRow.Attempt}"),
-        };
+        var fields = DeadLetterFields(deadLetter, ledgerRow is null ? "no row" : $"{ledgerRow.Status}, attempt {ledgerRow.Attempt}");
         var subject = deadLetter.Stage is not null && deadLetter.ExecutionId is not null
             ? $"{stage} of execution {execution}"
             : "a message naming no execution and stage the pipeline knows";
         var title = deadLetter.DeliveryCount is null
             ? $"Dead letter: {subject} (no delivery count: not dead-lettered by Pub/Sub, published to the topic directly?)"
             : $"Dead letter: {subject} gave up after {deliveries} deliveries";
-        return new AlertMessage(AlertMessage.DeadLetterKind, deadLetter.DedupeKey, deadLetter.ExecutionId, deadLetter.Stage, title, fields, ErrorOf(deadLetter, ledgerRow), ReplayCommandsOf(deadLetter, topics, projectId));
+        return new AlertMessage(AlertMessage.DeadLetterKind, deadLetter.DedupeKey, deadLetter.ExecutionId, deadLetter.Stage, title, fields, ErrorOf(deadLetter, ledgerRow), ReplayCommandsOf(deadLetter, topics, projectId, reemit: false));
     }
+
+    /// <summary>
+    /// A dead letter of a stage the ledger shows SUCCESS whose completion event no publish ever got out
+    /// (<see cref="ExecutionRow.CompletionUnpublished"/>): each delivery of its trigger tried to publish it and failed.
+    /// The next stage has not run. Replaying the trigger re-emits the event once publishing works again.
+    /// </summary>
+    public static AlertMessage ForUnpublishedCompletion(DeadLetter deadLetter, ExecutionRow row, StageTopics topics, string projectId)
+    {
+        var stage = StageNames.TryParse(row.Stage, out var s) ? s : throw new ArgumentException($"unknown stage '{row.Stage}'", nameof(row));
+        var topic = topics.CompletedOf(stage);
+        var deliveries = deadLetter.DeliveryCount?.ToString(CultureInfo.InvariantCulture) ?? "several";
+        var fields = DeadLetterFields(deadLetter, $"SUCCESS, attempt {row.Attempt}, completion never published");
+        fields.Add(new("Completion topic", topic));
+        var next = stage switch
+        {
+            Core.Contracts.Stage.Bronze => "silver (and gold after it) has not run",
+            Core.Contracts.Stage.Silver => "gold has not run",
+            _ => "nothing subscribed to it has been told that gold finished",
+        };
+        var detail = string.Create(
+            CultureInfo.InvariantCulture,
+            $"{row.Stage} succeeded{(row.FinishedAt is { } f ? $" at {PipelineJson.FormatUtc(f)}" : string.Empty)}, but its completion event could not be published to {topic}: each delivery of its trigger tried to publish it and failed, and Pub/Sub gave up after {deliveries} deliveries. So {next}. Likely causes: the {row.Stage} function's service account lacks roles/pubsub.publisher on {topic}, or the topic does not exist (deleted), or an organisation policy blocks publishing to it. The function's log has the publish error. Once fixed, publish the trigger again (below): {row.Stage} re-emits its stored event without redoing its work, and the next stage runs.");
+        return new AlertMessage(
+            AlertMessage.DeadLetterKind,
+            deadLetter.DedupeKey,
+            row.ExecutionId,
+            stage,
+            $"Completion not published: {row.Stage} of execution {row.ExecutionId:D} succeeded, its event never went out",
+            fields,
+            detail,
+            ReplayCommandsOf(deadLetter, topics, projectId, reemit: true));
+    }
+
+    private static List<KeyValuePair<string, string>> DeadLetterFields(DeadLetter deadLetter, string ledger) =>
+    [
+        new("Execution", deadLetter.ExecutionId?.ToString("D") ?? "unknown"),
+        new("Stage", deadLetter.Stage?.ToWire() ?? "unknown"),
+        new("Job", deadLetter.JobName ?? "unknown"),
+        new("Deliveries", deadLetter.DeliveryCount?.ToString(CultureInfo.InvariantCulture) ?? "unknown"),
+        new("Source subscription", deadLetter.SourceSubscription ?? "unknown"),
+        new("First published", deadLetter.SourcePublishTime is { } published ? PipelineJson.FormatUtc(published) : "unknown"),
+        new("Ledger", ledger),
+    ];
 
     public static AlertMessage ForTakeover(TakeoverAlertEvent takeover)
     {
@@ -165,7 +199,11 @@ public static partial class AlertComposer
         return error.Length > MaxErrorChars ? error[..MaxErrorChars] + "…" : error;
     }
 
-    private static List<string> ReplayCommandsOf(DeadLetter deadLetter, StageTopics topics, string projectId)
+    /// <param name="reemit">
+    /// The stage succeeded and only its event must go out again: <c>fp publish</c> of the execution (its finished stages
+    /// re-emit) rather than <c>fp replay</c>, which would reset the stage and redo its work.
+    /// </param>
+    private static List<string> ReplayCommandsOf(DeadLetter deadLetter, StageTopics topics, string projectId, bool reemit)
     {
         var commands = new List<string>();
         if (deadLetter.Stage is not { } stage)
@@ -187,7 +225,11 @@ public static partial class AlertComposer
             commands.Add($"gcloud pubsub topics publish {ShellArg(topics.Start)} --project={ShellArg(projectId)} --message={ShellQuote(start)}{attributes}");
         }
 
-        if (deadLetter.ExecutionId is { } exec)
+        if (reemit && deadLetter.ExecutionId is { } reemitted && deadLetter.JobName is { } reemittedJob)
+        {
+            commands.Add($"fp publish --job {reemittedJob} --execution-id {reemitted:D}");
+        }
+        else if (!reemit && deadLetter.ExecutionId is { } exec)
         {
             commands.Add($"fp replay --execution-id {exec:D} --stage {stage.ToWire()}");
         }

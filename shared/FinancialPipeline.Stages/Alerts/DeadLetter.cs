@@ -60,6 +60,12 @@ public sealed record DeadLetter(
     public static string DedupeKeyOf(ExecutionRow row) => $"dead_letter:{row.ExecutionId:D}:{row.Stage}:{row.Attempt}";
 
     /// <summary>
+    /// A dead letter of a stage the ledger shows SUCCESS whose completion event was never published: one alert per
+    /// attempt, apart from that attempt's failure alerts (a replay's reset makes the same attempt FAILED).
+    /// </summary>
+    public static string UnpublishedDedupeKeyOf(ExecutionRow row) => DedupeKeyOf(row) + ":unpublished";
+
+    /// <summary>
     /// The same original message dead-lettered twice (dead-lettering is best effort) gets a new message id each time
     /// but keeps its source subscription, original publish time, data and attributes: hash those. A message published
     /// to the dead-letter topic by hand has no source attributes; its own message id is the key.

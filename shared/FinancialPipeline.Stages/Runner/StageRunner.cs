@@ -15,8 +15,8 @@ namespace FinancialPipeline.Stages.Runner;
 /// <summary>
 /// The one code path every stage follows (ARCHITECTURE.md, stage rules): validate the job and the input, claim
 /// (execution_id, stage), heartbeat inside the request, do the work, mark SUCCESS, publish the completion
-/// event, and only then return (2xx). Already SUCCESS → re-publish the stored event; fresh RUNNING → retry
-/// later; failure → FAILED and rethrow (5xx, redelivered with backoff, then dead-lettered).
+/// event, record that it went out, and only then return (2xx). Already SUCCESS → re-publish the stored event;
+/// fresh RUNNING → retry later; failure → FAILED and rethrow (5xx, redelivered with backoff, then dead-lettered).
 /// </summary>
 public sealed partial class StageRunner(
     ExecutionLedger ledger,
@@ -73,7 +73,7 @@ public sealed partial class StageRunner(
                 LogReemit(logger, claim.Attempt);
                 // The stored event is parsed (and so validated) before it goes out again.
                 var stored = Encoding.UTF8.GetBytes(claim.CompletionJson ?? throw new InvalidOperationException("SUCCESS row without completion event"));
-                await PublishAsync(stage, StageCompletedMessage.Parse(stored, stage), stored, cancellationToken);
+                await PublishAsync(stage, StageCompletedMessage.Parse(stored, stage), stored, claim.Attempt, claim.CompletionPublished, cancellationToken);
                 return;
             case ClaimOutcome.OtherJob:
                 // Never claimed, so acked and recorded like any other message that can never succeed.
@@ -88,7 +88,7 @@ public sealed partial class StageRunner(
         LogClaimed(logger, lease.Attempt, lease.ClaimReason);
         var (completion, json) = await RunClaimedAsync(work, lease, job, configError, input, cancellationToken);
         LogSucceeded(logger, lease.Attempt, completion.Records.In, completion.Records.Written, completion.Records.Rejected);
-        await PublishAsync(stage, completion, json, cancellationToken);
+        await PublishAsync(stage, completion, json, lease.Attempt, recorded: false, cancellationToken);
     }
 
     /// <summary>
@@ -310,10 +310,31 @@ public sealed partial class StageRunner(
         }
     }
 
-    private async Task PublishAsync(Stage stage, StageCompletedMessage message, byte[] completionJson, CancellationToken cancellationToken)
+    /// <summary>
+    /// Publishes the completion event of <paramref name="attempt"/>, then records the first publish that succeeded in the
+    /// ledger (<c>completion_published_at</c>): a SUCCESS row without it is a stage whose event never went out, which the
+    /// Alert function reports when the trigger is dead-lettered. A failed publish throws (5xx: the trigger is redelivered
+    /// and re-emits). A failure to record it does not: the event is out and the next stage runs; it is logged.
+    /// </summary>
+    /// <param name="recorded">The ledger already records a successful publish (a re-emit of a published event): no update.</param>
+    private async Task PublishAsync(Stage stage, StageCompletedMessage message, byte[] completionJson, int attempt, bool recorded, CancellationToken cancellationToken)
     {
-        await publisher.Value.PublishAsync(topics.CompletedOf(stage), [new PubsubMessage(completionJson, message.Attributes())], cancellationToken);
-        LogPublished(logger, topics.CompletedOf(stage));
+        var topic = topics.CompletedOf(stage);
+        await publisher.Value.PublishAsync(topic, [new PubsubMessage(completionJson, message.Attributes())], cancellationToken);
+        LogPublished(logger, topic);
+        if (recorded)
+        {
+            return;
+        }
+
+        try
+        {
+            await ledger.MarkCompletionPublishedAsync(message.ExecutionId, stage, attempt, cancellationToken);
+        }
+        catch (Exception ex) when (IsControlDbFailure(ex))
+        {
+            LogPublishNotRecorded(logger, ex, topic, attempt);
+        }
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "claimed, attempt {Attempt} ({Reason})")]
@@ -333,6 +354,9 @@ public sealed partial class StageRunner(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "completion event published to {Topic}")]
     private static partial void LogPublished(ILogger logger, string topic);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "completion event published to {Topic}, but the ledger could not record it (attempt {Attempt}): the next stage runs; a dead letter of this stage's trigger would be alerted as an unpublished completion")]
+    private static partial void LogPublishNotRecorded(ILogger logger, Exception exception, string topic, int attempt);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "attempt {Attempt} lost its lease to another worker; stopped")]
     private static partial void LogLeaseLost(ILogger logger, int attempt);
