@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.CommandLine.Parsing;
 using System.Globalization;
 using System.Numerics;
+using FinancialPipeline.Core.Contracts;
 
 namespace FinancialPipeline.Cli;
 
@@ -39,6 +40,28 @@ internal static class CheckedOptions
             if (!result.Implicit && result.Tokens.All(t => string.IsNullOrWhiteSpace(t.Value)))
             {
                 result.AddError($"{option.Name} must not be empty");
+            }
+        });
+        return option;
+    }
+
+    /// <summary>Refuses a given value that is not a job name (<see cref="StartMessage.ValidJobName"/>), before anything is connected to or started.</summary>
+    public static Option<string> JobName(this Option<string> option)
+    {
+        option.Validators.Add(result =>
+        {
+            if (result.Implicit)
+            {
+                return; // the default, a valid name
+            }
+
+            try
+            {
+                StartMessage.ValidJobName(string.Join(' ', result.Tokens.Select(t => t.Value)));
+            }
+            catch (MessageRejectedException ex)
+            {
+                result.AddError($"{option.Name} {ex.Reason}");
             }
         });
         return option;

@@ -35,18 +35,7 @@ internal static class JobSetCommand
 
     public static Command Create()
     {
-        var name = new Option<string>("--name") { Description = "Job name (ingestion_job_config.job_name): ^[a-z][a-z0-9_]{0,63}$", Required = true };
-        name.Validators.Add(result =>
-        {
-            try
-            {
-                StartMessage.ValidJobName(string.Join(' ', result.Tokens.Select(t => t.Value)));
-            }
-            catch (MessageRejectedException ex)
-            {
-                result.AddError($"--name {ex.Reason}");
-            }
-        });
+        var name = new Option<string>("--name") { Description = "Job name (ingestion_job_config.job_name): ^[a-z][a-z0-9_]{0,63}$", Required = true }.JobName();
         var tickers = Text("--tickers", "Tickers, 1-20 of A-Z 0-9 . ^ = - each (at least one a letter or digit), separated by commas (or spaces, semicolons) (required for a new job)");
         var provider = new Option<string?>("--provider") { Description = "Market data provider (required for a new job)" }.OneOf([.. ProviderNames.All]);
         var bucket = Text("--bucket", "Bronze bucket (required for a new job)");

@@ -6,6 +6,8 @@ public sealed class CliUsageTests
     [Theory]
     [InlineData("fp backfill: --to 2026-11-01 must be after --from 2026-11-10 (--to is exclusive)", "backfill", "--from", "2026-11-10", "--to", "2026-11-01")]
     [InlineData("fp backfill: --window-days, --max-in-flight and --window-timeout must be at least 1", "backfill", "--from", "2026-11-01", "--to", "2026-11-08", "--window-days", "0")]
+    [InlineData("fp: --job 'BAD-NAME' must match ^[a-z][a-z0-9_]{0,63}$", "run", "--job", "BAD-NAME")]
+    [InlineData("fp: --job '' must match ^[a-z][a-z0-9_]{0,63}$", "run", "--job", "")]
     [InlineData("fp: --execution-id 'x' is not a UUID (for example 6f0e8d7c-1111-4222-8333-944455556666)", "replay", "--execution-id", "x", "--stage", "silver")]
     [InlineData("fp: Option '--execution-id' is required.", "replay", "--stage", "silver")]
     [InlineData("fp: --from 'garbage' is not a UTC date or time (for example 2026-11-20 or 2026-11-20T13:00:00Z)", "publish", "--from", "garbage", "--to", "2026-11-21")]
