@@ -120,7 +120,8 @@ internal static class DeployCommand
         private readonly Option<string> controlDbUser = new("--control-db-user") { Description = "PostgreSQL user of the functions, created with a generated password while the connection-string secret has no version", DefaultValueFactory = _ => Defaults.ControlDbUser };
         private readonly Option<string> postgresSecret = new("--postgres-secret") { Description = "Secret holding the Npgsql connection string", DefaultValueFactory = _ => Defaults.PostgresSecret };
         private readonly Option<string> slackSecret = new("--slack-secret") { Description = "Secret holding the Slack webhook URL", DefaultValueFactory = _ => Defaults.SlackWebhookSecret };
-        private readonly Option<int> maxInstances = new("--max-instances") { Description = "Cloud Run max instances per function", DefaultValueFactory = _ => Defaults.MaxInstances };
+        private readonly Option<int> maxInstances = CheckedOptions.WholeNumber(
+            "--max-instances", "Cloud Run max instances per function", Defaults.MaxInstances, min: 1, max: DeploymentSettings.MaxInstancesLimit);
         private readonly Option<int?> bronzeRetentionDays = CheckedOptions.OptionalWholeNumber(
             "--bronze-retention-days",
             $"Delete bronze objects this many days after Extract wrote them, {DeploymentSettings.MinBronzeRetentionDays}-{DeploymentSettings.MaxBronzeRetentionDays}: " +

@@ -21,7 +21,7 @@ internal static class RejectedCommand
         var limit = LimitOption.Create("Rejections to show, newest first");
         var function = new Option<string?>("--function") { Description = "Only those of this function" }
             .OneOf(ExtractFunction.Name, TransformFunction.Name, AggregateFunction.Name, AlertFunction.Name);
-        var id = CheckedOptions.OptionalWholeNumber("--id", "Print this rejection whole: attributes and the full payload", long.MinValue);
+        var id = CheckedOptions.OptionalWholeNumber("--id", "Print this rejection whole: attributes and the full payload", 1L); // ids start at 1
         var command = new Command("rejected", "Messages the functions refused (answered 2xx, never retried), with the field and reason");
         command.Options.Add(limit);
         command.Options.Add(function);
