@@ -99,10 +99,15 @@ public sealed class CliUsageTests
     [Theory]
     [InlineData(1, "fp deploy plan: --output '/nonexistent/dir/x.sh' could not be written: Could not find a part of the path", "--output", "/nonexistent/dir/x.sh")]
     // Was: exit 0, a US dataset whose external table reads a europe-west1 bucket, so every gold MERGE would fail.
-    [InlineData(2, "fp deploy: BigQueryLocation: 'US' cannot query buckets in BucketLocation 'europe-west1' (BucketLocation defaults to Region;", "--region", "europe-west1")]
+    [InlineData(2, "fp deploy: --bq-location 'US' cannot query buckets in --bucket-location 'europe-west1' (--bucket-location defaults to --region;", "--region", "europe-west1")]
+    // Was: the settings' property names (ProjectId, Prefix, functions[extract].SourceProject), not the options.
+    [InlineData(2, "fp deploy: --project 'BAD_Project' is invalid (", "--project", "BAD_Project")]
+    [InlineData(2, "fp deploy: --prefix 'Bad!' is invalid (", "--prefix", "Bad!")]
+    [InlineData(2, "fp deploy: --silver-bucket: must differ from --bronze-bucket ('my-bucket')", "--bronze-bucket", "my-bucket", "--silver-bucket", "my-bucket")]
+    [InlineData(2, "fp deploy: --repo-root: functions/Extract must be a folder of /tmp with one .csproj", "--repo-root", "/tmp")]
     public async Task Deploy_plan_that_cannot_be_made_fails_in_one_line(int exitCode, string start, params string[] args)
     {
-        var psi = FpProcess.StartInfo(["deploy", "plan", "--project", "my-project", .. args]);
+        var psi = FpProcess.StartInfo(["deploy", "plan", .. args.Contains("--project") ? args : ["--project", "my-project", .. args]]);
         psi.WorkingDirectory = AppContext.BaseDirectory; // inside the clone: the plan is generated from it
 
         var result = await FpProcess.RunAsync(psi);
