@@ -65,6 +65,22 @@ public sealed class CliUsageTests
         Assert.Empty(result.Stdout);
     }
 
+    [Theory]
+    // Was: "fp: Required command was not provided." first, though a command was given.
+    [InlineData("fp: Unrecognized command or argument 'nosuchcmd'.\nfp --help lists the commands\n", "nosuchcmd")]
+    [InlineData("fp: Required command was not provided.\nfp --help lists the commands\n")]
+    [InlineData("fp: Required command was not provided.\nfp deploy --help lists the commands\n", "deploy")]
+    // Was: a second line, "Unrecognized command or argument '1'", for the unknown option's value.
+    [InlineData("fp: Unrecognized command or argument '--bogus'.\nfp jobs set --help lists the options\n", "jobs", "set", "--name", "x", "--bogus", "1")]
+    [InlineData("fp: Unrecognized command or argument 'stray'.\nfp runs --help lists the options\n", "runs", "stray")]
+    public async Task A_parse_error_is_said_once_with_where_help_is(string stderr, params string[] args)
+    {
+        var result = await FpProcess.RunAsync(FpProcess.Unreachable, args);
+
+        Assert.Equal((2, stderr), (result.ExitCode, result.Stderr));
+        Assert.Empty(result.Stdout);
+    }
+
     [Fact]
     public async Task A_malformed_FP_WAREHOUSE_is_refused_by_fp_gold_naming_it()
     {
