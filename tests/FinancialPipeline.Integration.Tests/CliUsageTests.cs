@@ -148,6 +148,8 @@ public sealed class CliUsageTests
     [Theory]
     [InlineData("run")]
     [InlineData("up")]
+    [InlineData("gold")] // was: "no gold file at …/a-file/warehouse/gold.duckdb", exit 1
+    [InlineData("quarantine")] // was: "no data directory at …/a-file", exit 1
     public async Task A_data_directory_that_is_a_file_is_refused_before_anything_starts(string command)
     {
         // Was: fp run started the whole stack, published, and bronze failed five times on "…/a-file/buckets" not found.
