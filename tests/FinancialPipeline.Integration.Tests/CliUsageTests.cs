@@ -82,6 +82,18 @@ public sealed class CliUsageTests
     }
 
     [Fact]
+    public async Task A_missing_FP_POSTGRES_CONNECTION_is_said_as_what_the_command_needs()
+    {
+        // Was: "the functions need the control database", said by an operator command.
+        var psi = FpProcess.StartInfo("runs");
+        psi.Environment.Remove("FP_POSTGRES_CONNECTION");
+
+        var result = await FpProcess.RunAsync(psi);
+
+        AssertOneLine(result, 2, "fp runs: FP_POSTGRES_CONNECTION is not set: it names the control database (e.g. Host=");
+    }
+
+    [Fact]
     public async Task A_malformed_FP_WAREHOUSE_is_refused_by_fp_gold_naming_it()
     {
         // Was: anything but "bigquery" read the local DuckDB file, exit 0.
