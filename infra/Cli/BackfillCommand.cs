@@ -17,9 +17,9 @@ internal static class BackfillCommand
         var job = new Option<string>("--job") { Description = "Job name", DefaultValueFactory = _ => "financial_extract" };
         var from = new Option<string>("--from") { Description = "First day, UTC (yyyy-MM-dd)", Required = true };
         var to = new Option<string>("--to") { Description = "Day after the last one, UTC (yyyy-MM-dd, exclusive)", Required = true };
-        var windowDays = new Option<int>("--window-days") { Description = "Days per execution (capped by the provider's request span)", DefaultValueFactory = _ => 7 };
-        var maxInFlight = new Option<int>("--max-in-flight") { Description = "Executions running at once", DefaultValueFactory = _ => 2 };
-        var timeout = new Option<int>("--window-timeout") { Description = "Seconds a window may take", DefaultValueFactory = _ => 600 };
+        var windowDays = CheckedOptions.WholeNumber("--window-days", "Days per execution (capped by the provider's request span)", defaultValue: 7, min: 1);
+        var maxInFlight = CheckedOptions.WholeNumber("--max-in-flight", "Executions running at once", defaultValue: 2, min: 1);
+        var timeout = CheckedOptions.WholeNumber("--window-timeout", "Seconds a window may take", defaultValue: 600, min: 1, what: "a whole number of seconds");
         var command = new Command("backfill", "Backfill a date range, one execution per window; rerun to resume");
         foreach (var option in new Option[] { job, from, to, windowDays, maxInFlight, timeout })
         {
@@ -35,12 +35,6 @@ internal static class BackfillCommand
     {
         if (!TryDay(fromText, "--from", out var from) || !TryDay(toText, "--to", out var to))
         {
-            return 2;
-        }
-
-        if (maxInFlight < 1 || timeoutSeconds < 1 || windowDays < 1)
-        {
-            Console.Error.WriteLine("fp backfill: --window-days, --max-in-flight and --window-timeout must be at least 1");
             return 2;
         }
 

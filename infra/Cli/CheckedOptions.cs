@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.CommandLine.Parsing;
 using System.Globalization;
 using System.Numerics;
+using FinancialPipeline.Core.Contracts;
 
 namespace FinancialPipeline.Cli;
 
@@ -12,21 +13,26 @@ namespace FinancialPipeline.Cli;
 /// </summary>
 internal static class CheckedOptions
 {
-    /// <summary>A whole number of at least <paramref name="min"/>; <paramref name="defaultValue"/> when not given.</summary>
-    public static Option<int> WholeNumber(string name, string description, int defaultValue, int min) => new(name)
+    /// <summary>A whole number of at least <paramref name="min"/> and at most <paramref name="max"/>; <paramref name="defaultValue"/> when not given.</summary>
+    /// <param name="what">What the value must be, said when it is not a number ("a whole number of seconds").</param>
+    public static Option<int> WholeNumber(string name, string description, int defaultValue, int min, int max = int.MaxValue, string what = "a whole number") => new(name)
     {
         Description = description,
         DefaultValueFactory = _ => defaultValue,
-        CustomParser = result => Parse(result, name, min, "a whole number", int.MaxValue),
+        CustomParser = result => Parse(result, name, min, what, max, rule: null),
     };
 
     /// <summary>A whole number of at least <paramref name="min"/> and at most <paramref name="max"/> (default: the type's); null when not given.</summary>
     /// <param name="what">What the value must be, said when it is not a number ("a whole number of seconds").</param>
-    public static Option<T?> OptionalWholeNumber<T>(string name, string description, T min, string what = "a whole number", T? max = null)
+    /// <param name="rule">
+    /// The rule the bounds come from ("between 60 and 604800 seconds"), said for any value outside them, however far:
+    /// the type's range is not the rule, and a bound the rule does not state would be refused twice.
+    /// </param>
+    public static Option<T?> OptionalWholeNumber<T>(string name, string description, T min, string what = "a whole number", T? max = null, string? rule = null)
         where T : struct, IBinaryInteger<T>, IMinMaxValue<T> => new(name)
     {
         Description = description,
-        CustomParser = result => Parse(result, name, min, what, max ?? T.MaxValue),
+        CustomParser = result => Parse(result, name, min, what, max ?? T.MaxValue, rule),
     };
 
     /// <summary>Refuses a value that is empty or only white space (a given one: the default is not checked).</summary>
@@ -39,6 +45,28 @@ internal static class CheckedOptions
             if (!result.Implicit && result.Tokens.All(t => string.IsNullOrWhiteSpace(t.Value)))
             {
                 result.AddError($"{option.Name} must not be empty");
+            }
+        });
+        return option;
+    }
+
+    /// <summary>Refuses a given value that is not a job name (<see cref="StartMessage.ValidJobName"/>), before anything is connected to or started.</summary>
+    public static Option<string> JobName(this Option<string> option)
+    {
+        option.Validators.Add(result =>
+        {
+            if (result.Implicit)
+            {
+                return; // the default, a valid name
+            }
+
+            try
+            {
+                StartMessage.ValidJobName(string.Join(' ', result.Tokens.Select(t => t.Value)));
+            }
+            catch (MessageRejectedException ex)
+            {
+                result.AddError($"{option.Name} {ex.Reason}");
             }
         });
         return option;
@@ -61,13 +89,22 @@ internal static class CheckedOptions
         return option;
     }
 
-    private static T Parse<T>(ArgumentResult result, string name, T min, string what, T max)
+    private static T Parse<T>(ArgumentResult result, string name, T min, string what, T max, string? rule)
         where T : struct, IBinaryInteger<T>, IMinMaxValue<T>
     {
         var text = string.Join(' ', result.Tokens.Select(t => t.Value));
-        if (!T.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var value))
+        var parsed = T.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var value);
+        var big = BigInteger.Zero;
+        var whole = parsed || BigInteger.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out big);
+        if (rule is not null && whole && (!parsed || value < min || value > max))
         {
-            result.AddError(BigInteger.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var big)
+            result.AddError($"{name} '{text}' must be {rule}");
+            return default;
+        }
+
+        if (!parsed)
+        {
+            result.AddError(whole
                 ? big.Sign > 0 ? $"{name} '{text}' must be at most {max}" : $"{name} must be at least {min}, got {text}"
                 : $"{name} '{text}' must be {what}");
             return default;

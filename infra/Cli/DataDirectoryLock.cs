@@ -18,15 +18,28 @@ internal sealed class DataDirectoryLock : IDisposable
 
     private DataDirectoryLock(FileStream file) => _file = file;
 
+    /// <summary>Whether <paramref name="dataDirectory"/> is a file, said in one line on stderr when it is (a usage error, exit 2).</summary>
+    public static bool IsAFile(string command, string dataDirectory)
+    {
+        var directory = Path.GetFullPath(dataDirectory);
+        if (!File.Exists(directory))
+        {
+            return false;
+        }
+
+        Console.Error.WriteLine($"fp {command}: --data-dir '{directory}' is a file, not a directory (--data-dir, else FP_DATA_DIR, else ./.fp)");
+        return true;
+    }
+
     /// <summary>The lock on <paramref name="dataDirectory"/> (created if missing); null, with one line on stderr, when it cannot be had.</summary>
     public static DataDirectoryLock? TryAcquire(string command, string dataDirectory)
     {
-        var directory = Path.GetFullPath(dataDirectory);
-        if (File.Exists(directory))
+        if (IsAFile(command, dataDirectory))
         {
-            Console.Error.WriteLine($"fp {command}: --data-dir '{directory}' is a file, not a directory (--data-dir, else FP_DATA_DIR, else ./.fp)");
             return null;
         }
+
+        var directory = Path.GetFullPath(dataDirectory);
 
         var path = Path.Combine(directory, FileName);
         try

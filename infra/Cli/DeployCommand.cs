@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Diagnostics;
+using System.Text.RegularExpressions;
 using FinancialPipeline.Deploy;
 
 namespace FinancialPipeline.Cli;
@@ -17,11 +18,11 @@ internal static class DeployCommand
         var plan = new Command("plan", "Print the deployment script; nothing is run");
         options.AddTo(plan);
         plan.Options.Add(output);
-        plan.SetAction(parse => Plan(options.Read(parse), parse.GetValue(output)));
+        plan.SetAction(parse => Plan(options.Read(parse), parse.GetValue(output), options.InOptionTerms));
 
         var apply = new Command("apply", "Generate the deployment script and run it with bash (gcloud and bq must be logged in)");
         options.AddTo(apply);
-        apply.SetAction((parse, ct) => ApplyAsync(options.Read(parse), ct));
+        apply.SetAction((parse, ct) => ApplyAsync(options.Read(parse), options.InOptionTerms, ct));
 
         var deploy = new Command("deploy", "Deploy the pipeline to Google Cloud (plan, apply)");
         deploy.Subcommands.Add(plan);
@@ -29,9 +30,9 @@ internal static class DeployCommand
         return deploy;
     }
 
-    private static int Plan(DeploymentSettings? settings, string? output)
+    private static int Plan(DeploymentSettings? settings, string? output, Func<string, string> inOptionTerms)
     {
-        if (Render(settings) is not { } script)
+        if (Render(settings, inOptionTerms) is not { } script)
         {
             return 2;
         }
@@ -59,9 +60,9 @@ internal static class DeployCommand
         return 0;
     }
 
-    private static async Task<int> ApplyAsync(DeploymentSettings? settings, CancellationToken ct)
+    private static async Task<int> ApplyAsync(DeploymentSettings? settings, Func<string, string> inOptionTerms, CancellationToken ct)
     {
-        if (Render(settings) is not { } script)
+        if (Render(settings, inOptionTerms) is not { } script)
         {
             return 2;
         }
@@ -82,7 +83,8 @@ internal static class DeployCommand
         }
     }
 
-    private static string? Render(DeploymentSettings? settings)
+    /// <param name="inOptionTerms">A refusal of the settings or the planner, said with the options' names.</param>
+    private static string? Render(DeploymentSettings? settings, Func<string, string> inOptionTerms)
     {
         if (settings is null)
         {
@@ -95,7 +97,7 @@ internal static class DeployCommand
         }
         catch (Exception ex) when (ex is ArgumentException or InvalidOperationException or InvalidDataException or IOException)
         {
-            Console.Error.WriteLine($"fp deploy: {ex.Message}");
+            Console.Error.WriteLine($"fp deploy: {inOptionTerms(ex.Message)}");
             return null;
         }
     }
@@ -120,7 +122,8 @@ internal static class DeployCommand
         private readonly Option<string> controlDbUser = new("--control-db-user") { Description = "PostgreSQL user of the functions, created with a generated password while the connection-string secret has no version", DefaultValueFactory = _ => Defaults.ControlDbUser };
         private readonly Option<string> postgresSecret = new("--postgres-secret") { Description = "Secret holding the Npgsql connection string", DefaultValueFactory = _ => Defaults.PostgresSecret };
         private readonly Option<string> slackSecret = new("--slack-secret") { Description = "Secret holding the Slack webhook URL", DefaultValueFactory = _ => Defaults.SlackWebhookSecret };
-        private readonly Option<int> maxInstances = new("--max-instances") { Description = "Cloud Run max instances per function", DefaultValueFactory = _ => Defaults.MaxInstances };
+        private readonly Option<int> maxInstances = CheckedOptions.WholeNumber(
+            "--max-instances", "Cloud Run max instances per function", Defaults.MaxInstances, min: 1, max: DeploymentSettings.MaxInstancesLimit);
         private readonly Option<int?> bronzeRetentionDays = CheckedOptions.OptionalWholeNumber(
             "--bronze-retention-days",
             $"Delete bronze objects this many days after Extract wrote them, {DeploymentSettings.MinBronzeRetentionDays}-{DeploymentSettings.MaxBronzeRetentionDays}: " +
@@ -131,6 +134,46 @@ internal static class DeployCommand
             DeploymentSettings.MaxBronzeRetentionDays);
 
         private readonly Option<string> repoRoot = new("--repo-root") { Description = "Repository root (default: the folder above the current one holding FinancialPipeline.sln)" };
+
+        /// <summary>
+        /// <paramref name="message"/> with each setting named by the option that sets it, as the user typed them:
+        /// "ProjectId: 'X' is invalid" is "--project 'X' is invalid", a function's SourceProject is --repo-root's. The
+        /// library's messages name the settings (its callers set those); a quoted value is left as it is.
+        /// </summary>
+        public string InOptionTerms(string message)
+        {
+            var options = new Dictionary<string, string>(StringComparer.Ordinal)
+            {
+                [nameof(DeploymentSettings.ProjectId)] = project.Name,
+                [nameof(DeploymentSettings.Region)] = region.Name,
+                [nameof(DeploymentSettings.Prefix)] = prefix.Name,
+                [nameof(DeploymentSettings.BronzeBucket)] = bronzeBucket.Name,
+                [nameof(DeploymentSettings.SilverBucket)] = silverBucket.Name,
+                [nameof(DeploymentSettings.BucketLocation)] = bucketLocation.Name,
+                [nameof(DeploymentSettings.BigQueryDataset)] = dataset.Name,
+                [nameof(DeploymentSettings.BigQueryLocation)] = bigQueryLocation.Name,
+                [nameof(DeploymentSettings.CloudSqlInstance)] = sqlInstance.Name,
+                [nameof(DeploymentSettings.CloudSqlTier)] = sqlTier.Name,
+                [nameof(DeploymentSettings.CloudSqlDatabaseVersion)] = sqlVersion.Name,
+                [nameof(DeploymentSettings.ControlDatabase)] = controlDatabase.Name,
+                [nameof(DeploymentSettings.ControlDbUser)] = controlDbUser.Name,
+                [nameof(DeploymentSettings.PostgresSecret)] = postgresSecret.Name,
+                [nameof(DeploymentSettings.SlackWebhookSecret)] = slackSecret.Name,
+                [nameof(DeploymentSettings.MaxInstances)] = maxInstances.Name,
+                [nameof(DeploymentSettings.BronzeRetentionDays)] = bronzeRetentionDays.Name,
+                [nameof(DeploymentSettings.RepositoryRoot)] = repoRoot.Name,
+            };
+            // A quoted value, a function's source folder, or a setting's name (its colon dropped before a quoted value,
+            // as the CLI says "--limit 'abc' must be …").
+            var settingNames = new Regex(
+                $@"'[^']*'|(?<setting>functions\[[^\]]*\]\.SourceProject|\b(?:{string.Join('|', options.Keys)})\b)(?<colon>:(?= '))?",
+                RegexOptions.CultureInvariant,
+                TimeSpan.FromSeconds(1));
+            return settingNames.Replace(message, m =>
+                !m.Groups["setting"].Success ? m.Value
+                : options.TryGetValue(m.Groups["setting"].Value, out var option) ? option
+                : repoRoot.Name);
+        }
 
         public void AddTo(Command command)
         {

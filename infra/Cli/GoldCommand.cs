@@ -54,6 +54,11 @@ internal static class GoldCommand
             return 2;
         }
 
+        if (DataDirectoryLock.IsAFile("gold", dataDirectory))
+        {
+            return 2;
+        }
+
         var path = PipelineSettings.DuckDbPathIn(dataDirectory);
         try
         {

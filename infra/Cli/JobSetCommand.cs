@@ -35,25 +35,19 @@ internal static class JobSetCommand
 
     public static Command Create()
     {
-        var name = new Option<string>("--name") { Description = "Job name (ingestion_job_config.job_name): ^[a-z][a-z0-9_]{0,63}$", Required = true };
-        name.Validators.Add(result =>
-        {
-            try
-            {
-                StartMessage.ValidJobName(string.Join(' ', result.Tokens.Select(t => t.Value)));
-            }
-            catch (MessageRejectedException ex)
-            {
-                result.AddError($"--name {ex.Reason}");
-            }
-        });
+        var name = new Option<string>("--name") { Description = "Job name (ingestion_job_config.job_name): ^[a-z][a-z0-9_]{0,63}$", Required = true }.JobName();
         var tickers = Text("--tickers", "Tickers, 1-20 of A-Z 0-9 . ^ = - each (at least one a letter or digit), separated by commas (or spaces, semicolons) (required for a new job)");
         var provider = new Option<string?>("--provider") { Description = "Market data provider (required for a new job)" }.OneOf([.. ProviderNames.All]);
         var bucket = Text("--bucket", "Bronze bucket (required for a new job)");
         var silverBucket = Text("--silver-bucket", "Silver bucket (required for a new job)");
-        var interval = Seconds("--interval", "Schedule interval in seconds (new job: 3600)");
-        var overlap = Seconds("--overlap", "Seconds re-fetched before the last window's end, at least one bar (new job: three bars)");
-        var lookback = Seconds("--lookback", "Seconds the first run looks back (new job: 604800, 7 days)");
+        var interval = Seconds("--interval", "Schedule interval in seconds (new job: 3600)", JobConfig.MinIntervalSeconds, JobConfig.MaxIntervalSeconds, JobConfig.IntervalRule);
+        var overlap = Seconds(
+            "--overlap",
+            "Seconds re-fetched before the last window's end, at least one bar (new job: three bars)",
+            1, // the bar is checked with the row: it may come from the row
+            JobConfig.MaxOverlapSeconds,
+            string.Create(CultureInfo.InvariantCulture, $"between one bar and {JobConfig.MaxOverlapSeconds} seconds"));
+        var lookback = Seconds("--lookback", "Seconds the first run looks back (new job: 604800, 7 days)", 1, JobConfig.MaxLookbackSeconds, JobConfig.LookbackRule);
         var barInterval = Text("--bar-interval", $"Bar size: {JobConfig.BarIntervals} (new job: 1h)");
         var active = new Option<string?>("--active") { Description = "true or false: an inactive job's start messages are rejected (new job: true)" }.OneOf("true", "false");
         var command = new Command("set", "Create or update one job; what is not given is kept (a new job needs --tickers, --provider, --bucket and --silver-bucket)");
@@ -267,9 +261,12 @@ internal static class JobSetCommand
     /// <summary>A text option that must not be blank: an empty --silver-bucket would mean "the bronze bucket" to JobConfig.</summary>
     private static Option<string?> Text(string name, string description) => new Option<string?>(name) { Description = description }.NotBlank();
 
-    /// <summary>A whole number of seconds, refused with a sentence naming the option rather than System.CommandLine's type name.</summary>
-    private static Option<int?> Seconds(string name, string description) =>
-        CheckedOptions.OptionalWholeNumber(name, description, int.MinValue, "a whole number of seconds"); // the bounds are JobConfig's rules
+    /// <summary>
+    /// A whole number of seconds, refused with a sentence naming the option rather than System.CommandLine's type name,
+    /// and outside JobConfig's bounds with its rule (not the type's range: 99999999999 is refused as the rule says).
+    /// </summary>
+    private static Option<int?> Seconds(string name, string description, int min, int max, string rule) =>
+        CheckedOptions.OptionalWholeNumber(name, description, min, "a whole number of seconds", max, rule);
 
     /// <summary>What the command line gives; null is "not given".</summary>
     private sealed record Values(

@@ -45,12 +45,13 @@ if (parsed.Errors.Count > 0)
 {
     // A usage error exits 2, as the commands' own argument checks do, with the errors and where help is; the full
     // help text System.CommandLine would print buries the one line that matters.
-    foreach (var error in parsed.Errors)
+    foreach (var error in TrueErrors(parsed, args))
     {
-        Console.Error.WriteLine($"fp: {error.Message}");
+        Console.Error.WriteLine($"fp: {error}");
     }
 
-    Console.Error.WriteLine($"{CommandPath(parsed)} --help lists the options");
+    var command = parsed.CommandResult.Command;
+    Console.Error.WriteLine($"{CommandPath(parsed)} --help lists the {(command.Subcommands.Count > 0 && command.Action is null ? "commands" : "options")}");
     return 2;
 }
 
@@ -80,6 +81,28 @@ static int Unexpected(string command, Exception ex)
     Console.Error.WriteLine($"{command}: failed: {ex.GetType().Name}: {ex.Message.ReplaceLineEndings(" ")}");
     return 1;
 }
+
+// The parse errors worth saying. "Required command was not provided" is dropped when a token was not recognized: a
+// command was given, misspelt (fp nosuchcmd). So is an unrecognized token right after an unrecognized option: it is
+// that option's value (fp jobs set --bogus 1), not a second mistake.
+static IEnumerable<string> TrueErrors(ParseResult parsed, string[] args)
+{
+    var unmatched = parsed.UnmatchedTokens.ToHashSet(StringComparer.Ordinal);
+    var values = args.Skip(1).Where((arg, i) => unmatched.Contains(arg) && unmatched.Contains(args[i]) && args[i].StartsWith('-') && !arg.StartsWith('-'))
+        .ToHashSet(StringComparer.Ordinal);
+    // System.CommandLine's own (localized) messages, as it words them: a command without its subcommand, a stray token.
+    var parent = new RootCommand();
+    parent.Subcommands.Add(new Command("child"));
+    var dropped = values.Select(value => FirstError(new RootCommand(), value)).ToHashSet(StringComparer.Ordinal);
+    if (unmatched.Count > 0)
+    {
+        dropped.Add(FirstError(parent));
+    }
+
+    return parsed.Errors.Select(e => e.Message).Distinct(StringComparer.Ordinal).Where(message => !dropped.Contains(message));
+}
+
+static string FirstError(RootCommand command, params string[] args) => command.Parse(args).Errors.Select(e => e.Message).FirstOrDefault() ?? string.Empty;
 
 // "fp jobs set": the command as typed, without its options.
 static string CommandPath(ParseResult parsed)

@@ -36,6 +36,11 @@ internal static class QuarantineCommand
             return 2;
         }
 
+        if (DataDirectoryLock.IsAFile("quarantine", dataDirectory))
+        {
+            return 2;
+        }
+
         var buckets = Path.Combine(Path.GetFullPath(dataDirectory), "buckets");
         List<string> roots = bucket is not null
             ? [Path.Combine(buckets, bucket)]

@@ -9,7 +9,7 @@ using Spectre.Console;
 namespace FinancialPipeline.Cli;
 
 /// <summary>
-/// <c>fp rejected</c>: the messages the functions answered 2xx without running, with the field and reason recorded for
+/// <c>fp rejected</c>: the messages the functions answered 200 without running, with the field and reason recorded for
 /// each (<c>rejected_message</c>), so a poison message is found without a SQL client; <c>--id</c> prints one whole.
 /// </summary>
 internal static class RejectedCommand
@@ -21,8 +21,8 @@ internal static class RejectedCommand
         var limit = LimitOption.Create("Rejections to show, newest first");
         var function = new Option<string?>("--function") { Description = "Only those of this function" }
             .OneOf(ExtractFunction.Name, TransformFunction.Name, AggregateFunction.Name, AlertFunction.Name);
-        var id = CheckedOptions.OptionalWholeNumber("--id", "Print this rejection whole: attributes and the full payload", long.MinValue);
-        var command = new Command("rejected", "Messages the functions refused (answered 2xx, never retried), with the field and reason");
+        var id = CheckedOptions.OptionalWholeNumber("--id", "Print this rejection whole: attributes and the full payload", 1L); // ids start at 1
+        var command = new Command("rejected", "Messages the functions refused (answered 200, never retried), with the field and reason");
         command.Options.Add(limit);
         command.Options.Add(function);
         command.Options.Add(id);

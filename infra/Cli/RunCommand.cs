@@ -18,7 +18,7 @@ internal static class RunCommand
 {
     public static Command Create()
     {
-        var job = new Option<string>("--job") { Description = "Job name (ingestion_job_config.job_name)", DefaultValueFactory = _ => "financial_extract" };
+        var job = new Option<string>("--job") { Description = "Job name (ingestion_job_config.job_name)", DefaultValueFactory = _ => "financial_extract" }.JobName(); // checked before the stack starts
         var timeout = CheckedOptions.WholeNumber("--timeout", "Seconds to wait for gold SUCCESS", defaultValue: 120, min: 1); // checked before the stack starts
         var dataDir = LocalStack.DataDirectoryOption();
         var command = new Command("run", "Run the pipeline once, locally, end to end");

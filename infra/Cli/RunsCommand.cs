@@ -64,7 +64,7 @@ internal static class RunsCommand
             // A rejected start message leaves no ledger row, so without this line it would not show here at all.
             AnsiConsole.MarkupLine(string.Create(
                 CultureInfo.InvariantCulture,
-                $"[yellow]{rejectedToday} message(s) rejected in the last 24 h (answered 2xx, never retried): fp rejected lists them[/]"));
+                $"[yellow]{rejectedToday} message(s) rejected in the last 24 h (answered 200, never retried): fp rejected lists them[/]"));
         }
 
         return 0;

@@ -47,7 +47,7 @@ internal static class UpCommand
     private static async Task<int> ServeAsync(LocalPipeline pipeline, LocalPipelineOptions options, TimeSpan duration, CancellationToken ct)
     {
         Console.WriteLine($"started processes {string.Join(", ", pipeline.Infrastructure.StartedProcessIds)}"); // PostgreSQL and the emulator, stopped on exit
-        AnsiConsole.MarkupLine("[grey]in another shell, export these and use fp publish / runs / rejected / replay / backfill / gold / quarantine, or gcloud (README, Operations):[/]");
+        AnsiConsole.MarkupLine("[grey]in another shell, export these and use fp jobs / publish / runs / rejected / replay / backfill / gold / quarantine / prune, or gcloud (README, Operations):[/]");
 
         // Plain stdout lines; single quotes keep the connection string whole.
         foreach (var (name, value) in OperatorVariables(pipeline, options))

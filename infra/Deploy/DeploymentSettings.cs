@@ -57,6 +57,9 @@ public sealed partial record DeploymentSettings
 
     public int MaxInstances { get; init; } = 10;
 
+    /// <summary>The most <see cref="MaxInstances"/> may be.</summary>
+    public const int MaxInstancesLimit = 1000;
+
     /// <summary>
     /// Days after which a lifecycle rule of <see cref="BronzeBucket"/> deletes bronze objects (names starting
     /// <see cref="ObjectLayout.BronzeRootPrefix"/>); null: the plan sets no lifecycle and leaves the bucket's own as it is.
@@ -167,9 +170,9 @@ public sealed partial record DeploymentSettings
         Check(nameof(BaseImage), BaseImage, BaseImageRule(), "a .NET runtime id such as dotnet10");
         Check(nameof(InvokerServiceAccountId), InvokerServiceAccountId, ServiceAccountRule(), "6–30 characters: lowercase letters, digits, hyphens (shorten Prefix)");
         Check(nameof(BuilderServiceAccountId), BuilderServiceAccountId, ServiceAccountRule(), "6–30 characters: lowercase letters, digits, hyphens (shorten Prefix)");
-        if (MaxInstances is < 1 or > 1000)
+        if (MaxInstances is < 1 or > MaxInstancesLimit)
         {
-            throw new ArgumentException($"{nameof(MaxInstances)}: {MaxInstances} must be between 1 and 1000");
+            throw new ArgumentException($"{nameof(MaxInstances)}: {MaxInstances} must be between 1 and {MaxInstancesLimit}");
         }
 
         if (BronzeRetentionDays is { } days && (days < MinBronzeRetentionDays || days > MaxBronzeRetentionDays))

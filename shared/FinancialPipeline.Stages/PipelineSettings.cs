@@ -73,7 +73,7 @@ public sealed partial record PipelineSettings
         var connection = config["FP_POSTGRES_CONNECTION"];
         if (string.IsNullOrWhiteSpace(connection))
         {
-            throw new InvalidOperationException("FP_POSTGRES_CONNECTION is not set: the functions need the control database (e.g. Host=…;Username=…;Database=financial_pipeline).");
+            throw new InvalidOperationException("FP_POSTGRES_CONNECTION is not set: it names the control database (e.g. Host=…;Username=…;Database=financial_pipeline).");
         }
 
         var defaults = new PipelineSettings { PostgresConnection = connection };

@@ -5,7 +5,25 @@ public sealed class CliUsageTests
 {
     [Theory]
     [InlineData("fp backfill: --to 2026-11-01 must be after --from 2026-11-10 (--to is exclusive)", "backfill", "--from", "2026-11-10", "--to", "2026-11-01")]
-    [InlineData("fp backfill: --window-days, --max-in-flight and --window-timeout must be at least 1", "backfill", "--from", "2026-11-01", "--to", "2026-11-08", "--window-days", "0")]
+    [InlineData("fp: --window-days must be at least 1, got 0", "backfill", "--from", "2026-11-01", "--to", "2026-11-08", "--window-days", "0")]
+    [InlineData("fp: --max-in-flight must be at least 1, got -2", "backfill", "--from", "2026-11-01", "--to", "2026-11-08", "--max-in-flight", "-2")]
+    [InlineData("fp: --window-timeout must be at least 1, got 0", "backfill", "--from", "2026-11-01", "--to", "2026-11-08", "--window-timeout", "0")]
+    [InlineData("fp: --window-days 'abc' must be a whole number", "backfill", "--from", "2026-11-16", "--to", "2026-11-19", "--window-days", "abc")]
+    [InlineData("fp: --window-days '99999999999' must be at most 2147483647", "backfill", "--from", "2026-11-16", "--to", "2026-11-19", "--window-days", "99999999999")]
+    [InlineData("fp: --max-in-flight 'x' must be a whole number", "backfill", "--from", "2026-11-16", "--to", "2026-11-19", "--max-in-flight", "x")]
+    [InlineData("fp: --window-timeout 'x' must be a whole number of seconds", "backfill", "--from", "2026-11-16", "--to", "2026-11-19", "--window-timeout", "x")]
+    [InlineData("fp: --max-instances 'abc' must be a whole number", "deploy", "plan", "--project", "my-project", "--max-instances", "abc")]
+    [InlineData("fp: --max-instances must be at least 1, got 0", "deploy", "plan", "--project", "my-project", "--max-instances", "0")]
+    [InlineData("fp: --max-instances '1001' must be at most 1000", "deploy", "apply", "--project", "my-project", "--max-instances", "1001")]
+    [InlineData("fp: --id must be at least 1, got 0", "rejected", "--id", "0")]
+    [InlineData("fp: --id must be at least 1, got -3", "rejected", "--id", "-3")]
+    [InlineData("fp: --interval '99999999999' must be between 60 and 604800 seconds", "jobs", "set", "--name", "x", "--interval", "99999999999")]
+    [InlineData("fp: --interval '30' must be between 60 and 604800 seconds", "jobs", "set", "--name", "x", "--interval", "30")]
+    [InlineData("fp: --lookback '99999999999' must be between 1 second and 730 days", "jobs", "set", "--name", "x", "--lookback", "99999999999")]
+    [InlineData("fp: --overlap '3000000000' must be between one bar and 2592000 seconds", "jobs", "set", "--name", "x", "--overlap", "3000000000")]
+    [InlineData("fp: --overlap '-3000000000' must be between one bar and 2592000 seconds", "jobs", "set", "--name", "x", "--overlap", "-3000000000")]
+    [InlineData("fp: --job 'BAD-NAME' must match ^[a-z][a-z0-9_]{0,63}$", "run", "--job", "BAD-NAME")]
+    [InlineData("fp: --job '' must match ^[a-z][a-z0-9_]{0,63}$", "run", "--job", "")]
     [InlineData("fp: --execution-id 'x' is not a UUID (for example 6f0e8d7c-1111-4222-8333-944455556666)", "replay", "--execution-id", "x", "--stage", "silver")]
     [InlineData("fp: Option '--execution-id' is required.", "replay", "--stage", "silver")]
     [InlineData("fp: --from 'garbage' is not a UTC date or time (for example 2026-11-20 or 2026-11-20T13:00:00Z)", "publish", "--from", "garbage", "--to", "2026-11-21")]
@@ -47,6 +65,34 @@ public sealed class CliUsageTests
         Assert.Empty(result.Stdout);
     }
 
+    [Theory]
+    // Was: "fp: Required command was not provided." first, though a command was given.
+    [InlineData("fp: Unrecognized command or argument 'nosuchcmd'.\nfp --help lists the commands\n", "nosuchcmd")]
+    [InlineData("fp: Required command was not provided.\nfp --help lists the commands\n")]
+    [InlineData("fp: Required command was not provided.\nfp deploy --help lists the commands\n", "deploy")]
+    // Was: a second line, "Unrecognized command or argument '1'", for the unknown option's value.
+    [InlineData("fp: Unrecognized command or argument '--bogus'.\nfp jobs set --help lists the options\n", "jobs", "set", "--name", "x", "--bogus", "1")]
+    [InlineData("fp: Unrecognized command or argument 'stray'.\nfp runs --help lists the options\n", "runs", "stray")]
+    public async Task A_parse_error_is_said_once_with_where_help_is(string stderr, params string[] args)
+    {
+        var result = await FpProcess.RunAsync(FpProcess.Unreachable, args);
+
+        Assert.Equal((2, stderr), (result.ExitCode, result.Stderr));
+        Assert.Empty(result.Stdout);
+    }
+
+    [Fact]
+    public async Task A_missing_FP_POSTGRES_CONNECTION_is_said_as_what_the_command_needs()
+    {
+        // Was: "the functions need the control database", said by an operator command.
+        var psi = FpProcess.StartInfo("runs");
+        psi.Environment.Remove("FP_POSTGRES_CONNECTION");
+
+        var result = await FpProcess.RunAsync(psi);
+
+        AssertOneLine(result, 2, "fp runs: FP_POSTGRES_CONNECTION is not set: it names the control database (e.g. Host=");
+    }
+
     [Fact]
     public async Task A_malformed_FP_WAREHOUSE_is_refused_by_fp_gold_naming_it()
     {
@@ -81,10 +127,15 @@ public sealed class CliUsageTests
     [Theory]
     [InlineData(1, "fp deploy plan: --output '/nonexistent/dir/x.sh' could not be written: Could not find a part of the path", "--output", "/nonexistent/dir/x.sh")]
     // Was: exit 0, a US dataset whose external table reads a europe-west1 bucket, so every gold MERGE would fail.
-    [InlineData(2, "fp deploy: BigQueryLocation: 'US' cannot query buckets in BucketLocation 'europe-west1' (BucketLocation defaults to Region;", "--region", "europe-west1")]
+    [InlineData(2, "fp deploy: --bq-location 'US' cannot query buckets in --bucket-location 'europe-west1' (--bucket-location defaults to --region;", "--region", "europe-west1")]
+    // Was: the settings' property names (ProjectId, Prefix, functions[extract].SourceProject), not the options.
+    [InlineData(2, "fp deploy: --project 'BAD_Project' is invalid (", "--project", "BAD_Project")]
+    [InlineData(2, "fp deploy: --prefix 'Bad!' is invalid (", "--prefix", "Bad!")]
+    [InlineData(2, "fp deploy: --silver-bucket: must differ from --bronze-bucket ('my-bucket')", "--bronze-bucket", "my-bucket", "--silver-bucket", "my-bucket")]
+    [InlineData(2, "fp deploy: --repo-root: functions/Extract must be a folder of /tmp with one .csproj", "--repo-root", "/tmp")]
     public async Task Deploy_plan_that_cannot_be_made_fails_in_one_line(int exitCode, string start, params string[] args)
     {
-        var psi = FpProcess.StartInfo(["deploy", "plan", "--project", "my-project", .. args]);
+        var psi = FpProcess.StartInfo(["deploy", "plan", .. args.Contains("--project") ? args : ["--project", "my-project", .. args]]);
         psi.WorkingDirectory = AppContext.BaseDirectory; // inside the clone: the plan is generated from it
 
         var result = await FpProcess.RunAsync(psi);
@@ -109,6 +160,8 @@ public sealed class CliUsageTests
     [Theory]
     [InlineData("run")]
     [InlineData("up")]
+    [InlineData("gold")] // was: "no gold file at …/a-file/warehouse/gold.duckdb", exit 1
+    [InlineData("quarantine")] // was: "no data directory at …/a-file", exit 1
     public async Task A_data_directory_that_is_a_file_is_refused_before_anything_starts(string command)
     {
         // Was: fp run started the whole stack, published, and bronze failed five times on "…/a-file/buckets" not found.

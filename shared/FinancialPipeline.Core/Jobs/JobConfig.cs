@@ -35,6 +35,22 @@ public sealed partial record JobConfig
 
     public TimeSpan Lookback => TimeSpan.FromSeconds(LookbackSeconds);
 
+    /// <summary>The bounds of <see cref="IntervalSeconds"/>, stated in <see cref="IntervalRule"/>.</summary>
+    public const int MinIntervalSeconds = 60;
+
+    /// <inheritdoc cref="MinIntervalSeconds"/>
+    public const int MaxIntervalSeconds = 7 * 86400;
+
+    public const string IntervalRule = "between 60 and 604800 seconds";
+
+    /// <summary>The upper bound of <see cref="OverlapSeconds"/> (30 days); the lower is one bar.</summary>
+    public const int MaxOverlapSeconds = 30 * 86400;
+
+    /// <summary>The upper bound of <see cref="LookbackSeconds"/> (730 days), stated in <see cref="LookbackRule"/>; the lower is 1.</summary>
+    public const int MaxLookbackSeconds = 730 * 86400;
+
+    public const string LookbackRule = "between 1 second and 730 days";
+
     /// <summary>Validates raw column values; throws <see cref="JobConfigException"/> naming the column.</summary>
     public static JobConfig Create(
         string jobName,
@@ -50,9 +66,9 @@ public sealed partial record JobConfig
     {
         var list = ParseTickers(tickers);
         var intervalSeconds = interval ?? 3600;
-        if (intervalSeconds is < 60 or > 7 * 86400)
+        if (intervalSeconds is < MinIntervalSeconds or > MaxIntervalSeconds)
         {
-            throw new JobConfigException(jobName, "interval", intervalSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture), "must be between 60 and 604800 seconds");
+            throw new JobConfigException(jobName, "interval", intervalSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture), $"must be {IntervalRule}");
         }
 
         var bar = string.IsNullOrWhiteSpace(barInterval) ? "1h" : barInterval.Trim();
@@ -67,16 +83,16 @@ public sealed partial record JobConfig
         }
 
         var overlapSeconds = overlap ?? (int)(3 * barSize.TotalSeconds);
-        if (overlapSeconds < barSize.TotalSeconds || overlapSeconds > 30 * 86400)
+        if (overlapSeconds < barSize.TotalSeconds || overlapSeconds > MaxOverlapSeconds)
         {
             // The seed's 180 s re-fetched no hourly bar at all: an overlap shorter than one bar is a silent no-op.
             throw new JobConfigException(jobName, "overlap", overlapSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture), $"must be between one bar ({barSize.TotalSeconds:0} s for {bar}) and 2592000 seconds; the default re-fetches 3 bars");
         }
 
         var lookback = lookbackSeconds ?? 7 * 86400;
-        if (lookback <= 0 || lookback > 730 * 86400)
+        if (lookback is < 1 or > MaxLookbackSeconds)
         {
-            throw new JobConfigException(jobName, "lookback_seconds", lookback.ToString(System.Globalization.CultureInfo.InvariantCulture), "must be between 1 second and 730 days");
+            throw new JobConfigException(jobName, "lookback_seconds", lookback.ToString(System.Globalization.CultureInfo.InvariantCulture), $"must be {LookbackRule}");
         }
 
         ValidateBucket(jobName, "bucket_name", bucketName);

@@ -89,10 +89,13 @@ public static class Backfill
 
         days = Math.Min(days, fits);
         var windows = new List<TimeWindow>();
-        for (var start = from; start < to; start = start.AddDays(days))
+        var length = TimeSpan.FromDays(days);
+        for (var start = from; start < to;)
         {
-            var end = start.AddDays(days);
-            windows.Add(new TimeWindow(start, end < to ? end : to));
+            // Compared as a span, not as start + span: a window ending near DateTimeOffset.MaxValue (--to 9999-12-31) would overflow.
+            var end = to - start > length ? start + length : to;
+            windows.Add(new TimeWindow(start, end));
+            start = end;
         }
 
         return windows;
