@@ -26,6 +26,14 @@ internal static class LocalStack
     /// </summary>
     public static async Task<int> RunAsync(string command, LocalPipelineOptions options, Func<LocalPipeline, Task<int>> body, CancellationToken ct)
     {
+        // The function hosts' variables are checked first, as a function host checks them: a malformed one is refused
+        // before anything starts, and those used here (topic prefix, project, heartbeat, zombie threshold…) are applied.
+        if (LocalStackSettings.TryApply(command, options) is not { } configured)
+        {
+            return 2;
+        }
+
+        options = configured;
         using var dataDirectory = DataDirectoryLock.TryAcquire(command, options.DataDirectory);
         if (dataDirectory is null)
         {
@@ -38,9 +46,6 @@ internal static class LocalStack
         LocalInfrastructure infra;
         try
         {
-            // The stack's topics and subscriptions begin with FP_TOPIC_PREFIX when it is set (on a shared emulator each
-            // stack needs its own), as the function hosts' and the operator commands' do.
-            options = options with { Prefix = PipelineSettings.ValidTopicPrefix(Environment.GetEnvironmentVariable("FP_TOPIC_PREFIX"), options.Prefix) };
             infra = await LocalInfrastructure.StartAsync(loggers, ct);
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
@@ -72,7 +77,7 @@ internal static class LocalStack
             }
             catch (InvalidOperationException ex) when (pipeline is null)
             {
-                // A setting the function hosts read (FP_SLACK_WEBHOOK_URL): named in one line, as fp's own settings are.
+                // A host that cannot start for a setting (their variables are checked before anything starts; this is the rest).
                 Console.Error.WriteLine($"fp {command}: could not start the function hosts: {ex.Message}");
                 return 2;
             }
