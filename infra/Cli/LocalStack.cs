@@ -42,7 +42,12 @@ internal static class LocalStack
 
         using var loggers = LoggerFactory.Create(b => b.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Warning));
         var clock = Stopwatch.StartNew();
-        AnsiConsole.MarkupLine("[grey]starting PostgreSQL and the Pub/Sub emulator…[/]");
+        var starting = Services(
+            string.IsNullOrWhiteSpace(Environment.GetEnvironmentVariable("FP_POSTGRES_CONNECTION")),
+            string.IsNullOrWhiteSpace(Environment.GetEnvironmentVariable("PUBSUB_EMULATOR_HOST")));
+        AnsiConsole.MarkupLine(starting.Count == 0
+            ? "[grey]using the given PostgreSQL and Pub/Sub emulator…[/]"
+            : $"[grey]starting {Phrase(starting)}…[/]");
         LocalInfrastructure infra;
         try
         {
@@ -95,4 +100,28 @@ internal static class LocalStack
             }
         }
     }
+
+    /// <summary>What <c>fp up</c> says it stops: the function hosts and whichever services it started itself.</summary>
+    public static string Stopping(LocalInfrastructure infrastructure) =>
+        Phrase(["the function hosts", .. Services(infrastructure.StartedPostgres, infrastructure.StartedEmulator)]);
+
+    private static List<string> Services(bool postgres, bool emulator)
+    {
+        var services = new List<string>();
+        if (postgres)
+        {
+            services.Add("PostgreSQL");
+        }
+
+        if (emulator)
+        {
+            services.Add("the Pub/Sub emulator");
+        }
+
+        return services;
+    }
+
+    /// <summary>"a", "a and b", "a, b and c".</summary>
+    private static string Phrase(IReadOnlyList<string> items) =>
+        items.Count == 1 ? items[0] : $"{string.Join(", ", items.Take(items.Count - 1))} and {items[^1]}";
 }

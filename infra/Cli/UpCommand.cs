@@ -76,7 +76,8 @@ internal static class UpCommand
             // Ctrl+C or SIGTERM: the stack stops when this returns.
         }
 
-        AnsiConsole.MarkupLine("[grey]stopping the function hosts, the emulator and PostgreSQL…[/]");
+        // Stopping fp up is its normal end, as --for is: exit 0 (a signal before it is ready exits 130).
+        AnsiConsole.MarkupLine($"[grey]stopping {LocalStack.Stopping(pipeline.Infrastructure)}…[/]");
         return 0;
     }
 

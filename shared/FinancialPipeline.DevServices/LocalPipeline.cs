@@ -80,6 +80,9 @@ public sealed class LocalInfrastructure : IAsyncDisposable
     /// <summary>True when this stack started the PostgreSQL cluster (a throwaway one: trust authentication, no password).</summary>
     public bool StartedPostgres => _postgres is not null;
 
+    /// <summary>True when this stack started the Pub/Sub emulator (PUBSUB_EMULATOR_HOST was not given).</summary>
+    public bool StartedEmulator => _emulator is not null;
+
     public string EmulatorHost { get; }
 
     /// <summary>PIDs we started (postmaster, emulator JVM), for orphan checks.</summary>
