@@ -14,11 +14,12 @@ namespace FinancialPipeline.Cli;
 internal static class LocalStackSettings
 {
     /// <summary>
-    /// What the local stack always decides itself: gold in DuckDB and buckets on the filesystem under the data
-    /// directory (no cloud account), migrations applied once by the stack before its hosts start.
+    /// What the local stack always decides itself: buckets on the filesystem and gold in DuckDB under the data
+    /// directory (no cloud account, so no BigQuery setting applies), migrations applied once by the stack before its
+    /// hosts start.
     /// </summary>
-    public static readonly IReadOnlyList<string> Overridden =
-        ["FP_STORAGE", "FP_WAREHOUSE", "FP_BQ_PROJECT", "FP_BQ_DATASET", "FP_BQ_LOCATION", "FP_MIGRATE_ON_START"];
+    private static bool IsOverridden(string name) =>
+        name is "FP_STORAGE" or "FP_WAREHOUSE" or "FP_MIGRATE_ON_START" || name.StartsWith("FP_BQ_", StringComparison.Ordinal);
 
     private const string HeartbeatVariable = "FP_HEARTBEAT_SECONDS";
 
@@ -54,7 +55,11 @@ internal static class LocalStackSettings
             return null;
         }
 
-        var ignored = Overridden.Where(name => !string.IsNullOrWhiteSpace(environment[name])).ToList();
+        var ignored = environment.AsEnumerable()
+            .Where(v => IsOverridden(v.Key) && !string.IsNullOrWhiteSpace(v.Value))
+            .Select(v => v.Key)
+            .Order(StringComparer.Ordinal)
+            .ToList();
         if (ignored.Count > 0)
         {
             Console.WriteLine($"note: {string.Join(", ", ignored)} ignored by fp run and fp up: the local stack keeps buckets on the filesystem and gold in DuckDB under the data directory, and applies the migrations itself");
