@@ -26,6 +26,14 @@ internal static class LocalStack
     /// </summary>
     public static async Task<int> RunAsync(string command, LocalPipelineOptions options, Func<LocalPipeline, Task<int>> body, CancellationToken ct)
     {
+        // The function hosts' variables are checked first, as a function host checks them: a malformed one is refused
+        // before anything starts, and those used here (topic prefix, project, heartbeat, zombie threshold…) are applied.
+        if (LocalStackSettings.TryApply(command, options) is not { } configured)
+        {
+            return 2;
+        }
+
+        options = configured;
         using var dataDirectory = DataDirectoryLock.TryAcquire(command, options.DataDirectory);
         if (dataDirectory is null)
         {
@@ -34,13 +42,15 @@ internal static class LocalStack
 
         using var loggers = LoggerFactory.Create(b => b.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Warning));
         var clock = Stopwatch.StartNew();
-        AnsiConsole.MarkupLine("[grey]starting PostgreSQL and the Pub/Sub emulator…[/]");
+        var starting = Services(
+            string.IsNullOrWhiteSpace(Environment.GetEnvironmentVariable("FP_POSTGRES_CONNECTION")),
+            string.IsNullOrWhiteSpace(Environment.GetEnvironmentVariable("PUBSUB_EMULATOR_HOST")));
+        AnsiConsole.MarkupLine(starting.Count == 0
+            ? "[grey]using the given PostgreSQL and Pub/Sub emulator…[/]"
+            : $"[grey]starting {Phrase(starting)}…[/]");
         LocalInfrastructure infra;
         try
         {
-            // The stack's topics and subscriptions begin with FP_TOPIC_PREFIX when it is set (on a shared emulator each
-            // stack needs its own), as the function hosts' and the operator commands' do.
-            options = options with { Prefix = PipelineSettings.ValidTopicPrefix(Environment.GetEnvironmentVariable("FP_TOPIC_PREFIX"), options.Prefix) };
             infra = await LocalInfrastructure.StartAsync(loggers, ct);
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
@@ -72,7 +82,7 @@ internal static class LocalStack
             }
             catch (InvalidOperationException ex) when (pipeline is null)
             {
-                // A setting the function hosts read (FP_SLACK_WEBHOOK_URL): named in one line, as fp's own settings are.
+                // A host that cannot start for a setting (their variables are checked before anything starts; this is the rest).
                 Console.Error.WriteLine($"fp {command}: could not start the function hosts: {ex.Message}");
                 return 2;
             }
@@ -90,4 +100,28 @@ internal static class LocalStack
             }
         }
     }
+
+    /// <summary>What <c>fp up</c> says it stops: the function hosts and whichever services it started itself.</summary>
+    public static string Stopping(LocalInfrastructure infrastructure) =>
+        Phrase(["the function hosts", .. Services(infrastructure.StartedPostgres, infrastructure.StartedEmulator)]);
+
+    private static List<string> Services(bool postgres, bool emulator)
+    {
+        var services = new List<string>();
+        if (postgres)
+        {
+            services.Add("PostgreSQL");
+        }
+
+        if (emulator)
+        {
+            services.Add("the Pub/Sub emulator");
+        }
+
+        return services;
+    }
+
+    /// <summary>"a", "a and b", "a, b and c".</summary>
+    private static string Phrase(IReadOnlyList<string> items) =>
+        items.Count == 1 ? items[0] : $"{string.Join(", ", items.Take(items.Count - 1))} and {items[^1]}";
 }

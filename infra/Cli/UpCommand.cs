@@ -35,7 +35,7 @@ internal static class UpCommand
     private static async Task<int> ExecuteAsync(string dataDir, TimeSpan duration, bool verbose, CancellationToken ct)
     {
         var options = new LocalPipelineOptions { DataDirectory = dataDir, FunctionLogLevel = verbose ? LogLevel.Information : LogLevel.Warning };
-        var exit = await LocalStack.RunAsync("up", options, pipeline => ServeAsync(pipeline, options, duration, ct), ct);
+        var exit = await LocalStack.RunAsync("up", options, pipeline => ServeAsync(pipeline, duration, ct), ct);
         if (exit == 0)
         {
             AnsiConsole.MarkupLine("[grey]stopped[/]");
@@ -44,13 +44,13 @@ internal static class UpCommand
         return exit;
     }
 
-    private static async Task<int> ServeAsync(LocalPipeline pipeline, LocalPipelineOptions options, TimeSpan duration, CancellationToken ct)
+    private static async Task<int> ServeAsync(LocalPipeline pipeline, TimeSpan duration, CancellationToken ct)
     {
         Console.WriteLine($"started processes {string.Join(", ", pipeline.Infrastructure.StartedProcessIds)}"); // PostgreSQL and the emulator, stopped on exit
         AnsiConsole.MarkupLine("[grey]in another shell, export these and use fp jobs / publish / runs / rejected / replay / backfill / gold / quarantine / prune, or gcloud (README, Operations):[/]");
 
         // Plain stdout lines; single quotes keep the connection string whole.
-        foreach (var (name, value) in OperatorVariables(pipeline, options))
+        foreach (var (name, value) in OperatorVariables(pipeline))
         {
             Console.WriteLine($"export {name}={AlertComposer.ShellQuote(value)}");
         }
@@ -76,21 +76,22 @@ internal static class UpCommand
             // Ctrl+C or SIGTERM: the stack stops when this returns.
         }
 
-        AnsiConsole.MarkupLine("[grey]stopping the function hosts, the emulator and PostgreSQL…[/]");
+        // Stopping fp up is its normal end, as --for is: exit 0 (a signal before it is ready exits 130).
+        AnsiConsole.MarkupLine($"[grey]stopping {LocalStack.Stopping(pipeline.Infrastructure)}…[/]");
         return 0;
     }
 
-    /// <summary>What the operator commands read (see OperatorEnvironment), set to this stack.</summary>
-    private static IEnumerable<(string Name, string Value)> OperatorVariables(LocalPipeline pipeline, LocalPipelineOptions options)
+    /// <summary>What the operator commands read (see OperatorEnvironment), set to this stack: the values its hosts use.</summary>
+    private static IEnumerable<(string Name, string Value)> OperatorVariables(LocalPipeline pipeline)
     {
         if (pipeline.Infrastructure.StartedPostgres)
         {
             yield return ("FP_POSTGRES_CONNECTION", pipeline.Infrastructure.PostgresConnection);
         }
         yield return ("PUBSUB_EMULATOR_HOST", pipeline.Infrastructure.EmulatorHost);
-        yield return ("FP_PROJECT_ID", options.ProjectId);
+        yield return ("FP_PROJECT_ID", pipeline.Settings.ProjectId);
         yield return ("FP_TOPIC_PREFIX", pipeline.Settings.TopicPrefix);
-        yield return ("FP_STALE_AFTER_SECONDS", options.StaleAfter.TotalSeconds.ToString(CultureInfo.InvariantCulture));
+        yield return ("FP_STALE_AFTER_SECONDS", pipeline.Settings.StaleAfter.TotalSeconds.ToString(CultureInfo.InvariantCulture));
         yield return ("FP_DATA_DIR", pipeline.Settings.DataDirectory);
     }
 }

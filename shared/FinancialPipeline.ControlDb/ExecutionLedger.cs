@@ -68,7 +68,9 @@ public sealed record ExecutionRow(
     string? WindowKind,
     DateTimeOffset CreatedAt,
     DateTimeOffset? CompletionPublishedAt,
-    DateTimeOffset UpdatedAt)
+    DateTimeOffset UpdatedAt,
+    string? ReplayRequestedBy = null,
+    DateTimeOffset? ReplayRequestedAt = null)
 {
     /// <summary>
     /// SUCCESS, but no publish of its completion event has succeeded (yet): the next stage has not been triggered. The
@@ -112,6 +114,7 @@ public sealed record StageSuccess(TimeWindow Window, IReadOnlyList<string> Outpu
 /// or replay): the ledger row shows only the newest attempt. <paramref name="CompletionJson"/> is the completion event a
 /// replaced SUCCESS had stored (a replay's reset erases it from the row), null for an attempt that never succeeded;
 /// <paramref name="CompletionPublishedAt"/> when it was first published, null when no publish of it succeeded.
+/// <paramref name="ReplayRequestedBy"/> is who asked for it when it was a replay (<c>fp replay --by</c>).
 /// </summary>
 public sealed record ReplacedAttempt(
     string Stage,
@@ -126,7 +129,8 @@ public sealed record ReplacedAttempt(
     string ReplacedBy,
     DateTimeOffset ReplacedAt,
     string? CompletionJson,
-    DateTimeOffset? CompletionPublishedAt);
+    DateTimeOffset? CompletionPublishedAt,
+    string? ReplayRequestedBy = null);
 
 /// <summary>
 /// The (execution_id, stage) ledger: claim, heartbeat, complete, fail — each one statement on the unique key,
@@ -138,7 +142,7 @@ public sealed class ExecutionLedger(NpgsqlDataSource dataSource, TimeProvider ti
     internal const string Columns = """
         id, execution_id, stage, job_name, status, attempt, claim_reason, heartbeat_at, start_time, end_time,
         filename, records, error, completion::text, started_at, finished_at, window_kind, created_at,
-        completion_published_at, updated_at
+        completion_published_at, updated_at, replay_requested_by, replay_requested_at
         """;
 
     /// <summary>Error text of a row an operator reset for replay; the next claim records reason <c>replay</c>.</summary>
@@ -157,7 +161,8 @@ public sealed class ExecutionLedger(NpgsqlDataSource dataSource, TimeProvider ti
             // ingestion_job_attempt; RETURNING sees only the updated row. A replay's reset has already kept it there.
             await using (var cmd = dataSource.CreateCommand("""
                 WITH previous AS (
-                    SELECT attempt, status, claim_reason, records, error, started_at, heartbeat_at, finished_at
+                    SELECT attempt, status, claim_reason, records, error, started_at, heartbeat_at, finished_at,
+                           replay_requested_by, replay_requested_at
                     FROM ingestion_job_execution WHERE execution_id = @execution_id AND stage = @stage),
                 claimed AS (
                 INSERT INTO ingestion_job_execution AS e
@@ -170,6 +175,9 @@ public sealed class ExecutionLedger(NpgsqlDataSource dataSource, TimeProvider ti
                     attempt = e.attempt + 1,
                     claim_reason = CASE WHEN e.status = 'RUNNING' THEN 'takeover'
                                         WHEN e.error LIKE @replay_marker THEN 'replay' ELSE 'retry' END,
+                    -- Who asked for a replay stays with the attempt the replay starts, not with a retry or takeover.
+                    replay_requested_by = CASE WHEN e.status <> 'RUNNING' AND e.error LIKE @replay_marker THEN e.replay_requested_by END,
+                    replay_requested_at = CASE WHEN e.status <> 'RUNNING' AND e.error LIKE @replay_marker THEN e.replay_requested_at END,
                     owner_token = EXCLUDED.owner_token,
                     heartbeat_at = EXCLUDED.heartbeat_at,
                     error = NULL,
@@ -191,9 +199,9 @@ public sealed class ExecutionLedger(NpgsqlDataSource dataSource, TimeProvider ti
                 kept AS (
                     INSERT INTO ingestion_job_attempt
                         (execution_id, stage, attempt, status, claim_reason, records, error, started_at, heartbeat_at,
-                         finished_at, replaced_by, replaced_at)
+                         finished_at, replay_requested_by, replay_requested_at, replaced_by, replaced_at)
                     SELECT @execution_id, @stage, p.attempt, p.status, p.claim_reason, p.records, p.error, p.started_at,
-                           p.heartbeat_at, p.finished_at, c.claim_reason, @now
+                           p.heartbeat_at, p.finished_at, p.replay_requested_by, p.replay_requested_at, c.claim_reason, @now
                     FROM previous p CROSS JOIN claimed c
                     WHERE c.claim_reason <> 'new'
                     ON CONFLICT (execution_id, stage, attempt) DO NOTHING)
@@ -379,7 +387,7 @@ public sealed class ExecutionLedger(NpgsqlDataSource dataSource, TimeProvider ti
     {
         await using var cmd = dataSource.CreateCommand("""
             SELECT stage, attempt, status, claim_reason, records, error, started_at, heartbeat_at, finished_at, replaced_by, replaced_at,
-                   completion::text, completion_published_at
+                   completion::text, completion_published_at, replay_requested_by
             FROM ingestion_job_attempt WHERE execution_id = @execution_id ORDER BY stage, attempt
             """);
         cmd.Parameters.AddWithValue("execution_id", executionId);
@@ -400,7 +408,8 @@ public sealed class ExecutionLedger(NpgsqlDataSource dataSource, TimeProvider ti
                 reader.GetString(9),
                 reader.GetFieldValue<DateTimeOffset>(10),
                 reader.IsDBNull(11) ? null : reader.GetString(11),
-                reader.IsDBNull(12) ? null : reader.GetFieldValue<DateTimeOffset>(12)));
+                reader.IsDBNull(12) ? null : reader.GetFieldValue<DateTimeOffset>(12),
+                reader.IsDBNull(13) ? null : reader.GetString(13)));
         }
 
         return attempts;
@@ -451,7 +460,9 @@ public sealed class ExecutionLedger(NpgsqlDataSource dataSource, TimeProvider ti
                 r.IsDBNull(16) ? null : r.GetString(16),
                 r.GetFieldValue<DateTimeOffset>(17),
                 r.IsDBNull(18) ? null : r.GetFieldValue<DateTimeOffset>(18),
-                r.GetFieldValue<DateTimeOffset>(19)));
+                r.GetFieldValue<DateTimeOffset>(19),
+                r.IsDBNull(20) ? null : r.GetString(20),
+                r.IsDBNull(21) ? null : r.GetFieldValue<DateTimeOffset>(21)));
         }
 
         return rows;

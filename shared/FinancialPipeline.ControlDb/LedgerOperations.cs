@@ -133,9 +133,9 @@ public sealed class LedgerOperations(NpgsqlDataSource dataSource, TimeProvider t
         await using (var keep = new NpgsqlCommand("""
             INSERT INTO ingestion_job_attempt
                 (execution_id, stage, attempt, status, claim_reason, records, error, started_at, heartbeat_at, finished_at,
-                 completion, completion_published_at, replaced_by, replaced_at)
+                 completion, completion_published_at, replay_requested_by, replay_requested_at, replaced_by, replaced_at)
             SELECT execution_id, stage, attempt, status, claim_reason, records, error, started_at, heartbeat_at, finished_at,
-                   completion, completion_published_at, 'replay', @now
+                   completion, completion_published_at, replay_requested_by, replay_requested_at, 'replay', @now
             FROM ingestion_job_execution
             WHERE execution_id = @execution_id AND stage = ANY(string_to_array(@stages, ','))
             ON CONFLICT (execution_id, stage, attempt) DO NOTHING
@@ -147,16 +147,19 @@ public sealed class LedgerOperations(NpgsqlDataSource dataSource, TimeProvider t
             await keep.ExecuteNonQueryAsync(cancellationToken);
         }
 
+        // Who asked is kept in its own columns: the claim of the replayed attempt clears the error text.
         await using (var update = new NpgsqlCommand("""
             UPDATE ingestion_job_execution
             SET status = 'FAILED', error = @error, finished_at = @now, updated_at = @now,
-                filename = NULL, records = NULL, completion = NULL, completion_published_at = NULL
+                filename = NULL, records = NULL, completion = NULL, completion_published_at = NULL,
+                replay_requested_by = @requested_by, replay_requested_at = @now
             WHERE execution_id = @execution_id AND stage = ANY(string_to_array(@stages, ','))
             """, conn, tx))
         {
             update.Parameters.AddWithValue("execution_id", executionId);
             update.Parameters.AddWithValue("stages", string.Join(',', affected));
             update.Parameters.AddWithValue("error", $"{ExecutionLedger.ReplayMarker} by {requestedBy} at {now:O}");
+            update.Parameters.AddWithValue("requested_by", StorableText.Of(requestedBy, 256));
             update.Parameters.AddWithValue("now", now);
             await update.ExecuteNonQueryAsync(cancellationToken);
         }

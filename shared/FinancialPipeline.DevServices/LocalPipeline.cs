@@ -51,6 +51,12 @@ public sealed record LocalPipelineOptions
     /// <summary>Yahoo requests per second of the Extract host.</summary>
     public double? YahooRequestsPerSecond { get; init; }
 
+    /// <summary>Yahoo requests in flight at once from the Extract host.</summary>
+    public int? YahooMaxConcurrency { get; init; }
+
+    /// <summary>Transform's scratch space (null: the system temp directory).</summary>
+    public string? WorkDirectory { get; init; }
+
     /// <summary>Lets a test replace services of the function hosts (e.g. a publisher that fails once).</summary>
     public Action<string, IServiceCollection>? ConfigureFunction { get; init; }
 }
@@ -73,6 +79,9 @@ public sealed class LocalInfrastructure : IAsyncDisposable
 
     /// <summary>True when this stack started the PostgreSQL cluster (a throwaway one: trust authentication, no password).</summary>
     public bool StartedPostgres => _postgres is not null;
+
+    /// <summary>True when this stack started the Pub/Sub emulator (PUBSUB_EMULATOR_HOST was not given).</summary>
+    public bool StartedEmulator => _emulator is not null;
 
     public string EmulatorHost { get; }
 
@@ -196,6 +205,8 @@ public sealed class LocalPipeline : IAsyncDisposable
             MigrateOnStart = false,
             YahooBaseUrl = options.YahooBaseUrl ?? PipelineSettings.YahooBaseUrlFrom(Environment.GetEnvironmentVariable("FP_YAHOO_BASE_URL")),
             YahooRequestsPerSecond = options.YahooRequestsPerSecond,
+            YahooMaxConcurrency = options.YahooMaxConcurrency,
+            WorkDirectory = options.WorkDirectory,
         };
         // Read before any host starts: a malformed FP_SLACK_WEBHOOK_URL is one error, not three hosts torn down mid-start.
         var alertSettings = options.SlackWebhookUrl is { } webhook

@@ -93,15 +93,7 @@ public sealed class PostgresCluster : IAsyncDisposable
 
         _postmaster?.Dispose();
         NpgsqlConnection.ClearAllPools();
-        try
-        {
-            Directory.Delete(_root, recursive: true);
-        }
-        catch (IOException ex)
-        {
-            _logger.LogWarning(ex, "could not remove {Root}", _root);
-        }
-
+        RemoveRoot();
         AppDomain.CurrentDomain.ProcessExit -= OnProcessExit;
     }
 
@@ -316,6 +308,32 @@ public sealed class PostgresCluster : IAsyncDisposable
         finally
         {
             _helper = null;
+        }
+    }
+
+    /// <summary>
+    /// Removes the cluster's directory. One already gone is what was wanted: the exit handler of a second signal
+    /// (<see cref="OnProcessExit"/>) removes it too, racing this stop, so part of the tree can vanish mid-delete (look
+    /// again). Any other failure is one line; its stack trace only at Debug.
+    /// </summary>
+    private void RemoveRoot()
+    {
+        for (var attempt = 1; Directory.Exists(_root); attempt++)
+        {
+            try
+            {
+                Directory.Delete(_root, recursive: true);
+            }
+            catch (DirectoryNotFoundException) when (attempt < 3)
+            {
+                // removed meanwhile, in part or whole
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                _logger.LogWarning("could not remove {Root}: {Reason}", _root, ex.Message);
+                _logger.LogDebug(ex, "could not remove {Root}", _root);
+                return;
+            }
         }
     }
 

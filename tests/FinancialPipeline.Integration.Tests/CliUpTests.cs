@@ -86,7 +86,7 @@ public sealed partial class CliUpTests
 
         Assert.True(exitCode == 2, $"exit {exitCode}: {stdout}{stderr}");
         Assert.Equal(
-            $"fp {args[0]}: could not start the function hosts: FP_SLACK_WEBHOOK_URL must be an https URL (plain http is allowed for loopback receivers only)",
+            $"fp {args[0]}: could not start the local stack: FP_SLACK_WEBHOOK_URL must be an https URL (plain http is allowed for loopback receivers only)",
             stderr.TrimEnd('\n'));
         Assert.DoesNotContain("   at ", stdout, StringComparison.Ordinal);
         Assert.DoesNotContain("startup task", stdout, StringComparison.Ordinal);
@@ -173,6 +173,10 @@ public sealed partial class CliUpTests
     [InlineData("FP_POSTGRES_CONNECTION", "Host=127.0.0.1;Prot=5432", 2, "fp run: could not start the local stack: FP_POSTGRES_CONNECTION is not a valid Npgsql connection string (part 2 of 2: its keyword is not one Npgsql knows)")]
     [InlineData("PUBSUB_EMULATOR_HOST", "http://127.0.0.1:8085", 2, "fp run: could not start the local stack: PUBSUB_EMULATOR_HOST='http://127.0.0.1:8085' must be host:port")]
     [InlineData("FP_TOPIC_PREFIX", "9-start-with-a-digit", 2, "fp run: could not start the local stack: FP_TOPIC_PREFIX='9-start-with-a-digit' must be a letter, then")]
+    [InlineData("FP_STALE_AFTER_SECONDS", "abc", 2, "fp run: could not start the local stack: FP_STALE_AFTER_SECONDS='abc' must be a positive number")]
+    [InlineData("FP_HEARTBEAT_SECONDS", "60", 2, "fp run: could not start the local stack: FP_STALE_AFTER_SECONDS=30 must be at least twice FP_HEARTBEAT_SECONDS=60")]
+    [InlineData("FP_PROJECT_ID", "X", 2, "fp run: could not start the local stack: FP_PROJECT_ID='X' must be a project id")]
+    [InlineData("FP_WAREHOUSE", "oracle", 2, "fp run: could not start the local stack: FP_WAREHOUSE='oracle' must be one of duckdb, bigquery")]
     [InlineData("PUBSUB_EMULATOR_HOST", "silent", 1, "fp run: could not start the local stack: Pub/Sub: the emulator at PUBSUB_EMULATOR_HOST=127.0.0.1:")]
     public async Task Run_GivenAMalformedOrSilentService_SaysWhichInOneLine_BeforeStartingAnything(string variable, string value, int exitCode, string expected)
     {
@@ -320,6 +324,38 @@ public sealed partial class CliUpTests
             var published = await FpProcess.RunAsync(exports, "backfill", "--job", "yahoo_mirror", "--from", ObjectLayout.DateKey(from), "--to", ObjectLayout.DateKey(from.AddDays(1)), "--window-timeout", "60");
             Assert.True(published.ExitCode == 0, published.Stdout + published.Stderr);
             Assert.True(yahoo.Answered200 > 0, "the Extract host never asked the local Yahoo server");
+        }
+        finally
+        {
+            await FpProcess.StopAsync(fp);
+            data.Delete(recursive: true);
+        }
+    }
+
+    /// <summary>
+    /// The function hosts' variables that make sense locally are used by fp up's stack and in its export lines; those
+    /// it overrides are named in a note. fp up exported its own FP_PROJECT_ID and FP_STALE_AFTER_SECONDS, whatever was set.
+    /// </summary>
+    [Fact]
+    public async Task Up_UsesAndExportsTheGivenProjectAndZombieThreshold_AndNotesTheVariablesItOverrides()
+    {
+        var data = Directory.CreateTempSubdirectory("fp-up-env-");
+        var psi = FpProcess.WithOwnStack(FpProcess.StartInfo("up", "--data-dir", data.FullName, "--for", "300"));
+        psi.Environment["FP_PROJECT_ID"] = "my-project-1";
+        psi.Environment["FP_STALE_AFTER_SECONDS"] = "600";
+        psi.Environment["FP_WAREHOUSE"] = "bigquery";
+        using var fp = Process.Start(psi)!;
+        _ = fp.StandardError.ReadToEndAsync();
+        try
+        {
+            var (output, _, exports) = await ReadUntilReadyAsync(fp);
+
+            Assert.True(exports.GetValueOrDefault("FP_PROJECT_ID") == "my-project-1", string.Join('\n', output));
+            Assert.Equal("600", exports["FP_STALE_AFTER_SECONDS"]);
+            Assert.Contains(output, l => l.StartsWith("note: FP_WAREHOUSE ignored by fp run and fp up", StringComparison.Ordinal));
+            // The topology is in that project: a start message published there is taken.
+            var publish = await FpProcess.RunAsync(exports, "publish", "--job", "financial_extract");
+            Assert.True(publish.ExitCode == 0, publish.Stdout + publish.Stderr);
         }
         finally
         {

@@ -1,4 +1,6 @@
 using FinancialPipeline.DevServices;
+using FinancialPipeline.Tests.Shared;
+using Microsoft.Extensions.Logging;
 using Npgsql;
 
 namespace FinancialPipeline.Integration.Tests;
@@ -26,6 +28,26 @@ public sealed class DevServicesTests
 
         await ProcessTrees.WaitGoneAsync(pgTree.Concat(emulatorTree).ToList(), TimeSpan.FromSeconds(10));
         Assert.False(Directory.Exists(dataDir));
+    }
+
+    [Fact]
+    public async Task PostgresCluster_WhoseDirectoryIsAlreadyGone_StopsWithoutLoggingAnException()
+    {
+        // A second signal during fp run's start-up: the exit handler removes the cluster's directory while the orderly
+        // stop removes it too. The stop logged the DirectoryNotFoundException with its stack trace.
+        var captured = new CapturingLoggerProvider();
+        using var loggers = LoggerFactory.Create(b => b.AddProvider(captured).SetMinimumLevel(LogLevel.Information));
+        var postgres = await PostgresCluster.StartAsync(loggers.CreateLogger<PostgresCluster>());
+        var root = Path.GetDirectoryName(postgres.DataDirectory)!;
+        var pgTree = ProcessTrees.Of(postgres.ProcessId);
+
+        Directory.Delete(root, recursive: true);
+        await postgres.DisposeAsync();
+
+        await ProcessTrees.WaitGoneAsync(pgTree, TimeSpan.FromSeconds(10));
+        Assert.False(Directory.Exists(root));
+        Assert.DoesNotContain(captured.Lines, l => l.Level >= LogLevel.Warning && l.Message.StartsWith("could not remove", StringComparison.Ordinal));
+        Assert.DoesNotContain(captured.Lines, l => l.Level >= LogLevel.Warning && l.Exception is not null);
     }
 
     [Fact]

@@ -78,6 +78,46 @@ public sealed class OperationsTests(StackFixture stack)
     }
 
     [Fact]
+    public async Task FpReplayBy_IsKeptWithTheReplayedAttempt_InTheLedger_TheAttemptArchive_AndFpRuns()
+    {
+        // The name went only into the reset row's error text, which the replayed attempt's claim clears: once the
+        // replay ran, no row held it.
+        var (_, pipeline, driver, _, start) = await RunOneExecutionAsync();
+        await using var stopPipeline = pipeline;
+        var id = start.ExecutionId.ToString("D");
+
+        async Task ReplaySilverAsync(string by, int attempt)
+        {
+            var replay = await FpProcess.RunAsync(stack.OperatorVariables(pipeline), "replay", "--execution-id", id, "--stage", "silver", "--by", by);
+            Assert.True(replay.ExitCode == 0, replay.Stderr);
+            await Eventually.WaitAsync(
+                async () => (await driver.Ledger.GetAsync(start.ExecutionId, Stage.Gold, CancellationToken.None)) is { Status: "SUCCESS" } gold && gold.Attempt == attempt,
+                PipelineDriver.RunTimeout,
+                $"gold SUCCESS attempt {attempt}");
+        }
+
+        await ReplaySilverAsync("alice", 2);
+        var rows = await driver.Ledger.ListAsync(start.ExecutionId, CancellationToken.None);
+        Assert.Null(rows[0].ReplayRequestedBy); // bronze was not replayed
+        Assert.All(rows.Skip(1), r => Assert.Equal(("replay", "alice"), (r.ClaimReason, r.ReplayRequestedBy)));
+        Assert.All(rows.Skip(1), r => Assert.NotNull(r.ReplayRequestedAt));
+
+        // A second replay archives alice's attempt with her name; the row then holds bob's.
+        await ReplaySilverAsync("bob", 3);
+        Assert.All((await driver.Ledger.ListAsync(start.ExecutionId, CancellationToken.None)).Skip(1), r => Assert.Equal("bob", r.ReplayRequestedBy));
+        var archived = await driver.Ledger.ListReplacedAttemptsAsync(start.ExecutionId, CancellationToken.None);
+        Assert.Equal(
+            [("gold", 1, null), ("gold", 2, "alice"), ("silver", 1, null), ("silver", 2, "alice")],
+            archived.Select(a => (a.Stage, a.Attempt, a.ReplayRequestedBy)));
+
+        var report = await FpProcess.RunAsync(stack.OperatorVariables(pipeline), "runs", "--execution-id", id);
+        Assert.True(report.ExitCode == 0, report.Stderr);
+        Assert.Contains("silver: SUCCESS, attempt 3 (replay by bob)", report.Stdout, StringComparison.Ordinal);
+        Assert.Contains("gold: SUCCESS, attempt 3 (replay by bob)", report.Stdout, StringComparison.Ordinal);
+        Assert.Contains("attempt 2 (replay by alice), started", report.Stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task ReplayOfGold_AfterATickerLeftTheJob_StillMergesEveryTickerSilverRanWith()
     {
         var (job, pipeline, driver, op, start) = await RunOneExecutionAsync();

@@ -80,7 +80,8 @@ public sealed class RunsCommandTests(StackFixture stack)
         var done = await FpProcess.RunAsync(env, "runs", "--execution-id", id);
 
         Assert.Equal(0, done.ExitCode);
-        Assert.Matches("bronze: SUCCESS, attempt [0-9]+ \\(replay\\)", done.Stdout);
+        // --by defaults to the OS user, kept with the replayed attempt.
+        Assert.Matches($"bronze: SUCCESS, attempt [0-9]+ \\(replay by {System.Text.RegularExpressions.Regex.Escape(Environment.UserName)}\\)", done.Stdout);
         Assert.Contains("silver: SUCCESS, attempt 1 (new)", done.Stdout, StringComparison.Ordinal);
         Assert.Contains("gold: SUCCESS, attempt 1 (new)", done.Stdout, StringComparison.Ordinal);
         Assert.Contains("/bronze-fixed/financial_quotes/ingest_date=", done.Stdout, StringComparison.Ordinal);

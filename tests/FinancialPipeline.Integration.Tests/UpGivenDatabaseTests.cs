@@ -69,6 +69,9 @@ public sealed class UpGivenDatabaseTests(StackFixture stack)
             await reader;
             Assert.DoesNotContain(secret, await stderr, StringComparison.OrdinalIgnoreCase);
             Assert.Equal(0, fp.ExitCode);
+            // It says it starts and stops only what it does: the given PostgreSQL stays up.
+            Assert.Contains("starting the Pub/Sub emulator…", output);
+            Assert.Contains("stopping the function hosts and the Pub/Sub emulator…", output);
         }
         finally
         {
