@@ -151,7 +151,7 @@ internal static class ExecutionReport
             var state = a.Status switch
             {
                 "RUNNING" => $"RUNNING, last heartbeat {Time(a.HeartbeatAt)}",
-                _ => $"{a.Status}{(a.FinishedAt is { } f ? " " + Time(f) : string.Empty)}{Outcome(a)}{(a.Status == "SUCCESS" && a.CompletionPublishedAt is null ? ", completion never published" : string.Empty)}{(a.Error is null ? string.Empty : ": " + Clean(a.Error))}",
+                _ => $"{a.Status}{(a.FinishedAt is { } f ? " " + Time(f) : string.Empty)}{Outcome(a)}{(a.Error is null ? string.Empty : ": " + Clean(a.Error))}",
             };
             var replaced = a.ReplacedBy switch
             {

@@ -72,12 +72,17 @@ public sealed record ExecutionRow(
     string? ReplayRequestedBy = null,
     DateTimeOffset? ReplayRequestedAt = null)
 {
+    /// <summary>When a publish of this success's completion event last failed; null when none has (migration 0014).</summary>
+    public DateTimeOffset? CompletionPublishFailedAt { get; init; }
+
     /// <summary>
-    /// SUCCESS, but no publish of its completion event has succeeded (yet): the next stage has not been triggered. The
-    /// stage publishes right after its commit, and each redelivery of its trigger re-emits; see
-    /// <see cref="ExecutionLedger.MarkCompletionPublishedAsync"/>.
+    /// SUCCESS, a publish of its completion event failed, and none has succeeded since: the next stage has not been
+    /// triggered. The stage publishes right after its commit, and each redelivery of its trigger re-emits; see
+    /// <see cref="ExecutionLedger.MarkCompletionPublishedAsync"/> and <see cref="ExecutionLedger.MarkCompletionPublishFailedAsync"/>.
+    /// A success with neither time recorded (committed by a revision before migration 0012, or a publish not yet
+    /// attempted) is not taken for unpublished.
     /// </summary>
-    public bool CompletionUnpublished => Status == "SUCCESS" && CompletionPublishedAt is null;
+    public bool CompletionUnpublished => Status == "SUCCESS" && CompletionPublishedAt is null && CompletionPublishFailedAt is not null;
 
     /// <summary>RUNNING with a heartbeat older than the stale threshold: its worker is gone.</summary>
     public bool IsZombie(DateTimeOffset now, TimeSpan staleAfter) => Status == "RUNNING" && HeartbeatAt < now - staleAfter;
@@ -142,7 +147,7 @@ public sealed class ExecutionLedger(NpgsqlDataSource dataSource, TimeProvider ti
     internal const string Columns = """
         id, execution_id, stage, job_name, status, attempt, claim_reason, heartbeat_at, start_time, end_time,
         filename, records, error, completion::text, started_at, finished_at, window_kind, created_at,
-        completion_published_at, updated_at, replay_requested_by, replay_requested_at
+        completion_published_at, updated_at, replay_requested_by, replay_requested_at, completion_publish_failed_at
         """;
 
     /// <summary>Error text of a row an operator reset for replay; the next claim records reason <c>replay</c>.</summary>
@@ -187,6 +192,7 @@ public sealed class ExecutionLedger(NpgsqlDataSource dataSource, TimeProvider ti
                     records = NULL,
                     completion = NULL,
                     completion_published_at = NULL,
+                    completion_publish_failed_at = NULL,
                     started_at = EXCLUDED.started_at,
                     finished_at = NULL,
                     -- The first request stays, as the pinned window does (an operator's republish may add one).
@@ -291,6 +297,25 @@ public sealed class ExecutionLedger(NpgsqlDataSource dataSource, TimeProvider ti
         cmd.Parameters.AddWithValue("attempt", attempt);
         cmd.Parameters.AddWithValue("now", time.GetUtcNow());
         return await cmd.ExecuteNonQueryAsync(cancellationToken) == 1;
+    }
+
+    /// <summary>
+    /// Records that a publish of <paramref name="attempt"/>'s completion event failed, unless one has succeeded: the row
+    /// then reads as <see cref="ExecutionRow.CompletionUnpublished"/> until a re-emit gets the event out. Guarded by the
+    /// attempt as <see cref="MarkCompletionPublishedAsync"/> is.
+    /// </summary>
+    public async Task MarkCompletionPublishFailedAsync(Guid executionId, Stage stage, int attempt, CancellationToken cancellationToken)
+    {
+        await using var cmd = dataSource.CreateCommand("""
+            UPDATE ingestion_job_execution SET completion_publish_failed_at = @now
+            WHERE execution_id = @execution_id AND stage = @stage AND status = 'SUCCESS' AND attempt = @attempt
+              AND completion_published_at IS NULL
+            """);
+        cmd.Parameters.AddWithValue("execution_id", executionId);
+        cmd.Parameters.AddWithValue("stage", stage.ToWire());
+        cmd.Parameters.AddWithValue("attempt", attempt);
+        cmd.Parameters.AddWithValue("now", time.GetUtcNow());
+        await cmd.ExecuteNonQueryAsync(cancellationToken);
     }
 
     /// <summary>Fixes the stage's data window at its first attempt; later attempts get the stored one back.</summary>
@@ -462,7 +487,10 @@ public sealed class ExecutionLedger(NpgsqlDataSource dataSource, TimeProvider ti
                 r.IsDBNull(18) ? null : r.GetFieldValue<DateTimeOffset>(18),
                 r.GetFieldValue<DateTimeOffset>(19),
                 r.IsDBNull(20) ? null : r.GetString(20),
-                r.IsDBNull(21) ? null : r.GetFieldValue<DateTimeOffset>(21)));
+                r.IsDBNull(21) ? null : r.GetFieldValue<DateTimeOffset>(21))
+            {
+                CompletionPublishFailedAt = r.IsDBNull(22) ? null : r.GetFieldValue<DateTimeOffset>(22),
+            });
         }
 
         return rows;

@@ -151,7 +151,7 @@ public sealed class LedgerOperations(NpgsqlDataSource dataSource, TimeProvider t
         await using (var update = new NpgsqlCommand("""
             UPDATE ingestion_job_execution
             SET status = 'FAILED', error = @error, finished_at = @now, updated_at = @now,
-                filename = NULL, records = NULL, completion = NULL, completion_published_at = NULL,
+                filename = NULL, records = NULL, completion = NULL, completion_published_at = NULL, completion_publish_failed_at = NULL,
                 replay_requested_by = @requested_by, replay_requested_at = @now
             WHERE execution_id = @execution_id AND stage = ANY(string_to_array(@stages, ','))
             """, conn, tx))

@@ -122,8 +122,13 @@ public sealed class LedgerTests(StackFixture stack)
         // A late re-emit of the replaced attempt records nothing on the replay's row, whose own publish is recorded.
         Assert.True(await ledger.CompleteAsync(replay.Lease, new StageSuccess(window, ["file:///bronze"], 137400, new Dictionary<string, long>(), "{}"), CancellationToken.None));
         Assert.False(await ledger.MarkCompletionPublishedAsync(request.ExecutionId, Stage.Bronze, 1, CancellationToken.None));
+        Assert.False((await ledger.GetAsync(request.ExecutionId, Stage.Bronze, CancellationToken.None))!.CompletionUnpublished); // nothing failed yet
+        await ledger.MarkCompletionPublishFailedAsync(request.ExecutionId, Stage.Bronze, 1, CancellationToken.None); // the replaced attempt's: no effect
+        Assert.False((await ledger.GetAsync(request.ExecutionId, Stage.Bronze, CancellationToken.None))!.CompletionUnpublished);
+        await ledger.MarkCompletionPublishFailedAsync(request.ExecutionId, Stage.Bronze, 2, CancellationToken.None);
         Assert.True((await ledger.GetAsync(request.ExecutionId, Stage.Bronze, CancellationToken.None))!.CompletionUnpublished);
         Assert.True(await ledger.MarkCompletionPublishedAsync(request.ExecutionId, Stage.Bronze, 2, CancellationToken.None));
+        Assert.False((await ledger.GetAsync(request.ExecutionId, Stage.Bronze, CancellationToken.None))!.CompletionUnpublished); // out at last
     }
 
     [Fact]

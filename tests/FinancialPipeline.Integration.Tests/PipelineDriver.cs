@@ -18,11 +18,12 @@ internal sealed class PipelineDriver(StackFixture stack, LocalPipeline pipeline)
     public async Task<string> PublishRawAsync(byte[] data, IReadOnlyDictionary<string, string>? attributes = null) =>
         (await pipeline.PubSub.PublishAsync(pipeline.Topology.StartTopic, [new PubsubMessage(data, attributes ?? new Dictionary<string, string>())]))[0];
 
+    /// <summary>Gold SUCCESS with its completion publish recorded: the chain's last write, so the ledger holds still after.</summary>
     public Task WaitForGoldSuccessAsync(Guid executionId) =>
         Eventually.WaitAsync(
-            async () => (await Ledger.GetAsync(executionId, Stage.Gold, CancellationToken.None))?.Status == "SUCCESS",
+            async () => (await Ledger.GetAsync(executionId, Stage.Gold, CancellationToken.None)) is { Status: "SUCCESS", CompletionPublishedAt: not null },
             RunTimeout,
-            $"gold SUCCESS of {executionId}");
+            $"gold SUCCESS of {executionId}, its completion published");
 
     /// <summary>Pulls gold-completed events until <paramref name="count"/> for the execution have been seen.</summary>
     public async Task<List<StageCompletedMessage>> WaitForGoldCompletedAsync(Guid executionId, int count)

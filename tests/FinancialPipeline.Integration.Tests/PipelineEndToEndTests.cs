@@ -24,7 +24,8 @@ public sealed class PipelineEndToEndTests(StackFixture stack)
         Assert.Equal(["bronze", "silver", "gold"], rows.Select(r => r.Stage));
         Assert.All(rows, r => Assert.Equal("SUCCESS", r.Status));
         Assert.All(rows, r => Assert.Equal(1, r.Attempt));
-        Assert.All(rows, r => Assert.False(r.CompletionUnpublished, $"{r.Stage}'s publish was not recorded"));
+        // Gold records its publish after the event went out, so only the stages before it are sure to show it here.
+        Assert.All(rows.Take(2), r => Assert.NotNull(r.CompletionPublishedAt));
         Assert.True(rows[0].Records > 0, "bronze wrote no rows");
         Assert.Equal(rows[0].Records, rows[1].Records);
         var gold = Assert.Single(events);

@@ -125,6 +125,20 @@ public class YahooChartParserTests
     }
 
     [Fact]
+    public void ATimestampInMilliseconds_IsAFormatError_NotAnUnexpectedException()
+    {
+        // DateTimeOffset.FromUnixTimeSeconds threw ArgumentOutOfRangeException: taken for an unexpected failure.
+        var json = Chart("""
+            "timestamp":[1709562600000],
+            "indicators":{"quote":[{"open":[1],"high":[1],"low":[1],"close":[1],"volume":[1]}]}
+            """);
+
+        var ex = Assert.Throws<YahooChartFormatException>(() => YahooChartParser.Parse(json, "MSFT", Fixtures.Monday));
+
+        Assert.Contains("timestamp[0] = 1709562600000 is not a time in Unix seconds", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void MissingQuoteArrayWhileTimestampsExist_IsRejected()
     {
         var json = Chart("""

@@ -30,6 +30,21 @@ public sealed record TickerQuotes(string Ticker, IReadOnlyList<QuoteBar> Bars, i
 
     /// <summary>A failure that retrying the same request would meet again.</summary>
     public static TickerQuotes PermanentFailure(string ticker, string error) => new(ticker, [], 0, error);
+
+    /// <summary>
+    /// A ticker's fetch that threw <paramref name="exception"/> instead of reporting its problem: transient when it is
+    /// I/O (a network error or timeout the provider did not handle), which a later attempt may not meet; anything else
+    /// (a bug, a response breaking an assumption) would fail the same way on every retry, and as transient it would
+    /// hold the job's every ticker back each hour: permanent, so the others are written and this one is reported.
+    /// </summary>
+    public static TickerQuotes UnexpectedFailure(string ticker, Exception exception)
+    {
+        ArgumentNullException.ThrowIfNull(exception);
+        var error = $"unexpected {exception.GetType().Name}: {exception.Message}";
+        return exception is HttpRequestException or IOException or TimeoutException
+            ? TransientFailure(ticker, error)
+            : PermanentFailure(ticker, error);
+    }
 }
 
 /// <summary>A market-data source. Implementations are chosen by the job config's <c>provider</c> column.</summary>

@@ -19,6 +19,11 @@ public sealed record YahooChartParseResult(TickerQuotes Quotes, int OutsideWindo
 /// </summary>
 public static class YahooChartParser
 {
+    /// <summary>The Unix seconds a <see cref="DateTimeOffset"/> can hold (0001-01-01 to 9999-12-31).</summary>
+    private const long MinUnixSeconds = -62_135_596_800;
+
+    private const long MaxUnixSeconds = 253_402_300_799;
+
     private static readonly string[] QuoteArrays = ["open", "high", "low", "close", "volume"];
 
     public static TickerQuotes Parse(ReadOnlySpan<byte> json, string ticker, TimeWindow window) =>
@@ -198,7 +203,9 @@ public static class YahooChartParser
 
     private static long Timestamp(JsonElement value, string ticker, int index) =>
         value.ValueKind == JsonValueKind.Number && value.TryGetInt64(out var seconds)
-            ? seconds
+            ? seconds is >= MinUnixSeconds and <= MaxUnixSeconds
+                ? seconds
+                : throw new YahooChartFormatException($"chart response for {ticker}: timestamp[{index}] = {seconds} is not a time in Unix seconds (milliseconds?)")
             : throw new YahooChartFormatException($"chart response for {ticker}: timestamp[{index}] is not an integer ({value.GetRawText()})");
 
     private static double Price(JsonElement value, string ticker, string name, int index) =>

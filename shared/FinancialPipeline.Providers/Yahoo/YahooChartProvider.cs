@@ -129,10 +129,10 @@ public sealed partial class YahooChartProvider : IQuoteProvider, IDisposable
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
-            // Defensive: one ticker's unexpected failure must not take down its siblings. Transient: nothing says the
-            // symbol is bad, and a permanent failure would let the window succeed without the ticker's bars for good.
+            // Defensive: one ticker's unexpected failure must not take down its siblings (see UnexpectedFailure for
+            // which ones a retry of the window may cure).
             LogUnexpected(ex, ticker);
-            return TickerQuotes.TransientFailure(ticker ?? string.Empty, $"unexpected {ex.GetType().Name}: {ex.Message}");
+            return TickerQuotes.UnexpectedFailure(ticker ?? string.Empty, ex);
         }
     }
 

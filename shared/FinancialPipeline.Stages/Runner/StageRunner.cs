@@ -312,15 +312,34 @@ public sealed partial class StageRunner(
 
     /// <summary>
     /// Publishes the completion event of <paramref name="attempt"/>, then records the first publish that succeeded in the
-    /// ledger (<c>completion_published_at</c>): a SUCCESS row without it is a stage whose event never went out, which the
-    /// Alert function reports when the trigger is dead-lettered. A failed publish throws (5xx: the trigger is redelivered
-    /// and re-emits). A failure to record it does not: the event is out and the next stage runs; it is logged.
+    /// ledger (<c>completion_published_at</c>). A failed publish is recorded too (<c>completion_publish_failed_at</c>) and
+    /// throws (5xx: the trigger is redelivered and re-emits): a SUCCESS row whose publish failed and never succeeded since
+    /// is a stage whose event never went out, which the Alert function reports when the trigger is dead-lettered. A
+    /// failure to record either does not change the answer; it is logged.
     /// </summary>
     /// <param name="recorded">The ledger already records a successful publish (a re-emit of a published event): no update.</param>
     private async Task PublishAsync(Stage stage, StageCompletedMessage message, byte[] completionJson, int attempt, bool recorded, CancellationToken cancellationToken)
     {
         var topic = topics.CompletedOf(stage);
-        await publisher.Value.PublishAsync(topic, [new PubsubMessage(completionJson, message.Attributes())], cancellationToken);
+        try
+        {
+            await publisher.Value.PublishAsync(topic, [new PubsubMessage(completionJson, message.Attributes())], cancellationToken);
+        }
+        catch (Exception ex) when (!recorded && !cancellationToken.IsCancellationRequested && ex is not OperationCanceledException)
+        {
+            try
+            {
+                // Not the request's token: the publish failed, the request has not; the record must not be cut short.
+                await ledger.MarkCompletionPublishFailedAsync(message.ExecutionId, stage, attempt, CancellationToken.None);
+            }
+            catch (Exception recordFailure) when (IsControlDbFailure(recordFailure))
+            {
+                LogPublishFailureNotRecorded(logger, recordFailure, topic, attempt);
+            }
+
+            throw;
+        }
+
         LogPublished(logger, topic);
         if (recorded)
         {
@@ -354,6 +373,9 @@ public sealed partial class StageRunner(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "completion event published to {Topic}")]
     private static partial void LogPublished(ILogger logger, string topic);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "completion event not published to {Topic}, and the ledger could not record that (attempt {Attempt}): a dead letter of this stage's trigger would be taken for a duplicate's and not alerted")]
+    private static partial void LogPublishFailureNotRecorded(ILogger logger, Exception exception, string topic, int attempt);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "completion event published to {Topic}, but the ledger could not record it (attempt {Attempt}): the next stage runs; a dead letter of this stage's trigger would be alerted as an unpublished completion")]
     private static partial void LogPublishNotRecorded(ILogger logger, Exception exception, string topic, int attempt);

@@ -88,9 +88,9 @@ public sealed partial class ExtractWork(
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
-                // The provider reports what it expects in the result; anything it throws is unexpected, so nothing says
-                // the ticker is bad: transient, so the window is retried instead of losing the ticker's bars.
-                results.Add(TickerQuotes.TransientFailure(ticker, $"{ex.GetType().Name}: {ex.Message}"));
+                // The provider reports what it expects in the result; what it throws is unexpected: I/O is retried with
+                // the window, anything else reported as this ticker's failure (TickerQuotes.UnexpectedFailure).
+                results.Add(TickerQuotes.UnexpectedFailure(ticker, ex));
             }
         });
 
