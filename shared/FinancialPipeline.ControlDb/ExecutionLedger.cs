@@ -285,10 +285,27 @@ public sealed class ExecutionLedger(NpgsqlDataSource dataSource, TimeProvider ti
     /// stays. Guarded by the attempt, so a late re-emit of a success a replay has since reset (or replaced by a newer
     /// attempt) records nothing. False when nothing was recorded (already recorded, or the row is no longer that success).
     /// </summary>
-    public async Task<bool> MarkCompletionPublishedAsync(Guid executionId, Stage stage, int attempt, CancellationToken cancellationToken)
+    public Task<bool> MarkCompletionPublishedAsync(Guid executionId, Stage stage, int attempt, CancellationToken cancellationToken) =>
+        MarkUnpublishedSuccessAsync("completion_published_at", executionId, stage, attempt, cancellationToken);
+
+    /// <summary>
+    /// Records that a publish of <paramref name="attempt"/>'s completion event failed, unless one has succeeded: the row
+    /// then reads as <see cref="ExecutionRow.CompletionUnpublished"/> until a re-emit gets the event out. Guarded by the
+    /// attempt as <see cref="MarkCompletionPublishedAsync"/> is.
+    /// </summary>
+    public Task MarkCompletionPublishFailedAsync(Guid executionId, Stage stage, int attempt, CancellationToken cancellationToken) =>
+        MarkUnpublishedSuccessAsync("completion_publish_failed_at", executionId, stage, attempt, cancellationToken);
+
+    /// <summary>Sets <paramref name="column"/> (one of the two above, never input) on the attempt's success not yet published.</summary>
+    private async Task<bool> MarkUnpublishedSuccessAsync(string column, Guid executionId, Stage stage, int attempt, CancellationToken cancellationToken)
     {
-        await using var cmd = dataSource.CreateCommand("""
-            UPDATE ingestion_job_execution SET completion_published_at = @now
+        if (column is not ("completion_published_at" or "completion_publish_failed_at"))
+        {
+            throw new ArgumentOutOfRangeException(nameof(column), column, "not a completion publish column");
+        }
+
+        await using var cmd = dataSource.CreateCommand($"""
+            UPDATE ingestion_job_execution SET {column} = @now
             WHERE execution_id = @execution_id AND stage = @stage AND status = 'SUCCESS' AND attempt = @attempt
               AND completion_published_at IS NULL
             """);
@@ -297,25 +314,6 @@ public sealed class ExecutionLedger(NpgsqlDataSource dataSource, TimeProvider ti
         cmd.Parameters.AddWithValue("attempt", attempt);
         cmd.Parameters.AddWithValue("now", time.GetUtcNow());
         return await cmd.ExecuteNonQueryAsync(cancellationToken) == 1;
-    }
-
-    /// <summary>
-    /// Records that a publish of <paramref name="attempt"/>'s completion event failed, unless one has succeeded: the row
-    /// then reads as <see cref="ExecutionRow.CompletionUnpublished"/> until a re-emit gets the event out. Guarded by the
-    /// attempt as <see cref="MarkCompletionPublishedAsync"/> is.
-    /// </summary>
-    public async Task MarkCompletionPublishFailedAsync(Guid executionId, Stage stage, int attempt, CancellationToken cancellationToken)
-    {
-        await using var cmd = dataSource.CreateCommand("""
-            UPDATE ingestion_job_execution SET completion_publish_failed_at = @now
-            WHERE execution_id = @execution_id AND stage = @stage AND status = 'SUCCESS' AND attempt = @attempt
-              AND completion_published_at IS NULL
-            """);
-        cmd.Parameters.AddWithValue("execution_id", executionId);
-        cmd.Parameters.AddWithValue("stage", stage.ToWire());
-        cmd.Parameters.AddWithValue("attempt", attempt);
-        cmd.Parameters.AddWithValue("now", time.GetUtcNow());
-        await cmd.ExecuteNonQueryAsync(cancellationToken);
     }
 
     /// <summary>Fixes the stage's data window at its first attempt; later attempts get the stored one back.</summary>
