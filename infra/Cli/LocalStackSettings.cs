@@ -42,10 +42,14 @@ internal static class LocalStackSettings
 
         AddDefault(environment, local, HeartbeatVariable, options.HeartbeatInterval);
         AddDefault(environment, local, StaleAfterVariable, options.StaleAfter);
+        // The local stack's gold is DuckDB whatever FP_WAREHOUSE says: its value is checked on its own, and the rules
+        // that tie bigquery to FP_STORAGE=gcs and FP_BQ_SILVER_BUCKET do not apply to a stack that ignores all three.
+        local["FP_WAREHOUSE"] = PipelineSettings.DuckDbWarehouse;
         var config = new ConfigurationBuilder().AddConfiguration(environment).AddInMemoryCollection(local).Build();
         PipelineSettings settings;
         try
         {
+            _ = PipelineSettings.WarehouseFrom(environment);
             settings = PipelineSettings.FromConfiguration(config);
             AlertSettings.FromConfiguration(environment);
         }
