@@ -40,7 +40,6 @@ internal sealed class DataDirectoryLock : IDisposable
         }
 
         var directory = Path.GetFullPath(dataDirectory);
-
         var path = Path.Combine(directory, FileName);
         try
         {

@@ -163,7 +163,7 @@ public static partial class PubSubEventParser
         }
 
         var resource = context.TryGetProperty("resource", out var r)
-            ? (r.ValueKind == JsonValueKind.Object ? OptionalString(r, "name") : Text(r, "resource"))
+            ? (r.ValueKind == JsonValueKind.Object ? OptionalString(r, "name") : PipelineJson.Text(r, "resource"))
             : null;
         var id = OptionalString(context, "eventId") ?? throw new MessageRejectedException("eventId", "is required");
         var time = OptionalString(context, "timestamp");
@@ -241,7 +241,7 @@ public static partial class PubSubEventParser
 
             foreach (var p in a.EnumerateObject())
             {
-                attributes[PropertyName(p, "message.attributes")] = p.Value.ValueKind == JsonValueKind.String ? Text(p.Value, "message.attributes") : p.Value.GetRawText();
+                attributes[PropertyName(p, "message.attributes")] = p.Value.ValueKind == JsonValueKind.String ? PipelineJson.Text(p.Value, "message.attributes") : p.Value.GetRawText();
             }
         }
 
@@ -295,24 +295,7 @@ public static partial class PubSubEventParser
         }
     }
 
-    /// <summary>
-    /// A JSON string's value. JSON that parses may still escape an unpaired surrogate (<c>"\ud800"</c>), which
-    /// System.Text.Json refuses to read as a .NET string (InvalidOperationException): as permanent as invalid JSON, so
-    /// the message is rejected naming <paramref name="field"/>, not answered 500 until it is dead-lettered.
-    /// </summary>
-    private static string Text(JsonElement value, string field)
-    {
-        try
-        {
-            return value.GetString()!;
-        }
-        catch (InvalidOperationException ex)
-        {
-            throw new MessageRejectedException(field, $"is not valid UTF-16 text ({ex.Message})");
-        }
-    }
-
-    /// <summary>A property's name, read as <see cref="Text"/> reads a value.</summary>
+    /// <summary>A property's name, read as <see cref="PipelineJson.Text"/> reads a value.</summary>
     private static string PropertyName(JsonProperty property, string field)
     {
         try
@@ -326,7 +309,7 @@ public static partial class PubSubEventParser
     }
 
     private static string? OptionalString(JsonElement obj, string name) =>
-        obj.ValueKind == JsonValueKind.Object && obj.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? Text(v, name) : null;
+        obj.ValueKind == JsonValueKind.Object && obj.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? PipelineJson.Text(v, name) : null;
 
     /// <summary>
     /// A string that may be spelled in camelCase or snake_case (both appear in real pushes); absent or null is null,
@@ -338,7 +321,7 @@ public static partial class PubSubEventParser
         {
             if (obj.TryGetProperty(candidate, out var v) && v.ValueKind != JsonValueKind.Null)
             {
-                return v.ValueKind == JsonValueKind.String ? Text(v, field) : throw new MessageRejectedException(field, $"must be a string, got {v.ValueKind}");
+                return v.ValueKind == JsonValueKind.String ? PipelineJson.Text(v, field) : throw new MessageRejectedException(field, $"must be a string, got {v.ValueKind}");
             }
         }
 

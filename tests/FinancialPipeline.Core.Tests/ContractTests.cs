@@ -221,6 +221,23 @@ public sealed class ContractTests
         Assert.Contains("not valid UTF-16", rejected.Reason, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void CompletionMessage_AMetricNameEscapingAnUnpairedSurrogate_IsRejectedByTheTypedRead()
+    {
+        // Only the typed deserialisation reads metric names; System.Text.Json reports the bad text as a JsonException.
+        var executionId = Guid.NewGuid();
+        var body = $$"""
+            {"schema_version":1,"execution_id":"{{executionId}}","job_name":"financial_extract","stage":"silver",
+             "window":{"start":"2026-11-20T00:00:00Z","end":"2026-11-21T00:00:00Z"},"records":{"in":1,"written":1,"rejected":0},
+             "outputs":[],"touched_dates":[],"metrics":{"\ud800":1},"failed_tickers":[],"attempt":1,"completed_at":"2026-11-21T00:01:00Z"}
+            """;
+
+        var rejected = Assert.Throws<MessageRejectedException>(() => StageCompletedMessage.Parse(Encoding.UTF8.GetBytes(body), Stage.Silver));
+
+        Assert.Equal(("$.metrics", (Guid?)executionId), (rejected.Field, rejected.ExecutionId));
+        Assert.StartsWith("has the wrong shape", rejected.Reason, StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData("AAPL,bad ticker!", 3600, 10800, "fp-bronze", "1h", "tickers")]
     [InlineData("AAPL,ABCDEFGHIJKLMNOPQRSTU", 3600, 10800, "fp-bronze", "1h", "tickers")]

@@ -188,11 +188,6 @@ public sealed record StageCompletedMessage
         {
             throw new MessageRejectedException(ex.Path ?? "data", $"has the wrong shape ({ex.Message})");
         }
-        catch (InvalidOperationException ex)
-        {
-            // A string escaping an unpaired surrogate ("\ud800"): see PipelineJson.Text.
-            throw new MessageRejectedException("data", $"holds text that is not valid UTF-16 ({ex.Message})");
-        }
 
         // CheckShape rejected a null list or entry and a malformed touched date, so the consuming stage never meets them after its claim.
         return message;

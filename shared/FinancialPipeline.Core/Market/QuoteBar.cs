@@ -13,9 +13,9 @@ public readonly record struct QuoteBar(
 
 /// <summary>
 /// What a provider returned for one ticker and window. A failure (<see cref="Error"/> set) is <see cref="Transient"/>
-/// when asking again later may succeed (a rate limit, a server error, a timeout, a network error, an unexpected
-/// exception), and permanent otherwise (an unknown or delisted symbol, a request the provider refuses, a response that
-/// breaks the format, a ticker that is not one): Extract fails the stage, to be retried, on a transient one, and writes
+/// when asking again later may succeed (a rate limit, a server error, a timeout, a network error; see
+/// <see cref="UnexpectedFailure"/>), and permanent otherwise (an unknown or delisted symbol, a request the provider
+/// refuses, a response that breaks the format, a ticker that is not one, an unexpected exception that is not I/O): Extract fails the stage, to be retried, on a transient one, and writes
 /// the other tickers without the permanently failed one.
 /// </summary>
 public sealed record TickerQuotes(string Ticker, IReadOnlyList<QuoteBar> Bars, int DroppedBars = 0, string? Error = null, bool Transient = false)

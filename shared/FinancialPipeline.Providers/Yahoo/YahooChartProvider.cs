@@ -16,8 +16,8 @@ namespace FinancialPipeline.Providers.Yahoo;
 /// concurrency bound. 429, 5xx, timeouts and network errors are retried with exponential backoff that honours
 /// Retry-After; what still fails, and unknown symbols (404), come back as <see cref="TickerQuotes.Error"/>, marked
 /// <see cref="TickerQuotes.Transient"/> when a later retry may succeed (429, 408, 5xx, timeouts and network errors after
-/// the last attempt or a Retry-After longer than allowed; an unexpected exception) and permanent otherwise (404, any other
-/// status, a malformed response, a ticker that is not one).
+/// the last attempt or a Retry-After longer than allowed; an unexpected I/O exception) and permanent otherwise (404, any
+/// other status, a malformed response, a ticker that is not one, any other unexpected exception).
 /// </summary>
 public sealed partial class YahooChartProvider : IQuoteProvider, IDisposable
 {
