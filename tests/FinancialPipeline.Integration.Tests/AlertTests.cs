@@ -5,6 +5,7 @@ using FinancialPipeline.Core.Contracts;
 using FinancialPipeline.DevServices;
 using FinancialPipeline.PubSub;
 using FinancialPipeline.Stages.Alerts;
+using FinancialPipeline.Stages.Operations;
 using FinancialPipeline.Tests.Shared;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -244,6 +245,7 @@ public sealed class AlertTests(StackFixture stack, ITestOutputHelper output)
         await pipeline.PubSub.DeleteTopicAsync(pipeline.Topology.BronzeCompletedTopic); // publishing bronze's completion now fails with 404
         var start = new StartMessage(Guid.NewGuid(), job.JobName, null, null);
         var clock = Stopwatch.StartNew();
+        var requestedAt = TimeProvider.System.GetUtcNow();
 
         await driver.PublishStartAsync(start);
         var post = (await WaitForPostsAsync(slack, start.ExecutionId.ToString("D"), 1))[0];
@@ -267,6 +269,10 @@ public sealed class AlertTests(StackFixture stack, ITestOutputHelper output)
         var row = Assert.Single(await Alerts().ListByExecutionAsync(start.ExecutionId, CancellationToken.None));
         Assert.Equal(($"dead_letter:{start.ExecutionId:D}:bronze:1:unpublished", "dead_letter", "SENT", "bronze"), (row.DedupeKey, row.Kind, row.Status, row.Stage));
         await AssertNoMorePostsAsync(slack, 1);
+        // fp run / fp backfill stop waiting on it at once, naming the re-emit.
+        var rows = await driver.Ledger.ListAsync(start.ExecutionId, CancellationToken.None);
+        var reason = await new FinalFailures(new RejectedMessageStore(stack.DataSource), Alerts()).ReasonAsync(start.ExecutionId, rows, requestedAt, CancellationToken.None);
+        Assert.Equal($"bronze succeeded but no delivery could publish its completion event, and its trigger was dead-lettered (alerted): the next stage has not run; once publishing works, fp publish --job {job.JobName} --execution-id {start.ExecutionId:D} re-emits it without redoing the work", reason);
     }
 
     /// <summary>

@@ -4,9 +4,10 @@ namespace FinancialPipeline.Stages.Operations;
 
 /// <summary>
 /// Whether an execution someone is waiting on (<c>fp run</c>, <c>fp backfill</c>) can still finish by itself. It cannot
-/// when a function rejected one of its messages (acknowledged, never redelivered) or when a stage failed on every
-/// delivery and was dead-lettered (only a replay runs it again): the wait ends at once with the reason instead of at
-/// its timeout.
+/// when a function rejected one of its messages (acknowledged, never redelivered), when a stage failed on every
+/// delivery and was dead-lettered (only a replay runs it again), or when a stage succeeded but no delivery could publish
+/// its completion event and its trigger was dead-lettered (only a re-emit starts the next stage): the wait ends at once
+/// with the reason instead of at its timeout.
 /// </summary>
 public sealed class FinalFailures(RejectedMessageStore rejections, AlertNotificationStore alerts)
 {
@@ -24,16 +25,22 @@ public sealed class FinalFailures(RejectedMessageStore rejections, AlertNotifica
             return $"{rejected.FunctionName} rejected the message: {rejected.Field}: {rejected.Reason}";
         }
 
-        var failed = rows.Where(r => r.Status == "FAILED").ToList();
-        if (failed.Count == 0)
+        var stuck = rows.Where(r => r.Status == "FAILED" || r.CompletionUnpublished).ToList();
+        if (stuck.Count == 0)
         {
             return null;
         }
 
-        // The same test as fp runs: a dead-letter alert was raised for the failed stage's current attempt.
+        // The same test as fp runs: a dead-letter alert was raised for the stage's current attempt (the Alert function
+        // posts an unpublished completion only once the row has settled, after it finished).
         var deadLettered = await alerts.DeadLetteredAsync([executionId], since, cancellationToken);
-        return failed.FirstOrDefault(r => r.IsDeadLettered(deadLettered)) is { } gaveUp
-            ? $"{gaveUp.Stage} failed on every delivery and was dead-lettered: {gaveUp.Error}"
+        if (stuck.FirstOrDefault(r => r.IsDeadLettered(deadLettered)) is { } gaveUp)
+        {
+            return $"{gaveUp.Stage} failed on every delivery and was dead-lettered: {gaveUp.Error}";
+        }
+
+        return stuck.FirstOrDefault(r => r.CompletionUnpublished && deadLettered.TryGetValue((executionId, r.Stage), out var at) && at >= r.FinishedAt) is { } unpublished
+            ? $"{unpublished.Stage} succeeded but no delivery could publish its completion event, and its trigger was dead-lettered (alerted): the next stage has not run; once publishing works, fp publish --job {unpublished.JobName} --execution-id {executionId:D} re-emits it without redoing the work"
             : null;
     }
 }
