@@ -14,7 +14,7 @@ internal static class BackfillCommand
 {
     public static Command Create()
     {
-        var job = new Option<string>("--job") { Description = "Job name", DefaultValueFactory = _ => "financial_extract" };
+        var job = new Option<string>("--job") { Description = "Job name", DefaultValueFactory = _ => "financial_extract" }.JobName();
         var from = new Option<string>("--from") { Description = "First day, UTC (yyyy-MM-dd)", Required = true };
         var to = new Option<string>("--to") { Description = "Day after the last one, UTC (yyyy-MM-dd, exclusive)", Required = true };
         var windowDays = CheckedOptions.WholeNumber("--window-days", "Days per execution (capped by the provider's request span)", defaultValue: 7, min: 1);

@@ -51,7 +51,8 @@ internal static class CheckedOptions
     }
 
     /// <summary>Refuses a given value that is not a job name (<see cref="StartMessage.ValidJobName"/>), before anything is connected to or started.</summary>
-    public static Option<string> JobName(this Option<string> option)
+    public static T JobName<T>(this T option)
+        where T : Option
     {
         option.Validators.Add(result =>
         {

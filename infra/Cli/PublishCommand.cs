@@ -9,7 +9,7 @@ internal static class PublishCommand
 {
     public static Command Create()
     {
-        var job = new Option<string>("--job") { Description = "Job name", DefaultValueFactory = _ => "financial_extract" };
+        var job = new Option<string>("--job") { Description = "Job name", DefaultValueFactory = _ => "financial_extract" }.JobName();
         var executionId = ExecutionIdOption.Create("Execution id to (re)use; new when omitted");
         var from = UtcTimeOption.Create("--from", "Explicit (backfill) window start, UTC (2026-11-20 is midnight UTC)");
         var to = UtcTimeOption.Create("--to", "Explicit (backfill) window end, UTC (exclusive)");

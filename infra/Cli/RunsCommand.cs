@@ -11,7 +11,7 @@ internal static class RunsCommand
     public static Command Create()
     {
         var limit = LimitOption.Create("Executions to show");
-        var job = new Option<string?>("--job") { Description = "Only this job" };
+        var job = new Option<string?>("--job") { Description = "Only this job" }.JobName();
         var executionId = ExecutionIdOption.Create("Print this execution whole: every stage's row with its full error, the alerts raised for it, the rejections naming it");
         var command = new Command("runs", "Recent executions and their stages");
         command.Options.Add(limit);
