@@ -106,7 +106,7 @@ internal static class ExecutionReport
             : deadLettered ? "FAILED, dead-lettered (Pub/Sub gave up; only a replay runs it again)"
             : row.CompletionUnpublished ? "SUCCESS, completion not published (no publish of its completion event has succeeded: the next stage has not been triggered)"
             : row.Status;
-        Line(text, 0, $"{row.Stage}: {status}, attempt {row.Attempt} ({Reason(row.ClaimReason, row.ReplayRequestedBy)})");
+        Line(text, 0, $"{row.Stage}: {status}, attempt {row.Attempt} ({LedgerCells.Reason(row.ClaimReason, row.ReplayRequestedBy)})");
         var duration = row.Duration(now, staleAfter) is { } d
             ? string.Create(CultureInfo.InvariantCulture, $", {d.TotalSeconds:F2} s{(row.IsZombie(now, staleAfter) ? " until its last heartbeat" : string.Empty)}")
             : string.Empty;
@@ -159,13 +159,9 @@ internal static class ExecutionReport
                 "replay" => "reset for replay",
                 _ => "retried",
             };
-            Field(text, i == 0 ? "earlier" : string.Empty, $"attempt {a.Attempt} ({Reason(a.ClaimReason, a.ReplayRequestedBy)}), started {Time(a.StartedAt)}: {state}; {replaced} {Time(a.ReplacedAt)}");
+            Field(text, i == 0 ? "earlier" : string.Empty, $"attempt {a.Attempt} ({LedgerCells.Reason(a.ClaimReason, a.ReplayRequestedBy)}), started {Time(a.StartedAt)}: {state}; {replaced} {Time(a.ReplacedAt)}");
         }
     }
-
-    /// <summary>Why an attempt was claimed; a replay's with who asked for it (<c>fp replay --by</c>, kept in the ledger).</summary>
-    private static string Reason(string claimReason, string? replayRequestedBy) =>
-        claimReason == "replay" && replayRequestedBy is not null ? $"replay by {Clean(replayRequestedBy)}" : claimReason;
 
     /// <summary>What a replaced success had read and written (its kept completion event), to compare with the replay's.</summary>
     private static string Outcome(ReplacedAttempt attempt)

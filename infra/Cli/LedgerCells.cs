@@ -66,6 +66,12 @@ internal static class LedgerCells
         }
     }
 
+    /// <summary>Why an attempt was claimed; a replay's with who asked for it (<c>fp replay --by</c>, kept in the ledger).</summary>
+    public static string Reason(string claimReason, string? replayRequestedBy) =>
+        claimReason == "replay" && replayRequestedBy is not null
+            ? $"replay by {PayloadText.Printable(replayRequestedBy, int.MaxValue, keepLineBreaks: false)}"
+            : claimReason;
+
     public static string Window(ExecutionRow row) =>
         row.StartTime is { } s && row.EndTime is { } e
             ? string.Create(CultureInfo.InvariantCulture, $"{s:yyyy-MM-dd HH:mm} → {e:yyyy-MM-dd HH:mm}{(row.WindowKind == "backfill" ? " (backfill)" : string.Empty)}")

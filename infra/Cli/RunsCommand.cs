@@ -80,6 +80,7 @@ internal static class RunsCommand
             // FAILED alone does not say whether Pub/Sub is still retrying it; a dead-letter alert says it gave up.
             var status = zombie ? $"[red]ZOMBIE[/] (RUNNING, heartbeat {(now - row.HeartbeatAt).TotalSeconds:F0}s ago)"
                 : row.IsDeadLettered(deadLettered) ? "[red]FAILED, dead-lettered[/]"
+                : row.CompletionUnpublished ? "[red]SUCCESS, completion not published[/]"
                 : Markup.Escape(row.Status);
             table.AddRow(
                 row.ExecutionId.ToString("D"),
@@ -87,7 +88,7 @@ internal static class RunsCommand
                 row.Stage,
                 status,
                 row.Attempt.ToString(CultureInfo.InvariantCulture),
-                row.ClaimReason,
+                Markup.Escape(LedgerCells.Reason(row.ClaimReason, row.ReplayRequestedBy)),
                 LedgerCells.Records(row),
                 LedgerCells.Window(row),
                 row.Duration(now, staleAfter) is { } d ? $"{d.TotalSeconds:F2}s{(zombie ? ", then silent" : string.Empty)}" : "-",

@@ -115,6 +115,11 @@ public sealed class OperationsTests(StackFixture stack)
         Assert.Contains("silver: SUCCESS, attempt 3 (replay by bob)", report.Stdout, StringComparison.Ordinal);
         Assert.Contains("gold: SUCCESS, attempt 3 (replay by bob)", report.Stdout, StringComparison.Ordinal);
         Assert.Contains("attempt 2 (replay by alice), started", report.Stdout, StringComparison.Ordinal);
+
+        // The list says who too, on the replayed stages' lines.
+        var list = await FpProcess.RunAsync(stack.OperatorVariables(pipeline), "runs", "--job", start.JobName);
+        Assert.True(list.ExitCode == 0, list.Stderr);
+        Assert.Equal(2, list.Stdout.Split('\n').Count(l => l.Contains(id, StringComparison.Ordinal) && l.Contains("replay by bob", StringComparison.Ordinal)));
     }
 
     [Fact]
