@@ -112,6 +112,20 @@ public sealed class ContractTests
     }
 
     [Theory]
+    [InlineData("""{"execution_id":"6f1c2d3e-4b5a-4c6d-8e7f-90123456789e","job_name":"financial_extract","execution_id":"6f1c2d3e-4b5a-4c6d-8e7f-90123456789f"}""", "execution_id")]
+    [InlineData("""{"execution_id":"6f1c2d3e-4b5a-4c6d-8e7f-90123456789e","job_name":"a","job_name":"b"}""", "job_name")]
+    [InlineData("""{"execution_id":"6f1c2d3e-4b5a-4c6d-8e7f-90123456789e","job_name":"a","window":{"start":"2026-11-01T00:00:00Z","start":"2026-11-02T00:00:00Z","end":"2026-11-03T00:00:00Z"}}""", "window.start")]
+    [InlineData("""{"execution_id":"6f1c2d3e-4b5a-4c6d-8e7f-90123456789e","job_name":"a","extra":[{"k":1},{"k":1,"k":2}]}""", "extra[1].k")]
+    public void AMessageNamingAPropertyTwice_IsRejected_NotResolvedByTheLastOne(string json, string field)
+    {
+        var ex = Assert.Throws<MessageRejectedException>(() => StartMessage.Parse(Encoding.UTF8.GetBytes(json)));
+
+        Assert.Equal((field, "is given twice in the same object; which value was meant is ambiguous"), (ex.Field, ex.Reason));
+        // Filed under the message's execution, unless its id is what is doubled.
+        Assert.Equal(field == "execution_id" ? null : Guid.Parse("6f1c2d3e-4b5a-4c6d-8e7f-90123456789e"), ex.ExecutionId);
+    }
+
+    [Theory]
     [InlineData("""{"execution_id":"6f1c2d3e-4b5a-4c6d-8e7f-901234567890","job_name":"Bad Job!"}""", "job_name")]
     [InlineData("""{"execution_id":"6f1c2d3e-4b5a-4c6d-8e7f-901234567890","job_name":"j","window":"today"}""", "window")]
     public void StartMessage_RejectedAfterItsExecutionIdParsed_NamesThatExecution(string json, string field)

@@ -43,6 +43,14 @@ public sealed class PoisonMessageTests(StackFixture stack)
         // The execution id parses, the job name does not: the rejection is recorded under that execution.
         var malformedJobOf = Guid.NewGuid().ToString("D");
         published[await driver.PublishRawAsync(Encoding.UTF8.GetBytes($$"""{"execution_id":"{{malformedJobOf}}","job_name":"Financial Extract"}"""))] = "job_name";
+        // An attribute disagreeing with the body: filed under the body's execution id, the one the message would have run.
+        var attributeMismatchOf = Guid.NewGuid().ToString("D");
+        published[await driver.PublishRawAsync(
+            Encoding.UTF8.GetBytes($$"""{"execution_id":"{{attributeMismatchOf}}","job_name":"financial_extract"}"""),
+            new Dictionary<string, string> { ["execution_id"] = Guid.NewGuid().ToString("D") })] = "attributes.execution_id";
+        // A property given twice is ambiguous, not resolved by the last one.
+        var doubledJobOf = Guid.NewGuid().ToString("D");
+        published[await driver.PublishRawAsync(Encoding.UTF8.GetBytes($$"""{"execution_id":"{{doubledJobOf}}","job_name":"financial_extract","job_name":"{{inactive.JobName}}"}"""))] = "job_name";
 
         var store = new RejectedMessageStore(stack.DataSource);
         async Task<List<RejectedMessageStore.Row>> RecordedAsync() =>
@@ -68,6 +76,9 @@ public sealed class PoisonMessageTests(StackFixture stack)
         Assert.Contains(rows, r => r.Reason.Contains("inactive", StringComparison.Ordinal));
         Assert.StartsWith("is empty: the message has no data", Assert.Single(rows, r => r.MessageId == attributesOnly).Reason, StringComparison.Ordinal);
         Assert.Equal(malformedJobOf, Assert.Single(rows, r => r.Reason.Contains("'Financial Extract' must match", StringComparison.Ordinal)).ExecutionId);
+        Assert.Equal(attributeMismatchOf, Assert.Single(rows, r => r.Field == "attributes.execution_id").ExecutionId);
+        var doubled = Assert.Single(rows, r => r.Reason.Contains("twice", StringComparison.Ordinal));
+        Assert.Equal((doubledJobOf, "is given twice in the same object; which value was meant is ambiguous"), (doubled.ExecutionId, doubled.Reason));
         var report = await FpProcess.RunAsync(stack.OperatorVariables(pipeline), "runs", "--execution-id", malformedJobOf);
         Assert.Equal(0, report.ExitCode);
         Assert.Contains("job_name: 'Financial Extract' must match", report.Stdout, StringComparison.Ordinal);

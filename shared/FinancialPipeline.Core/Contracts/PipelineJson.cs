@@ -44,7 +44,71 @@ public static partial class PipelineJson
             throw new MessageRejectedException("data", $"expected a JSON object, got {kind}");
         }
 
+        if (FirstDuplicateProperty(doc.RootElement, path: null) is { } duplicate)
+        {
+            // Named under the message's execution, as any rejection after its id parsed, unless the id is what is doubled.
+            var executionId = duplicate != "execution_id"
+                && doc.RootElement.TryGetProperty("execution_id", out var id) && id.ValueKind == JsonValueKind.String
+                && Guid.TryParseExact(id.GetString(), "D", out var parsed) && parsed != Guid.Empty ? parsed : (Guid?)null;
+            doc.Dispose();
+            var rejected = new MessageRejectedException(duplicate, "is given twice in the same object; which value was meant is ambiguous");
+            throw executionId is { } known ? rejected.Of(known) : rejected;
+        }
+
         return doc;
+    }
+
+    /// <summary>
+    /// The path of the first property named twice in one object (which <c>execution_id</c>?), where a reader would
+    /// silently take the last one; null when there is none. Walked here rather than left to the parser's own option,
+    /// whose error names neither the object nor the field. A name that is not valid UTF-16 is left to the readers,
+    /// which reject it naming their field.
+    /// </summary>
+    private static string? FirstDuplicateProperty(JsonElement element, string? path)
+    {
+        switch (element.ValueKind)
+        {
+            case JsonValueKind.Object:
+                var seen = new HashSet<string>(StringComparer.Ordinal);
+                foreach (var property in element.EnumerateObject())
+                {
+                    string name;
+                    try
+                    {
+                        name = property.Name;
+                    }
+                    catch (InvalidOperationException)
+                    {
+                        continue;
+                    }
+
+                    var field = path is null ? name : $"{path}.{name}";
+                    if (!seen.Add(name))
+                    {
+                        return field;
+                    }
+
+                    if (FirstDuplicateProperty(property.Value, field) is { } inner)
+                    {
+                        return inner;
+                    }
+                }
+
+                return null;
+            case JsonValueKind.Array:
+                var i = 0;
+                foreach (var item in element.EnumerateArray())
+                {
+                    if (FirstDuplicateProperty(item, $"{path}[{i++}]") is { } inner)
+                    {
+                        return inner;
+                    }
+                }
+
+                return null;
+            default:
+                return null;
+        }
     }
 
     /// <summary>

@@ -69,17 +69,20 @@ internal static class AttributeGuard
         }
     }
 
-    /// <summary>Attributes are optional (a hand-written replay may omit them) but must agree with the body when set.</summary>
+    /// <summary>
+    /// Attributes are optional (a hand-written replay may omit them) but must agree with the body when set. A rejection
+    /// is filed under the body's execution id, the one the message would have run, so <c>fp runs --execution-id</c> shows it.
+    /// </summary>
     public static void Check(MessagePublishedData data, Guid executionId, string jobName)
     {
         if (data.Message.Attributes.TryGetValue("execution_id", out var id) && !string.Equals(id, executionId.ToString("D"), StringComparison.OrdinalIgnoreCase))
         {
-            throw new MessageRejectedException("attributes.execution_id", $"'{id}' disagrees with the body's {executionId:D}");
+            throw new MessageRejectedException("attributes.execution_id", $"'{id}' disagrees with the body's {executionId:D}").Of(executionId);
         }
 
         if (data.Message.Attributes.TryGetValue("job_name", out var job) && job != jobName)
         {
-            throw new MessageRejectedException("attributes.job_name", $"'{job}' disagrees with the body's '{jobName}'");
+            throw new MessageRejectedException("attributes.job_name", $"'{job}' disagrees with the body's '{jobName}'").Of(executionId);
         }
     }
 }
