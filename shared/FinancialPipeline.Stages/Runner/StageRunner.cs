@@ -260,6 +260,8 @@ public sealed partial class StageRunner(
     private async Task HeartbeatAsync(Lease lease, CancellationTokenSource lost, CancellationToken stop)
     {
         using var timer = new PeriodicTimer(ledger.Options.HeartbeatInterval, time);
+        var failures = 0;
+        var lastBeat = time.GetUtcNow();
         try
         {
             while (await timer.WaitForNextTickAsync(stop))
@@ -272,10 +274,25 @@ public sealed partial class StageRunner(
                 catch (Npgsql.NpgsqlException ex)
                 {
                     // A DB blip must not kill the work; the next tick tries again (staleness allows several misses).
-                    LogHeartbeatError(logger, ex);
+                    // One line on the first miss and every fifth after it, not a stack trace every tick of an outage.
+                    failures++;
+                    LogHeartbeatErrorDetail(logger, ex, lease.Attempt, failures);
+                    if (failures % 5 == 1)
+                    {
+                        var silent = time.GetUtcNow() - lastBeat;
+                        LogHeartbeatError(logger, lease.Attempt, failures, silent.TotalSeconds, ledger.Options.StaleAfter.TotalSeconds, ex.GetType().Name, ex.Message);
+                    }
+
                     continue;
                 }
 
+                if (failures > 0)
+                {
+                    LogHeartbeatRecovered(logger, lease.Attempt, failures);
+                    failures = 0;
+                }
+
+                lastBeat = time.GetUtcNow();
                 if (!owned)
                 {
                     await lost.CancelAsync();
@@ -398,6 +415,12 @@ public sealed partial class StageRunner(
     [LoggerMessage(Level = LogLevel.Debug, Message = "attempt {Attempt}: marking it FAILED did not reach the control database; retrying")]
     private static partial void LogFailureNotRecordedYet(ILogger logger, Exception exception, int attempt);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "heartbeat failed; will retry on the next tick")]
-    private static partial void LogHeartbeatError(ILogger logger, Exception exception);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "attempt {Attempt}: heartbeat failed ({Failures} in a row, none written for {SilentSeconds:F0} s; the row goes stale after {StaleAfterSeconds:F0} s): {ErrorType}: {Error}; retrying every tick")]
+    private static partial void LogHeartbeatError(ILogger logger, int attempt, int failures, double silentSeconds, double staleAfterSeconds, string errorType, string error);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "attempt {Attempt}: heartbeat failure {Failures}")]
+    private static partial void LogHeartbeatErrorDetail(ILogger logger, Exception exception, int attempt, int failures);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "attempt {Attempt}: heartbeat written again after {Failures} failure(s)")]
+    private static partial void LogHeartbeatRecovered(ILogger logger, int attempt, int failures);
 }
