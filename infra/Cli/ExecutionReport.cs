@@ -102,7 +102,7 @@ internal static class ExecutionReport
     private static void WriteStage(StringBuilder text, ExecutionRow row, DateTimeOffset now, TimeSpan staleAfter, bool deadLettered)
     {
         var status = row.IsZombie(now, staleAfter)
-            ? $"ZOMBIE (RUNNING, heartbeat {(now - row.HeartbeatAt).TotalSeconds:F0} s ago, stale after {staleAfter.TotalSeconds:F0} s)"
+            ? $"ZOMBIE (RUNNING, heartbeat {(now - row.HeartbeatAt).TotalSeconds:F0} s ago, stale after {staleAfter.TotalSeconds:F0} s){(deadLettered ? ", dead-lettered (Pub/Sub gave up before a redelivery could take it over; only a replay runs it again)" : string.Empty)}"
             : deadLettered ? "FAILED, dead-lettered (Pub/Sub gave up; only a replay runs it again)"
             : row.CompletionUnpublished ? "SUCCESS, completion not published (no publish of its completion event has succeeded: the next stage has not been triggered)"
             : row.Status;

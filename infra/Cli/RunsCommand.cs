@@ -48,7 +48,7 @@ internal static class RunsCommand
         var now = env.Operator.Time.GetUtcNow(); // after the rows: a stage claimed meanwhile would run for a negative time
         var rejectedToday = await new RejectedMessageStore(env.DataSource).CountSinceAsync(now.AddDays(-1), ct);
         var deadLettered = await new AlertNotificationStore(env.DataSource, env.Operator.Time)
-            .DeadLetteredAsync(rows.Where(r => r.Status == "FAILED").Select(r => r.ExecutionId).Distinct(), raisedSince: null, ct);
+            .DeadLetteredAsync(rows.Where(r => r.Status is "FAILED" or "RUNNING").Select(r => r.ExecutionId).Distinct(), raisedSince: null, ct);
 
         if (rows.Count == 0)
         {
@@ -78,7 +78,8 @@ internal static class RunsCommand
         {
             var zombie = row.IsZombie(now, staleAfter);
             // FAILED alone does not say whether Pub/Sub is still retrying it; a dead-letter alert says it gave up.
-            var status = zombie ? $"[red]ZOMBIE[/] (RUNNING, heartbeat {(now - row.HeartbeatAt).TotalSeconds:F0}s ago)"
+            var status = zombie && row.IsDeadLettered(deadLettered) ? $"[red]ZOMBIE, dead-lettered[/] (heartbeat {(now - row.HeartbeatAt).TotalSeconds:F0}s ago; only a replay runs it again)"
+                : zombie ? $"[red]ZOMBIE[/] (RUNNING, heartbeat {(now - row.HeartbeatAt).TotalSeconds:F0}s ago)"
                 : row.IsDeadLettered(deadLettered) ? "[red]FAILED, dead-lettered[/]"
                 : row.CompletionUnpublished ? "[red]SUCCESS, completion not published[/]"
                 : Markup.Escape(row.Status);

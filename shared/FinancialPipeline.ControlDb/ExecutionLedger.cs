@@ -88,14 +88,16 @@ public sealed record ExecutionRow(
     public bool IsZombie(DateTimeOffset now, TimeSpan staleAfter) => Status == "RUNNING" && HeartbeatAt < now - staleAfter;
 
     /// <summary>
-    /// FAILED, and Pub/Sub gave up on the message of this attempt: a dead-letter alert raised since the attempt started.
-    /// An older one gave up on a message a replay has since replaced (its redeliveries may still be retrying this row),
+    /// Pub/Sub gave up on the message of this attempt, so nothing will deliver it again (only a replay, or a new message
+    /// of the execution, runs the stage): a dead-letter alert raised since the attempt started, for a row that is FAILED
+    /// or RUNNING without a heartbeat since (its worker went silent, and the alert came before a takeover could).
+    /// An older alert gave up on a message a replay has since replaced (its redeliveries may still be retrying this row),
     /// and a row just reset for replay waits for its new message.
     /// </summary>
     public bool IsDeadLettered(DateTimeOffset? newestDeadLetterAlert) =>
-        Status == "FAILED"
-        && newestDeadLetterAlert >= StartedAt
-        && !(Error?.StartsWith(ExecutionLedger.ReplayMarker, StringComparison.Ordinal) ?? false);
+        newestDeadLetterAlert >= StartedAt
+        && ((Status == "FAILED" && !(Error?.StartsWith(ExecutionLedger.ReplayMarker, StringComparison.Ordinal) ?? false))
+            || (Status == "RUNNING" && HeartbeatAt < newestDeadLetterAlert));
 
     /// <summary>The same, given the newest dead-letter alert of each (execution, stage), as the alert store returns them.</summary>
     public bool IsDeadLettered(IReadOnlyDictionary<(Guid ExecutionId, string Stage), DateTimeOffset> newestDeadLetterAlerts) =>

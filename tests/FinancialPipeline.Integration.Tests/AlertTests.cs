@@ -200,6 +200,8 @@ public sealed class AlertTests(StackFixture stack, ITestOutputHelper output)
         var post = (await WaitForPostsAsync(slack, start.ExecutionId.ToString("D"), 1))[0];
         Assert.True(clock.Elapsed > TimeSpan.FromSeconds(3), $"posted after {clock.Elapsed.TotalSeconds:F1} s, while the heartbeat was fresh");
         Assert.Contains("*Ledger*\nRUNNING, attempt 1", AllText(post), StringComparison.Ordinal);
+        Assert.Contains("Its worker went silent: the last heartbeat was at ", AllText(post), StringComparison.Ordinal);
+        Assert.Contains("nothing will run it again: replay it (below)", AllText(post), StringComparison.Ordinal);
         await AssertNoMorePostsAsync(slack, 1);
     }
 

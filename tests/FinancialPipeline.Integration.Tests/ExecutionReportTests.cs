@@ -83,6 +83,24 @@ public sealed class ExecutionReportTests
         Assert.Equal(deadLettered, row.IsDeadLettered(alert.CreatedAt));
     }
 
+    [Theory]
+    [InlineData(-1, true)]  // silent since before the alert: Pub/Sub gave up before a redelivery could take it over
+    [InlineData(1, false)]  // it heartbeat again after the alert (a frozen worker resumed): not given up on
+    public void AZombieWhoseMessageWasDeadLettered_IsSaidToNeedAReplay(int heartbeatMinutesAfterAlert, bool deadLettered)
+    {
+        var id = Guid.NewGuid();
+        var now = new DateTimeOffset(2026, 11, 24, 13, 40, 0, TimeSpan.Zero);
+        var alertAt = now.AddMinutes(-5);
+        var row = LedgerCellsTests.Row("bronze", "RUNNING", null, id) with { StartedAt = now.AddMinutes(-10), HeartbeatAt = alertAt.AddMinutes(heartbeatMinutesAfterAlert), FinishedAt = null };
+        var alert = new AlertNotificationRow($"dead_letter:{id:D}:bronze:1", FinancialPipeline.Stages.Alerts.AlertMessage.DeadLetterKind, id, "bronze", "SENT", "slack", 1, null, "gave up", alertAt, alertAt);
+
+        var report = ExecutionReport.Render(new ExecutionReport.Facts(id, [row], [alert], [], []), now, TimeSpan.FromSeconds(30));
+
+        Assert.Equal(deadLettered, row.IsDeadLettered(alert.CreatedAt));
+        Assert.Equal(deadLettered, report.Contains("stale after 30 s), dead-lettered (Pub/Sub gave up before a redelivery could take it over; only a replay runs it again)", StringComparison.Ordinal));
+        Assert.Contains("bronze: ZOMBIE (RUNNING, heartbeat", report, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void AReplacedSuccessKeptWithoutItsCompletionEvent_ShowsItsRecordsCount()
     {

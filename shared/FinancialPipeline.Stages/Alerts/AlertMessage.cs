@@ -195,7 +195,9 @@ public static partial class AlertComposer
             return $"No ledger row for ({deadLetter.ExecutionId:D}, {deadLetter.Stage.Value.ToWire()}): the stage never claimed the message.";
         }
 
-        var error = row.Error ?? $"(no error recorded; status {row.Status})";
+        var error = row.Status == "RUNNING"
+            ? $"Its worker went silent: the last heartbeat was at {PipelineJson.FormatUtc(row.HeartbeatAt)} (attempt {row.Attempt}). It crashed, hung, or lost the control database, and Pub/Sub gave up on the message before a redelivery took the stage over, so nothing will run it again: replay it (below)."
+            : row.Error ?? $"(no error recorded; status {row.Status})";
         return error.Length > MaxErrorChars ? error[..MaxErrorChars] + "…" : error;
     }
 

@@ -1,3 +1,4 @@
+using FinancialPipeline.Core.Contracts;
 using FinancialPipeline.ControlDb;
 
 namespace FinancialPipeline.Stages.Operations;
@@ -25,7 +26,7 @@ public sealed class FinalFailures(RejectedMessageStore rejections, AlertNotifica
             return $"{rejected.FunctionName} rejected the message: {rejected.Field}: {rejected.Reason}";
         }
 
-        var stuck = rows.Where(r => r.Status == "FAILED" || r.CompletionUnpublished).ToList();
+        var stuck = rows.Where(r => r.Status is "FAILED" or "RUNNING" || r.CompletionUnpublished).ToList();
         if (stuck.Count == 0)
         {
             return null;
@@ -36,7 +37,9 @@ public sealed class FinalFailures(RejectedMessageStore rejections, AlertNotifica
         var deadLettered = await alerts.DeadLetteredAsync([executionId], since, cancellationToken);
         if (stuck.FirstOrDefault(r => r.IsDeadLettered(deadLettered)) is { } gaveUp)
         {
-            return $"{gaveUp.Stage} failed on every delivery and was dead-lettered: {gaveUp.Error}";
+            return gaveUp.Status == "RUNNING"
+                ? $"{gaveUp.Stage}'s worker went silent (last heartbeat {PipelineJson.FormatUtc(gaveUp.HeartbeatAt)}) and its message was dead-lettered before a redelivery could take it over: only a replay runs it again"
+                : $"{gaveUp.Stage} failed on every delivery and was dead-lettered: {gaveUp.Error}";
         }
 
         return stuck.FirstOrDefault(r => r.CompletionUnpublished && deadLettered.TryGetValue((executionId, r.Stage), out var at) && at >= r.FinishedAt) is { } unpublished
