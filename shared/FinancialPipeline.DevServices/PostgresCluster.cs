@@ -90,6 +90,21 @@ public sealed class PostgresCluster : IAsyncDisposable
 
             await pm.WaitForExitAsync(CancellationToken.None);
         }
+        else if (File.Exists(Path.Combine(DataDirectory, "postmaster.pid")))
+        {
+            // Restarted under us (pg_ctl restart or start on this throwaway data directory, e.g. by hand to try an
+            // outage): that server is not our child, but it runs on the directory removed below. pg_ctl stops it by
+            // its pid file, and refuses a stale one (a postmaster killed earlier), so no reused pid is signalled.
+            try
+            {
+                await RunAsync(Path.Combine(_binDir, "pg_ctl"), ["stop", "-D", DataDirectory, "-m", "fast", "-w", "-t", "15"], CancellationToken.None);
+                _logger.LogInformation("stopped the PostgreSQL server restarted on {Data}", DataDirectory);
+            }
+            catch (InvalidOperationException ex)
+            {
+                _logger.LogInformation("no PostgreSQL server left on {Data} to stop ({Error})", DataDirectory, ex.Message);
+            }
+        }
 
         _postmaster?.Dispose();
         NpgsqlConnection.ClearAllPools();
@@ -150,7 +165,7 @@ public sealed class PostgresCluster : IAsyncDisposable
         throw new InvalidOperationException("PostgreSQL server binaries not found: install Debian's postgresql (15) or set PG_BINDIR to the folder holding initdb and postgres, or set FP_POSTGRES_CONNECTION to use an existing server.");
     }
 
-    private static bool IsRoot() => !OperatingSystem.IsWindows() && Environment.IsPrivilegedProcess;
+    internal static bool IsRoot() => !OperatingSystem.IsWindows() && Environment.IsPrivilegedProcess;
 
     private async Task InitAsync(CancellationToken ct)
     {

@@ -1,3 +1,5 @@
+using System.Diagnostics;
+using System.Globalization;
 using FinancialPipeline.DevServices;
 using FinancialPipeline.Tests.Shared;
 using Microsoft.Extensions.Logging;
@@ -48,6 +50,61 @@ public sealed class DevServicesTests
         Assert.False(Directory.Exists(root));
         Assert.DoesNotContain(captured.Lines, l => l.Level >= LogLevel.Warning && l.Message.StartsWith("could not remove", StringComparison.Ordinal));
         Assert.DoesNotContain(captured.Lines, l => l.Level >= LogLevel.Warning && l.Exception is not null);
+    }
+
+    [Fact]
+    public async Task PostgresCluster_RestartedUnderIt_IsStoppedBeforeItsDirectoryIsRemoved()
+    {
+        // An operator trying an outage restarts the throwaway server by hand: the new postmaster is not fp's child,
+        // and the stop used to leave it running on a deleted directory.
+        var postgres = await PostgresCluster.StartAsync();
+        var first = postgres.ProcessId;
+        var dataDir = postgres.DataDirectory;
+        await RunAsServerOwnerAsync(
+            Path.Combine(PostgresCluster.FindBinDir(null), "pg_ctl"),
+            "restart", "-D", dataDir, "-m", "fast", "-w", "-t", "30", "-l", Path.Combine(dataDir, "restarted.log"));
+        var restarted = int.Parse(File.ReadLines(Path.Combine(dataDir, "postmaster.pid")).First(), CultureInfo.InvariantCulture);
+        Assert.NotEqual(first, restarted);
+        Assert.True(ProcessTrees.IsAlive(restarted));
+
+        try
+        {
+            await postgres.DisposeAsync();
+
+            await ProcessTrees.WaitGoneAsync([restarted], TimeSpan.FromSeconds(10));
+            Assert.False(Directory.Exists(dataDir));
+        }
+        finally
+        {
+            if (ProcessTrees.IsAlive(restarted))
+            {
+                using var leftover = Process.GetProcessById(restarted); // the test started it: a failure must not leak it
+                leftover.Kill();
+            }
+        }
+    }
+
+    private static async Task RunAsServerOwnerAsync(string exe, params string[] args)
+    {
+        var psi = new ProcessStartInfo(PostgresCluster.IsRoot() ? "setpriv" : exe) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+        if (PostgresCluster.IsRoot())
+        {
+            foreach (var a in new[] { "--reuid=postgres", "--regid=postgres", "--init-groups", "--", exe })
+            {
+                psi.ArgumentList.Add(a);
+            }
+        }
+
+        foreach (var a in args)
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        using var process = Process.Start(psi)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        Assert.True(process.ExitCode == 0, $"{Path.GetFileName(exe)} exited {process.ExitCode}: {await stdout}{await stderr}");
     }
 
     [Fact]
