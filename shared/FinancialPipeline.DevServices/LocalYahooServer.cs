@@ -20,6 +20,17 @@ public sealed record LocalYahooServerOptions
 
     /// <summary>Symbols answered 503 with <c>Retry-After: 0</c>, as an overloaded edge does: a transient failure, retried at once.</summary>
     public IReadOnlySet<string> UnavailableSymbols { get; init; } = new HashSet<string>(StringComparer.Ordinal);
+
+    /// <summary>
+    /// Stock splits by symbol, served as Yahoo serves them: the synthetic bars are the prices on the newest basis, a bar
+    /// before a split that has not taken effect at <see cref="Clock"/>'s now is on the old one (prices times the split's
+    /// factor, volume divided by it), and the splits that have taken effect and lie in [period1, period2) are reported in
+    /// <c>events.splits</c>. So a request before a split's date gets old-basis bars and one after it gets every bar restated.
+    /// </summary>
+    public IReadOnlyDictionary<string, IReadOnlyList<StockSplit>> Splits { get; init; } = new Dictionary<string, IReadOnlyList<StockSplit>>(StringComparer.Ordinal);
+
+    /// <summary>The "now" <see cref="Splits"/> take effect by (a test's fake clock); the system clock when null.</summary>
+    public TimeProvider? Clock { get; init; }
 }
 
 /// <summary>
@@ -136,10 +147,19 @@ public sealed class LocalYahooServer : IAsyncDisposable
         // Yahoo appends the live (incomplete) bar after period2 when the market is open; clients must drop it.
         var live = (await _quotes.FetchAsync(symbol, new TimeWindow(window.End, window.End.AddHours(1)), TimeSpan.FromHours(1), context.RequestAborted)).Bars;
         bars.AddRange(live);
+        var now = (_options.Clock ?? TimeProvider.System).GetUtcNow();
+        var splits = _options.Splits.TryGetValue(symbol, out var all) ? all : [];
+        var pending = splits.Where(s => s.Date > now).ToList();
+        if (pending.Count > 0)
+        {
+            bars = [.. bars.Select(b => OnBasisOf(b, pending))];
+        }
+
+        var reported = splits.Where(s => s.Date <= now && s.Date >= window.Start && s.Date < window.End).ToList();
         Interlocked.Increment(ref _ok);
         context.Response.ContentType = "application/json;charset=utf-8";
         await using var json = new Utf8JsonWriter(context.Response.Body);
-        WriteChart(json, symbol, bars);
+        WriteChart(json, symbol, bars, reported);
         await json.FlushAsync(context.RequestAborted);
     }
 
@@ -182,7 +202,24 @@ public sealed class LocalYahooServer : IAsyncDisposable
         _lastAdmitted = now;
     }
 
-    private static void WriteChart(Utf8JsonWriter json, string symbol, List<QuoteBar> bars)
+    /// <summary><paramref name="bar"/> as it was quoted before the <paramref name="pending"/> splits after it took effect.</summary>
+    private static QuoteBar OnBasisOf(QuoteBar bar, List<StockSplit> pending)
+    {
+        var factor = pending.Where(s => bar.Timestamp < s.Date).Aggregate(1.0, (f, s) => f * s.Factor);
+        return factor == 1.0
+            ? bar
+            : bar with
+            {
+                Open = Math.Round(bar.Open * factor, 4),
+                High = Math.Round(bar.High * factor, 4),
+                Low = Math.Round(bar.Low * factor, 4),
+                Close = Math.Round(bar.Close * factor, 4),
+                AdjClose = bar.AdjClose is { } adj ? Math.Round(adj * factor, 4) : null,
+                Volume = (long)Math.Round(bar.Volume / factor),
+            };
+    }
+
+    private static void WriteChart(Utf8JsonWriter json, string symbol, List<QuoteBar> bars, List<StockSplit> splits)
     {
         json.WriteStartObject();
         json.WriteStartObject("chart");
@@ -227,6 +264,25 @@ public sealed class LocalYahooServer : IAsyncDisposable
         json.WriteEndObject();
         json.WriteEndArray();
         json.WriteEndObject();
+        if (splits.Count > 0)
+        {
+            json.WriteStartObject("events");
+            json.WriteStartObject("splits");
+            foreach (var split in splits)
+            {
+                var seconds = split.Date.ToUnixTimeSeconds();
+                json.WriteStartObject(seconds.ToString(CultureInfo.InvariantCulture));
+                json.WriteNumber("date", seconds);
+                json.WriteNumber("numerator", split.Numerator);
+                json.WriteNumber("denominator", split.Denominator);
+                json.WriteString("splitRatio", split.Ratio);
+                json.WriteEndObject();
+            }
+
+            json.WriteEndObject();
+            json.WriteEndObject();
+        }
+
         json.WriteEndObject();
         json.WriteEndArray();
         json.WriteNull("error");

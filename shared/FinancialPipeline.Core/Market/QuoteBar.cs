@@ -22,6 +22,13 @@ public sealed record TickerQuotes(string Ticker, IReadOnlyList<QuoteBar> Bars, i
 {
     public bool Failed => Error is not null;
 
+    /// <summary>
+    /// The stock splits the provider reported with the bars, ascending by date. A provider whose prices are
+    /// split-adjusted as of the request (Yahoo's chart) restates every earlier bar when one takes effect, so bars stored
+    /// before it are on the old basis: Extract re-fetches the ticker's history then (see <c>ExtractWork</c>).
+    /// </summary>
+    public IReadOnlyList<StockSplit> Splits { get; init; } = [];
+
     /// <summary>Failed, and a later attempt at the same window may succeed.</summary>
     public bool FailedTransiently => Failed && Transient;
 
@@ -45,6 +52,20 @@ public sealed record TickerQuotes(string Ticker, IReadOnlyList<QuoteBar> Bars, i
             ? TransientFailure(ticker, error)
             : PermanentFailure(ticker, error);
     }
+}
+
+/// <summary>
+/// A stock split as the provider reported it: from <see cref="Date"/> on (the first bar on the new basis), one share
+/// became <see cref="Numerator"/> / <see cref="Denominator"/> shares (AAPL's 4:1 of 2020-08-31: numerator 4,
+/// denominator 1), so the prices before it divide by <see cref="Factor"/>.
+/// </summary>
+public readonly record struct StockSplit(DateTimeOffset Date, double Numerator, double Denominator)
+{
+    /// <summary>New shares per old share: what a price before the split is divided by.</summary>
+    public double Factor => Numerator / Denominator;
+
+    /// <summary>"4:1".</summary>
+    public string Ratio => string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{Numerator:0.######}:{Denominator:0.######}");
 }
 
 /// <summary>A market-data source. Implementations are chosen by the job config's <c>provider</c> column.</summary>

@@ -9,13 +9,15 @@ namespace FinancialPipeline.Providers.Yahoo;
 /// <param name="OutsideWindow">Bars before the window start or at/after its end (e.g. the live bar Yahoo appends after period2).</param>
 /// <param name="Duplicates">Bars whose timestamp repeated an earlier one; the later bar wins.</param>
 /// <param name="Symbol">The response's <c>meta.symbol</c>, if any.</param>
+/// <remarks><see cref="TickerQuotes.Splits"/> holds the response's <c>events.splits</c>, whatever their date: Yahoo reports the splits of the requested range.</remarks>
 public sealed record YahooChartParseResult(TickerQuotes Quotes, int OutsideWindow, int Duplicates, string? Symbol);
 
 /// <summary>
 /// Reads Yahoo's <c>/v8/finance/chart</c> response. Quirks handled: null OHLCV entries, no <c>timestamp</c>
 /// key with <c>quote:[{}]</c>, <c>result:[]</c>, absent <c>adjclose</c>, bars outside the requested window,
 /// volume written as a float. A <c>chart.error</c> or a response for another symbol becomes a per-ticker
-/// error; arrays whose lengths disagree with <c>timestamp</c> raise <see cref="YahooChartFormatException"/>.
+/// error; arrays whose lengths disagree with <c>timestamp</c> raise <see cref="YahooChartFormatException"/>, as does an
+/// <c>events.splits</c> entry without a valid <c>date</c>, <c>numerator</c> or <c>denominator</c> (the field is named).
 /// </summary>
 public static class YahooChartParser
 {
@@ -104,7 +106,65 @@ public static class YahooChartParser
             return Failure(ticker, $"response is for symbol '{symbol}' but '{ticker}' was requested", symbol);
         }
 
-        return ReadBars(result, ticker, window, symbol);
+        var parsed = ReadBars(result, ticker, window, symbol);
+        var splits = ReadSplits(result, ticker);
+        return splits.Count == 0 ? parsed : parsed with { Quotes = parsed.Quotes with { Splits = splits } };
+    }
+
+    /// <summary>
+    /// <c>events.splits</c>: an object of entries keyed by their date, each <c>{date, numerator, denominator, splitRatio}</c>
+    /// (<c>splitRatio</c>, "4:1", is redundant and not read), ascending by date; empty when the response has none.
+    /// </summary>
+    private static List<StockSplit> ReadSplits(JsonElement result, string ticker)
+    {
+        if (!result.TryGetProperty("events", out var events) || events.ValueKind == JsonValueKind.Null)
+        {
+            return [];
+        }
+
+        if (events.ValueKind != JsonValueKind.Object)
+        {
+            throw new YahooChartFormatException($"chart response for {ticker}: events should be an object but is {events.ValueKind}");
+        }
+
+        if (!events.TryGetProperty("splits", out var splits) || splits.ValueKind == JsonValueKind.Null)
+        {
+            return [];
+        }
+
+        if (splits.ValueKind != JsonValueKind.Object)
+        {
+            throw new YahooChartFormatException($"chart response for {ticker}: events.splits should be an object but is {splits.ValueKind}");
+        }
+
+        var list = new List<StockSplit>();
+        foreach (var entry in splits.EnumerateObject())
+        {
+            var where = $"chart response for {ticker}: events.splits[\"{PayloadText.Printable(entry.Name, 40, keepLineBreaks: false)}\"]";
+            if (entry.Value.ValueKind != JsonValueKind.Object)
+            {
+                throw new YahooChartFormatException($"{where} should be an object but is {entry.Value.ValueKind}");
+            }
+
+            var date = entry.Value.TryGetProperty("date", out var d) && d.ValueKind == JsonValueKind.Number && d.TryGetInt64(out var seconds)
+                && seconds is >= MinUnixSeconds and <= MaxUnixSeconds
+                ? DateTimeOffset.FromUnixTimeSeconds(seconds)
+                : throw new YahooChartFormatException($"{where}.date is not a time in Unix seconds ({Raw(entry.Value, "date")})");
+            var numerator = SplitTerm(entry.Value, "numerator", where);
+            var denominator = SplitTerm(entry.Value, "denominator", where);
+            list.Add(new StockSplit(date, numerator, denominator));
+        }
+
+        return [.. list.DistinctBy(s => s.Date).OrderBy(s => s.Date)];
+
+        static double SplitTerm(JsonElement split, string name, string where) =>
+            split.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.Number && value.GetDouble() is var number
+            && double.IsFinite(number) && number > 0
+                ? number
+                : throw new YahooChartFormatException($"{where}.{name} is not a positive number ({Raw(split, name)})");
+
+        static string Raw(JsonElement split, string name) =>
+            split.TryGetProperty(name, out var value) ? PayloadText.Printable(value.GetRawText(), 40, keepLineBreaks: false) : "missing";
     }
 
     private static YahooChartParseResult ReadBars(JsonElement result, string ticker, TimeWindow window, string? symbol)

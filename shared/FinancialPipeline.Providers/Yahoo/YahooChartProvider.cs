@@ -146,6 +146,7 @@ public sealed partial class YahooChartProvider : IQuoteProvider, IDisposable
         }
 
         var bars = new List<QuoteBar>();
+        var splits = new List<StockSplit>();
         var dropped = 0;
         for (var i = 0; i < chunks.Count; i++)
         {
@@ -159,10 +160,12 @@ public sealed partial class YahooChartProvider : IQuoteProvider, IDisposable
             }
 
             bars.AddRange(result.Bars);
+            splits.AddRange(result.Splits);
             dropped += result.DroppedBars;
         }
 
-        return new TickerQuotes(ticker, bars, dropped);
+        // A split on a request's boundary may be reported by both requests.
+        return new TickerQuotes(ticker, bars, dropped) { Splits = [.. splits.DistinctBy(s => s.Date).OrderBy(s => s.Date)] };
     }
 
     private async Task<TickerQuotes> FetchChunkAsync(string ticker, TimeWindow chunk, string interval, CancellationToken cancellationToken)
@@ -227,6 +230,11 @@ public sealed partial class YahooChartProvider : IQuoteProvider, IDisposable
         {
             var parsed = YahooChartParser.ParseDetailed(body, ticker, chunk);
             LogFetched(ticker, chunk.ToString(), parsed.Quotes.Bars.Count, parsed.Quotes.DroppedBars, parsed.OutsideWindow, parsed.Duplicates);
+            foreach (var split in parsed.Quotes.Splits)
+            {
+                LogSplit(ticker, split.Ratio, split.Date.UtcDateTime);
+            }
+
             return parsed.Quotes;
         }
         catch (YahooChartFormatException ex)
@@ -298,6 +306,9 @@ public sealed partial class YahooChartProvider : IQuoteProvider, IDisposable
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "yahoo {Ticker} {Window}: {Bars} bar(s), {Dropped} dropped (nulls, or replaced by a later bar of the same timestamp: {Duplicates}), {OutsideWindow} outside the window")]
     private partial void LogFetched(string ticker, string window, int bars, int dropped, int outsideWindow, int duplicates);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "yahoo {Ticker}: reports a {Ratio} split effective {SplitDate:yyyy-MM-ddTHH:mm:ssZ}")]
+    private partial void LogSplit(string ticker, string ratio, DateTime splitDate);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "yahoo {Ticker}: attempt {Attempt} failed ({Problem}); retrying in {DelayMs:F0} ms")]
     private partial void LogRetrying(string ticker, int attempt, string problem, double delayMs);

@@ -199,7 +199,7 @@ public static class ExtractWindows
     }
 
     /// <summary>The oldest instant Extract asks a provider that serves <paramref name="reach"/> of history for at <paramref name="now"/>: <see cref="ReachMargin"/> inside it.</summary>
-    private static DateTimeOffset ReachStart(DateTimeOffset now, TimeSpan reach) => now - reach + ReachMargin;
+    internal static DateTimeOffset ReachStart(DateTimeOffset now, TimeSpan reach) => now - reach + ReachMargin;
 
     private static string Format(DateTimeOffset value) => value.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture);
 }

@@ -13,7 +13,9 @@ namespace FinancialPipeline.Stages.Work;
 /// <summary>
 /// Bronze: fetches the job's tickers for its window from the configured provider and writes one raw Parquet
 /// object at <c>financial_quotes/ingest_date=…/execution_id=…/part-00000.parquet</c> (ingest_date is the UTC date
-/// of the pinned window end, so a retry overwrites the same object).
+/// of the pinned window end, so a retry overwrites the same object). A ticker whose response reports a stock split while
+/// silver holds its bars on the old basis is fetched again over that history (<see cref="SplitRestatement"/>): the
+/// object then holds bars before the window too, and its touched dates name them.
 /// </summary>
 public sealed partial class ExtractWork(
     IEnumerable<IQuoteProvider> providers,
@@ -107,8 +109,10 @@ public sealed partial class ExtractWork(
             throw new InvalidOperationException($"all {failed.Count} tickers failed, e.g. {failed[0]}: {results.First(r => r.Ticker == failed[0]).Error}");
         }
 
+        var byTicker = results.ToDictionary(r => r.Ticker, StringComparer.Ordinal);
+        var restated = await new SplitRestatement(store, time, logger).RestateAsync(new StageContextInfo(context.Lease.ExecutionId, job), provider, fetch, byTicker, ct);
         var ingestedAt = time.GetUtcNow();
-        var rows = results
+        var rows = byTicker.Values
             .Where(r => !r.Failed)
             .SelectMany(r => r.Bars)
             .OrderBy(b => b.Ticker, StringComparer.Ordinal).ThenBy(b => b.Timestamp)
@@ -121,7 +125,7 @@ public sealed partial class ExtractWork(
         await context.EnsureOwnedAsync();
         var stored = await store.UploadObjectAsync(job.BucketName, objectName, "application/vnd.apache.parquet", buffer, cancellationToken: ct);
 
-        var dropped = results.Where(r => !r.Failed).Sum(r => r.DroppedBars);
+        var dropped = byTicker.Values.Where(r => !r.Failed).Sum(r => r.DroppedBars);
         return new StageOutcome(
             window,
             new RecordCounts(rows.Count + dropped, rows.Count, dropped),
@@ -133,6 +137,10 @@ public sealed partial class ExtractWork(
                 ["tickers_failed"] = failed.Count,
                 ["bars_dropped"] = dropped,
                 ["window_clamped"] = plan.Note is null && aged is null ? 0 : 1,
+                ["splits_detected"] = restated.SplitsDetected,
+                ["tickers_refetched"] = restated.TickersRefetched,
+                ["split_refetch_bars"] = restated.BarsRefetched,
+                ["split_refetch_incomplete"] = restated.Incomplete,
             },
             failed,
             rows.Count == 0 ? null : rows.Max(r => r.Bar.Timestamp));
