@@ -155,7 +155,12 @@ public static class FunctionCatalog
             Function("extract", "functions/Extract") with
             {
                 PublishesTo = [topology.BronzeCompletedTopic, .. alerts],
-                Buckets = new Dictionary<string, BucketAccess> { [settings.BronzeBucket] = BucketAccess.ReadWrite },
+                // Silver is read only after a stock split, to find the bars stored on the old basis (SplitRestatement).
+                Buckets = new Dictionary<string, BucketAccess>
+                {
+                    [settings.BronzeBucket] = BucketAccess.ReadWrite,
+                    [settings.SilverBucket] = BucketAccess.Read,
+                },
                 UsesControlDb = true,
                 // A window holds its bars in memory: one of ExtractWindows.MaxWindowRows peaks at ≈390 MB RSS, two on one
                 // instance at ≈615 MB, past 512 MiB (Cloud Run stops the instance). One run per instance, as Transform.

@@ -308,7 +308,8 @@ public sealed class PlanVsTopologyTests(RepositoryFixture repo) : IClassFixture<
         var dbSecret = ("secrets fp-postgres-connection", "roles/secretmanager.secretAccessor");
         var expected = new Dictionary<string, (string Resource, string Role)[]>
         {
-            ["extract"] = [("pubsub topics fp-bronze-completed", "roles/pubsub.publisher"), (bronze, "roles/storage.objectUser"), sql, dbSecret],
+            // Extract reads silver after a stock split, to find the bars it must restate.
+            ["extract"] = [("pubsub topics fp-bronze-completed", "roles/pubsub.publisher"), (bronze, "roles/storage.objectUser"), (silver, "roles/storage.objectViewer"), sql, dbSecret],
             ["transform"] = [("pubsub topics fp-silver-completed", "roles/pubsub.publisher"), (bronze, "roles/storage.objectViewer"), (silver, "roles/storage.objectUser"), sql, dbSecret],
             ["aggregate"] =
             [
