@@ -169,7 +169,7 @@ internal static class ExecutionReport
         if (LedgerCells.Completion(attempt.Stage, attempt.CompletionJson) is { } completion)
         {
             var outputs = completion.Outputs.Count == 1 ? "1 output" : string.Create(CultureInfo.InvariantCulture, $"{completion.Outputs.Count} outputs");
-            return $", rows {LedgerCells.Records(completion.Records)}, {outputs}";
+            return $", rows {LedgerCells.Records(completion)}, {outputs}";
         }
 
         return attempt.Records is { } records ? string.Create(CultureInfo.InvariantCulture, $", {records} rows") : string.Empty;

@@ -15,14 +15,32 @@ internal static class LedgerCells
     /// </summary>
     public static string Records(ExecutionRow row)
     {
-        return Counts(row) is { } counts ? Records(counts) : row.Records?.ToString(CultureInfo.InvariantCulture) ?? "-";
+        return Completion(row) is { } completion ? Records(completion) : row.Records?.ToString(CultureInfo.InvariantCulture) ?? "-";
     }
 
-    /// <summary>"in → out", plus the rejected rows when there are any.</summary>
-    public static string Records(RecordCounts counts)
+    /// <summary>
+    /// As <see cref="Records(RecordCounts, long)"/>, with silver's superseded rows: those silver already held from a newer
+    /// ingestion (a replay of an older execution), which are neither written nor rejected.
+    /// </summary>
+    public static string Records(StageCompletedMessage completion) =>
+        Records(completion.Records, completion.Metrics.GetValueOrDefault("rows_superseded"));
+
+    /// <summary>"in → out", plus the rejected and superseded rows when there are any.</summary>
+    public static string Records(RecordCounts counts, long superseded = 0)
     {
         var text = string.Create(CultureInfo.InvariantCulture, $"{counts.In} → {counts.Written}");
-        return counts.Rejected > 0 ? string.Create(CultureInfo.InvariantCulture, $"{text} ({counts.Rejected} rejected)") : text;
+        var set = new List<string>(2);
+        if (counts.Rejected > 0)
+        {
+            set.Add(string.Create(CultureInfo.InvariantCulture, $"{counts.Rejected} rejected"));
+        }
+
+        if (superseded > 0)
+        {
+            set.Add(string.Create(CultureInfo.InvariantCulture, $"{superseded} superseded"));
+        }
+
+        return set.Count == 0 ? text : $"{text} ({string.Join(", ", set)})";
     }
 
     /// <summary>Printed under a table holding a <see cref="GoldUnchanged"/> row, so "→ 0" does not read as data lost.</summary>

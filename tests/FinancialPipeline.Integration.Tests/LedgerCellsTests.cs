@@ -18,6 +18,16 @@ public sealed class LedgerCellsTests
     }
 
     [Fact]
+    public void SilversSupersededRows_AreNamed_SoAReplayOfAnOlderExecutionDoesNotReadAsRowsLost()
+    {
+        // A replay of an older execution: 5 of its 16 rows are already in silver from a newer ingestion.
+        var row = Row("silver", "SUCCESS", new RecordCounts(16, 5, 6), metrics: new Dictionary<string, long> { ["rows_superseded"] = 5 });
+
+        Assert.Equal("16 → 5 (6 rejected, 5 superseded)", LedgerCells.Records(row));
+        Assert.Equal("16 → 11 (5 superseded)", LedgerCells.Records(new RecordCounts(16, 11, 0), superseded: 5));
+    }
+
+    [Fact]
     public void WithoutACompletionEventTheLedgersOwnCountIsShown()
     {
         Assert.Equal("12", LedgerCells.Records(Row("gold", "RUNNING", null) with { Records = 12 }));
@@ -46,7 +56,7 @@ public sealed class LedgerCellsTests
         Assert.Equal(TimeSpan.FromSeconds(2), running.Duration(At.AddMilliseconds(2310)));
     }
 
-    internal static ExecutionRow Row(string stage, string status, RecordCounts? counts, Guid? executionId = null)
+    internal static ExecutionRow Row(string stage, string status, RecordCounts? counts, Guid? executionId = null, IReadOnlyDictionary<string, long>? metrics = null)
     {
         var id = executionId ?? Guid.NewGuid();
         string? json = null;
@@ -59,6 +69,7 @@ public sealed class LedgerCellsTests
                 Stage = stage,
                 Window = new WindowDto(At.AddHours(-2), At),
                 Records = counts,
+                Metrics = metrics ?? new Dictionary<string, long>(),
                 CompletedAt = At,
             }.ToUtf8Json());
         }
