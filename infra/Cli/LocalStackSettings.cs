@@ -69,7 +69,7 @@ internal static class LocalStackSettings
             Console.WriteLine($"note: {string.Join(", ", ignored)} ignored by fp run and fp up: the local stack keeps buckets on the filesystem and gold in DuckDB under the data directory, and applies the migrations itself");
         }
 
-        return options with
+        var applied = options with
         {
             Prefix = environment["FP_TOPIC_PREFIX"] is null ? options.Prefix : settings.TopicPrefix,
             ProjectId = (environment["FP_PROJECT_ID"] ?? environment["GOOGLE_CLOUD_PROJECT"]) is null ? options.ProjectId : settings.ProjectId,
@@ -80,6 +80,15 @@ internal static class LocalStackSettings
             YahooMaxConcurrency = options.YahooMaxConcurrency ?? settings.YahooMaxConcurrency,
             WorkDirectory = options.WorkDirectory ?? settings.WorkDirectory,
         };
+        // A zombie threshold the local subscriptions' redeliveries do not outlast would leave a crashed worker's row to a
+        // replay: refused here, before anything starts, like a threshold under twice the heartbeat.
+        if (LocalPipeline.TakeoverProblem(applied) is { } problem)
+        {
+            Console.Error.WriteLine($"fp {command}: could not start the local stack: {problem}");
+            return null;
+        }
+
+        return applied;
     }
 
     private static void AddDefault(IConfiguration environment, Dictionary<string, string?> local, string name, TimeSpan value)

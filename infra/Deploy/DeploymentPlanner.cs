@@ -41,6 +41,7 @@ public static class DeploymentPlanner
         IReadOnlyList<string> skippedSql)
     {
         settings.Validate();
+        CheckTakeover(settings, topology);
         var triggers = MapTriggers(topology, functions);
         CheckFunctions(settings, functions);
         var plan = new Planner(settings);
@@ -96,6 +97,23 @@ public static class DeploymentPlanner
         $"  fp jobs set --name financial_extract --provider yahoo --tickers AAPL,MSFT --bucket {settings.BronzeBucket} --silver-bucket {settings.SilverBucket}",
         "  (README.md, Deployment, \"The production job\")",
     ];
+
+    /// <summary>
+    /// A stage subscription (one with a dead-letter policy) whose deliveries do not outlast the zombie threshold the
+    /// functions are deployed with would dead-letter a crashed worker's message before any delivery could take its row
+    /// over: refused, naming the subscription and the settings.
+    /// </summary>
+    private static void CheckTakeover(DeploymentSettings settings, PipelineTopology topology)
+    {
+        foreach (var subscription in topology.Subscriptions.Where(s => s.DeadLetter is not null))
+        {
+            var retry = subscription.RetryPolicy ?? new RetryPolicySpec(TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(600)); // Pub/Sub's default
+            if (DeliverySchedule.TakeoverProblem(retry, subscription.DeadLetter!.MaxDeliveryAttempts, settings.StaleAfter, settings.HeartbeatInterval) is { } problem)
+            {
+                throw new InvalidOperationException($"subscription {subscription.SubscriptionId}: {problem}");
+            }
+        }
+    }
 
     /// <summary>Every push subscription of the topology becomes an Eventarc trigger of exactly one function.</summary>
     private static List<(SubscriptionSpec Subscription, FunctionSpec Function)> MapTriggers(PipelineTopology topology, IReadOnlyList<FunctionSpec> functions)
@@ -360,6 +378,13 @@ public static class DeploymentPlanner
                 ["FP_PROJECT_ID"] = settings.ProjectId,
                 ["FP_TOPIC_PREFIX"] = settings.Prefix,
             };
+            if (function.UsesControlDb)
+            {
+                // The threshold the topology's redeliveries were checked against (CheckTakeover), not the hosts' default.
+                environment["FP_STALE_AFTER_SECONDS"] = settings.StaleAfter.TotalSeconds.ToString(CultureInfo.InvariantCulture);
+                environment["FP_HEARTBEAT_SECONDS"] = settings.HeartbeatInterval.TotalSeconds.ToString(CultureInfo.InvariantCulture);
+            }
+
             foreach (var (variable, value) in function.Environment)
             {
                 // gcloud splits --set-env-vars on commas.

@@ -75,6 +75,25 @@ public sealed partial record DeploymentSettings
     /// <summary>A hundred years: beyond it a typing slip is likelier than a wish.</summary>
     public const int MaxBronzeRetentionDays = 36_500;
 
+    /// <summary>
+    /// The zombie threshold the functions are deployed with (<c>FP_STALE_AFTER_SECONDS</c>, set on every function that
+    /// uses the control database): a RUNNING row whose heartbeat is older is taken over by the next delivery.
+    /// </summary>
+    public TimeSpan StaleAfter { get; init; } = TimeSpan.FromSeconds(90);
+
+    /// <summary>The functions' heartbeat interval (<c>FP_HEARTBEAT_SECONDS</c>); <see cref="StaleAfter"/> is at least twice it.</summary>
+    public TimeSpan HeartbeatInterval { get; init; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>Retry policy of the stage subscriptions (Pub/Sub's default, 10 s doubling to 600 s).</summary>
+    public RetryPolicySpec RetryPolicy { get; init; } = new(TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(600));
+
+    /// <summary>
+    /// Deliveries of a stage message before it is dead-lettered. With <see cref="RetryPolicy"/> they must outlast
+    /// <see cref="StaleAfter"/> + <see cref="HeartbeatInterval"/> (<see cref="DeliverySchedule"/>): 10 + 20 + 40 + 80 = 150 s
+    /// against 90 + 15 s by default.
+    /// </summary>
+    public int MaxDeliveryAttempts { get; init; } = 5;
+
     /// <summary>Repository root: uploaded as the build source (each function is built with GOOGLE_BUILDABLE).</summary>
     public required string RepositoryRoot { get; init; }
 
@@ -180,6 +199,21 @@ public sealed partial record DeploymentSettings
             throw new ArgumentException(
                 $"{nameof(BronzeRetentionDays)}: {days} must be between {MinBronzeRetentionDays} and {MaxBronzeRetentionDays} " +
                 $"(a redelivered event re-reads its bronze objects, and the pipeline's subscriptions keep a message up to {MinBronzeRetentionDays - 1} days)");
+        }
+
+        if (HeartbeatInterval <= TimeSpan.Zero || StaleAfter < 2 * HeartbeatInterval)
+        {
+            throw new ArgumentException($"{nameof(StaleAfter)} (FP_STALE_AFTER_SECONDS): {StaleAfter.TotalSeconds:0.###} s must be at least twice {nameof(HeartbeatInterval)} (FP_HEARTBEAT_SECONDS), {HeartbeatInterval.TotalSeconds:0.###} s, which must be positive");
+        }
+
+        if (MaxDeliveryAttempts is < 5 or > 100)
+        {
+            throw new ArgumentException($"{nameof(MaxDeliveryAttempts)}: {MaxDeliveryAttempts} must be between 5 and 100 (Pub/Sub's dead-letter policy)");
+        }
+
+        if (DeliverySchedule.TakeoverProblem(RetryPolicy, MaxDeliveryAttempts, StaleAfter, HeartbeatInterval) is { } takeover)
+        {
+            throw new ArgumentException($"{nameof(StaleAfter)}, {nameof(RetryPolicy)}, {nameof(MaxDeliveryAttempts)}: {takeover}");
         }
 
         if (!Path.IsPathFullyQualified(RepositoryRoot) || !Directory.Exists(RepositoryRoot))

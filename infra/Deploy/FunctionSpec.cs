@@ -129,6 +129,10 @@ public static class FunctionCatalog
         TransformEndpoint = Endpoint(settings, "transform"),
         AggregateEndpoint = Endpoint(settings, "aggregate"),
         AlertEndpoint = Endpoint(settings, "alert"),
+        RetryPolicy = settings.RetryPolicy,
+        MaxDeliveryAttempts = settings.MaxDeliveryAttempts,
+        StaleAfter = settings.StaleAfter,
+        HeartbeatInterval = settings.HeartbeatInterval,
     });
 
     public static Uri Endpoint(DeploymentSettings settings, string key) => new($"https://{ServiceName(settings, key)}.eventarc.invalid/");

@@ -27,8 +27,19 @@ public sealed record LocalPipelineOptions
 
     public int MaxDeliveryAttempts { get; init; } = 5;
 
-    /// <summary>Retry policy of every push subscription (the emulator honours it; tests shorten it).</summary>
-    public RetryPolicySpec RetryPolicy { get; init; } = new(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(2));
+    /// <summary>
+    /// Retry policy of every push subscription (the emulator honours it). With <see cref="MaxDeliveryAttempts"/> it must
+    /// outlast <see cref="StaleAfter"/> + <see cref="HeartbeatInterval"/> (<see cref="DeliverySchedule"/>), or a crashed
+    /// worker's message is dead-lettered before a redelivery can take its row over: 5 s doubling to 30 s gives
+    /// 5 + 10 + 20 + 30 = 65 s of redeliveries against the default 30 + 2 s.
+    /// </summary>
+    public RetryPolicySpec RetryPolicy { get; init; } = new(TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(30));
+
+    /// <summary>
+    /// Lets <see cref="RetryPolicy"/> give up before a zombie is stale (<see cref="TopologySettings.AllowDeadLetterBeforeTakeover"/>):
+    /// only for tests that dead-letter a message failing on every delivery within seconds.
+    /// </summary>
+    public bool AllowDeadLetterBeforeTakeover { get; init; }
 
     /// <summary>Also host the Alert function, subscribed to the dead-letter and alerts topics.</summary>
     public bool Alerts { get; init; } = true;
@@ -193,6 +204,12 @@ public sealed class LocalPipeline : IAsyncDisposable
 
     public static async Task<LocalPipeline> StartAsync(LocalInfrastructure infrastructure, LocalPipelineOptions options, CancellationToken cancellationToken = default)
     {
+        // Said before any host starts (the topology checks it again when it is built).
+        if (TakeoverProblem(options) is { } problem)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), problem);
+        }
+
         var settings = new PipelineSettings
         {
             PostgresConnection = infrastructure.PostgresConnection,
@@ -234,6 +251,9 @@ public sealed class LocalPipeline : IAsyncDisposable
                 AckDeadlineSeconds = 60,
                 RetryPolicy = options.RetryPolicy,
                 MaxDeliveryAttempts = options.MaxDeliveryAttempts,
+                StaleAfter = options.StaleAfter,
+                HeartbeatInterval = options.HeartbeatInterval,
+                AllowDeadLetterBeforeTakeover = options.AllowDeadLetterBeforeTakeover,
             });
             var pubSub = PubSubRestClient.Create(new PubSubOptions { ProjectId = options.ProjectId, EmulatorHost = infrastructure.EmulatorHost });
             await TopologyApplier.ApplyAsync(topology, pubSub, pubSub, cancellationToken);
@@ -249,6 +269,10 @@ public sealed class LocalPipeline : IAsyncDisposable
             throw;
         }
     }
+
+    /// <summary>Null when <paramref name="options"/>' deliveries outlast its zombie threshold (or the check is waived), else why not.</summary>
+    public static string? TakeoverProblem(LocalPipelineOptions options) =>
+        options.AllowDeadLetterBeforeTakeover ? null : DeliverySchedule.TakeoverProblem(options.RetryPolicy, options.MaxDeliveryAttempts, options.StaleAfter, options.HeartbeatInterval);
 
     public async ValueTask DisposeAsync()
     {

@@ -29,6 +29,22 @@ public sealed record TopologySettings
     public int MaxDeliveryAttempts { get; init; } = 5;
 
     /// <summary>
+    /// The zombie threshold the stage functions run with (their <c>FP_STALE_AFTER_SECONDS</c>): a stage's deliveries
+    /// must outlast it, see <see cref="DeliverySchedule"/>.
+    /// </summary>
+    public required TimeSpan StaleAfter { get; init; }
+
+    /// <summary>The stage functions' <c>FP_HEARTBEAT_SECONDS</c>: the margin on top of <see cref="StaleAfter"/>.</summary>
+    public required TimeSpan HeartbeatInterval { get; init; }
+
+    /// <summary>
+    /// Waives the check that a stage's deliveries outlast <see cref="StaleAfter"/>. Only for tests of a message that
+    /// fails on every delivery (a broken job): they shorten the retry policy so it is dead-lettered in seconds, and no
+    /// worker of theirs dies mid-stage. A pipeline that runs real work never sets it.
+    /// </summary>
+    public bool AllowDeadLetterBeforeTakeover { get; init; }
+
+    /// <summary>
     /// How long every subscription keeps a message nobody acknowledged before Pub/Sub drops it: on the Alert
     /// subscriptions (no dead-letter policy) how long Slack may be down, on the holds how long a dead letter or alert
     /// stays readable. It must outlast a stage's deliveries up to dead-lettering. Default Pub/Sub's maximum, 7 days;
@@ -81,6 +97,11 @@ public sealed record PipelineTopology
         var alerts = names.Alerts;
         var deadLetter = new DeadLetterSpec(dlq, settings.MaxDeliveryAttempts);
         CheckRetention(settings);
+        if (!settings.AllowDeadLetterBeforeTakeover
+            && DeliverySchedule.TakeoverProblem(settings.RetryPolicy, settings.MaxDeliveryAttempts, settings.StaleAfter, settings.HeartbeatInterval) is { } problem)
+        {
+            throw new ArgumentOutOfRangeException(nameof(settings), problem);
+        }
 
         // Every subscription keeps undelivered messages for the settings' retention and is never deleted for idling.
         SubscriptionSpec Subscription(string id, string topic, Uri? endpoint, int ackDeadlineSeconds, RetryPolicySpec? retry, DeadLetterSpec? dead) =>

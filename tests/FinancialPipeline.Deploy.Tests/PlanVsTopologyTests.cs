@@ -221,6 +221,40 @@ public sealed class PlanVsTopologyTests(RepositoryFixture repo) : IClassFixture<
     }
 
     [Fact]
+    public void TheFunctionsRunWithTheZombieThresholdTheStageRedeliveriesWereCheckedAgainst()
+    {
+        // 10 + 20 + 40 + 80 s of redeliveries against 90 + 15 s: a crashed worker's message is still redelivered when its
+        // row goes stale, so a redelivery takes it over (audit: the local 1–2 s policy dead-lettered it in 7 s).
+        Assert.Equal(TimeSpan.FromSeconds(150), DeliverySchedule.Span(Settings.RetryPolicy, Settings.MaxDeliveryAttempts));
+        Assert.All(Topology.Subscriptions.Where(s => s.DeadLetter is not null), s => Assert.Equal((Settings.RetryPolicy, Settings.MaxDeliveryAttempts), (s.RetryPolicy, s.DeadLetter!.MaxDeliveryAttempts)));
+        foreach (var service in new[] { "fp-extract", "fp-transform", "fp-aggregate", "fp-alert" })
+        {
+            var environment = EnvironmentOf(service);
+            Assert.Equal(("90", "15"), (environment["FP_STALE_AFTER_SECONDS"], environment["FP_HEARTBEAT_SECONDS"]));
+            var values = environment.ToDictionary(kv => kv.Key, kv => (string?)kv.Value);
+            values["FP_POSTGRES_CONNECTION"] = "Host=/cloudsql/instance";
+            var host = PipelineSettings.FromConfiguration(new ConfigurationBuilder().AddInMemoryCollection(values).Build());
+            Assert.Equal((Settings.StaleAfter, Settings.HeartbeatInterval), (host.StaleAfter, host.HeartbeatInterval));
+        }
+    }
+
+    [Fact]
+    public void APlanWhoseRedeliveriesEndBeforeAZombieIsStale_IsRefusedNamingTheSettings()
+    {
+        var raised = Assert.Throws<ArgumentException>(() => DeploymentPlanner.Build(Settings with { StaleAfter = TimeSpan.FromSeconds(200) }));
+        Assert.Contains("StaleAfter, RetryPolicy, MaxDeliveryAttempts: max_delivery_attempts=5 with retry backoff minimum 10 s / maximum 600 s redelivers a message for 150 s", raised.Message, StringComparison.Ordinal);
+        Assert.Contains("less than FP_STALE_AFTER_SECONDS=200 + FP_HEARTBEAT_SECONDS=15 = 215 s", raised.Message, StringComparison.Ordinal);
+        Assert.Throws<ArgumentException>(() => DeploymentPlanner.Build(Settings with { RetryPolicy = new RetryPolicySpec(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(60)) }));
+        Assert.NotNull(DeploymentPlanner.Build(Settings with { StaleAfter = TimeSpan.FromSeconds(200), MaxDeliveryAttempts = 6 })); // + 160 s
+
+        // A topology built elsewhere is held to the deployment's threshold too.
+        var shortRetries = PipelineTopology.Create(TopologySettings(TimeSpan.FromDays(7)) with { RetryPolicy = new RetryPolicySpec(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(2)), AllowDeadLetterBeforeTakeover = true });
+        var functions = FunctionCatalog.Standard(Settings, shortRetries);
+        var refused = Assert.Throws<InvalidOperationException>(() => DeploymentPlanner.Build(Settings, shortRetries, functions, [], []));
+        Assert.Contains("subscription fp-extract: max_delivery_attempts=5", refused.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void AggregateKnowsTheBucketItsExternalTableReadsAndListsItOverGcs()
     {
         // Was: not set, so gold could not tell a job writing silver elsewhere and MERGEd it, deleting the job's hours.
@@ -293,6 +327,8 @@ public sealed class PlanVsTopologyTests(RepositoryFixture repo) : IClassFixture<
         TransformEndpoint = FunctionCatalog.Endpoint(Settings, "transform"),
         AggregateEndpoint = FunctionCatalog.Endpoint(Settings, "aggregate"),
         MessageRetention = retention,
+        StaleAfter = Settings.StaleAfter,
+        HeartbeatInterval = Settings.HeartbeatInterval,
     };
 
     private Dictionary<string, string> EnvironmentOf(string service) =>

@@ -76,7 +76,7 @@ public sealed class AlertTests(StackFixture stack, ITestOutputHelper output)
                     services.AddLogging(l => l.AddProvider(logs));
                 }
             },
-            o => o with { SlackWebhookUrl = slack.WebhookUrl, RetryPolicy = new RetryPolicySpec(TimeSpan.Zero, TimeSpan.FromSeconds(1)) });
+            o => o with { SlackWebhookUrl = slack.WebhookUrl, RetryPolicy = StackFixture.DeadLetterRetryPolicy, AllowDeadLetterBeforeTakeover = true });
         var takeover = new TakeoverAlertEvent(Guid.NewGuid(), "financial_extract", Stage.Silver, 2, 90, TimeProvider.System.GetUtcNow());
 
         await pipeline.PubSub.PublishAsync(pipeline.Topology.AlertsTopic, [new PubsubMessage(takeover.ToUtf8Json(), takeover.Attributes())]);
@@ -421,7 +421,7 @@ public sealed class AlertTests(StackFixture stack, ITestOutputHelper output)
             o => o with
             {
                 SlackWebhookUrl = slack.WebhookUrl,
-                RetryPolicy = new RetryPolicySpec(TimeSpan.Zero, TimeSpan.FromSeconds(1)),
+                RetryPolicy = StackFixture.DeadLetterRetryPolicy, AllowDeadLetterBeforeTakeover = true,
                 FunctionLogLevel = alertLogs is null ? o.FunctionLogLevel : LogLevel.Information,
             });
 }

@@ -191,7 +191,7 @@ public sealed class ExtractTests(StackFixture stack)
         var clock = new FakeTimeProvider(DateTimeOffset.FromUnixTimeSeconds(TimeProvider.System.GetUtcNow().ToUnixTimeSeconds()));
         await using var pipeline = await stack.StartPipelineAsync(
             (_, services) => services.AddSingleton<TimeProvider>(clock),
-            o => o with { YahooBaseUrl = yahoo.BaseUrl, RetryPolicy = new PubSub.RetryPolicySpec(TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(4)) });
+            o => o with { YahooBaseUrl = yahoo.BaseUrl }); // the fixture's retry policy: redeliveries 2, 4, 8 and 16 s apart
         var driver = new PipelineDriver(stack, pipeline);
         var now = clock.GetUtcNow();
         var start = new StartMessage(Guid.NewGuid(), job.JobName, null, new TimeWindow(now.AddDays(-800), now.AddDays(-725)));

@@ -192,7 +192,7 @@ public sealed class OperationsTests(StackFixture stack)
         // Bronze fails on the job's configuration after the claim, before it plans and pins a window: only the claim
         // has seen the start message's window. Shortest retry policy: dead-lettered in seconds, no redelivery left.
         var job = await stack.CreateBrokenJobAsync();
-        await using var pipeline = await stack.StartPipelineAsync(options: o => o with { RetryPolicy = new RetryPolicySpec(TimeSpan.Zero, TimeSpan.FromSeconds(1)) });
+        await using var pipeline = await stack.StartPipelineAsync(options: o => o with { RetryPolicy = StackFixture.DeadLetterRetryPolicy, AllowDeadLetterBeforeTakeover = true });
         var driver = new PipelineDriver(stack, pipeline);
         var op = Operator(pipeline);
         var alerts = new AlertNotificationStore(stack.DataSource, TimeProvider.System);
@@ -399,7 +399,7 @@ public sealed class OperationsTests(StackFixture stack)
     {
         var job = await stack.CreateBrokenJobAsync();
         // The shortest retry policy the emulator honours: five deliveries, then the dead letter, within seconds.
-        await using var pipeline = await stack.StartPipelineAsync(options: o => o with { RetryPolicy = new RetryPolicySpec(TimeSpan.Zero, TimeSpan.FromSeconds(1)) });
+        await using var pipeline = await stack.StartPipelineAsync(options: o => o with { RetryPolicy = StackFixture.DeadLetterRetryPolicy, AllowDeadLetterBeforeTakeover = true });
         var day = new DateTimeOffset(TimeProvider.System.GetUtcNow().UtcDateTime.Date.AddDays(-3), TimeSpan.Zero);
 
         var result = Assert.Single(await RunBoundedAsync(pipeline, job, [new TimeWindow(day, day.AddDays(1))]));

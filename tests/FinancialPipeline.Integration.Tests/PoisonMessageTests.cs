@@ -16,7 +16,7 @@ public sealed class PoisonMessageTests(StackFixture stack)
         var inactive = await stack.CreateJobAsync(active: false);
         // The shortest retry policy the emulator honours: a message it counted as not acknowledged comes back within a
         // second, and reaches the dead-letter topic after five deliveries in a few seconds, well inside the wait below.
-        await using var pipeline = await stack.StartPipelineAsync(options: o => o with { RetryPolicy = new RetryPolicySpec(TimeSpan.Zero, TimeSpan.FromSeconds(1)) });
+        await using var pipeline = await stack.StartPipelineAsync(options: o => o with { RetryPolicy = StackFixture.DeadLetterRetryPolicy, AllowDeadLetterBeforeTakeover = true });
         var driver = new PipelineDriver(stack, pipeline);
         var since = TimeProvider.System.GetUtcNow().AddSeconds(-5);
         var id = Guid.NewGuid().ToString("D");
@@ -163,7 +163,7 @@ public sealed class PoisonMessageTests(StackFixture stack)
         // re-emit the other job's events. Either way the message can never do what it says: a rejection.
         var owner = await stack.CreateJobAsync();
         var other = await stack.CreateJobAsync();
-        await using var pipeline = await stack.StartPipelineAsync(options: o => o with { RetryPolicy = new RetryPolicySpec(TimeSpan.Zero, TimeSpan.FromSeconds(1)) });
+        await using var pipeline = await stack.StartPipelineAsync(options: o => o with { RetryPolicy = StackFixture.DeadLetterRetryPolicy, AllowDeadLetterBeforeTakeover = true });
         var driver = new PipelineDriver(stack, pipeline);
         var since = TimeProvider.System.GetUtcNow().AddSeconds(-5);
         var failed = Guid.NewGuid();

@@ -30,7 +30,7 @@ public sealed class RunsCommandTests(StackFixture stack)
     {
         var job = await stack.CreateBrokenJobAsync();
         // No webhook: the alert goes to the log channel, as locally. Shortest retry policy: five deliveries in seconds.
-        await using var pipeline = await stack.StartPipelineAsync(options: o => o with { RetryPolicy = new RetryPolicySpec(TimeSpan.Zero, TimeSpan.FromSeconds(1)) });
+        await using var pipeline = await stack.StartPipelineAsync(options: o => o with { RetryPolicy = StackFixture.DeadLetterRetryPolicy, AllowDeadLetterBeforeTakeover = true });
         var driver = new PipelineDriver(stack, pipeline);
         var start = new StartMessage(Guid.NewGuid(), job, null, null);
         var id = start.ExecutionId.ToString("D");

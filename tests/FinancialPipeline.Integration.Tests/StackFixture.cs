@@ -1,6 +1,7 @@
 using FinancialPipeline.ControlDb;
 using FinancialPipeline.Core.Jobs;
 using FinancialPipeline.DevServices;
+using FinancialPipeline.PubSub;
 using Npgsql;
 
 namespace FinancialPipeline.Integration.Tests;
@@ -77,6 +78,14 @@ public sealed class StackFixture : IAsyncLifetime
         ["FP_TOPIC_PREFIX"] = topicPrefix,
     };
 
+    /// <summary>
+    /// The shortest retry policy the emulator honours: five deliveries, then the dead letter, within seconds. It gives up
+    /// long before a zombie's row is stale, so a pipeline using it must waive the takeover check
+    /// (<see cref="LocalPipelineOptions.AllowDeadLetterBeforeTakeover"/>): only tests of a message that fails on every
+    /// delivery (a broken job, a Slack outage), where no worker dies mid-stage.
+    /// </summary>
+    public static readonly RetryPolicySpec DeadLetterRetryPolicy = new(TimeSpan.Zero, TimeSpan.FromSeconds(1));
+
     /// <summary>A job whose configuration makes Extract fail on every delivery (bucket_name 'Not A Bucket'), until dead-lettered.</summary>
     public async Task<string> CreateBrokenJobAsync()
     {
@@ -98,6 +107,9 @@ public sealed class StackFixture : IAsyncLifetime
             DataDirectory = Path.Combine(_dataRoot, Guid.NewGuid().ToString("N")),
             HeartbeatInterval = TimeSpan.FromSeconds(1),
             StaleAfter = TimeSpan.FromSeconds(20),
+            // Redeliveries 2, 4, 8 and 16 s apart: 30 s, past the 20 s threshold + 1 s heartbeat (DeliverySchedule), so a
+            // zombie is taken over as in production; shorter than the product's 5–30 s so a retried stage is quick.
+            RetryPolicy = new RetryPolicySpec(TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(16)),
             ConfigureFunction = configure,
         };
         return LocalPipeline.StartAsync(Infrastructure, options is null ? defaults : options(defaults));

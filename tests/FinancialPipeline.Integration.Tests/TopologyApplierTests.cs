@@ -23,6 +23,8 @@ public sealed class TopologyApplierTests(StackFixture stack)
             AlertEndpoint = endpoint,
             // Not the emulator's 7-day default: a value read back as 2 days was sent and taken, not defaulted.
             MessageRetention = TimeSpan.FromDays(2),
+            StaleAfter = TimeSpan.FromSeconds(90),
+            HeartbeatInterval = TimeSpan.FromSeconds(15),
         });
         var pubsub = PubSubRestClient.Create(new PubSubOptions { ProjectId = topology.ProjectId, EmulatorHost = stack.Infrastructure.EmulatorHost });
         using var http = new HttpClient { BaseAddress = new Uri($"http://{stack.Infrastructure.EmulatorHost}/") };
@@ -116,5 +118,7 @@ public sealed class TopologyApplierTests(StackFixture stack)
         AggregateEndpoint = endpoint,
         AlertEndpoint = endpoint,
         AckDeadlineSeconds = endpoint.Port * 10,
+        StaleAfter = TimeSpan.FromSeconds(90),
+        HeartbeatInterval = TimeSpan.FromSeconds(15),
     });
 }
