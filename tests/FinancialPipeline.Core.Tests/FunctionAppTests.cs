@@ -48,8 +48,12 @@ public sealed class FunctionAppTests
         var inFlight = http.PostAsync(new Uri(address, "/"), Push("m-slow"));
         await function.Entered.WaitAsync(TimeSpan.FromSeconds(30));
         var stopping = app.DisposeAsync().AsTask();
-        await Task.Delay(200);
+        // The stop is under way once the listener is closed (a new connection is refused); it cannot have completed,
+        // since the request in flight is still held. Was: a 200 ms sleep, which on a loaded machine could check this
+        // before the stop had begun.
+        await RefusesConnectionsAsync(address).WaitAsync(TimeSpan.FromSeconds(30));
         Assert.False(stopping.IsCompleted, "the stop waits for the request in flight");
+        Assert.False(function.Cancelled, "the request in flight was not aborted");
 
         function.Release();
         using var answer = await inFlight.WaitAsync(TimeSpan.FromSeconds(30));
@@ -57,6 +61,18 @@ public sealed class FunctionAppTests
         await stopping.WaitAsync(TimeSpan.FromSeconds(30));
         Assert.True(function.Completed);
         await Assert.ThrowsAsync<HttpRequestException>(() => http.PostAsync(new Uri(address, "/"), Push("m-late")));
+    }
+
+    [Fact]
+    public async Task The_drain_a_built_host_allows_ends_early_enough_to_record_an_abort_before_cloud_runs_kill()
+    {
+        // Cloud Run sends SIGKILL 10 s after SIGTERM; a stage aborted when the drain ends needs time to mark its row
+        // FAILED. This is the bound FunctionHostSignalTests relies on, checked on the configuration, not on a stopwatch.
+        var cloudRunKillsAfter = TimeSpan.FromSeconds(10);
+        await using var app = FunctionHost.CreateBuilder([], port: 0).Build();
+
+        Assert.Equal(FunctionApp.DefaultShutdownTimeout, app.ShutdownTimeout);
+        Assert.InRange(app.ShutdownTimeout, TimeSpan.FromSeconds(1), cloudRunKillsAfter - TimeSpan.FromSeconds(3));
     }
 
     [Fact]
@@ -145,6 +161,25 @@ public sealed class FunctionAppTests
         app.MapCloudEventFunction<GatedFunction>("gated");
         await app.StartAsync();
         return app;
+    }
+
+    /// <summary>Completes once nothing listens on <paramref name="address"/> any more.</summary>
+    private static async Task RefusesConnectionsAsync(Uri address)
+    {
+        while (true)
+        {
+            using var tcp = new System.Net.Sockets.TcpClient();
+            try
+            {
+                await tcp.ConnectAsync(address.Host, address.Port);
+            }
+            catch (System.Net.Sockets.SocketException)
+            {
+                return;
+            }
+
+            await Task.Delay(20);
+        }
     }
 
     private static StringContent Push(string messageId) =>

@@ -253,6 +253,21 @@ public sealed class HostConfigurationTests
     {
         // A rejected, busy or already-done message must not pay for the body's clients on a cold host, nor for the
         // publisher's HTTP client and retry pipeline: the runner publishes only after a stage succeeds.
+        // The store's own temp directory, not the temp folder itself: anything it ever wrote would stay inside fp-*
+        // (which the CI's litter check covers) and is removed with it.
+        var root = Directory.CreateTempSubdirectory("fp-host-config-");
+        try
+        {
+            BuildsOnlyWhatAClaimedRunNeeds(root.FullName);
+        }
+        finally
+        {
+            root.Delete(recursive: true);
+        }
+    }
+
+    private static void BuildsOnlyWhatAClaimedRunNeeds(string storeRoot)
+    {
         var stores = 0;
         var publishers = 0;
         var warehouses = 0;
@@ -261,7 +276,7 @@ public sealed class HostConfigurationTests
         services.AddSingleton<IObjectStore>(_ =>
         {
             stores++;
-            return new FileSystemObjectStore(Path.GetTempPath());
+            return new FileSystemObjectStore(storeRoot);
         });
         services.AddSingleton<IGoldWarehouse>(_ =>
         {

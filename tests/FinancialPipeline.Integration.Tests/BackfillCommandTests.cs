@@ -11,8 +11,6 @@ namespace FinancialPipeline.Integration.Tests;
 [Collection(nameof(StackFixture))]
 public sealed class BackfillCommandTests(StackFixture stack)
 {
-    private static readonly DateTimeOffset Today = new(TimeProvider.System.GetUtcNow().UtcDateTime.Date, TimeSpan.Zero);
-
     [Fact]
     public async Task ARangeWithNothingToFetch_IsRefusedWithExit2_AndNothingIsPublished()
     {
@@ -20,11 +18,12 @@ public sealed class BackfillCommandTests(StackFixture stack)
         var env = stack.OperatorVariables(watch.Prefix);
         var synthetic = await stack.CreateJobAsync();
         var yahoo = await stack.CreateJobAsync(provider: "yahoo");
+        var today = Today(); // the future range starts a day clear of it: still future if the run crosses UTC midnight
 
         var refused = new (string Job, DateTimeOffset From, DateTimeOffset To, string Reason)[]
         {
-            (synthetic.JobName, Today.AddDays(1), Today.AddDays(3), $"window.start: {Day(Today.AddDays(1))}T00:00:00Z is not before the end of the last completed 1h bar"),
-            (yahoo.JobName, Today.AddDays(-900), Today.AddDays(-800), "window.end: "),
+            (synthetic.JobName, today.AddDays(2), today.AddDays(4), $"window.start: {Day(today.AddDays(2))}T00:00:00Z is not before the end of the last completed 1h bar"),
+            (yahoo.JobName, today.AddDays(-900), today.AddDays(-800), "window.end: "),
         };
         foreach (var (job, from, to, reason) in refused)
         {
@@ -45,19 +44,23 @@ public sealed class BackfillCommandTests(StackFixture stack)
     {
         var job = await stack.CreateJobAsync();
         await using var pipeline = await stack.StartPipelineAsync();
+        var today = Today();
 
         var result = await FpProcess.RunAsync(
-            stack.OperatorVariables(pipeline), "backfill", "--job", job.JobName, "--from", Day(Today.AddDays(-1)), "--to", Day(Today.AddDays(3)), "--window-days", "1");
+            stack.OperatorVariables(pipeline), "backfill", "--job", job.JobName, "--from", Day(today.AddDays(-1)), "--to", Day(today.AddDays(3)), "--window-days", "1");
 
         Assert.True(result.ExitCode == 0, result.Stdout + result.Stderr);
         // Today's window is clamped to the last completed bar, or left out too in the first hour of the UTC day.
-        Assert.Matches($"note: ({Day(Today)}|{Day(Today.AddDays(1))}) → {Day(Today.AddDays(3))} left out \\([23] window\\(s\\)\\), nothing in it can be fetched: window.start: ", result.Stdout);
+        Assert.Matches($"note: ({Day(today)}|{Day(today.AddDays(1))}) → {Day(today.AddDays(3))} left out \\([23] window\\(s\\)\\), nothing in it can be fetched: window.start: ", result.Stdout);
         Assert.Matches("backfill of .*: [12] window\\(s\\)", result.Stdout);
         Assert.Matches("[12] succeeded, 0 skipped \\(already done\\), 0 failed", result.Stdout);
         var yesterday = await new PipelineDriver(stack, pipeline).Ledger.GetAsync(
-            Stages.Operations.Backfill.ExecutionId(job.JobName, new TimeWindow(Today.AddDays(-1), Today)), Stage.Gold, CancellationToken.None);
+            Stages.Operations.Backfill.ExecutionId(job.JobName, new TimeWindow(today.AddDays(-1), today)), Stage.Gold, CancellationToken.None);
         Assert.Equal("SUCCESS", yesterday?.Status);
     }
+
+    /// <summary>Midnight UTC of the current day, read when a test starts (not once per class, which a slow run could outlive).</summary>
+    private static DateTimeOffset Today() => new(TimeProvider.System.GetUtcNow().UtcDateTime.Date, TimeSpan.Zero);
 
     private static string Day(DateTimeOffset day) => day.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture);
 }

@@ -192,16 +192,23 @@ public sealed partial class CliUpTests
         {
             var psi = FpProcess.WithOwnStack(FpProcess.StartInfo("run", "--data-dir", data.FullName));
             psi.Environment[variable] = value;
-            var clock = Stopwatch.StartNew();
             using var fp = Process.Start(psi)!;
             var stdout = fp.StandardOutput.ReadToEndAsync();
             var stderr = fp.StandardError.ReadToEndAsync();
-            await fp.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(60));
+            try
+            {
+                // A hang guard only: how fast a refusal comes is not this test's business.
+                await fp.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(60));
+            }
+            catch (TimeoutException)
+            {
+                await FpProcess.StopAsync(fp); // SIGTERM first: had it started a stack, it removes it
+                throw;
+            }
 
             var lines = (await stderr).Split('\n', StringSplitOptions.RemoveEmptyEntries);
             Assert.True(fp.ExitCode == exitCode, $"exit {fp.ExitCode}: {await stdout}{await stderr}");
             Assert.StartsWith(expected, Assert.Single(lines), StringComparison.Ordinal);
-            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(30), $"took {clock.Elapsed}");
             Assert.DoesNotContain("fp-pg-", await stdout + await stderr, StringComparison.Ordinal); // no cluster was started
         }
         finally

@@ -78,7 +78,11 @@ internal static class FpProcess
         return await RunAsync(psi);
     }
 
-    /// <summary>Runs <paramref name="psi"/> to its end (at most 60 s, then it is killed and this throws).</summary>
+    /// <summary>
+    /// Runs <paramref name="psi"/> to its end. After 60 s (a hang guard, not a performance bound) it is stopped as
+    /// <see cref="StopAsync"/> does (SIGTERM first, so an <c>fp run</c> that started a stack removes its cluster
+    /// directory) and this throws.
+    /// </summary>
     public static async Task<(int ExitCode, string Stdout, string Stderr)> RunAsync(ProcessStartInfo psi)
     {
         using var fp = Process.Start(psi)!;
@@ -90,7 +94,7 @@ internal static class FpProcess
         }
         catch (TimeoutException)
         {
-            fp.Kill(entireProcessTree: true);
+            await StopAsync(fp);
             throw;
         }
 

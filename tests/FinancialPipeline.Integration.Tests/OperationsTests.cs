@@ -382,8 +382,9 @@ public sealed class OperationsTests(StackFixture stack)
         var job = await stack.CreateJobAsync();
         await using var pipeline = await stack.StartPipelineAsync();
         var today = new DateTimeOffset(TimeProvider.System.GetUtcNow().UtcDateTime.Date, TimeSpan.Zero);
-        // The first window runs (clamped to the last completed bar); the second has none, so Extract rejects it.
-        var windows = Backfill.Split(job, new SyntheticQuoteProvider(), today.AddDays(-1), today.AddDays(3), windowDays: 2);
+        // The first window runs (clamped to the last completed bar); the second has none, so Extract rejects it. It starts
+        // a day clear of now, so that holds for a run crossing UTC midnight too.
+        var windows = Backfill.Split(job, new SyntheticQuoteProvider(), today.AddDays(-1), today.AddDays(5), windowDays: 3);
         Assert.Equal(2, windows.Count);
 
         var results = await RunBoundedAsync(pipeline, job.JobName, windows);

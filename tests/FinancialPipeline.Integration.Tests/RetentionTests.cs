@@ -170,9 +170,10 @@ public sealed class RetentionTests(StackFixture stack)
     }
 
     /// <summary>
-    /// Another transaction runs <paramref name="before"/>, a prune starts and must still be waiting half a second later,
-    /// the transaction runs <paramref name="during"/> and commits; then the prune's result. A statement's one argument
-    /// is <c>@key</c> when a number, else <c>@id</c>; <c>@now</c> is the test's now.
+    /// Another transaction runs <paramref name="before"/>, a prune starts and is seen blocked by that transaction (its
+    /// backend waits on a lock the transaction holds), the transaction runs <paramref name="during"/> and commits; then
+    /// the prune's result. A statement's one argument is <c>@key</c> when a number, else <c>@id</c>; <c>@now</c> is the
+    /// test's now.
     /// </summary>
     private static async Task<PruneResult> PruneWhileAnotherTransactionRunsAsync(NpgsqlDataSource dataSource, (string Sql, object Arg) before, (string Sql, object Arg)? during)
     {
@@ -188,8 +189,18 @@ public sealed class RetentionTests(StackFixture stack)
 
         await Run(before);
         var prune = new LedgerRetention(dataSource, new FakeTimeProvider(Now)).PruneAsync(EightDays, CancellationToken.None);
-        await Task.Delay(TimeSpan.FromMilliseconds(500));
-        Assert.False(prune.IsCompleted);
+        // Was: a 500 ms sleep, after which a slow machine could run `during` before the prune had even reached the lock,
+        // testing a plain sequence instead of the race.
+        await Eventually.WaitAsync(
+            async () =>
+            {
+                Assert.False(prune.IsCompleted, prune.Exception?.ToString() ?? "the prune did not wait for the other transaction");
+                await using var blocked = dataSource.CreateCommand("SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE @tx = ANY(pg_blocking_pids(pid)))");
+                blocked.Parameters.AddWithValue("tx", conn.ProcessID);
+                return await blocked.ExecuteScalarAsync() is true;
+            },
+            TimeSpan.FromSeconds(60),
+            "the prune blocked by the other transaction");
         if (during is { } statement)
         {
             await Run(statement);

@@ -2,6 +2,7 @@ using System.Net;
 using FinancialPipeline.Core.Contracts;
 using FinancialPipeline.Providers.Yahoo;
 using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Time.Testing;
 
 namespace FinancialPipeline.Providers.Tests;
 
@@ -11,6 +12,9 @@ public sealed class YahooChartProviderTests
 
     /// <summary>Now is fixed (so windows are too); delays and timeouts still run on real timers.</summary>
     private static readonly FixedClock Clock = new(Fixtures.At("2024-03-08T00:00:00Z"));
+
+    /// <summary>Only so that a broken provider fails the test instead of hanging it; no test asserts a duration with it.</summary>
+    private static readonly TimeSpan HangGuard = TimeSpan.FromSeconds(60);
 
     [Fact]
     public async Task Fetch_SendsBrowserUserAgentAndTheChartQuery()
@@ -161,22 +165,41 @@ public sealed class YahooChartProviderTests
     [Fact]
     public async Task Fetch_AttemptThatTimesOut_IsRetried()
     {
+        // The attempt timeout runs on the provider's TimeProvider: the test ends attempt 1 by advancing it, once that
+        // attempt is held by the server, and never advances it again, so attempt 2 has all the time a loaded machine
+        // needs. Was: a real 300 ms timeout, which a slow second answer also ran out of.
+        var time = new FakeTimeProvider(Clock.GetUtcNow());
+        var firstHeld = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var firstAborted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         await using var server = await YahooStubServer.StartAsync(async (context, request) =>
         {
             if (request.Attempt == 1)
             {
+                firstHeld.TrySetResult();
                 await HoldUntilAborted(context);
+                firstAborted.TrySetResult();
                 return;
             }
 
             await YahooStubServer.Chart(context, request);
         });
-        using var provider = Provider(server, o => o.AttemptTimeout = TimeSpan.FromMilliseconds(300));
+        using var http = new HttpClient();
+        using var provider = Provider(server, http, time, o =>
+        {
+            o.AttemptTimeout = TimeSpan.FromSeconds(10);
+            o.RetryBaseDelay = TimeSpan.Zero; // the retry goes out at once, without another advance
+        });
 
-        var quotes = await provider.FetchAsync("MSFT", Fixtures.Monday, Hourly, CancellationToken.None);
+        var fetch = provider.FetchAsync("MSFT", Fixtures.Monday, Hourly, CancellationToken.None);
+        await firstHeld.Task.WaitAsync(HangGuard);
+        Assert.Single(server.Requests); // nothing retried before its timeout
+        time.Advance(TimeSpan.FromSeconds(10));
+        var quotes = await fetch.WaitAsync(HangGuard);
 
-        Assert.Equal(2, server.Requests.Count);
+        await firstAborted.Task.WaitAsync(HangGuard); // the client gave up on attempt 1
+        Assert.Equal([1, 2], server.Requests.Select(r => r.Attempt));
         Assert.False(quotes.Failed, quotes.Error);
+        Assert.Equal(24, quotes.Bars.Count);
     }
 
     [Fact]
@@ -300,6 +323,7 @@ public sealed class YahooChartProviderTests
         await using var server = await YahooStubServer.StartAsync(YahooStubServer.Chart);
         using var http = new HttpClient();
         await WarmUpConnections(server, http, connections: 8);
+        var bucketCreated = server.Elapsed; // no later than the bucket's own start, on the clock arrivals are read from
         using var provider = Provider(server, http, o =>
         {
             o.RequestsPerSecond = Rate;
@@ -311,16 +335,23 @@ public sealed class YahooChartProviderTests
         var results = await provider.FetchManyAsync(tickers, Fixtures.Monday, Hourly, CancellationToken.None);
 
         Assert.All(results, r => Assert.False(r.Failed, r.Error));
-        var arrivals = server.Requests.Where(r => r.Symbol.StartsWith('T')).Select(r => r.ArrivedAt).Order().ToArray();
+        var arrivals = server.Requests.Where(r => r.Symbol.StartsWith('T')).Select(r => r.ArrivedAt - bucketCreated).Order().ToArray();
         Assert.Equal(20, arrivals.Length);
-        var busiestSecond = arrivals.Max(start => arrivals.Count(t => t >= start && t < start + TimeSpan.FromSeconds(1)));
-        var timeline = string.Join(" ", arrivals.Select(a => (int)(a - arrivals[0]).TotalMilliseconds));
-        // The bucket is refilled by a timer on the thread pool: a tick that a busy pool runs late, followed by the next
-        // one on time, hands out two tokens within a few ms (seen on CI's 2 cores: 4 arrivals at 0 ms, then one per
-        // 100 ms). One such token is slack; more would mean the bucket itself lets bursts through.
-        Assert.True(busiestSecond <= Rate + Burst + 1, $"{busiestSecond} requests arrived within one second (ms: {timeline})");
-        var span = arrivals[^1] - arrivals[0];
-        Assert.True(span >= TimeSpan.FromSeconds((20 - Burst - 2) / Rate), $"20 requests took only {span.TotalMilliseconds} ms");
+        // The bucket's rule: it starts with Burst tokens and gains one token per 1/Rate s, a refill never sooner than that
+        // after the previous one (the limiter checks the elapsed stopwatch time, the clock the server stamps arrivals with).
+        // So by t s after its creation it has handed out at most Burst + floor(t * Rate) tokens, and a request arrives only
+        // after its token: the n-th arrival is no earlier than (n - Burst) / Rate s. A loaded machine only makes refills
+        // and requests later, never earlier, so the bound holds at any load; counting arrivals per wall-clock second did
+        // not (a late refill and the next on-time one, or requests delayed after their tokens, bunch within a second).
+        // The 5 ms is for rounding between the limiter's tick arithmetic and the stopwatch, far below one refill (100 ms).
+        var timeline = string.Join(" ", arrivals.Select(a => (int)a.TotalMilliseconds));
+        for (var n = Burst + 1; n <= arrivals.Length; n++)
+        {
+            var earliest = TimeSpan.FromSeconds((n - Burst) / Rate) - TimeSpan.FromMilliseconds(5);
+            Assert.True(
+                arrivals[n - 1] >= earliest,
+                $"request {n} arrived {arrivals[n - 1].TotalMilliseconds:F0} ms after the bucket was created, before its token could exist ({earliest.TotalMilliseconds:F0} ms); ms: {timeline}");
+        }
     }
 
     [Fact]
@@ -455,7 +486,10 @@ public sealed class YahooChartProviderTests
     private static YahooChartProvider Provider(YahooStubServer server, Action<YahooOptions>? configure = null) =>
         Provider(server, new HttpClient(), configure);
 
-    private static YahooChartProvider Provider(YahooStubServer server, HttpClient http, Action<YahooOptions>? configure = null)
+    private static YahooChartProvider Provider(YahooStubServer server, HttpClient http, Action<YahooOptions>? configure = null) =>
+        Provider(server, http, Clock, configure);
+
+    private static YahooChartProvider Provider(YahooStubServer server, HttpClient http, TimeProvider time, Action<YahooOptions>? configure = null)
     {
         var options = new YahooOptions
         {
@@ -467,7 +501,7 @@ public sealed class YahooChartProviderTests
             AttemptTimeout = TimeSpan.FromSeconds(10),
         };
         configure?.Invoke(options);
-        return new YahooChartProvider(http, options, Clock);
+        return new YahooChartProvider(http, options, time);
     }
 
     /// <summary>Opens pooled connections first, so arrival times reflect the limiter rather than connection set-up.</summary>

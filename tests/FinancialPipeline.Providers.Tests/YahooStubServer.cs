@@ -47,6 +47,9 @@ public sealed class YahooStubServer : IAsyncDisposable
 
     public int MaxInFlight => Volatile.Read(ref _maxInFlight);
 
+    /// <summary>Now on the clock <see cref="StubRequest.ArrivedAt"/> is read from (monotonic, since the server started).</summary>
+    public TimeSpan Elapsed => _clock.Elapsed;
+
     public static async Task<YahooStubServer> StartAsync(Func<HttpContext, StubRequest, Task> respond)
     {
         var server = new YahooStubServer(respond);
