@@ -1,5 +1,6 @@
 using System.Globalization;
 using FinancialPipeline.DevServices;
+using FinancialPipeline.PubSub;
 using FinancialPipeline.Stages;
 using FinancialPipeline.Stages.Alerts;
 using Microsoft.Extensions.Configuration;
@@ -81,7 +82,17 @@ internal static class LocalStackSettings
             WorkDirectory = options.WorkDirectory ?? settings.WorkDirectory,
         };
         // A zombie threshold the local subscriptions' redeliveries do not outlast would leave a crashed worker's row to a
-        // replay: refused here, before anything starts, like a threshold under twice the heartbeat.
+        // replay: their backoff is lengthened to outlast it (said in a note), and one no policy outlasts is refused
+        // here, before anything starts, like a threshold under twice the heartbeat.
+        var retry = DeliverySchedule.Outlasting(applied.RetryPolicy, applied.MaxDeliveryAttempts, applied.StaleAfter, applied.HeartbeatInterval);
+        if (retry != applied.RetryPolicy)
+        {
+            applied = applied with { RetryPolicy = retry };
+            Console.WriteLine(string.Create(
+                CultureInfo.InvariantCulture,
+                $"note: FP_STALE_AFTER_SECONDS={applied.StaleAfter.TotalSeconds:0}: the local subscriptions redeliver after {string.Join(", ", DeliverySchedule.Backoffs(retry, applied.MaxDeliveryAttempts).Select(b => b.TotalSeconds.ToString("0", CultureInfo.InvariantCulture)))} s, so a crashed worker's message outlasts the threshold and is taken over"));
+        }
+
         if (LocalPipeline.TakeoverProblem(applied) is { } problem)
         {
             Console.Error.WriteLine($"fp {command}: could not start the local stack: {problem}");

@@ -71,5 +71,31 @@ public static class DeliverySchedule
             "raise the backoff or max_delivery_attempts, or lower FP_STALE_AFTER_SECONDS";
     }
 
+    /// <summary>Pub/Sub's ceiling for a retry policy's minimum and maximum backoff.</summary>
+    public static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(600);
+
+    /// <summary>
+    /// <paramref name="preferred"/> when its deliveries outlast stale + heartbeat; otherwise the shortest doubling
+    /// policy (whole seconds, within Pub/Sub's 600 s ceiling) whose <paramref name="maxDeliveryAttempts"/> deliveries
+    /// do, so a longer zombie threshold slows retries instead of losing takeovers. Still <paramref name="preferred"/>
+    /// when none can (<see cref="TakeoverProblem"/> then says so).
+    /// </summary>
+    public static RetryPolicySpec Outlasting(RetryPolicySpec preferred, int maxDeliveryAttempts, TimeSpan staleAfter, TimeSpan heartbeatInterval)
+    {
+        var needed = staleAfter + heartbeatInterval;
+        if (maxDeliveryAttempts < 2 || Span(preferred, maxDeliveryAttempts) >= needed)
+        {
+            return preferred;
+        }
+
+        // Doubling from m over N − 1 backoffs sums to m × (2^(N−1) − 1) while under the cap.
+        var doublings = Math.Min(maxDeliveryAttempts - 1, 30);
+        var minimum = TimeSpan.FromSeconds(Math.Ceiling(needed.TotalSeconds / ((1L << doublings) - 1)));
+        minimum = minimum > preferred.MinimumBackoff ? minimum : preferred.MinimumBackoff;
+        minimum = minimum < MaxBackoff ? minimum : MaxBackoff;
+        var fitted = new RetryPolicySpec(minimum, MaxBackoff);
+        return Span(fitted, maxDeliveryAttempts) >= needed ? fitted : preferred;
+    }
+
     private static string Seconds(TimeSpan value) => value.TotalSeconds.ToString("0.###", CultureInfo.InvariantCulture);
 }

@@ -359,6 +359,8 @@ public sealed partial class CliUpTests
 
             Assert.True(exports.GetValueOrDefault("FP_PROJECT_ID") == "my-project-1", string.Join('\n', output));
             Assert.Equal("600", exports["FP_STALE_AFTER_SECONDS"]);
+            // Its redeliveries are lengthened to outlast that threshold, so a crashed worker is still taken over.
+            Assert.Contains("note: FP_STALE_AFTER_SECONDS=600: the local subscriptions redeliver after 41, 82, 164, 328 s, so a crashed worker's message outlasts the threshold and is taken over", output);
             Assert.Contains(output, l => l.StartsWith("note: FP_WAREHOUSE ignored by fp run and fp up", StringComparison.Ordinal));
             // The topology is in that project: a start message published there is taken.
             var publish = await FpProcess.RunAsync(exports, "publish", "--job", "financial_extract");

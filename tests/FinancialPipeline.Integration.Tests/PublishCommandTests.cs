@@ -38,7 +38,6 @@ public sealed class PublishCommandTests(StackFixture stack)
         var refused = new (string[] Args, string Reason)[]
         {
             (["--job", "no_such_job"], "--job 'no_such_job' is not in ingestion_job_config; the Extract function would reject the message"),
-            (["--job", "Bad!Name"], "job_name: 'Bad!Name' must match"),
             (["--job", inactive.JobName], $"job '{inactive.JobName}' is inactive"),
             (["--job", broken], "bucket_name='Not A Bucket'"),
             (["--job", typo.JobName, "--from", "2026-11-20", "--to", "2026-11-21"], "provider='yahooo' is not a provider"),
@@ -56,6 +55,10 @@ public sealed class PublishCommandTests(StackFixture stack)
             Assert.StartsWith("fp publish: ", result.Stderr, StringComparison.Ordinal);
             Assert.Contains(reason, result.Stderr, StringComparison.Ordinal);
         }
+
+        // Not a job name at all: a usage error, before anything is connected to.
+        var badName = await FpProcess.RunAsync(env, "publish", "--job", "Bad!Name");
+        Assert.Equal((2, "fp: --job 'Bad!Name' must match ^[a-z][a-z0-9_]{0,63}$"), (badName.ExitCode, badName.Stderr.Split('\n')[0]));
 
         // Not ISO 8601, a usage error: the lenient parse read a bare time on the machine's current date, 01/02 month first.
         foreach (var (from, to, reason) in new[] { ("10:00", "2026-11-21", "--from '10:00' is not a UTC date or time"), ("2026-11-20", "01/02/2027", "--to '01/02/2027' is not a UTC date or time") })

@@ -139,6 +139,15 @@ public sealed class ZombieTakeoverTests(StackFixture stack)
         Assert.NotNull(LocalPipeline.TakeoverProblem(product with { StaleAfter = TimeSpan.FromSeconds(64) }));
         Assert.Null(LocalPipeline.TakeoverProblem(former with { AllowDeadLetterBeforeTakeover = true }));
 
+        // fp run / fp up fit their retries to a longer threshold instead: 600 + 2 s needs 15 × 41 s.
+        Assert.Equal(product.RetryPolicy, DeliverySchedule.Outlasting(product.RetryPolicy, 5, product.StaleAfter, product.HeartbeatInterval));
+        var fitted = DeliverySchedule.Outlasting(product.RetryPolicy, 5, TimeSpan.FromSeconds(600), TimeSpan.FromSeconds(2));
+        Assert.Equal(new RetryPolicySpec(TimeSpan.FromSeconds(41), TimeSpan.FromSeconds(600)), fitted);
+        Assert.Equal([41, 82, 164, 328], DeliverySchedule.Backoffs(fitted, 5).Select(b => b.TotalSeconds));
+        Assert.Null(LocalPipeline.TakeoverProblem(product with { StaleAfter = TimeSpan.FromSeconds(600), RetryPolicy = fitted }));
+        // Past what four backoffs of at most 600 s can cover, nothing fits: the policy stays and the check refuses it.
+        Assert.Equal(product.RetryPolicy, DeliverySchedule.Outlasting(product.RetryPolicy, 5, TimeSpan.FromSeconds(2500), TimeSpan.FromSeconds(2)));
+
         // Refused before anything starts, and by the topology itself.
         var refused = await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => LocalPipeline.StartAsync(stack.Infrastructure, former));
         Assert.Contains("FP_STALE_AFTER_SECONDS", refused.Message, StringComparison.Ordinal);
