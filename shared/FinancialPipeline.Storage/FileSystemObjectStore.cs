@@ -44,7 +44,16 @@ public sealed class FileSystemObjectStore : IObjectStore
     {
         var target = PathOf(bucket, objectName);
         var directory = Path.GetDirectoryName(target)!;
-        Directory.CreateDirectory(directory);
+        try
+        {
+            Directory.CreateDirectory(directory);
+        }
+        catch (IOException ex) when (FileInTheWay(directory) is { } file)
+        {
+            // .NET says "Could not find a part of the path" of a path that exists: name what is wrong.
+            throw new IOException($"cannot write {UriOf(bucket, objectName)}: {file} is a file, not a directory", ex);
+        }
+
         var temp = Path.Combine(directory, $".{Path.GetFileName(target)}{TempMarker}{Guid.NewGuid():N}");
         try
         {
@@ -75,6 +84,25 @@ public sealed class FileSystemObjectStore : IObjectStore
         }
 
         return Describe(bucket, objectName, new FileInfo(target));
+    }
+
+    /// <summary>The nearest existing ancestor of <paramref name="directory"/> (itself included) when it is a file.</summary>
+    private static string? FileInTheWay(string directory)
+    {
+        for (var path = directory; !string.IsNullOrEmpty(path); path = Path.GetDirectoryName(path))
+        {
+            if (File.Exists(path))
+            {
+                return path;
+            }
+
+            if (Directory.Exists(path))
+            {
+                return null;
+            }
+        }
+
+        return null;
     }
 
     public async Task DownloadObjectAsync(string bucket, string objectName, Stream destination, CancellationToken cancellationToken = default)

@@ -36,6 +36,22 @@ public sealed class FileSystemObjectStoreTests : IDisposable
     }
 
     [Fact]
+    public async Task ABucketThatIsAFile_IsNamedAsSuch_NotAsAMissingPath()
+    {
+        // An operator's mistake seen in a drill: the error said "Could not find a part of the path" of a path that exists.
+        var store = new FileSystemObjectStore(_root);
+        Directory.CreateDirectory(_root);
+        var bucket = Path.Combine(_root, Bucket);
+        await File.WriteAllTextAsync(bucket, "not a bucket");
+
+        const string name = "financial_quotes/ingest_date=2026-11-25/part-00000.parquet";
+
+        var error = await Assert.ThrowsAsync<IOException>(() => UploadAsync(store, name, "x"));
+
+        Assert.Equal($"cannot write {store.UriOf(Bucket, name)}: {bucket} is a file, not a directory", error.Message);
+    }
+
+    [Fact]
     public async Task ADeletedAndRecreatedObject_GetsAGenerationAboveTheOldOne()
     {
         var store = new FileSystemObjectStore(_root);
