@@ -115,5 +115,7 @@ internal static class GoldCommand
 
     private static string Hour(DateTimeOffset hour) => hour.UtcDateTime.ToString("yyyy-MM-dd HH:mm", CultureInfo.InvariantCulture);
 
-    private static string Price(double value) => value.ToString("0.0000", CultureInfo.InvariantCulture);
+    /// <summary>Four decimals, and up to eight under 1 (a sub-penny price showed as 0.0000); stored values keep full precision.</summary>
+    internal static string Price(double value) =>
+        value.ToString(Math.Abs(value) < 1 ? "0.0000####" : "0.0000", CultureInfo.InvariantCulture);
 }

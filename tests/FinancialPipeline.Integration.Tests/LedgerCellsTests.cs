@@ -27,6 +27,16 @@ public sealed class LedgerCellsTests
         Assert.Equal("16 → 11 (5 superseded)", LedgerCells.Records(new RecordCounts(16, 11, 0), superseded: 5));
     }
 
+    [Theory]
+    [InlineData(187.25, "187.2500")]
+    [InlineData(0.000123456, "0.00012346")]
+    [InlineData(0.5, "0.5000")]
+    [InlineData(0, "0.0000")]
+    public void FpGoldPrices_KeepFourDecimals_AndSubPennyPricesTheirDigits(double price, string shown)
+    {
+        Assert.Equal(shown, GoldCommand.Price(price));
+    }
+
     [Fact]
     public void WithoutACompletionEventTheLedgersOwnCountIsShown()
     {
