@@ -409,7 +409,7 @@ public sealed partial class StageRunner(
     [LoggerMessage(Level = LogLevel.Warning, Message = "attempt {Attempt} failed; not marked FAILED: the row is no longer this attempt's (another worker took it over or an operator reset it)")]
     private static partial void LogFailedNotOwned(ILogger logger, Exception exception, int attempt);
 
-    [LoggerMessage(Level = LogLevel.Error, Message = "attempt {Attempt} failed and could not be marked FAILED: the control database did not answer for {BudgetSeconds} s ({DbError}); the row stays RUNNING until its heartbeat is stale (after {StaleAfterSeconds} s) and the next delivery takes it over")]
+    [LoggerMessage(Level = LogLevel.Error, Message = "attempt {Attempt} failed and could not be marked FAILED: the control database did not answer for {BudgetSeconds} s ({DbError}); the row stays RUNNING until its heartbeat is stale (after {StaleAfterSeconds} s), when a later delivery of the message takes it over; if Pub/Sub dead-letters it first, the alert asks for a replay")]
     private static partial void LogFailedUnrecorded(ILogger logger, Exception exception, int attempt, int budgetSeconds, string? dbError, int staleAfterSeconds);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "attempt {Attempt}: marking it FAILED did not reach the control database; retrying")]
