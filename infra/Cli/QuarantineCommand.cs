@@ -63,7 +63,7 @@ internal static class QuarantineCommand
                 }
 
                 shown++;
-                Write(root, found.ByRule, found.Newest);
+                Write(root, found.ByRule, found.Newest, found.DistinctBars);
             }
         }
         catch (DuckDBException ex)
@@ -115,9 +115,14 @@ internal static class QuarantineCommand
             || (Directory.Exists(silver) && Directory.EnumerateDirectories(silver, "date=*").Any());
     }
 
-    private static void Write(string root, IReadOnlyList<(string Rule, long Rows)> byRule, IReadOnlyList<QuarantinedBar> rows)
+    private static void Write(string root, IReadOnlyList<(string Rule, long Rows)> byRule, IReadOnlyList<QuarantinedBar> rows, long distinctBars)
     {
-        Console.WriteLine($"{Path.Combine(root, ObjectLayout.RejectedDataset)}: {byRule.Sum(r => r.Rows)} row(s) — "
+        var total = byRule.Sum(r => r.Rows);
+        // Kept per execution: a bad bar fetched again (the next window's overlap, a backfill) is set aside again.
+        var distinct = distinctBars < total
+            ? string.Create(CultureInfo.InvariantCulture, $" of {distinctBars} distinct bar(s): each execution that fetched a bad bar set it aside")
+            : string.Empty;
+        Console.WriteLine($"{Path.Combine(root, ObjectLayout.RejectedDataset)}: {total} row(s){distinct} — "
             + string.Join(", ", byRule.Select(r => string.Create(CultureInfo.InvariantCulture, $"{r.Rule} {r.Rows}"))));
         var table = new Table();
         table.AddColumns("bar (UTC)", "ticker", "open", "high", "low", "close", "volume", "rule", "reason", "rejected by");

@@ -27,7 +27,12 @@ public static class DuckDbQuarantineReader
     /// <summary>Null when the bucket holds no quarantine file (DuckDB cannot bind a view over an empty glob).</summary>
     /// <param name="silverBucketRoot">The bucket's directory, <c>{FP_DATA_DIR}/buckets/{silver_bucket}</c>.</param>
     /// <param name="rejectedBy">Only the rows this execution set aside, or all.</param>
-    public static async Task<(IReadOnlyList<(string Rule, long Rows)> ByRule, IReadOnlyList<QuarantinedBar> Newest)?> ReadAsync(
+    /// <returns>
+    /// The rows by rule, the newest <paramref name="limit"/> rows, and how many distinct (ticker, bar, rule) they are:
+    /// the quarantine is kept per execution, so a bad bar that overlapping windows or a backfill fetched again is set
+    /// aside once by each.
+    /// </returns>
+    public static async Task<(IReadOnlyList<(string Rule, long Rows)> ByRule, IReadOnlyList<QuarantinedBar> Newest, long DistinctBars)?> ReadAsync(
         string silverBucketRoot, Guid? rejectedBy, int limit, CancellationToken cancellationToken)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(limit, 1);
@@ -65,6 +70,18 @@ public static class DuckDbQuarantineReader
             }
         }
 
+        long distinct;
+        await using (var cmd = conn.CreateCommand())
+        {
+            cmd.CommandText = """
+                SELECT count(*) FROM (
+                    SELECT DISTINCT ticker, bar_ts, rule FROM financial_quotes_rejected
+                    WHERE $rejected_by IS NULL OR rejected_by = $rejected_by)
+                """;
+            cmd.Parameters.Add(new DuckDBParameter("rejected_by", rejectedBy?.ToString("D")));
+            distinct = Convert.ToInt64(await cmd.ExecuteScalarAsync(cancellationToken), System.Globalization.CultureInfo.InvariantCulture);
+        }
+
         var rows = new List<QuarantinedBar>();
         await using (var cmd = conn.CreateCommand())
         {
@@ -88,7 +105,7 @@ public static class DuckDbQuarantineReader
             }
         }
 
-        return (byRule, rows);
+        return (byRule, rows, distinct);
     }
 
     /// <summary>The one <c>CREATE OR REPLACE VIEW</c> statement of <paramref name="script"/> that defines <paramref name="view"/>.</summary>
