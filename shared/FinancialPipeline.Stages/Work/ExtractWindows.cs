@@ -153,7 +153,7 @@ public static class ExtractWindows
     /// <exception cref="MessageRejectedException">The (clamped) window holds more than <see cref="MaxWindowRows"/> bars of the job's tickers.</exception>
     private static void RejectTooLarge(JobConfig job, TimeWindow window)
     {
-        var bars = (window.Duration.Ticks + job.BarSize.Ticks - 1) / job.BarSize.Ticks;
+        var bars = BarsIn(window, job.BarSize);
         var rows = bars * job.Tickers.Count;
         if (rows <= MaxWindowRows)
         {
@@ -201,5 +201,8 @@ public static class ExtractWindows
     /// <summary>The oldest instant Extract asks a provider that serves <paramref name="reach"/> of history for at <paramref name="now"/>: <see cref="ReachMargin"/> inside it.</summary>
     internal static DateTimeOffset ReachStart(DateTimeOffset now, TimeSpan reach) => now - reach + ReachMargin;
 
-    private static string Format(DateTimeOffset value) => value.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture);
+    /// <summary>How many bars of <paramref name="barSize"/> a window can hold (a partial bar counts).</summary>
+    internal static long BarsIn(TimeWindow window, TimeSpan barSize) => (window.Duration.Ticks + barSize.Ticks - 1) / barSize.Ticks;
+
+    internal static string Format(DateTimeOffset value) => value.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture);
 }

@@ -63,7 +63,7 @@ public sealed partial class SplitRestatement(IObjectStore store, TimeProvider ti
         var now = time.GetUtcNow();
         var reach = provider.MaxLookback(job.BarSize);
         var reachStart = reach is { } r ? ExtractWindows.ReachStart(now, r) : ExtractWindows.EarliestBar;
-        var rows = BarsIn(fetch, job.BarSize) * job.Tickers.Count;
+        var rows = ExtractWindows.BarsIn(fetch, job.BarSize) * job.Tickers.Count;
         int refetched = 0, incomplete = 0;
         long barsRefetched = 0;
         foreach (var (ticker, from) in staleFrom.OrderBy(p => p.Key, StringComparer.Ordinal))
@@ -73,16 +73,16 @@ public sealed partial class SplitRestatement(IObjectStore store, TimeProvider ti
             if (start >= fetch.Start)
             {
                 incomplete++;
-                LogIncomplete(logger, run.ExecutionId, job.JobName, ticker, s.Ratio, s.Date.UtcDateTime, Format(from), Format(fetch.Start),
-                    $"provider {job.Provider} serves {job.BarInterval} bars only from {Format(reachStart)}");
+                LogIncomplete(logger, run.ExecutionId, job.JobName, ticker, s.Ratio, s.Date.UtcDateTime, ExtractWindows.Format(from), ExtractWindows.Format(fetch.Start),
+                    $"provider {job.Provider} serves {job.BarInterval} bars only from {ExtractWindows.Format(reachStart)}");
                 continue;
             }
 
-            var extra = BarsIn(new TimeWindow(start, fetch.Start), job.BarSize);
+            var extra = ExtractWindows.BarsIn(new TimeWindow(start, fetch.Start), job.BarSize);
             if (rows + extra > ExtractWindows.MaxWindowRows)
             {
                 incomplete++;
-                LogIncomplete(logger, run.ExecutionId, job.JobName, ticker, s.Ratio, s.Date.UtcDateTime, Format(from), Format(fetch.Start),
+                LogIncomplete(logger, run.ExecutionId, job.JobName, ticker, s.Ratio, s.Date.UtcDateTime, ExtractWindows.Format(from), ExtractWindows.Format(fetch.Start),
                     string.Create(CultureInfo.InvariantCulture, $"re-fetching them would take the run past the {ExtractWindows.MaxWindowRows:N0} rows one run holds"));
                 continue;
             }
@@ -106,7 +106,7 @@ public sealed partial class SplitRestatement(IObjectStore store, TimeProvider ti
             if (again.Failed)
             {
                 incomplete++;
-                LogIncomplete(logger, run.ExecutionId, job.JobName, ticker, s.Ratio, s.Date.UtcDateTime, Format(from), Format(fetch.Start), $"the re-fetch failed: {again.Error}");
+                LogIncomplete(logger, run.ExecutionId, job.JobName, ticker, s.Ratio, s.Date.UtcDateTime, ExtractWindows.Format(from), ExtractWindows.Format(fetch.Start), $"the re-fetch failed: {again.Error}");
                 continue;
             }
 
@@ -115,12 +115,12 @@ public sealed partial class SplitRestatement(IObjectStore store, TimeProvider ti
             var before = again.Bars.LongCount(b => b.Timestamp < fetch.Start);
             barsRefetched += before;
             results[ticker] = again;
-            LogRefetched(logger, run.ExecutionId, job.JobName, ticker, s.Ratio, s.Date.UtcDateTime, Format(from), Format(window.Start), Format(window.End), before);
+            LogRefetched(logger, run.ExecutionId, job.JobName, ticker, s.Ratio, s.Date.UtcDateTime, ExtractWindows.Format(from), ExtractWindows.Format(window.Start), ExtractWindows.Format(window.End), before);
             if (start > from)
             {
                 incomplete++;
-                LogIncomplete(logger, run.ExecutionId, job.JobName, ticker, s.Ratio, s.Date.UtcDateTime, Format(from), Format(start),
-                    $"provider {job.Provider} serves {job.BarInterval} bars only from {Format(reachStart)}");
+                LogIncomplete(logger, run.ExecutionId, job.JobName, ticker, s.Ratio, s.Date.UtcDateTime, ExtractWindows.Format(from), ExtractWindows.Format(start),
+                    $"provider {job.Provider} serves {job.BarInterval} bars only from {ExtractWindows.Format(reachStart)}");
             }
         }
 
@@ -184,9 +184,6 @@ public sealed partial class SplitRestatement(IObjectStore store, TimeProvider ti
         return await BarParquet.ReadAsync(buffer, ct);
     }
 
-    private static long BarsIn(TimeWindow window, TimeSpan barSize) => (window.Duration.Ticks + barSize.Ticks - 1) / barSize.Ticks;
-
-    private static string Format(DateTimeOffset value) => value.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "execution {ExecutionId} of job {JobName}: {Ticker} reports a {SplitRatio} split effective {SplitDate:yyyy-MM-ddTHH:mm:ssZ}")]
     private static partial void LogSplitSeen(ILogger logger, Guid executionId, string jobName, string ticker, string splitRatio, DateTime splitDate);
