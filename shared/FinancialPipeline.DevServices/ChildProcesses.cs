@@ -68,28 +68,15 @@ public static class ProcessTrees
     public static IReadOnlyList<int> Of(int root)
     {
         var children = new Dictionary<int, List<int>>();
-        foreach (var dir in Directory.EnumerateDirectories("/proc"))
+        foreach (var (pid, fields) in Stats())
         {
-            if (!int.TryParse(Path.GetFileName(dir), out var pid))
+            var ppid = int.Parse(fields[1], System.Globalization.CultureInfo.InvariantCulture);
+            if (!children.TryGetValue(ppid, out var list))
             {
-                continue;
+                children[ppid] = list = [];
             }
 
-            try
-            {
-                var stat = File.ReadAllText(Path.Combine(dir, "stat"));
-                var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-                var ppid = int.Parse(fields[1], System.Globalization.CultureInfo.InvariantCulture);
-                if (!children.TryGetValue(ppid, out var list))
-                {
-                    children[ppid] = list = [];
-                }
-
-                list.Add(pid);
-            }
-            catch (IOException)
-            {
-            }
+            list.Add(pid);
         }
 
         var result = new List<int> { root };
@@ -102,6 +89,48 @@ public static class ProcessTrees
         }
 
         return result;
+    }
+
+    /// <summary>
+    /// PIDs of the live processes in process group <paramref name="group"/>, read from /proc: a child started through
+    /// setsid(1) leads its own group, and everything it forks stays in it even after its parent has died and it has been
+    /// reparented, which a walk down the parent links misses.
+    /// </summary>
+    public static IReadOnlyList<int> InGroup(int group) =>
+        Stats().Where(p => p.Fields[0] != "Z" && int.Parse(p.Fields[2], System.Globalization.CultureInfo.InvariantCulture) == group).Select(p => p.Pid).ToList();
+
+    /// <summary>
+    /// Kills the process group <paramref name="leader"/> leads, while it is still ours: once it has exited and been
+    /// reaped (or its <see cref="Process"/> disposed), its PID, which is the group's id, may belong to someone else.
+    /// </summary>
+    public static void KillGroupLedBy(Process leader)
+    {
+        try
+        {
+            if (!leader.HasExited)
+            {
+                KillGroup(leader.Id);
+            }
+        }
+        catch (InvalidOperationException)
+        {
+            // disposed by a concurrent stop
+        }
+    }
+
+    /// <summary>Sends SIGKILL to every process in process group <paramref name="group"/> (kill(1) with a negative PID).</summary>
+    private static void KillGroup(int group)
+    {
+        try
+        {
+            using var kill = Process.Start(new ProcessStartInfo("kill", ["-KILL", "--", (-group).ToString(System.Globalization.CultureInfo.InvariantCulture)]) { UseShellExecute = false, RedirectStandardError = true });
+            _ = kill!.StandardError.ReadToEnd(); // "No such process" once the group is empty
+            kill.WaitForExit();
+        }
+        catch (System.ComponentModel.Win32Exception)
+        {
+            // no kill(1): the caller's tree kill still runs
+        }
     }
 
     /// <summary>Kills <paramref name="process"/> and its descendants, unless it has already exited.</summary>
@@ -143,6 +172,30 @@ public static class ProcessTrees
 
         Kill(process);
         await process.WaitForExitAsync(CancellationToken.None);
+    }
+
+    /// <summary>Every process's PID and the fields of its /proc stat line after the command name (state, ppid, pgrp, …).</summary>
+    private static IEnumerable<(int Pid, string[] Fields)> Stats()
+    {
+        foreach (var dir in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(dir), out var pid))
+            {
+                continue;
+            }
+
+            string stat;
+            try
+            {
+                stat = File.ReadAllText(Path.Combine(dir, "stat"));
+            }
+            catch (IOException)
+            {
+                continue; // exited while we looked
+            }
+
+            yield return (pid, stat[(stat.LastIndexOf(')') + 2)..].Split(' '));
+        }
     }
 
     public static bool IsAlive(int pid)

@@ -239,7 +239,12 @@ public sealed class PostgresCluster : IAsyncDisposable
         await cmd.ExecuteNonQueryAsync(ct);
     }
 
-    private Process Launch(string exe, IReadOnlyList<string> args)
+    /// <summary>
+    /// How to run one of the server's binaries as the cluster's owner: through <c>setpriv</c> as the <c>postgres</c>
+    /// user when we are root (initdb and postgres refuse root; setpriv execs, so the PID is the binary's), directly
+    /// otherwise. Output is redirected and the C locale set.
+    /// </summary>
+    internal static ProcessStartInfo AsServerOwner(string exe, IEnumerable<string> args)
     {
         var psi = new ProcessStartInfo
         {
@@ -247,7 +252,7 @@ public sealed class PostgresCluster : IAsyncDisposable
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        if (_asPostgresUser)
+        if (IsRoot())
         {
             psi.FileName = "setpriv";
             foreach (var a in new[] { "--reuid=postgres", "--regid=postgres", "--init-groups", "--", exe })
@@ -266,7 +271,12 @@ public sealed class PostgresCluster : IAsyncDisposable
         }
 
         psi.Environment["LC_ALL"] = "C";
-        var process = Process.Start(psi) ?? throw new InvalidOperationException($"could not start {exe}");
+        return psi;
+    }
+
+    private Process Launch(string exe, IReadOnlyList<string> args)
+    {
+        var process = Process.Start(AsServerOwner(exe, args)) ?? throw new InvalidOperationException($"could not start {exe}");
         _output.Attach(process);
         return process;
     }

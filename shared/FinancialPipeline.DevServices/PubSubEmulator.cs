@@ -8,7 +8,9 @@ namespace FinancialPipeline.DevServices;
 /// <summary>
 /// gcloud's Pub/Sub emulator on a free loopback port. We start the component's launcher script directly — it
 /// <c>exec</c>s java, so the PID we hold is the JVM (stopping the <c>gcloud beta emulators</c> wrapper instead
-/// would orphan it). Dispose kills the whole tree and checks nothing survived.
+/// would orphan it). The launcher runs under setsid(1), in a process group of its own: stopped while the script is
+/// still running (a cancelled start), a subshell it forked in that instant is outside the tree walked from our PID but
+/// inside the group. Dispose kills the group and the tree, and waits until neither has a live process.
 /// </summary>
 public sealed class PubSubEmulator : IAsyncDisposable
 {
@@ -38,12 +40,19 @@ public sealed class PubSubEmulator : IAsyncDisposable
         {
             var port = LoopbackPorts.Free();
             var output = new OutputTail(logger, "pubsub-emulator");
-            var psi = new ProcessStartInfo(launcher)
+            // setsid(1) calls setsid() and execs the launcher in place (our child is not a group leader, so it does not
+            // fork): the PID is the launcher's, then the JVM's, and it is also the process group's id.
+            var psi = new ProcessStartInfo(Setsid ?? launcher)
             {
                 UseShellExecute = false,
                 RedirectStandardOutput = true,
                 RedirectStandardError = true,
             };
+            if (Setsid is not null)
+            {
+                psi.ArgumentList.Add(launcher);
+            }
+
             psi.ArgumentList.Add("--host=127.0.0.1");
             psi.ArgumentList.Add($"--port={port}");
             psi.Environment["JAVA_OPTS"] = "-Xmx384m -XX:+UseSerialGC -XX:TieredStopAtLevel=1";
@@ -78,8 +87,11 @@ public sealed class PubSubEmulator : IAsyncDisposable
         }
     }
 
-    /// <summary>PIDs of the process and all its descendants, read from /proc.</summary>
-    public IReadOnlyList<int> ProcessTree() => ProcessTrees.Of(_process.Id);
+    /// <summary>PIDs of the process, all its descendants and everything else in its process group, read from /proc.</summary>
+    public IReadOnlyList<int> ProcessTree() => ProcessTrees.Of(_process.Id).Union(OwnGroup()).ToList();
+
+    /// <summary>setsid(1) from util-linux, when installed (Debian's base system has it).</summary>
+    private static string? Setsid { get; } = new[] { "/usr/bin/setsid", "/bin/setsid" }.FirstOrDefault(File.Exists);
 
     public async ValueTask DisposeAsync()
     {
@@ -88,13 +100,26 @@ public sealed class PubSubEmulator : IAsyncDisposable
             return;
         }
 
-        var tree = ProcessTrees.Of(_process.Id);
-        ProcessTrees.Kill(_process);
+        var tree = ProcessTree();
+        KillAll();
 
         await _process.WaitForExitAsync(CancellationToken.None);
         AppDomain.CurrentDomain.ProcessExit -= OnProcessExit;
         _process.Dispose();
         await ProcessTrees.WaitGoneAsync(tree, TimeSpan.FromSeconds(10));
+    }
+
+    /// <summary>The members of the process group the launcher leads (none when it was started without setsid).</summary>
+    private IReadOnlyList<int> OwnGroup() => Setsid is null || _process.HasExited ? [] : ProcessTrees.InGroup(_process.Id);
+
+    private void KillAll()
+    {
+        if (Setsid is not null)
+        {
+            ProcessTrees.KillGroupLedBy(_process);
+        }
+
+        ProcessTrees.Kill(_process);
     }
 
     /// <summary>
@@ -153,7 +178,7 @@ public sealed class PubSubEmulator : IAsyncDisposable
 
     private void OnProcessExit(object? sender, EventArgs e)
     {
-        ProcessTrees.Kill(_process);
+        KillAll();
     }
 
     private static string FindLauncher()

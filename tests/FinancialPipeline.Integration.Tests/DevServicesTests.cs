@@ -22,6 +22,10 @@ public sealed class DevServicesTests
         }
 
         Assert.True(pgTree.Count > 1, "postmaster should have children (checkpointer, walwriter…)");
+
+        // The emulator leads a process group of its own, so a stop also reaches what its launcher forked and orphaned.
+        Assert.Contains(emulator.ProcessId, ProcessTrees.InGroup(emulator.ProcessId));
+        Assert.DoesNotContain(emulator.ProcessId, ProcessTrees.InGroup(Environment.ProcessId));
         Assert.All(pgTree.Concat(emulatorTree), pid => Assert.True(ProcessTrees.IsAlive(pid)));
         var dataDir = postgres.DataDirectory;
 
@@ -29,6 +33,7 @@ public sealed class DevServicesTests
         await postgres.DisposeAsync();
 
         await ProcessTrees.WaitGoneAsync(pgTree.Concat(emulatorTree).ToList(), TimeSpan.FromSeconds(10));
+        Assert.Empty(ProcessTrees.InGroup(emulatorTree[0]));
         Assert.False(Directory.Exists(dataDir));
     }
 
@@ -86,21 +91,7 @@ public sealed class DevServicesTests
 
     private static async Task RunAsServerOwnerAsync(string exe, params string[] args)
     {
-        var psi = new ProcessStartInfo(PostgresCluster.IsRoot() ? "setpriv" : exe) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
-        if (PostgresCluster.IsRoot())
-        {
-            foreach (var a in new[] { "--reuid=postgres", "--regid=postgres", "--init-groups", "--", exe })
-            {
-                psi.ArgumentList.Add(a);
-            }
-        }
-
-        foreach (var a in args)
-        {
-            psi.ArgumentList.Add(a);
-        }
-
-        using var process = Process.Start(psi)!;
+        using var process = Process.Start(PostgresCluster.AsServerOwner(exe, args))!;
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
         await process.WaitForExitAsync();
