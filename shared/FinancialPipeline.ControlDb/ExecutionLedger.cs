@@ -114,7 +114,11 @@ public sealed record ExecutionRow(
         IsZombie(now, staleAfter) ? (HeartbeatAt > StartedAt ? HeartbeatAt - StartedAt : TimeSpan.Zero) : Duration(now);
 }
 
-public sealed record StageSuccess(TimeWindow Window, IReadOnlyList<string> Outputs, long Records, IReadOnlyDictionary<string, long> Metrics, string CompletionJson);
+public sealed record StageSuccess(TimeWindow Window, IReadOnlyList<string> Outputs, long Records, IReadOnlyDictionary<string, long> Metrics, string CompletionJson)
+{
+    /// <summary>The stock splits a bronze run restated (<c>split_restatement</c>): recorded by the commit itself, or not at all.</summary>
+    public IReadOnlyList<RestatedSplit> RestatedSplits { get; init; } = [];
+}
 
 /// <summary>
 /// An attempt of a stage as it stood when a later one replaced it (<paramref name="ReplacedBy"/>: retry, takeover
@@ -143,7 +147,7 @@ public sealed record ReplacedAttempt(
 /// The (execution_id, stage) ledger: claim, heartbeat, complete, fail — each one statement on the unique key,
 /// race-free under concurrent redeliveries. Times come from the injected <see cref="TimeProvider"/>.
 /// </summary>
-public sealed class ExecutionLedger(NpgsqlDataSource dataSource, TimeProvider time, LedgerOptions options)
+public sealed partial class ExecutionLedger(NpgsqlDataSource dataSource, TimeProvider time, LedgerOptions options)
 {
     /// <summary>The columns <see cref="ReadRowsAsync"/> reads, in its order (unqualified: usable in a join on execution_id).</summary>
     internal const string Columns = """
@@ -355,16 +359,25 @@ public sealed class ExecutionLedger(NpgsqlDataSource dataSource, TimeProvider ti
         return await cmd.ExecuteNonQueryAsync(cancellationToken) == 1;
     }
 
-    /// <summary>Marks SUCCESS with counts and the completion event; false when the lease was lost.</summary>
+    /// <summary>
+    /// Marks SUCCESS with counts and the completion event, and records <see cref="StageSuccess.RestatedSplits"/> in the
+    /// same statement (so only a committed SUCCESS records them); false when the lease was lost (nothing recorded).
+    /// </summary>
     public async Task<bool> CompleteAsync(Lease lease, StageSuccess success, CancellationToken cancellationToken)
     {
-        await using var cmd = dataSource.CreateCommand("""
+        const string Update = """
             UPDATE ingestion_job_execution
             SET status = 'SUCCESS', start_time = @start, end_time = @end, filename = @filename, records = @records,
                 metrics = @metrics, completion = @completion, finished_at = @now, heartbeat_at = @now,
                 updated_at = @now, error = NULL
             WHERE execution_id = @execution_id AND stage = @stage AND owner_token = @owner AND status = 'RUNNING'
-            """);
+            """;
+        await using var cmd = dataSource.CreateCommand(success.RestatedSplits.Count == 0 ? Update : RecordingRestatedSplits(Update));
+        if (success.RestatedSplits.Count > 0)
+        {
+            cmd.Parameters.AddWithValue("splits", NpgsqlDbType.Jsonb, RestatedSplitsJson(success.RestatedSplits));
+        }
+
         AddKey(cmd, lease);
         var now = time.GetUtcNow();
         cmd.Parameters.AddWithValue("start", success.Window.Start);
@@ -374,7 +387,9 @@ public sealed class ExecutionLedger(NpgsqlDataSource dataSource, TimeProvider ti
         cmd.Parameters.AddWithValue("metrics", NpgsqlDbType.Jsonb, JsonSerializer.Serialize(success.Metrics, ControlDbJson.Default.IReadOnlyDictionaryStringInt64));
         cmd.Parameters.AddWithValue("completion", NpgsqlDbType.Jsonb, success.CompletionJson);
         cmd.Parameters.AddWithValue("now", now);
-        return await cmd.ExecuteNonQueryAsync(cancellationToken) == 1;
+        return success.RestatedSplits.Count == 0
+            ? await cmd.ExecuteNonQueryAsync(cancellationToken) == 1
+            : await cmd.ExecuteScalarAsync(cancellationToken) is 1L;
     }
 
     /// <summary>Marks FAILED with the error text (a retry will claim it again); false when the lease was lost.</summary>

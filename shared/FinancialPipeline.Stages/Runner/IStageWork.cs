@@ -45,6 +45,9 @@ public sealed record StageOutcome(
 {
     /// <summary>The job's tickers the stage ran with (silver: the list its <c>ticker_in_job</c> rule used); empty when the stage does not say.</summary>
     public IReadOnlyList<string> Tickers { get; init; } = [];
+
+    /// <summary>Bronze: the stock splits it restated, recorded by the SUCCESS commit (see <see cref="StageSuccess.RestatedSplits"/>).</summary>
+    public IReadOnlyList<RestatedSplit> RestatedSplits { get; init; } = [];
 }
 
 /// <summary>The body of one stage: deterministic outputs for the same input.</summary>

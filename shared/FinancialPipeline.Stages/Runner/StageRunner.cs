@@ -145,7 +145,7 @@ public sealed partial class StageRunner(
             var json = completion.ToUtf8Json();
             var committed = await ledger.CompleteAsync(
                 lease,
-                new StageSuccess(outcome.Window, outcome.Outputs, outcome.Records.Written, outcome.Metrics, Encoding.UTF8.GetString(json)),
+                new StageSuccess(outcome.Window, outcome.Outputs, outcome.Records.Written, outcome.Metrics, Encoding.UTF8.GetString(json)) { RestatedSplits = outcome.RestatedSplits },
                 cancellationToken);
             if (!committed)
             {

@@ -110,7 +110,7 @@ public sealed partial class ExtractWork(
         }
 
         var byTicker = results.ToDictionary(r => r.Ticker, StringComparer.Ordinal);
-        var restated = await new SplitRestatement(store, time, logger).RestateAsync(new StageContextInfo(context.Lease.ExecutionId, job), provider, fetch, byTicker, ct);
+        var restated = await new SplitRestatement(store, ledger, time, logger).RestateAsync(new StageContextInfo(context.Lease.ExecutionId, job), provider, fetch, byTicker, ct);
         var ingestedAt = time.GetUtcNow();
         var rows = byTicker.Values
             .Where(r => !r.Failed)
@@ -141,9 +141,13 @@ public sealed partial class ExtractWork(
                 ["tickers_refetched"] = restated.TickersRefetched,
                 ["split_refetch_bars"] = restated.BarsRefetched,
                 ["split_refetch_incomplete"] = restated.Incomplete,
+                ["splits_already_restated"] = restated.AlreadyRestated,
             },
             failed,
-            rows.Count == 0 ? null : rows.Max(r => r.Bar.Timestamp));
+            rows.Count == 0 ? null : rows.Max(r => r.Bar.Timestamp))
+        {
+            RestatedSplits = restated.Restated,
+        };
     }
 
     /// <summary>

@@ -1,4 +1,5 @@
 using System.Globalization;
+using FinancialPipeline.ControlDb;
 using FinancialPipeline.Core.Contracts;
 using FinancialPipeline.Core.Jobs;
 using FinancialPipeline.Core.Market;
@@ -13,9 +14,11 @@ namespace FinancialPipeline.Stages.Work;
 /// <param name="TickersRefetched">Tickers whose stored history was re-fetched on the new basis.</param>
 /// <param name="BarsRefetched">Bars those re-fetches returned before the run's window.</param>
 /// <param name="Incomplete">Tickers whose old-basis bars could not all be re-fetched (beyond the provider's reach, the row cap, or a failed request).</param>
-public sealed record SplitRestatementResult(int SplitsDetected, int TickersRefetched, long BarsRefetched, int Incomplete)
+/// <param name="AlreadyRestated">Tickers whose split <c>split_restatement</c> records as completely restated: silver was not read for them.</param>
+/// <param name="Restated">What the run's SUCCESS commit records in <c>split_restatement</c>.</param>
+public sealed record SplitRestatementResult(int SplitsDetected, int TickersRefetched, long BarsRefetched, int Incomplete, int AlreadyRestated, IReadOnlyList<RestatedSplit> Restated)
 {
-    public static SplitRestatementResult None { get; } = new(0, 0, 0, 0);
+    public static SplitRestatementResult None { get; } = new(0, 0, 0, 0, 0, []);
 }
 
 /// <summary>
@@ -28,8 +31,16 @@ public sealed record SplitRestatementResult(int SplitsDetected, int TickersRefet
 /// touched. Bars ingested after the split are on the new basis already, so once restated a ticker is not fetched again
 /// by the next runs that still see the split. What cannot be re-fetched (older than the provider serves, more rows than one run holds,
 /// a failed request) is logged as an error and counted in <c>split_refetch_incomplete</c>.
+/// <para>
+/// Finding the old-basis bars lists the job's silver partitions and reads every one older than the split (or the window)
+/// until each ticker has one, so a ticker already restated has its whole history read. The outcome per split is
+/// therefore recorded in the control database (<c>split_restatement</c>), by the run's SUCCESS commit: a split recorded
+/// as completely restated is skipped without reading silver (<c>splits_already_restated</c>); one recorded incomplete is
+/// looked at again. A split is recorded complete only when no earlier bronze run that started before it is still on its
+/// way to silver (its old-basis bars are not in silver yet, so the listing cannot see them).
+/// </para>
 /// </summary>
-public sealed partial class SplitRestatement(IObjectStore store, TimeProvider time, ILogger logger)
+public sealed partial class SplitRestatement(IObjectStore store, ExecutionLedger ledger, TimeProvider time, ILogger logger)
 {
     /// <summary>Silver partitions read at a time while looking for old-basis bars.</summary>
     private const int PartitionsPerBatch = 8;
@@ -58,9 +69,30 @@ public sealed partial class SplitRestatement(IObjectStore store, TimeProvider ti
             LogSplitSeen(logger, run.ExecutionId, job.JobName, ticker, s.Ratio, s.Date.UtcDateTime);
         }
 
+        // A split restated completely by an earlier run needs no look at silver (the look reads its whole history).
+        var done = (await ledger.RestatedSplitsAsync(job.JobName, split.Keys, ct))
+            .Where(r => r.Split.Complete && split.TryGetValue(r.Split.Ticker, out var s) && s.Date == r.Split.SplitDate)
+            .ToList();
+        foreach (var row in done)
+        {
+            LogAlreadyRestated(logger, run.ExecutionId, job.JobName, row.Split.Ticker, split[row.Split.Ticker].Ratio, row.Split.SplitDate.UtcDateTime, row.RestatedBy, row.RestatedAt.UtcDateTime);
+            split.Remove(row.Split.Ticker);
+        }
+
+        if (split.Count == 0)
+        {
+            return SplitRestatementResult.None with { SplitsDetected = detected, AlreadyRestated = done.Count };
+        }
+
         // Bars inside the window are fetched anyway; only the older ones need a re-fetch.
         var staleFrom = await FirstOldBasisBarsAsync(job.SilverBucketName, split.ToDictionary(p => p.Key, p => p.Value.Date < fetch.Start ? p.Value.Date : fetch.Start, StringComparer.Ordinal), split, ct);
         var now = time.GetUtcNow();
+        var record = new Recorder(run, split, now, await ledger.OldestUnsettledBronzeAsync(job.JobName, run.ExecutionId, ct), logger);
+        foreach (var ticker in split.Keys.Where(t => !staleFrom.ContainsKey(t)).Order(StringComparer.Ordinal))
+        {
+            record.Outcome(ticker, 0, complete: true); // silver holds none of its bars on the old basis
+        }
+
         var reach = provider.MaxLookback(job.BarSize);
         var reachStart = reach is { } r ? ExtractWindows.ReachStart(now, r) : ExtractWindows.EarliestBar;
         var rows = ExtractWindows.BarsIn(fetch, job.BarSize) * job.Tickers.Count;
@@ -75,6 +107,7 @@ public sealed partial class SplitRestatement(IObjectStore store, TimeProvider ti
                 incomplete++;
                 LogIncomplete(logger, run.ExecutionId, job.JobName, ticker, s.Ratio, s.Date.UtcDateTime, ExtractWindows.Format(from), ExtractWindows.Format(fetch.Start),
                     $"provider {job.Provider} serves {job.BarInterval} bars only from {ExtractWindows.Format(reachStart)}");
+                record.Outcome(ticker, 0, complete: false);
                 continue;
             }
 
@@ -84,6 +117,7 @@ public sealed partial class SplitRestatement(IObjectStore store, TimeProvider ti
                 incomplete++;
                 LogIncomplete(logger, run.ExecutionId, job.JobName, ticker, s.Ratio, s.Date.UtcDateTime, ExtractWindows.Format(from), ExtractWindows.Format(fetch.Start),
                     string.Create(CultureInfo.InvariantCulture, $"re-fetching them would take the run past the {ExtractWindows.MaxWindowRows:N0} rows one run holds"));
+                record.Outcome(ticker, 0, complete: false);
                 continue;
             }
 
@@ -107,6 +141,7 @@ public sealed partial class SplitRestatement(IObjectStore store, TimeProvider ti
             {
                 incomplete++;
                 LogIncomplete(logger, run.ExecutionId, job.JobName, ticker, s.Ratio, s.Date.UtcDateTime, ExtractWindows.Format(from), ExtractWindows.Format(fetch.Start), $"the re-fetch failed: {again.Error}");
+                record.Outcome(ticker, 0, complete: false);
                 continue;
             }
 
@@ -122,9 +157,38 @@ public sealed partial class SplitRestatement(IObjectStore store, TimeProvider ti
                 LogIncomplete(logger, run.ExecutionId, job.JobName, ticker, s.Ratio, s.Date.UtcDateTime, ExtractWindows.Format(from), ExtractWindows.Format(start),
                     $"provider {job.Provider} serves {job.BarInterval} bars only from {ExtractWindows.Format(reachStart)}");
             }
+
+            record.Outcome(ticker, before, complete: start <= from);
         }
 
-        return new SplitRestatementResult(detected, refetched, barsRefetched, incomplete);
+        return new SplitRestatementResult(detected, refetched, barsRefetched, incomplete, done.Count, record.Restated);
+    }
+
+    /// <summary>Collects what the run's commit records in <c>split_restatement</c>, one outcome per ticker.</summary>
+    /// <param name="unsettledSince">When the oldest earlier bronze run whose bars are not in silver yet started (see <see cref="ExecutionLedger.OldestUnsettledBronzeAsync"/>).</param>
+    private sealed class Recorder(StageContextInfo run, IReadOnlyDictionary<string, StockSplit> split, DateTimeOffset now, DateTimeOffset? unsettledSince, ILogger logger)
+    {
+        private readonly List<RestatedSplit> _restated = [];
+
+        public IReadOnlyList<RestatedSplit> Restated => _restated;
+
+        public void Outcome(string ticker, long bars, bool complete)
+        {
+            var s = split[ticker];
+            if (s.Date > now)
+            {
+                return; // not in effect yet: bars ingested until then are still on the old basis
+            }
+
+            if (complete && unsettledSince < s.Date)
+            {
+                // Its bars may be on the old basis and reach silver after this run looked: the next run looks again.
+                LogUnsettled(logger, run.ExecutionId, run.Job.JobName, ticker, s.Ratio, s.Date.UtcDateTime, unsettledSince.Value.UtcDateTime);
+                complete = false;
+            }
+
+            _restated.Add(new RestatedSplit(ticker, s.Date, s.Numerator, s.Denominator, bars, complete));
+        }
     }
 
     /// <summary>
@@ -184,6 +248,12 @@ public sealed partial class SplitRestatement(IObjectStore store, TimeProvider ti
         return await BarParquet.ReadAsync(buffer, ct);
     }
 
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "execution {ExecutionId} of job {JobName}: {Ticker} {SplitRatio} split effective {SplitDate:yyyy-MM-ddTHH:mm:ssZ} was restated completely by execution {RestatedBy} at {RestatedAt:yyyy-MM-ddTHH:mm:ssZ}; silver is not read for it")]
+    private static partial void LogAlreadyRestated(ILogger logger, Guid executionId, string jobName, string ticker, string splitRatio, DateTime splitDate, Guid restatedBy, DateTime restatedAt);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "execution {ExecutionId} of job {JobName}: {Ticker} {SplitRatio} split effective {SplitDate:yyyy-MM-ddTHH:mm:ssZ}: recorded as not yet restated completely, because a bronze run started {UnsettledSince:yyyy-MM-ddTHH:mm:ssZ} (before the split) has not reached silver; the next run that sees the split looks again")]
+    private static partial void LogUnsettled(ILogger logger, Guid executionId, string jobName, string ticker, string splitRatio, DateTime splitDate, DateTime unsettledSince);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "execution {ExecutionId} of job {JobName}: {Ticker} reports a {SplitRatio} split effective {SplitDate:yyyy-MM-ddTHH:mm:ssZ}")]
     private static partial void LogSplitSeen(ILogger logger, Guid executionId, string jobName, string ticker, string splitRatio, DateTime splitDate);
