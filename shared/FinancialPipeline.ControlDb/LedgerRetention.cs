@@ -24,7 +24,9 @@ public sealed record KeptExecution(string JobName, Guid ExecutionId, DateTimeOff
 /// <see cref="ExecutionLedger.ClaimAsync"/>). Each job's newest successful incremental bronze row stays whatever its
 /// age (<see cref="ExecutionLedger.LastSuccessfulWindowAsync"/> reads it: without it the next hourly window would
 /// start from the job's whole lookback), with the rest of its execution; so do the alerts and rejections of every
-/// execution that stays.
+/// execution that stays. The record of restated stock splits (<c>split_restatement</c>) is left alone: a row is a fact
+/// about the job's silver data, not about an execution (its <c>restated_by</c> may name a pruned one), there are a few
+/// a year, and deleting one would only make the next run that sees the split scan silver's history again.
 /// </summary>
 public sealed class LedgerRetention(NpgsqlDataSource dataSource, TimeProvider time)
 {

@@ -76,6 +76,24 @@ public sealed class RetentionTests(StackFixture stack)
     }
 
     [Fact]
+    public async Task Prune_LeavesTheRecordOfRestatedSplits_WhenTheExecutionThatRecordedItGoes()
+    {
+        await using var database = await stack.CreateDatabaseAsync("fp_prune_");
+        await using var dataSource = await MigratedAsync(database);
+        var recorder = Guid.NewGuid();
+        var split = new RestatedSplit("AAPL", Now.AddDays(-31), 4, 1, 120, true);
+        await CompleteAsync(dataSource, recorder, Stage.Bronze, "job_a", Now.AddDays(-30), backfill: true, splits: [split]);
+
+        var pruned = await new LedgerRetention(dataSource, new FakeTimeProvider(Now)).PruneAsync(EightDays, CancellationToken.None);
+
+        // The execution goes; the record that the split is restated stays, or the next run seeing it would scan silver again.
+        Assert.Equal((1L, 1L), (pruned.Executions, pruned.LedgerRows));
+        Assert.Empty(await ExecutionIdsAsync(dataSource));
+        var row = Assert.Single(await new ExecutionLedger(dataSource, TimeProvider.System, Options).RestatedSplitsAsync("job_a", ["AAPL"], CancellationToken.None));
+        Assert.Equal((split, recorder), (row.Split, row.RestatedBy));
+    }
+
+    [Fact]
     public async Task Prune_KeepsAnExecutionAReplayResetWhileThePruneWaitedForItsLock()
     {
         await using var database = await stack.CreateDatabaseAsync("fp_prune_");
@@ -276,13 +294,13 @@ public sealed class RetentionTests(StackFixture stack)
         return new Seeded([a, b, c, d, e, f, g, h], [b, d, e, f], b, f, d, (4, 6, 1, 4, 1));
     }
 
-    private static async Task CompleteAsync(NpgsqlDataSource dataSource, Guid id, Stage stage, string job, DateTimeOffset at, bool? backfill, DateTimeOffset? windowEnd = null)
+    private static async Task CompleteAsync(NpgsqlDataSource dataSource, Guid id, Stage stage, string job, DateTimeOffset at, bool? backfill, DateTimeOffset? windowEnd = null, IReadOnlyList<RestatedSplit>? splits = null)
     {
         var ledger = new ExecutionLedger(dataSource, new FakeTimeProvider(at), Options);
         var lease = (await ledger.ClaimAsync(new ClaimRequest(id, stage, job, null, null, null, null), CancellationToken.None)).Lease!;
         var end = windowEnd ?? at;
         var window = await ledger.PinWindowAsync(lease, new TimeWindow(end.AddHours(-3), end), CancellationToken.None, backfill);
-        Assert.True(await ledger.CompleteAsync(lease, new StageSuccess(window, [], 1, new Dictionary<string, long>(), "{}"), CancellationToken.None));
+        Assert.True(await ledger.CompleteAsync(lease, new StageSuccess(window, [], 1, new Dictionary<string, long>(), "{}") { RestatedSplits = splits ?? [] }, CancellationToken.None));
     }
 
     private static async Task FailAsync(NpgsqlDataSource dataSource, Guid id, Stage stage, string job, DateTimeOffset at, DateTimeOffset? pinWindowEnd = null)

@@ -5,6 +5,9 @@ using FinancialPipeline.Core.Market;
 using FinancialPipeline.Core.Parquet;
 using FinancialPipeline.Core.Storage;
 using FinancialPipeline.DevServices;
+using FinancialPipeline.Stages;
+using FinancialPipeline.Storage;
+using FinancialPipeline.Tests.Shared;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Time.Testing;
 
@@ -30,7 +33,18 @@ public sealed class SplitRestatementTests(StackFixture stack)
             Clock = clock,
         });
         var job = await stack.CreateJobAsync("AAPL,MSFT", lookbackSeconds: 3 * 86400, provider: "yahoo");
-        await using var pipeline = await stack.StartPipelineAsync((_, services) => services.AddSingleton<TimeProvider>(clock), o => o with { YahooBaseUrl = yahoo.BaseUrl });
+        var silverListings = 0; // by Extract: how it looks for old-basis bars
+        await using var pipeline = await stack.StartPipelineAsync(
+            (function, services) =>
+            {
+                services.AddSingleton<TimeProvider>(clock);
+                if (function == "extract")
+                {
+                    services.AddSingleton<IObjectStore>(sp => new ListingCounter(
+                        new FileSystemObjectStore(sp.GetRequiredService<PipelineSettings>().BucketsRoot), job.SilverBucketName, () => Interlocked.Increment(ref silverListings)));
+                }
+            },
+            o => o with { YahooBaseUrl = yahoo.BaseUrl });
         var driver = new PipelineDriver(stack, pipeline);
 
         // Run 1, the day before the split: Yahoo serves AAPL on the old basis (4 × today's prices).
@@ -52,7 +66,10 @@ public sealed class SplitRestatementTests(StackFixture stack)
         var metrics = StageCompletedMessage.Parse(System.Text.Encoding.UTF8.GetBytes(bronze.CompletionJson!), Stage.Bronze).Metrics;
         var storedBeforeWindow = before.Count(r => r.Bar.Ticker == "AAPL" && r.Bar.Timestamp < bronze.StartTime!.Value);
         Assert.True(storedBeforeWindow > 0);
-        Assert.Equal((1L, 1L, storedBeforeWindow, 0L), (metrics["splits_detected"], metrics["tickers_refetched"], metrics["split_refetch_bars"], metrics["split_refetch_incomplete"]));
+        Assert.Equal((1L, 1L, storedBeforeWindow, 0L, 0L), (metrics["splits_detected"], metrics["tickers_refetched"], metrics["split_refetch_bars"], metrics["split_refetch_incomplete"], metrics["splits_already_restated"]));
+        Assert.Equal(1, Volatile.Read(ref silverListings));
+        var recorded = Assert.Single(await driver.Ledger.RestatedSplitsAsync(job.JobName, job.Tickers, CancellationToken.None));
+        Assert.Equal(("AAPL", Split.Date, storedBeforeWindow, true, second.ExecutionId), (recorded.Split.Ticker, recorded.Split.SplitDate, recorded.Split.Bars, recorded.Split.Complete, recorded.RestatedBy));
 
         // Silver: every AAPL bar on the new basis, and no bar more than the two windows hold.
         var after = await SilverAsync(pipeline, job.SilverBucketName);
@@ -74,15 +91,31 @@ public sealed class SplitRestatementTests(StackFixture stack)
         Assert.Equal(msftBefore, gold.Where(g => g.Ticker == "MSFT" && g.Hour <= msftBefore[^1].Hour));
         Assert.All(gold.Where(g => g.Ticker == "AAPL" && g.Hour < Split.Date.AddHours(-24)), g => Assert.Equal(Synthetic(g.Hour.AddMinutes(30)).Close, g.Close));
 
-        // Run 3, a backfill over the split day: the split is reported again, but the history is on its basis already.
+        // Run 3, a backfill over the split day: the split is reported again, but it is recorded as restated, so silver's
+        // history is not listed again.
         clock.SetUtcNow(new DateTimeOffset(2026, 11, 19, 1, 5, 0, TimeSpan.Zero));
         var third = new StartMessage(Guid.NewGuid(), job.JobName, clock.GetUtcNow(), new TimeWindow(new DateTimeOffset(2026, 11, 18, 0, 0, 0, TimeSpan.Zero), new DateTimeOffset(2026, 11, 19, 0, 0, 0, TimeSpan.Zero)));
         await driver.PublishStartAsync(third);
         await driver.WaitForGoldSuccessAsync(third.ExecutionId);
         var again = StageCompletedMessage.Parse(System.Text.Encoding.UTF8.GetBytes((await driver.Ledger.GetAsync(third.ExecutionId, Stage.Bronze, CancellationToken.None))!.CompletionJson!), Stage.Bronze).Metrics;
-        Assert.Equal((1L, 0L, 0L), (again["splits_detected"], again["tickers_refetched"], again["split_refetch_incomplete"]));
+        Assert.Equal((1L, 0L, 0L, 1L), (again["splits_detected"], again["tickers_refetched"], again["split_refetch_incomplete"], again["splits_already_restated"]));
+        Assert.Equal(1, Volatile.Read(ref silverListings));
         var known = gold.Select(g => (g.Ticker, g.Hour)).ToHashSet();
         Assert.Equal(gold, (await GoldAsync(pipeline)).Where(g => known.Contains((g.Ticker, g.Hour)))); // plus the 20:30 bars run 2 had not reached
+    }
+
+    /// <summary>Calls <paramref name="listed"/> at each listing of <paramref name="silverBucket"/>.</summary>
+    private sealed class ListingCounter(IObjectStore inner, string silverBucket, Action listed) : DelegatingObjectStore(inner)
+    {
+        public override IAsyncEnumerable<StoredObject> ListObjectsAsync(string bucket, string prefix, ListObjectsOptions? options = null, CancellationToken cancellationToken = default)
+        {
+            if (bucket == silverBucket)
+            {
+                listed();
+            }
+
+            return base.ListObjectsAsync(bucket, prefix, options, cancellationToken);
+        }
     }
 
     private static QuoteBar Synthetic(DateTimeOffset start) => SyntheticQuoteProvider.Bar("AAPL", start, TimeSpan.FromHours(1));
