@@ -138,7 +138,7 @@ public sealed class SilverEngineTests : IDisposable
         var rows = new List<BarRecord>
         {
             Row("AAPL", T.AddHours(-2)),
-            Row("MSFT", T.AddHours(-2)),
+            Row("MSFT", T.AddHours(-2)),                             // duplicate_in_batch (the later MSFT row supersedes it)
             Row("AAPL", T.AddHours(-3), o: 0),                       // price_positive
             Row("AAPL", T.AddHours(-4), h: 9.5),                     // high_low_bounds
             Row("AAPL", T.AddHours(-5), v: -1),                      // volume_non_negative
@@ -146,7 +146,7 @@ public sealed class SilverEngineTests : IDisposable
             Row("AAPL", T.AddHours(-2).AddMinutes(1)),               // timestamp_aligned
             Row("AAPL", Now.AddMinutes(-30)),                        // not_in_future
             Row("TSLA", T.AddHours(-2)),                             // ticker_in_job
-            Row("MSFT", T.AddHours(-2)),                             // duplicate_in_batch (second occurrence)
+            Row("MSFT", T.AddHours(-2)),                             // kept: the object's last word on the bar
         };
         var bronze = await WriteBronzeAsync(exec, Now.AddMinutes(-5), rows);
 
@@ -171,23 +171,27 @@ public sealed class SilverEngineTests : IDisposable
     }
 
     /// <summary>
-    /// Duplicates are decided among the rows that pass the other rules: an invalid first row is quarantined under its
-    /// own rule and the first valid one is kept; the later duplicate's reason names that one, not the rejected row.
+    /// Duplicates are decided among the rows that pass the other rules, and the last valid one is kept (as the Yahoo
+    /// parser keeps a repeated timestamp's later bar, the provider's restatement): an invalid last row is quarantined
+    /// under its own rule and does not block the last valid one; the earlier duplicate's reason says a later row wins.
     /// </summary>
     [Fact]
-    public async Task AnInvalidFirstOccurrence_DoesNotBlockTheFirstValidOne_AndTheDuplicatesReasonSaysWhichWasKept()
+    public async Task AnInvalidLastOccurrence_DoesNotBlockTheLastValidOne_AndTheDuplicatesReasonSaysALaterRowSupersedesIt()
     {
         var exec = Guid.NewGuid();
-        var bronze = await WriteBronzeAsync(exec, Now.AddMinutes(-5), [Row("AAPL", T, o: -1), Row("AAPL", T, c: 10), Row("AAPL", T, c: 10.5)]);
+        var bronze = await WriteBronzeAsync(exec, Now.AddMinutes(-5), [Row("AAPL", T, c: 10), Row("AAPL", T, c: 10.5), Row("AAPL", T, o: -1)]);
 
         var result = await RunAsync(exec, [bronze]);
 
         Assert.Equal((3, 1, 2), (result.RowsIn, result.Written, result.Rejected));
-        Assert.Equal(10, Assert.Single(await ReadSilverAsync(DateOnly.FromDateTime(T.UtcDateTime))).Bar.Close);
+        Assert.Equal(10.5, Assert.Single(await ReadSilverAsync(DateOnly.FromDateTime(T.UtcDateTime))).Bar.Close);
         var quarantined = await ReadQuarantineAsync(DateOnly.FromDateTime(T.UtcDateTime), exec);
         Assert.Equal([SilverRules.DuplicateInBatch, SilverRules.PricePositive], quarantined.Select(q => q.Rule).Order(StringComparer.Ordinal).ToList());
-        Assert.EndsWith("appears more than once among this bronze object's valid rows; the first valid occurrence is kept",
-            Assert.Single(quarantined, q => q.Rule == SilverRules.DuplicateInBatch).Reason, StringComparison.Ordinal);
+        var duplicate = Assert.Single(quarantined, q => q.Rule == SilverRules.DuplicateInBatch);
+        Assert.Equal(10, duplicate.Record.Bar.Close);
+        Assert.EndsWith("appears again later among this bronze object's valid rows, and that later row supersedes this one (the last valid occurrence is kept, the provider's restatement)",
+            duplicate.Reason, StringComparison.Ordinal);
+        Assert.Equal(-1, Assert.Single(quarantined, q => q.Rule == SilverRules.PricePositive).Record.Bar.Open);
     }
 
     /// <summary>
@@ -330,21 +334,40 @@ public sealed class SilverEngineTests : IDisposable
     }
 
     [Fact]
-    public async Task InBatchDuplicates_KeepTheFirstOccurrence_WhileTheSameBarInTwoObjectsIsNotADuplicate()
+    public async Task InBatchDuplicates_KeepTheLastOccurrence_WhileTheSameBarInTwoObjectsIsNotADuplicate()
     {
-        var exec = Guid.NewGuid();
-        var a = Row("AAPL", T.AddHours(-2), exec: exec);
+        var a = Row("AAPL", T.AddHours(-2));
         var b = a with { Bar = a.Bar with { Close = 10.5 } };
-        var objectOne = await WriteBronzeAsync(exec, Now, [a, b], part: 0);
-        var objectTwo = await WriteBronzeAsync(exec, Now, [b], part: 1);
+        var c = a with { Bar = a.Bar with { Close = 10.25 } };
+        var date = DateOnly.FromDateTime(T.UtcDateTime);
 
-        var result = await RunAsync(exec, [objectOne, objectTwo]);
+        // Each execution fetched later than the one before, so its rows are the newest ingestion of the bar.
+        async Task<(Guid Exec, SilverResult Result)> FetchAsync(int minutes, params BarRecord[][] objects)
+        {
+            var exec = Guid.NewGuid();
+            var names = new List<string>();
+            for (var part = 0; part < objects.Length; part++)
+            {
+                names.Add(await WriteBronzeAsync(exec, Now, [.. objects[part].Select(r => r with { IngestedAt = r.IngestedAt.AddMinutes(minutes) })], part));
+            }
 
-        Assert.Equal(1, result.Metrics["rejected_" + SilverRules.DuplicateInBatch]);
-        var q = Assert.Single(await ReadQuarantineAsync(DateOnly.FromDateTime(T.UtcDateTime), exec));
-        Assert.Equal(10.5, q.Record.Bar.Close); // the second occurrence in object one
-        var kept = Assert.Single(await ReadSilverAsync(DateOnly.FromDateTime(T.UtcDateTime)));
-        Assert.Equal(10.5, kept.Bar.Close); // same ingestion: the later object wins the tie
+            return (exec, await RunAsync(exec, names));
+        }
+
+        var first = await FetchAsync(1, [a, b]);
+        Assert.Equal(1, first.Result.Metrics["rejected_" + SilverRules.DuplicateInBatch]);
+        Assert.Equal(10, Assert.Single(await ReadQuarantineAsync(date, first.Exec)).Record.Bar.Close); // the earlier occurrence
+        Assert.Equal(10.5, Assert.Single(await ReadSilverAsync(date)).Bar.Close);
+
+        // The same rows in the other order: whichever comes last in the object is kept.
+        var reversed = await FetchAsync(2, [b, a]);
+        Assert.Equal(10.5, Assert.Single(await ReadQuarantineAsync(date, reversed.Exec)).Record.Bar.Close);
+        Assert.Equal(10, Assert.Single(await ReadSilverAsync(date)).Bar.Close);
+
+        var twoObjects = await FetchAsync(3, [a, b], [c]);
+        Assert.Equal(1, twoObjects.Result.Metrics["rejected_" + SilverRules.DuplicateInBatch]);
+        Assert.Equal(10, Assert.Single(await ReadQuarantineAsync(date, twoObjects.Exec)).Record.Bar.Close);
+        Assert.Equal(10.25, Assert.Single(await ReadSilverAsync(date)).Bar.Close); // same ingestion: the later object wins the tie, not a duplicate
     }
 
     [Fact]
