@@ -553,43 +553,91 @@ public sealed class SilverEngineTests : IDisposable
             Assert.Equal((SilverRules.TickerInJob, exec.ToString("D")), (reader.GetString(0), reader.GetString(1)));
             Assert.False(await reader.ReadAsync());
         }
+
+        // The script's own de-duplicated view, as a duckdb client runs it: the TSLA bar is not in silver.
+        cmd.CommandText = "SELECT ticker, rule, rejected_by FROM financial_quotes_rejected_current";
+        await using (var reader = await cmd.ExecuteReaderAsync())
+        {
+            Assert.True(await reader.ReadAsync());
+            Assert.Equal(("TSLA", SilverRules.TickerInJob, exec.ToString("D")), (reader.GetString(0), reader.GetString(1), reader.GetString(2)));
+            Assert.False(await reader.ReadAsync());
+        }
     }
 
     [Fact]
-    public async Task TheQuarantineReader_ShowsEachRejectedRow_WithItsRuleAndReason_PerExecution()
+    public async Task TheQuarantineReader_ShowsEachBarStillQuarantinedOnce_EveryCopyOnRequest_AndOneExecutionsRows()
     {
-        var first = Guid.NewGuid();
-        var second = Guid.NewGuid();
-        await RunAsync(first, [await WriteBronzeAsync(first, Now, [
+        // Each execution fetches a minute later than the one before: its rows are the bar's newest ingestion.
+        var executions = new List<Guid>();
+        async Task<Guid> FetchAsync(params BarRecord[] rows)
+        {
+            var exec = Guid.NewGuid();
+            var ingested = Now.AddMinutes(-30 + executions.Count);
+            executions.Add(exec);
+            await RunAsync(exec, [await WriteBronzeAsync(exec, Now, [.. rows.Select(r => r with { IngestedAt = ingested })])]);
+            return exec;
+        }
+
+        var first = await FetchAsync(
             Row("AAPL", T.AddHours(-3)),
             Row("AAPL", T.AddHours(-2), o: 0),
             Row("MSFT", T.AddHours(-2), v: -5),
-            Row("TSLA", T.AddHours(-1)),
-        ])]);
-        await RunAsync(second, [await WriteBronzeAsync(second, Now, [Row("MSFTX", T.AddHours(-4))])]);
+            Row("TSLA", T.AddHours(-1)));
+        await FetchAsync(Row("MSFTX", T.AddHours(-4)));
         // A later window's overlap fetches the zero-open bar again: set aside again, by that execution.
-        var third = Guid.NewGuid();
-        await RunAsync(third, [await WriteBronzeAsync(third, Now.AddHours(1), [Row("AAPL", T.AddHours(-2), o: 0)])]);
+        var third = await FetchAsync(Row("AAPL", T.AddHours(-2), o: 0));
+        // A later fetch of the negative-volume bar passes: that bar is in silver now, quarantined no more. So is a bar
+        // whose object repeats it: the earlier copy is quarantined (duplicate_in_batch), the later one is in silver.
+        await FetchAsync(Row("MSFT", T.AddHours(-2)), Row("MSFT", T.AddHours(-5)), Row("MSFT", T.AddHours(-5), c: 10.5));
+        // A bad restatement of a bar silver holds: silver keeps the older good row, but the newest fetch was rejected.
+        var fifth = await FetchAsync(Row("AAPL", T.AddHours(-3), o: -1));
         var bucket = Path.Combine(_root, Job.SilverBucketName);
 
-        var all = await FinancialPipeline.Warehouse.DuckDbQuarantineReader.ReadAsync(bucket, rejectedBy: null, limit: 10, CancellationToken.None);
-        var mine = await FinancialPipeline.Warehouse.DuckDbQuarantineReader.ReadAsync(bucket, first, limit: 2, CancellationToken.None);
-        var none = await FinancialPipeline.Warehouse.DuckDbQuarantineReader.ReadAsync(Path.Combine(_root, "no-such-bucket"), null, 10, CancellationToken.None);
+        var current = await FinancialPipeline.Warehouse.DuckDbQuarantineReader.ReadAsync(bucket, rejectedBy: null, allCopies: false, limit: 10, CancellationToken.None);
+        var copies = await FinancialPipeline.Warehouse.DuckDbQuarantineReader.ReadAsync(bucket, rejectedBy: null, allCopies: true, limit: 10, CancellationToken.None);
+        var mine = await FinancialPipeline.Warehouse.DuckDbQuarantineReader.ReadAsync(bucket, first, allCopies: false, limit: 2, CancellationToken.None);
+        var none = await FinancialPipeline.Warehouse.DuckDbQuarantineReader.ReadAsync(Path.Combine(_root, "no-such-bucket"), null, false, 10, CancellationToken.None);
 
-        Assert.NotNull(all);
+        Assert.NotNull(current);
+        Assert.Equal((7L, 6L, 4L), (current.Copies, current.DistinctBars, current.CurrentBars));
+        Assert.Equal(new[] { (SilverRules.TickerInJob, 2L), (SilverRules.PricePositive, 2L) }.Order(), current.ByRule.Order());
         Assert.Equal(
-            new[] { (SilverRules.TickerInJob, 2L), (SilverRules.PricePositive, 2L), (SilverRules.VolumeNonNegative, 1L) }.Order(),
-            all.Value.ByRule.Order());
-        Assert.Equal((5, 4L), (all.Value.Newest.Count, all.Value.DistinctBars));
-        var zeroOpen = Assert.Single(all.Value.Newest, r => r.Rule == SilverRules.PricePositive && r.RejectedBy == first.ToString("D"));
-        Assert.Equal(("AAPL", T.AddHours(-2), 0d, first.ToString("D"), "synthetic"), (zeroOpen.Ticker, zeroOpen.BarTs, zeroOpen.Open, zeroOpen.RejectedBy, zeroOpen.Provider));
+            new[] { ("TSLA", T.AddHours(-1), executions[0]), ("AAPL", T.AddHours(-2), third), ("AAPL", T.AddHours(-3), fifth), ("MSFTX", T.AddHours(-4), executions[1]) },
+            current.Newest.Select(r => (r.Ticker, r.BarTs, Guid.Parse(r.RejectedBy))));
+        var zeroOpen = current.Newest[1];
+        Assert.Equal((0d, SilverRules.PricePositive, "synthetic"), (zeroOpen.Open, zeroOpen.Rule, zeroOpen.Provider));
         Assert.False(string.IsNullOrWhiteSpace(zeroOpen.Reason));
+
+        Assert.NotNull(copies);
+        Assert.Equal((7L, 6L, 4L), (copies.Copies, copies.DistinctBars, copies.CurrentBars));
+        Assert.Equal(
+            new[] { (SilverRules.TickerInJob, 2L), (SilverRules.PricePositive, 3L), (SilverRules.VolumeNonNegative, 1L), (SilverRules.DuplicateInBatch, 1L) }.Order(),
+            copies.ByRule.Order());
+        Assert.Equal(7, copies.Newest.Count);
+        Assert.Equal(2, copies.Newest.Count(r => r.Ticker == "AAPL" && r.BarTs == T.AddHours(-2)));
+
         Assert.NotNull(mine);
-        Assert.Equal((3, 3L), (mine.Value.ByRule.Sum(r => r.Rows), mine.Value.DistinctBars));
-        Assert.Equal(2, mine.Value.Newest.Count); // the limit
-        Assert.Equal(T.AddHours(-1), mine.Value.Newest[0].BarTs); // newest bar first
-        Assert.All(mine.Value.Newest, r => Assert.Equal(first.ToString("D"), r.RejectedBy));
+        Assert.Equal((3L, 3L, (long?)null), (mine.Copies, mine.DistinctBars, mine.CurrentBars));
+        Assert.Equal(3, mine.ByRule.Sum(r => r.Rows)); // its MSFT bar too, though a later fetch put that bar in silver
+        Assert.Equal(2, mine.Newest.Count); // the limit
+        Assert.Equal(T.AddHours(-1), mine.Newest[0].BarTs); // newest bar first
+        Assert.All(mine.Newest, r => Assert.Equal(first.ToString("D"), r.RejectedBy));
         Assert.Null(none);
+    }
+
+    [Fact]
+    public async Task TheQuarantineReader_ReadsABucketWithoutSilverPartitions_AsEveryBarStillQuarantined()
+    {
+        // Every row so far was rejected: the silver view has no file to bind to, and must not fail the reader.
+        var exec = Guid.NewGuid();
+        await RunAsync(exec, [await WriteBronzeAsync(exec, Now, [Row("TSLA", T.AddHours(-1)), Row("AAPL", T.AddHours(-2), o: 0)])], silverBucket: "fp-silver-rejects-only");
+        Assert.False(Directory.Exists(Path.Combine(_root, "fp-silver-rejects-only", ObjectLayout.Dataset)));
+
+        var read = await FinancialPipeline.Warehouse.DuckDbQuarantineReader.ReadAsync(Path.Combine(_root, "fp-silver-rejects-only"), null, false, 10, CancellationToken.None);
+
+        Assert.NotNull(read);
+        Assert.Equal((2L, 2L, 2L), (read.Copies, read.DistinctBars, read.CurrentBars));
+        Assert.Equal(["AAPL", "TSLA"], read.Newest.Select(r => r.Ticker).Order(StringComparer.Ordinal));
     }
 
     private static BarRecord Row(string ticker, DateTimeOffset at, double o = 10, double h = 11, double l = 9, double c = 10, long v = 100, Guid? exec = null) =>

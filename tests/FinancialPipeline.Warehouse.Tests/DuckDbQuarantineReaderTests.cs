@@ -43,11 +43,11 @@ public sealed class DuckDbQuarantineReaderTests : IDisposable
 
         for (var run = 0; run < 5; run++)
         {
-            var read = await DuckDbQuarantineReader.ReadAsync(_bucket, rejectedBy: null, limit: 5, CancellationToken.None);
+            var read = await DuckDbQuarantineReader.ReadAsync(_bucket, rejectedBy: null, allCopies: true, limit: 5, CancellationToken.None);
 
             Assert.NotNull(read);
-            Assert.Equal(rows.Count, read.Value.ByRule.Sum(r => r.Rows));
-            Assert.Equal(newest, read.Value.Newest.Select(r => new Row(r.BarTs.UtcDateTime, r.Ticker, r.Rule, r.RejectedBy)));
+            Assert.Equal(rows.Count, read.ByRule.Sum(r => r.Rows));
+            Assert.Equal(newest, read.Newest.Select(r => new Row(r.BarTs.UtcDateTime, r.Ticker, r.Rule, r.RejectedBy)));
         }
     }
 
