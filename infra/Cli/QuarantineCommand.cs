@@ -8,8 +8,11 @@ using Spectre.Console;
 namespace FinancialPipeline.Cli;
 
 /// <summary>
-/// <c>fp quarantine</c>: the rows Transform set aside in the local silver buckets, with the rule each broke and why,
-/// read from the Parquet files without a DuckDB client. In the cloud, query the BigQuery external table instead.
+/// <c>fp quarantine</c>: the bars Transform set aside in the local silver buckets, with the rule each broke and why,
+/// read from the Parquet files without a DuckDB client. By default one row per bar still quarantined (its latest
+/// rejection; a bar a later fetch got into silver is not one), the view <c>financial_quotes_rejected_current</c>;
+/// <c>--all-copies</c> shows every row kept, one per execution that set a bar aside, and <c>--execution-id</c> one
+/// execution's rows. In the cloud, query the BigQuery view and external table instead.
 /// </summary>
 internal static class QuarantineCommand
 {
@@ -19,16 +22,29 @@ internal static class QuarantineCommand
         var bucket = new Option<string?>("--bucket") { Description = "Only this silver bucket (default: every local bucket holding a quarantine)" };
         var executionId = ExecutionIdOption.Create("Only the rows this execution set aside");
         var limit = LimitOption.Create("Rows to show per bucket, newest bar first");
-        var command = new Command("quarantine", "Rows Transform quarantined in the local silver buckets, with the rule and reason");
+        var allCopies = new Option<bool>("--all-copies")
+        {
+            Description = "Every row kept, one per execution that set a bar aside (default: one row per bar still quarantined, its latest rejection)",
+        };
+        var command = new Command("quarantine", "Bars Transform quarantined in the local silver buckets, with the rule and reason");
         command.Options.Add(dataDir);
         command.Options.Add(bucket);
         command.Options.Add(executionId);
+        command.Options.Add(allCopies);
         command.Options.Add(limit);
-        command.SetAction((parse, ct) => ExecuteAsync(parse.GetValue(dataDir)!, parse.GetValue(bucket), parse.GetValue(executionId), parse.GetValue(limit), ct));
+        command.Validators.Add(result =>
+        {
+            // Said rather than ignored: one execution's rows are its audit trail, every one of them already.
+            if (result.GetValue(allCopies) && result.GetResult(executionId) is { Implicit: false })
+            {
+                result.AddError("--all-copies applies to the whole quarantine: with --execution-id every row that execution set aside is shown already");
+            }
+        });
+        command.SetAction((parse, ct) => ExecuteAsync(parse.GetValue(dataDir)!, parse.GetValue(bucket), parse.GetValue(executionId), parse.GetValue(allCopies), parse.GetValue(limit), ct));
         return command;
     }
 
-    private static async Task<int> ExecuteAsync(string dataDirectory, string? bucket, Guid? executionId, int limit, CancellationToken ct)
+    private static async Task<int> ExecuteAsync(string dataDirectory, string? bucket, Guid? executionId, bool allCopies, int limit, CancellationToken ct)
     {
         if (bucket is not null && BucketNames.Problem(bucket) is { } problem)
         {
@@ -57,13 +73,13 @@ internal static class QuarantineCommand
         {
             foreach (var root in roots)
             {
-                if (await DuckDbQuarantineReader.ReadAsync(root, executionId, limit, ct) is not { } found || found.ByRule.Count == 0)
+                if (await DuckDbQuarantineReader.ReadAsync(root, executionId, allCopies, limit, ct) is not { } found || found.Copies == 0)
                 {
                     continue;
                 }
 
                 shown++;
-                Write(root, found.ByRule, found.Newest, found.DistinctBars);
+                Write(root, found, allCopies);
             }
         }
         catch (DuckDBException ex)
@@ -115,18 +131,18 @@ internal static class QuarantineCommand
             || (Directory.Exists(silver) && Directory.EnumerateDirectories(silver, "date=*").Any());
     }
 
-    private static void Write(string root, IReadOnlyList<(string Rule, long Rows)> byRule, IReadOnlyList<QuarantinedBar> rows, long distinctBars)
+    private static void Write(string root, QuarantineRead found, bool allCopies)
     {
-        var total = byRule.Sum(r => r.Rows);
-        // Kept per execution: a bad bar fetched again (the next window's overlap, a backfill) is set aside again.
-        var distinct = distinctBars < total
-            ? string.Create(CultureInfo.InvariantCulture, $" of {distinctBars} distinct bar(s): each execution that fetched a bad bar set it aside")
-            : string.Empty;
-        Console.WriteLine($"{Path.Combine(root, ObjectLayout.RejectedDataset)}: {total} row(s){distinct} — "
-            + string.Join(", ", byRule.Select(r => string.Create(CultureInfo.InvariantCulture, $"{r.Rule} {r.Rows}"))));
+        var rules = string.Join(", ", found.ByRule.Select(r => string.Create(CultureInfo.InvariantCulture, $"{r.Rule} {r.Rows}")));
+        Console.WriteLine($"{Path.Combine(root, ObjectLayout.RejectedDataset)}: {Summary(found, allCopies)}{(rules.Length == 0 ? string.Empty : " — " + rules)}");
+        if (found.Newest.Count == 0)
+        {
+            return;
+        }
+
         var table = new Table();
         table.AddColumns("bar (UTC)", "ticker", "open", "high", "low", "close", "volume", "rule", "reason", "rejected by");
-        foreach (var row in rows)
+        foreach (var row in found.Newest)
         {
             table.AddRow(
                 row.BarTs.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture),
@@ -143,6 +159,30 @@ internal static class QuarantineCommand
 
         AnsiConsole.Write(table);
     }
+
+    /// <summary>
+    /// The count line: the rows shown, and both numbers when the copies kept and the bars differ. The quarantine is
+    /// kept per execution, so a bad bar fetched again (the next window's overlap, a backfill) is set aside again; a
+    /// bar that silver holds from the rejecting fetch or a later one is quarantined no more.
+    /// </summary>
+    private static string Summary(QuarantineRead found, bool allCopies)
+    {
+        var copies = Invariant($"{found.Copies} row(s) kept of {found.DistinctBars} distinct bar(s), one per execution that set a bar aside");
+        var accepted = found.CurrentBars is { } held && found.DistinctBars > held
+            ? Invariant($"; {found.DistinctBars - held} of them in silver now (accepted from the same fetch or a later one)")
+            : string.Empty;
+        return found.CurrentBars switch
+        {
+            null => found.DistinctBars < found.Copies
+                ? Invariant($"{found.Copies} row(s) of {found.DistinctBars} distinct bar(s): this execution set some bars aside more than once")
+                : Invariant($"{found.Copies} row(s)"),
+            { } now when now == found.Copies => Invariant($"{now} bar(s) quarantined, one row each"),
+            { } now when allCopies => copies + Invariant($"; {now} of them quarantined now (fp quarantine without --all-copies lists those)"),
+            { } now => Invariant($"{now} bar(s) quarantined now, one row each (its latest rejection); ") + copies + " (--all-copies lists them)" + accepted,
+        };
+    }
+
+    private static string Invariant(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);
 
     private static string Number(double value) => value.ToString("0.####", CultureInfo.InvariantCulture);
 }

@@ -273,7 +273,7 @@ internal static class SilverBench
         Directory.CreateSymbolicLink(Path.Combine(targetRoot, BronzeBucket), Path.Combine(sourceBuckets, BronzeBucket));
 
     /// <summary>
-    /// The same rules in the same order, in-batch duplicates (first occurrence kept), newest ingestion wins,
+    /// The same rules in the same order, in-batch duplicates (last occurrence kept), newest ingestion wins,
     /// rows sorted by (ticker, bar_ts), silver and quarantine written as date-partitioned Parquet.
     /// </summary>
     private static async Task<(long Silver, long Rejected)> DuckDbAsync(JobConfig job, DateTimeOffset now, List<string> files, string output, CancellationToken ct)
@@ -305,7 +305,7 @@ internal static class SilverBench
                 END AS rule
                 FROM src
             )
-            SELECT * REPLACE (CASE WHEN rule IS NULL AND row_number() OVER (PARTITION BY filename, ticker, bar_ts, rule IS NULL ORDER BY file_row_number) > 1
+            SELECT * REPLACE (CASE WHEN rule IS NULL AND row_number() OVER (PARTITION BY filename, ticker, bar_ts, rule IS NULL ORDER BY file_row_number DESC) > 1
                                    THEN 'duplicate_in_batch' ELSE rule END AS rule),
                    CAST(bar_ts AS DATE) AS date
             FROM ruled

@@ -33,7 +33,9 @@ OPTIONS (
     description = 'Silver financial quotes: validated, de-duplicated hourly bars, one Parquet object per bar date (written by the Transform function)'
 );
 
--- Quarantine: every row silver rejected, with the rule it broke, why, and the execution that rejected it.
+-- Quarantine: every row silver rejected, with the rule it broke, why, and the execution that rejected it. Kept per
+-- execution: a bad bar fetched by several executions is here once per execution (the audit trail); the view
+-- financial_quotes_rejected_current (silver_rejected_current_view.sql) holds one row per bar still quarantined.
 -- gs://${silver_bucket}/financial_quotes_rejected/date=YYYY-MM-DD/rejected-{execution_id}.parquet
 CREATE OR REPLACE EXTERNAL TABLE `${project}.${dataset}.financial_quotes_rejected`
 (

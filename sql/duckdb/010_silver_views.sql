@@ -12,3 +12,18 @@ CREATE OR REPLACE VIEW financial_quotes_rejected AS
 SELECT bar_ts, ticker, open, high, low, close, adj_close, volume, execution_id, ingested_at, provider,
        rule, reason, rejected_by, "date"
 FROM read_parquet('{silver_root}/financial_quotes_rejected/*/*.parquet', hive_partitioning = true, hive_types = {'date': DATE});
+
+-- The quarantine as it stands: one row per (ticker, bar_ts), its latest rejection (ingested_at, then rejected_by;
+-- rule and reason only break a tie inside one execution), and only while silver does not hold the bar from that
+-- fetch or a later one. financial_quotes_rejected above keeps every copy: each execution that fetched a bad bar (the
+-- next window's overlap, a backfill) set it aside in its own object, which is what reconciles an execution
+-- (silver + quarantine + superseded = bronze). A bar rejected once and accepted by a later fetch is in silver and
+-- not here; one whose newest fetch was rejected while silver keeps an older accepted value is still here.
+-- The anti-join reads silver's ticker, bar_ts and ingested_at columns only. BigQuery: sql/bigquery/silver_rejected_current_view.sql.
+CREATE OR REPLACE VIEW financial_quotes_rejected_current AS
+SELECT r.*
+FROM financial_quotes_rejected AS r
+WHERE NOT EXISTS (
+    SELECT 1 FROM financial_quotes_silver AS s
+    WHERE s.ticker = r.ticker AND s.bar_ts = r.bar_ts AND s.ingested_at >= r.ingested_at)
+QUALIFY row_number() OVER (PARTITION BY r.ticker, r.bar_ts ORDER BY r.ingested_at DESC, r.rejected_by DESC, r.rule, r.reason) = 1;

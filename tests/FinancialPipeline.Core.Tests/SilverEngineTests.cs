@@ -138,7 +138,7 @@ public sealed class SilverEngineTests : IDisposable
         var rows = new List<BarRecord>
         {
             Row("AAPL", T.AddHours(-2)),
-            Row("MSFT", T.AddHours(-2)),
+            Row("MSFT", T.AddHours(-2)),                             // duplicate_in_batch (the later MSFT row supersedes it)
             Row("AAPL", T.AddHours(-3), o: 0),                       // price_positive
             Row("AAPL", T.AddHours(-4), h: 9.5),                     // high_low_bounds
             Row("AAPL", T.AddHours(-5), v: -1),                      // volume_non_negative
@@ -146,7 +146,7 @@ public sealed class SilverEngineTests : IDisposable
             Row("AAPL", T.AddHours(-2).AddMinutes(1)),               // timestamp_aligned
             Row("AAPL", Now.AddMinutes(-30)),                        // not_in_future
             Row("TSLA", T.AddHours(-2)),                             // ticker_in_job
-            Row("MSFT", T.AddHours(-2)),                             // duplicate_in_batch (second occurrence)
+            Row("MSFT", T.AddHours(-2)),                             // kept: the object's last word on the bar
         };
         var bronze = await WriteBronzeAsync(exec, Now.AddMinutes(-5), rows);
 
@@ -171,23 +171,27 @@ public sealed class SilverEngineTests : IDisposable
     }
 
     /// <summary>
-    /// Duplicates are decided among the rows that pass the other rules: an invalid first row is quarantined under its
-    /// own rule and the first valid one is kept; the later duplicate's reason names that one, not the rejected row.
+    /// Duplicates are decided among the rows that pass the other rules, and the last valid one is kept (as the Yahoo
+    /// parser keeps a repeated timestamp's later bar, the provider's restatement): an invalid last row is quarantined
+    /// under its own rule and does not block the last valid one; the earlier duplicate's reason says a later row wins.
     /// </summary>
     [Fact]
-    public async Task AnInvalidFirstOccurrence_DoesNotBlockTheFirstValidOne_AndTheDuplicatesReasonSaysWhichWasKept()
+    public async Task AnInvalidLastOccurrence_DoesNotBlockTheLastValidOne_AndTheDuplicatesReasonSaysALaterRowSupersedesIt()
     {
         var exec = Guid.NewGuid();
-        var bronze = await WriteBronzeAsync(exec, Now.AddMinutes(-5), [Row("AAPL", T, o: -1), Row("AAPL", T, c: 10), Row("AAPL", T, c: 10.5)]);
+        var bronze = await WriteBronzeAsync(exec, Now.AddMinutes(-5), [Row("AAPL", T, c: 10), Row("AAPL", T, c: 10.5), Row("AAPL", T, o: -1)]);
 
         var result = await RunAsync(exec, [bronze]);
 
         Assert.Equal((3, 1, 2), (result.RowsIn, result.Written, result.Rejected));
-        Assert.Equal(10, Assert.Single(await ReadSilverAsync(DateOnly.FromDateTime(T.UtcDateTime))).Bar.Close);
+        Assert.Equal(10.5, Assert.Single(await ReadSilverAsync(DateOnly.FromDateTime(T.UtcDateTime))).Bar.Close);
         var quarantined = await ReadQuarantineAsync(DateOnly.FromDateTime(T.UtcDateTime), exec);
         Assert.Equal([SilverRules.DuplicateInBatch, SilverRules.PricePositive], quarantined.Select(q => q.Rule).Order(StringComparer.Ordinal).ToList());
-        Assert.EndsWith("appears more than once among this bronze object's valid rows; the first valid occurrence is kept",
-            Assert.Single(quarantined, q => q.Rule == SilverRules.DuplicateInBatch).Reason, StringComparison.Ordinal);
+        var duplicate = Assert.Single(quarantined, q => q.Rule == SilverRules.DuplicateInBatch);
+        Assert.Equal(10, duplicate.Record.Bar.Close);
+        Assert.EndsWith("appears again later among this bronze object's valid rows, and that later row supersedes this one (the last valid occurrence is kept, the provider's restatement)",
+            duplicate.Reason, StringComparison.Ordinal);
+        Assert.Equal(-1, Assert.Single(quarantined, q => q.Rule == SilverRules.PricePositive).Record.Bar.Open);
     }
 
     /// <summary>
@@ -330,21 +334,40 @@ public sealed class SilverEngineTests : IDisposable
     }
 
     [Fact]
-    public async Task InBatchDuplicates_KeepTheFirstOccurrence_WhileTheSameBarInTwoObjectsIsNotADuplicate()
+    public async Task InBatchDuplicates_KeepTheLastOccurrence_WhileTheSameBarInTwoObjectsIsNotADuplicate()
     {
-        var exec = Guid.NewGuid();
-        var a = Row("AAPL", T.AddHours(-2), exec: exec);
+        var a = Row("AAPL", T.AddHours(-2));
         var b = a with { Bar = a.Bar with { Close = 10.5 } };
-        var objectOne = await WriteBronzeAsync(exec, Now, [a, b], part: 0);
-        var objectTwo = await WriteBronzeAsync(exec, Now, [b], part: 1);
+        var c = a with { Bar = a.Bar with { Close = 10.25 } };
+        var date = DateOnly.FromDateTime(T.UtcDateTime);
 
-        var result = await RunAsync(exec, [objectOne, objectTwo]);
+        // Each execution fetched later than the one before, so its rows are the newest ingestion of the bar.
+        async Task<(Guid Exec, SilverResult Result)> FetchAsync(int minutes, params BarRecord[][] objects)
+        {
+            var exec = Guid.NewGuid();
+            var names = new List<string>();
+            for (var part = 0; part < objects.Length; part++)
+            {
+                names.Add(await WriteBronzeAsync(exec, Now, [.. objects[part].Select(r => r with { IngestedAt = r.IngestedAt.AddMinutes(minutes) })], part));
+            }
 
-        Assert.Equal(1, result.Metrics["rejected_" + SilverRules.DuplicateInBatch]);
-        var q = Assert.Single(await ReadQuarantineAsync(DateOnly.FromDateTime(T.UtcDateTime), exec));
-        Assert.Equal(10.5, q.Record.Bar.Close); // the second occurrence in object one
-        var kept = Assert.Single(await ReadSilverAsync(DateOnly.FromDateTime(T.UtcDateTime)));
-        Assert.Equal(10.5, kept.Bar.Close); // same ingestion: the later object wins the tie
+            return (exec, await RunAsync(exec, names));
+        }
+
+        var first = await FetchAsync(1, [a, b]);
+        Assert.Equal(1, first.Result.Metrics["rejected_" + SilverRules.DuplicateInBatch]);
+        Assert.Equal(10, Assert.Single(await ReadQuarantineAsync(date, first.Exec)).Record.Bar.Close); // the earlier occurrence
+        Assert.Equal(10.5, Assert.Single(await ReadSilverAsync(date)).Bar.Close);
+
+        // The same rows in the other order: whichever comes last in the object is kept.
+        var reversed = await FetchAsync(2, [b, a]);
+        Assert.Equal(10.5, Assert.Single(await ReadQuarantineAsync(date, reversed.Exec)).Record.Bar.Close);
+        Assert.Equal(10, Assert.Single(await ReadSilverAsync(date)).Bar.Close);
+
+        var twoObjects = await FetchAsync(3, [a, b], [c]);
+        Assert.Equal(1, twoObjects.Result.Metrics["rejected_" + SilverRules.DuplicateInBatch]);
+        Assert.Equal(10, Assert.Single(await ReadQuarantineAsync(date, twoObjects.Exec)).Record.Bar.Close);
+        Assert.Equal(10.25, Assert.Single(await ReadSilverAsync(date)).Bar.Close); // same ingestion: the later object wins the tie, not a duplicate
     }
 
     [Fact]
@@ -530,43 +553,91 @@ public sealed class SilverEngineTests : IDisposable
             Assert.Equal((SilverRules.TickerInJob, exec.ToString("D")), (reader.GetString(0), reader.GetString(1)));
             Assert.False(await reader.ReadAsync());
         }
+
+        // The script's own de-duplicated view, as a duckdb client runs it: the TSLA bar is not in silver.
+        cmd.CommandText = "SELECT ticker, rule, rejected_by FROM financial_quotes_rejected_current";
+        await using (var reader = await cmd.ExecuteReaderAsync())
+        {
+            Assert.True(await reader.ReadAsync());
+            Assert.Equal(("TSLA", SilverRules.TickerInJob, exec.ToString("D")), (reader.GetString(0), reader.GetString(1), reader.GetString(2)));
+            Assert.False(await reader.ReadAsync());
+        }
     }
 
     [Fact]
-    public async Task TheQuarantineReader_ShowsEachRejectedRow_WithItsRuleAndReason_PerExecution()
+    public async Task TheQuarantineReader_ShowsEachBarStillQuarantinedOnce_EveryCopyOnRequest_AndOneExecutionsRows()
     {
-        var first = Guid.NewGuid();
-        var second = Guid.NewGuid();
-        await RunAsync(first, [await WriteBronzeAsync(first, Now, [
+        // Each execution fetches a minute later than the one before: its rows are the bar's newest ingestion.
+        var executions = new List<Guid>();
+        async Task<Guid> FetchAsync(params BarRecord[] rows)
+        {
+            var exec = Guid.NewGuid();
+            var ingested = Now.AddMinutes(-30 + executions.Count);
+            executions.Add(exec);
+            await RunAsync(exec, [await WriteBronzeAsync(exec, Now, [.. rows.Select(r => r with { IngestedAt = ingested })])]);
+            return exec;
+        }
+
+        var first = await FetchAsync(
             Row("AAPL", T.AddHours(-3)),
             Row("AAPL", T.AddHours(-2), o: 0),
             Row("MSFT", T.AddHours(-2), v: -5),
-            Row("TSLA", T.AddHours(-1)),
-        ])]);
-        await RunAsync(second, [await WriteBronzeAsync(second, Now, [Row("MSFTX", T.AddHours(-4))])]);
+            Row("TSLA", T.AddHours(-1)));
+        await FetchAsync(Row("MSFTX", T.AddHours(-4)));
         // A later window's overlap fetches the zero-open bar again: set aside again, by that execution.
-        var third = Guid.NewGuid();
-        await RunAsync(third, [await WriteBronzeAsync(third, Now.AddHours(1), [Row("AAPL", T.AddHours(-2), o: 0)])]);
+        var third = await FetchAsync(Row("AAPL", T.AddHours(-2), o: 0));
+        // A later fetch of the negative-volume bar passes: that bar is in silver now, quarantined no more. So is a bar
+        // whose object repeats it: the earlier copy is quarantined (duplicate_in_batch), the later one is in silver.
+        await FetchAsync(Row("MSFT", T.AddHours(-2)), Row("MSFT", T.AddHours(-5)), Row("MSFT", T.AddHours(-5), c: 10.5));
+        // A bad restatement of a bar silver holds: silver keeps the older good row, but the newest fetch was rejected.
+        var fifth = await FetchAsync(Row("AAPL", T.AddHours(-3), o: -1));
         var bucket = Path.Combine(_root, Job.SilverBucketName);
 
-        var all = await FinancialPipeline.Warehouse.DuckDbQuarantineReader.ReadAsync(bucket, rejectedBy: null, limit: 10, CancellationToken.None);
-        var mine = await FinancialPipeline.Warehouse.DuckDbQuarantineReader.ReadAsync(bucket, first, limit: 2, CancellationToken.None);
-        var none = await FinancialPipeline.Warehouse.DuckDbQuarantineReader.ReadAsync(Path.Combine(_root, "no-such-bucket"), null, 10, CancellationToken.None);
+        var current = await FinancialPipeline.Warehouse.DuckDbQuarantineReader.ReadAsync(bucket, rejectedBy: null, allCopies: false, limit: 10, CancellationToken.None);
+        var copies = await FinancialPipeline.Warehouse.DuckDbQuarantineReader.ReadAsync(bucket, rejectedBy: null, allCopies: true, limit: 10, CancellationToken.None);
+        var mine = await FinancialPipeline.Warehouse.DuckDbQuarantineReader.ReadAsync(bucket, first, allCopies: false, limit: 2, CancellationToken.None);
+        var none = await FinancialPipeline.Warehouse.DuckDbQuarantineReader.ReadAsync(Path.Combine(_root, "no-such-bucket"), null, false, 10, CancellationToken.None);
 
-        Assert.NotNull(all);
+        Assert.NotNull(current);
+        Assert.Equal((7L, 6L, 4L), (current.Copies, current.DistinctBars, current.CurrentBars));
+        Assert.Equal(new[] { (SilverRules.TickerInJob, 2L), (SilverRules.PricePositive, 2L) }.Order(), current.ByRule.Order());
         Assert.Equal(
-            new[] { (SilverRules.TickerInJob, 2L), (SilverRules.PricePositive, 2L), (SilverRules.VolumeNonNegative, 1L) }.Order(),
-            all.Value.ByRule.Order());
-        Assert.Equal((5, 4L), (all.Value.Newest.Count, all.Value.DistinctBars));
-        var zeroOpen = Assert.Single(all.Value.Newest, r => r.Rule == SilverRules.PricePositive && r.RejectedBy == first.ToString("D"));
-        Assert.Equal(("AAPL", T.AddHours(-2), 0d, first.ToString("D"), "synthetic"), (zeroOpen.Ticker, zeroOpen.BarTs, zeroOpen.Open, zeroOpen.RejectedBy, zeroOpen.Provider));
+            new[] { ("TSLA", T.AddHours(-1), executions[0]), ("AAPL", T.AddHours(-2), third), ("AAPL", T.AddHours(-3), fifth), ("MSFTX", T.AddHours(-4), executions[1]) },
+            current.Newest.Select(r => (r.Ticker, r.BarTs, Guid.Parse(r.RejectedBy))));
+        var zeroOpen = current.Newest[1];
+        Assert.Equal((0d, SilverRules.PricePositive, "synthetic"), (zeroOpen.Open, zeroOpen.Rule, zeroOpen.Provider));
         Assert.False(string.IsNullOrWhiteSpace(zeroOpen.Reason));
+
+        Assert.NotNull(copies);
+        Assert.Equal((7L, 6L, 4L), (copies.Copies, copies.DistinctBars, copies.CurrentBars));
+        Assert.Equal(
+            new[] { (SilverRules.TickerInJob, 2L), (SilverRules.PricePositive, 3L), (SilverRules.VolumeNonNegative, 1L), (SilverRules.DuplicateInBatch, 1L) }.Order(),
+            copies.ByRule.Order());
+        Assert.Equal(7, copies.Newest.Count);
+        Assert.Equal(2, copies.Newest.Count(r => r.Ticker == "AAPL" && r.BarTs == T.AddHours(-2)));
+
         Assert.NotNull(mine);
-        Assert.Equal((3, 3L), (mine.Value.ByRule.Sum(r => r.Rows), mine.Value.DistinctBars));
-        Assert.Equal(2, mine.Value.Newest.Count); // the limit
-        Assert.Equal(T.AddHours(-1), mine.Value.Newest[0].BarTs); // newest bar first
-        Assert.All(mine.Value.Newest, r => Assert.Equal(first.ToString("D"), r.RejectedBy));
+        Assert.Equal((3L, 3L, (long?)null), (mine.Copies, mine.DistinctBars, mine.CurrentBars));
+        Assert.Equal(3, mine.ByRule.Sum(r => r.Rows)); // its MSFT bar too, though a later fetch put that bar in silver
+        Assert.Equal(2, mine.Newest.Count); // the limit
+        Assert.Equal(T.AddHours(-1), mine.Newest[0].BarTs); // newest bar first
+        Assert.All(mine.Newest, r => Assert.Equal(first.ToString("D"), r.RejectedBy));
         Assert.Null(none);
+    }
+
+    [Fact]
+    public async Task TheQuarantineReader_ReadsABucketWithoutSilverPartitions_AsEveryBarStillQuarantined()
+    {
+        // Every row so far was rejected: the silver view has no file to bind to, and must not fail the reader.
+        var exec = Guid.NewGuid();
+        await RunAsync(exec, [await WriteBronzeAsync(exec, Now, [Row("TSLA", T.AddHours(-1)), Row("AAPL", T.AddHours(-2), o: 0)])], silverBucket: "fp-silver-rejects-only");
+        Assert.False(Directory.Exists(Path.Combine(_root, "fp-silver-rejects-only", ObjectLayout.Dataset)));
+
+        var read = await FinancialPipeline.Warehouse.DuckDbQuarantineReader.ReadAsync(Path.Combine(_root, "fp-silver-rejects-only"), null, false, 10, CancellationToken.None);
+
+        Assert.NotNull(read);
+        Assert.Equal((2L, 2L, 2L), (read.Copies, read.DistinctBars, read.CurrentBars));
+        Assert.Equal(["AAPL", "TSLA"], read.Newest.Select(r => r.Ticker).Order(StringComparer.Ordinal));
     }
 
     private static BarRecord Row(string ticker, DateTimeOffset at, double o = 10, double h = 11, double l = 9, double c = 10, long v = 100, Guid? exec = null) =>

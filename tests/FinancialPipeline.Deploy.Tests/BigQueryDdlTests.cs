@@ -1,3 +1,5 @@
+using System.Text.RegularExpressions;
+
 namespace FinancialPipeline.Deploy.Tests;
 
 public sealed class BigQueryDdlTests(RepositoryFixture repo) : IClassFixture<RepositoryFixture>
@@ -58,6 +60,53 @@ public sealed class BigQueryDdlTests(RepositoryFixture repo) : IClassFixture<Rep
     [Fact]
     public void TheRepositorysOwnSqlUsesOnlyKnownPlaceholders()
     {
+        var root = RepositoryRoot();
+        var (ddl, skipped) = BigQueryDdl.Load(Path.Combine(root.FullName, "sql", "bigquery"), BigQueryDdl.Placeholders(repo.Settings));
+        Assert.All(ddl, script => Assert.DoesNotContain("${", script.Sql, StringComparison.Ordinal));
+        Assert.Equal(Directory.Exists(Path.Combine(root.FullName, "sql", "bigquery")) ? Directory.GetFiles(Path.Combine(root.FullName, "sql", "bigquery"), "*.sql").Length : 0, ddl.Count + skipped.Count);
+    }
+
+    [Fact]
+    public void TheRepositorysDdlCreatesEveryTableBeforeAViewReadsIt_TheDeDuplicatedQuarantineIncluded()
+    {
+        // BigQuery resolves a view's tables when it is created: files run in name order, so the quarantine view's file
+        // must sort after the external tables' file.
+        var root = RepositoryRoot();
+        var (ddl, _) = BigQueryDdl.Load(Path.Combine(root.FullName, "sql", "bigquery"), BigQueryDdl.Placeholders(repo.Settings));
+        var dataset = $"`{Project}.financial_pipeline.";
+        var created = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var script in ddl)
+        {
+            // In the order the statements run: a CREATE makes its table readable by what follows it.
+            foreach (Match m in Regex.Matches(script.Sql, @"CREATE (?:OR REPLACE )?(?:EXTERNAL TABLE|TABLE IF NOT EXISTS|TABLE|VIEW) (?<created>`[^`]+`)|(?:FROM|JOIN) (?<read>`[^`]+`)"))
+            {
+                if (m.Groups["created"].Success)
+                {
+                    created.Add(m.Groups["created"].Value);
+                }
+                else
+                {
+                    Assert.True(created.Contains(m.Groups["read"].Value), $"{script.FileName} reads {m.Groups["read"].Value} before any file creates it");
+                }
+            }
+        }
+
+        // The same view as the DuckDB script's: only the table names' quoting and the keywords' case differ.
+        static string Body(string sql) => Regex.Replace(Regex.Replace(sql[sql.IndexOf("\nSELECT", StringComparison.Ordinal)..], @"`[^`]+\.([a-z_]+)`", "$1"), @"\s+", " ").Trim().ToUpperInvariant();
+        var duckDb = File.ReadAllText(Path.Combine(root.FullName, "sql", "duckdb", "010_silver_views.sql"));
+        var duckDbView = duckDb[duckDb.IndexOf("CREATE OR REPLACE VIEW financial_quotes_rejected_current AS", StringComparison.Ordinal)..];
+
+        var view = Assert.Single(ddl, s => s.Sql.Contains($"VIEW {dataset}financial_quotes_rejected_current`", StringComparison.Ordinal));
+        Assert.Contains($"FROM {dataset}financial_quotes_rejected` AS r", view.Sql, StringComparison.Ordinal);
+        Assert.Contains($"FROM {dataset}financial_quotes_silver` AS s", view.Sql, StringComparison.Ordinal);
+        Assert.Contains($"{dataset}financial_quotes_rejected_current`", created);
+        Assert.Equal(Body(duckDbView), Body(view.Sql));
+        var plan = DeploymentPlanner.Build(repo.Settings with { RepositoryRoot = root.FullName });
+        Assert.Contains(plan.Commands("bq", $"--project_id={Project}", "--location=US", "query"), q => q.Stdin == view.Sql);
+    }
+
+    private static DirectoryInfo RepositoryRoot()
+    {
         var root = new DirectoryInfo(AppContext.BaseDirectory);
         while (root is not null && !File.Exists(Path.Combine(root.FullName, "FinancialPipeline.sln")))
         {
@@ -65,9 +114,7 @@ public sealed class BigQueryDdlTests(RepositoryFixture repo) : IClassFixture<Rep
         }
 
         Assert.NotNull(root);
-        var (ddl, skipped) = BigQueryDdl.Load(Path.Combine(root.FullName, "sql", "bigquery"), BigQueryDdl.Placeholders(repo.Settings));
-        Assert.All(ddl, script => Assert.DoesNotContain("${", script.Sql, StringComparison.Ordinal));
-        Assert.Equal(Directory.Exists(Path.Combine(root.FullName, "sql", "bigquery")) ? Directory.GetFiles(Path.Combine(root.FullName, "sql", "bigquery"), "*.sql").Length : 0, ddl.Count + skipped.Count);
+        return root;
     }
 
     [Theory]

@@ -32,6 +32,8 @@ public sealed class CliUsageTests
     [InlineData("fp: --from 'garbage' is not a UTC date or time (for example 2026-11-20 or 2026-11-20T13:00:00Z)", "publish", "--from", "garbage", "--to", "2026-11-21")]
     [InlineData("fp: --limit must be at least 1, got 0", "runs", "--limit", "0")]
     [InlineData("fp: --limit must be at least 1, got -1", "gold", "--limit", "-1")]
+    [InlineData("fp: --limit must be at least 1, got 0", "quarantine", "--all-copies", "--limit", "0")]
+    [InlineData("fp: --all-copies applies to the whole quarantine: with --execution-id every row that execution set aside is shown already", "quarantine", "--all-copies", "--execution-id", "aaaaaaaa-0000-4000-8000-000000000001")]
     [InlineData("fp: Option '--name' is required.", "jobs", "set", "--provider", "yahoo")]
     [InlineData("fp: --name 'Financial-Extract' must match ^[a-z][a-z0-9_]{0,63}$", "jobs", "set", "--name", "Financial-Extract")]
     [InlineData("fp: --limit 'abc' must be a whole number", "runs", "--limit", "abc")]
@@ -76,6 +78,8 @@ public sealed class CliUsageTests
     // Was: a second line, "Unrecognized command or argument '1'", for the unknown option's value.
     [InlineData("fp: Unrecognized command or argument '--bogus'.\nfp jobs set --help lists the options\n", "jobs", "set", "--name", "x", "--bogus", "1")]
     [InlineData("fp: Unrecognized command or argument 'stray'.\nfp runs --help lists the options\n", "runs", "stray")]
+    [InlineData("fp: Unrecognized command or argument 'maybe'.\nfp quarantine --help lists the options\n", "quarantine", "--all-copies", "maybe")]
+    [InlineData("fp: Unrecognized command or argument 'maybe'.\nfp quarantine --help lists the options\n", "quarantine", "--all-copies=maybe")]
     public async Task A_parse_error_is_said_once_with_where_help_is(string stderr, params string[] args)
     {
         var result = await FpProcess.RunAsync(FpProcess.Unreachable, args);

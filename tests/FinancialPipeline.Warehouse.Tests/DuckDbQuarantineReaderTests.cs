@@ -43,12 +43,26 @@ public sealed class DuckDbQuarantineReaderTests : IDisposable
 
         for (var run = 0; run < 5; run++)
         {
-            var read = await DuckDbQuarantineReader.ReadAsync(_bucket, rejectedBy: null, limit: 5, CancellationToken.None);
+            var read = await DuckDbQuarantineReader.ReadAsync(_bucket, rejectedBy: null, allCopies: true, limit: 5, CancellationToken.None);
 
             Assert.NotNull(read);
-            Assert.Equal(rows.Count, read.Value.ByRule.Sum(r => r.Rows));
-            Assert.Equal(newest, read.Value.Newest.Select(r => new Row(r.BarTs.UtcDateTime, r.Ticker, r.Rule, r.RejectedBy)));
+            Assert.Equal(rows.Count, read.ByRule.Sum(r => r.Rows));
+            Assert.Equal(newest, read.Newest.Select(r => new Row(r.BarTs.UtcDateTime, r.Ticker, r.Rule, r.RejectedBy)));
         }
+
+        // By default one row per bar: the overlap's three hours were set aside twice, at the same ingestion time, so
+        // the latest rejection is the greater rejected_by. No silver partition exists here: every bar is still quarantined.
+        var latest = rows
+            .GroupBy(r => (r.BarTs, r.Ticker))
+            .Select(g => g.MaxBy(r => r.RejectedBy, StringComparer.Ordinal)!)
+            .OrderByDescending(r => r.BarTs).ThenBy(r => r.Ticker, StringComparer.Ordinal)
+            .ToList();
+        var current = await DuckDbQuarantineReader.ReadAsync(_bucket, rejectedBy: null, allCopies: false, limit: 5, CancellationToken.None);
+        Assert.NotNull(current);
+        Assert.Equal(((long)rows.Count, (long)latest.Count, (long?)latest.Count), (current.Copies, current.DistinctBars, current.CurrentBars));
+        Assert.True(latest.Count < rows.Count);
+        Assert.Equal(latest.Count, current.ByRule.Sum(r => r.Rows));
+        Assert.Equal(latest.Take(5), current.Newest.Select(r => new Row(r.BarTs.UtcDateTime, r.Ticker, r.Rule, r.RejectedBy)));
     }
 
     private async Task WriteAsync(DateOnly date, Guid execution, List<Row> rows)

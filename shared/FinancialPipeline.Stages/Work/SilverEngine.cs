@@ -276,10 +276,11 @@ public sealed class SilverEngine(IObjectStore store, SilverEngineOptions options
 
     /// <summary>
     /// One row per (ticker, bar_ts). Rows are sorted by a 64-bit key (ticker rank, time of day); within a key, a
-    /// second row from the same bronze object is an in-batch duplicate (quarantined; the lowest seq is kept), and
-    /// among the rest the newest ingestion wins — ties go to the later source (this batch over the existing
-    /// partition), then the lower seq — so the result does not depend on the sort's order inside a key and a
-    /// re-run of an execution changes nothing.
+    /// row followed by another valid row of the same key in the same bronze object is an in-batch duplicate
+    /// (quarantined; the highest seq, the object's last word on the bar, is kept, as the Yahoo parser keeps a
+    /// repeated timestamp's later bar), and among the rest the newest ingestion wins — ties go to the later source
+    /// (this batch over the existing partition), then the lower seq — so the result does not depend on the sort's
+    /// order inside a key and a re-run of an execution changes nothing.
     /// </summary>
     private static SilverRow[] Deduplicate(SilverRow[] rows, SilverStage staged, List<SilverRow> rejected, out int duplicates)
     {
@@ -310,7 +311,7 @@ public sealed class SilverEngine(IObjectStore store, SilverEngineOptions options
             for (var k = start; k < end; k++)
             {
                 ref readonly var row = ref rows[order[k]];
-                if (row.Source > 0 && IsLaterDuplicate(rows, order, start, end, k))
+                if (row.Source > 0 && IsSupersededInObject(rows, order, start, end, k))
                 {
                     var duplicate = row;
                     duplicate.Rule = SilverRules.DuplicateInBatchId;
@@ -332,14 +333,14 @@ public sealed class SilverEngine(IObjectStore store, SilverEngineOptions options
         return winners[..count];
     }
 
-    /// <summary>True when an earlier row (lower seq) of the same bronze object has the same key.</summary>
-    private static bool IsLaterDuplicate(SilverRow[] rows, int[] order, int start, int end, int k)
+    /// <summary>True when a later row (higher seq) of the same bronze object has the same key: that one supersedes it.</summary>
+    private static bool IsSupersededInObject(SilverRow[] rows, int[] order, int start, int end, int k)
     {
         ref readonly var row = ref rows[order[k]];
         for (var j = start; j < end; j++)
         {
             ref readonly var other = ref rows[order[j]];
-            if (j != k && other.Source == row.Source && other.Seq < row.Seq)
+            if (j != k && other.Source == row.Source && other.Seq > row.Seq)
             {
                 return true;
             }

@@ -127,7 +127,7 @@ public sealed class SilverRules
         5 => string.Create(CultureInfo.InvariantCulture, $"bar start {barStart:O} is not aligned to {Alignment.TotalMinutes} minutes"),
         6 => string.Create(CultureInfo.InvariantCulture, $"bar {barStart:O} has not completed at {Now:O}"),
         7 => $"ticker '{ticker}' is not in the job's list",
-        8 => string.Create(CultureInfo.InvariantCulture, $"({ticker}, {barStart:O}) appears more than once among this bronze object's valid rows; the first valid occurrence is kept"),
+        8 => string.Create(CultureInfo.InvariantCulture, $"({ticker}, {barStart:O}) appears again later among this bronze object's valid rows, and that later row supersedes this one (the last valid occurrence is kept, the provider's restatement)"),
         _ => throw new ArgumentOutOfRangeException(nameof(rule), rule, "unknown rule id"),
     };
 }

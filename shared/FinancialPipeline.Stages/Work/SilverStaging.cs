@@ -23,7 +23,7 @@ internal struct SilverRow
     /// <summary>0 = the existing silver partition; 1..n = the n-th bronze object of the batch.</summary>
     public int Source;
 
-    /// <summary>Row ordinal inside its source: "first occurrence" for in-batch duplicates, and the final tie-break.</summary>
+    /// <summary>Row ordinal inside its source: "last occurrence" for in-batch duplicates, and the final tie-break.</summary>
     public int Seq;
     public byte Rule;
     public bool HasAdjClose;
