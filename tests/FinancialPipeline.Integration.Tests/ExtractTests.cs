@@ -3,7 +3,9 @@ using FinancialPipeline.Core.Contracts;
 using FinancialPipeline.Core.Parquet;
 using FinancialPipeline.Core.Storage;
 using FinancialPipeline.DevServices;
+using FinancialPipeline.Tests.Shared;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Time.Testing;
 
 namespace FinancialPipeline.Integration.Tests;
@@ -79,7 +81,8 @@ public sealed class ExtractTests(StackFixture stack)
             RepeatedBarSymbols = new HashSet<string> { "AAPL", "TM" },
             Currencies = new Dictionary<string, string> { ["TM"] = "JPY" },
         });
-        await using var run = await RunYahooJobAsync(yahoo, "AAPL,TM,MSFT");
+        var logs = new CapturingLoggerProvider();
+        await using var run = await RunYahooJobAsync(yahoo, "AAPL,TM,MSFT", logs);
         var (pipeline, job, bronze, completion) = (run.Pipeline, run.Job, run.Bronze, run.Completion);
 
         // Every request of AAPL carries one null bar and one repeat, every request of TM one repeat.
@@ -90,6 +93,15 @@ public sealed class ExtractTests(StackFixture stack)
         Assert.Equal(3 * requestsPerTicker, completion.Metrics["bars_dropped"]);
         Assert.Equal(3 * requestsPerTicker, completion.Records.Rejected);
         Assert.Equal(completion.Records.Written + completion.Records.Rejected, completion.Records.In);
+        // One Information line per ticker that dropped bars, with the split; none for MSFT, which dropped nothing.
+        var dropLines = logs.Lines.Where(l => l.Category.EndsWith(".ExtractWork", StringComparison.Ordinal) && l.Message.Contains(" dropped ", StringComparison.Ordinal)).ToList();
+        Assert.All(dropLines, l => Assert.Equal(LogLevel.Information, l.Level));
+        Assert.Equal(
+            [
+                $"execution {run.Bronze.ExecutionId} of job {job.JobName}: AAPL dropped {requestsPerTicker} bar(s) with a null value and {requestsPerTicker} replaced by a later bar of the same timestamp",
+                $"execution {run.Bronze.ExecutionId} of job {job.JobName}: TM dropped 0 bar(s) with a null value and {requestsPerTicker} replaced by a later bar of the same timestamp",
+            ],
+            dropLines.Select(l => l.Message));
 
         var bars = await ReadBronzeAsync(pipeline, job.BucketName, bronze);
         Assert.All(bars, b => Assert.Equal(b.Bar.Ticker == "TM" ? "JPY" : "USD", b.Bar.Currency));
@@ -299,10 +311,18 @@ public sealed class ExtractTests(StackFixture stack)
             what);
 
     /// <summary>One execution of a new yahoo job over <paramref name="tickers"/>, run to gold; disposing the result stops the pipeline.</summary>
-    private async Task<YahooRun> RunYahooJobAsync(LocalYahooServer yahoo, string tickers)
+    private async Task<YahooRun> RunYahooJobAsync(LocalYahooServer yahoo, string tickers, CapturingLoggerProvider? logs = null)
     {
         var job = await stack.CreateJobAsync(tickers, lookbackSeconds: 5 * 86400, provider: "yahoo");
-        var pipeline = await stack.StartPipelineAsync(options: o => o with { YahooBaseUrl = yahoo.BaseUrl });
+        var pipeline = await stack.StartPipelineAsync(
+            (_, services) =>
+            {
+                if (logs is not null)
+                {
+                    services.AddLogging(l => l.AddProvider(logs));
+                }
+            },
+            o => o with { YahooBaseUrl = yahoo.BaseUrl, FunctionLogLevel = logs is null ? o.FunctionLogLevel : LogLevel.Information });
         try
         {
             var driver = new PipelineDriver(stack, pipeline);
