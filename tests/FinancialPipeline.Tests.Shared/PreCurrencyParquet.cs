@@ -38,7 +38,8 @@ public static class PreCurrencyParquet
         await group.WriteAsync(BarParquet.RejectedBy, Enumerable.Repeat<string?>(rejectedBy.ToString("D"), rows.Count).ToArray());
     }
 
-    private static async Task WriteBarsAsync(ParquetRowGroupWriter group, IReadOnlyList<BarRecord> rows)
+    /// <summary>The eleven bar columns of one row group.</summary>
+    public static async Task WriteBarsAsync(ParquetRowGroupWriter group, IReadOnlyList<BarRecord> rows)
     {
         await group.WriteAsync<DateTime>(BarParquet.BarTs, rows.Select(r => r.Bar.Timestamp.UtcDateTime).ToArray().AsMemory(), null, null, default);
         await group.WriteAsync(BarParquet.Ticker, rows.Select(r => (string?)r.Bar.Ticker).ToArray());
