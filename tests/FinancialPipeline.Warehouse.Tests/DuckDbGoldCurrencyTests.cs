@@ -62,16 +62,7 @@ public sealed class DuckDbGoldCurrencyTests : IDisposable
         {
             await conn.OpenAsync();
             await using var cmd = conn.CreateCommand();
-            cmd.CommandText = """
-                SET TimeZone = 'UTC';
-                CREATE TABLE financial_data_hour (
-                    ticker VARCHAR NOT NULL, "hour" TIMESTAMPTZ NOT NULL, open DOUBLE NOT NULL, high DOUBLE NOT NULL,
-                    low DOUBLE NOT NULL, close DOUBLE NOT NULL, volume BIGINT NOT NULL, vwap DOUBLE, bar_count BIGINT NOT NULL,
-                    return_pct DOUBLE, range_pct DOUBLE, execution_id VARCHAR NOT NULL, updated_at TIMESTAMPTZ NOT NULL,
-                    PRIMARY KEY (ticker, "hour"));
-                INSERT INTO financial_data_hour VALUES
-                    ('MSFT', TIMESTAMPTZ '2024-03-01 14:00:00+00', 1, 2, 0.5, 1.5, 10, 1.3, 1, NULL, 300, 'old-execution', TIMESTAMPTZ '2024-03-02 00:00:00+00');
-                """;
+            cmd.CommandText = PreCurrencyGold.CreateWithOneHourSql;
             await cmd.ExecuteNonQueryAsync();
         }
 
@@ -79,7 +70,7 @@ public sealed class DuckDbGoldCurrencyTests : IDisposable
         await Warehouse().MergeHoursAsync(Guid.NewGuid(), 1, SilverLake.Bucket, ["AAPL"], [Monday], CancellationToken.None);
 
         Assert.Equal(
-            [("AAPL", Hour(Monday, 14), "USD"), ("MSFT", new DateTimeOffset(2024, 3, 1, 14, 0, 0, TimeSpan.Zero), null)],
+            [("AAPL", Hour(Monday, 14), "USD"), ("MSFT", PreCurrencyGold.Hour, null)],
             await CurrenciesAsync());
         await using var check = new DuckDBConnection($"Data Source={_lake.DatabasePath}");
         await check.OpenAsync();
