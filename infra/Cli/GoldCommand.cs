@@ -86,8 +86,8 @@ internal static class GoldCommand
             CultureInfo.InvariantCulture,
             $"{path}: financial_data_hour holds {summary.Rows} row(s){of}, {summary.Tickers} ticker(s), hours {Hour(summary.FirstHour!.Value)} → {Hour(summary.LastHour!.Value)} UTC"));
         var table = new Table();
-        table.AddColumns("hour (UTC)", "ticker", "open", "high", "low", "close", "volume", "vwap", "bars", "return %", "range %", "execution", "updated (UTC)");
-        foreach (var column in table.Columns.Skip(2).Take(9))
+        table.AddColumns("hour (UTC)", "ticker", "currency", "open", "high", "low", "close", "volume", "vwap", "bars", "return %", "range %", "execution", "updated (UTC)");
+        foreach (var column in table.Columns.Skip(3).Take(9))
         {
             column.RightAligned();
         }
@@ -97,6 +97,7 @@ internal static class GoldCommand
             table.AddRow(
                 Hour(row.Hour),
                 Markup.Escape(row.Ticker),
+                row.Currency is { } currency ? Markup.Escape(currency) : "-",
                 Price(row.Open),
                 Price(row.High),
                 Price(row.Low),

@@ -19,20 +19,22 @@ internal static class LedgerCells
     }
 
     /// <summary>
-    /// As <see cref="Records(RecordCounts, long)"/>, with silver's superseded rows: those silver already held from a newer
-    /// ingestion (a replay of an older execution), which are neither written nor rejected.
+    /// As <see cref="Records(RecordCounts, long, string?)"/>, with silver's superseded rows: those silver already held from
+    /// a newer ingestion (a replay of an older execution), which are neither written nor rejected; and with the reasons
+    /// of bronze's dropped rows (<c>bars_dropped_null</c>, <c>bars_dropped_duplicate</c>) when the event has them.
     /// </summary>
     public static string Records(StageCompletedMessage completion) =>
-        Records(completion.Records, completion.Metrics.GetValueOrDefault("rows_superseded"));
+        Records(completion.Records, completion.Metrics.GetValueOrDefault("rows_superseded"), DropReasons(completion));
 
-    /// <summary>"in → out", plus the rejected and superseded rows when there are any.</summary>
-    public static string Records(RecordCounts counts, long superseded = 0)
+    /// <summary>"in → out", plus the rejected (with <paramref name="rejectedReasons"/>) and superseded rows when there are any.</summary>
+    public static string Records(RecordCounts counts, long superseded = 0, string? rejectedReasons = null)
     {
         var text = string.Create(CultureInfo.InvariantCulture, $"{counts.In} → {counts.Written}");
         var set = new List<string>(2);
         if (counts.Rejected > 0)
         {
-            set.Add(string.Create(CultureInfo.InvariantCulture, $"{counts.Rejected} rejected"));
+            var reasons = rejectedReasons is null ? string.Empty : ": " + rejectedReasons;
+            set.Add(string.Create(CultureInfo.InvariantCulture, $"{counts.Rejected} rejected{reasons}"));
         }
 
         if (superseded > 0)
@@ -41,6 +43,33 @@ internal static class LedgerCells
         }
 
         return set.Count == 0 ? text : $"{text} ({string.Join(", ", set)})";
+    }
+
+    /// <summary>
+    /// Bronze's dropped rows by reason, "2 null, 1 duplicate" (the non-zero ones), or null: another stage, or an event
+    /// stored before the reasons were recorded.
+    /// </summary>
+    private static string? DropReasons(StageCompletedMessage completion)
+    {
+        if (completion.Stage != StageNames.Bronze
+            || !completion.Metrics.TryGetValue("bars_dropped_null", out var nulls)
+            || !completion.Metrics.TryGetValue("bars_dropped_duplicate", out var duplicates))
+        {
+            return null;
+        }
+
+        var parts = new List<string>(2);
+        if (nulls > 0)
+        {
+            parts.Add(string.Create(CultureInfo.InvariantCulture, $"{nulls} null"));
+        }
+
+        if (duplicates > 0)
+        {
+            parts.Add(string.Create(CultureInfo.InvariantCulture, $"{duplicates} duplicate"));
+        }
+
+        return parts.Count == 0 ? null : string.Join(", ", parts);
     }
 
     /// <summary>Printed under a table holding a <see cref="GoldUnchanged"/> row, so "→ 0" does not read as data lost.</summary>

@@ -29,6 +29,15 @@ public sealed record LocalYahooServerOptions
     /// </summary>
     public IReadOnlyDictionary<string, IReadOnlyList<StockSplit>> Splits { get; init; } = new Dictionary<string, IReadOnlyList<StockSplit>>(StringComparer.Ordinal);
 
+    /// <summary><c>meta.currency</c> by symbol; USD for a symbol not listed.</summary>
+    public IReadOnlyDictionary<string, string> Currencies { get; init; } = new Dictionary<string, string>(StringComparer.Ordinal);
+
+    /// <summary>Symbols whose answers start with an extra bar at the first bar's time: all values null, Yahoo's placeholder.</summary>
+    public IReadOnlySet<string> NullBarSymbols { get; init; } = new HashSet<string>(StringComparer.Ordinal);
+
+    /// <summary>Symbols whose answers send their first bar twice, the repeat with twice the volume (Yahoo's restatement).</summary>
+    public IReadOnlySet<string> RepeatedBarSymbols { get; init; } = new HashSet<string>(StringComparer.Ordinal);
+
     /// <summary>The "now" <see cref="Splits"/> take effect by (a test's fake clock); the system clock when null.</summary>
     public TimeProvider? Clock { get; init; }
 }
@@ -156,10 +165,23 @@ public sealed class LocalYahooServer : IAsyncDisposable
         }
 
         var reported = splits.Where(s => s.Date <= now && s.Date >= window.Start && s.Date < window.End).ToList();
+        var nullAt = -1;
+        if (bars.Count > 0 && _options.RepeatedBarSymbols.Contains(symbol))
+        {
+            bars.Insert(1, bars[0] with { Volume = bars[0].Volume * 2 });
+        }
+
+        if (bars.Count > 0 && _options.NullBarSymbols.Contains(symbol))
+        {
+            bars.Insert(0, bars[0]);
+            nullAt = 0;
+        }
+
+        var currency = _options.Currencies.GetValueOrDefault(symbol, "USD");
         Interlocked.Increment(ref _ok);
         context.Response.ContentType = "application/json;charset=utf-8";
         await using var json = new Utf8JsonWriter(context.Response.Body);
-        WriteChart(json, symbol, bars, reported);
+        WriteChart(json, symbol, currency, bars, nullAt, reported);
         await json.FlushAsync(context.RequestAborted);
     }
 
@@ -219,14 +241,15 @@ public sealed class LocalYahooServer : IAsyncDisposable
             };
     }
 
-    private static void WriteChart(Utf8JsonWriter json, string symbol, List<QuoteBar> bars, List<StockSplit> splits)
+    /// <param name="nullAt">The index of the bar whose values are all sent as null, or -1.</param>
+    private static void WriteChart(Utf8JsonWriter json, string symbol, string currency, List<QuoteBar> bars, int nullAt, List<StockSplit> splits)
     {
         json.WriteStartObject();
         json.WriteStartObject("chart");
         json.WriteStartArray("result");
         json.WriteStartObject();
         json.WriteStartObject("meta");
-        json.WriteString("currency", "USD");
+        json.WriteString("currency", currency);
         json.WriteString("symbol", symbol);
         json.WriteString("exchangeName", "NMS");
         json.WriteString("instrumentType", "EQUITY");
@@ -250,17 +273,11 @@ public sealed class LocalYahooServer : IAsyncDisposable
         json.WriteStartObject("indicators");
         json.WriteStartArray("quote");
         json.WriteStartObject();
-        WriteSeries(json, "open", bars, b => b.Open);
-        WriteSeries(json, "high", bars, b => b.High);
-        WriteSeries(json, "low", bars, b => b.Low);
-        WriteSeries(json, "close", bars, b => b.Close);
-        json.WriteStartArray("volume");
-        foreach (var bar in bars)
-        {
-            json.WriteNumberValue(bar.Volume);
-        }
-
-        json.WriteEndArray();
+        WriteSeries(json, "open", bars, nullAt, (j, b) => j.WriteNumberValue(b.Open));
+        WriteSeries(json, "high", bars, nullAt, (j, b) => j.WriteNumberValue(b.High));
+        WriteSeries(json, "low", bars, nullAt, (j, b) => j.WriteNumberValue(b.Low));
+        WriteSeries(json, "close", bars, nullAt, (j, b) => j.WriteNumberValue(b.Close));
+        WriteSeries(json, "volume", bars, nullAt, (j, b) => j.WriteNumberValue(b.Volume));
         json.WriteEndObject();
         json.WriteEndArray();
         json.WriteEndObject();
@@ -290,12 +307,19 @@ public sealed class LocalYahooServer : IAsyncDisposable
         json.WriteEndObject();
     }
 
-    private static void WriteSeries(Utf8JsonWriter json, string name, List<QuoteBar> bars, Func<QuoteBar, double> value)
+    private static void WriteSeries(Utf8JsonWriter json, string name, List<QuoteBar> bars, int nullAt, Action<Utf8JsonWriter, QuoteBar> value)
     {
         json.WriteStartArray(name);
-        foreach (var bar in bars)
+        for (var i = 0; i < bars.Count; i++)
         {
-            json.WriteNumberValue(value(bar));
+            if (i == nullAt)
+            {
+                json.WriteNullValue();
+            }
+            else
+            {
+                value(json, bars[i]);
+            }
         }
 
         json.WriteEndArray();

@@ -3,9 +3,10 @@ using DuckDB.NET.Data;
 namespace FinancialPipeline.Warehouse;
 
 /// <summary>One row of <c>financial_data_hour</c>, as an operator reads it.</summary>
+/// <param name="Currency">Null when unknown, and in a table an earlier version created that no MERGE has migrated yet.</param>
 public sealed record GoldHour(
     string Ticker, DateTimeOffset Hour, double Open, double High, double Low, double Close, long Volume, double? Vwap,
-    long BarCount, double? ReturnPct, double? RangePct, string ExecutionId, DateTimeOffset UpdatedAt);
+    long BarCount, double? ReturnPct, double? RangePct, string ExecutionId, DateTimeOffset UpdatedAt, string? Currency = null);
 
 /// <summary>What gold holds (of one ticker, or of all): rows, tickers, first and last hour.</summary>
 public sealed record GoldSummary(long Rows, long Tickers, DateTimeOffset? FirstHour, DateTimeOffset? LastHour);
@@ -58,14 +59,22 @@ public static class DuckDbGoldReader
             summary = new GoldSummary(r.GetInt64(0), r.GetInt64(1), r.IsDBNull(2) ? null : DuckDbUtc.Instant(r.GetDateTime(2)), r.IsDBNull(3) ? null : DuckDbUtc.Instant(r.GetDateTime(3)));
         }
 
+        // The file is opened read-only: a table an earlier version created has no currency column until the next MERGE
+        // adds it (001_gold_schema.sql), so it is read only where it exists.
+        bool hasCurrency;
+        await using (var column = conn.CreateCommand())
+        {
+            column.CommandText = "SELECT count(*) FROM information_schema.columns WHERE table_name = $table AND column_name = 'currency'";
+            column.Parameters.Add(new DuckDBParameter("table", DuckDbGoldWarehouse.Table));
+            hasCurrency = Convert.ToInt64(await column.ExecuteScalarAsync(cancellationToken), System.Globalization.CultureInfo.InvariantCulture) > 0;
+        }
+
         var rows = new List<GoldHour>();
         await using (var cmd = conn.CreateCommand())
         {
-            cmd.CommandText = """
-                SELECT ticker, "hour", open, high, low, close, volume, vwap, bar_count, return_pct, range_pct, execution_id, updated_at
-                FROM financial_data_hour WHERE $ticker IS NULL OR ticker = $ticker
-                ORDER BY "hour" DESC, ticker LIMIT $limit
-                """;
+#pragma warning disable CA2100 // two constant statements, chosen by whether the column exists; every value is a parameter
+            cmd.CommandText = hasCurrency ? NewestSelect + "currency" + NewestFrom : NewestSelect + "NULL::VARCHAR AS currency" + NewestFrom;
+#pragma warning restore CA2100
             cmd.Parameters.Add(new DuckDBParameter("ticker", ticker));
             cmd.Parameters.Add(new DuckDBParameter("limit", limit));
             await using var r = await cmd.ExecuteReaderAsync(cancellationToken);
@@ -74,12 +83,23 @@ public static class DuckDbGoldReader
                 double? Nullable(int i) => r.IsDBNull(i) ? null : r.GetDouble(i);
                 rows.Add(new GoldHour(
                     r.GetString(0), DuckDbUtc.Instant(r.GetDateTime(1)), r.GetDouble(2), r.GetDouble(3), r.GetDouble(4), r.GetDouble(5),
-                    r.GetInt64(6), Nullable(7), r.GetInt64(8), Nullable(9), Nullable(10), r.GetString(11), DuckDbUtc.Instant(r.GetDateTime(12))));
+                    r.GetInt64(6), Nullable(7), r.GetInt64(8), Nullable(9), Nullable(10), r.GetString(11), DuckDbUtc.Instant(r.GetDateTime(12)),
+                    r.IsDBNull(13) ? null : r.GetString(13)));
             }
         }
 
         return (summary, rows);
     }
+
+    private const string NewestSelect = """
+        SELECT ticker, "hour", open, high, low, close, volume, vwap, bar_count, return_pct, range_pct, execution_id, updated_at,
+        """ + " ";
+
+    private const string NewestFrom = """
+
+        FROM financial_data_hour WHERE $ticker IS NULL OR ticker = $ticker
+        ORDER BY "hour" DESC, ticker LIMIT $limit
+        """;
 
     private static async Task<DuckDBConnection> OpenReadOnlyAsync(string databasePath, TimeProvider time, CancellationToken cancellationToken)
     {

@@ -9,6 +9,9 @@
 --
 -- Daily partitions on DATE(`hour`) (10,000 partitions per table ≈ 27 years); clustering by ticker keeps a
 -- ticker's hours together inside a partition, so per-ticker reads and the MERGE's join scan less.
+--
+-- Run before every process's first MERGE: each statement is idempotent. A column added after the first release is
+-- added by ALTER TABLE … ADD COLUMN IF NOT EXISTS, so a table an earlier version created is migrated in place.
 CREATE TABLE IF NOT EXISTS `${project}.${dataset}.financial_data_hour`
 (
     ticker        STRING    NOT NULL OPTIONS (description = 'Symbol as in silver, e.g. AAPL'),
@@ -23,8 +26,13 @@ CREATE TABLE IF NOT EXISTS `${project}.${dataset}.financial_data_hour`
     return_pct    FLOAT64            OPTIONS (description = '(close / previous hour close of the ticker - 1) * 100; NULL when the ticker has no hour in the 7 days before'),
     range_pct     FLOAT64            OPTIONS (description = '(high - low) / low * 100'),
     execution_id  STRING    NOT NULL OPTIONS (description = 'Execution whose MERGE last changed the row'),
-    updated_at    TIMESTAMP NOT NULL OPTIONS (description = 'When that MERGE ran')
+    updated_at    TIMESTAMP NOT NULL OPTIONS (description = 'When that MERGE ran'),
+    -- added later, last in both a new and a migrated table (ADD COLUMN appends)
+    currency      STRING             OPTIONS (description = 'Currency of the prices as the provider names it (e.g. USD, JPY, GBp); NULL when unknown')
 )
 PARTITION BY DATE(`hour`)
 CLUSTER BY ticker
 OPTIONS (description = 'Hourly OHLCV aggregates of silver financial_quotes; written only by the Aggregate function MERGE');
+
+-- Added after the first release (NULL for hours merged before, until a MERGE rewrites them).
+ALTER TABLE `${project}.${dataset}.financial_data_hour` ADD COLUMN IF NOT EXISTS currency STRING OPTIONS (description = 'Currency of the prices as the provider names it (e.g. USD, JPY, GBp); NULL when unknown');

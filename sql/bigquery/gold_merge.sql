@@ -13,7 +13,7 @@ MERGE `${project}.${dataset}.financial_data_hour` AS t
 USING (
     WITH bars AS (
         -- one row per (ticker, bar_ts) even if silver ever held two: newest ingestion wins
-        SELECT ticker, bar_ts, open, high, low, close, volume
+        SELECT ticker, bar_ts, open, high, low, close, volume, currency
         FROM `${project}.${dataset}.financial_quotes_silver`
         WHERE `date` BETWEEN @read_from AND @read_to AND ticker IN UNNEST(@tickers)
         QUALIFY ROW_NUMBER() OVER (PARTITION BY ticker, bar_ts ORDER BY ingested_at DESC, execution_id DESC) = 1
@@ -27,7 +27,9 @@ USING (
                MAX_BY(close, bar_ts)                                         AS close,
                SUM(volume)                                                   AS volume,
                IF(SUM(volume) > 0, SUM((high + low + close) / 3 * volume) / SUM(volume), NULL) AS vwap,
-               COUNT(*)                                                      AS bar_count
+               COUNT(*)                                                      AS bar_count,
+               -- one response's bars share one currency; the hour's last bar that names one
+               ARRAY_AGG(currency IGNORE NULLS ORDER BY bar_ts DESC LIMIT 1)[SAFE_OFFSET(0)] AS currency
         FROM bars
         GROUP BY ticker, `hour`
     ),
@@ -39,7 +41,7 @@ USING (
         WINDOW w AS (PARTITION BY ticker ORDER BY `hour`)
     ),
     derived AS (
-        SELECT ticker, `hour`, open, high, low, close, volume, vwap, bar_count,
+        SELECT ticker, `hour`, open, high, low, close, volume, vwap, bar_count, currency,
                IF(prev_hour >= TIMESTAMP_SUB(`hour`, INTERVAL 7 DAY) AND prev_close > 0,
                   (close / prev_close - 1) * 100, NULL)                      AS return_pct,
                IF(low > 0, (high - low) / low * 100, NULL)                   AS range_pct,
@@ -48,7 +50,7 @@ USING (
                        prev_hour, TIMESTAMP_SUB(`hour`, INTERVAL 7 DAY)))    AS depends_from
         FROM chained
     )
-    SELECT ticker, `hour`, open, high, low, close, volume, vwap, bar_count, return_pct, range_pct
+    SELECT ticker, `hour`, open, high, low, close, volume, vwap, bar_count, return_pct, range_pct, currency
     FROM derived
     WHERE EXISTS (SELECT 1 FROM UNNEST(@touched_dates) AS touched_day
                   WHERE touched_day BETWEEN derived.depends_from AND DATE(derived.`hour`))
@@ -58,14 +60,15 @@ WHEN MATCHED AND (t.open IS DISTINCT FROM s.open OR t.high IS DISTINCT FROM s.hi
                   OR t.close IS DISTINCT FROM s.close OR t.volume IS DISTINCT FROM s.volume
                   OR t.bar_count IS DISTINCT FROM s.bar_count
                   OR t.return_pct IS DISTINCT FROM s.return_pct OR t.range_pct IS DISTINCT FROM s.range_pct
+                  OR t.currency IS DISTINCT FROM s.currency
                   -- a float SUM's last bits depend on evaluation order: only a real change counts
                   OR (t.vwap IS NULL) != (s.vwap IS NULL) OR ABS(t.vwap - s.vwap) > 1e-12 * ABS(s.vwap)) THEN
     UPDATE SET open = s.open, high = s.high, low = s.low, close = s.close, volume = s.volume, vwap = s.vwap,
-               bar_count = s.bar_count, return_pct = s.return_pct, range_pct = s.range_pct,
+               bar_count = s.bar_count, return_pct = s.return_pct, range_pct = s.range_pct, currency = s.currency,
                execution_id = @execution_id, updated_at = @updated_at
 WHEN NOT MATCHED BY TARGET THEN
-    INSERT (ticker, `hour`, open, high, low, close, volume, vwap, bar_count, return_pct, range_pct, execution_id, updated_at)
-    VALUES (s.ticker, s.`hour`, s.open, s.high, s.low, s.close, s.volume, s.vwap, s.bar_count, s.return_pct, s.range_pct,
+    INSERT (ticker, `hour`, open, high, low, close, volume, vwap, bar_count, return_pct, range_pct, currency, execution_id, updated_at)
+    VALUES (s.ticker, s.`hour`, s.open, s.high, s.low, s.close, s.volume, s.vwap, s.bar_count, s.return_pct, s.range_pct, s.currency,
             @execution_id, @updated_at)
 WHEN NOT MATCHED BY SOURCE AND DATE(t.`hour`) IN UNNEST(@touched_dates) AND t.ticker IN UNNEST(@tickers) THEN
     DELETE

@@ -20,7 +20,10 @@ CREATE OR REPLACE EXTERNAL TABLE `${project}.${dataset}.financial_quotes_silver`
     volume        INT64,
     execution_id  STRING,     -- execution whose bronze object this row came from (UUID)
     ingested_at   TIMESTAMP,  -- when that execution fetched it: the newest ingestion wins
-    provider      STRING      -- e.g. synthetic, yahoo
+    provider      STRING,     -- e.g. synthetic, yahoo
+    -- Added later (nullable): objects written before have no such column and read it as NULL.
+    currency          STRING, -- the prices' currency as the provider names it (USD, JPY, GBp); NULL when unknown
+    exchange_timezone STRING  -- the exchange's IANA time zone, e.g. America/New_York; NULL when unknown
 )
 WITH PARTITION COLUMNS (
     `date` DATE               -- bar date, UTC, from date=YYYY-MM-DD
@@ -50,6 +53,8 @@ CREATE OR REPLACE EXTERNAL TABLE `${project}.${dataset}.financial_quotes_rejecte
     execution_id  STRING,
     ingested_at   TIMESTAMP,
     provider      STRING,
+    currency          STRING, -- added later, as in financial_quotes_silver: NULL in objects written before
+    exchange_timezone STRING,
     rule          STRING,     -- price_positive | high_low_bounds | volume_non_negative | volume_plausible | timestamp_aligned | not_in_future | ticker_in_job | duplicate_in_batch
     reason        STRING,     -- the rule in words with the offending values
     rejected_by   STRING      -- execution_id of the Transform run that rejected the row

@@ -16,10 +16,17 @@
 -- (its silver may be another bucket). Rows whose values did not change are left alone, so a re-run changes nothing.
 MERGE INTO financial_data_hour AS t
 USING (
-    WITH bars AS (
+    WITH silver AS (
+        -- currency came with a later silver schema: union_by_name reads it as NULL from files written before, and the
+        -- empty typed row set gives the column a type even when none of the files has it.
+        SELECT * FROM (SELECT NULL::VARCHAR AS currency WHERE false)
+        UNION ALL BY NAME
+        SELECT * FROM read_parquet($files, hive_partitioning = false, union_by_name = true)
+    ),
+    bars AS (
         -- one row per (ticker, bar_ts) even if silver ever held two: newest ingestion wins
-        SELECT ticker, bar_ts, open, high, low, close, volume
-        FROM read_parquet($files, hive_partitioning = false)
+        SELECT ticker, bar_ts, open, high, low, close, volume, currency
+        FROM silver
         WHERE list_contains($tickers::VARCHAR[], ticker)
         QUALIFY row_number() OVER (PARTITION BY ticker, bar_ts ORDER BY ingested_at DESC, execution_id DESC) = 1
     ),
@@ -33,7 +40,9 @@ USING (
                sum(volume)::BIGINT                                          AS volume,
                CASE WHEN sum(volume) > 0
                     THEN sum((high + low + close) / 3 * volume) / sum(volume) END AS vwap,
-               count(*)::BIGINT                                             AS bar_count
+               count(*)::BIGINT                                             AS bar_count,
+               -- one response's bars share one currency; the hour's last bar that names one
+               arg_max(currency, bar_ts) FILTER (WHERE currency IS NOT NULL) AS currency
         FROM bars
         GROUP BY ticker, date_trunc('hour', bar_ts)
     ),
@@ -45,7 +54,7 @@ USING (
         WINDOW w AS (PARTITION BY ticker ORDER BY "hour")
     ),
     derived AS (
-        SELECT ticker, "hour", open, high, low, close, volume, vwap, bar_count,
+        SELECT ticker, "hour", open, high, low, close, volume, vwap, bar_count, currency,
                CASE WHEN prev_hour >= "hour" - INTERVAL 7 DAY AND prev_close > 0
                     THEN (close / prev_close - 1) * 100 END                AS return_pct,
                CASE WHEN low > 0 THEN (high - low) / low * 100 END         AS range_pct,
@@ -54,7 +63,7 @@ USING (
                          ELSE "hour" - INTERVAL 7 DAY END AS DATE)          AS depends_from
         FROM chained
     )
-    SELECT ticker, "hour", open, high, low, close, volume, vwap, bar_count, return_pct, range_pct
+    SELECT ticker, "hour", open, high, low, close, volume, vwap, bar_count, return_pct, range_pct, currency
     FROM derived
     WHERE EXISTS (SELECT 1 FROM unnest($touched::DATE[]) AS touched(day)
                   WHERE touched.day BETWEEN derived.depends_from AND CAST(derived."hour" AS DATE))
@@ -66,12 +75,13 @@ WHEN MATCHED AND (t.open IS DISTINCT FROM s.open OR t.high IS DISTINCT FROM s.hi
                   OR t.close IS DISTINCT FROM s.close OR t.volume IS DISTINCT FROM s.volume
                   OR t.bar_count IS DISTINCT FROM s.bar_count
                   OR t.return_pct IS DISTINCT FROM s.return_pct OR t.range_pct IS DISTINCT FROM s.range_pct
+                  OR t.currency IS DISTINCT FROM s.currency
                   -- a float sum's last bits depend on summation order: only a real change counts
                   OR (t.vwap IS NULL) <> (s.vwap IS NULL) OR abs(t.vwap - s.vwap) > 1e-12 * abs(s.vwap)) THEN
     UPDATE SET open = s.open, high = s.high, low = s.low, close = s.close, volume = s.volume, vwap = s.vwap,
-               bar_count = s.bar_count, return_pct = s.return_pct, range_pct = s.range_pct,
+               bar_count = s.bar_count, return_pct = s.return_pct, range_pct = s.range_pct, currency = s.currency,
                execution_id = $execution_id, updated_at = $updated_at
 WHEN NOT MATCHED BY TARGET THEN
-    INSERT (ticker, "hour", open, high, low, close, volume, vwap, bar_count, return_pct, range_pct, execution_id, updated_at)
-    VALUES (s.ticker, s."hour", s.open, s.high, s.low, s.close, s.volume, s.vwap, s.bar_count, s.return_pct, s.range_pct,
+    INSERT (ticker, "hour", open, high, low, close, volume, vwap, bar_count, return_pct, range_pct, currency, execution_id, updated_at)
+    VALUES (s.ticker, s."hour", s.open, s.high, s.low, s.close, s.volume, s.vwap, s.bar_count, s.return_pct, s.range_pct, s.currency,
             $execution_id, $updated_at);

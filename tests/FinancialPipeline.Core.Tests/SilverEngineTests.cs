@@ -522,6 +522,94 @@ public sealed class SilverEngineTests : IDisposable
     }
 
     [Fact]
+    public async Task SilverAndBronzeWrittenBeforeTheCurrencyColumns_AreMergedWithNewRows_TheirCurrencyNull()
+    {
+        var day = new DateTimeOffset(2026, 11, 19, 14, 30, 0, TimeSpan.Zero);
+        var old = Guid.NewGuid();
+        var current = Guid.NewGuid();
+        // The partition as the previous version wrote it, and a bronze object of that version still waiting (a replay).
+        var oldRows = Bars(day, hours: 4, ingested: day.AddHours(5), exec: old).ToList();
+        var partition = Path.Combine(_root, Job.SilverBucketName, ObjectLayout.SilverObject(DateOnly.FromDateTime(day.UtcDateTime)).Replace('/', Path.DirectorySeparatorChar));
+        Directory.CreateDirectory(Path.GetDirectoryName(partition)!);
+        await using (var file = File.Create(partition))
+        {
+            await PreCurrencyParquet.WriteAsync(file, oldRows);
+        }
+
+        var oldBronze = ObjectLayout.BronzeObject(day.AddHours(5), old);
+        using (var buffer = new MemoryStream())
+        {
+            await PreCurrencyParquet.WriteAsync(buffer, oldRows);
+            buffer.Position = 0;
+            await _store.UploadObjectAsync(Job.BucketName, oldBronze, "application/vnd.apache.parquet", buffer);
+        }
+
+        // The current version re-fetches the last two hours and one more, with the provider's currency.
+        var newRows = Bars(day.AddHours(2), hours: 3, ingested: day.AddHours(6), exec: current)
+            .Select(r => r with { Bar = r.Bar with { Currency = r.Bar.Ticker == "MSFT" ? "JPY" : "USD", ExchangeTimezone = "America/New_York" } })
+            .ToList();
+        var result = await RunAsync(current, [await WriteBronzeAsync(current, day.AddHours(6), newRows)]);
+
+        var silver = await ReadAllSilverAsync();
+        Assert.Equal(10, silver.Count);
+        Assert.Equal(6, result.Written);
+        Assert.All(silver.Where(r => r.ExecutionId == old), r => Assert.Equal((null, null), (r.Bar.Currency, r.Bar.ExchangeTimezone)));
+        Assert.All(silver.Where(r => r.ExecutionId == current), r => Assert.Equal((r.Bar.Ticker == "MSFT" ? "JPY" : "USD", "America/New_York"), (r.Bar.Currency, r.Bar.ExchangeTimezone)));
+        Assert.Equal(4, silver.Count(r => r.ExecutionId == old));
+
+        // The old bronze object replays: its rows are older ingestions, so they supersede nothing and nothing fails.
+        var replay = await RunAsync(old, [oldBronze]);
+        Assert.Equal(0, replay.Rejected);
+        Assert.Equal(silver, await ReadAllSilverAsync());
+    }
+
+    [Fact]
+    public async Task TheDuckDbSilverViews_ReadObjectsWithAndWithoutTheCurrencyColumns()
+    {
+        var day = new DateTimeOffset(2026, 11, 18, 14, 30, 0, TimeSpan.Zero);
+        var dir = Path.Combine(_root, Job.SilverBucketName, ObjectLayout.Dataset);
+        foreach (var (date, current) in new[] { (day, false), (day.AddDays(1), true) })
+        {
+            var path = Path.Combine(_root, Job.SilverBucketName, ObjectLayout.SilverObject(DateOnly.FromDateTime(date.UtcDateTime)).Replace('/', Path.DirectorySeparatorChar));
+            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+            var rows = Bars(date, hours: 2, ingested: Now, exec: Guid.NewGuid()).ToList();
+            await using var file = File.Create(path);
+            if (current)
+            {
+                await BarParquet.WriteAsync(file, [.. rows.Select(r => r with { Bar = r.Bar with { Currency = "USD", ExchangeTimezone = "America/New_York" } })]);
+            }
+            else
+            {
+                await PreCurrencyParquet.WriteAsync(file, rows);
+            }
+        }
+
+        var counts = await SilverViewAsync("SELECT count(*) FILTER (WHERE currency IS NULL), count(*) FILTER (WHERE currency = 'USD' AND exchange_timezone = 'America/New_York') FROM financial_quotes_silver");
+        Assert.Equal((4L, 4L), counts);
+
+        // Only old objects: the columns still exist, all NULL.
+        Directory.Delete(Path.Combine(dir, "date=2026-11-19"), recursive: true);
+        Assert.Equal((4L, 0L), await SilverViewAsync("SELECT count(*) FILTER (WHERE currency IS NULL), count(exchange_timezone) FROM financial_quotes_silver"));
+    }
+
+    private async Task<(long, long)> SilverViewAsync(string query)
+    {
+        using var sql = typeof(FinancialPipeline.Warehouse.DuckDbGoldWarehouse).Assembly.GetManifestResourceStream("duckdb.010_silver_views.sql")!;
+        var ddl = new StreamReader(sql).ReadToEnd();
+        ddl = ddl[..ddl.IndexOf("CREATE OR REPLACE VIEW financial_quotes_rejected", StringComparison.Ordinal)]
+            .Replace("{silver_root}", Path.Combine(_root, Job.SilverBucketName).Replace("'", "''", StringComparison.Ordinal), StringComparison.Ordinal);
+        await using var conn = new DuckDB.NET.Data.DuckDBConnection("Data Source=:memory:");
+        await conn.OpenAsync();
+        await using var cmd = conn.CreateCommand();
+        cmd.CommandText = "SET TimeZone = 'UTC';\n" + ddl;
+        await cmd.ExecuteNonQueryAsync();
+        cmd.CommandText = query;
+        await using var reader = await cmd.ExecuteReaderAsync();
+        Assert.True(await reader.ReadAsync());
+        return (reader.GetInt64(0), reader.GetInt64(1));
+    }
+
+    [Fact]
     public async Task TheDuckDbSilverViews_ReadWhatTheEngineWrote_WithTheDateFromThePath()
     {
         var exec = Guid.NewGuid();

@@ -3,7 +3,9 @@ using FinancialPipeline.Core.Contracts;
 using FinancialPipeline.Core.Parquet;
 using FinancialPipeline.Core.Storage;
 using FinancialPipeline.DevServices;
+using FinancialPipeline.Tests.Shared;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Time.Testing;
 
 namespace FinancialPipeline.Integration.Tests;
@@ -58,16 +60,9 @@ public sealed class ExtractTests(StackFixture stack)
     public async Task YahooProvider_AnUnknownTickerIsRecordedAndDoesNotFailTheOthers()
     {
         await using var yahoo = await LocalYahooServer.StartAsync(new LocalYahooServerOptions { UnknownSymbols = new HashSet<string> { "ZZZZ" } });
-        var job = await stack.CreateJobAsync("AAPL,ZZZZ,MSFT", lookbackSeconds: 5 * 86400, provider: "yahoo");
-        await using var pipeline = await stack.StartPipelineAsync(options: o => o with { YahooBaseUrl = yahoo.BaseUrl });
-        var driver = new PipelineDriver(stack, pipeline);
-        var start = new StartMessage(Guid.NewGuid(), job.JobName, TimeProvider.System.GetUtcNow(), null);
+        await using var run = await RunYahooJobAsync(yahoo, "AAPL,ZZZZ,MSFT");
+        var (pipeline, job, bronze, completion) = (run.Pipeline, run.Job, run.Bronze, run.Completion);
 
-        await driver.PublishStartAsync(start);
-        await driver.WaitForGoldSuccessAsync(start.ExecutionId);
-
-        var bronze = (await driver.Ledger.GetAsync(start.ExecutionId, Stage.Bronze, CancellationToken.None))!;
-        var completion = StageCompletedMessage.Parse(System.Text.Encoding.UTF8.GetBytes(bronze.CompletionJson!), Stage.Bronze);
         Assert.Equal(["ZZZZ"], completion.FailedTickers);
         Assert.Equal(1, completion.Metrics["tickers_failed"]);
         var bars = await ReadBronzeAsync(pipeline, job.BucketName, bronze);
@@ -75,6 +70,52 @@ public sealed class ExtractTests(StackFixture stack)
         Assert.All(bars, b => Assert.Equal("yahoo", b.Provider));
         Assert.All(bars, b => Assert.True(b.Bar.Timestamp < bronze.EndTime, "the live bar after period2 must be dropped"));
         Assert.Equal(1, yahoo.Answered404);
+    }
+
+    [Fact]
+    public async Task YahooProvider_DroppedBarsAreCountedByReason_AndTheCurrencyReachesBronzeAndSilver()
+    {
+        await using var yahoo = await LocalYahooServer.StartAsync(new LocalYahooServerOptions
+        {
+            NullBarSymbols = new HashSet<string> { "AAPL" },
+            RepeatedBarSymbols = new HashSet<string> { "AAPL", "TM" },
+            Currencies = new Dictionary<string, string> { ["TM"] = "JPY" },
+        });
+        var logs = new CapturingLoggerProvider();
+        await using var run = await RunYahooJobAsync(yahoo, "AAPL,TM,MSFT", logs);
+        var (pipeline, job, bronze, completion) = (run.Pipeline, run.Job, run.Bronze, run.Completion);
+
+        // Every request of AAPL carries one null bar and one repeat, every request of TM one repeat.
+        var requestsPerTicker = yahoo.Answered200 / 3;
+        Assert.True(requestsPerTicker >= 1);
+        Assert.Equal(requestsPerTicker, completion.Metrics["bars_dropped_null"]);
+        Assert.Equal(2 * requestsPerTicker, completion.Metrics["bars_dropped_duplicate"]);
+        Assert.Equal(3 * requestsPerTicker, completion.Metrics["bars_dropped"]);
+        Assert.Equal(3 * requestsPerTicker, completion.Records.Rejected);
+        Assert.Equal(completion.Records.Written + completion.Records.Rejected, completion.Records.In);
+        // One Information line per ticker that dropped bars, with the split; none for MSFT, which dropped nothing.
+        var dropLines = logs.Lines.Where(l => l.Category.EndsWith(".ExtractWork", StringComparison.Ordinal) && l.Message.Contains(" dropped ", StringComparison.Ordinal)).ToList();
+        Assert.All(dropLines, l => Assert.Equal(LogLevel.Information, l.Level));
+        Assert.Equal(
+            [
+                $"execution {run.Bronze.ExecutionId} of job {job.JobName}: AAPL dropped {requestsPerTicker} bar(s) with a null value and {requestsPerTicker} replaced by a later bar of the same timestamp",
+                $"execution {run.Bronze.ExecutionId} of job {job.JobName}: TM dropped 0 bar(s) with a null value and {requestsPerTicker} replaced by a later bar of the same timestamp",
+            ],
+            dropLines.Select(l => l.Message));
+
+        var bars = await ReadBronzeAsync(pipeline, job.BucketName, bronze);
+        Assert.All(bars, b => Assert.Equal(b.Bar.Ticker == "TM" ? "JPY" : "USD", b.Bar.Currency));
+        Assert.All(bars, b => Assert.Equal("America/New_York", b.Bar.ExchangeTimezone));
+        var silverRoot = Path.Combine(pipeline.Settings.BucketsRoot, job.SilverBucketName, ObjectLayout.Dataset);
+        var silver = new List<BarRecord>();
+        foreach (var file in Directory.EnumerateFiles(silverRoot, "*.parquet", SearchOption.AllDirectories))
+        {
+            await using var stream = File.OpenRead(file);
+            silver.AddRange(await BarParquet.ReadAsync(stream));
+        }
+
+        Assert.Equal(bars.Count, silver.Count);
+        Assert.All(silver, b => Assert.Equal((b.Bar.Ticker == "TM" ? "JPY" : "USD", "America/New_York"), (b.Bar.Currency, b.Bar.ExchangeTimezone)));
     }
 
     [Fact]
@@ -268,6 +309,40 @@ public sealed class ExtractTests(StackFixture stack)
             async () => await driver.Ledger.GetAsync(executionId, Stage.Bronze, CancellationToken.None) is { } row && row.Status == status ? row : null,
             PipelineDriver.RunTimeout,
             what);
+
+    /// <summary>One execution of a new yahoo job over <paramref name="tickers"/>, run to gold; disposing the result stops the pipeline.</summary>
+    private async Task<YahooRun> RunYahooJobAsync(LocalYahooServer yahoo, string tickers, CapturingLoggerProvider? logs = null)
+    {
+        var job = await stack.CreateJobAsync(tickers, lookbackSeconds: 5 * 86400, provider: "yahoo");
+        var pipeline = await stack.StartPipelineAsync(
+            (_, services) =>
+            {
+                if (logs is not null)
+                {
+                    services.AddLogging(l => l.AddProvider(logs));
+                }
+            },
+            o => o with { YahooBaseUrl = yahoo.BaseUrl, FunctionLogLevel = logs is null ? o.FunctionLogLevel : LogLevel.Information });
+        try
+        {
+            var driver = new PipelineDriver(stack, pipeline);
+            var start = new StartMessage(Guid.NewGuid(), job.JobName, TimeProvider.System.GetUtcNow(), null);
+            await driver.PublishStartAsync(start);
+            await driver.WaitForGoldSuccessAsync(start.ExecutionId);
+            var bronze = (await driver.Ledger.GetAsync(start.ExecutionId, Stage.Bronze, CancellationToken.None))!;
+            return new YahooRun(pipeline, job, bronze, StageCompletedMessage.Parse(System.Text.Encoding.UTF8.GetBytes(bronze.CompletionJson!), Stage.Bronze));
+        }
+        catch
+        {
+            await pipeline.DisposeAsync();
+            throw;
+        }
+    }
+
+    private sealed record YahooRun(LocalPipeline Pipeline, Core.Jobs.JobConfig Job, ControlDb.ExecutionRow Bronze, StageCompletedMessage Completion) : IAsyncDisposable
+    {
+        public ValueTask DisposeAsync() => Pipeline.DisposeAsync();
+    }
 
     private static async Task<List<BarRecord>> ReadBronzeAsync(LocalPipeline pipeline, string bucket, ControlDb.ExecutionRow row)
     {

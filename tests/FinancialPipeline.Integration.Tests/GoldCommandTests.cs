@@ -2,6 +2,7 @@ using DuckDB.NET.Data;
 using FinancialPipeline.Core.Market;
 using FinancialPipeline.Core.Parquet;
 using FinancialPipeline.Core.Storage;
+using FinancialPipeline.Tests.Shared;
 using FinancialPipeline.Warehouse;
 using Microsoft.Extensions.Time.Testing;
 
@@ -23,7 +24,7 @@ public sealed class GoldCommandTests
             Directory.CreateDirectory(Path.GetDirectoryName(silver)!);
             await using (var file = File.Create(silver))
             {
-                await BarParquet.WriteAsync(file, [new BarRecord(new QuoteBar(bar, "AAPL", 10, 12, 9, 11, null, 100), execution, bar.AddHours(1), "synthetic")]);
+                await BarParquet.WriteAsync(file, [new BarRecord(new QuoteBar(bar, "AAPL", 10, 12, 9, 11, null, 100, "USD", "America/New_York"), execution, bar.AddHours(1), "synthetic")]);
             }
 
             var warehouse = new DuckDbGoldWarehouse(
@@ -36,8 +37,34 @@ public sealed class GoldCommandTests
 
             Assert.True(gold.ExitCode == 0, gold.Stderr);
             Assert.Contains("updated (UTC)", gold.Stdout, StringComparison.Ordinal);
-            Assert.Matches($"│ 2026-11-23 14:00 +│ AAPL +│ +10.0000 │ +12.0000 │ +9.0000 │ +11.0000 │ +100 │ [^│]+│ +1 │ +- │ +33.333 │ {execution:D} │ 2026-11-23 16:00:05 +│", gold.Stdout);
+            Assert.Matches($"│ 2026-11-23 14:00 +│ AAPL +│ USD +│ +10.0000 │ +12.0000 │ +9.0000 │ +11.0000 │ +100 │ [^│]+│ +1 │ +- │ +33.333 │ {execution:D} │ 2026-11-23 16:00:05 +│", gold.Stdout);
             Assert.Equal((0, $"{Path.Combine(data.FullName, "warehouse", "gold.duckdb")}: financial_data_hour holds no rows of NOPE\n"), (nope.ExitCode, nope.Stdout));
+        }
+        finally
+        {
+            data.Delete(recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task Gold_created_before_the_currency_column_and_not_yet_migrated_is_shown_with_an_unknown_currency()
+    {
+        var data = Directory.CreateTempSubdirectory("fp-gold-");
+        try
+        {
+            Directory.CreateDirectory(Path.Combine(data.FullName, "warehouse"));
+            await using (var old = new DuckDBConnection($"Data Source={Path.Combine(data.FullName, "warehouse", "gold.duckdb")}"))
+            {
+                await old.OpenAsync();
+                await using var cmd = old.CreateCommand();
+                cmd.CommandText = PreCurrencyGold.CreateWithOneHourSql;
+                await cmd.ExecuteNonQueryAsync();
+            }
+
+            var gold = await FpProcess.RunAsync(new Dictionary<string, string>(), "gold", "--data-dir", data.FullName);
+
+            Assert.True(gold.ExitCode == 0, gold.Stderr);
+            Assert.Matches("│ 2026-11-20 14:00 +│ MSFT +│ - +│ +1.0000 │", gold.Stdout);
         }
         finally
         {

@@ -27,6 +27,24 @@ public sealed class LedgerCellsTests
         Assert.Equal("16 → 11 (5 superseded)", LedgerCells.Records(new RecordCounts(16, 11, 0), superseded: 5));
     }
 
+    [Fact]
+    public void BronzesDroppedRows_AreShownWithTheirReasons_WhenTheEventRecordsThem()
+    {
+        var both = Row("bronze", "SUCCESS", new RecordCounts(19, 16, 3), metrics: new Dictionary<string, long>
+        {
+            ["bars_dropped"] = 3, ["bars_dropped_null"] = 2, ["bars_dropped_duplicate"] = 1,
+        });
+        var nullsOnly = Row("bronze", "SUCCESS", new RecordCounts(10, 9, 1), metrics: new Dictionary<string, long>
+        {
+            ["bars_dropped"] = 1, ["bars_dropped_null"] = 1, ["bars_dropped_duplicate"] = 0,
+        });
+        var beforeTheReasons = Row("bronze", "SUCCESS", new RecordCounts(19, 16, 3), metrics: new Dictionary<string, long> { ["bars_dropped"] = 3 });
+
+        Assert.Equal("19 → 16 (3 rejected: 2 null, 1 duplicate)", LedgerCells.Records(both));
+        Assert.Equal("10 → 9 (1 rejected: 1 null)", LedgerCells.Records(nullsOnly));
+        Assert.Equal("19 → 16 (3 rejected)", LedgerCells.Records(beforeTheReasons));
+    }
+
     [Theory]
     [InlineData(187.25, "187.2500")]
     [InlineData(0.000123456, "0.00012346")]

@@ -229,6 +229,17 @@ public class YahooChartParserTests
         Assert.Single(parsed.Quotes.Bars);
         Assert.Equal(2, parsed.Quotes.DroppedBars);
         Assert.Equal(3, parsed.Quotes.Bars.Count + parsed.Quotes.DroppedBars);
+        // ... and kept apart by reason, for Extract's bars_dropped_null and bars_dropped_duplicate.
+        Assert.Equal(1, parsed.Quotes.NullBars);
+        Assert.Equal(1, parsed.Quotes.DuplicateBars);
+    }
+
+    [Fact]
+    public void NullBarsOnly_AreNotCountedAsDuplicates()
+    {
+        var quotes = YahooChartParser.Parse(Fixtures.Bytes("hourly-with-nulls.json"), "MSFT", Fixtures.Monday);
+
+        Assert.Equal((2, 2, 0), (quotes.DroppedBars, quotes.NullBars, quotes.DuplicateBars));
     }
 
     [Fact]

@@ -282,6 +282,25 @@ public sealed class YahooChartProviderTests
     }
 
     [Fact]
+    public async Task Fetch_AResponseAtAnotherGranularity_FailsThatTickerPermanently_NamingFieldValueAndInterval()
+    {
+        var daily = System.Text.Encoding.UTF8.GetString(Fixtures.Bytes("daily-with-adjclose.json")).Replace("^GSPC", "AAPL", StringComparison.Ordinal);
+        await using var server = await YahooStubServer.StartAsync((context, request) => request.Symbol == "AAPL"
+            ? YahooStubServer.Write(context, HttpStatusCode.OK, daily)
+            : YahooStubServer.Chart(context, request));
+        using var provider = Provider(server);
+
+        var results = await provider.FetchManyAsync(["AAPL", "MSFT"], Fixtures.Monday, Hourly, CancellationToken.None);
+
+        Assert.True(results[0].Failed);
+        Assert.False(results[0].Transient, "another granularity is not cured by asking again");
+        Assert.Empty(results[0].Bars);
+        Assert.Equal("malformed yahoo response: chart response for AAPL: meta.dataGranularity is '1d' but interval '1h' was requested", results[0].Error);
+        Assert.Single(server.RequestsFor("AAPL"));
+        Assert.False(results[1].Failed, results[1].Error);
+    }
+
+    [Fact]
     public async Task FetchMany_OneUnknownTicker_OthersStillSucceed()
     {
         await using var server = await YahooStubServer.StartAsync((context, request) => request.Symbol == "NOPE"

@@ -162,7 +162,7 @@ public sealed partial class BigQueryGoldWarehouseTests : IAsyncLifetime, IDispos
         Assert.DoesNotContain("PARTITIONS", bigQuery, StringComparison.Ordinal);
         Assert.Equal(Columns(duckDb), Columns(bigQuery));
         Assert.Equal(
-            ["ticker", "hour", "open", "high", "low", "close", "volume", "vwap", "bar_count", "return_pct", "range_pct", "execution_id", "updated_at"],
+            ["ticker", "hour", "open", "high", "low", "close", "volume", "vwap", "bar_count", "return_pct", "range_pct", "execution_id", "updated_at", "currency"],
             Columns(bigQuery));
     }
 

@@ -1,5 +1,6 @@
 using FinancialPipeline.Core.Parquet;
 using FinancialPipeline.Core.Storage;
+using FinancialPipeline.Tests.Shared;
 
 namespace FinancialPipeline.Warehouse.Tests;
 
@@ -65,6 +66,27 @@ public sealed class DuckDbQuarantineReaderTests : IDisposable
         Assert.Equal(latest.Take(5), current.Newest.Select(r => new Row(r.BarTs.UtcDateTime, r.Ticker, r.Rule, r.RejectedBy)));
     }
 
+    [Fact]
+    public async Task Quarantine_objects_written_before_the_currency_columns_are_read_with_the_new_ones()
+    {
+        var date = DateOnly.FromDateTime(FirstBar);
+        var current = Guid.NewGuid();
+        await WriteAsync(date, current, [new Row(FirstBar, "MSFT", "price_positive", current.ToString("D"))]);
+        var old = Guid.NewGuid();
+        var oldPath = Path.Combine(_bucket, ObjectLayout.RejectedObject(date, old).Replace('/', Path.DirectorySeparatorChar));
+        await using (var file = File.Create(oldPath))
+        {
+            var bar = new Core.Market.QuoteBar(new DateTimeOffset(FirstBar.AddHours(1)), "AAPL", 0, 11, 9, 10, null, 100);
+            await PreCurrencyParquet.WriteRejectedAsync(file, [new BarRecord(bar, old, new DateTimeOffset(FirstBar.AddDays(8)), "synthetic")], "price_positive", old);
+        }
+
+        var read = await DuckDbQuarantineReader.ReadAsync(_bucket, rejectedBy: null, allCopies: false, limit: 10, CancellationToken.None);
+
+        Assert.NotNull(read);
+        Assert.Equal([("price_positive", 2L)], read.ByRule.Select(r => (r.Rule, r.Rows)));
+        Assert.Equal(["AAPL", "MSFT"], read.Newest.Select(r => r.Ticker));
+    }
+
     private async Task WriteAsync(DateOnly date, Guid execution, List<Row> rows)
     {
         var columns = new BarColumns(rows.Count);
@@ -80,6 +102,7 @@ public sealed class DuckDbQuarantineReaderTests : IDisposable
             columns.ExecutionId[i] = execution.ToString("D");
             columns.IngestedAt[i] = FirstBar.AddDays(8);
             columns.Provider[i] = "synthetic";
+            columns.Currency[i] = "USD";
         }
 
         var path = Path.Combine(_bucket, ObjectLayout.RejectedObject(date, execution).Replace('/', Path.DirectorySeparatorChar));

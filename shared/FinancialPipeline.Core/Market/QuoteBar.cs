@@ -1,6 +1,11 @@
 namespace FinancialPipeline.Core.Market;
 
 /// <summary>One OHLCV bar as the provider reported it. <see cref="Timestamp"/> is the bar's start, UTC.</summary>
+/// <param name="Currency">
+/// The unit of the prices as the provider names it (Yahoo's <c>meta.currency</c>: three letters, e.g. USD, JPY, or GBp for
+/// pence), null when the provider does not say (and in silver written before the column existed).
+/// </param>
+/// <param name="ExchangeTimezone">The listing exchange's IANA time zone (Yahoo's <c>meta.exchangeTimezoneName</c>), or null.</param>
 public readonly record struct QuoteBar(
     DateTimeOffset Timestamp,
     string Ticker,
@@ -9,7 +14,9 @@ public readonly record struct QuoteBar(
     double Low,
     double Close,
     double? AdjClose,
-    long Volume);
+    long Volume,
+    string? Currency = null,
+    string? ExchangeTimezone = null);
 
 /// <summary>
 /// What a provider returned for one ticker and window. A failure (<see cref="Error"/> set) is <see cref="Transient"/>
@@ -21,6 +28,15 @@ public readonly record struct QuoteBar(
 public sealed record TickerQuotes(string Ticker, IReadOnlyList<QuoteBar> Bars, int DroppedBars = 0, string? Error = null, bool Transient = false)
 {
     public bool Failed => Error is not null;
+
+    /// <summary>
+    /// The part of <see cref="DroppedBars"/> that repeated an earlier bar's timestamp (the later bar was kept); the rest,
+    /// <see cref="NullBars"/>, were placeholders with a null OHLCV value.
+    /// </summary>
+    public int DuplicateBars { get; init; }
+
+    /// <summary>Dropped bars that had a null OHLCV value (<see cref="DroppedBars"/> minus <see cref="DuplicateBars"/>).</summary>
+    public int NullBars => DroppedBars - DuplicateBars;
 
     /// <summary>
     /// The stock splits the provider reported with the bars, ascending by date. A provider whose prices are

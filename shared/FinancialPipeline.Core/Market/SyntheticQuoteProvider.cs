@@ -21,6 +21,12 @@ public sealed class SyntheticQuoteProvider : IQuoteProvider
         (1, 0.004), (6.5, 0.008), (32.5, 0.02), (162.5, 0.05), (1300, 0.12),
     ];
 
+    /// <summary>The currency of every synthetic bar.</summary>
+    public const string Currency = "USD";
+
+    /// <summary>The exchange time zone of every synthetic bar: <see cref="MarketCalendar"/> keeps New York's sessions.</summary>
+    public const string ExchangeTimezone = "America/New_York";
+
     public string Name => ProviderName;
 
     public Task<TickerQuotes> FetchAsync(string ticker, TimeWindow window, TimeSpan barSize, CancellationToken cancellationToken)
@@ -55,7 +61,7 @@ public sealed class SyntheticQuoteProvider : IQuoteProvider
         var low = Math.Round(Math.Min(open, last) * wiggleDown, 4);
         var baseVolume = 200_000 + (long)(seed % 5_000_000);
         var volume = (long)(baseVolume * (0.3 + (1.4 * Unit(seed, start.ToUnixTimeSeconds(), 17))) * (barSize.TotalMinutes / 60.0));
-        return new QuoteBar(start, ticker, Math.Round(open, 4), high, low, Math.Round(last, 4), barSize >= TimeSpan.FromDays(1) ? Math.Round(last, 4) : null, Math.Max(volume, 0));
+        return new QuoteBar(start, ticker, Math.Round(open, 4), high, low, Math.Round(last, 4), barSize >= TimeSpan.FromDays(1) ? Math.Round(last, 4) : null, Math.Max(volume, 0), Currency, ExchangeTimezone);
     }
 
     private static double Price(ulong seed, double basePrice, DateTimeOffset at)

@@ -23,6 +23,8 @@ public sealed class BarColumns
         ExecutionId = new string[count];
         IngestedAt = new DateTime[count];
         Provider = new string[count];
+        Currency = new string[count];
+        ExchangeTimezone = new string[count];
     }
 
     /// <summary>Rows in use; the arrays may be longer when a buffer is reused for a smaller row group.</summary>
@@ -65,5 +67,11 @@ public sealed class BarColumns
     public DateTime[] IngestedAt { get; }
 
     public string?[] Provider { get; }
+
+    /// <summary>The prices' currency; null when unknown, and in files written before the column existed.</summary>
+    public string?[] Currency { get; }
+
+    /// <summary>The exchange's IANA time zone; null when unknown, and in files written before the column existed.</summary>
+    public string?[] ExchangeTimezone { get; }
 }
 #pragma warning restore CA1819

@@ -27,13 +27,21 @@ public static class BarParquet
     public static readonly DataField<string> ExecutionId = new("execution_id", false);
     public static readonly DateTimeDataField IngestedAt = new("ingested_at", DateTimeFormat.Timestamp, isAdjustedToUTC: true, unit: DateTimeTimeUnit.Millis, isNullable: false);
     public static readonly DataField<string> Provider = new("provider", false);
+    public static readonly DataField<string> Currency = new("currency", true);
+    public static readonly DataField<string> ExchangeTimezone = new("exchange_timezone", true);
     public static readonly DataField<string> Rule = new("rule", false);
     public static readonly DataField<string> Reason = new("reason", false);
     public static readonly DataField<string> RejectedBy = new("rejected_by", false);
 
-    public static ParquetSchema Schema { get; } = new(BarTs, Ticker, Open, High, Low, Close, AdjClose, Volume, ExecutionId, IngestedAt, Provider);
+    public static ParquetSchema Schema { get; } = new(BarTs, Ticker, Open, High, Low, Close, AdjClose, Volume, ExecutionId, IngestedAt, Provider, Currency, ExchangeTimezone);
 
-    public static ParquetSchema RejectedSchema { get; } = new(BarTs, Ticker, Open, High, Low, Close, AdjClose, Volume, ExecutionId, IngestedAt, Provider, Rule, Reason, RejectedBy);
+    public static ParquetSchema RejectedSchema { get; } = new(BarTs, Ticker, Open, High, Low, Close, AdjClose, Volume, ExecutionId, IngestedAt, Provider, Currency, ExchangeTimezone, Rule, Reason, RejectedBy);
+
+    /// <summary>
+    /// Columns added after objects were already written: a file without them reads them as null (silver and quarantine
+    /// objects written before <c>currency</c> and <c>exchange_timezone</c> existed stay readable).
+    /// </summary>
+    internal static bool AddedLater(DataField field) => field.Name is "currency" or "exchange_timezone";
 
     /// <summary>Parquet.Net keeps an unbounded pool of recycled buffers unless told otherwise: bound it, so memory stays flat.</summary>
     public static ParquetOptions WriterOptions => new()
@@ -62,7 +70,7 @@ public static class BarParquet
         }
     }
 
-    /// <summary>Writes the eleven bar columns of one row group.</summary>
+    /// <summary>Writes the thirteen bar columns of one row group.</summary>
     public static async Task WriteColumnsAsync(ParquetRowGroupWriter group, BarColumns c, CancellationToken ct)
     {
         var n = c.Count;
@@ -77,6 +85,8 @@ public static class BarParquet
         await group.WriteAsync(ExecutionId, Exact(c.ExecutionId, n));
         await group.WriteAsync<DateTime>(IngestedAt, c.IngestedAt.AsMemory(0, n), null, null, ct);
         await group.WriteAsync(Provider, Exact(c.Provider, n));
+        await group.WriteAsync(Currency, Exact(c.Currency, n));
+        await group.WriteAsync(ExchangeTimezone, Exact(c.ExchangeTimezone, n));
 
         static string?[] Exact(string?[] values, int count) => values.Length == count ? values : values[..count];
     }
@@ -167,7 +177,21 @@ public static class BarParquet
         await group.ReadAsync(ExecutionId, c.ExecutionId.AsMemory(0, n), null, ct);
         await group.ReadAsync(IngestedAt, c.IngestedAt.AsMemory(0, n), null, ct);
         await group.ReadAsync(Provider, c.Provider.AsMemory(0, n), null, ct);
+        await ReadOptionalTextAsync(group, layout.HasCurrency ? Currency : null, c.Currency.AsMemory(0, n), ct);
+        await ReadOptionalTextAsync(group, layout.HasExchangeTimezone ? ExchangeTimezone : null, c.ExchangeTimezone.AsMemory(0, n), ct);
         return c;
+    }
+
+    /// <summary>Reads a column added later, or fills nulls when the file predates it (<paramref name="field"/> null).</summary>
+    private static async Task ReadOptionalTextAsync(ParquetRowGroupReader group, DataField? field, Memory<string?> target, CancellationToken ct)
+    {
+        if (field is null)
+        {
+            target.Span.Clear();
+            return;
+        }
+
+        await group.ReadAsync(field, target, null, ct);
     }
 
     private static async Task ReadPriceAsync(ParquetRowGroupReader group, DataField field, Memory<double> target, CancellationToken ct)
@@ -204,6 +228,8 @@ public static class BarParquet
             c.ExecutionId[i] = r.ExecutionId.ToString("D");
             c.IngestedAt[i] = r.IngestedAt.UtcDateTime;
             c.Provider[i] = r.Provider;
+            c.Currency[i] = r.Bar.Currency;
+            c.ExchangeTimezone[i] = r.Bar.ExchangeTimezone;
         }
 
         return c;
@@ -220,7 +246,7 @@ public static class BarParquet
             }
 
             rows[i] = new BarRecord(
-                new QuoteBar(Utc(c.Timestamp[i]), c.Ticker[i] ?? throw new InvalidDataException($"parquet row {i}: ticker is null"), c.Open[i], c.High[i], c.Low[i], c.Close[i], c.AdjClose[i], c.Volume[i]),
+                new QuoteBar(Utc(c.Timestamp[i]), c.Ticker[i] ?? throw new InvalidDataException($"parquet row {i}: ticker is null"), c.Open[i], c.High[i], c.Low[i], c.Close[i], c.AdjClose[i], c.Volume[i], c.Currency[i], c.ExchangeTimezone[i]),
                 executionId,
                 Utc(c.IngestedAt[i]),
                 c.Provider[i] ?? string.Empty);
@@ -234,14 +260,23 @@ public static class BarParquet
 }
 
 /// <summary>The bar columns as a file declares them: checked once per file against the pinned schema.</summary>
-public sealed record BarFileLayout(DataField Open, DataField High, DataField Low, DataField Close)
+/// <param name="HasCurrency">Whether the file has <c>currency</c> (objects written before it was added do not: null).</param>
+/// <param name="HasExchangeTimezone">Whether the file has <c>exchange_timezone</c> (likewise).</param>
+public sealed record BarFileLayout(DataField Open, DataField High, DataField Low, DataField Close, bool HasCurrency = true, bool HasExchangeTimezone = true)
 {
     /// <summary>Throws <see cref="InvalidDataException"/> naming the first column that is missing or has another type.</summary>
     public static BarFileLayout Of(ParquetSchema fileSchema)
     {
-        DataField Find(DataField pinned, bool mayBeNullable)
+        DataField? Find(DataField pinned, bool mayBeNullable)
         {
-            if (fileSchema.FindDataField(pinned.Name) is not { } found || found.ClrType != pinned.ClrType)
+            // ParquetSchema.FindDataField throws on a missing column: look it up by name instead.
+            var found = fileSchema.DataFields.FirstOrDefault(f => string.Equals(f.Name, pinned.Name, StringComparison.Ordinal));
+            if (found is null && BarParquet.AddedLater(pinned))
+            {
+                return null;
+            }
+
+            if (found is null || found.ClrType != pinned.ClrType)
             {
                 throw new InvalidDataException($"parquet column '{pinned.Name}' is missing or not {pinned.ClrType.Name}");
             }
@@ -259,6 +294,12 @@ public sealed record BarFileLayout(DataField Open, DataField High, DataField Low
             Find(field, mayBeNullable: field.Name is "open" or "high" or "low" or "close");
         }
 
-        return new BarFileLayout(Find(BarParquet.Open, true), Find(BarParquet.High, true), Find(BarParquet.Low, true), Find(BarParquet.Close, true));
+        return new BarFileLayout(
+            Find(BarParquet.Open, true)!,
+            Find(BarParquet.High, true)!,
+            Find(BarParquet.Low, true)!,
+            Find(BarParquet.Close, true)!,
+            Find(BarParquet.Currency, true) is not null,
+            Find(BarParquet.ExchangeTimezone, true) is not null);
     }
 }

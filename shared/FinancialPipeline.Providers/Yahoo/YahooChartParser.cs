@@ -5,9 +5,13 @@ using FinancialPipeline.Core.Market;
 namespace FinancialPipeline.Providers.Yahoo;
 
 /// <summary>What one chart response held, with the reasons bars were left out.</summary>
-/// <param name="Quotes">The bars kept; <see cref="TickerQuotes.DroppedBars"/> counts in-window bars with a null OHLCV value.</param>
+/// <param name="Quotes">
+/// The bars kept, each with the response's <c>meta.currency</c> and <c>meta.exchangeTimezoneName</c>;
+/// <see cref="TickerQuotes.DroppedBars"/> counts the in-window bars left out: <see cref="TickerQuotes.NullBars"/> with a null
+/// OHLCV value and <see cref="TickerQuotes.DuplicateBars"/> replaced by a later bar of the same timestamp.
+/// </param>
 /// <param name="OutsideWindow">Bars before the window start or at/after its end (e.g. the live bar Yahoo appends after period2).</param>
-/// <param name="Duplicates">Bars whose timestamp repeated an earlier one; the later bar wins.</param>
+/// <param name="Duplicates">Bars whose timestamp repeated an earlier one; the later bar wins (also <see cref="TickerQuotes.DuplicateBars"/>).</param>
 /// <param name="Symbol">The response's <c>meta.symbol</c>, if any.</param>
 /// <remarks><see cref="TickerQuotes.Splits"/> holds the response's <c>events.splits</c>, whatever their date: Yahoo reports the splits of the requested range.</remarks>
 public sealed record YahooChartParseResult(TickerQuotes Quotes, int OutsideWindow, int Duplicates, string? Symbol);
@@ -17,7 +21,9 @@ public sealed record YahooChartParseResult(TickerQuotes Quotes, int OutsideWindo
 /// key with <c>quote:[{}]</c>, <c>result:[]</c>, absent <c>adjclose</c>, bars outside the requested window,
 /// volume written as a float. A <c>chart.error</c> or a response for another symbol becomes a per-ticker
 /// error; arrays whose lengths disagree with <c>timestamp</c> raise <see cref="YahooChartFormatException"/>, as does an
-/// <c>events.splits</c> entry without a valid <c>date</c>, <c>numerator</c> or <c>denominator</c> (the field is named).
+/// <c>events.splits</c> entry without a valid <c>date</c>, <c>numerator</c> or <c>denominator</c>, a <c>meta.dataGranularity</c>
+/// other than the interval requested, a <c>meta.currency</c> that is not three letters, or a <c>meta.exchangeTimezoneName</c>
+/// that is not a time zone name (the field is named).
 /// </summary>
 public static class YahooChartParser
 {
@@ -28,13 +34,14 @@ public static class YahooChartParser
 
     private static readonly string[] QuoteArrays = ["open", "high", "low", "close", "volume"];
 
-    public static TickerQuotes Parse(ReadOnlySpan<byte> json, string ticker, TimeWindow window) =>
-        ParseDetailed(json, ticker, window).Quotes;
+    public static TickerQuotes Parse(ReadOnlySpan<byte> json, string ticker, TimeWindow window, string? interval = null) =>
+        ParseDetailed(json, ticker, window, interval).Quotes;
 
-    public static TickerQuotes Parse(Stream json, string ticker, TimeWindow window) =>
-        ParseDetailed(json, ticker, window).Quotes;
+    public static TickerQuotes Parse(Stream json, string ticker, TimeWindow window, string? interval = null) =>
+        ParseDetailed(json, ticker, window, interval).Quotes;
 
-    public static YahooChartParseResult ParseDetailed(ReadOnlySpan<byte> json, string ticker, TimeWindow window)
+    /// <param name="interval">The <c>interval</c> requested ("1h"); the response's <c>meta.dataGranularity</c> must match it. Null: not checked.</param>
+    public static YahooChartParseResult ParseDetailed(ReadOnlySpan<byte> json, string ticker, TimeWindow window, string? interval = null)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(ticker);
         JsonDocument document;
@@ -50,11 +57,12 @@ public static class YahooChartParser
 
         using (document)
         {
-            return Read(document.RootElement, ticker, window);
+            return Read(document.RootElement, ticker, window, interval);
         }
     }
 
-    public static YahooChartParseResult ParseDetailed(Stream json, string ticker, TimeWindow window)
+    /// <param name="interval">The <c>interval</c> requested ("1h"); the response's <c>meta.dataGranularity</c> must match it. Null: not checked.</param>
+    public static YahooChartParseResult ParseDetailed(Stream json, string ticker, TimeWindow window, string? interval = null)
     {
         ArgumentNullException.ThrowIfNull(json);
         ArgumentException.ThrowIfNullOrWhiteSpace(ticker);
@@ -70,14 +78,14 @@ public static class YahooChartParser
 
         using (document)
         {
-            return Read(document.RootElement, ticker, window);
+            return Read(document.RootElement, ticker, window, interval);
         }
     }
 
     /// <summary>The <c>chart.error</c> of a body as "code: description", or null if the body has none.</summary>
     internal static string? TryReadError(ReadOnlySpan<byte> json) => WithError(json, DescribeError);
 
-    private static YahooChartParseResult Read(JsonElement root, string ticker, TimeWindow window)
+    private static YahooChartParseResult Read(JsonElement root, string ticker, TimeWindow window, string? interval)
     {
         if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("chart", out var chart) || chart.ValueKind != JsonValueKind.Object)
         {
@@ -106,7 +114,8 @@ public static class YahooChartParser
             return Failure(ticker, $"response is for symbol '{symbol}' but '{ticker}' was requested", symbol);
         }
 
-        var parsed = ReadBars(result, ticker, window, symbol);
+        var meta = ReadMeta(result, ticker, interval);
+        var parsed = ReadBars(result, ticker, window, symbol, meta);
         var splits = ReadSplits(result, ticker);
         return splits.Count == 0 ? parsed : parsed with { Quotes = parsed.Quotes with { Splits = splits } };
     }
@@ -167,7 +176,7 @@ public static class YahooChartParser
             split.TryGetProperty(name, out var value) ? PayloadText.Printable(value.GetRawText(), 40, keepLineBreaks: false) : "missing";
     }
 
-    private static YahooChartParseResult ReadBars(JsonElement result, string ticker, TimeWindow window, string? symbol)
+    private static YahooChartParseResult ReadBars(JsonElement result, string ticker, TimeWindow window, string? symbol, ResponseMeta meta)
     {
         var timestamps = OptionalArray(result, "timestamp");
         var count = timestamps?.GetArrayLength() ?? 0;
@@ -222,7 +231,9 @@ public static class YahooChartParser
                 Price(columns[2][i], ticker, "low", i),
                 Price(columns[3][i], ticker, "close", i),
                 adjClose is { } adjValues && adjValues[i].ValueKind != JsonValueKind.Null ? Price(adjValues[i], ticker, "adjclose", i) : null,
-                Volume(columns[4][i], ticker, i));
+                Volume(columns[4][i], ticker, i),
+                meta.Currency,
+                meta.ExchangeTimezone);
             if (!bars.TryAdd(seconds, bar))
             {
                 duplicates++;
@@ -231,9 +242,88 @@ public static class YahooChartParser
         }
 
         // A repeated timestamp keeps its later bar (Yahoo's restatement); the replaced one is dropped like a null bar and
-        // counted with it, so Extract's records.in (written + dropped) covers every row the response held in the window.
-        return new YahooChartParseResult(new TickerQuotes(ticker, [.. bars.Values], nullBars + duplicates), outside, duplicates, symbol);
+        // counted in DroppedBars with it, so Extract's records.in (written + dropped) covers every row the response held in
+        // the window; DuplicateBars keeps the two reasons apart.
+        var quotes = new TickerQuotes(ticker, [.. bars.Values], nullBars + duplicates) { DuplicateBars = duplicates };
+        return new YahooChartParseResult(quotes, outside, duplicates, symbol);
     }
+
+    /// <summary>What <c>meta</c> says about every bar of the response.</summary>
+    private readonly record struct ResponseMeta(string? Currency, string? ExchangeTimezone);
+
+    /// <summary>
+    /// Checks <c>meta.dataGranularity</c> against <paramref name="interval"/> and reads <c>meta.currency</c> and
+    /// <c>meta.exchangeTimezoneName</c>. An absent (or null) field is accepted: the granularity is then taken to be the one
+    /// requested (the response carries nothing to check it with), and the currency or time zone is unknown (null).
+    /// </summary>
+    private static ResponseMeta ReadMeta(JsonElement result, string ticker, string? interval)
+    {
+        if (!result.TryGetProperty("meta", out var meta) || meta.ValueKind == JsonValueKind.Null)
+        {
+            return default;
+        }
+
+        if (meta.ValueKind != JsonValueKind.Object)
+        {
+            throw new YahooChartFormatException($"chart response for {ticker}: meta should be an object but is {meta.ValueKind}");
+        }
+
+        var granularity = MetaText(meta, "dataGranularity", ticker);
+        if (interval is not null && granularity is not null && !SameInterval(granularity, interval))
+        {
+            throw new YahooChartFormatException(
+                $"chart response for {ticker}: meta.dataGranularity is '{PayloadText.Printable(granularity, 40, keepLineBreaks: false)}' but interval '{interval}' was requested");
+        }
+
+        var currency = MetaText(meta, "currency", ticker);
+        if (currency is not null && !IsCurrencyCode(currency))
+        {
+            throw new YahooChartFormatException(
+                $"chart response for {ticker}: meta.currency '{PayloadText.Printable(currency, 40, keepLineBreaks: false)}' is not a three-letter currency code");
+        }
+
+        var zone = MetaText(meta, "exchangeTimezoneName", ticker);
+        if (zone is not null && !IsTimeZoneName(zone))
+        {
+            throw new YahooChartFormatException(
+                $"chart response for {ticker}: meta.exchangeTimezoneName '{PayloadText.Printable(zone, 70, keepLineBreaks: false)}' is not a time zone name (e.g. America/New_York)");
+        }
+
+        return new ResponseMeta(currency, zone);
+    }
+
+    /// <summary><c>meta.{name}</c> as a string, null when absent or null; another JSON type is a format error naming it.</summary>
+    private static string? MetaText(JsonElement meta, string name, string ticker)
+    {
+        if (!meta.TryGetProperty(name, out var value) || value.ValueKind == JsonValueKind.Null)
+        {
+            return null;
+        }
+
+        return value.ValueKind == JsonValueKind.String
+            ? value.GetString()
+            : throw new YahooChartFormatException(
+                $"chart response for {ticker}: meta.{name} should be a string but is {value.ValueKind} ({PayloadText.Printable(value.GetRawText(), 40, keepLineBreaks: false)})");
+    }
+
+    /// <summary>Yahoo writes an hour as "1h" or "60m": the same bars.</summary>
+    private static bool SameInterval(string granularity, string interval)
+    {
+        static string Canonical(string value) => value == "60m" ? "1h" : value;
+        return string.Equals(Canonical(granularity), Canonical(interval), StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// Three ASCII letters. Case is kept as Yahoo writes it: a lower-case letter names a minor unit (GBp is pence, ZAc
+    /// cents), which is not the same price scale as GBP.
+    /// </summary>
+    private static bool IsCurrencyCode(string value) => value.Length == 3 && value.All(char.IsAsciiLetter);
+
+    /// <summary>An IANA zone name's shape: ASCII letters, digits, '_', '+', '-', in '/'-separated parts, at most 64 characters.</summary>
+    private static bool IsTimeZoneName(string value) =>
+        value.Length is > 0 and <= 64
+        && char.IsAsciiLetter(value[0])
+        && value.Split('/').All(part => part.Length > 0 && part.All(c => char.IsAsciiLetterOrDigit(c) || c is '_' or '+' or '-'));
 
     private static string? ReadSymbol(JsonElement result) =>
         result.TryGetProperty("meta", out var meta) && meta.ValueKind == JsonValueKind.Object

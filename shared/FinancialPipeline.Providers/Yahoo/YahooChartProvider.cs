@@ -147,7 +147,7 @@ public sealed partial class YahooChartProvider : IQuoteProvider, IDisposable
 
         var bars = new List<QuoteBar>();
         var splits = new List<StockSplit>();
-        var dropped = 0;
+        int dropped = 0, duplicates = 0;
         for (var i = 0; i < chunks.Count; i++)
         {
             var result = await FetchChunkAsync(ticker, chunks[i], interval, cancellationToken);
@@ -156,16 +156,17 @@ public sealed partial class YahooChartProvider : IQuoteProvider, IDisposable
                 // All or nothing per ticker: a partial series would look complete downstream.
                 var where = chunks.Count > 1 ? $" (request {i + 1} of {chunks.Count}, {chunks[i]})" : string.Empty;
                 // No rows of it are written, so none of its dropped rows are counted as the stage's rejects either.
-                return result with { Bars = [], DroppedBars = 0, Error = result.Error + where };
+                return result with { Bars = [], DroppedBars = 0, DuplicateBars = 0, Error = result.Error + where };
             }
 
             bars.AddRange(result.Bars);
             splits.AddRange(result.Splits);
             dropped += result.DroppedBars;
+            duplicates += result.DuplicateBars;
         }
 
         // A split on a request's boundary may be reported by both requests.
-        return new TickerQuotes(ticker, bars, dropped) { Splits = [.. splits.DistinctBy(s => s.Date).OrderBy(s => s.Date)] };
+        return new TickerQuotes(ticker, bars, dropped) { DuplicateBars = duplicates, Splits = [.. splits.DistinctBy(s => s.Date).OrderBy(s => s.Date)] };
     }
 
     private async Task<TickerQuotes> FetchChunkAsync(string ticker, TimeWindow chunk, string interval, CancellationToken cancellationToken)
@@ -176,7 +177,7 @@ public sealed partial class YahooChartProvider : IQuoteProvider, IDisposable
             var answer = await SendOnceAsync(uri, cancellationToken);
             if (answer.Status == HttpStatusCode.OK)
             {
-                return Parse(ticker, chunk, answer.Body);
+                return Parse(ticker, chunk, interval, answer.Body);
             }
 
             if (answer.Status == HttpStatusCode.NotFound)
@@ -224,12 +225,12 @@ public sealed partial class YahooChartProvider : IQuoteProvider, IDisposable
         }
     }
 
-    private TickerQuotes Parse(string ticker, TimeWindow chunk, byte[] body)
+    private TickerQuotes Parse(string ticker, TimeWindow chunk, string interval, byte[] body)
     {
         try
         {
-            var parsed = YahooChartParser.ParseDetailed(body, ticker, chunk);
-            LogFetched(ticker, chunk.ToString(), parsed.Quotes.Bars.Count, parsed.Quotes.DroppedBars, parsed.OutsideWindow, parsed.Duplicates);
+            var parsed = YahooChartParser.ParseDetailed(body, ticker, chunk, interval);
+            LogFetched(ticker, chunk.ToString(), parsed.Quotes.Bars.Count, parsed.Quotes.NullBars, parsed.Quotes.DuplicateBars, parsed.OutsideWindow);
             foreach (var split in parsed.Quotes.Splits)
             {
                 LogSplit(ticker, split.Ratio, split.Date.UtcDateTime);
@@ -304,8 +305,8 @@ public sealed partial class YahooChartProvider : IQuoteProvider, IDisposable
         }
     }
 
-    [LoggerMessage(Level = LogLevel.Debug, Message = "yahoo {Ticker} {Window}: {Bars} bar(s), {Dropped} dropped (nulls, or replaced by a later bar of the same timestamp: {Duplicates}), {OutsideWindow} outside the window")]
-    private partial void LogFetched(string ticker, string window, int bars, int dropped, int outsideWindow, int duplicates);
+    [LoggerMessage(Level = LogLevel.Debug, Message = "yahoo {Ticker} {Window}: {Bars} bar(s), dropped {NullBars} with a null value and {Duplicates} replaced by a later bar of the same timestamp, {OutsideWindow} outside the window")]
+    private partial void LogFetched(string ticker, string window, int bars, int nullBars, int duplicates, int outsideWindow);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "yahoo {Ticker}: reports a {Ratio} split effective {SplitDate:yyyy-MM-ddTHH:mm:ssZ}")]
     private partial void LogSplit(string ticker, string ratio, DateTime splitDate);

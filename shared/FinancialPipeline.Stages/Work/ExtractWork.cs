@@ -125,7 +125,13 @@ public sealed partial class ExtractWork(
         await context.EnsureOwnedAsync();
         var stored = await store.UploadObjectAsync(job.BucketName, objectName, "application/vnd.apache.parquet", buffer, cancellationToken: ct);
 
-        var dropped = byTicker.Values.Where(r => !r.Failed).Sum(r => r.DroppedBars);
+        var written = byTicker.Values.Where(r => !r.Failed).OrderBy(r => r.Ticker, StringComparer.Ordinal).ToList();
+        foreach (var r in written.Where(r => r.DroppedBars > 0))
+        {
+            LogBarsDropped(logger, context.Lease.ExecutionId, job.JobName, r.Ticker, r.NullBars, r.DuplicateBars);
+        }
+
+        var dropped = written.Sum(r => r.DroppedBars);
         return new StageOutcome(
             window,
             new RecordCounts(rows.Count + dropped, rows.Count, dropped),
@@ -136,6 +142,8 @@ public sealed partial class ExtractWork(
                 ["tickers_requested"] = job.Tickers.Count,
                 ["tickers_failed"] = failed.Count,
                 ["bars_dropped"] = dropped,
+                ["bars_dropped_null"] = written.Sum(r => r.NullBars),
+                ["bars_dropped_duplicate"] = written.Sum(r => r.DuplicateBars),
                 ["window_clamped"] = plan.Note is null && aged is null ? 0 : 1,
                 ["splits_detected"] = restated.SplitsDetected,
                 ["tickers_refetched"] = restated.TickersRefetched,
@@ -168,6 +176,9 @@ public sealed partial class ExtractWork(
 
         static string Shorten(string error) => error.Length <= MaxErrorCharsPerTicker ? error : string.Concat(error.AsSpan(0, MaxErrorCharsPerTicker), "…");
     }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "execution {ExecutionId} of job {JobName}: {Ticker} dropped {NullBars} bar(s) with a null value and {DuplicateBars} replaced by a later bar of the same timestamp")]
+    private static partial void LogBarsDropped(ILogger logger, Guid executionId, string jobName, string ticker, int nullBars, int duplicateBars);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "execution {ExecutionId} of job {JobName}: {Note}")]
     private static partial void LogWindowClamped(ILogger logger, Guid executionId, string jobName, string note);

@@ -91,29 +91,32 @@ internal sealed class SymbolTable(IEnumerable<string> jobTickers)
     }
 }
 
-/// <summary>Which execution ingested a row, when and from where; decides which version of a bar wins.</summary>
+/// <summary>
+/// Which execution ingested a row, when and from where (with the provider's currency and exchange time zone for the
+/// ticker, which one response reports once for all its bars); decides which version of a bar wins.
+/// </summary>
 internal sealed class LineageTable
 {
     private readonly Lock _gate = new();
-    private readonly Dictionary<(string, long, string), int> _ids = [];
+    private readonly Dictionary<Entry, int> _ids = [];
     private readonly List<Entry> _entries = [];
 
-    public sealed record Entry(string ExecutionId, DateTime IngestedAt, string Provider);
+    public sealed record Entry(string ExecutionId, DateTime IngestedAt, string Provider, string? Currency = null, string? ExchangeTimezone = null);
 
-    public int Intern(string? executionId, DateTime ingestedAt, string? provider, string where)
+    public int Intern(string? executionId, DateTime ingestedAt, string? provider, string? currency, string? exchangeTimezone, string where)
     {
         if (!Guid.TryParseExact(executionId, "D", out _))
         {
             throw new InvalidDataException($"{where}: execution_id '{executionId}' is not a UUID");
         }
 
-        var key = (executionId, ingestedAt.Ticks, provider ?? string.Empty);
+        var key = new Entry(executionId, DateTime.SpecifyKind(ingestedAt, DateTimeKind.Utc), provider ?? string.Empty, currency, exchangeTimezone);
         lock (_gate)
         {
             if (!_ids.TryGetValue(key, out var id))
             {
                 id = _entries.Count;
-                _entries.Add(new Entry(executionId, DateTime.SpecifyKind(ingestedAt, DateTimeKind.Utc), key.Item3));
+                _entries.Add(key);
                 _ids.Add(key, id);
             }
 
@@ -207,6 +210,8 @@ internal static class SilverRowColumns
             c.ExecutionId[i] = lineage!.ExecutionId;
             c.IngestedAt[i] = lineage.IngestedAt;
             c.Provider[i] = lineage.Provider;
+            c.Currency[i] = lineage.Currency;
+            c.ExchangeTimezone[i] = lineage.ExchangeTimezone;
         }
 
         return c;
@@ -219,6 +224,8 @@ internal static class SilverRowColumns
         var tickerId = -1;
         string? lastExec = null;
         string? lastProvider = null;
+        string? lastCurrency = null;
+        string? lastZone = null;
         var lastIngested = long.MinValue;
         var lineageId = -1;
         for (var i = 0; i < c.Count; i++)
@@ -233,11 +240,16 @@ internal static class SilverRowColumns
             var exec = c.ExecutionId[i];
             var provider = c.Provider[i];
             var ingested = c.IngestedAt[i];
-            if (lineageId < 0 || ingested.Ticks != lastIngested || !string.Equals(exec, lastExec, StringComparison.Ordinal) || !string.Equals(provider, lastProvider, StringComparison.Ordinal))
+            var currency = c.Currency[i];
+            var zone = c.ExchangeTimezone[i];
+            if (lineageId < 0 || ingested.Ticks != lastIngested || !string.Equals(exec, lastExec, StringComparison.Ordinal) || !string.Equals(provider, lastProvider, StringComparison.Ordinal)
+                || !string.Equals(currency, lastCurrency, StringComparison.Ordinal) || !string.Equals(zone, lastZone, StringComparison.Ordinal))
             {
-                lineageId = lineages.Intern(exec, ingested, provider, where);
+                lineageId = lineages.Intern(exec, ingested, provider, currency, zone, where);
                 lastExec = exec;
                 lastProvider = provider;
+                lastCurrency = currency;
+                lastZone = zone;
                 lastIngested = ingested.Ticks;
             }
 
