@@ -111,6 +111,35 @@ public sealed class SplitRestatementRecordTests(StackFixture stack) : IDisposabl
     }
 
     [Fact]
+    public async Task AnEarlierRunWhoseSilverSettlesWhileSilverIsListed_KeepsTheSplitIncomplete()
+    {
+        // Tuesday's Transform writes its old-basis partition just after this run's listing and commits SUCCESS before the
+        // run would look at the ledger: a run that read the ledger after listing saw Tuesday settled and nothing on the old
+        // basis, and recorded the split complete, so no later run would ever restate Tuesday's bars.
+        var job = await stack.CreateJobAsync("AAPL,MSFT");
+        var store = new CountingStore(new FileSystemObjectStore(_root.FullName), job.SilverBucketName);
+        var ledger = new ExecutionLedger(stack.DataSource, _clock, Options);
+        var restatement = new SplitRestatement(store, ledger, _clock, NullLogger.Instance);
+        var tuesday = new ExecutionLedger(stack.DataSource, new FakeTimeProvider(new DateTimeOffset(2026, 11, 17, 21, 5, 0, TimeSpan.Zero)), Options);
+        var pending = (await tuesday.ClaimAsync(new ClaimRequest(Guid.NewGuid(), Stage.Bronze, job.JobName, null, null, null, null), CancellationToken.None)).Lease!;
+        var window = new TimeWindow(Fetch.Start.AddHours(-3), Fetch.Start.AddHours(3));
+        Assert.True(await tuesday.CompleteAsync(pending, new StageSuccess(window, [], 7, new Dictionary<string, long>(), "{}"), CancellationToken.None));
+        var silver = (await tuesday.ClaimAsync(new ClaimRequest(pending.ExecutionId, Stage.Silver, job.JobName, null, null, null, null), CancellationToken.None)).Lease!;
+        store.AfterSilverListing = async () =>
+        {
+            await WriteOldBasisSilverAsync(store, job);
+            Assert.True(await tuesday.CompleteAsync(silver, new StageSuccess(window, [], 7, new Dictionary<string, long>(), "{}"), CancellationToken.None));
+        };
+
+        var run = Guid.NewGuid();
+        await RunAsync(ledger, restatement, job, run, new RefetchProvider());
+
+        Assert.Equal(1, store.SilverListings);
+        var row = Assert.Single(await ledger.RestatedSplitsAsync(job.JobName, job.Tickers, CancellationToken.None));
+        Assert.Equal((false, run), (row.Split.Complete, row.RestatedBy));
+    }
+
+    [Fact]
     public async Task TwoExecutionsRecordingTheSameSplitsAtOnce_BothCommit_AndACompleteRecordIsNeverUndone()
     {
         var ledger = new ExecutionLedger(stack.DataSource, TimeProvider.System, Options);
@@ -208,14 +237,32 @@ public sealed class SplitRestatementRecordTests(StackFixture stack) : IDisposabl
 
         public int SilverDownloads => Volatile.Read(ref _downloads);
 
+        /// <summary>Runs once, when the next listing of silver has been read to its end (what a racing Transform does then).</summary>
+        public Func<Task>? AfterSilverListing { get; set; }
+
         public override IAsyncEnumerable<StoredObject> ListObjectsAsync(string bucket, string prefix, ListObjectsOptions? options = null, CancellationToken cancellationToken = default)
         {
-            if (bucket == silverBucket)
+            if (bucket != silverBucket)
             {
-                Interlocked.Increment(ref _listings);
+                return base.ListObjectsAsync(bucket, prefix, options, cancellationToken);
             }
 
-            return base.ListObjectsAsync(bucket, prefix, options, cancellationToken);
+            Interlocked.Increment(ref _listings);
+            return ThenAsync(base.ListObjectsAsync(bucket, prefix, options, cancellationToken), cancellationToken);
+        }
+
+        private async IAsyncEnumerable<StoredObject> ThenAsync(IAsyncEnumerable<StoredObject> listing, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken = default)
+        {
+            await foreach (var item in listing.WithCancellation(cancellationToken))
+            {
+                yield return item;
+            }
+
+            if (AfterSilverListing is { } after)
+            {
+                AfterSilverListing = null;
+                await after();
+            }
         }
 
         public override Task DownloadObjectAsync(string bucket, string objectName, Stream destination, CancellationToken cancellationToken = default)

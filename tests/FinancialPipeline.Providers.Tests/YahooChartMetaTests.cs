@@ -25,7 +25,8 @@ public sealed class YahooChartMetaTests
     [InlineData("GBp", "Europe/London")] // pence: the case is kept, GBP would be a hundred times the price
     [InlineData("USD", "America/Argentina/Buenos_Aires")]
     [InlineData("USD", "Etc/GMT+5")]
-    public void AThreeLetterCurrencyAndAZoneName_AreKeptAsWritten(string currency, string zone)
+    [InlineData("USDT", "UTC")] // a unit ISO 4217 does not list (a stablecoin quote)
+    public void ACurrencyCodeAndAZoneName_AreKeptAsWritten(string currency, string zone)
     {
         var quotes = YahooChartParser.Parse(Chart($"\"currency\":\"{currency}\",\"exchangeTimezoneName\":\"{zone}\"", Bars), "MSFT", Fixtures.Monday, "1h");
 
@@ -49,12 +50,14 @@ public sealed class YahooChartMetaTests
     }
 
     [Theory]
-    [InlineData("\"US\"", "meta.currency 'US' is not a three-letter currency code")]
-    [InlineData("\"US D\"", "meta.currency 'US D' is not a three-letter currency code")]
-    [InlineData("\"U$D\"", "meta.currency 'U$D' is not a three-letter currency code")]
-    [InlineData("\"\"", "meta.currency '' is not a three-letter currency code")]
+    [InlineData("\"US\"", "meta.currency 'US' is not a currency code (3 to 5 letters or digits, e.g. USD, GBp, USDT)")]
+    [InlineData("\"US D\"", "meta.currency 'US D' is not a currency code (3 to 5 letters or digits, e.g. USD, GBp, USDT)")]
+    [InlineData("\"U$D\"", "meta.currency 'U$D' is not a currency code (3 to 5 letters or digits, e.g. USD, GBp, USDT)")]
+    [InlineData("\"USDTXX\"", "meta.currency 'USDTXX' is not a currency code (3 to 5 letters or digits, e.g. USD, GBp, USDT)")]
+    [InlineData("\"1USD\"", "meta.currency '1USD' is not a currency code (3 to 5 letters or digits, e.g. USD, GBp, USDT)")]
+    [InlineData("\"\"", "meta.currency '' is not a currency code (3 to 5 letters or digits, e.g. USD, GBp, USDT)")]
     [InlineData("840", "meta.currency should be a string but is Number (840)")]
-    public void ACurrencyThatIsNotThreeLetters_IsAFormatErrorNamingTheField(string value, string message)
+    public void ACurrencyThatIsNotACurrencyCode_IsAFormatErrorNamingTheField(string value, string message)
     {
         var ex = Assert.Throws<YahooChartFormatException>(() =>
             YahooChartParser.Parse(Chart($"\"currency\":{value}", Bars), "MSFT", Fixtures.Monday, "1h"));

@@ -2,7 +2,7 @@ namespace FinancialPipeline.Core.Market;
 
 /// <summary>One OHLCV bar as the provider reported it. <see cref="Timestamp"/> is the bar's start, UTC.</summary>
 /// <param name="Currency">
-/// The unit of the prices as the provider names it (Yahoo's <c>meta.currency</c>: three letters, e.g. USD, JPY, or GBp for
+/// The unit of the prices as the provider names it (Yahoo's <c>meta.currency</c>: a currency code, e.g. USD, JPY, USDT, or GBp for
 /// pence), null when the provider does not say (and in silver written before the column existed).
 /// </param>
 /// <param name="ExchangeTimezone">The listing exchange's IANA time zone (Yahoo's <c>meta.exchangeTimezoneName</c>), or null.</param>

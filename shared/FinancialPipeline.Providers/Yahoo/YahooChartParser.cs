@@ -22,7 +22,7 @@ public sealed record YahooChartParseResult(TickerQuotes Quotes, int OutsideWindo
 /// volume written as a float. A <c>chart.error</c> or a response for another symbol becomes a per-ticker
 /// error; arrays whose lengths disagree with <c>timestamp</c> raise <see cref="YahooChartFormatException"/>, as does an
 /// <c>events.splits</c> entry without a valid <c>date</c>, <c>numerator</c> or <c>denominator</c>, a <c>meta.dataGranularity</c>
-/// other than the interval requested, a <c>meta.currency</c> that is not three letters, or a <c>meta.exchangeTimezoneName</c>
+/// other than the interval requested, a <c>meta.currency</c> that is not a currency code (3–5 letters or digits), or a <c>meta.exchangeTimezoneName</c>
 /// that is not a time zone name (the field is named).
 /// </summary>
 public static class YahooChartParser
@@ -279,7 +279,7 @@ public static class YahooChartParser
         if (currency is not null && !IsCurrencyCode(currency))
         {
             throw new YahooChartFormatException(
-                $"chart response for {ticker}: meta.currency '{PayloadText.Printable(currency, 40, keepLineBreaks: false)}' is not a three-letter currency code");
+                $"chart response for {ticker}: meta.currency '{PayloadText.Printable(currency, 40, keepLineBreaks: false)}' is not a currency code (3 to 5 letters or digits, e.g. USD, GBp, USDT)");
         }
 
         var zone = MetaText(meta, "exchangeTimezoneName", ticker);
@@ -314,10 +314,13 @@ public static class YahooChartParser
     }
 
     /// <summary>
-    /// Three ASCII letters. Case is kept as Yahoo writes it: a lower-case letter names a minor unit (GBp is pence, ZAc
-    /// cents), which is not the same price scale as GBP.
+    /// A currency code: ISO 4217's three letters, or up to five letters and digits for the units a quote can be in
+    /// that ISO does not list (USDT, USDC), starting with a letter. Case is kept as Yahoo writes it: a lower-case
+    /// letter names a minor unit (GBp is pence, ZAc cents), which is not the same price scale as GBP. Lenient on
+    /// purpose: the value is stored, never computed with, and a failed check fails the ticker at every run.
     /// </summary>
-    private static bool IsCurrencyCode(string value) => value.Length == 3 && value.All(char.IsAsciiLetter);
+    private static bool IsCurrencyCode(string value) =>
+        value.Length is >= 3 and <= 5 && char.IsAsciiLetter(value[0]) && value.All(char.IsAsciiLetterOrDigit);
 
     /// <summary>An IANA zone name's shape: ASCII letters, digits, '_', '+', '-', in '/'-separated parts, at most 64 characters.</summary>
     private static bool IsTimeZoneName(string value) =>

@@ -84,10 +84,16 @@ public sealed partial class SplitRestatement(IObjectStore store, ExecutionLedger
             return SplitRestatementResult.None with { SplitsDetected = detected, AlreadyRestated = done.Count };
         }
 
+        // The earlier bronze runs not yet in silver are read BEFORE silver is listed: a silver stage writes its objects
+        // before it commits SUCCESS, so a run settled at this point is visible to the listing below, and one that
+        // settles while we list still counts as unsettled (it keeps its split from being recorded complete). The other
+        // order let a silver run write after the listing and commit before the query, hiding its old-basis bars.
+        var unsettled = await ledger.OldestUnsettledBronzeAsync(job.JobName, run.ExecutionId, ct);
+
         // Bars inside the window are fetched anyway; only the older ones need a re-fetch.
         var staleFrom = await FirstOldBasisBarsAsync(job.SilverBucketName, split.ToDictionary(p => p.Key, p => p.Value.Date < fetch.Start ? p.Value.Date : fetch.Start, StringComparer.Ordinal), split, ct);
         var now = time.GetUtcNow();
-        var record = new Recorder(run, split, now, await ledger.OldestUnsettledBronzeAsync(job.JobName, run.ExecutionId, ct), logger);
+        var record = new Recorder(run, split, now, unsettled, logger);
         foreach (var ticker in split.Keys.Where(t => !staleFrom.ContainsKey(t)).Order(StringComparer.Ordinal))
         {
             record.Outcome(ticker, 0, complete: true); // silver holds none of its bars on the old basis
