@@ -57,6 +57,9 @@ internal sealed partial class FakeBigQueryServer : IAsyncDisposable
     /// <summary>Tables by <c>dataset.table</c>: their top-level column names in order.</summary>
     private readonly ConcurrentDictionary<string, List<string>> _tables = new(StringComparer.Ordinal);
 
+    /// <summary>tables.get answers given verbatim, by <c>dataset.table</c>, for malformed-answer tests.</summary>
+    private readonly ConcurrentDictionary<string, JsonObject> _rawTables = new(StringComparer.Ordinal);
+
     private FakeBigQueryServer(string projectId, string location, string? expectedToken)
     {
         ProjectId = projectId;
@@ -106,6 +109,9 @@ internal sealed partial class FakeBigQueryServer : IAsyncDisposable
 
     /// <summary>A table that already exists with these columns, as if an earlier version had created it.</summary>
     public void SeedTable(string dataset, string table, params string[] columns) => _tables[$"{dataset}.{table}"] = [.. columns];
+
+    /// <summary>Answers tables.get of that table with <paramref name="resource"/> as it is.</summary>
+    public void SeedTableResource(string dataset, string table, JsonObject resource) => _rawTables[$"{dataset}.{table}"] = resource;
 
     /// <summary>The table's columns in order, or null when there is no such table.</summary>
     public IReadOnlyList<string>? ColumnsOf(string dataset, string table)
@@ -280,6 +286,11 @@ internal sealed partial class FakeBigQueryServer : IAsyncDisposable
     /// <summary>tables.get: the table resource with <c>schema.fields</c>, or 404 notFound as BigQuery words it.</summary>
     private (int, JsonNode, int?) GetTable(string datasetTable)
     {
+        if (_rawTables.TryGetValue(datasetTable, out var raw))
+        {
+            return (200, raw.DeepClone(), null);
+        }
+
         var (dataset, table) = (datasetTable.Split('.')[0], datasetTable.Split('.')[1]);
         if (ColumnsOf(dataset, table) is not { } columns)
         {
