@@ -10,8 +10,10 @@
 -- Daily partitions on DATE(`hour`) (10,000 partitions per table ≈ 27 years); clustering by ticker keeps a
 -- ticker's hours together inside a partition, so per-ticker reads and the MERGE's join scan less.
 --
--- Run before every process's first MERGE: each statement is idempotent. A column added after the first release is
--- added by ALTER TABLE … ADD COLUMN IF NOT EXISTS, so a table an earlier version created is migrated in place.
+-- Idempotent and a no-op read when the table exists. BigQueryGoldWarehouse runs it once per process before the first
+-- MERGE only when tables.get finds no table; fp deploy apply runs it every time. A column added after the first release
+-- is in this list (so a new table needs no migration) and in a file of its own that alters an existing table:
+-- gold_financial_data_hour_add_currency.sql.
 CREATE TABLE IF NOT EXISTS `${project}.${dataset}.financial_data_hour`
 (
     ticker        STRING    NOT NULL OPTIONS (description = 'Symbol as in silver, e.g. AAPL'),
@@ -33,6 +35,3 @@ CREATE TABLE IF NOT EXISTS `${project}.${dataset}.financial_data_hour`
 PARTITION BY DATE(`hour`)
 CLUSTER BY ticker
 OPTIONS (description = 'Hourly OHLCV aggregates of silver financial_quotes; written only by the Aggregate function MERGE');
-
--- Added after the first release (NULL for hours merged before, until a MERGE rewrites them).
-ALTER TABLE `${project}.${dataset}.financial_data_hour` ADD COLUMN IF NOT EXISTS currency STRING OPTIONS (description = 'Currency of the prices as the provider names it (e.g. USD, JPY, GBp); NULL when unknown');

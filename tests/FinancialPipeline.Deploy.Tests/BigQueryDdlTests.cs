@@ -105,6 +105,24 @@ public sealed class BigQueryDdlTests(RepositoryFixture repo) : IClassFixture<Rep
         Assert.Contains(plan.Commands("bq", $"--project_id={Project}", "--location=US", "query"), q => q.Stdin == view.Sql);
     }
 
+    [Fact]
+    public void TheRepositorysGoldMigrationRunsAtDeployRightAfterTheGoldTableIsCreated()
+    {
+        // The functions run the ALTER only when tables.get shows the table without currency; fp deploy apply runs both
+        // files every time (one-off), the CREATE first.
+        var root = RepositoryRoot();
+        var plan = DeploymentPlanner.Build(repo.Settings with { RepositoryRoot = root.FullName });
+        var files = plan.Commands("bq", $"--project_id={Project}", "--location=US", "query").Select(q => q.Comment.Split(' ')[2]["sql/bigquery/".Length..]).ToList();
+        var create = files.IndexOf("gold_financial_data_hour.sql");
+        Assert.True(create >= 0, "the gold table's DDL runs at deploy");
+        Assert.Equal("gold_financial_data_hour_add_currency.sql", files[create + 1]);
+
+        var (ddl, _) = BigQueryDdl.Load(Path.Combine(root.FullName, "sql", "bigquery"), BigQueryDdl.Placeholders(repo.Settings));
+        var alter = Assert.Single(ddl, s => s.FileName == "gold_financial_data_hour_add_currency.sql");
+        Assert.Contains($"ALTER TABLE `{Project}.financial_pipeline.financial_data_hour` ADD COLUMN IF NOT EXISTS currency STRING", alter.Sql, StringComparison.Ordinal);
+        Assert.DoesNotContain("ALTER TABLE", ddl.Single(s => s.FileName == "gold_financial_data_hour.sql").Sql, StringComparison.Ordinal);
+    }
+
     private static DirectoryInfo RepositoryRoot()
     {
         var root = new DirectoryInfo(AppContext.BaseDirectory);

@@ -17,6 +17,14 @@ public sealed partial class BigQueryGoldWarehouseTests : IAsyncLifetime, IDispos
     private static readonly DateTimeOffset NewestHour = new(2024, 3, 5, 19, 0, 0, TimeSpan.Zero);
 
     private const string SilverBucket = "fp-silver";
+
+    private static readonly string[] GoldColumns =
+        ["ticker", "hour", "open", "high", "low", "close", "volume", "vwap", "bar_count", "return_pct", "range_pct", "execution_id", "updated_at", "currency"];
+
+    /// <summary>How BigQuery fails a DDL job over the per-table metadata update limit.</summary>
+    private static readonly JobScript TableUpdateRateLimited = JobScript.Failure(
+        "rateLimitExceeded",
+        "Exceeded rate limits: too many table update operations for this table. For more information, see https://cloud.google.com/bigquery/docs/troubleshoot-quotas");
     private readonly JumpingTimeProvider _time = new();
     private readonly RecordingSilverStore _silver = new RecordingSilverStore().WithPartitions(SilverBucket, Monday, Monday.AddDays(1));
     private readonly HttpClient _http = new();
@@ -162,8 +170,24 @@ public sealed partial class BigQueryGoldWarehouseTests : IAsyncLifetime, IDispos
         Assert.DoesNotContain("PARTITIONS", bigQuery, StringComparison.Ordinal);
         Assert.Equal(Columns(duckDb), Columns(bigQuery));
         Assert.Equal(
-            ["ticker", "hour", "open", "high", "low", "close", "volume", "vwap", "bar_count", "return_pct", "range_pct", "execution_id", "updated_at", "currency"],
+            GoldColumns,
             Columns(bigQuery));
+    }
+
+    [Fact]
+    public void Currency_migration_is_a_statement_of_its_own_adding_the_create_statements_last_column()
+    {
+        var create = Read("gold_financial_data_hour.sql");
+        var alter = Read("gold_financial_data_hour_add_currency.sql");
+
+        Assert.DoesNotContain("ALTER TABLE", create, StringComparison.Ordinal);
+        Assert.DoesNotContain("CREATE TABLE", alter, StringComparison.Ordinal);
+        var added = Regex.Match(alter, @"^ALTER TABLE `\$\{project\}\.\$\{dataset\}\.financial_data_hour` ADD COLUMN IF NOT EXISTS currency (?<definition>STRING OPTIONS \(description = '[^']+'\));$", RegexOptions.Multiline);
+        Assert.True(added.Success, "the ALTER adds currency to financial_data_hour");
+        var listed = Regex.Match(create, @"^\s{4}currency\s+(?<type>STRING)\s+(?<options>OPTIONS \(description = '[^']+'\))$", RegexOptions.Multiline);
+        Assert.True(listed.Success, "the CREATE lists currency");
+        Assert.Equal(listed.Groups["type"].Value + " " + listed.Groups["options"].Value, added.Groups["definition"].Value);
+        Assert.Equal("currency", Columns(create)[^1]);
     }
 
     [Fact]
@@ -179,6 +203,110 @@ public sealed partial class BigQueryGoldWarehouseTests : IAsyncLifetime, IDispos
         Assert.Equal(
             ["fp-gold-merge-0b9f3c2e7a414d5e9c1b2f6a8e4d1c3b-a1", "fp-gold-merge-0b9f3c2e7a414d5e9c1b2f6a8e4d1c3b-a2"],
             ids.Where(id => id.StartsWith("fp-gold-merge-", StringComparison.Ordinal)));
+    }
+
+    [Fact]
+    public async Task A_table_that_has_currency_gets_no_ddl_job_only_a_schema_read()
+    {
+        _server.SeedTable("gold_test", "financial_data_hour", [.. GoldColumns]);
+        _server.TableFaults.Enqueue(new Fault(503));
+        var warehouse = Warehouse();
+
+        await warehouse.MergeHoursAsync(Execution, 1, "fp-silver", Tickers, [Monday], CancellationToken.None);
+        await warehouse.MergeHoursAsync(Execution, 2, "fp-silver", Tickers, [Monday], CancellationToken.None);
+
+        Assert.Empty(_server.Violations);
+        Assert.DoesNotContain(_server.RequestsOf("insert"), r => r.JobId!.StartsWith("fp-gold-ddl-", StringComparison.Ordinal) || r.JobId.StartsWith("fp-gold-add_currency-", StringComparison.Ordinal));
+        Assert.All(_server.RequestsOf("insert"), r => Assert.DoesNotContain("ALTER TABLE", r.Body!["configuration"]!["query"]!["query"]!.GetValue<string>(), StringComparison.Ordinal));
+        // Read once per process (the 503 retried), not per MERGE.
+        Assert.Equal([503, 200], _server.RequestsOf("table").Select(r => r.ResponseStatus));
+        Assert.All(_server.RequestsOf("table"), r => Assert.Equal("gold_test.financial_data_hour", r.JobId));
+        Assert.Equal(GoldColumns, _server.ColumnsOf("gold_test", "financial_data_hour"));
+    }
+
+    [Fact]
+    public async Task A_table_without_currency_gets_exactly_one_alter_job_and_no_create()
+    {
+        _server.SeedTable("gold_test", "financial_data_hour", [.. GoldColumns.SkipLast(1)]);
+        var warehouse = Warehouse();
+
+        await warehouse.MergeHoursAsync(Execution, 1, "fp-silver", Tickers, [Monday], CancellationToken.None);
+        await warehouse.MergeHoursAsync(Execution, 2, "fp-silver", Tickers, [Monday], CancellationToken.None);
+
+        Assert.Empty(_server.Violations);
+        var ddl = _server.RequestsOf("insert").Where(r => !r.JobId!.Contains("-merge-", StringComparison.Ordinal) && !r.JobId.Contains("-freshness-", StringComparison.Ordinal)).ToList();
+        var alter = Assert.Single(ddl);
+        Assert.Equal("fp-gold-add_currency-0b9f3c2e7a414d5e9c1b2f6a8e4d1c3b-a1", alter.JobId);
+        Assert.Contains(
+            "ALTER TABLE `fp-test-project.gold_test.financial_data_hour` ADD COLUMN IF NOT EXISTS currency STRING",
+            alter.Body!["configuration"]!["query"]!["query"]!.GetValue<string>(),
+            StringComparison.Ordinal);
+        Assert.DoesNotContain("CREATE TABLE", alter.Body!["configuration"]!["query"]!["query"]!.GetValue<string>(), StringComparison.Ordinal);
+        Assert.Single(_server.RequestsOf("table"));
+        Assert.Equal(GoldColumns, _server.ColumnsOf("gold_test", "financial_data_hour"));
+    }
+
+    [Fact]
+    public async Task A_missing_table_is_created_with_currency_and_not_altered()
+    {
+        Assert.Null(_server.ColumnsOf("gold_test", "financial_data_hour"));
+
+        await Warehouse().MergeHoursAsync(Execution, 1, "fp-silver", Tickers, [Monday], CancellationToken.None);
+
+        Assert.Empty(_server.Violations);
+        Assert.Equal([404], _server.RequestsOf("table").Select(r => r.ResponseStatus));
+        var create = Assert.Single(_server.RequestsOf("insert"), r => r.JobId == "fp-gold-ddl-0b9f3c2e7a414d5e9c1b2f6a8e4d1c3b-a1");
+        var sql = create.Body!["configuration"]!["query"]!["query"]!.GetValue<string>();
+        Assert.Contains("CREATE TABLE IF NOT EXISTS `fp-test-project.gold_test.financial_data_hour`", sql, StringComparison.Ordinal);
+        Assert.DoesNotContain("ALTER TABLE", sql, StringComparison.Ordinal);
+        Assert.DoesNotContain(_server.RequestsOf("insert"), r => r.JobId!.Contains("add_currency", StringComparison.Ordinal));
+        Assert.Equal(GoldColumns, _server.ColumnsOf("gold_test", "financial_data_hour"));
+
+        // A second process finds the table the first created: no DDL job at all.
+        var before = _server.RequestsOf("insert").Count;
+        await Warehouse().MergeHoursAsync(Execution, 2, "fp-silver", Tickers, [Monday], CancellationToken.None);
+        Assert.Equal(
+            ["fp-gold-merge-0b9f3c2e7a414d5e9c1b2f6a8e4d1c3b-a2", "fp-gold-freshness-0b9f3c2e7a414d5e9c1b2f6a8e4d1c3b-a2"],
+            _server.RequestsOf("insert").Skip(before).Select(r => r.JobId));
+    }
+
+    [Fact]
+    public async Task A_rate_limited_alter_is_re_run_under_a_new_job_id()
+    {
+        _server.SeedTable("gold_test", "financial_data_hour", [.. GoldColumns.SkipLast(1)]);
+        var alterId = BigQueryJobIds.For(Execution, "gold", 1, "add_currency");
+        var inner = _server.ScriptFor;
+        _server.ScriptFor = id => id == alterId ? TableUpdateRateLimited : inner(id);
+
+        var result = await Warehouse().MergeHoursAsync(Execution, 1, "fp-silver", Tickers, [Monday], CancellationToken.None);
+
+        Assert.Equal(9, result.RowsAffected);
+        Assert.Equal([alterId, alterId + "-r1"], _server.RequestsOf("insert").Select(r => r.JobId!).Where(id => id.StartsWith(alterId, StringComparison.Ordinal)));
+        Assert.Equal(GoldColumns, _server.ColumnsOf("gold_test", "financial_data_hour"));
+    }
+
+    [Fact]
+    public async Task An_alter_still_rate_limited_after_the_retries_fails_the_attempt_as_transient_and_the_next_reads_the_schema_again()
+    {
+        _server.SeedTable("gold_test", "financial_data_hour", [.. GoldColumns.SkipLast(1)]);
+        var inner = _server.ScriptFor;
+        _server.ScriptFor = id => id.Contains("-add_currency-", StringComparison.Ordinal) ? TableUpdateRateLimited : inner(id);
+        var warehouse = Warehouse();
+
+        var error = await Assert.ThrowsAsync<BigQueryJobException>(() =>
+            warehouse.MergeHoursAsync(Execution, 1, "fp-silver", Tickers, [Monday], CancellationToken.None));
+
+        Assert.Equal("rateLimitExceeded", error.Reason);
+        Assert.False(error.IsPermanent);
+        Assert.DoesNotContain(_server.RequestsOf("insert"), r => r.JobId!.Contains("-merge-", StringComparison.Ordinal));
+
+        // The rate limit has passed by the redelivery: the same process reads the schema again and migrates.
+        _server.ScriptFor = inner;
+        var result = await warehouse.MergeHoursAsync(Execution, 2, "fp-silver", Tickers, [Monday], CancellationToken.None);
+        Assert.Equal(9, result.RowsAffected);
+        Assert.Equal(2, _server.RequestsOf("table").Count);
+        Assert.Contains(_server.RequestsOf("insert"), r => r.JobId == BigQueryJobIds.For(Execution, "gold", 2, "add_currency"));
+        Assert.Equal(GoldColumns, _server.ColumnsOf("gold_test", "financial_data_hour"));
     }
 
     [Fact]

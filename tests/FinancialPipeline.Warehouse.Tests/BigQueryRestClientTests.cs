@@ -260,6 +260,49 @@ public sealed class BigQueryRestClientTests : IAsyncLifetime, IDisposable
 
     private static string NewJobId() => BigQueryJobIds.For(Guid.NewGuid(), "gold", 1, "merge");
 
+    [Fact]
+    public async Task GetTable_reads_the_schemas_column_names_in_order_and_null_for_a_missing_table()
+    {
+        _server.SeedTable("gold", "prices", "ticker", "hour", "Currency");
+
+        var table = await Client().GetTableAsync("gold", "prices");
+        var missing = await Client().GetTableAsync("gold", "nothing_here");
+
+        Assert.NotNull(table);
+        Assert.Equal(["ticker", "hour", "Currency"], table.ColumnNames);
+        Assert.True(table.HasColumn("currency"));
+        Assert.False(table.HasColumn("vwap"));
+        Assert.Null(missing);
+        Assert.Empty(_server.Violations);
+        Assert.Empty(_server.RequestsOf("insert"));
+        Assert.All(_server.RequestsOf("table"), r => Assert.Equal("Bearer test-token", r.Authorization));
+    }
+
+    [Fact]
+    public async Task GetTable_with_a_field_without_a_name_is_an_error_naming_the_field()
+    {
+        _server.SeedTableResource("gold", "prices", JsonNode.Parse("""{"kind":"bigquery#table","schema":{"fields":[{"name":"ticker","type":"STRING"},{"type":"STRING"}]}}""")!.AsObject());
+
+        var error = await Assert.ThrowsAsync<BigQueryJobException>(() => Client().GetTableAsync("gold", "prices"));
+
+        Assert.Contains("schema.fields[1].name", error.Message, StringComparison.Ordinal);
+        Assert.Contains("fp-test-project.gold.prices", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task GetTable_refused_is_a_permanent_error_with_BigQuerys_message_and_no_job_id()
+    {
+        _server.TableFaults.Enqueue(new Fault(403, Reason: "accessDenied"));
+
+        var error = await Assert.ThrowsAsync<BigQueryJobException>(() => Client().GetTableAsync("gold", "prices"));
+
+        Assert.True(error.IsPermanent);
+        Assert.Equal("accessDenied", error.Reason);
+        Assert.Equal(403, error.HttpStatusCode);
+        Assert.Null(error.JobId);
+        await Assert.ThrowsAsync<ArgumentException>(() => Client().GetTableAsync("gold-x", "prices"));
+    }
+
     private BigQueryRestClient Client(int maxRetries = 4, Action<BigQueryOptions>? configure = null) =>
         Client(_server, o =>
         {

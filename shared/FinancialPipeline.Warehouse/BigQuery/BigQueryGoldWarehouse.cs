@@ -20,7 +20,11 @@ public sealed record BigQueryGoldOptions
     /// </summary>
     public required string SilverBucket { get; init; }
 
-    /// <summary>Run <c>sql/bigquery/gold_financial_data_hour.sql</c> (CREATE TABLE IF NOT EXISTS) once per process before the first MERGE.</summary>
+    /// <summary>
+    /// Once per process before the first MERGE, read the table's schema (tables.get) and run
+    /// <c>sql/bigquery/gold_financial_data_hour.sql</c> (CREATE TABLE IF NOT EXISTS) when there is no table, or
+    /// <c>gold_financial_data_hour_add_currency.sql</c> (ALTER TABLE … ADD COLUMN) when it lacks <c>currency</c>.
+    /// </summary>
     public bool EnsureTable { get; init; } = true;
 
     /// <summary>Every problem with these options, empty when they are usable.</summary>
@@ -66,7 +70,10 @@ public sealed partial class BigQueryGoldWarehouse : IGoldWarehouse
     /// (a daily-bar backfill of decades) is split, with a margin.
     /// </summary>
     public const int MaxPartitionsPerMerge = 3_500;
+    /// <summary>Added after the first release; a table created before lacks it.</summary>
+    public const string CurrencyColumn = "currency";
     private static readonly string TableSql = EmbeddedSql.Read("bigquery.gold_financial_data_hour.sql");
+    private static readonly string AddCurrencySql = EmbeddedSql.Read("bigquery.gold_financial_data_hour_add_currency.sql");
     private static readonly string MergeSql = EmbeddedSql.Read("bigquery.gold_merge.sql");
     private static readonly string FreshnessSql = EmbeddedSql.Read("bigquery.gold_freshness.sql");
 
@@ -187,6 +194,13 @@ public sealed partial class BigQueryGoldWarehouse : IGoldWarehouse
         scope.RequireSilverPartitions(present.Contains, bucket, d => _silver.UriOf(bucket, ObjectLayout.SilverPartitionPrefix(d).TrimEnd('/')));
     }
 
+    /// <summary>
+    /// Creates or migrates the table at most once per process, and changes its metadata only when it must: a schema
+    /// change is a table metadata update, which BigQuery rate-limits per table (even a no-op ADD COLUMN IF NOT EXISTS
+    /// may count), and every Aggregate instance comes here at its first MERGE. tables.get is a read. A table created
+    /// here has every column (the CREATE lists them), so it needs no ALTER. A DDL job that fails on rateLimitExceeded is
+    /// re-run by the client and, when that runs out, fails the attempt as transient; the next one reads the schema again.
+    /// </summary>
     private async Task EnsureTableAsync(Guid executionId, int attempt, CancellationToken ct)
     {
         if (!_options.EnsureTable || Volatile.Read(ref _tableEnsured))
@@ -199,7 +213,18 @@ public sealed partial class BigQueryGoldWarehouse : IGoldWarehouse
         {
             if (!_tableEnsured)
             {
-                await _client.ExecuteQueryAsync(Render(TableSql), [], BigQueryJobIds.For(executionId, Stage, attempt, "ddl"), ct);
+                var table = await _client.GetTableAsync(_options.Dataset, TableId, ct);
+                if (table is null)
+                {
+                    var created = await _client.ExecuteQueryAsync(Render(TableSql), [], BigQueryJobIds.For(executionId, Stage, attempt, "ddl"), ct);
+                    LogTableCreated(executionId, Stage, created.JobId, TableName);
+                }
+                else if (!table.HasColumn(CurrencyColumn))
+                {
+                    var altered = await _client.ExecuteQueryAsync(Render(AddCurrencySql), [], BigQueryJobIds.For(executionId, Stage, attempt, "add_currency"), ct);
+                    LogColumnAdded(executionId, Stage, altered.JobId, TableName, CurrencyColumn);
+                }
+
                 Volatile.Write(ref _tableEnsured, true);
             }
         }
@@ -238,6 +263,12 @@ public sealed partial class BigQueryGoldWarehouse : IGoldWarehouse
 
         return (hours, DateTimeOffset.UnixEpoch.AddTicks(micros * 10));
     }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Gold table {Table} was missing: created by job {JobId} for {ExecutionId} ({Stage})")]
+    private partial void LogTableCreated(Guid executionId, string stage, string jobId, string table);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Gold table {Table} had no column {Column}: added by job {JobId} for {ExecutionId} ({Stage})")]
+    private partial void LogColumnAdded(Guid executionId, string stage, string jobId, string table, string column);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Gold MERGE {JobId} for {ExecutionId} ({Stage}): {RowsAffected} rows changed, {BytesBilled} bytes billed, {TouchedDates} touched dates, {TargetPartitions} target partitions")]
     private partial void LogMerged(Guid executionId, string stage, string jobId, long? rowsAffected, long? bytesBilled, int touchedDates, int targetPartitions);

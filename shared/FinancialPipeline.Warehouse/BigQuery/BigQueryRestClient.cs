@@ -12,7 +12,7 @@ using Polly.Retry;
 
 namespace FinancialPipeline.Warehouse.BigQuery;
 
-/// <summary>Runs GoogleSQL query jobs; the part of Google.Cloud.BigQuery.V2.BigQueryClient the pipeline uses.</summary>
+/// <summary>Runs GoogleSQL query jobs and reads table metadata; the part of Google.Cloud.BigQuery.V2.BigQueryClient the pipeline uses.</summary>
 public interface IBigQueryJobClient
 {
     /// <summary>
@@ -34,6 +34,16 @@ public interface IBigQueryJobClient
     Task<IReadOnlyList<IReadOnlyList<string?>>> ReadRowsAsync(
         BigQueryJobResult job,
         int maxRows,
+        CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// The table's metadata (tables.get) in the client's project, or null when BigQuery answers 404 (no such table or
+    /// dataset; the official client's GetTableAsync throws instead). A read: no job, no slots, no table update.
+    /// </summary>
+    /// <exception cref="BigQueryJobException">The metadata could not be read.</exception>
+    Task<BigQueryTable?> GetTableAsync(
+        string datasetId,
+        string tableId,
         CancellationToken cancellationToken = default);
 }
 
@@ -151,6 +161,82 @@ public sealed partial class BigQueryRestClient : IBigQueryJobClient
                 .Select(cell => cell.TryGetProperty("v", out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null)
                 .ToList())
             .ToList();
+    }
+
+    public async Task<BigQueryTable?> GetTableAsync(
+        string datasetId,
+        string tableId,
+        CancellationToken cancellationToken = default)
+    {
+        if (!BigQueryNames.IsValidDatasetOrTableId(datasetId))
+        {
+            throw new ArgumentException($"BigQuery dataset id '{datasetId}' must be 1-{BigQueryNames.MaxDatasetOrTableLength} letters, digits or underscores", nameof(datasetId));
+        }
+
+        if (!BigQueryNames.IsValidDatasetOrTableId(tableId))
+        {
+            throw new ArgumentException($"BigQuery table id '{tableId}' must be 1-{BigQueryNames.MaxDatasetOrTableLength} letters, digits or underscores", nameof(tableId));
+        }
+
+        var table = $"{_options.ProjectId}.{datasetId}.{tableId}";
+        var path = $"bigquery/v2/projects/{_options.ProjectId}/datasets/{datasetId}/tables/{tableId}";
+        var response = await SendAsync(HttpMethod.Get, path, null, cancellationToken);
+        if (response.Status == HttpStatusCode.NotFound)
+        {
+            return null;
+        }
+
+        if (!response.IsSuccess || response.Body is not { ValueKind: JsonValueKind.Object } body)
+        {
+            throw ApiFailure(response, table, "tables.get", resourceIsJob: false);
+        }
+
+        return new BigQueryTable(_options.ProjectId, datasetId, tableId, ReadColumnNames(body, table));
+    }
+
+    /// <summary>
+    /// <c>schema.fields[].name</c>. BigQuery leaves out an empty schema, which reads as no columns; a field without a
+    /// name is an error naming it.
+    /// </summary>
+    private static List<string> ReadColumnNames(JsonElement table, string tableName)
+    {
+        if (!table.TryGetProperty("schema", out var schema) || schema.ValueKind == JsonValueKind.Null)
+        {
+            return [];
+        }
+
+        if (schema.ValueKind != JsonValueKind.Object)
+        {
+            throw new BigQueryJobException($"BigQuery tables.get {tableName}: schema is {schema.ValueKind}, expected an object");
+        }
+
+        if (!schema.TryGetProperty("fields", out var fields) || fields.ValueKind == JsonValueKind.Null)
+        {
+            return [];
+        }
+
+        if (fields.ValueKind != JsonValueKind.Array)
+        {
+            throw new BigQueryJobException($"BigQuery tables.get {tableName}: schema.fields is {fields.ValueKind}, expected an array");
+        }
+
+        var names = new List<string>();
+        var i = 0;
+        foreach (var field in fields.EnumerateArray())
+        {
+            if (field.ValueKind != JsonValueKind.Object
+                || !field.TryGetProperty("name", out var name)
+                || name.ValueKind != JsonValueKind.String
+                || name.GetString() is not { Length: > 0 } text)
+            {
+                throw new BigQueryJobException(string.Create(CultureInfo.InvariantCulture, $"BigQuery tables.get {tableName}: schema.fields[{i}].name is missing or not a non-empty string"));
+            }
+
+            names.Add(text);
+            i++;
+        }
+
+        return names;
     }
 
     private async Task<BigQueryJobResult> RunJobAsync(string sql, JsonObject[] parameters, string jobId, CancellationToken ct)
@@ -352,7 +438,8 @@ public sealed partial class BigQueryRestClient : IBigQueryJobClient
 
     private static bool IsTransientException(Exception ex, CancellationToken ct) => HttpTransience.IsTransient(ex, ct);
 
-    private BigQueryJobException ApiFailure(ApiResponse response, string jobId, string operation)
+    /// <param name="resource">The job id, or with <paramref name="resourceIsJob"/> false the table the call was about.</param>
+    private BigQueryJobException ApiFailure(ApiResponse response, string resource, string operation, bool resourceIsJob = true)
     {
         var errors = ReadApiErrors(response.Body);
         var message = response.Body is { } body
@@ -363,8 +450,8 @@ public sealed partial class BigQueryRestClient : IBigQueryJobClient
                 : $"{operation} returned HTTP {(int)response.Status}: {response.RawText}";
         var first = errors.Count > 0 ? errors[0] : null;
         var permanent = !IsTransientResponse(response);
-        LogApiFailed(operation, jobId, (int)response.Status, first?.Reason, message);
-        return new BigQueryJobException(message, first?.Reason, first?.Location, jobId, permanent, (int)response.Status, errors);
+        LogApiFailed(operation, resource, (int)response.Status, first?.Reason, message);
+        return new BigQueryJobException(message, first?.Reason, first?.Location, resourceIsJob ? resource : null, permanent, (int)response.Status, errors);
     }
 
     private async Task<ApiResponse> SendAsync(HttpMethod method, string path, JsonNode? body, CancellationToken ct) =>
@@ -540,8 +627,8 @@ public sealed partial class BigQueryRestClient : IBigQueryJobClient
     [LoggerMessage(Level = LogLevel.Error, Message = "BigQuery job {JobId} did not finish within {Timeout}")]
     private partial void LogJobTimedOut(string jobId, TimeSpan timeout);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "BigQuery {Operation} for job {JobId} failed with HTTP {StatusCode} ({Reason}): {BigQueryMessage}")]
-    private partial void LogApiFailed(string operation, string jobId, int statusCode, string? reason, string bigQueryMessage);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "BigQuery {Operation} of {Resource} failed with HTTP {StatusCode} ({Reason}): {BigQueryMessage}")]
+    private partial void LogApiFailed(string operation, string resource, int statusCode, string? reason, string bigQueryMessage);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Retrying BigQuery HTTP call, retry {Retry} in {Delay} after {Failure}")]
     private partial void LogHttpRetry(int retry, TimeSpan delay, string? failure);

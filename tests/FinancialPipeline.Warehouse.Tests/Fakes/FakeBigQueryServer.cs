@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
 using FinancialPipeline.DevServices;
 using Microsoft.AspNetCore.Http;
 
@@ -40,16 +41,24 @@ internal sealed record RecordedRequest(
 
 /// <summary>
 /// An in-process BigQuery REST v2 stand-in on 127.0.0.1: jobs.insert, jobs.get and getQueryResults with scripted
-/// outcomes and faults. It rejects (HTTP 400, reason "fakeRejected") any request whose shape the real service
-/// would not accept or the client promised to send, and records every request.
+/// outcomes and faults, and tables.get over the tables it holds. A successful job's <c>CREATE TABLE IF NOT EXISTS</c>
+/// creates its table with the column list, and <c>ALTER TABLE … ADD COLUMN IF NOT EXISTS</c> appends the column. It
+/// rejects (HTTP 400, reason "fakeRejected") any request whose shape the real service would not accept or the client
+/// promised to send, and records every request.
 /// </summary>
-internal sealed class FakeBigQueryServer : IAsyncDisposable
+internal sealed partial class FakeBigQueryServer : IAsyncDisposable
 {
     private LoopbackHttpServer _http = null!;
     private readonly ConcurrentDictionary<string, FakeJob> _jobs = new(StringComparer.Ordinal);
     private readonly ConcurrentQueue<RecordedRequest> _requests = new();
     private readonly ConcurrentQueue<string> _violations = new();
     private readonly ConcurrentDictionary<string, int> _successfulInserts = new(StringComparer.Ordinal);
+
+    /// <summary>Tables by <c>dataset.table</c>: their top-level column names in order.</summary>
+    private readonly ConcurrentDictionary<string, List<string>> _tables = new(StringComparer.Ordinal);
+
+    /// <summary>tables.get answers given verbatim, by <c>dataset.table</c>, for malformed-answer tests.</summary>
+    private readonly ConcurrentDictionary<string, JsonObject> _rawTables = new(StringComparer.Ordinal);
 
     private FakeBigQueryServer(string projectId, string location, string? expectedToken)
     {
@@ -74,6 +83,8 @@ internal sealed class FakeBigQueryServer : IAsyncDisposable
 
     public ConcurrentQueue<Fault> PollFaults { get; } = new();
 
+    public ConcurrentQueue<Fault> TableFaults { get; } = new();
+
     public IReadOnlyList<RecordedRequest> Requests => [.. _requests];
 
     public IReadOnlyList<string> Violations => [.. _violations];
@@ -96,6 +107,26 @@ internal sealed class FakeBigQueryServer : IAsyncDisposable
         _successfulInserts.AddOrUpdate(jobId, 1, (_, n) => n + 1);
     }
 
+    /// <summary>A table that already exists with these columns, as if an earlier version had created it.</summary>
+    public void SeedTable(string dataset, string table, params string[] columns) => _tables[$"{dataset}.{table}"] = [.. columns];
+
+    /// <summary>Answers tables.get of that table with <paramref name="resource"/> as it is.</summary>
+    public void SeedTableResource(string dataset, string table, JsonObject resource) => _rawTables[$"{dataset}.{table}"] = resource;
+
+    /// <summary>The table's columns in order, or null when there is no such table.</summary>
+    public IReadOnlyList<string>? ColumnsOf(string dataset, string table)
+    {
+        if (!_tables.TryGetValue($"{dataset}.{table}", out var columns))
+        {
+            return null;
+        }
+
+        lock (columns)
+        {
+            return [.. columns];
+        }
+    }
+
     public ValueTask DisposeAsync() => _http.DisposeAsync();
 
     private async Task HandleAsync(HttpContext context)
@@ -109,10 +140,11 @@ internal sealed class FakeBigQueryServer : IAsyncDisposable
             body = await JsonNode.ParseAsync(context.Request.Body);
         }
 
-        // bigquery/v2/projects/{p}/jobs[/{id}] or bigquery/v2/projects/{p}/queries/{id}
+        // bigquery/v2/projects/{p}/jobs[/{id}], bigquery/v2/projects/{p}/queries/{id} or
+        // bigquery/v2/projects/{p}/datasets/{d}/tables/{t} (the table's "dataset.table" stands where a job id would)
         string kind;
         string? jobId = segments.Length == 6 ? segments[5] : null;
-        if (segments.Length is < 5 or > 6 || segments[0] != "bigquery" || segments[1] != "v2" || segments[2] != "projects")
+        if (segments.Length is < 5 or > 8 || segments[0] != "bigquery" || segments[1] != "v2" || segments[2] != "projects")
         {
             kind = "unknown";
         }
@@ -123,8 +155,13 @@ internal sealed class FakeBigQueryServer : IAsyncDisposable
                 ("POST", "jobs", 5) => "insert",
                 ("GET", "jobs", 6) => "get",
                 ("GET", "queries", 6) => "poll",
+                ("GET", "datasets", 8) when segments[6] == "tables" => "table",
                 _ => "unknown",
             };
+            if (kind == "table")
+            {
+                jobId = $"{segments[5]}.{segments[7]}";
+            }
         }
 
         var (status, response, retryAfter) = kind == "unknown"
@@ -161,7 +198,7 @@ internal sealed class FakeBigQueryServer : IAsyncDisposable
             CheckInsertShape(body, problems);
             jobId = body?["jobReference"]?["jobId"]?.GetValue<string>();
         }
-        else
+        else if (kind != "table")
         {
             if (query.GetValueOrDefault("location") != Location)
             {
@@ -184,7 +221,7 @@ internal sealed class FakeBigQueryServer : IAsyncDisposable
             return (400, Error(400, "fakeRejected", string.Join("; ", problems)), null);
         }
 
-        var faults = kind switch { "insert" => InsertFaults, "get" => GetJobFaults, _ => PollFaults };
+        var faults = kind switch { "insert" => InsertFaults, "get" => GetJobFaults, "table" => TableFaults, _ => PollFaults };
         if (faults.TryDequeue(out var fault))
         {
             if (fault.AfterApplying && kind == "insert")
@@ -199,6 +236,7 @@ internal sealed class FakeBigQueryServer : IAsyncDisposable
         {
             "insert" => Insert(body!, jobId!),
             "get" => GetJob(jobId!),
+            "table" => GetTable(jobId!),
             _ => Poll(jobId!, int.TryParse(query.GetValueOrDefault("maxResults"), CultureInfo.InvariantCulture, out var max) ? max : 0),
         };
     }
@@ -213,7 +251,64 @@ internal sealed class FakeBigQueryServer : IAsyncDisposable
         }
 
         _successfulInserts.AddOrUpdate(jobId, 1, (_, n) => n + 1);
+        if (job.Script.ErrorReason is null)
+        {
+            ApplyDdl(sql);
+        }
+
         return (200, JobResource(job, done: job.Script.DoneOnInsert), null);
+    }
+
+    /// <summary>What a successful job's table DDL does to the tables (the fake runs it at insert).</summary>
+    private void ApplyDdl(string sql)
+    {
+        if (CreateTable().Match(sql) is { Success: true } create && create.Groups["project"].Value == ProjectId)
+        {
+            var columns = ColumnLine().Matches(sql[create.Index..]).Select(m => m.Groups[1].Value.Trim('`')).ToList();
+            _tables.TryAdd(create.Groups["table"].Value, columns);
+        }
+
+        foreach (Match alter in AddColumn().Matches(sql))
+        {
+            if (alter.Groups["project"].Value == ProjectId && _tables.TryGetValue(alter.Groups["table"].Value, out var columns))
+            {
+                lock (columns)
+                {
+                    if (!columns.Contains(alter.Groups["column"].Value, StringComparer.OrdinalIgnoreCase))
+                    {
+                        columns.Add(alter.Groups["column"].Value);
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>tables.get: the table resource with <c>schema.fields</c>, or 404 notFound as BigQuery words it.</summary>
+    private (int, JsonNode, int?) GetTable(string datasetTable)
+    {
+        if (_rawTables.TryGetValue(datasetTable, out var raw))
+        {
+            return (200, raw.DeepClone(), null);
+        }
+
+        var (dataset, table) = (datasetTable.Split('.')[0], datasetTable.Split('.')[1]);
+        if (ColumnsOf(dataset, table) is not { } columns)
+        {
+            return (404, Error(404, "notFound", $"Not found: Table {ProjectId}:{datasetTable}"), null);
+        }
+
+        return (200, new JsonObject
+        {
+            ["kind"] = "bigquery#table",
+            ["id"] = $"{ProjectId}:{datasetTable}",
+            ["tableReference"] = new JsonObject { ["projectId"] = ProjectId, ["datasetId"] = dataset, ["tableId"] = table },
+            ["schema"] = new JsonObject
+            {
+                ["fields"] = new JsonArray(columns.Select(c => (JsonNode)new JsonObject { ["name"] = c, ["type"] = "STRING", ["mode"] = "NULLABLE" }).ToArray()),
+            },
+            ["type"] = "TABLE",
+            ["location"] = Location,
+        }, null);
     }
 
     private (int, JsonNode, int?) GetJob(string jobId)
@@ -378,6 +473,16 @@ internal sealed class FakeBigQueryServer : IAsyncDisposable
         },
     };
 
+    [GeneratedRegex(@"CREATE TABLE IF NOT EXISTS `(?<project>[a-z0-9-]+)\.(?<table>\w+\.\w+)`")]
+    private static partial Regex CreateTable();
+
+    /// <summary>A column line of a CREATE TABLE's list (four spaces, the name, a type in capitals).</summary>
+    [GeneratedRegex(@"^\s{4}(`?[A-Za-z_]+`?)\s+[A-Z]", RegexOptions.Multiline)]
+    private static partial Regex ColumnLine();
+
+    [GeneratedRegex(@"ALTER TABLE `(?<project>[a-z0-9-]+)\.(?<table>\w+\.\w+)` ADD COLUMN IF NOT EXISTS (?<column>\w+)")]
+    private static partial Regex AddColumn();
+
     private sealed class FakeJob(string jobId, string sql, JobScript script)
     {
         private int _pendingPolls = script.DoneOnInsert ? 0 : script.PendingPolls;
@@ -397,6 +502,7 @@ internal sealed class FakeBigQueryServer : IAsyncDisposable
         {
             "SELECT" or "WITH" => "SELECT",
             "CREATE" => "CREATE_TABLE",
+            "ALTER" => "ALTER_TABLE",
             { } keyword => keyword,
             null => "SCRIPT",
         };
