@@ -235,9 +235,15 @@ internal static class ColdStartBench
         // A start message for a job that does not exist: parsed, looked up in PostgreSQL, recorded as rejected, 200.
         var start = new StartMessage(Guid.NewGuid(), "coldstart_probe", null, null);
         var body = $$"""{"message":{"data":"{{Convert.ToBase64String(start.ToUtf8Json())}}","messageId":"1"},"subscription":"projects/p/subscriptions/s"}""";
+        // Over the cluster's Unix-domain socket: a deployed function reaches Cloud SQL through the socket Cloud Run mounts
+        // at /cloudsql/ (see the deployment plan), not over TCP.
+        var overSocket = !string.Equals(infra.PostgresSocketConnection, infra.PostgresConnection, StringComparison.Ordinal);
+        Console.WriteLine(overSocket
+            ? "control database over the cluster's Unix-domain socket, as Cloud Run reaches Cloud SQL"
+            : "control database over TCP (FP_POSTGRES_CONNECTION given, or the temp directory's path too long for a socket)");
         var env = new Dictionary<string, string>
         {
-            ["FP_POSTGRES_CONNECTION"] = infra.PostgresConnection,
+            ["FP_POSTGRES_CONNECTION"] = infra.PostgresSocketConnection,
             // Set so that nothing could ever reach the real Pub/Sub; port 9 (discard) is closed on loopback.
             ["PUBSUB_EMULATOR_HOST"] = infra.EmulatorHost is { Length: > 0 } host ? host : "127.0.0.1:9",
             ["FP_DATA_DIR"] = Path.Combine(Path.GetTempPath(), "fp-coldstart"),

@@ -88,6 +88,12 @@ public sealed class LocalInfrastructure : IAsyncDisposable
 
     public string PostgresConnection { get; }
 
+    /// <summary>
+    /// <see cref="PostgresConnection"/> over the started cluster's Unix-domain socket, the way Cloud Run connects to
+    /// Cloud SQL; the given FP_POSTGRES_CONNECTION as it is, or TCP when the socket's path would be too long.
+    /// </summary>
+    public string PostgresSocketConnection => _postgres?.SocketConnectionString ?? PostgresConnection;
+
     /// <summary>True when this stack started the PostgreSQL cluster (a throwaway one: trust authentication, no password).</summary>
     public bool StartedPostgres => _postgres is not null;
 

@@ -51,6 +51,19 @@ public sealed class PostgresCluster : IAsyncDisposable
         MaxPoolSize = 50,
     }.ConnectionString;
 
+    /// <summary>
+    /// The same database over the server's Unix-domain socket (in the cluster's directory), as a function on Cloud Run
+    /// reaches Cloud SQL (<c>Host=/cloudsql/…</c>); null when the socket's path would be too long for one
+    /// (<see cref="MaxSocketPathBytes"/>, a long TMPDIR), and then only TCP is offered.
+    /// </summary>
+    public string? SocketConnectionString =>
+        System.Text.Encoding.UTF8.GetByteCount(Path.Combine(_root, $".s.PGSQL.{Port}")) > MaxSocketPathBytes
+            ? null
+            : new NpgsqlConnectionStringBuilder(ConnectionString) { Host = _root }.ConnectionString;
+
+    /// <summary>sun_path holds 108 bytes on Linux, the terminating NUL included.</summary>
+    internal const int MaxSocketPathBytes = 107;
+
     public static async Task<PostgresCluster> StartAsync(ILogger? logger = null, CancellationToken cancellationToken = default)
     {
         logger ??= NullLogger.Instance;

@@ -21,6 +21,19 @@ public sealed class DevServicesTests
             await conn.OpenAsync();
         }
 
+        // The same database over the Unix-domain socket (how fp bench coldstart connects, as Cloud Run reaches Cloud SQL).
+        Assert.NotNull(postgres.SocketConnectionString);
+        Assert.StartsWith("/", new NpgsqlConnectionStringBuilder(postgres.SocketConnectionString).Host, StringComparison.Ordinal);
+        await using (var overSocket = new NpgsqlConnection(postgres.SocketConnectionString))
+        {
+            await overSocket.OpenAsync();
+            await using var cmd = new NpgsqlCommand("SELECT inet_server_addr() IS NULL, current_database()", overSocket); // no address: not TCP
+            await using var row = await cmd.ExecuteReaderAsync();
+            Assert.True(await row.ReadAsync());
+            Assert.True(row.GetBoolean(0));
+            Assert.Equal(PostgresCluster.DatabaseName, row.GetString(1));
+        }
+
         Assert.True(pgTree.Count > 1, "postmaster should have children (checkpointer, walwriter…)");
 
         // The emulator leads a process group of its own, so a stop also reaches what its launcher forked and orphaned.
