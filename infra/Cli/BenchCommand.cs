@@ -238,10 +238,10 @@ internal static class ColdStartBench
         var body = $$"""{"message":{"data":"{{Convert.ToBase64String(start.ToUtf8Json())}}","messageId":"1"},"subscription":"projects/p/subscriptions/s"}""";
         // Over the cluster's Unix-domain socket: a deployed function reaches Cloud SQL through the socket Cloud Run mounts
         // at /cloudsql/ (see the deployment plan), not over TCP.
-        var overSocket = !string.Equals(infra.PostgresSocketConnection, infra.PostgresConnection, StringComparison.Ordinal);
-        Console.WriteLine(overSocket
-            ? "control database over the cluster's Unix-domain socket, as Cloud Run reaches Cloud SQL"
-            : "control database over TCP (FP_POSTGRES_CONNECTION given, or the temp directory's path too long for a socket)");
+        Console.WriteLine(
+            !infra.StartedPostgres ? "control database as FP_POSTGRES_CONNECTION names it"
+            : !string.Equals(infra.PostgresSocketConnection, infra.PostgresConnection, StringComparison.Ordinal) ? "control database over the cluster's Unix-domain socket, as Cloud Run reaches Cloud SQL"
+            : "control database over TCP: the temp folder's path is too long for a Unix-domain socket");
         var env = new Dictionary<string, string>
         {
             ["FP_POSTGRES_CONNECTION"] = infra.PostgresSocketConnection,
