@@ -17,19 +17,17 @@ public sealed class PostgresCluster : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly string _binDir;
     private readonly string _root;
-    private readonly bool _asPostgresUser;
     private readonly OutputTail _output;
     private Process? _postmaster;
     private Process? _helper;
     private int _disposed;
 
-    private PostgresCluster(ILogger logger, string binDir, string root, bool asPostgresUser)
+    private PostgresCluster(ILogger logger, string binDir, string root)
     {
         _logger = logger;
         _output = new OutputTail(logger, "postgres");
         _binDir = binDir;
         _root = root;
-        _asPostgresUser = asPostgresUser;
         // If this process exits without disposing the cluster (a second Ctrl+C or SIGTERM ends fp at once), its
         // processes and directory go with it.
         AppDomain.CurrentDomain.ProcessExit += OnProcessExit;
@@ -70,8 +68,7 @@ public sealed class PostgresCluster : IAsyncDisposable
         var binDir = FindBinDir(Environment.GetEnvironmentVariable("PG_BINDIR"));
         var root = Path.Combine(Path.GetTempPath(), $"fp-pg-{Guid.NewGuid():N}");
         Directory.CreateDirectory(root);
-        var asPostgres = IsRoot();
-        var cluster = new PostgresCluster(logger, binDir, root, asPostgres);
+        var cluster = new PostgresCluster(logger, binDir, root);
         try
         {
             await cluster.InitAsync(cancellationToken);
@@ -182,8 +179,9 @@ public sealed class PostgresCluster : IAsyncDisposable
 
     private async Task InitAsync(CancellationToken ct)
     {
-        if (_asPostgresUser)
+        if (IsRoot())
         {
+            // The server runs as postgres (AsServerOwner): it must own the directory it writes its data and socket in.
             await RunPlainAsync("chown", ["postgres:postgres", _root], ct);
         }
 
