@@ -168,16 +168,8 @@ public sealed partial class BigQueryRestClient : IBigQueryJobClient
         string tableId,
         CancellationToken cancellationToken = default)
     {
-        if (!BigQueryNames.IsValidDatasetOrTableId(datasetId))
-        {
-            throw new ArgumentException($"BigQuery dataset id '{datasetId}' must be 1-{BigQueryNames.MaxDatasetOrTableLength} letters, digits or underscores", nameof(datasetId));
-        }
-
-        if (!BigQueryNames.IsValidDatasetOrTableId(tableId))
-        {
-            throw new ArgumentException($"BigQuery table id '{tableId}' must be 1-{BigQueryNames.MaxDatasetOrTableLength} letters, digits or underscores", nameof(tableId));
-        }
-
+        RequireId(datasetId, "dataset", nameof(datasetId));
+        RequireId(tableId, "table", nameof(tableId));
         var table = $"{_options.ProjectId}.{datasetId}.{tableId}";
         var path = $"bigquery/v2/projects/{_options.ProjectId}/datasets/{datasetId}/tables/{tableId}";
         var response = await SendAsync(HttpMethod.Get, path, null, cancellationToken);
@@ -192,6 +184,15 @@ public sealed partial class BigQueryRestClient : IBigQueryJobClient
         }
 
         return new BigQueryTable(_options.ProjectId, datasetId, tableId, ReadColumnNames(body, table));
+    }
+
+    /// <summary>A dataset or table id goes into the request's path: anything but letters, digits and underscores is refused.</summary>
+    private static void RequireId(string id, string kind, string parameter)
+    {
+        if (!BigQueryNames.IsValidDatasetOrTableId(id))
+        {
+            throw new ArgumentException($"BigQuery {kind} id '{id}' must be 1-{BigQueryNames.MaxDatasetOrTableLength} letters, digits or underscores", parameter);
+        }
     }
 
     /// <summary>
