@@ -254,7 +254,6 @@ public sealed partial class SplitRestatement(IObjectStore store, ExecutionLedger
         return await BarParquet.ReadAsync(buffer, ct);
     }
 
-
     [LoggerMessage(Level = LogLevel.Debug, Message = "execution {ExecutionId} of job {JobName}: {Ticker} {SplitRatio} split effective {SplitDate:yyyy-MM-ddTHH:mm:ssZ} was restated completely by execution {RestatedBy} at {RestatedAt:yyyy-MM-ddTHH:mm:ssZ}; silver is not read for it")]
     private static partial void LogAlreadyRestated(ILogger logger, Guid executionId, string jobName, string ticker, string splitRatio, DateTime splitDate, Guid restatedBy, DateTime restatedAt);
 
